@@ -1,0 +1,1 @@
+"""The tenant web console: server-rendered templates with htmx."""

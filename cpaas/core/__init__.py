@@ -1,0 +1,1 @@
+"""Cross-cutting plumbing only: errors, ids, idempotency, rate limits, auth, pagination, logging."""

@@ -1,0 +1,61 @@
+"""Bearer API-key authentication (with the rate-limit gate) and per-view key scopes."""
+
+from __future__ import annotations
+
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from cpaas.core.context import app_id_var, key_id_var
+from cpaas.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from cpaas.core.ratelimit import gate
+from cpaas.tenants.keys import KeyPrincipal, key_resolve
+
+# A view's ``product``: one of the key product scopes, ANY_PRODUCT (any key may call it), or
+# MANAGEMENT (needs a full-access key without product restriction).
+ANY_PRODUCT = "any"
+MANAGEMENT = "management"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer sk_…``. Every failure is the same 401, with no hint of the cause."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise AuthenticationFailed()
+        principal = key_resolve(secret.strip())
+        if principal is None:
+            raise AuthenticationFailed()
+        admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst)
+        if admission.denied:
+            raise AuthenticationFailed()
+        request.rate_limit = admission
+        app_id_var.set(principal.app_id)
+        key_id_var.set(principal.key_id)
+        if not admission.allowed:
+            raise RateLimited(headers=admission.headers())
+        return principal, principal
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="cpaas"'
+
+
+class KeyScopePermission(BasePermission):
+    """Read-only keys may only read; product-scoped keys only reach their products."""
+
+    def has_permission(self, request, view) -> bool:
+        principal: KeyPrincipal | None = request.auth
+        if principal is None:
+            raise AuthenticationFailed()
+        product = getattr(view, "product", MANAGEMENT)
+        writes = request.method not in SAFE_METHODS
+        if product == MANAGEMENT:
+            if not principal.unrestricted:
+                raise PermissionDenied("This endpoint needs a full-access key with no product restriction.")
+            return True
+        if writes and principal.access != "full":
+            raise PermissionDenied("This API key is read-only.")
+        if product != ANY_PRODUCT and not principal.allows_product(product):
+            raise PermissionDenied(f"This API key is not allowed to use the `{product}` product.")
+        return True

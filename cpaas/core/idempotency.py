@@ -1,0 +1,145 @@
+"""``Idempotency-Key`` on every POST.
+
+Same key + same body → the stored response replayed with ``Idempotent-Replayed: true``; same key +
+other body → 422 ``idempotency_key_reused``; same key while the first request still runs → 409
+``idempotency_in_progress``. The claim is a unique row inserted (and committed) before the handler
+runs, so concurrent duplicates race on the database's unique index and exactly one wins. The
+result is written in the handler's own transaction, so a response is stored if and only if the
+work it describes committed. 5xx results are never stored (the claim is released): a transient
+failure must stay retryable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from cpaas.core.errors import ApiError
+from cpaas.core.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_STORED_HEADERS = ("Location",)
+MAX_KEY_LENGTH = 255
+
+
+def request_fingerprint(method: str, path: str, data) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(f"{method}\n{path}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass
+class Claim:
+    record: IdempotencyKey | None
+    replay: Response | None = None
+
+    def complete(self, response: Response) -> None:
+        """Store the response; call inside the handler's transaction (or right after it for errors)."""
+        if self.record is None:
+            return
+        if response.status_code >= 500:
+            self.release()
+            return
+        body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
+        headers = {name: response[name] for name in _STORED_HEADERS if response.has_header(name)}
+        IdempotencyKey.objects.filter(pk=self.record.pk).update(
+            status=IdempotencyKey.Status.COMPLETED,
+            response_status=response.status_code,
+            response_body=body,
+            response_headers=headers,
+        )
+
+    def release(self) -> None:
+        if self.record is not None:
+            IdempotencyKey.objects.filter(
+                pk=self.record.pk, status=IdempotencyKey.Status.IN_PROGRESS
+            ).delete()
+
+
+def _replay(record: IdempotencyKey) -> Response:
+    response = Response(record.response_body, status=record.response_status)
+    for name, value in (record.response_headers or {}).items():
+        response[name] = value
+    response[REPLAYED_HEADER] = "true"
+    return response
+
+
+def idempotency_begin(request, *, app_id: str) -> Claim | None:
+    """Claim the request's key, or return a replay, or raise 409/422. None without the header."""
+    key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ApiError(
+            f"`{HEADER}` must be 1 to {MAX_KEY_LENGTH} characters.", param=HEADER
+        )
+    fingerprint = request_fingerprint(request.method, request.path, request.data)
+    now = timezone.now()
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                record = IdempotencyKey.objects.create(
+                    app_id=app_id,
+                    key=key,
+                    method=request.method,
+                    path=request.path,
+                    request_hash=fingerprint,
+                    locked_at=now,
+                    expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS),
+                )
+            return Claim(record)
+        except IntegrityError:
+            pass
+        existing = IdempotencyKey.objects.filter(app_id=app_id, key=key).first()
+        if existing is None:
+            continue  # released or purged between our insert and our read: try again
+        if existing.expires_at <= now:
+            IdempotencyKey.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
+            continue
+        if existing.request_hash != fingerprint:
+            raise ApiError(
+                "This idempotency key was already used with a different request. "
+                "Use a new key for a new request.",
+                code="idempotency_key_reused",
+                param=HEADER,
+            )
+        if existing.status == IdempotencyKey.Status.COMPLETED:
+            return Claim(None, replay=_replay(existing))
+        stale = now - timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
+        if existing.locked_at <= stale:
+            # The first request died holding the key (no result was committed): take it over.
+            taken = IdempotencyKey.objects.filter(
+                pk=existing.pk, status=IdempotencyKey.Status.IN_PROGRESS, locked_at__lte=stale
+            ).update(locked_at=now)
+            if taken:
+                existing.locked_at = now
+                return Claim(existing)
+        raise ApiError(
+            "A request with this idempotency key is still being processed. Retry shortly.",
+            code="idempotency_in_progress",
+            param=HEADER,
+            headers={"Retry-After": "1"},
+        )
+    raise ApiError(code="idempotency_in_progress", param=HEADER, headers={"Retry-After": "1"})
+
+
+def idempotency_purge(*, now=None, batch: int = 5000) -> int:
+    """Delete expired keys; safe to run twice or concurrently."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        ids = list(
+            IdempotencyKey.objects.filter(expires_at__lte=now).values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return total
+        total += IdempotencyKey.objects.filter(pk__in=ids).delete()[0]

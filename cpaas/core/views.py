@@ -1,0 +1,62 @@
+"""The base API view: key auth and scopes, rate-limit headers, idempotent POSTs, one envelope."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from rest_framework.views import APIView
+
+from cpaas.core.auth import MANAGEMENT
+from cpaas.core.idempotency import idempotency_begin
+from cpaas.tenants.keys import KeyPrincipal
+
+
+class ApiView(APIView):
+    """Every ``/v1/`` endpoint derives from this.
+
+    Subclasses set ``product`` (a key scope, ``ANY_PRODUCT`` or ``MANAGEMENT``) and read the
+    caller's tenant and app from ``self.principal``; every query they make is scoped by it.
+    POST handlers run inside one transaction together with the idempotency record.
+    """
+
+    product: str = MANAGEMENT
+
+    @property
+    def principal(self) -> KeyPrincipal:
+        return self.request.auth
+
+    def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        claim = None
+        try:
+            self.initial(request, *args, **kwargs)
+            method = request.method.lower()
+            handler = getattr(self, method, None) if method in self.http_method_names else None
+            handler = handler or self.http_method_not_allowed
+            if request.method == "POST" and handler is not self.http_method_not_allowed:
+                claim = idempotency_begin(request, app_id=self.principal.app_id)
+            if claim is not None and claim.replay is not None:
+                response = claim.replay
+            else:
+                with transaction.atomic():
+                    response = handler(request, *args, **kwargs)
+                    if claim is not None:
+                        claim.complete(response)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+            if claim is not None and claim.replay is None:
+                claim.complete(response)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        admission = getattr(request, "rate_limit", None)
+        if admission is not None:
+            for name, value in admission.headers().items():
+                response[name] = value
+        if response.status_code == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="cpaas"'
+        return response

@@ -1,0 +1,1 @@
+"""Tenants, their apps, members and roles, API keys, and the audit log."""

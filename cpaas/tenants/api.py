@@ -1,0 +1,108 @@
+"""The management API: /v1/me, /v1/apps, /v1/api-keys."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from cpaas.core.auth import ANY_PRODUCT
+from cpaas.core.errors import PermissionDenied
+from cpaas.core.pagination import paginate
+from cpaas.core.views import ApiView
+from cpaas.tenants import selectors
+from cpaas.tenants.keys import api_key_create, api_key_revoke
+from cpaas.tenants.models import App, KeyMode
+from cpaas.tenants.serializers import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, AppIn, AppOut
+from cpaas.tenants.services import app_create
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class MeView(ApiView):
+    """Who am I: the calling key, its app and tenant. Any valid key may call it."""
+
+    product = ANY_PRODUCT
+
+    @extend_schema(operation_id="me_retrieve", responses={200: dict})
+    def get(self, request):
+        p = self.principal
+        return Response(
+            {
+                "object": "identity",
+                "key": {"id": p.key_id, "mode": p.mode, "access": p.access,
+                        "products": list(p.products),
+                        "expires_at": p.expires_at.isoformat() if p.expires_at else None},
+                "app": p.app_id,
+                "tenant": p.tenant_id,
+                "livemode": not p.is_test,
+                "rate_limit": {"per_second": p.rate, "burst": p.burst},
+            }
+        )
+
+
+class AppListView(ApiView):
+    @extend_schema(operation_id="apps_list", responses={200: AppOut(many=True)})
+    def get(self, request):
+        apps = selectors.app_list(tenant_id=self.principal.tenant_id)
+        return Response(paginate(request, apps, lambda rows: AppOut(rows, many=True).data))
+
+    @extend_schema(operation_id="apps_create", request=AppIn, responses={201: AppOut})
+    def post(self, request):
+        data = AppIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        app = app_create(tenant_id=self.principal.tenant_id, name=data.validated_data["name"],
+                         actor_key_id=self.principal.key_id, ip=client_ip(request))
+        return Response(AppOut(app).data, status=status.HTTP_201_CREATED)
+
+
+class AppDetailView(ApiView):
+    @extend_schema(operation_id="apps_retrieve", responses={200: AppOut})
+    def get(self, request, app_id: str):
+        app = selectors.app_get(tenant_id=self.principal.tenant_id, app_id=app_id)
+        return Response(AppOut(app).data)
+
+
+class ApiKeyListView(ApiView):
+    @extend_schema(operation_id="api_keys_list", responses={200: ApiKeyOut(many=True)})
+    def get(self, request):
+        app_id = request.query_params.get("app")
+        if app_id:
+            selectors.app_get(tenant_id=self.principal.tenant_id, app_id=app_id)
+        keys = selectors.api_key_list(tenant_id=self.principal.tenant_id, app_id=app_id)
+        return Response(paginate(request, keys, lambda rows: ApiKeyOut(rows, many=True).data))
+
+    @extend_schema(operation_id="api_keys_create", request=ApiKeyIn, responses={201: ApiKeyCreatedOut})
+    def post(self, request):
+        data = ApiKeyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        p = self.principal
+        app: App = selectors.app_get(tenant_id=p.tenant_id, app_id=values.get("app", p.app_id))
+        mode = values.get("mode", p.mode)
+        if p.is_test and mode == KeyMode.LIVE:
+            raise PermissionDenied("A test key cannot create live keys.", param="mode")
+        created = api_key_create(
+            app=app, name=values["name"], mode=mode, access=values["access"],
+            products=values["products"], expires_at=values["expires_at"],
+            rate_limit=values.get("rate_limit"), actor_key_id=p.key_id, ip=client_ip(request),
+        )
+        body = ApiKeyCreatedOut(created.key, context={"secret": created.secret}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailView(ApiView):
+    @extend_schema(operation_id="api_keys_retrieve", responses={200: ApiKeyOut})
+    def get(self, request, key_id: str):
+        key = selectors.api_key_get(tenant_id=self.principal.tenant_id, key_id=key_id)
+        return Response(ApiKeyOut(key).data)
+
+    @extend_schema(operation_id="api_keys_revoke", responses={200: ApiKeyOut})
+    def delete(self, request, key_id: str):
+        key = selectors.api_key_get(tenant_id=self.principal.tenant_id, key_id=key_id)
+        key = api_key_revoke(key=key, actor_key_id=self.principal.key_id, ip=client_ip(request))
+        return Response(ApiKeyOut(key).data)
+
+

@@ -1,0 +1,234 @@
+"""API keys: minting, hashing, resolving a presented secret, revoking.
+
+A secret is ``sk_<mode>_`` + 32 base62 characters (190 bits). Only its SHA-256 is stored: the
+secret is high-entropy, so a slow password hash would add latency and no safety. Resolution is
+cached per process; revocation is pushed to every process at once through the rate-limit gate's
+deny flag (see cpaas.core.ratelimit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from cpaas.core.errors import ApiError
+from cpaas.core.ratelimit import gate
+from cpaas.tenants.audit import audit_record
+from cpaas.tenants.models import PRODUCTS, ApiKey, App, KeyAccess, KeyMode
+
+_ALPHABET = string.ascii_letters + string.digits
+SECRET_BODY_LENGTH = 32
+
+
+def generate_secret(mode: str) -> str:
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_BODY_LENGTH))
+    return f"sk_{mode}_{body}"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPrincipal:
+    """What a request knows about the key that authenticated it (immutable, cacheable)."""
+
+    key_id: str
+    app_id: str
+    tenant_id: str
+    mode: str
+    access: str
+    products: tuple[str, ...]
+    rate: int
+    burst: int
+    expires_at: datetime | None
+
+    is_authenticated = True
+
+    @property
+    def is_test(self) -> bool:
+        return self.mode == KeyMode.TEST
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.access == KeyAccess.FULL and not self.products
+
+    def allows_product(self, product: str) -> bool:
+        return not self.products or product in self.products
+
+    @property
+    def rate_bucket(self) -> str:
+        return f"cpaas:rl:{self.tenant_id}:{self.key_id}"
+
+    @property
+    def deny_flag(self) -> str:
+        return revoked_flag(self.tenant_id, self.key_id)
+
+
+def revoked_flag(tenant_id: str, key_id: str) -> str:
+    return f"cpaas:revoked:{tenant_id}:{key_id}"
+
+
+def default_rate(mode: str) -> int:
+    if mode == KeyMode.LIVE:
+        return settings.RATE_LIMIT_LIVE_PER_SECOND
+    return settings.RATE_LIMIT_TEST_PER_SECOND
+
+
+def principal_for(key: ApiKey) -> KeyPrincipal:
+    rate = key.rate_limit or default_rate(key.mode)
+    return KeyPrincipal(
+        key_id=key.id,
+        app_id=key.app_id,
+        tenant_id=key.tenant_id,
+        mode=key.mode,
+        access=key.access,
+        products=tuple(key.products or ()),
+        rate=rate,
+        burst=max(1, rate * settings.RATE_LIMIT_BURST_SECONDS),
+        expires_at=key.expires_at,
+    )
+
+
+class _PrincipalCache:
+    """hash → (principal, fetched_at). Bounded; entries live API_KEY_CACHE_SECONDS."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._data: dict[str, tuple[KeyPrincipal, float]] = {}
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def get(self, digest: str) -> KeyPrincipal | None:
+        hit = self._data.get(digest)
+        if hit is None:
+            return None
+        principal, fetched = hit
+        if time.monotonic() - fetched > settings.API_KEY_CACHE_SECONDS:
+            self._data.pop(digest, None)
+            return None
+        return principal
+
+    def put(self, digest: str, principal: KeyPrincipal) -> None:
+        with self._lock:
+            if len(self._data) >= self.max_entries:
+                self._data.clear()
+            self._data[digest] = (principal, time.monotonic())
+
+    def drop_key(self, key_id: str) -> None:
+        with self._lock:
+            for digest, (principal, _) in list(self._data.items()):
+                if principal.key_id == key_id:
+                    self._data.pop(digest, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+principal_cache = _PrincipalCache()
+
+
+def key_resolve(secret: str) -> KeyPrincipal | None:
+    """The principal for a presented secret, or None when it is unknown, revoked or expired."""
+    if not secret.startswith(("sk_test_", "sk_live_")) or len(secret) > 100:
+        return None
+    digest = hash_secret(secret)
+    principal = principal_cache.get(digest)
+    if principal is None:
+        key = ApiKey.objects.filter(secret_hash=digest, revoked_at__isnull=True).first()
+        if key is None:
+            return None
+        principal = principal_for(key)
+        principal_cache.put(digest, principal)
+    if principal.expires_at is not None and principal.expires_at <= timezone.now():
+        return None
+    return principal
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str  # shown once, never stored
+
+
+def api_key_create(
+    *,
+    app: App,
+    name: str = "",
+    mode: str = KeyMode.TEST,
+    access: str = KeyAccess.FULL,
+    products: list[str] | None = None,
+    expires_at: datetime | None = None,
+    rate_limit: int | None = None,
+    actor_user_id: int | None = None,
+    actor_key_id: str = "",
+    ip: str | None = None,
+) -> CreatedKey:
+    """Mint a key for ``app``. The secret is returned once and only its hash is kept."""
+    products = sorted(set(products or []))
+    unknown = [p for p in products if p not in PRODUCTS]
+    if unknown:
+        raise ApiError(f"Unknown product scope: {unknown[0]}.", param="products")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApiError("`expires_at` must be in the future.", param="expires_at")
+    secret = generate_secret(mode)
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            app=app,
+            tenant_id=app.tenant_id,
+            name=name,
+            mode=mode,
+            access=access,
+            products=products,
+            secret_hash=hash_secret(secret),
+            prefix=secret[:12],
+            last4=secret[-4:],
+            rate_limit=rate_limit,
+            expires_at=expires_at,
+            created_by_id=actor_user_id,
+        )
+        audit_record(
+            tenant_id=app.tenant_id,
+            action="api_key.created",
+            actor_user_id=actor_user_id,
+            actor_key_id=actor_key_id,
+            target_type="api_key",
+            target_id=key.id,
+            ip=ip,
+            metadata={"name": name, "mode": mode, "access": access, "products": products},
+        )
+    return CreatedKey(key=key, secret=secret)
+
+
+def api_key_revoke(
+    *, key: ApiKey, actor_user_id: int | None = None, actor_key_id: str = "", ip: str | None = None
+) -> ApiKey:
+    """Revoke at once: the row, this process's cache, and every other process via the deny flag."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
+        key.refresh_from_db()
+        if changed:
+            audit_record(
+                tenant_id=key.tenant_id,
+                action="api_key.revoked",
+                actor_user_id=actor_user_id,
+                actor_key_id=actor_key_id,
+                target_type="api_key",
+                target_id=key.id,
+                ip=ip,
+                metadata={"name": key.name},
+            )
+    # The flag must outlive any process cache entry; after that the database says "revoked".
+    gate().deny(revoked_flag(key.tenant_id, key.id), settings.API_KEY_CACHE_SECONDS * 10 + 60)
+    principal_cache.drop_key(key.id)
+    return key

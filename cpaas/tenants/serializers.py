@@ -1,0 +1,64 @@
+"""Input and output shapes of the management API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from cpaas.core.serializers import StrictSerializer
+from cpaas.tenants.models import PRODUCTS, ApiKey, App, KeyAccess, KeyMode
+
+
+class AppIn(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+
+
+class AppOut(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    tenant = serializers.CharField(source="tenant_id")
+
+    class Meta:
+        model = App
+        fields = ["id", "object", "name", "tenant", "created_at"]
+
+    def get_object(self, _obj) -> str:
+        return "app"
+
+
+class ApiKeyIn(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    app = serializers.CharField(max_length=40, required=False)
+    mode = serializers.ChoiceField(choices=KeyMode.values, required=False)
+    access = serializers.ChoiceField(choices=KeyAccess.values, default=KeyAccess.FULL)
+    products = serializers.ListField(
+        child=serializers.ChoiceField(choices=PRODUCTS), required=False, default=list
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    rate_limit = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+
+
+class ApiKeyOut(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    app = serializers.CharField(source="app_id")
+    redacted = serializers.CharField()
+    revoked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "object", "app", "name", "mode", "access", "products", "redacted",
+                  "rate_limit", "expires_at", "revoked", "revoked_at", "created_at"]
+
+    def get_object(self, _obj) -> str:
+        return "api_key"
+
+    def get_revoked(self, obj) -> bool:
+        return obj.revoked_at is not None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    secret = serializers.SerializerMethodField()
+
+    class Meta(ApiKeyOut.Meta):
+        fields = [*ApiKeyOut.Meta.fields, "secret"]
+
+    def get_secret(self, _obj) -> str:
+        return self.context["secret"]

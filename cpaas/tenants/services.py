@@ -1,0 +1,80 @@
+"""Writes on tenants, apps and members; each owns its transaction and audits what is sensitive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from cpaas.tenants.audit import audit_record
+from cpaas.tenants.keys import CreatedKey, api_key_create
+from cpaas.tenants.models import App, KeyMode, Membership, Role, Tenant
+
+
+def app_create(*, tenant_id: str, name: str, actor_user_id: int | None = None,
+               actor_key_id: str = "", ip: str | None = None) -> App:
+    with transaction.atomic():
+        app = App.objects.create(tenant_id=tenant_id, name=name)
+        audit_record(tenant_id=tenant_id, action="app.created", actor_user_id=actor_user_id,
+                     actor_key_id=actor_key_id, target_type="app", target_id=app.id, ip=ip,
+                     metadata={"name": name})
+    return app
+
+
+def member_add(*, tenant: Tenant, user, role: str = Role.DEVELOPER,
+               actor_user_id: int | None = None, ip: str | None = None) -> Membership:
+    with transaction.atomic():
+        membership, created = Membership.objects.get_or_create(
+            tenant=tenant, user=user, defaults={"role": role}
+        )
+        if created:
+            audit_record(tenant_id=tenant.id, action="member.added", actor_user_id=actor_user_id,
+                         target_type="user", target_id=str(user.pk), ip=ip,
+                         metadata={"username": user.get_username(), "role": role})
+    return membership
+
+
+def member_set_role(*, membership: Membership, role: str, actor_user_id: int | None = None,
+                    ip: str | None = None) -> Membership:
+    if role not in Role.values:
+        raise ValueError(f"unknown role {role!r}")
+    with transaction.atomic():
+        old = membership.role
+        Membership.objects.filter(pk=membership.pk).update(role=role)
+        membership.role = role
+        if old != role:
+            audit_record(tenant_id=membership.tenant_id, action="member.role_changed",
+                         actor_user_id=actor_user_id, target_type="user",
+                         target_id=str(membership.user_id), ip=ip,
+                         metadata={"from": old, "to": role})
+    return membership
+
+
+@dataclass(frozen=True)
+class ProvisionedTenant:
+    tenant: Tenant
+    app: App
+    test_key: CreatedKey
+    user: object | None
+
+
+def tenant_provision(*, name: str, app_name: str = "Default app", owner_email: str | None = None,
+                     owner_password: str | None = None) -> ProvisionedTenant:
+    """A tenant with one app, a test key and (optionally) an owner who can log into the console."""
+    with transaction.atomic():
+        tenant = Tenant.objects.create(name=name)
+        user = None
+        if owner_email:
+            users = get_user_model()
+            user = users.objects.filter(username=owner_email).first()
+            if user is None:
+                user = users.objects.create_user(
+                    username=owner_email, email=owner_email, password=owner_password
+                )
+            member_add(tenant=tenant, user=user, role=Role.OWNER)
+        app = app_create(tenant_id=tenant.id, name=app_name,
+                         actor_user_id=user.pk if user else None)
+        key = api_key_create(app=app, name="Default test key", mode=KeyMode.TEST,
+                             actor_user_id=user.pk if user else None)
+    return ProvisionedTenant(tenant=tenant, app=app, test_key=key, user=user)

@@ -1,0 +1,22 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from cpaas.core import docs_views
+
+api_v1 = [
+    path("openapi.json", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="openapi"),
+    path("reference", SpectacularRedocView.as_view(url_name="openapi", authentication_classes=[], permission_classes=[]), name="reference"),
+    path("", include("cpaas.tenants.urls")),
+]
+
+urlpatterns = [
+    path("v1/", include(api_v1)),
+    path("docs/", docs_views.doc_page, name="docs-index"),
+    path("docs/<str:page>", docs_views.doc_page, name="docs"),
+    path("", include("cpaas.console.urls")),
+]
+
+handler400 = "cpaas.core.handlers.bad_request"
+handler403 = "cpaas.core.handlers.permission_denied"
+handler404 = "cpaas.core.handlers.not_found"
+handler500 = "cpaas.core.handlers.server_error"
