@@ -3,10 +3,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from cpaas.core import docs_views
 
+_public = {"authentication_classes": [], "permission_classes": []}
+
 api_v1 = [
-    path("openapi.json", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="openapi"),
-    path("reference", SpectacularRedocView.as_view(url_name="openapi", authentication_classes=[], permission_classes=[]), name="reference"),
+    path("openapi.json", SpectacularAPIView.as_view(**_public), name="openapi"),
+    path("reference", SpectacularRedocView.as_view(url_name="openapi", **_public), name="reference"),
     path("", include("cpaas.tenants.urls")),
+    path("", include("cpaas.messaging.urls")),
+    path("", include("cpaas.im.urls")),
+    path("", include("cpaas.voice.urls")),
+    path("", include("webhooks.urls")),
+    path("", include("billing.urls")),
 ]
 
 urlpatterns = [

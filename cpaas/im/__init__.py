@@ -1,0 +1,1 @@
+"""IM: users and tokens, conversations, messages with per-conversation sequence numbers."""

@@ -1,0 +1,1 @@
+"""SMS: messages and their lifecycle, segmenting, routing, inbound and opt-outs."""

@@ -1,0 +1,1 @@
+"""Voice: calls and legs, call-control documents, callback bridging, CDRs."""

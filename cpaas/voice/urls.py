@@ -1,0 +1,3 @@
+"""This room's /v1/ routes (included by cpaas/urls.py)."""
+
+urlpatterns: list = []
