@@ -14,7 +14,7 @@ def error_of(response):
     assert response["Content-Type"].startswith("application/json"), response.content[:200]
     body = response.json()
     assert set(body) == {"error"}
-    assert ENVELOPE_FIELDS <= set(body["error"])
+    assert set(body["error"]) >= ENVELOPE_FIELDS
     assert body["error"]["request_id"] == response["Request-Id"]
     assert body["error"]["doc_url"].endswith(f"/errors#{body['error']['code']}")
     return body["error"]
