@@ -226,10 +226,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_…"}}
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cpaas.core.openapi.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "KeyModeEnum": "cpaas.tenants.models.KeyMode",
+        "KeyAccessEnum": "cpaas.tenants.models.KeyAccess",
     },
-    "SECURITY": [{"ApiKey": []}],
 }
 
 # --- Platform -----------------------------------------------------------------------------------

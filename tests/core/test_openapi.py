@@ -19,3 +19,14 @@ def test_the_docs_pages_resolve_error_links(anon, db):
     assert response.status_code == 200
     assert b'id="rate_limited"' in response.content
     assert anon.get("/docs/../settings").status_code == 404
+
+
+def test_the_schema_validates_without_warnings(db, tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json",
+                 "--file", str(tmp_path / "schema.json"))
+    import json
+
+    document = json.loads((tmp_path / "schema.json").read_text())
+    assert document["paths"]["/v1/me"]["get"]["responses"]["default"]["content"]
