@@ -62,3 +62,27 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
     def get_secret(self, _obj) -> str:
         return self.context["secret"]
+
+
+class IdentityKeyOut(serializers.Serializer):
+    id = serializers.CharField()
+    mode = serializers.ChoiceField(choices=KeyMode.values)
+    access = serializers.ChoiceField(choices=KeyAccess.values)
+    products = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class RateLimitOut(serializers.Serializer):
+    per_second = serializers.IntegerField()
+    burst = serializers.IntegerField()
+
+
+class IdentityOut(serializers.Serializer):
+    """``GET /v1/me``: built from the cached key principal, so it costs no database query."""
+
+    object = serializers.CharField(default="identity")
+    key = IdentityKeyOut()
+    app = serializers.CharField()
+    tenant = serializers.CharField()
+    livemode = serializers.BooleanField()
+    rate_limit = RateLimitOut()
