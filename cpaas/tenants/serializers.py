@@ -27,8 +27,8 @@ class AppOut(serializers.ModelSerializer):
 class ApiKeyIn(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     app = serializers.CharField(max_length=40, required=False)
-    mode = serializers.ChoiceField(choices=KeyMode.values, required=False)
-    access = serializers.ChoiceField(choices=KeyAccess.values, default=KeyAccess.FULL)
+    mode = serializers.ChoiceField(choices=KeyMode.choices, required=False)
+    access = serializers.ChoiceField(choices=KeyAccess.choices, default=KeyAccess.FULL)
     products = serializers.ListField(
         child=serializers.ChoiceField(choices=PRODUCTS), required=False, default=list
     )
@@ -66,8 +66,8 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class IdentityKeyOut(serializers.Serializer):
     id = serializers.CharField()
-    mode = serializers.ChoiceField(choices=KeyMode.values)
-    access = serializers.ChoiceField(choices=KeyAccess.values)
+    mode = serializers.ChoiceField(choices=KeyMode.choices)
+    access = serializers.ChoiceField(choices=KeyAccess.choices)
     products = serializers.ListField(child=serializers.CharField())
     expires_at = serializers.DateTimeField(allow_null=True)
 
