@@ -13,7 +13,7 @@ help:
 	@echo "make test     install, make sure PostgreSQL and Redis run, then ruff and the whole test suite"
 	@echo "make lint     ruff check ."
 	@echo "make migrate  apply database migrations"
-	@echo "make bench    run every benchmark in bench/"
+	@echo "make bench    run every benchmark script in bench/ (those with a __main__ block)"
 
 install: $(STAMP)
 
@@ -36,4 +36,5 @@ migrate: $(STAMP)
 	$(BIN)/python manage.py migrate
 
 bench: $(STAMP)
-	@set -e; for f in bench/*.py; do echo "==> $$f"; PYTHONPATH=. $(BIN)/python $$f; done
+	@set -e; for f in $$(grep -l '^if __name__ == "__main__"' bench/*.py); do \
+		echo "==> $$f"; PYTHONPATH=. $(BIN)/python $$f; done

@@ -167,3 +167,19 @@ def test_the_supervisor_prefixes_each_line_with_its_process():
 
     assert "talker | hello" in out.getvalue()
     assert "talker | world" in out.getvalue()
+
+
+class GoneStream:
+    def write(self, text):
+        raise BrokenPipeError
+
+    def flush(self):
+        raise BrokenPipeError
+
+
+def test_the_supervisor_still_stops_every_child_when_its_output_is_gone():
+    supervisor = Supervisor([("one", sleeper()), ("two", sleeper())], out=GoneStream(), grace_seconds=5)
+
+    assert supervisor.run(on_tick=supervisor.request_stop) == 0
+
+    assert all(child.process.poll() is not None for child in supervisor.children)

@@ -102,7 +102,7 @@ def demo_banner(demo: Demo, base_url: str) -> str:
         f"  Demo tenant   {demo.tenant.name} ({demo.tenant.id}), app {demo.app.id}",
         f"  API key       {demo.secret}",
         f"  Console       {base_url}/console/   login {demo.email} / {demo.password}",
-        f"  Docs          {base_url}/docs/   API reference {base_url}/v1/reference",
+        f"  API reference {base_url}/v1/reference   guides {base_url}/docs/api-keys",
         "",
         "  Try it:",
         f'    curl -H "Authorization: Bearer {demo.secret}" {base_url}/v1/me',

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 _COLOURS = ("36", "33", "35", "32", "34", "31")
+# Ctrl-C, `kill`, and the terminal closing (SIGHUP) all mean: stop every child, then exit.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Supervisor:
         self._stop_requested = threading.Event()
         self._width = max((len(c.name) for c in self.children), default=0)
         self._colour = hasattr(self.out, "isatty") and self.out.isatty()
+        self._out_broken = False
+        self.last_output = time.monotonic()
 
     # --- output -----------------------------------------------------------------------------
     def say(self, text: str, name: str = "") -> None:
@@ -57,9 +61,17 @@ class Supervisor:
             colour = _COLOURS[index % len(_COLOURS)] if index >= 0 else "1"
             prefix = f"\033[{colour}m{prefix}\033[0m"
         with self._lock:
-            for line in text.splitlines() or [""]:
-                self.out.write(f"{prefix}{line}\n")
-            self.out.flush()
+            self.last_output = time.monotonic()
+            if self._out_broken:
+                return
+            try:
+                for line in text.splitlines() or [""]:
+                    self.out.write(f"{prefix}{line}\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                # The terminal or pipe went away (e.g. `make run | tee` interrupted): keep draining
+                # the children's output so they never block on a full pipe, and keep shutting down.
+                self._out_broken = True
 
     def _pump(self, child: Child) -> None:
         assert child.process is not None and child.process.stdout is not None
@@ -136,14 +148,14 @@ class Supervisor:
         return clean
 
     def run(self, on_tick: Callable[[], None] | None = None) -> int:
-        previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, self.request_stop) for sig in _STOP_SIGNALS}
         try:
             try:
                 self.start()
+                return self.wait(on_tick)
             except BaseException:
                 self.stop()
                 raise
-            return self.wait(on_tick)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

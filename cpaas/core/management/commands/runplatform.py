@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -59,13 +60,21 @@ class Command(BaseCommand):
         # folder relative to the working directory, which must not land in the repository.
         supervisor = Supervisor(children, env=env, cwd=settings.VAR_DIR, out=self.stdout)
 
-        shown = False
+        shown, web_up_at = False, None
         display_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "localhost") else host  # noqa: S104
         base_url = f"http://{display_host}:{port}"
 
         def announce_when_ready() -> None:
-            nonlocal shown
-            if shown or not _port_open(host, port):
+            nonlocal shown, web_up_at
+            if shown:
+                return
+            now = time.monotonic()
+            if web_up_at is None:
+                if not _port_open(host, port):
+                    return
+                web_up_at = now
+            # Let the start-up logs settle, so the banner is the last thing on the screen.
+            if now - supervisor.last_output < 1.5 and now - web_up_at < 15:
                 return
             shown = True
             lines = [f"The platform is running at {base_url}/ (Ctrl-C stops it)."]
