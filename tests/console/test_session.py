@@ -142,3 +142,10 @@ def test_csrf_is_enforced_on_console_posts(owner, app):
     key.refresh_from_db()
     assert key.revoked_at is None
     assert app.tenant.apps.count() == 1
+
+
+def test_an_htmx_request_after_the_session_ended_redirects_the_whole_page(client, app, provisioned):
+    key = provisioned.test_key.key
+    response = client.get(reverse("console:key-revoke", args=[app.id, key.id]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == reverse("console:login")

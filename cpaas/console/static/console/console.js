@@ -25,6 +25,22 @@
     }
   });
 
+  // htmx does not swap error responses: say so instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    var text = status === 404 ? "That item no longer exists, or belongs to another tenant."
+      : status === 403 ? "Your role cannot do that."
+      : "Something went wrong (" + status + "). Reload the page and try again.";
+    var main = document.querySelector("main");
+    var box = main.querySelector(".messages");
+    if (!box) { box = document.createElement("div"); box.className = "messages"; main.prepend(box); }
+    var message = document.createElement("div");
+    message.className = "message message-error";
+    message.setAttribute("role", "alert");
+    message.textContent = text;
+    box.append(message);
+  });
+
   // Forms marked data-autosubmit submit when a select changes (the tenant switcher).
   document.addEventListener("change", function (event) {
     var form = event.target.closest("form[data-autosubmit]");
