@@ -144,7 +144,10 @@ class Supervisor:
             if child.reader is not None:
                 child.reader.join(timeout=2)
         for child in running:
-            self.say(f"{child.name} stopped (status {child.process.returncode})")
+            code = child.process.returncode
+            # 0, or death by the SIGTERM we sent (uvicorn re-raises it after a clean shutdown).
+            how = "" if code in (0, -signal.SIGTERM) else f" (status {code})"
+            self.say(f"{child.name} stopped{how}")
         return clean
 
     def run(self, on_tick: Callable[[], None] | None = None) -> int:
