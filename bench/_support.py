@@ -20,6 +20,8 @@ def configure_env() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
     BENCH_VAR.mkdir(parents=True, exist_ok=True)
+    # Without DATABASE_URL, a SQLite file of the bench's own, not the one `make run` uses.
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{BENCH_VAR / 'bench.sqlite3'}")
 
 
 def ensure_database() -> None:
