@@ -47,6 +47,7 @@ class WrkResult:
     p99_ms: float | None
     requests: int
     bad_responses: int  # non-2xx/3xx plus socket errors
+    cpu_us: float | None = None  # gunicorn workers' CPU time per request (user + system)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -87,6 +88,36 @@ def run_wrk(url: str, *, duration: int, threads: int, connections: int,
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     return parse_wrk(done.stdout)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu_seconds(master_pid: int) -> float:
+    """CPU seconds (user + system) used so far by gunicorn's workers, read from /proc.
+
+    Unlike requests/second, CPU per request hardly moves when other programs load the machine,
+    so it cross-checks the ratio on a busy host. It leaves out Redis' own CPU (the Lua script).
+    """
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return float("nan")
+    total = 0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / _TICK
+
+
+def loadavg() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except OSError:
+        return None
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
@@ -208,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = BENCH_VAR / "auth_overhead-server.log"
+    load_before = loadavg()
     server = start_server(port, args.workers, log_path)
     auth = {"Authorization": f"Bearer {key.secret}"}
     targets = {BARE: {}, ME: auth}
@@ -230,8 +262,12 @@ def main(argv: list[str] | None = None) -> int:
                 order = [BARE, ME] if n % 2 == 0 else [ME, BARE]
                 for path in order:
                     progress.update(task, description=f"round {n + 1}/{args.rounds} {path}")
-                    rounds[path].append(run_wrk(base + path, duration=args.duration,
-                                                headers=targets[path], **wrk))
+                    cpu_before = workers_cpu_seconds(server.pid)
+                    result = run_wrk(base + path, duration=args.duration, headers=targets[path], **wrk)
+                    cpu = workers_cpu_seconds(server.pid) - cpu_before
+                    if result.requests and cpu == cpu:  # nan when /proc is not there
+                        result.cpu_us = cpu * 1e6 / result.requests
+                    rounds[path].append(result)
                     progress.advance(task)
     except RuntimeError as exc:
         console.print(f"[red]could not run:[/] {exc}\nserver log: {log_path}")
@@ -254,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             "rps_rounds": [r.rps for r in results],
             "p50_ms_median": median([r.p50_ms for r in results]),
             "p99_ms_median": median([r.p99_ms for r in results]),
+            "cpu_us_median": median([r.cpu_us for r in results]),
             "requests": sum(r.requests for r in results),
             "bad_responses": sum(r.bad_responses for r in results),
         }
@@ -267,14 +304,27 @@ def main(argv: list[str] | None = None) -> int:
     table.add_row("median", f"{summary[BARE]['rps_median']:,.0f}", f"{summary[ME]['rps_median']:,.0f}",
                   f"{ratio:.3f}", style="bold")
     console.print(table)
-    latency = Table(title="latency (median over rounds) and totals")
-    for column in ("url", "p50", "p99", "requests", "errors"):
+    latency = Table(title="latency, worker CPU per request (medians over rounds), totals")
+    for column in ("url", "p50", "p99", "CPU/request", "requests", "errors"):
         latency.add_column(column, justify="left" if column == "url" else "right")
     for path in (BARE, ME):
         s = summary[path]
-        latency.add_row(path, fmt_ms(s["p50_ms_median"]), fmt_ms(s["p99_ms_median"]),
+        cpu = "n/a" if s["cpu_us_median"] is None else f"{s['cpu_us_median']:.0f} µs"
+        latency.add_row(path, fmt_ms(s["p50_ms_median"]), fmt_ms(s["p99_ms_median"]), cpu,
                         f"{s['requests']:,}", str(s["bad_responses"]))
     console.print(latency)
+    load_after = loadavg()
+    cpu_ratio = None
+    if summary[BARE]["cpu_us_median"] and summary[ME]["cpu_us_median"]:
+        cpu_ratio = summary[BARE]["cpu_us_median"] / summary[ME]["cpu_us_median"]
+        console.print(f"cross-check: bare CPU / authenticated CPU per request = {cpu_ratio:.3f} "
+                      "(workers only, Redis' CPU not counted)")
+    cores = os.cpu_count() or 1
+    if load_before is not None and load_after is not None:
+        busy = max(load_before, load_after) > cores
+        note = " [yellow]busier than its cores: req/s figures are noisy[/]" if busy else ""
+        console.print(f"load average {load_before:.1f} before, {load_after:.1f} after, "
+                      f"{cores} cores{note}")
     errors = summary[BARE]["bad_responses"] + summary[ME]["bad_responses"]
     passed = ratio >= TARGET and errors == 0
     verdict = "[bold green]PASS[/]" if passed else "[bold red]FAIL[/]"
@@ -286,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "ratio": ratio, "round_ratios": round_ratios, "ratio_of_medians": ratio_of_medians,
+            "cpu_ratio": cpu_ratio, "loadavg": [load_before, load_after],
             "target": TARGET, "passed": passed, "backends": backends(),
             "settings": vars(args) | {"json": str(args.json)}, "urls": summary,
             "rounds": {p: [asdict(r) for r in rs] for p, rs in rounds.items()},
