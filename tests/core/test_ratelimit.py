@@ -71,3 +71,29 @@ def test_both_gates_refill_and_deny_alike(make_gate):
     limiter.deny(flag, 10)
     denied = limiter.admit(bucket, flag, rate=20, burst=3)
     assert denied.denied and not denied.allowed
+
+
+def test_leases_never_let_processes_exceed_the_shared_bucket(settings):
+    import uuid
+
+    first, second = RedisGate(settings.REDIS_URL), RedisGate(settings.REDIS_URL)  # two "processes"
+    bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
+    allowed = sum(g.admit(bucket, flag, rate=0.001, burst=100).allowed for _ in range(80) for g in (first, second))
+    assert allowed == 100
+
+
+def test_a_revocation_reaches_another_process_holding_a_lease(settings):
+    import time
+    import uuid
+
+    holder, revoker = RedisGate(settings.REDIS_URL), RedisGate(settings.REDIS_URL)
+    bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
+    assert holder.admit(bucket, flag, rate=100, burst=200).allowed  # holds a lease of 20 tokens now
+    revoker.deny(flag, 60)
+    # The lease still holds 19 tokens, so only the pushed revocation can deny within 10 calls.
+    for _ in range(10):
+        time.sleep(0.05)
+        if holder.admit(bucket, flag, rate=100, burst=200).denied:
+            break
+    else:
+        raise AssertionError("the revocation was not pushed to the lease holder")
