@@ -18,13 +18,13 @@ Flows:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 from asgiref.sync import sync_to_async
@@ -141,10 +141,12 @@ def _fail_call(call_id: str, *, at: datetime, message: str) -> None:
 # --- the engine ---------------------------------------------------------------------------------
 
 class CallEngine:
-    """Drives calls. ``connector_for(mode)`` gives the connector of ``test`` or ``live`` calls."""
+    """Drives calls. ``connector_for(mode)`` gives the connector of ``test`` or ``live`` calls;
+    the connectors and the engine share one ``clock``."""
 
-    def __init__(self, *, connector_for: Callable[[str], VoiceConnector], http: httpx.AsyncClient,
+    def __init__(self, *, clock: Clock, connector_for: Callable[[str], VoiceConnector], http: httpx.AsyncClient,
                  db_thread_sensitive: bool = True) -> None:
+        self.clock = clock
         self.connector_for = connector_for
         self.http = http
         self.thread_sensitive = db_thread_sensitive
@@ -157,7 +159,7 @@ class CallEngine:
 
     async def run_call(self, call_id: str) -> str | None:
         """Play one call out to its end. Returns its final status (None if it was not runnable)."""
-        loaded = await sync_to_async(_load, thread_sensitive=self.thread_sensitive)(call_id)
+        loaded = await self.db(self.clock, _load, call_id)
         if loaded is None:
             return None
         call, legs = loaded
@@ -390,7 +392,7 @@ class CallSession:
         call = self.call
         return {"call_id": call.id, "app_id": call.app_id, "from": call.from_number, "to": call.to,
                 "call_status": states.IN_PROGRESS, "direction": call.direction,
-                "livemode": "true" if call.mode == "live" else "false", **extra}
+                "livemode": call.mode == "live", **extra}
 
     async def _application_error(self, code: str, message: str, *, url: str = "", line: int | None = None) -> str:
         """Report a call-control problem (call.error + debugger log), apologise, end the call."""
@@ -410,7 +412,7 @@ class CallSession:
         if self.fetches > conf.VOICE_MAX_FETCHES_PER_CALL:
             return await self._application_error(
                 "too_many_fetches", f"more than {conf.VOICE_MAX_FETCHES_PER_CALL} documents fetched", url=where)
-        body = urlencode(self._params(extra))
+        body = json.dumps(self._params(extra))
         try:
             with self.clock.busy():
                 response = await self.engine.http.post(
@@ -619,7 +621,7 @@ class CallSession:
         url = self.call.status_callback
         params = {**self._params({}), "call_status": data["status"], "event": event,
                   "duration": data.get("duration", 0), "hangup_cause": data.get("hangup_cause", "")}
-        body = urlencode(params)
+        body = json.dumps(params)
         for attempt in range(STATUS_CALLBACK_ATTEMPTS):
             try:
                 with self.clock.busy():

@@ -67,7 +67,7 @@ class EngineRuntime:
         live: VoiceConnector = (sandbox if conf.VOICE_LIVE_CONNECTOR == "sandbox"
                                 else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
-        self.engine = CallEngine(connector_for=lambda mode: sandbox if mode == "test" else live, http=http,
+        self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,
                                  db_thread_sensitive=False)
         register_engine(self.engine, self.loop)
         if settings.REDIS_URL:

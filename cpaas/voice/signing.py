@@ -1,6 +1,6 @@
 """Signing what the platform sends to a tenant's call-control URL and status callback.
 
-Requests carry Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``,
+Requests are JSON bodies with Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``) over the raw body, so a tenant verifies them with the ``standardwebhooks``
 library as it is. The secret is per app and derived from the platform's SECRET_KEY (nothing to
 store or leak from the database); the console shows it on the voice page.
@@ -29,4 +29,4 @@ def signed_headers(app_id: str, body: str) -> dict[str, str]:
     now = datetime.now(UTC)
     signature = Webhook(signing_secret(app_id)).sign(msg_id, now, body)
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature,
-            "content-type": "application/x-www-form-urlencoded", "user-agent": "cpaas-voice/1"}
+            "content-type": "application/json", "user-agent": "cpaas-voice/1"}
