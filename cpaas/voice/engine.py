@@ -262,7 +262,7 @@ class CallSession:
             await self.connector.hangup(leg.id, cause="originator_cancel")
             await self._end_leg(leg, states.CANCELED, cause="originator_cancel", by="platform", sip_code=487)
             raise
-        at = self.clock.now()
+        at = outcome.at  # the network's time of the answer (or failure), not when we got to it
         if outcome.answered:
             leg.answered_at = at
             await self.db(leg_transition, leg.id, states.IN_PROGRESS, at=at, answered_at=at,
@@ -270,14 +270,16 @@ class CallSession:
             if mirror_call:
                 await self._call_to(states.IN_PROGRESS, at=at, answered_at=at)
         else:
-            await self._end_leg(leg, outcome.status, cause=outcome.cause, by="remote", sip_code=outcome.sip_code)
+            await self._end_leg(leg, outcome.status, cause=outcome.cause, by="remote", sip_code=outcome.sip_code,
+                                at=at)
         return outcome
 
-    async def _end_leg(self, leg: LegState, status: str, *, cause: str, by: str, sip_code: int | None) -> None:
+    async def _end_leg(self, leg: LegState, status: str, *, cause: str, by: str, sip_code: int | None,
+                       at: datetime | None = None) -> None:
         if leg.ended:
             return
         leg.ended = True
-        at = self.clock.now()
+        at = at or self.clock.now()
         if leg.answered_at is not None:
             status = states.COMPLETED
         leg.duration = _seconds(leg.answered_at, at)
@@ -367,7 +369,7 @@ class CallSession:
             elif kind == "hangup":
                 _, event = value
                 await self._end_leg(a, states.COMPLETED, cause=event.cause or "normal_clearing", by="remote",
-                                    sip_code=event.sip_code)
+                                    sip_code=event.sip_code, at=event.at)
                 cause = "remote_hangup"
             elif kind == "time_limit":
                 cause = "time_limit"
@@ -529,7 +531,7 @@ class CallSession:
                     if kind == "hangup":
                         _, event = value
                         await self._end_leg(leg, states.COMPLETED, cause=event.cause or "normal_clearing",
-                                            by="remote", sip_code=event.sip_code)
+                                            by="remote", sip_code=event.sip_code, at=event.at)
                     else:
                         await self._hang_up(leg, "time_limit")
                     outcome_status = states.COMPLETED
@@ -571,7 +573,7 @@ class CallSession:
         if kind != "main":
             if kind == "hangup":
                 await self._end_leg(a, states.COMPLETED, cause="normal_clearing", by="remote",
-                                    sip_code=value[1].sip_code)
+                                    sip_code=value[1].sip_code, at=value[1].at)
             cause = "party_a_hangup" if kind == "hangup" else "api_hangup"
             await self._end_leg(b, states.CANCELED, cause=cause, by="platform", sip_code=487)
             await self._hang_up(a, cause)
@@ -596,7 +598,7 @@ class CallSession:
             if kind == "hangup":
                 leg, event = value
                 await self._end_leg(leg, states.COMPLETED, cause=event.cause or "normal_clearing", by="remote",
-                                    sip_code=event.sip_code)
+                                    sip_code=event.sip_code, at=event.at)
                 cause = f"party_{leg.role}_hangup"
             elif kind == "time_limit":
                 cause = "time_limit"

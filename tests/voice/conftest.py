@@ -95,3 +95,14 @@ def modify(voice, django_capture_on_commit_callbacks):
             return await sync_to_async(_modify)(app_id, call_id, **changes)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _recordings_in_tmp(tmp_path, monkeypatch):
+    from cpaas.voice import conf
+    from cpaas.voice.storage import recordings_storage
+
+    monkeypatch.setattr(conf, "VOICE_RECORDINGS_STORAGE_OPTIONS", {"location": str(tmp_path / "recordings")})
+    recordings_storage.cache_clear()
+    yield
+    recordings_storage.cache_clear()

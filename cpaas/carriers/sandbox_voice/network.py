@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cpaas.carriers.sandbox_voice.audio import SAMPLE_RATE, tone_wav
 from cpaas.carriers.voice_base import (
@@ -109,32 +109,38 @@ class SandboxVoiceNetwork(VoiceConnector):
         leg = _Leg(leg_id=leg_id, to=to, script=script, ended=asyncio.get_running_loop().create_future())
         self._legs[leg_id] = leg
         self.originated += 1
+        # Events carry the scripted times (start + setup + ringing …), so CDRs are exact even
+        # when an accelerated clock wakes us a little late.
         clock = self.clock
-        await clock.sleep(SETUP_SECONDS)
+        start = clock.now()
+        ringing_at = start + timedelta(seconds=SETUP_SECONDS)
+        await clock.sleep_until(ringing_at)
         if script.outcome == "busy":
-            self._end(leg, "user_busy", 486)
-            return OriginateOutcome(BUSY, clock.now(), "user_busy", 486)
+            self._end(leg, "user_busy", 486, ringing_at)
+            return OriginateOutcome(BUSY, ringing_at, "user_busy", 486)
         if script.outcome == "failed":
-            self._end(leg, "unallocated_number", 404)
-            return OriginateOutcome(FAILED, clock.now(), "unallocated_number", 404)
-        await on_ringing(LegEvent(leg_id, "ringing", clock.now(), sip_code=180))
+            self._end(leg, "unallocated_number", 404, ringing_at)
+            return OriginateOutcome(FAILED, ringing_at, "unallocated_number", 404)
+        await on_ringing(LegEvent(leg_id, "ringing", ringing_at, sip_code=180))
         if script.outcome == "no-answer" or script.ring_seconds >= timeout:
-            await clock.sleep(timeout)
-            self._end(leg, "no_answer", 487)
-            return OriginateOutcome(NO_ANSWER, clock.now(), "no_answer", 487)
-        await clock.sleep(script.ring_seconds)
-        leg.answered_at = clock.now()
+            given_up = ringing_at + timedelta(seconds=timeout)
+            await clock.sleep_until(given_up)
+            self._end(leg, "no_answer", 487, given_up)
+            return OriginateOutcome(NO_ANSWER, given_up, "no_answer", 487)
+        leg.answered_at = ringing_at + timedelta(seconds=script.ring_seconds)
+        await clock.sleep_until(leg.answered_at)
         if script.hangup_after is not None:
             leg.hangup_task = asyncio.get_running_loop().create_task(self._hang_up_later(leg))
         return OriginateOutcome(ANSWERED, leg.answered_at, "", 200)
 
     async def _hang_up_later(self, leg: _Leg) -> None:
-        await self.clock.sleep(leg.script.hangup_after)
-        self._end(leg, "normal_clearing", 200)
+        at = leg.answered_at + timedelta(seconds=leg.script.hangup_after)
+        await self.clock.sleep_until(at)
+        self._end(leg, "normal_clearing", 200, at)
 
-    def _end(self, leg: _Leg, cause: str, sip_code: int | None) -> None:
+    def _end(self, leg: _Leg, cause: str, sip_code: int | None, at: datetime | None = None) -> None:
         if leg.ended is not None and not leg.ended.done():
-            leg.ended.set_result(LegEvent(leg.leg_id, "ended", self.clock.now(), cause, sip_code))
+            leg.ended.set_result(LegEvent(leg.leg_id, "ended", at or self.clock.now(), cause, sip_code))
 
     async def wait_hangup(self, leg_id: str) -> LegEvent:
         return await asyncio.shield(self._leg(leg_id).ended)
