@@ -129,6 +129,14 @@ def _save_recording(call: Call, leg_id: str | None, source: str, audio: Recorded
     return recording
 
 
+def _move_leg_and_call(leg_id: str, call_id: str | None, new: str, *, at: datetime, leg_fields: dict,
+                       call_fields: dict) -> tuple[dict | None, dict | None]:
+    with transaction.atomic():
+        leg_data = leg_transition(leg_id, new, at=at, **leg_fields)
+        call_data = call_transition(call_id, new, at=at, **call_fields) if call_id else None
+    return leg_data, call_data
+
+
 def _fail_call(call_id: str, *, at: datetime, message: str) -> None:
     """Last resort after an engine bug: the call and its open legs end as failed."""
     for leg in CallLeg.objects.filter(call_id=call_id).exclude(status__in=states.FINAL):
@@ -223,13 +231,16 @@ class CallSession:
         data = await self.db(call_transition, self.call.id, new, at=at, **fields)
         if data is None:
             return False
+        self._call_moved(new, data)
+        return True
+
+    def _call_moved(self, new: str, data: dict[str, Any]) -> None:
         self.status = new
         event = states.EVENT_FOR_STATUS[new]
         if self.call.status_callback and event in self.call.status_events:
             task = asyncio.get_running_loop().create_task(self._deliver_status(event, data))
             self.background.add(task)
             task.add_done_callback(self.background.discard)
-        return True
 
     async def _finish(self, cause: str, *, status: str = states.COMPLETED) -> None:
         at = self.clock.now()
@@ -240,35 +251,60 @@ class CallSession:
         await self._call_to(status, at=at, **fields)
 
     # --- legs -----------------------------------------------------------------------------------------
+    async def _move(self, leg: LegState, new: str, *, mirror_call: bool, at: datetime,
+                    leg_fields: dict | None = None, call_fields: dict | None = None) -> bool:
+        """One database hop: the leg's transition and, for leg A, the call's. False if the call refused."""
+        _, call_data = await self.db(
+            _move_leg_and_call, leg.id, self.call.id if mirror_call else None, new, at=at,
+            leg_fields=leg_fields or {}, call_fields=call_fields or {})
+        if mirror_call:
+            if call_data is None:
+                return False
+            self._call_moved(new, call_data)
+        return True
+
     async def _dial(self, leg: LegState, *, mirror_call: bool) -> OriginateOutcome:
-        """Originate one leg, writing its transitions (and the call's, for leg A)."""
+        """Originate one leg, writing its transitions (and the call's, for leg A).
+
+        The INVITE leaves at once; the ``initiated`` write runs beside it (the call row was
+        persisted when the API accepted it), and every later write of this leg waits for it.
+        """
         now = self.clock.now()
         leg.initiated_at = now
-        await self.db(leg_transition, leg.id, states.INITIATED, at=now, initiated_at=now)
-        if mirror_call and not await self._call_to(states.INITIATED, at=now, initiated_at=now):
-            raise _NotRunnable  # canceled through the API before the engine got to it
+        loop = asyncio.get_running_loop()
+        initiated = loop.create_task(self._move(leg, states.INITIATED, mirror_call=mirror_call, at=now,
+                                                leg_fields={"initiated_at": now}, call_fields={"initiated_at": now}))
 
         async def on_ringing(event: LegEvent) -> None:
-            at = self.clock.now()
-            leg.ringing_at = at
-            await self.db(leg_transition, leg.id, states.RINGING, at=at, ringing_at=at)
-            if mirror_call:
-                await self._call_to(states.RINGING, at=at)
+            if not await asyncio.shield(initiated):
+                return
+            leg.ringing_at = event.at
+            await self._move(leg, states.RINGING, mirror_call=mirror_call, at=event.at,
+                             leg_fields={"ringing_at": event.at})
 
+        originate = loop.create_task(self.connector.originate(
+            leg_id=leg.id, to=leg.to, from_=leg.from_number, timeout=leg.timeout, on_ringing=on_ringing))
         try:
-            outcome = await self.connector.originate(leg_id=leg.id, to=leg.to, from_=leg.from_number,
-                                                     timeout=leg.timeout, on_ringing=on_ringing)
+            if not await asyncio.shield(initiated):
+                # Canceled through the API between the claim and now: never mind the INVITE.
+                originate.cancel()
+                await asyncio.gather(originate, return_exceptions=True)
+                await self.connector.hangup(leg.id, cause="originator_cancel")
+                raise _NotRunnable
+            outcome = await originate
         except asyncio.CancelledError:
+            originate.cancel()
+            await asyncio.gather(originate, initiated, return_exceptions=True)
             await self.connector.hangup(leg.id, cause="originator_cancel")
             await self._end_leg(leg, states.CANCELED, cause="originator_cancel", by="platform", sip_code=487)
             raise
         at = outcome.at  # the network's time of the answer (or failure), not when we got to it
         if outcome.answered:
             leg.answered_at = at
-            await self.db(leg_transition, leg.id, states.IN_PROGRESS, at=at, answered_at=at,
-                          ring_seconds=_seconds(leg.ringing_at, at), sip_code=outcome.sip_code)
-            if mirror_call:
-                await self._call_to(states.IN_PROGRESS, at=at, answered_at=at)
+            await self._move(leg, states.IN_PROGRESS, mirror_call=mirror_call, at=at,
+                             leg_fields={"answered_at": at, "ring_seconds": _seconds(leg.ringing_at, at),
+                                         "sip_code": outcome.sip_code},
+                             call_fields={"answered_at": at})
         else:
             await self._end_leg(leg, outcome.status, cause=outcome.cause, by="remote", sip_code=outcome.sip_code,
                                 at=at)
