@@ -35,6 +35,7 @@ import webhooks
 from cpaas.carriers.voice_base import Clock, LegEvent, OriginateOutcome, RecordedAudio, VoiceConnector
 from cpaas.voice import conf, states
 from cpaas.voice.document import Document, DocumentError, Verb, parse_document
+from cpaas.voice.groupcommit import GroupCommitter
 from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of
 from cpaas.voice.signing import signed_headers
@@ -153,21 +154,30 @@ class CallEngine:
     the connectors and the engine share one ``clock``."""
 
     def __init__(self, *, clock: Clock, connector_for: Callable[[str], VoiceConnector], http: httpx.AsyncClient,
-                 db_thread_sensitive: bool = True) -> None:
+                 db_thread_sensitive: bool = True, group_commit: bool = False) -> None:
         self.clock = clock
         self.connector_for = connector_for
         self.http = http
         self.thread_sensitive = db_thread_sensitive
+        self.committer = GroupCommitter() if group_commit else None
         self.sessions: dict[str, CallSession] = {}
         self.fetches = 0
 
     async def db(self, clock: Clock, fn: Callable, *args, **kwargs):
+        """Run a database write (grouped with other calls' writes when group commit is on)."""
         with clock.busy():
+            if self.committer is not None:
+                return await self.committer.submit(fn, *args, **kwargs)
+            return await sync_to_async(fn, thread_sensitive=self.thread_sensitive)(*args, **kwargs)
+
+    async def read(self, fn: Callable, *args, **kwargs):
+        """Run a read outside the write queue, so a call's setup never waits behind other calls' writes."""
+        with self.clock.busy():
             return await sync_to_async(fn, thread_sensitive=self.thread_sensitive)(*args, **kwargs)
 
     async def run_call(self, call_id: str) -> str | None:
         """Play one call out to its end. Returns its final status (None if it was not runnable)."""
-        loaded = await self.db(self.clock, _load, call_id)
+        loaded = await self.read(_load, call_id)
         if loaded is None:
             return None
         call, legs = loaded

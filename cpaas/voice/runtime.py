@@ -68,7 +68,7 @@ class EngineRuntime:
                                 else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,
-                                 db_thread_sensitive=False)
+                                 db_thread_sensitive=False, group_commit=True)
         register_engine(self.engine, self.loop)
         if settings.REDIS_URL:
             self.loop.create_task(self._listen())
