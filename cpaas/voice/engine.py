@@ -87,7 +87,12 @@ def _seconds(start: datetime | None, end: datetime | None) -> int:
 
 # --- synchronous database helpers (run in the engine's threads) ---------------------------------
 
-def _load(call_id: str) -> tuple[Call, list[CallLeg]] | None:
+def _load(call_id: str, claim: bool = False) -> tuple[Call, list[CallLeg]] | None:
+    if claim:
+        from cpaas.voice.tasks import call_claim
+
+        if not call_claim(call_id):
+            return None
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
         return None
@@ -175,9 +180,12 @@ class CallEngine:
         with self.clock.busy():
             return await sync_to_async(fn, thread_sensitive=self.thread_sensitive)(*args, **kwargs)
 
-    async def run_call(self, call_id: str) -> str | None:
-        """Play one call out to its end. Returns its final status (None if it was not runnable)."""
-        loaded = await self.read(_load, call_id)
+    async def run_call(self, call_id: str, *, claim: bool = False) -> str | None:
+        """Play one call out to its end. Returns its final status (None if it was not runnable).
+
+        ``claim``: take the queued row first (what ``call_dispatch`` does before handing it over).
+        """
+        loaded = await self.read(_load, call_id, claim)
         if loaded is None:
             return None
         call, legs = loaded

@@ -3,18 +3,22 @@
 Hundreds of live calls each write a few rows per transition; one transaction per write caps the
 engine at the database's commit rate (a few thousand/s on an idle machine, far less on a busy
 one). Writers queue their function here; a runner takes everything queued (up to ``max_batch``)
-and runs it in one transaction on its own thread, each item in a savepoint so one failure fails
-only its caller. A call awaits each write before its next, so a call's writes stay in order.
+and runs it in one transaction on its own thread; if an item fails, the batch is redone item by
+item in savepoints, so one failure fails only its caller. A call awaits each write before its
+next, so a call's writes stay in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import close_old_connections, transaction
+
+log = logging.getLogger(__name__)
 
 
 class GroupCommitter:
@@ -71,7 +75,15 @@ class GroupCommitter:
 
 
 def _run_batch(batch) -> list[tuple[bool, Any]]:
+    """Everything in one transaction; if any item raises, roll back and redo them one by one
+    (each in its own savepoint), so one bad item fails only its own caller."""
     close_old_connections()
+    try:
+        with transaction.atomic():
+            results = [(True, fn(*args, **kwargs)) for fn, args, kwargs, _ in batch]
+        return results
+    except Exception:
+        log.info("a grouped write failed; redoing the batch of %d one by one", len(batch), exc_info=True)
     out: list[tuple[bool, Any]] = []
     with transaction.atomic():
         for fn, args, kwargs, _ in batch:

@@ -47,13 +47,9 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
     with transaction.atomic():
         if not Call.objects.filter(pk=call_id, status__in=states.previous(new)).update(status=new, **fields):
             return None
+        # The timeline shows status changes from the CDR timestamps; no log row per transition.
         call = Call.objects.get(pk=call_id)
         event = states.EVENT_FOR_STATUS[new]
-        detail = {"status": new}
-        if call.hangup_cause and new in states.FINAL:
-            detail["hangup_cause"] = call.hangup_cause
-        CallLogEntry.objects.create(app_id=call.app_id, call_id=call.id, kind="status",
-                                    message=f"call {new}", detail=detail, at=at)
         data = call_event_data(call)
         webhooks.publish(call.app_id, f"call.{event}", data, idempotency_key=f"{call.id}:{new}")
     return data
@@ -65,11 +61,6 @@ def leg_transition(leg_id: str, new: str, *, at: datetime, **fields) -> dict[str
         if not CallLeg.objects.filter(pk=leg_id, status__in=states.previous(new)).update(status=new, **fields):
             return None
         leg = CallLeg.objects.get(pk=leg_id)
-        detail = {"status": new, "role": leg.role}
-        if new in states.FINAL:
-            detail.update(hangup_cause=leg.hangup_cause, sip_code=leg.sip_code, duration=leg.duration_seconds)
-        CallLogEntry.objects.create(app_id=leg.app_id, call_id=leg.call_id, leg_id=leg.id, kind="status",
-                                    message=f"leg {leg.role} ({leg.to}) {new}", detail=detail, at=at)
         data = leg_event_data(leg)
         webhooks.publish(leg.app_id, f"call.leg.{states.EVENT_FOR_STATUS[new]}", data,
                          idempotency_key=f"{leg.id}:{new}")
