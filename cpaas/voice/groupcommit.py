@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,19 @@ class GroupCommitter:
                     future.set_exception(value)
 
     def close(self) -> None:
+        """Stop the runners and close each runner thread's database connection."""
         for task in self._tasks:
             task.cancel()
-        self.executor.shutdown(wait=False)
+        barrier = threading.Barrier(self.runners)
+
+        def close_connection() -> None:
+            barrier.wait(5)  # one job per thread: every thread closes its own connection
+            connection.close()
+
+        jobs = [self.executor.submit(close_connection) for _ in range(self.runners)]
+        for job in jobs:
+            job.exception()
+        self.executor.shutdown(wait=True)
 
 
 def _run_batch(batch) -> list[tuple[bool, Any]]:
