@@ -8,8 +8,9 @@ the API writes), then handed to one engine (one event loop, its database thread 
 sandbox network in real time) at ``--rate`` calls/s, as the voice-queue task does: claim the
 row, submit. Each callee answers after 1 s setup + 3 s ringing and hangs up ``--talk`` s later,
 so at ``--rate`` 50 and 500 calls (10 s of arrivals), all 500 are up at once for ~``talk - 10`` s. Call setup is
-measured from the hand-over to the INVITE reaching the network (claim, load, the `initiated`
-writes and events); the peak of answered calls up at once is sampled every 100 ms. Baseline:
+measured from the moment the call was due to be handed over to the INVITE reaching the network
+(any lag of the loop, the claim and the load; the `initiated` writes run beside the INVITE);
+the peak of answered calls up at once is sampled every 100 ms. Baseline:
 the same calls on the bare sandbox network (no engine, no database) in the same run.
 
 Part 2, call-control document fetches. ``--fetch-calls`` calls each fetch ``--fetches``
@@ -137,13 +138,14 @@ async def sample_peak(network, stop: asyncio.Event) -> int:
     return peak
 
 
-async def drive_engine(call_ids: list[str], rate: float, talk: int) -> dict:
+async def drive_engine(call_ids: list[str], rate: float, talk: int, runners: int) -> dict:
     import httpx
     from asgiref.sync import sync_to_async
 
     from cpaas.carriers.sandbox_voice.network import LegScript
     from cpaas.carriers.voice_base import RealClock
     from cpaas.voice.engine import CallEngine
+    from cpaas.voice.groupcommit import GroupCommitter
     from cpaas.voice.models import CallLeg
 
     clock = RealClock()
@@ -152,26 +154,32 @@ async def drive_engine(call_ids: list[str], rate: float, talk: int) -> dict:
     async with httpx.AsyncClient() as http:
         engine = CallEngine(clock=clock, connector_for=lambda mode: network, http=http, db_thread_sensitive=False,
                             group_commit=True)
+        engine.committer = GroupCommitter(runners=runners)
         leg_of = dict(await sync_to_async(lambda: list(
             CallLeg.objects.filter(call_id__in=call_ids, role="a").values_list("call_id", "id")))())
         handed: dict[str, float] = {}
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_peak(network, stop))
         runs = []
+        cpu = time.process_time()
         started = time.perf_counter()
         for index, call_id in enumerate(call_ids):
-            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
-            handed[call_id] = time.perf_counter()
+            due = started + index / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            # Setup counts from when the call was due, so a loop that falls behind shows up in it.
+            handed[call_id] = due
 
             # claim=True: the claim the voice-queue task makes, in the same database hop as the load.
             runs.append(asyncio.create_task(engine.run_call(call_id, claim=True)))
         statuses = await asyncio.gather(*runs)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         stop.set()
         peak = await sampler
         batches, items = engine.committer.batches, engine.committer.items
     setups = [(network.invites[leg_of[cid]] - handed[cid]) * 1000 for cid in call_ids if leg_of[cid] in network.invites]
     return {"peak_up": peak, "setup_ms": setups, "elapsed": elapsed, "batches": batches, "items": items,
+            "cpu_ms_per_call": cpu * 1000 / len(call_ids),
             "completed": sum(1 for s in statuses if s == "completed")}
 
 
@@ -198,9 +206,10 @@ async def drive_bare(count: int, rate: float, talk: int) -> dict:
     runs = []
     started = time.perf_counter()
     for index in range(count):
-        await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+        due = started + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
         leg_id = f"leg_{index}"
-        handed[leg_id] = time.perf_counter()
+        handed[leg_id] = due
         runs.append(asyncio.create_task(call(leg_id)))
     await asyncio.gather(*runs)
     stop.set()
@@ -265,7 +274,11 @@ def main() -> int:
     parser.add_argument("--talk", type=int, default=30)
     parser.add_argument("--fetch-calls", type=int, default=200)
     parser.add_argument("--fetches", type=int, default=20)
+    parser.add_argument("--runners", type=int, default=2, help="group-commit runner threads")
+    parser.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
     args = parser.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
 
     setup_django()
     from django.conf import settings
@@ -280,7 +293,7 @@ def main() -> int:
     ids, create_rate = create_calls(principal, args.calls, instructions=document)
     print(f"accepted {args.calls} calls through the service at {create_rate:,.0f}/s")
 
-    engine = asyncio.run(drive_engine(ids, args.rate, args.talk))
+    engine = asyncio.run(drive_engine(ids, args.rate, args.talk, args.runners))
     bare = asyncio.run(drive_bare(args.calls, args.rate, args.talk))
     p50, p95, p99 = (percentile(engine["setup_ms"], q) for q in (0.5, 0.95, 0.99))
     b99 = percentile(bare["setup_ms"], 0.99)
@@ -288,12 +301,22 @@ def main() -> int:
           f"{args.talk} s talk)")
     print(f"  peak answered calls up at once: engine {engine['peak_up']}, bare network {bare['peak_up']}")
     print(f"  completed: {engine['completed']}/{args.calls} in {engine['elapsed']:.1f} s; "
-          f"{engine['items']} writes in {engine['batches']} group commits")
-    print(f"  call setup (hand-over → INVITE) ms: p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f}  "
+          f"{engine['items']} writes in {engine['batches']} group commits; "
+          f"engine process CPU {engine['cpu_ms_per_call']:.1f} ms per call (all threads)")
+    print(f"  call setup (due → INVITE) ms: p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f}  "
           f"max {max(engine['setup_ms']):.1f}")
     print(f"  bare network setup ms: p50 {percentile(bare['setup_ms'], 0.5):.2f}  p99 {b99:.2f}  "
           f"(engine p99 / bare p99 = {p99 / max(b99, 0.001):,.0f}x; the engine's setup is database work)")
 
+    if args.fetch_calls:
+        report_fetches(principal, args)
+    ok = engine["peak_up"] >= 500 and p99 < 200
+    print(f"\n{'PASS' if ok else 'FAIL'}: {engine['peak_up']} calls up at once (target >= 500), "
+          f"setup p99 {p99:.1f} ms (target < 200 ms)")
+    return 0 if ok else 1
+
+
+def report_fetches(principal, args) -> None:
     port = free_port()
     server = start_doc_server(port)
     try:
@@ -311,11 +334,6 @@ def main() -> int:
     print(f"  engine: {fetched['fetches']} fetches in {fetched['elapsed']:.1f} s = {engine_rate:,.0f} fetches/s "
           f"(signed POST, parse, run, one log row each)")
     print(f"  bare httpx POSTs to the same server: {raw_rate:,.0f}/s (engine / bare = {engine_rate / raw_rate:.2f})")
-
-    ok = engine["peak_up"] >= 500 and p99 < 200
-    print(f"\n{'PASS' if ok else 'FAIL'}: {engine['peak_up']} calls up at once (target >= 500), "
-          f"setup p99 {p99:.1f} ms (target < 200 ms)")
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -137,8 +137,8 @@ def _save_recording(call: Call, leg_id: str | None, source: str, audio: Recorded
 
 def _move_leg_and_call(leg_id: str, call_id: str | None, new: str, *, at: datetime, leg_fields: dict,
                        call_fields: dict) -> tuple[dict | None, dict | None]:
-    with transaction.atomic():
-        leg_data = leg_transition(leg_id, new, at=at, **leg_fields)
+    with transaction.atomic(savepoint=False):
+        leg_data = leg_transition(leg_id, new, at=at, publish=call_id is None, **leg_fields)
         call_data = call_transition(call_id, new, at=at, **call_fields) if call_id else None
     return leg_data, call_data
 

@@ -44,7 +44,9 @@ def leg_event_data(leg: CallLeg) -> dict[str, Any]:
 def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[str, Any] | None:
     """Move a call to ``new``; publish ``call.<event>``. Returns the event data, or None if refused."""
     fields = {**fields, "updated_at": timezone.now()}
-    with transaction.atomic():
+    # savepoint=False: inside a caller's transaction (the engine's group commit) a savepoint per
+    # write would cost two round trips; a failure rolls back the caller's unit of work anyway.
+    with transaction.atomic(savepoint=False):
         if not Call.objects.filter(pk=call_id, status__in=states.previous(new)).update(status=new, **fields):
             return None
         # The timeline shows status changes from the CDR timestamps; no log row per transition.
@@ -55,15 +57,21 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
     return data
 
 
-def leg_transition(leg_id: str, new: str, *, at: datetime, **fields) -> dict[str, Any] | None:
-    """Move a leg to ``new``; publish ``call.leg.<event>``; a final answered leg records its usage."""
-    with transaction.atomic():
+def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,
+                   **fields) -> dict[str, Any] | None:
+    """Move a leg to ``new``; publish ``call.leg.<event>``; a final answered leg records its usage.
+
+    ``publish=False`` skips the event of a non-final move (leg A of a call, whose ``call.*`` event
+    says the same); a final move always publishes ``call.leg.completed`` with the CDR.
+    """
+    with transaction.atomic(savepoint=False):
         if not CallLeg.objects.filter(pk=leg_id, status__in=states.previous(new)).update(status=new, **fields):
             return None
         leg = CallLeg.objects.get(pk=leg_id)
         data = leg_event_data(leg)
-        webhooks.publish(leg.app_id, f"call.leg.{states.EVENT_FOR_STATUS[new]}", data,
-                         idempotency_key=f"{leg.id}:{new}")
+        if publish or new in states.FINAL:
+            webhooks.publish(leg.app_id, f"call.leg.{states.EVENT_FOR_STATUS[new]}", data,
+                             idempotency_key=f"{leg.id}:{new}")
         if new in states.FINAL and leg.billable_seconds > 0:
             billing.record_usage(
                 leg.app_id, "voice_seconds", leg.billable_seconds,
