@@ -141,6 +141,9 @@ def call_modify(*, app_id: str, call_id: str, status: str | None = None, url: st
         call = Call.objects.select_for_update().filter(app_id=app_id, pk=call_id).first()
         if call is None:
             raise NotFound("No such call.", param="id")
+        if status is None and call.kind == CallKind.CALLBACK:
+            raise ApiError("A callback call has no document to redirect; it can only be hung up.",
+                           code="invalid_request", param=given[0])
         if call.status in states.FINAL or (status is None and call.status != states.IN_PROGRESS):
             raise ApiError(f"The call is {call.status}; only a call in progress can be redirected"
                            if status is None else f"The call is already {call.status}.",

@@ -267,3 +267,11 @@ def test_it_hides_another_tenants_callback_call(api, other_api):
 
 def test_it_needs_a_key(anon):
     assert anon.get("/v1/calls").status_code == 401
+
+
+def test_it_refuses_to_redirect_a_callback_call(api):
+    call_id = callback(api).json()["id"]
+    Call.objects.filter(pk=call_id).update(status=states.IN_PROGRESS)
+    response = api.post(f"/v1/calls/{call_id}", {"url": "https://example.com/x"}, format="json")
+    assert response.status_code == 400
+    assert (response.json()["error"]["code"], response.json()["error"]["param"]) == ("invalid_request", "url")
