@@ -1,7 +1,7 @@
 """How many calls the voice engine drives at once, how fast it sets them up, how fast it fetches.
 
     export DATABASE_URL=postgres://... REDIS_URL=redis://...
-    .venv/bin/python bench/voice.py [--calls 500 --rate 100 --talk 20 --fetch-calls 200 --fetches 20]
+    .venv/bin/python bench/voice.py [--calls 500 --rate 50 --talk 30 --fetch-calls 50 --fetches 40]
 
 Part 1, concurrent calls. ``--calls`` outbound calls are accepted through the service (the rows
 the API writes), then handed to one engine (one event loop, its database thread pool, the
@@ -272,8 +272,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--talk", type=int, default=30)
-    parser.add_argument("--fetch-calls", type=int, default=200)
-    parser.add_argument("--fetches", type=int, default=20)
+    parser.add_argument("--fetch-calls", type=int, default=50)
+    parser.add_argument("--fetches", type=int, default=40)
     parser.add_argument("--runners", type=int, default=2, help="group-commit runner threads")
     parser.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
     args = parser.parse_args()
@@ -328,11 +328,14 @@ def report_fetches(principal, args) -> None:
     finally:
         server.terminate()
         server.wait(10)
+    from cpaas.voice.models import Call
+
+    errors = Call.objects.filter(pk__in=fetch_ids).exclude(error_code="").count()
     engine_rate = fetched["fetches"] / fetched["elapsed"]
     raw_rate = raw["fetches"] / raw["elapsed"]
     print(f"\ncall-control document fetches ({args.fetch_calls} calls x {args.fetches} documents, uvicorn server)")
     print(f"  engine: {fetched['fetches']} fetches in {fetched['elapsed']:.1f} s = {engine_rate:,.0f} fetches/s "
-          f"(signed POST, parse, run, one log row each)")
+          f"(signed POST, parse, run, one log row each); calls ended by a fetch error: {errors}")
     print(f"  bare httpx POSTs to the same server: {raw_rate:,.0f}/s (engine / bare = {engine_rate / raw_rate:.2f})")
 
 
