@@ -76,3 +76,18 @@ def test_the_storage_backend_is_configurable(api, voice, monkeypatch):
     assert recordings_storage().size(recording.storage_name) == recording.size_bytes
     audio = api.get(f"/v1/recordings/{recording.id}/audio")
     assert audio.status_code == 200
+
+
+def test_it_lists_recordings_in_a_fixed_number_of_queries(api, app, recording_id):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    recording = Recording.objects.get()
+    api.get("/v1/recordings")
+    with CaptureQueriesContext(connection) as one:
+        api.get("/v1/recordings")
+    for _ in range(4):
+        Recording.objects.create(app=app, call_id=recording.call_id, source="verb", storage_name="x.wav")
+    with CaptureQueriesContext(connection) as five:
+        assert len(api.get("/v1/recordings").json()["data"]) == 5
+    assert len(five) == len(one)
