@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 import billing
@@ -41,16 +41,35 @@ def leg_event_data(leg: CallLeg) -> dict[str, Any]:
     }
 
 
+def _update_returning(model: type[models.Model], pk: str, allowed: frozenset[str], fields: dict[str, Any]):
+    """``UPDATE … WHERE id = pk AND status IN (allowed) RETURNING *``: the conditional write and the
+    re-read in one round trip (PostgreSQL, and SQLite ≥ 3.35). None when the state table refused."""
+    if not allowed:
+        return None
+    quote = connection.ops.quote_name
+    sets, params = [], []
+    for name, value in fields.items():
+        field = model._meta.get_field(name)
+        sets.append(f"{quote(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    states_sql = ", ".join(["%s"] * len(allowed))
+    # Only quoted column names and placeholders are interpolated; every value is a parameter.
+    sql = (f"UPDATE {quote(model._meta.db_table)} SET {', '.join(sets)} "  # noqa: S608
+           f"WHERE {quote('id')} = %s AND {quote('status')} IN ({states_sql}) RETURNING *")
+    rows = list(model.objects.raw(sql, [*params, pk, *sorted(allowed)]))
+    return rows[0] if rows else None
+
+
 def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[str, Any] | None:
     """Move a call to ``new``; publish ``call.<event>``. Returns the event data, or None if refused."""
     fields = {**fields, "updated_at": timezone.now()}
     # savepoint=False: inside a caller's transaction (the engine's group commit) a savepoint per
     # write would cost two round trips; a failure rolls back the caller's unit of work anyway.
     with transaction.atomic(savepoint=False):
-        if not Call.objects.filter(pk=call_id, status__in=states.previous(new)).update(status=new, **fields):
-            return None
         # The timeline shows status changes from the CDR timestamps; no log row per transition.
-        call = Call.objects.get(pk=call_id)
+        call = _update_returning(Call, call_id, states.previous(new), {"status": new, **fields})
+        if call is None:
+            return None
         event = states.EVENT_FOR_STATUS[new]
         data = call_event_data(call)
         webhooks.publish(call.app_id, f"call.{event}", data, idempotency_key=f"{call.id}:{new}")
@@ -65,9 +84,9 @@ def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,
     says the same); a final move always publishes ``call.leg.completed`` with the CDR.
     """
     with transaction.atomic(savepoint=False):
-        if not CallLeg.objects.filter(pk=leg_id, status__in=states.previous(new)).update(status=new, **fields):
+        leg = _update_returning(CallLeg, leg_id, states.previous(new), {"status": new, **fields})
+        if leg is None:
             return None
-        leg = CallLeg.objects.get(pk=leg_id)
         data = leg_event_data(leg)
         if publish or new in states.FINAL:
             webhooks.publish(leg.app_id, f"call.leg.{states.EVENT_FOR_STATUS[new]}", data,
