@@ -159,7 +159,8 @@ async def drive_engine(call_ids: list[str], rate: float, talk: int, runners: int
     async with httpx.AsyncClient() as http:
         engine = CallEngine(clock=clock, connector_for=lambda mode: network, http=http, db_thread_sensitive=False,
                             group_commit=True)
-        engine.committer = GroupCommitter(runners=runners)
+        if runners:
+            engine.committer = GroupCommitter(runners=runners)
         leg_of = dict(await sync_to_async(lambda: list(
             CallLeg.objects.filter(call_id__in=call_ids, role="a").values_list("call_id", "id")))())
         handed: dict[str, float] = {}
@@ -279,7 +280,7 @@ def main() -> int:
     parser.add_argument("--talk", type=int, default=30)
     parser.add_argument("--fetch-calls", type=int, default=50)
     parser.add_argument("--fetches", type=int, default=40)
-    parser.add_argument("--runners", type=int, default=2, help="group-commit runner threads")
+    parser.add_argument("--runners", type=int, default=None, help="group-commit runner threads (default: conf)")
     parser.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s)")
     parser.add_argument("--gc-freeze", action="store_true", help="freeze start-up objects, rarer collections")
     args = parser.parse_args()

@@ -164,7 +164,7 @@ class CallEngine:
         self.connector_for = connector_for
         self.http = http
         self.thread_sensitive = db_thread_sensitive
-        self.committer = GroupCommitter() if group_commit else None
+        self.committer = GroupCommitter(runners=conf.VOICE_ENGINE_COMMIT_THREADS) if group_commit else None
         self.sessions: dict[str, CallSession] = {}
         self.fetches = 0
 

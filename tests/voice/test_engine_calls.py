@@ -332,3 +332,16 @@ def test_a_failing_status_callback_is_retried_then_logged(api, voice):
     voice.run(call_id)
     assert len(voice.posted("https://tenant.example/status")) == 3
     assert CallLogEntry.objects.filter(call_id=call_id, level="error").count() == 1
+
+
+def test_an_engine_failure_ends_the_call_as_failed_instead_of_leaving_it_live(api, voice, monkeypatch):
+    async def broken_say(*args, **kwargs):
+        raise RuntimeError("text to speech is down")
+
+    monkeypatch.setattr(voice.network, "say", broken_say)
+    call_id = place(api, "<Response><Say>Hi</Say></Response>")
+    assert voice.run(call_id) == ["failed"]
+    call = Call.objects.get(pk=call_id)
+    assert (call.status, call.error_code, call.hangup_cause) == ("failed", "internal_error", "internal_error")
+    assert "text to speech is down" in call.error_message
+    assert leg_a(call_id).status == "failed"
