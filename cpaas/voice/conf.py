@@ -34,7 +34,7 @@ VOICE_RECORDINGS_STORAGE_OPTIONS: dict = json.loads(os.environ.get("VOICE_RECORD
 # Threads the engine uses for reads beside its event loop, and group-commit runner threads for
 # its writes. Few threads on purpose: they share one GIL with the loop, and more threads made
 # the call-setup tail longer in bench/voice.py, not shorter.
-VOICE_ENGINE_DB_THREADS = _int("VOICE_ENGINE_DB_THREADS", 1)
+VOICE_ENGINE_DB_THREADS = _int("VOICE_ENGINE_DB_THREADS", 2)
 VOICE_ENGINE_COMMIT_THREADS = _int("VOICE_ENGINE_COMMIT_THREADS", 1)
 # A claimed call not final after its ring time + time limit + this margin is failed by the sweeper.
 VOICE_SWEEP_MARGIN_SECONDS = _int("VOICE_SWEEP_MARGIN_SECONDS", 300)
