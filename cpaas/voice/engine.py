@@ -40,6 +40,7 @@ from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of
 from cpaas.voice.signing import signed_headers
 from cpaas.voice.transitions import call_error, call_transition, leg_transition, log_entry
+from cpaas.voice.urlguard import UrlNotAllowed, check_url
 
 log = logging.getLogger(__name__)
 
@@ -471,10 +472,13 @@ class CallSession:
         body = json.dumps(self._params(extra))
         try:
             with self.clock.busy():
+                await check_url(where)
                 response = await self.engine.http.post(
                     where, content=body, headers=signed_headers(self.call.app_id, body),
                     timeout=conf.VOICE_FETCH_TIMEOUT, follow_redirects=False)
             self.engine.fetches += 1
+        except UrlNotAllowed as exc:
+            return await self._application_error("url_not_allowed", str(exc), url=where)
         except httpx.TimeoutException:
             return await self._application_error(
                 "document_fetch_timeout", f"no answer within {conf.VOICE_FETCH_TIMEOUT:g} s", url=where)
@@ -681,13 +685,16 @@ class CallSession:
         for attempt in range(STATUS_CALLBACK_ATTEMPTS):
             try:
                 with self.clock.busy():
+                    await check_url(url)
                     response = await self.engine.http.post(url, content=body, timeout=conf.VOICE_FETCH_TIMEOUT,
                                                            headers=signed_headers(self.call.app_id, body))
                 if response.is_success:
                     return
+            except UrlNotAllowed:
+                break
             except httpx.HTTPError:
                 pass
             await self.clock.sleep(4**attempt)
         await self.db(log_entry, self.call.id, self.call.app_id, "error",
-                      f"status callback {event} to {url} failed {STATUS_CALLBACK_ATTEMPTS} times",
+                      f"status callback {event} to {url} was not delivered",
                       at=self.clock.now(), level="error", detail={"url": url, "event": event})

@@ -67,7 +67,8 @@ def worker(transactional_db, tmp_path):
     db = connection.settings_dict
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CPAAS_TESTING": "1",
            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "REDIS_URL": settings.REDIS_URL, "VOICE_SANDBOX_SPEED": "20", "LOG_LEVEL": "WARNING",
+           "REDIS_URL": settings.REDIS_URL, "VOICE_SANDBOX_SPEED": "20", "VOICE_ALLOW_PRIVATE_URLS": "1",
+           "LOG_LEVEL": "WARNING",
            "VOICE_RECORDINGS_STORAGE_OPTIONS": json.dumps({"location": str(tmp_path)})}
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "cpaas", "worker", "-Q", "voice", "-P", "solo",
