@@ -275,3 +275,13 @@ def test_it_refuses_to_redirect_a_callback_call(api):
     response = api.post(f"/v1/calls/{call_id}", {"url": "https://example.com/x"}, format="json")
     assert response.status_code == 400
     assert (response.json()["error"]["code"], response.json()["error"]["param"]) == ("invalid_request", "url")
+
+
+def test_a_repeated_idempotency_key_places_the_call_once(api):
+    body = {"to": TO, "from": FROM, "instructions": DOC}
+    first = api.post("/v1/calls", body, format="json", HTTP_IDEMPOTENCY_KEY="call-once")
+    again = api.post("/v1/calls", body, format="json", HTTP_IDEMPOTENCY_KEY="call-once")
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert Call.objects.count() == 1
