@@ -109,7 +109,7 @@ def test_it_refuses_instructions_with_an_unknown_verb(api):
     ("timeout", 0, "invalid_request"), ("timeout", 601, "invalid_request"),
     ("time_limit", 0, "invalid_request"), ("status_callback", "ftp://x", "invalid_request"),
     ("status_events", ["hung-up"], "invalid_request"), ("record", "maybe", "invalid_request"),
-    ("colour", "red", "parameter_unknown"),
+    ("colour", "red", "invalid_request"),
 ])
 def test_it_refuses_bad_options(api, param, value, code):
     response = create(api, **{param: value})
@@ -120,7 +120,7 @@ def test_it_refuses_bad_options(api, param, value, code):
 
 def test_it_requires_to_and_from(api):
     response = api.post("/v1/calls", {"from": FROM, "instructions": DOC}, format="json")
-    assert response.json()["error"]["code"] == "parameter_missing"
+    assert response.json()["error"]["code"] == "invalid_request"
     assert response.json()["error"]["param"] == "to"
 
 
@@ -257,7 +257,7 @@ def test_it_refuses_callback_caller_ids_not_owned(api, param):
 
 def test_it_refuses_unknown_callback_fields(api):
     response = callback(api, url="https://example.com")
-    assert response.json()["error"]["code"] == "parameter_unknown"
+    assert response.json()["error"]["code"] == "invalid_request"
 
 
 def test_it_hides_another_tenants_callback_call(api, other_api):
