@@ -1,0 +1,191 @@
+"""The per-process hub: which sessions this gateway holds, and the bus listener feeding them.
+
+One hub per event loop. It indexes live sessions by (app, user) and by (app, chatroom), receives
+every bus event (Redis pub/sub, or in-process listeners in the embedded default), and hands each
+event to the local sessions it concerns. A frame is encoded once per event, not once per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from cpaas.im import conf
+from cpaas.im.bus import bus
+
+if TYPE_CHECKING:
+    from cpaas.im.gateway.session import Session
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.users: dict[tuple[str, str], set[Session]] = defaultdict(set)
+        self.apps: dict[str, set[Session]] = defaultdict(set)
+        self.rooms: dict[tuple[str, str], set[Session]] = defaultdict(set)
+        self.ready = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.stopped = False
+        self.events_in = 0
+
+    # --- lifecycle ---
+    def start(self) -> None:
+        if settings.REDIS_URL:
+            self.tasks.append(self.loop.create_task(self._redis_listener()))
+        else:
+            bus().subscribe(self.loop, self.dispatch)
+            self.ready.set()
+        self.tasks.append(self.loop.create_task(self._watchdog()))
+
+    async def stop(self, code: int = 1012, reason: str = "server restart") -> None:
+        self.stopped = True
+        if not settings.REDIS_URL:
+            bus().unsubscribe(self.dispatch)
+        for task in self.tasks:
+            task.cancel()
+        sessions = [s for group in self.apps.values() for s in group]
+        for session in sessions:
+            session.close(code, reason)
+        if sessions:
+            await asyncio.sleep(0.05)
+
+    async def _redis_listener(self) -> None:
+        import redis.asyncio as aioredis
+
+        first = True
+        while not self.stopped:
+            client = aioredis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(conf.BUS_CHANNEL)
+                if not first:
+                    # Events published while we were not subscribed are lost to pub/sub; the
+                    # database is not: every session catches up from its cursors.
+                    for group in list(self.apps.values()):
+                        for session in list(group):
+                            session.resync()
+                first = False
+                self.ready.set()
+                while not self.stopped:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    if message is not None and message["type"] == "message":
+                        self.dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("im gateway bus listener failed; reconnecting")
+                self.ready.clear()
+                await asyncio.sleep(0.5)
+            finally:
+                try:
+                    await pubsub.aclose()
+                    await client.aclose()
+                except Exception:  # noqa: S110 - closing a broken connection
+                    pass
+
+    async def _watchdog(self) -> None:
+        """Close sessions silent for three heartbeats (half-open TCP, a frozen client)."""
+        while not self.stopped:
+            await asyncio.sleep(conf.HEARTBEAT_SECONDS)
+            deadline = time.monotonic() - 3 * conf.HEARTBEAT_SECONDS
+            for group in list(self.apps.values()):
+                for session in list(group):
+                    if session.last_seen < deadline:
+                        session.close(4000, "heartbeat timeout")
+
+    # --- registry ---
+    def add(self, session: Session) -> None:
+        self.users[(session.app_id, session.user_id)].add(session)
+        self.apps[session.app_id].add(session)
+
+    def remove(self, session: Session) -> None:
+        key = (session.app_id, session.user_id)
+        self.users[key].discard(session)
+        if not self.users[key]:
+            del self.users[key]
+        self.apps[session.app_id].discard(session)
+        if not self.apps[session.app_id]:
+            del self.apps[session.app_id]
+        for room in list(session.rooms):
+            self.room_leave(session, room)
+
+    def room_join(self, session: Session, room_id: str) -> None:
+        self.rooms[(session.app_id, room_id)].add(session)
+        session.rooms.add(room_id)
+
+    def room_leave(self, session: Session, room_id: str) -> None:
+        key = (session.app_id, room_id)
+        self.rooms[key].discard(session)
+        if not self.rooms[key]:
+            del self.rooms[key]
+        session.rooms.discard(room_id)
+
+    def count(self) -> int:
+        return sum(len(group) for group in self.apps.values())
+
+    # --- events ---
+    def _targets(self, app_id: str, to) -> list[Session]:
+        if to == "*":
+            return list(self.apps.get(app_id, ()))
+        out: list[Session] = []
+        users = self.users
+        for user_id in to:
+            group = users.get((app_id, user_id))
+            if group:
+                out.extend(group)
+        return out
+
+    def dispatch(self, raw: str | bytes) -> None:
+        try:
+            event = json.loads(raw)
+            self.events_in += 1
+            kind, app_id = event["k"], event["app"]
+            if kind == "msg":
+                conv, seq, frame = event["conv"], event["seq"], event["frame"]
+                for session in self._targets(app_id, event["to"]):
+                    session.on_msg(conv, seq, frame)
+            elif kind == "cmd":
+                frame = event["frame"]
+                for session in self._targets(app_id, event["to"]):
+                    session.push(frame)
+            elif kind == "room":
+                frame = event["frame"]
+                for session in list(self.rooms.get((app_id, event["room"]), ())):
+                    session.push(frame)
+            elif kind == "room_close":
+                for session in list(self.rooms.get((app_id, event["room"]), ())):
+                    self.room_leave(session, event["room"])
+                    session.push(json.dumps({"type": "left", "chatroom_id": event["room"], "reason": "closed"}))
+            elif kind == "kick":
+                for session in list(self.users.get((app_id, event["user"]), ())):
+                    if event.get("token") in (None, session.token_id):
+                        session.close(int(event["code"]), str(event["reason"]))
+        except Exception:
+            log.exception("im gateway could not dispatch a bus event")
+
+
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+
+def get_hub() -> Hub:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None or hub.stopped:
+        hub = _hubs[loop] = Hub(loop)
+        hub.start()
+    return hub
+
+
+async def stop_hub() -> None:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.pop(loop, None)
+    if hub is not None:
+        await hub.stop()
