@@ -198,9 +198,7 @@ class ImClient:
         entry = self._pending.get(req_id)
         if entry is not None:
             if error.code in RETRYABLE_ERRORS:
-                await asyncio.sleep(0.1 + random.random() * 0.2)
-                with contextlib.suppress(Exception):
-                    await ws.send(json.dumps(entry[0]))
+                asyncio.get_running_loop().create_task(self._resend_later(ws, entry[0]))
                 return
             self._pending.pop(req_id, None)
             if not entry[1].done():
@@ -209,6 +207,11 @@ class ImClient:
         future = self._calls.pop(req_id, None)
         if future is not None and not future.done():
             future.set_exception(error)
+
+    async def _resend_later(self, ws, frame: dict) -> None:
+        await asyncio.sleep(0.1 + random.random() * 0.2)
+        with contextlib.suppress(Exception):
+            await ws.send(json.dumps(frame))
 
     def _accept(self, ws, message: dict) -> None:
         conv, seq = message["conversation_id"], message.get("seq")

@@ -116,6 +116,9 @@ class Message(models.Model):
     client_msg_id = models.CharField(max_length=64, blank=True, default="")
     recalled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The message row is its own outbox: its webhook event and usage are written by
+    # cpaas.im.outbox in batches, off the send path, and this flag flips in the same transaction.
+    published = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -125,7 +128,10 @@ class Message(models.Model):
                 condition=~Q(client_msg_id=""),
             ),
         ]
-        indexes = [models.Index(fields=["app", "created_at"], name="immsg_app_time_idx")]
+        indexes = [
+            models.Index(fields=["app", "created_at"], name="immsg_app_time_idx"),
+            models.Index(fields=["created_at"], name="immsg_unpublished_idx", condition=Q(published=False)),
+        ]
 
 
 class ImSettings(models.Model):

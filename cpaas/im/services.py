@@ -324,39 +324,50 @@ class SendResult:
 def _recipients(conv: Conversation) -> list[str] | str:
     if conv.kind == ConversationKind.BROADCAST:
         return "*"
+    if conv.kind == ConversationKind.PRIVATE:
+        return conv.key[2:].split("\n")
     return list(Member.objects.filter(conversation=conv).values_list("user__user_id", flat=True))
 
 
 def _store(*, app_id: str, conv: Conversation, sender_id: str, msg_type: str, content: dict,
-           client_msg_id: str, now: datetime) -> tuple[Message, bool]:
-    """Persist with the next seq of the conversation; a repeated client_msg_id returns the original."""
-    if client_msg_id:
-        found = Message.objects.filter(conversation=conv, sender_id=sender_id, client_msg_id=client_msg_id).first()
-        if found is not None:
-            return found, False
-    try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("UPDATE im_conversation SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
-                               [conv.pk])
-                (seq,) = cursor.fetchone()
-            msg = Message.objects.create(app_id=app_id, conversation=conv, seq=seq, sender_id=sender_id,
-                                         type=msg_type, content=content, client_msg_id=client_msg_id,
-                                         created_at=now)
-            return msg, True
-    except IntegrityError:
-        # A concurrent retry with the same client_msg_id won; its number is the answer.
-        found = Message.objects.filter(conversation=conv, sender_id=sender_id, client_msg_id=client_msg_id).first()
-        if found is None:
-            raise
-        return found, False
+           client_msg_id: str, now: datetime) -> Message:
+    """Persist with the next seq of the conversation. Call inside a transaction: the counter row
+    stays locked until commit, so seqs commit in order; a rollback gives the number back.
+
+    A repeated ``client_msg_id`` raises IntegrityError (the unique index is the arbiter, so two
+    concurrent retries cannot both insert); the caller rolls back and returns the original.
+    """
+    if connection.vendor == "postgresql":
+        # one round trip: take the number and insert the row
+        msg = Message(app_id=app_id, conversation=conv, sender_id=sender_id, type=msg_type, content=content,
+                      client_msg_id=client_msg_id, created_at=now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH s AS (UPDATE im_conversation SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq) "
+                "INSERT INTO im_message (id, app_id, conversation_id, seq, sender_id, type, content, client_msg_id, "
+                "recalled_at, created_at, published) "
+                "SELECT %s, %s, %s, s.last_seq, %s, %s, %s::jsonb, %s, NULL, %s, false FROM s RETURNING seq",
+                [conv.pk, msg.id, app_id, conv.pk, sender_id, msg_type,
+                 json.dumps(content, separators=(",", ":"), ensure_ascii=False), client_msg_id, now])
+            (msg.seq,) = cursor.fetchone()
+        return msg
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE im_conversation SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [conv.pk])
+        (seq,) = cursor.fetchone()
+    return Message.objects.create(app_id=app_id, conversation=conv, seq=seq, sender_id=sender_id, type=msg_type,
+                                  content=content, client_msg_id=client_msg_id, created_at=now)
 
 
-def _publish_stored(app: App, conv: Conversation, msg: Message, data: dict[str, Any]) -> None:
-    webhooks.publish(app, "im.message.created", data, idempotency_key=f"im.message.created:{msg.id}")
-    metering.message_count(app=app, sender_id=msg.sender_id, message_id=msg.id, when=msg.created_at,
-                           conversation_type=conv.kind)
-    _on_commit_publish({"k": "msg", "app": app.pk, "conv": conv.pk, "seq": msg.seq, "to": _recipients(conv),
+def _original(conv: Conversation, sender_id: str, client_msg_id: str) -> Message | None:
+    if not client_msg_id:
+        return None
+    return Message.objects.filter(conversation=conv, sender_id=sender_id, client_msg_id=client_msg_id).first()
+
+
+def _publish_stored(app: App, conv: Conversation, msg: Message, data: dict[str, Any],
+                    recipients: list[str] | str) -> None:
+    # im.message.created and im_messages usage: written by cpaas.im.outbox from the row itself.
+    _on_commit_publish({"k": "msg", "app": app.pk, "conv": conv.pk, "seq": msg.seq, "to": recipients,
                         "frame": msg_frame(data)})
 
 
@@ -372,41 +383,59 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
     sender_id = sender.user_id if sender else ""
     if conv.dismissed_at is not None:
         raise ApiError("The conversation is closed.", code="conversation_dismissed", param="conversation_id")
+    recipients: list[str] | str | None = None
     if sender is not None:
         if sender.is_banned(now):
             raise ApiError("The user is banned.", code="user_banned")
-        if conv.kind in (ConversationKind.PRIVATE, ConversationKind.GROUP):
-            member = Member.objects.filter(conversation=conv, user=sender).only("muted_until").first()
-            if member is None:
+        if conv.kind == ConversationKind.PRIVATE:
+            # the two members are the conversation's key; no query
+            recipients = conv.key[2:].split("\n")
+            if sender_id not in recipients:
                 raise ApiError("The sender is not a member of the conversation.", code="not_a_member",
                                param="conversation_id")
-            if member.muted_until is not None and member.muted_until > now:
+        elif conv.kind == ConversationKind.GROUP:
+            # one query: the member list is both the membership check and the fan-out list
+            rows = list(Member.objects.filter(conversation=conv).values_list("user__user_id", "muted_until"))
+            recipients = [uid for uid, _ in rows]
+            muted = next((m for uid, m in rows if uid == sender_id), False)
+            if muted is False:
+                raise ApiError("The sender is not a member of the conversation.", code="not_a_member",
+                               param="conversation_id")
+            if muted is not None and muted > now:
                 raise ApiError("The sender is muted in this group.", code="member_muted")
         elif conv.kind == ConversationKind.BROADCAST:
             raise ApiError("Only the system broadcasts.", code="not_a_member", param="conversation_id")
     if msg_type != MessageType.COMMAND:
         content = moderate(app_id=app.pk, sender_id=sender_id, conversation_id=conv.pk, conversation_type=conv.kind,
                            msg_type=msg_type, content=content)
-    with transaction.atomic():
-        if sender is not None:
-            metering.dau_touch(app=app, user_id=sender_id, when=now)
-        if conv.kind == ConversationKind.CHATROOM:
-            return _room_send(app=app, room=conv, sender_id=sender_id, msg_type=msg_type, content=content,
-                              client_msg_id=client_msg_id, priority=priority, now=now)
-        if msg_type == MessageType.COMMAND:
-            data = {"id": new_id("imm"), "conversation_id": conv.pk, "conversation_type": conv.kind, "seq": None,
-                    "from": sender_id or None, "type": msg_type, "content": content,
-                    "client_msg_id": client_msg_id, "recalled": False,
-                    "created_at": now.isoformat().replace("+00:00", "Z")}
-            _on_commit_publish({"k": "cmd", "app": app.pk, "conv": conv.pk, "to": _recipients(conv),
-                                "frame": msg_frame(data)})
-            return SendResult("delivered", data)
-        msg, created = _store(app_id=app.pk, conv=conv, sender_id=sender_id, msg_type=msg_type, content=content,
-                              client_msg_id=client_msg_id, now=now)
-        data = message_data(msg, conv.kind)
-        if created:
-            _publish_stored(app, conv, msg, data)
-        return SendResult("stored" if created else "duplicate", data)
+    try:
+        with transaction.atomic():
+            if sender is not None:
+                metering.dau_touch(app=app, user_id=sender_id, when=now)
+            if conv.kind == ConversationKind.CHATROOM:
+                return _room_send(app=app, room=conv, sender_id=sender_id, msg_type=msg_type, content=content,
+                                  client_msg_id=client_msg_id, priority=priority, now=now)
+            if recipients is None:
+                recipients = _recipients(conv)
+            if msg_type == MessageType.COMMAND:
+                data = {"id": new_id("imm"), "conversation_id": conv.pk, "conversation_type": conv.kind, "seq": None,
+                        "from": sender_id or None, "type": msg_type, "content": content,
+                        "client_msg_id": client_msg_id, "recalled": False,
+                        "created_at": now.isoformat().replace("+00:00", "Z")}
+                _on_commit_publish({"k": "cmd", "app": app.pk, "conv": conv.pk, "to": recipients,
+                                    "frame": msg_frame(data)})
+                return SendResult("delivered", data)
+            msg = _store(app_id=app.pk, conv=conv, sender_id=sender_id, msg_type=msg_type, content=content,
+                         client_msg_id=client_msg_id, now=now)
+            data = message_data(msg, conv.kind)
+            _publish_stored(app, conv, msg, data, recipients)
+            return SendResult("stored", data)
+    except IntegrityError:
+        # A retry of a message already stored (same sender, client_msg_id): answer with the original.
+        original = _original(conv, sender_id, client_msg_id)
+        if original is None:
+            raise
+        return SendResult("duplicate", message_data(original, conv.kind))
 
 
 def _room_send(*, app: App, room: Conversation, sender_id: str, msg_type: str, content: dict, client_msg_id: str,
@@ -446,8 +475,8 @@ def message_recall(*, app: App, message: Message, by: ImUser | None) -> Message:
         if not changed:
             return message
         conv = message.conversation
-        notice, _ = _store(app_id=app.pk, conv=conv, sender_id=by.user_id if by else "", msg_type=MessageType.RECALL,
-                           content={"message_id": message.id, "seq": message.seq}, client_msg_id="", now=now)
+        notice = _store(app_id=app.pk, conv=conv, sender_id=by.user_id if by else "", msg_type=MessageType.RECALL,
+                        content={"message_id": message.id, "seq": message.seq}, client_msg_id="", now=now)
         data = message_data(notice, conv.kind)
         webhooks.publish(app, "im.message.recalled",
                          {"id": message.id, "conversation_id": conv.pk, "seq": message.seq,

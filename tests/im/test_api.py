@@ -2,6 +2,7 @@ import pytest
 
 from billing.models import UsageEvent
 from cpaas.im.models import Conversation, Message
+from cpaas.im.outbox import publish_pending
 from webhooks.models import Event
 
 
@@ -88,8 +89,20 @@ def test_a_private_message_gets_seq_one_then_two_and_a_retry_returns_the_origina
     assert second.json()["seq"] == 2
     assert second.json()["conversation_id"] == first.json()["conversation_id"]
     assert Message.objects.count() == 2
+    assert Event.objects.filter(type="im.message.created").count() == 0  # written by the outbox
+    assert publish_pending() == 2 and publish_pending() == 0
     assert Event.objects.filter(type="im.message.created").count() == 2
-    assert UsageEvent.objects.filter(meter="im_messages").count() == 2
+    assert sum(u.quantity for u in UsageEvent.objects.filter(meter="im_messages")) == 2
+    assert Message.objects.filter(published=False).count() == 0
+
+
+def test_the_outbox_task_run_twice_publishes_once(api, users):
+    from cpaas.im.tasks import publish_pending as task
+
+    for i in range(3):
+        post(api, "/v1/im/messages", {"from": "alice", "to": "bob", "type": "text", "content": {"text": str(i)}})
+    assert task() == 3 and task() == 0
+    assert Event.objects.filter(type="im.message.created").count() == 3
 
 
 def test_sending_records_dau_once_per_user_per_day(api, users, app):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -125,6 +126,28 @@ def cursors_load(app_id: str, user_id: str, device: str) -> dict[str, int]:
     return state().cursors_load(app_id, user_id, device)
 
 
+_private_lock = threading.Lock()
+_private: dict[tuple[str, str, str], tuple[float, Conversation]] = {}
+PRIVATE_CACHE_SECONDS = 30.0
+
+
+def _private_cached(app, user, to: str) -> Conversation:
+    """Private conversations never change kind or id; keep them a little to save two queries a send."""
+    key = (app.pk, *sorted((user.user_id, to)))
+    now = time.monotonic()
+    with _private_lock:
+        hit = _private.get(key)
+    if hit and hit[0] > now:
+        return hit[1]
+    peer = services.user_get(app_id=app.pk, user_id=to)
+    conv = services.private_conversation(app_id=app.pk, a=user, b=peer)
+    with _private_lock:
+        if len(_private) > 100_000:
+            _private.clear()
+        _private[key] = (now + PRIVATE_CACHE_SECONDS, conv)
+    return conv
+
+
 def send(app, user, frame: dict[str, Any], rooms: frozenset[str] = frozenset()) -> services.SendResult:
     conv_id, to = frame.get("conversation_id"), frame.get("to")
     if bool(conv_id) == bool(to):
@@ -132,8 +155,7 @@ def send(app, user, frame: dict[str, Any], rooms: frozenset[str] = frozenset()) 
     if to:
         if not isinstance(to, str):
             raise ApiError("`to` must be a user id.", param="to")
-        peer = services.user_get(app_id=app.pk, user_id=to)
-        conv = services.private_conversation(app_id=app.pk, a=user, b=peer)
+        conv = _private_cached(app, user, to)
     else:
         if not isinstance(conv_id, str):
             raise ApiError("`conversation_id` must be a string.", param="conversation_id")

@@ -44,6 +44,7 @@ class Hub:
             bus().subscribe(self.loop, self.dispatch)
             self.ready.set()
         self.tasks.append(self.loop.create_task(self._watchdog()))
+        self.tasks.append(self.loop.create_task(self._outbox()))
 
     async def stop(self, code: int = 1012, reason: str = "server restart") -> None:
         self.stopped = True
@@ -90,6 +91,21 @@ class Hub:
                     await client.aclose()
                 except Exception:  # noqa: S110 - closing a broken connection
                     pass
+
+    async def _outbox(self) -> None:
+        """Drain the message outbox (webhook events, usage) off the send path; see cpaas.im.outbox."""
+        from cpaas.im.gateway import db
+        from cpaas.im.outbox import BATCH, publish_pending
+
+        while not self.stopped:
+            await asyncio.sleep(conf.OUTBOX_INTERVAL_SECONDS)
+            try:
+                while await db.run(publish_pending) >= BATCH:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("im outbox drain failed")
 
     async def _watchdog(self) -> None:
         """Close sessions silent for three heartbeats (half-open TCP, a frozen client)."""

@@ -161,10 +161,10 @@ class Session:
             self.synced = False
             if cursors is None:
                 cursors = await db.run(db.cursors_load, self.app_id, self.user_id, self.device)
-            merged = {k: max(int(v), self.cursors.get(k, 0)) for k, v in cursors.items()}
-            plan = await db.run(db.plan, self.user, merged)
+            # The client's cursors are the truth for what it holds; elsewhere what this session pushed.
+            plan = await db.run(db.plan, self.user, cursors)
             for conv, kind, start, last in plan:
-                cursor = max(start, self.cursors.get(conv, 0))
+                cursor = start if conv in cursors else max(start, self.cursors.get(conv, 0))
                 while cursor < last:
                     while len(self.out) > 2000 and not self.closing:
                         await asyncio.sleep(0.005)
