@@ -150,8 +150,13 @@ async def latency(url_for, *, pairs: int, rate: float, seconds: float, make_fram
                     if t is not None and frame["message"].get("from") != "self":
                         samples.append(time.perf_counter() - t)
 
-    readers = [asyncio.create_task(receive(ws)) for ws in receivers]
     drains = [asyncio.create_task(drain(ws)) for ws in senders]
+    # warm-up: the first message of a pair creates the conversation; measure the steady state
+    for i in range(pairs):
+        await senders[i].send(make_frame(i, -1 - i, time.perf_counter()))
+    for ws in receivers:
+        await wait_for(ws, "msg")
+    readers = [asyncio.create_task(receive(ws)) for ws in receivers]
     total = int(rate * seconds)
     start = time.perf_counter()
     for k in range(total):
