@@ -185,7 +185,7 @@ async def drain(ws):
         pass
 
 
-async def fanout(receivers: list, sender, *, messages: int, rate: float, make_frame) -> dict:
+async def fanout(receivers: list, senders: list, *, messages: int, rate: float, make_frame) -> dict:
     counted = [0]
 
     async def count(ws):
@@ -193,7 +193,7 @@ async def fanout(receivers: list, sender, *, messages: int, rate: float, make_fr
             counted[0] += raw.count(MSG)
 
     tasks = [asyncio.create_task(count(ws)) for ws in receivers]
-    sender_drain = asyncio.create_task(drain(sender))
+    sender_drains = [asyncio.create_task(drain(ws)) for ws in senders]
     expected = messages * len(receivers)
     start = time.perf_counter()
     for k in range(messages):
@@ -201,12 +201,12 @@ async def fanout(receivers: list, sender, *, messages: int, rate: float, make_fr
             delay = start + k / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await sender.send(make_frame(k))
+        await senders[k % len(senders)].send(make_frame(k))
     deadline = time.perf_counter() + 60
     while counted[0] < expected and time.perf_counter() < deadline:
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - start
-    for task in [*tasks, sender_drain]:
+    for task in [*tasks, *sender_drains]:
         task.cancel()
     return {"deliveries": counted[0], "expected": expected, "seconds": elapsed, "per_second": counted[0] / elapsed}
 
@@ -280,7 +280,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--group-size", type=int, default=1000)
-    parser.add_argument("--group-messages", type=int, default=100)
+    parser.add_argument("--group-messages", type=int, default=200)
+    parser.add_argument("--group-senders", type=int, default=10)
     parser.add_argument("--room-size", type=int, default=5000)
     parser.add_argument("--room-messages", type=int, default=100)
     parser.add_argument("--room-rate", type=float, default=150)
@@ -359,22 +360,22 @@ async def run_group(args, app, users, real_url, real_setup, base_url, pids):
     group = await sync_to_async(services.group_create)(app=app, name="bench", owner_id=None,
                                                        member_ids=[u.user_id for u in users[:size]])
     receivers = await connect_many(lambda i: real_url(i), size, setup=lambda ws, i: real_setup(ws))
-    # the sender is member 0; its own copy counts as a delivery too (every device of every member)
-    sender = receivers[0]
+    # senders are extra devices of the first members (each connection sends one message at a time,
+    # so several members talk at once, as in a busy group)
+    senders = [await _sender_for(real_url, real_setup, i) for i in range(args.group_senders)]
     cpu = Cpu(pids)
-    real = await fanout(receivers, await _sender_for(real_url, real_setup, 0), messages=args.group_messages, rate=0,
+    real = await fanout(receivers, senders, messages=args.group_messages, rate=0,
                         make_frame=lambda k: json.dumps({"type": "send", "conversation_id": group.pk,
                                                          "msg_type": "text", "client_msg_id": f"g{k}",
                                                          "content": {"text": f"hello {k}"}}))
     real_cpu = cpu.report()
-    del sender
-    await asyncio.gather(*(ws.close() for ws in receivers), return_exceptions=True)
+    await asyncio.gather(*(ws.close() for ws in [*receivers, *senders]), return_exceptions=True)
     base_receivers = await connect_many(lambda i: f"{base_url}?room=group", size)
     base_sender = await open_ws(f"{base_url}?room=group")
-    base = await fanout(base_receivers, base_sender, messages=args.group_messages, rate=0,
+    base = await fanout(base_receivers, [base_sender], messages=args.group_messages, rate=0,
                         make_frame=lambda k: json.dumps({"text": f"hello {k}"}))
     await asyncio.gather(*(ws.close() for ws in [*base_receivers, base_sender]), return_exceptions=True)
-    print(f"\ngroup fan-out, {size} members connected, {args.group_messages} messages:"
+    print(f"\ngroup fan-out, {size} members connected, {args.group_messages} messages from {len(senders)} senders:"
           f"\n  cpaas    {real['per_second']:,.0f} deliveries/s ({real['deliveries']}/{real['expected']} in "
           f"{real['seconds']:.1f} s)   (target >= 20,000/s)"
           f"\n  baseline {base['per_second']:,.0f} deliveries/s   ratio {real['per_second'] / base['per_second']:.2f}"
@@ -406,14 +407,14 @@ async def run_room(args, app, users, real_url, real_setup, base_url, pids):
     sender = await open_ws(real_url(0))
     await join(sender, 0)
     cpu = Cpu(pids)
-    real = await fanout(receivers, sender, messages=args.room_messages, rate=args.room_rate,
+    real = await fanout(receivers, [sender], messages=args.room_messages, rate=args.room_rate,
                         make_frame=lambda k: json.dumps({"type": "send", "conversation_id": room.pk,
                                                          "msg_type": "custom", "content": {"k": k}}))
     real_cpu = cpu.report()
     await asyncio.gather(*(ws.close() for ws in [*receivers, sender]), return_exceptions=True)
     base_receivers = await connect_many(lambda i: f"{base_url}?room=room", size)
     base_sender = await open_ws(f"{base_url}?room=room")
-    base = await fanout(base_receivers, base_sender, messages=args.room_messages, rate=args.room_rate,
+    base = await fanout(base_receivers, [base_sender], messages=args.room_messages, rate=args.room_rate,
                         make_frame=lambda k: json.dumps({"k": k}))
     await asyncio.gather(*(ws.close() for ws in [*base_receivers, base_sender]), return_exceptions=True)
     print(f"\nchatroom fan-out, {size} members, {args.room_messages} messages at <= {args.room_rate:.0f}/s:"

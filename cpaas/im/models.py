@@ -72,6 +72,8 @@ class Conversation(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     last_seq = models.BigIntegerField(default=0)
     member_count = models.IntegerField(default=0)
+    # Bumped by every membership change (add, remove, mute): senders cache the member list by it.
+    members_version = models.IntegerField(default=0)
     dismissed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 import webhooks
@@ -157,7 +159,26 @@ def token_authenticate(secret: str) -> tuple[ImToken, ImUser, App]:
 
 def _member_count_refresh(conv_id: str) -> None:
     count = Member.objects.filter(conversation_id=conv_id).count()
-    Conversation.objects.filter(pk=conv_id).update(member_count=count)
+    Conversation.objects.filter(pk=conv_id).update(member_count=count, members_version=F("members_version") + 1)
+
+
+_members_lock = threading.Lock()
+_members_cache: dict[str, tuple[int, list[tuple[str, datetime | None]]]] = {}
+
+
+def _group_members(conv: Conversation) -> list[tuple[str, datetime | None]]:
+    """(user id, muted until) of a group, cached per process by the conversation's members_version
+    (read with the conversation on every send, so a change is seen by the next send)."""
+    with _members_lock:
+        hit = _members_cache.get(conv.pk)
+    if hit is not None and hit[0] == conv.members_version:
+        return hit[1]
+    rows = list(Member.objects.filter(conversation=conv).values_list("user__user_id", "muted_until"))
+    with _members_lock:
+        if len(_members_cache) > 10_000:
+            _members_cache.clear()
+        _members_cache[conv.pk] = (conv.members_version, rows)
+    return rows
 
 
 def private_conversation(*, app_id: str, a: ImUser, b: ImUser) -> Conversation:
@@ -229,7 +250,8 @@ def group_members_add(*, group: Conversation, user_ids: list[str]) -> int:
         # joined_seq under the row lock: no message can take a number between reading it and joining.
         Member.objects.bulk_create([Member(app_id=locked.app_id, conversation=locked, user=u,
                                            joined_seq=locked.last_seq) for u in new], batch_size=1000)
-        Conversation.objects.filter(pk=locked.pk).update(member_count=locked.member_count + len(new))
+        Conversation.objects.filter(pk=locked.pk).update(member_count=locked.member_count + len(new),
+                                                         members_version=F("members_version") + 1)
     return len(new)
 
 
@@ -252,6 +274,7 @@ def member_mute(*, group: Conversation, user_id: str, duration_seconds: int) -> 
         raise NotFound(f"`{user_id}` is not a member of this group.")
     member.muted_until = timezone.now() + timedelta(seconds=duration_seconds) if duration_seconds else None
     member.save(update_fields=["muted_until"])
+    Conversation.objects.filter(pk=group.pk).update(members_version=F("members_version") + 1)
     return member
 
 
@@ -326,7 +349,7 @@ def _recipients(conv: Conversation) -> list[str] | str:
         return "*"
     if conv.kind == ConversationKind.PRIVATE:
         return conv.key[2:].split("\n")
-    return list(Member.objects.filter(conversation=conv).values_list("user__user_id", flat=True))
+    return [user_id for user_id, _ in _group_members(conv)]
 
 
 def _store(*, app_id: str, conv: Conversation, sender_id: str, msg_type: str, content: dict,
@@ -395,7 +418,7 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
                                param="conversation_id")
         elif conv.kind == ConversationKind.GROUP:
             # one query: the member list is both the membership check and the fan-out list
-            rows = list(Member.objects.filter(conversation=conv).values_list("user__user_id", "muted_until"))
+            rows = _group_members(conv)
             recipients = [uid for uid, _ in rows]
             muted = next((m for uid, m in rows if uid == sender_id), False)
             if muted is False:
