@@ -251,7 +251,7 @@ def start_gateways(n: int, extra_env: dict) -> list:
         gw.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "cpaas.asgi:application", "--fd", str(gw.sock.fileno()),
              "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false",
-             "--loop", "uvloop", "--http", "httptools"],
+             "--loop", "uvloop", "--http", "httptools", "--ws", os.environ.get("BENCH_WS", "auto")],
             cwd=ROOT, env=gw.env, pass_fds=[gw.sock.fileno()])
     for gw in gateways:
         gw.wait_ready()
