@@ -42,12 +42,15 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> GatewayProcess:
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "cpaas.asgi:application", "--fd", str(self.sock.fileno()),
              "--log-level", "warning", "--no-access-log", "--lifespan", "on", "--ws-max-size", "1048576"],
             cwd=ROOT, env=self.env, pass_fds=[self.sock.fileno()])
-        self.wait_ready()
-        return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         import httpx

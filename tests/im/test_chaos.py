@@ -27,7 +27,11 @@ def _database_url() -> str:
 @pytest.fixture
 def two_gateways(transactional_db):
     env = {"IM_CONNECTION_SEND_RATE": "10000", "IM_CONNECTION_SEND_BURST": "10000"}
-    gateways = [GatewayProcess(_database_url(), settings.REDIS_URL, env).start() for _ in range(2)]
+    gateways = [GatewayProcess(_database_url(), settings.REDIS_URL, env) for _ in range(2)]
+    for gw in gateways:
+        gw.launch()
+    for gw in gateways:
+        gw.wait_ready()
     yield gateways
     for gw in gateways:
         gw.stop()
