@@ -255,7 +255,7 @@ class MessageListView(ImView):
 
 
 class RecallView(ImView):
-    @extend_schema(operation_id="im_messages_recall", responses={200: dict})
+    @extend_schema(operation_id="im_messages_recall", request=None, responses={200: dict})
     def post(self, request, message_id: str):
         msg = Message.objects.filter(app_id=self.app_id, pk=message_id).select_related("conversation").first()
         if msg is None:

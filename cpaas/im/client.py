@@ -114,10 +114,14 @@ class ImClient:
                     self.connects += 1
                     backoff = 0.05
                     await self._session(ws)
-            except websockets.ConnectionClosed as exc:
-                code = exc.rcvd.code if exc.rcvd else None
-                if code in FATAL_CLOSE_CODES:
-                    self.closed = ConnectionRefused(code, exc.rcvd.reason)
+            except (websockets.ConnectionClosed, ConnectionRefused) as exc:
+                if isinstance(exc, ConnectionRefused):
+                    refused = exc
+                else:
+                    code = exc.rcvd.code if exc.rcvd else None
+                    refused = ConnectionRefused(code, exc.rcvd.reason) if code in FATAL_CLOSE_CODES else None
+                if refused is not None:
+                    self.closed = refused
                     self._fail_all(self.closed)
                     self.synced.set()  # wake waiters; they see .closed
                     return
@@ -150,8 +154,10 @@ class ImClient:
         finally:
             for task in helpers:
                 task.cancel()
-        # the iterator ends on a normal close; surface the close code like an abnormal one
-        raise websockets.ConnectionClosedOK(ws.protocol.close_rcvd, ws.protocol.close_sent)
+        # the iterator ends quietly on a normal close (1000/1001); a 4001/4003 raises above
+        rcvd = ws.protocol.close_rcvd
+        if rcvd is not None and rcvd.code in FATAL_CLOSE_CODES:
+            raise ConnectionRefused(rcvd.code, rcvd.reason)
 
     async def _heartbeat(self, ws) -> None:
         while True:

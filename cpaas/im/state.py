@@ -55,10 +55,19 @@ class RedisState:
         pipe = self.r.pipeline()
         pipe.sadd(key, user_id)
         pipe.expire(key, 3 * 86400)
-        pipe.execute()
+        added, _ = pipe.execute()
+        if added:
+            # a small per-day counter outlives the set, for the console's DAU chart
+            pipe = self.r.pipeline()
+            pipe.incr(f"{P}:daun:{app_id}:{day}")
+            pipe.expire(f"{P}:daun:{app_id}:{day}", 95 * 86400)
+            pipe.execute()
 
     def dau_count(self, app_id: str, day: str) -> int:
-        return int(self.r.scard(f"{P}:dau:{app_id}:{day}"))
+        return int(self.r.get(f"{P}:daun:{app_id}:{day}") or 0)
+
+    def dau_history(self, app_id: str, days: list[str]) -> list[int]:
+        return [int(v or 0) for v in self.r.mget([f"{P}:daun:{app_id}:{d}" for d in days])] if days else []
 
     # --- chatrooms ---
     def room_admit(self, app_id: str, room_id: str, *, low: bool, whitelisted: bool) -> bool:
@@ -167,7 +176,10 @@ class MemoryState:
 
     def dau_count(self, app_id, day) -> int:
         with self.lock:
-            return len(self.dau[(app_id, day)])
+            return len(self.dau.get((app_id, day), ()))
+
+    def dau_history(self, app_id, days) -> list[int]:
+        return [self.dau_count(app_id, d) for d in days]
 
     def room_admit(self, app_id, room_id, *, low: bool, whitelisted: bool) -> bool:
         w = _window()

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from cpaas.im import services
 from cpaas.im.models import Message
 from tests.im.chaos import chaos_run
 from tests.im.processes import GatewayProcess
@@ -40,18 +41,16 @@ def two_gateways(transactional_db):
     terminate_other_connections()
 
 
-def test_every_client_holds_every_message_once_and_in_order_despite_drops_and_a_restart(two_gateways, api):
+def test_every_client_holds_every_message_once_and_in_order_despite_drops_and_a_restart(two_gateways, app):
     rng = random.Random(11)
     users = [f"u{i:02d}" for i in range(CLIENTS)]
     tokens = {}
     for u in users:
-        assert api.post("/v1/im/users", {"user_id": u}, format="json").status_code == 201
-        tokens[u] = api.post(f"/v1/im/users/{u}/tokens", {}, format="json").json()["token"]
+        tokens[u] = services.token_create(user=services.user_create(app=app, user_id=u)).secret
     groups = {}
     for g in range(max(2, CLIENTS // 6)):
         members = rng.sample(users, k=min(len(users), 6 + g % 4))
-        gid = api.post("/v1/im/groups", {"name": f"g{g}", "members": members}, format="json").json()["id"]
-        groups[gid] = members
+        groups[services.group_create(app=app, name=f"g{g}", owner_id=None, member_ids=members).pk] = members
     pairs = sorted({tuple(sorted(rng.sample(users, 2))) for _ in range(CLIENTS)})
 
     report = asyncio.run(chaos_run(
