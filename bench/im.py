@@ -299,7 +299,8 @@ def main() -> None:
                   args.room_size + 1 if "chatroom" in scenarios else 0)
     print(f"provisioning {n_users} IM users ...", flush=True)
     app, users, tokens = provision(n_users)
-    env = {"IM_CONNECTION_SEND_RATE": "100000", "IM_CONNECTION_SEND_BURST": "100000"}
+    # load sockets do not ping; keep the heartbeat watchdog from closing them mid-run
+    env = {"IM_CONNECTION_SEND_RATE": "100000", "IM_CONNECTION_SEND_BURST": "100000", "IM_HEARTBEAT_SECONDS": "3600"}
     gateways = start_gateways(args.gateways, env)
     base_proc, base_sock = start_baseline()
     base_url = f"ws://127.0.0.1:{base_sock.getsockname()[1]}/"

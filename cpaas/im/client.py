@@ -103,13 +103,15 @@ class ImClient:
     def _next_url(self) -> str:
         self._url_index = (self._url_index + 1) % len(self.urls)
         base = self.urls[self._url_index]
-        return f"{base}?{urlencode({'token': self.token, 'device': self.device})}"
+        return f"{base}?{urlencode({'device': self.device})}"
 
     async def _run(self) -> None:
         backoff = 0.05
         while not self._stop:
             try:
-                async with connect(self._next_url(), max_size=2**22, open_timeout=5, ping_interval=None) as ws:
+                async with connect(self._next_url(), max_size=2**22, open_timeout=5, ping_interval=None,
+                                   compression=None,
+                                   additional_headers={"Authorization": f"Bearer {self.token}"}) as ws:
                     self._ws = ws
                     self.connects += 1
                     backoff = 0.05

@@ -296,3 +296,23 @@ def test_the_embedded_default_delivers_in_process_without_redis(embedded, gatewa
         await b.close()
 
     run(scenario())
+
+
+def test_a_user_cannot_reach_another_tenants_conversations_over_the_gateway(gateway, token_for, other_api):
+    token = token_for("alice")
+    other_api.post("/v1/im/users", {"user_id": "alice"}, format="json")
+    other_api.post("/v1/im/users", {"user_id": "zed"}, format="json")
+    theirs = other_api.post("/v1/im/groups", {"members": ["alice", "zed"]}, format="json").json()
+    room = other_api.post("/v1/im/chatrooms", {"name": "theirs"}, format="json").json()
+
+    async def scenario():
+        c = ImClient(gateway.url, token)
+        await c.start()
+        for call in (c.send(conversation_id=theirs["id"], content={"text": "x"}),
+                     c.send(to="zed", content={"text": "x"}), c.join(room["id"])):
+            with pytest.raises(ImError) as error:
+                await call
+            assert error.value.code == "not_found"
+        await c.close()
+
+    run(scenario())

@@ -31,7 +31,13 @@ async def gateway_app(scope, receive, send) -> None:
     if message["type"] != "websocket.connect":
         return
     params = parse_qs(scope.get("query_string", b"").decode(errors="replace"))
+    # ``Authorization: Bearer imtk_…`` (keeps the token out of access logs) or ``?token=`` (browsers)
     secret = (params.get("token") or [""])[0]
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, credential = value.decode(errors="replace").partition(" ")
+            if scheme.lower() == "bearer" and credential.strip():
+                secret = credential.strip()
     device = (params.get("device") or ["default"])[0][:64]
     hub = get_hub()
     try:

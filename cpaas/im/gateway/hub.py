@@ -35,6 +35,8 @@ class Hub:
         self.tasks: list[asyncio.Task] = []
         self.stopped = False
         self.events_in = 0
+        # per conversation: [last seq dispatched, {seq: event} held back, flush timer]
+        self.convs: dict[str, list] = {}
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -165,9 +167,7 @@ class Hub:
             self.events_in += 1
             kind, app_id = event["k"], event["app"]
             if kind == "msg":
-                conv, seq, frame = event["conv"], event["seq"], event["frame"]
-                for session in self._targets(app_id, event["to"]):
-                    session.on_msg(conv, seq, frame)
+                self._reorder(event)
             elif kind == "cmd":
                 frame = event["frame"]
                 for session in self._targets(app_id, event["to"]):
@@ -187,6 +187,58 @@ class Hub:
         except Exception:
             log.exception("im gateway could not dispatch a bus event")
 
+
+    def _deliver(self, event: dict) -> None:
+        conv, seq, frame = event["conv"], event["seq"], event["frame"]
+        for session in self._targets(event["app"], event["to"]):
+            session.on_msg(conv, seq, frame)
+
+    def _reorder(self, event: dict) -> None:
+        """Put a conversation's events back in seq order before they reach sessions.
+
+        Concurrent senders commit in seq order but their PUBLISHes can overtake each other. A
+        session would repair that from the database (once per socket); holding the early event
+        for up to REORDER_WAIT until the missing ones arrive repairs it once per process, for free.
+        """
+        conv, seq = event["conv"], event["seq"]
+        state = self.convs.get(conv)
+        if state is None:
+            if len(self.convs) > 100_000:
+                self.convs.clear()
+            self.convs[conv] = [seq, {}, None]
+            self._deliver(event)
+            return
+        last, held, _timer = state
+        if seq <= last:
+            self._deliver(event)
+            return
+        if seq == last + 1:
+            self._deliver(event)
+            last = seq
+            while last + 1 in held:
+                last += 1
+                self._deliver(held.pop(last))
+            state[0] = last
+            if not held and state[2] is not None:
+                state[2].cancel()
+                state[2] = None
+            return
+        held[seq] = event
+        if state[2] is None:
+            state[2] = self.loop.call_later(REORDER_WAIT, self._release, conv)
+
+    def _release(self, conv: str) -> None:
+        """The missing events did not come (lost, or slow): let the sessions read them from the database."""
+        state = self.convs.get(conv)
+        if state is None:
+            return
+        held, state[1], state[2] = state[1], {}, None
+        for seq in sorted(held):
+            self._deliver(held[seq])
+            state[0] = max(state[0], seq)
+
+
+REORDER_WAIT = 0.05
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 
