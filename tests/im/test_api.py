@@ -260,3 +260,23 @@ def test_chatrooms_shed_low_priority_beyond_the_window_and_count_drops(api, user
     got = api.get(f"/v1/im/chatrooms/{room['id']}").json()
     assert got["dropped"] == {"low": 5, "high": 5}
     assert Message.objects.count() == 0
+
+
+def test_coalesced_group_sends_take_consecutive_seqs_and_keep_per_item_errors(api, users, app):
+    from cpaas.im import services
+    from cpaas.im.models import ImUser
+
+    gid = post(api, "/v1/im/groups", {"members": ["alice", "bob"]}).json()["id"]
+    conv = Conversation.objects.get(pk=gid)
+    alice, bob, carol = (ImUser.objects.get(app=app, user_id=u) for u in ("alice", "bob", "carol"))
+    results = services.message_send_many(app=app, conv=conv, items=[
+        (alice, "text", {"text": "a"}, "a1"), (carol, "text", {"text": "c"}, "c1"),
+        (bob, "text", {"text": "b"}, "b1"), (bob, "text", {}, "b2")])
+    assert [r.message["seq"] for r in (results[0], results[2])] == [1, 2]
+    assert results[1].code == "not_a_member" and results[3].param == "content.text"
+    # a retry inside a batch falls back to one by one and returns the original
+    again = services.message_send_many(app=app, conv=conv, items=[
+        (alice, "text", {"text": "a"}, "a1"), (bob, "text", {"text": "new"}, "b3")])
+    assert (again[0].status, again[0].message["seq"]) == ("duplicate", 1)
+    assert (again[1].status, again[1].message["seq"]) == ("stored", 3)
+    assert list(Message.objects.filter(conversation=conv).order_by("seq").values_list("seq", flat=True)) == [1, 2, 3]

@@ -176,6 +176,35 @@ def send(app, user, frame: dict[str, Any], rooms: frozenset[str] = frozenset()) 
                                  priority=priority if priority in ("low", "high") else None)
 
 
+def send_many(app, conv_id: str, items: list[tuple[Any, dict[str, Any]]]) -> list:
+    """Sends from several sessions into one conversation, coalesced (see services.message_send_many)."""
+    try:
+        conv = services.conversation_get(app_id=app.pk, conversation_id=conv_id)
+    except ApiError as exc:
+        return [exc] * len(items)
+    if conv.kind != ConversationKind.GROUP:
+        out = []
+        for user, frame in items:
+            try:
+                out.append(send(app, user, frame))
+            except ApiError as exc:
+                out.append(exc)
+        return out
+    prepared = []
+    for user, frame in items:
+        client_msg_id = frame.get("client_msg_id") or ""
+        msg_type = frame.get("msg_type", "text")
+        if not isinstance(client_msg_id, str) or len(client_msg_id) > 64:
+            client_msg_id = None
+        prepared.append((user, msg_type if isinstance(msg_type, str) else "", frame.get("content"), client_msg_id))
+    bad = [i for i, p in enumerate(prepared) if p[3] is None]
+    good = [p for p in prepared if p[3] is not None]
+    results = services.message_send_many(app=app, conv=conv, items=good)
+    it = iter(results)
+    return [ApiError("`client_msg_id` must be a string of at most 64 characters.", param="client_msg_id")
+            if i in bad else next(it) for i in range(len(prepared))]
+
+
 def room_check(app_id: str, room_id: str) -> Conversation:
     return services.conversation_get(app_id=app_id, conversation_id=room_id, kinds=[ConversationKind.CHATROOM])
 

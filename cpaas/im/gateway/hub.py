@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from cpaas.core.errors import ApiError
 from cpaas.im import conf
 from cpaas.im.bus import bus
 
@@ -37,6 +38,9 @@ class Hub:
         self.events_in = 0
         # per conversation: [last seq dispatched, {seq: event} held back, flush timer]
         self.convs: dict[str, list] = {}
+        # sends waiting per (app, conversation), and the conversations with a batch in flight
+        self.sends: dict[tuple[str, str], list] = {}
+        self.sending: set[tuple[str, str]] = set()
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -188,6 +192,48 @@ class Hub:
             log.exception("im gateway could not dispatch a bus event")
 
 
+    # --- coalesced sends ---
+    async def send_coalesced(self, session: Session, conv_id: str, frame: dict):
+        """Send through the conversation's queue: while one batch is in the database, the sends
+        arriving for the same conversation wait and then go together in one transaction."""
+        from cpaas.im.gateway import db
+
+        key = (session.app_id, conv_id)
+        if not self._is_room(session, conv_id):
+            future = self.loop.create_future()
+            self.sends.setdefault(key, []).append((session, frame, future))
+            if key not in self.sending:
+                self.loop.create_task(self._send_batches(key))
+            return await future
+        return await db.run(db.send, session.app, session.user, frame, frozenset(session.rooms))
+
+    @staticmethod
+    def _is_room(session: Session, conv_id: str) -> bool:
+        return conv_id in session.rooms
+
+    async def _send_batches(self, key: tuple[str, str]) -> None:
+        from cpaas.im.gateway import db
+
+        self.sending.add(key)
+        try:
+            while self.sends.get(key):
+                queue = self.sends[key]
+                batch, self.sends[key] = queue[:SEND_BATCH_MAX], queue[SEND_BATCH_MAX:]
+                try:
+                    results = await db.run(db.send_many, batch[0][0].app, key[1],
+                                           [(session.user, frame) for session, frame, _ in batch])
+                except Exception as exc:
+                    results = [exc] * len(batch)
+                for (_session, _frame, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        if isinstance(result, Exception) and not isinstance(result, ApiError):
+                            future.set_exception(result)
+                        else:
+                            future.set_result(result)
+            self.sends.pop(key, None)
+        finally:
+            self.sending.discard(key)
+
     def _deliver(self, event: dict) -> None:
         conv, seq, frame = event["conv"], event["seq"], event["frame"]
         for session in self._targets(event["app"], event["to"]):
@@ -239,6 +285,7 @@ class Hub:
 
 
 REORDER_WAIT = 0.05
+SEND_BATCH_MAX = 100
 
 _hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
 

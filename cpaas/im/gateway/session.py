@@ -191,7 +191,13 @@ class Session:
             frame = await self.sendq.get()
             req_id = frame.get("id")
             try:
-                result = await db.run(db.send, self.app, self.user, frame, frozenset(self.rooms))
+                conv_id = frame.get("conversation_id")
+                if isinstance(conv_id, str) and not frame.get("to") and frame.get("msg_type") != "command":
+                    result = await self.hub.send_coalesced(self, conv_id, frame)
+                    if isinstance(result, ApiError):
+                        raise result
+                else:
+                    result = await db.run(db.send, self.app, self.user, frame, frozenset(self.rooms))
                 self.push(dumps({"type": "sent", "id": req_id, "status": result.status, "message": result.message}))
             except ApiError as exc:
                 self.push(error_frame(exc.code, exc.message, param=exc.param, req_id=req_id))
