@@ -90,11 +90,16 @@ class Cpu:
         self.load0 = self_cpu()
         self.t0 = time.monotonic()
 
-    def report(self) -> str:
+    def report(self, deliveries: int | None = None) -> str:
         wall = time.monotonic() - self.t0
         server = sum(cpu_of(p) for p in self.pids) - self.server0
         load = self_cpu() - self.load0
-        return f"cpu: gateways {server:.1f}s ({server / wall:.0%} of a core), load {load:.1f}s ({load / wall:.0%})"
+        out = f"cpu: gateways {server:.1f}s ({server / wall:.0%} of a core), load {load:.1f}s ({load / wall:.0%})"
+        if deliveries:
+            per = server / deliveries
+            out += (f"\n  gateway cpu per delivery {per * 1e6:.0f} us = {1 / per:,.0f} deliveries/s per fully "
+                    f"available gateway core (the machine is shared: see the load average above)")
+        return out
 
 
 def pct(values: list[float], p: float) -> float:
@@ -306,7 +311,7 @@ def main() -> None:
     base_url = f"ws://127.0.0.1:{base_sock.getsockname()[1]}/"
     pids = [gw.proc.pid for gw in gateways]
     print(f"{args.gateways} gateway processes, PostgreSQL, Redis; load from one separate process; "
-          f"host load average {os.getloadavg()[0]:.1f}", flush=True)
+          f"host load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
 
     def real_url(i: int) -> str:
         return f"{gateways[i % len(gateways)].url}?token={tokens[i]}"
@@ -369,7 +374,7 @@ async def run_group(args, app, users, real_url, real_setup, base_url, pids):
                         make_frame=lambda k: json.dumps({"type": "send", "conversation_id": group.pk,
                                                          "msg_type": "text", "client_msg_id": f"g{k}",
                                                          "content": {"text": f"hello {k}"}}))
-    real_cpu = cpu.report()
+    real_cpu = cpu.report(real["deliveries"])
     await asyncio.gather(*(ws.close() for ws in [*receivers, *senders]), return_exceptions=True)
     base_receivers = await connect_many(lambda i: f"{base_url}?room=group", size)
     base_sender = await open_ws(f"{base_url}?room=group")
@@ -411,7 +416,7 @@ async def run_room(args, app, users, real_url, real_setup, base_url, pids):
     real = await fanout(receivers, [sender], messages=args.room_messages, rate=args.room_rate,
                         make_frame=lambda k: json.dumps({"type": "send", "conversation_id": room.pk,
                                                          "msg_type": "custom", "content": {"k": k}}))
-    real_cpu = cpu.report()
+    real_cpu = cpu.report(real["deliveries"])
     await asyncio.gather(*(ws.close() for ws in [*receivers, sender]), return_exceptions=True)
     base_receivers = await connect_many(lambda i: f"{base_url}?room=room", size)
     base_sender = await open_ws(f"{base_url}?room=room")
