@@ -190,16 +190,25 @@ async def drain(ws):
         pass
 
 
-async def fanout(receivers: list, senders: list, *, messages: int, rate: float, make_frame) -> dict:
+async def fanout(receivers: list, senders: list, *, messages: int, rate: float, make_frame,
+                 acked: bool = True) -> dict:
+    """Send ``messages`` through ``senders``; count deliveries at ``receivers``. With ``acked``, the
+    expected count is what the server admitted (a chatroom sheds what exceeds its window)."""
     counted = [0]
+    admitted = [0 if acked else messages]
+    shed = [0]
 
     async def count(ws):
         async for raw in ws:
             counted[0] += raw.count(MSG)
 
+    async def acks(ws):
+        async for raw in ws:
+            admitted[0] += raw.count('"status":"stored"') + raw.count('"status":"delivered"')
+            shed[0] += raw.count('"status":"shed"')
+
     tasks = [asyncio.create_task(count(ws)) for ws in receivers]
-    sender_drains = [asyncio.create_task(drain(ws)) for ws in senders]
-    expected = messages * len(receivers)
+    sender_tasks = [asyncio.create_task(acks(ws) if acked else drain(ws)) for ws in senders]
     start = time.perf_counter()
     for k in range(messages):
         if rate:
@@ -208,12 +217,15 @@ async def fanout(receivers: list, senders: list, *, messages: int, rate: float, 
                 await asyncio.sleep(delay)
         await senders[k % len(senders)].send(make_frame(k))
     deadline = time.perf_counter() + 60
-    while counted[0] < expected and time.perf_counter() < deadline:
+    while time.perf_counter() < deadline:
+        if admitted[0] + shed[0] >= messages and counted[0] >= admitted[0] * len(receivers):
+            break
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - start
-    for task in [*tasks, *sender_drains]:
+    for task in [*tasks, *sender_tasks]:
         task.cancel()
-    return {"deliveries": counted[0], "expected": expected, "seconds": elapsed, "per_second": counted[0] / elapsed}
+    return {"deliveries": counted[0], "expected": admitted[0] * len(receivers), "shed": shed[0],
+            "seconds": elapsed, "per_second": counted[0] / elapsed}
 
 
 # --- setup of the real system --------------------------------------------------------------------
@@ -378,7 +390,7 @@ async def run_group(args, app, users, real_url, real_setup, base_url, pids):
     await asyncio.gather(*(ws.close() for ws in [*receivers, *senders]), return_exceptions=True)
     base_receivers = await connect_many(lambda i: f"{base_url}?room=group", size)
     base_sender = await open_ws(f"{base_url}?room=group")
-    base = await fanout(base_receivers, [base_sender], messages=args.group_messages, rate=0,
+    base = await fanout(base_receivers, [base_sender], messages=args.group_messages, rate=0, acked=False,
                         make_frame=lambda k: json.dumps({"text": f"hello {k}"}))
     await asyncio.gather(*(ws.close() for ws in [*base_receivers, base_sender]), return_exceptions=True)
     print(f"\ngroup fan-out, {size} members connected, {args.group_messages} messages from {len(senders)} senders:"
@@ -420,12 +432,12 @@ async def run_room(args, app, users, real_url, real_setup, base_url, pids):
     await asyncio.gather(*(ws.close() for ws in [*receivers, sender]), return_exceptions=True)
     base_receivers = await connect_many(lambda i: f"{base_url}?room=room", size)
     base_sender = await open_ws(f"{base_url}?room=room")
-    base = await fanout(base_receivers, [base_sender], messages=args.room_messages, rate=args.room_rate,
+    base = await fanout(base_receivers, [base_sender], messages=args.room_messages, rate=args.room_rate, acked=False,
                         make_frame=lambda k: json.dumps({"k": k}))
     await asyncio.gather(*(ws.close() for ws in [*base_receivers, base_sender]), return_exceptions=True)
     print(f"\nchatroom fan-out, {size} members, {args.room_messages} messages at <= {args.room_rate:.0f}/s:"
           f"\n  cpaas    {real['per_second']:,.0f} deliveries/s ({real['deliveries']}/{real['expected']} in "
-          f"{real['seconds']:.1f} s)   (target >= 50,000/s)"
+          f"{real['seconds']:.1f} s; {real['shed']} messages shed by the room's window)   (target >= 50,000/s)"
           f"\n  baseline {base['per_second']:,.0f} deliveries/s   ratio {real['per_second'] / base['per_second']:.2f}"
           f"\n  {real_cpu}", flush=True)
 
