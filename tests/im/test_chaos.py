@@ -15,8 +15,8 @@ from cpaas.im.models import Message
 from tests.im.chaos import chaos_run
 from tests.im.processes import GatewayProcess
 
-CLIENTS = int(os.environ.get("IM_CHAOS_CLIENTS", "16"))
-MESSAGES = int(os.environ.get("IM_CHAOS_MESSAGES", "2000"))
+CLIENTS = int(os.environ.get("IM_CHAOS_CLIENTS", "12"))
+MESSAGES = int(os.environ.get("IM_CHAOS_MESSAGES", "1000"))
 
 
 def _database_url() -> str:
