@@ -92,10 +92,10 @@ class MessageIn(StrictSerializer):
         if bool(attrs.get("to")) == bool(attrs.get("conversation_id")):
             raise serializers.ValidationError({"to": serializers.ErrorDetail(
                 "Give `to` (a user, for a private message) or `conversation_id`, not both.",
-                code="parameter_missing")})
+                code="invalid_request")})
         if attrs.get("to") and not attrs.get("from"):
             raise serializers.ValidationError({"from": serializers.ErrorDetail(
-                "A private message needs `from`.", code="parameter_missing")})
+                "A private message needs `from`.", code="invalid_request")})
         return attrs
 
 

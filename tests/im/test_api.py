@@ -26,11 +26,11 @@ def test_it_refuses_a_duplicate_user_id(api, users):
 
 
 @pytest.mark.parametrize(("body", "param", "code"), [
-    ({}, "user_id", "parameter_missing"),
+    ({}, "user_id", "invalid_request"),
     ({"user_id": "has space"}, "user_id", "invalid_request"),
     ({"user_id": "x" * 65}, "user_id", "invalid_request"),
     ({"user_id": "a", "avatar_url": "not a url"}, "avatar_url", "invalid_request"),
-    ({"user_id": "a", "colour": "red"}, "colour", "parameter_unknown"),
+    ({"user_id": "a", "colour": "red"}, "colour", "invalid_request"),
 ])
 def test_it_rejects_bad_user_input(api, body, param, code):
     r = post(api, "/v1/im/users", body)
@@ -121,8 +121,8 @@ def test_sending_records_dau_once_per_user_per_day(api, users, app):
      "content.duration", "invalid_request"),
     ({"from": "alice", "to": "bob", "type": "sticker", "content": {}}, "type", "invalid_request"),
     ({"from": "alice", "to": "bob", "type": "recall", "content": {}}, "type", "invalid_request"),
-    ({"to": "bob", "type": "text", "content": {"text": "x"}}, "from", "parameter_missing"),
-    ({"from": "alice", "type": "text", "content": {"text": "x"}}, "to", "parameter_missing"),
+    ({"to": "bob", "type": "text", "content": {"text": "x"}}, "from", "invalid_request"),
+    ({"from": "alice", "type": "text", "content": {"text": "x"}}, "to", "invalid_request"),
     ({"from": "alice", "to": "nobody", "type": "text", "content": {"text": "x"}}, None, "not_found"),
 ])
 def test_it_rejects_bad_messages(api, users, body, param, code):

@@ -151,7 +151,7 @@ def _private_cached(app, user, to: str) -> Conversation:
 def send(app, user, frame: dict[str, Any], rooms: frozenset[str] = frozenset()) -> services.SendResult:
     conv_id, to = frame.get("conversation_id"), frame.get("to")
     if bool(conv_id) == bool(to):
-        raise ApiError("Give `to` (a user) or `conversation_id`.", code="parameter_missing", param="conversation_id")
+        raise ApiError("Give `to` (a user) or `conversation_id`.", code="invalid_request", param="conversation_id")
     if to:
         if not isinstance(to, str):
             raise ApiError("`to` must be a user id.", param="to")

@@ -277,7 +277,7 @@ class Session:
 
     async def _join(self, req_id, room_id) -> None:
         if not isinstance(room_id, str):
-            self.push(error_frame("parameter_missing", "`chatroom_id` is required.", param="chatroom_id",
+            self.push(error_frame("invalid_request", "`chatroom_id` is required.", param="chatroom_id",
                                   req_id=req_id))
             return
         try:
