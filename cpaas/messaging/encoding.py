@@ -1,0 +1,181 @@
+"""How carriers count an SMS: GSM-7 or UCS-2, segments, and the bytes that go on the wire.
+
+GSM 03.38 has a basic table (one septet per character) and an extension table reached through an
+escape septet, so ``€ [ ] { } ^ ~ | \\`` and form feed cost two septets. A body with any character
+outside both tables is sent as UCS-2 (UTF-16 code units), which cuts a segment from 160 to 70
+characters: one typographic quote can double a message's price. Concatenated messages carry a
+6-byte UDH, leaving 153 septets or 67 UCS-2 units per segment, and a segment never ends in the
+middle of an escape sequence or a surrogate pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D,
+                  "]": 0x3E, "|": 0x40, "€": 0x65}
+_BASIC_CODE = {char: code for code, char in enumerate(GSM7_BASIC) if char != "\x1b"}
+_ESCAPE = 0x1B
+
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+
+SINGLE_GSM7, MULTI_GSM7 = 160, 153
+SINGLE_UCS2, MULTI_UCS2 = 70, 67
+MAX_SEGMENTS = 10
+
+# Look-alikes that silently force UCS-2; smart encoding swaps them for their GSM-7 twin.
+SMART_REPLACEMENTS = {
+    "\u00a0": " ",   # no-break space: invisible, and it alone doubles the cost
+    "\u2000": " ", "\u2001": " ", "\u2002": " ", "\u2003": " ", "\u2004": " ", "\u2005": " ",
+    "\u2006": " ", "\u2007": " ", "\u2008": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ",
+    "\u205f": " ", "\u3000": " ",
+    "\u200b": "", "\u200c": "", "\u200d": "", "\u2060": "", "\ufeff": "",
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u2035": "'",
+    "\u02bc": "'", "\u00b4": "'", "`": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"',
+    "\u00bb": '"', "\u2039": "'", "\u203a": "'",
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+    "\u2212": "-", "\u00ad": "-",
+    "\u2026": "...", "\u2022": "-", "\u00b7": ".",
+}
+
+
+def septets(char: str) -> int | None:
+    """Septets this character costs in GSM-7, or None when GSM-7 cannot carry it."""
+    if char in _BASIC_CODE:
+        return 1
+    if char in GSM7_EXTENSION:
+        return 2
+    return None
+
+
+def is_gsm7(text: str) -> bool:
+    return all(septets(char) is not None for char in text)
+
+
+def ucs2_characters(text: str) -> list[str]:
+    """The distinct characters that force UCS-2, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for char in text:
+        if septets(char) is None:
+            seen.setdefault(char, None)
+    return list(seen)
+
+
+def smart_encode(text: str) -> str:
+    """Replace typographic look-alikes so a message that could be GSM-7 stays GSM-7."""
+    if is_gsm7(text):
+        return text
+    return "".join(SMART_REPLACEMENTS.get(char, char) for char in text)
+
+
+def _utf16_units(char: str) -> int:
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    encoding: str
+    segments: int
+    units: int                 # septets (GSM-7) or UTF-16 code units (UCS-2)
+    parts: tuple[str, ...]     # the body split as the carrier will split it
+    ucs2_characters: tuple[str, ...]
+    body: str                  # after smart encoding, if asked
+
+    @property
+    def per_segment(self) -> int:
+        if self.encoding == GSM7:
+            return SINGLE_GSM7 if self.segments <= 1 else MULTI_GSM7
+        return SINGLE_UCS2 if self.segments <= 1 else MULTI_UCS2
+
+    @property
+    def too_long(self) -> bool:
+        return self.segments > MAX_SEGMENTS
+
+
+def _split(text: str, cost, single: int, multi: int) -> tuple[int, tuple[str, ...]]:
+    total = sum(cost(char) for char in text)
+    if total <= single:
+        return total, (text,) if text else ()
+    parts: list[str] = []
+    current: list[str] = []
+    used = 0
+    for char in text:
+        weight = cost(char)
+        if used + weight > multi:  # an escape pair or surrogate pair moves whole to the next part
+            parts.append("".join(current))
+            current, used = [], 0
+        current.append(char)
+        used += weight
+    if current:
+        parts.append("".join(current))
+    return total, tuple(parts)
+
+
+def segment(text: str, *, smart_encoding: bool = False) -> SegmentInfo:
+    """Encoding, segment count and the split of ``text``, exactly as carriers count them."""
+    if smart_encoding:
+        text = smart_encode(text)
+    forcing = ucs2_characters(text)
+    if not forcing:
+        units, parts = _split(text, lambda char: septets(char) or 2, SINGLE_GSM7, MULTI_GSM7)
+        return SegmentInfo(GSM7, max(1, len(parts)), units, parts, (), text)
+    units, parts = _split(text, _utf16_units, SINGLE_UCS2, MULTI_UCS2)
+    return SegmentInfo(UCS2, max(1, len(parts)), units, parts, tuple(forcing), text)
+
+
+# --- bytes on the wire (SMPP) ------------------------------------------------------------------
+
+DATA_CODING = {GSM7: 0x00, UCS2: 0x08}
+
+
+def gsm7_encode(text: str) -> bytes:
+    """Unpacked GSM 03.38 (one septet per byte), as SMPP carries data_coding 0."""
+    out = bytearray()
+    for char in text:
+        code = _BASIC_CODE.get(char)
+        if code is not None:
+            out.append(code)
+        else:
+            out.extend((_ESCAPE, GSM7_EXTENSION[char]))
+    return bytes(out)
+
+
+_EXTENSION_BY_CODE = {code: char for char, code in GSM7_EXTENSION.items()}
+
+
+def gsm7_decode(data: bytes) -> str:
+    out: list[str] = []
+    escaped = False
+    for byte in data:
+        if escaped:
+            out.append(_EXTENSION_BY_CODE.get(byte, " "))
+            escaped = False
+        elif byte == _ESCAPE:
+            escaped = True
+        elif byte < len(GSM7_BASIC):
+            out.append(GSM7_BASIC[byte])
+    return "".join(out)
+
+
+def encode_part(text: str, encoding: str) -> bytes:
+    return gsm7_encode(text) if encoding == GSM7 else text.encode("utf-16-be")
+
+
+def decode_payload(data: bytes, data_coding: int) -> str:
+    """Text of an incoming short_message (deliver_sm) by its data_coding."""
+    if data_coding == 0x08:
+        return data.decode("utf-16-be", errors="replace")
+    if data_coding in (0x01, 0x03):  # IA5/ASCII, Latin-1
+        return data.decode("latin-1", errors="replace")
+    return gsm7_decode(data)
+
+
+def udh_concat(reference: int, total: int, index: int) -> bytes:
+    """The 6-byte concatenation header: IEI 0x00 (8-bit reference), 1-based index."""
+    return bytes((0x05, 0x00, 0x03, reference & 0xFF, total, index))
