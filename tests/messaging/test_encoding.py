@@ -61,7 +61,7 @@ def test_it_reports_the_characters_that_forced_ucs2():
 
 
 def test_smart_encoding_keeps_typographic_text_in_gsm7():
-    info = segment("It’s “great” — really…\u00a0ok", smart_encoding=True)
+    info = segment("It\u2019s \u201cgreat\u201d \u2014 really\u2026\u00a0ok", smart_encoding=True)
     assert info.encoding == GSM7
     assert info.body == "It's \"great\" - really... ok"
 
