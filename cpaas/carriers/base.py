@@ -93,6 +93,9 @@ class SmsConnector:
 
     kind = "base"
 
+    def __post_init__(self) -> None:
+        """Subclasses set up their clients here (binds open lazily, on first submit)."""
+
     def submit(self, messages: Sequence[OutboundSms]) -> list[SubmitResult]:
         """Submit a batch; one result per message in the same order. Never raises per message:
         a failure is a result with ``error``. Raises CarrierError only when the whole connector

@@ -69,7 +69,8 @@ def test_each_magic_number_gives_its_outcome(api, settings):
     pipeline.dispatch_batch()
     status = {number: Message.objects.get(pk=mid) for number, mid in outcomes.items()}
     assert status[sandbox.DELIVERED].status == "delivered"
-    assert (status[sandbox.UNDELIVERED].status, status[sandbox.UNDELIVERED].error_code) == ("undelivered", "unreachable")
+    undelivered = status[sandbox.UNDELIVERED]
+    assert (undelivered.status, undelivered.error_code) == ("undelivered", "unreachable")
     assert (status[sandbox.FAILED_AT_SUBMIT].status, status[sandbox.FAILED_AT_SUBMIT].error_code) == \
         ("failed", "invalid_destination")
     assert status[sandbox.NO_RECEIPT].status == "sent"
