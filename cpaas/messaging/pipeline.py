@@ -555,3 +555,17 @@ def kick_callbacks() -> None:
         from cpaas.messaging.tasks import deliver_callbacks
 
         deliver_callbacks.apply_async()
+
+
+def open_binds() -> list[str]:
+    """Start every enabled SMPP connector's bind in this process (worker start)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+    opened = []
+    for row in Connector.objects.filter(enabled=True, kind=Connector.Kind.SMPP):
+        connector = connector_for(row.id)
+        if connector is not None and hasattr(connector, "start"):
+            connector.start()
+            opened.append(row.id)
+    return opened

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from celery import shared_task
+from celery.signals import worker_process_init
 
 from cpaas.core.tasks import BaseTask
 from cpaas.messaging import conf, infra
@@ -64,3 +65,21 @@ def deliver_callbacks() -> dict:
             totals[key] += counts[key]
         if counts["delivered"] + counts["failed"] < conf.CALLBACK_BATCH:
             return totals
+
+
+@worker_process_init.connect
+def _open_binds(**_kwargs) -> None:
+    """Every worker process binds its SMPP connectors at start, so receipts and MO arrive even
+    before it submits anything (and a receipt stored by the SMSC for a dead bind finds a home)."""
+    import os
+
+    if os.environ.get("SMS_EAGER_BINDS", "1") != "1":
+        return
+    from cpaas.messaging import pipeline
+
+    try:
+        pipeline.open_binds()
+    except Exception:  # the database may not be ready yet; binds open on first submit then
+        import logging
+
+        logging.getLogger(__name__).exception("could not open SMPP binds at worker start")

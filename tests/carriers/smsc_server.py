@@ -45,14 +45,21 @@ async def main() -> None:
     received = 0
     prefix = f"{os.getpid()}-{int(time.time())}"
     pending: set[asyncio.Task] = set()
+    # Receipts and MO for an ESME that is gone wait here for its next bind (store and forward).
+    parked: list[tuple[str, bytes, str, int]] = []
 
-    async def later(coro_factory, delay: float) -> None:
+    async def deliver(session_id: str, to: str, text: bytes, source: str, esm_class: int, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
+        esme = sessions.get(session_id) or next(iter(sessions.values()), None)
+        if esme is None:
+            parked.append((to, text, source, esm_class))
+            return
         try:
-            await coro_factory()
-        except Exception as exc:  # the ESME went away
+            await esme.deliver_sm(to, text, source_addr=source, esm_class=esm_class)
+        except Exception as exc:  # the ESME went away: keep it for the next bind
             print(f"deliver failed: {exc}", file=sys.stderr, flush=True)
+            parked.append((to, text, source, esm_class))
 
     def spawn(coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -66,6 +73,9 @@ async def main() -> None:
                 spawn(event.unbind())
                 continue  # its submits are refused below
             sessions[event.session_id] = event
+            waiting, parked[:] = list(parked), []
+            for to, text, source, esm_class in waiting:
+                spawn(deliver(event.session_id, to, text, source, esm_class, 0.05))
         elif isinstance(event, smpp34.Unbound):
             sessions.pop(event.session_id, None)
         elif isinstance(event, smpp34.SubmitSmEvent):
@@ -85,19 +95,15 @@ async def main() -> None:
                 log.write(json.dumps({"id": message_id, "to": event.destination_addr, "from": event.source_addr,
                                       "esm_class": event.esm_class, "data_coding": event.data_coding,
                                       "body": body.hex()}) + "\n")
-            esme = sessions.get(event.session_id)
-            if esme is None:
-                continue
             if event.registered_delivery & 0x01:
                 stamp = time.strftime("%y%m%d%H%M", time.gmtime())
                 err = "000" if args.stat == "DELIVRD" else "001"
                 text = (f"id:{message_id} sub:001 dlvrd:001 submit date:{stamp} done date:{stamp} "
                         f"stat:{args.stat} err:{err} text:").encode()
-                spawn(later(lambda esme=esme, event=event, text=text: esme.deliver_sm(
-                    event.source_addr, text, source_addr=event.destination_addr, esm_class=0x04), args.dlr_delay))
+                spawn(deliver(event.session_id, event.source_addr, text, event.destination_addr, 0x04,
+                              args.dlr_delay))
             if body.startswith(b"MO:"):
-                spawn(later(lambda esme=esme, event=event: esme.deliver_sm(
-                    event.source_addr, b"STOP", source_addr=event.destination_addr, esm_class=0x00), 0.05))
+                spawn(deliver(event.session_id, event.source_addr, b"STOP", event.destination_addr, 0x00, 0.05))
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ class SmppConnector(SmsConnector):
 
     # --- the background loop ---------------------------------------------------------------
 
-    def _start(self) -> None:
+    def start(self) -> None:
         with self._started:
             if self._thread is not None:
                 return
@@ -226,7 +226,7 @@ class SmppConnector(SmsConnector):
         return list(await asyncio.gather(*(self._submit_one(smsc, message) for message in messages)))
 
     def submit(self, messages: Sequence[OutboundSms]) -> list[SubmitResult]:
-        self._start()
+        self.start()
         future = asyncio.run_coroutine_threadsafe(self._submit_batch(messages), self._loop)
         return future.result()
 
