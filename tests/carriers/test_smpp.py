@@ -158,7 +158,7 @@ def test_refused_binds_leave_the_connector_down(tmp_path, connect):
 
 def test_a_drop_mid_window_loses_nothing_silently_and_the_bind_comes_back(tmp_path, connect):
     server = Smsc(tmp_path, die_after=30).start()
-    connector, sink = connect(server, window=20)
+    connector, _ = connect(server, window=20)
     results = connector.submit([sms(i) for i in range(60)])
     accepted = [r for r in results if r.accepted]
     unknown = [r for r in results if not r.accepted]

@@ -62,7 +62,7 @@ class Worker:
 class Receiver(BaseHTTPRequestHandler):
     received: list = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["content-length"]))
         Receiver.received.append((dict(self.headers.items()), body))
         self.send_response(204)
