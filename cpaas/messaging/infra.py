@@ -59,17 +59,22 @@ class _Memory:
 memory = _Memory()
 
 
-def incr_many(keys_ttls: list[tuple[str, int]]) -> list[int]:
-    """INCR each key (setting its TTL on first use) in one round trip."""
+def incr_many(keys: list[tuple[str, int, int]]) -> list[int]:
+    """INCRBY each (key, ttl, amount), setting the TTL on first use, in one round trip."""
     client = redis_client()
     if client is None:
-        return [memory.incr(key, ttl) for key, ttl in keys_ttls]
+        out = []
+        for key, ttl, amount in keys:
+            for _ in range(amount):
+                value = memory.incr(key, ttl)
+            out.append(value)
+        return out
     pipe = client.pipeline(transaction=False)
-    for key, ttl in keys_ttls:
-        pipe.incr(key)
+    for key, ttl, amount in keys:
+        pipe.incrby(key, amount)
         pipe.expire(key, ttl, nx=True)
     replies = pipe.execute()
-    return [int(replies[index * 2]) for index in range(len(keys_ttls))]
+    return [int(replies[index * 2]) for index in range(len(keys))]
 
 
 def decr(key: str) -> None:

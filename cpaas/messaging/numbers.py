@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 
@@ -23,16 +24,26 @@ def parse_number(value: str, *, param: str, country: str | None = None) -> Parse
 
     National formats are accepted with a ``country`` hint (``"07700 900123"`` + ``"GB"``).
     """
-    if not isinstance(value, str) or not value.strip() or len(value) > 32:
+    if not isinstance(value, str) or not value.strip() or len(value) > 32 or \
+            (country is not None and not isinstance(country, str)):
         raise ApiError(f"`{param}` must be a phone number in E.164 format.",
                        code="invalid_phone_number", param=param)
-    try:
-        number = phonenumbers.parse(value, (country or "").upper() or None)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
+    parsed = _parse(value, (country or "").upper() or None)
+    if parsed is None:
         raise ApiError(f"`{param}` is not a valid phone number: {value!r}.",
                        code="invalid_phone_number", param=param)
+    return parsed
+
+
+@lru_cache(maxsize=65536)
+def _parse(value: str, country: str | None) -> Parsed | None:
+    """Parsing and validating is ~100 µs; senders repeat numbers (OTPs, alerts), so keep answers."""
+    try:
+        number = phonenumbers.parse(value, country)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
     region = phonenumbers.region_code_for_number(number) or ""
     return Parsed(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -219,30 +220,35 @@ def _opted_out(app_id: str, numbers: list[str]) -> set[str]:
 
 
 def _protect(caller: Caller, messages: list[Message], now: datetime) -> list[ApiError | None]:
-    """Daily cap and velocity guard, counted in Redis in one round trip for the whole call."""
+    """Daily cap and velocity guard: one INCRBY per distinct counter, one Redis round trip."""
     settings_row = sms_settings(caller.app_id)
     day = now.strftime("%Y%m%d")
     window = int(now.timestamp()) // conf.VELOCITY_WINDOW_SECONDS
-    keys: list[tuple[str, int]] = []
-    for message in messages:
-        keys.append((f"cpaas:sms:{caller.tenant_id}:{caller.app_id}:day:{day}", 2 * 86400))
-        prefix = message.to[: conf.VELOCITY_PREFIX_DIGITS]
-        keys.append((f"cpaas:sms:{caller.tenant_id}:{caller.app_id}:vel:{prefix}:{window}",
-                     conf.VELOCITY_WINDOW_SECONDS * 2))
-    counts = infra.incr_many(keys)
+    base = f"cpaas:sms:{caller.tenant_id}:{caller.app_id}"
+    prefixes = [message.to[: conf.VELOCITY_PREFIX_DIGITS] for message in messages]
+    per_prefix: dict[str, int] = {}
+    for prefix in prefixes:
+        per_prefix[prefix] = per_prefix.get(prefix, 0) + 1
+    keys = [(f"{base}:day:{day}", 2 * 86400, len(messages))]
+    keys += [(f"{base}:vel:{prefix}:{window}", conf.VELOCITY_WINDOW_SECONDS * 2, count)
+             for prefix, count in per_prefix.items()]
+    totals = infra.incr_many(keys)
+    # Counts as they stood before this call, then walk the messages in order.
+    day_count = totals[0] - len(messages)
+    prefix_count = {prefix: total - per_prefix[prefix] for prefix, total in zip(per_prefix, totals[1:], strict=True)}
     cap = settings_row.daily_cap
     limit = settings_row.velocity_limit or conf.VELOCITY_LIMIT
     out: list[ApiError | None] = []
-    for index, message in enumerate(messages):
-        day_count, prefix_count = counts[2 * index], counts[2 * index + 1]
+    for message, prefix in zip(messages, prefixes, strict=True):
+        day_count += 1
+        prefix_count[prefix] += 1
         if cap is not None and day_count > cap:
             out.append(ApiError(f"This app reached its daily cap of {cap} messages.",
                                 code="daily_cap_reached", param=None))
-        elif prefix_count > limit:
+        elif prefix_count[prefix] > limit:
             # Kept in Redis, not the database: a refused request's transaction is rolled back.
             infra.fraud_log(caller.tenant_id, caller.app_id, {
-                "prefix": message.to[: conf.VELOCITY_PREFIX_DIGITS], "to": message.to,
-                "count": prefix_count, "at": now.isoformat()})
+                "prefix": prefix, "to": message.to, "count": prefix_count[prefix], "at": now.isoformat()})
             out.append(ApiError("Too many messages to numbers with this prefix in a short time; the "
                                 "send was blocked as suspected SMS pumping.", code="suspected_fraud",
                                 param="to"))
@@ -302,10 +308,30 @@ def messages_send_batch(*, caller: Caller, items: Any) -> list[BatchItem]:
             problem.param = f"messages[{item.index}].{problem.param}" if problem.param else None
             item.error, item.message = problem, None
     accepted = [item.message for item in results if item.message is not None]
-    Message.objects.bulk_create(accepted, batch_size=1000)
+    messages_insert(accepted)
     if any(message.status == Status.QUEUED for message in accepted):
         transaction.on_commit(kick_dispatch)
     return results
+
+
+def messages_insert(messages: list[Message]) -> None:
+    """Insert many messages at once: COPY on PostgreSQL (several times cheaper than the ORM's
+    bulk_create at 1,000 rows), bulk_create elsewhere."""
+    if not messages:
+        return
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_create(messages, batch_size=500)
+        return
+    fields = [field for field in Message._meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    json_fields = {field.attname for field in fields if field.get_internal_type() == "JSONField"}
+    names = [field.attname for field in fields]
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY {Message._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for message in messages:
+                copy.write_row([json.dumps(getattr(message, name)) if name in json_fields
+                                else getattr(message, name) for name in names])
 
 
 def message_estimate(*, caller: Caller, data: Any) -> dict:
