@@ -13,6 +13,7 @@ nothing left the building and the message is simply submitted again.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -21,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -292,9 +293,8 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                 row.tried_connectors = tried
                 counts["retry"] += 1
             changed.append(row)
-        Message.objects.bulk_update(changed, ["status", "sent_at", "failed_at", "connector", "carrier_message_id",
-                                              "tried_connectors", "sequence", "lease_until", "error_code",
-                                              "error_message"])
+        rows_update(changed, ["status", "sent_at", "failed_at", "connector", "carrier_message_id",
+                              "tried_connectors", "sequence", "lease_until", "error_code", "error_message"])
         apps = App.objects.in_bulk({row.app_id for row in changed})
         _announce([row for row in changed if row.status != Status.SENDING], apps)
         for row in sent_rows:
@@ -303,6 +303,36 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                                  occurred_at=now, idempotency_key=f"sms:{row.id}")
         _adopt_orphans(sent_rows)
     return counts
+
+
+_CASTS = {"CharField": "text", "TextField": "text", "DateTimeField": "timestamptz", "JSONField": "jsonb",
+          "PositiveIntegerField": "integer", "PositiveSmallIntegerField": "integer"}
+
+
+def rows_update(rows: list[Message], names: list[str]) -> None:
+    """Write ``names`` of many locked rows in one statement (UPDATE … FROM VALUES on PostgreSQL;
+    the ORM's bulk_update builds a CASE per column, which costs more than the rest of a batch)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_update(rows, names)
+        return
+    fields = [Message._meta.get_field(name) for name in names]
+    casts = [_CASTS[field.get_internal_type()] for field in fields]
+    row_sql = "(%s::text, " + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    params: list = []
+    for row in rows:
+        params.append(row.pk)
+        for field, cast in zip(fields, casts, strict=True):
+            value = getattr(row, field.attname)
+            params.append(json.dumps(value) if cast == "jsonb" else value)
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = v.{connection.ops.quote_name(f.column)}"
+                            for f in fields)
+    columns = ", ".join(["id", *(connection.ops.quote_name(f.column) for f in fields)])
+    sql = (f"UPDATE {Message._meta.db_table} AS m SET {assignments} "
+           f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({columns}) WHERE m.id = v.id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def dispatch_batch(limit: int | None = None) -> dict[str, int]:
@@ -346,8 +376,8 @@ def receipts_apply(receipts: list[DeliveryReceipt]) -> dict[str, int]:
                 row.error_message = f"The carrier could not deliver the message ({row.error_code})."
             row.sequence += 1
             changed.append(row)
-        Message.objects.bulk_update(changed, ["status", "delivered_at", "undelivered_at", "error_code",
-                                              "error_message", "sequence"])
+        rows_update(changed, ["status", "delivered_at", "undelivered_at", "error_code", "error_message",
+                              "sequence"])
         counts["applied"] = len(changed)
         _announce(changed)
         orphans = [ReceiptOrphan(connector=key[0], carrier_message_id=key[1], status=receipt.status,

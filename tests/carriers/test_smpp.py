@@ -158,15 +158,18 @@ def test_refused_binds_leave_the_connector_down(tmp_path, connect):
 
 def test_a_drop_mid_window_loses_nothing_silently_and_the_bind_comes_back(tmp_path, connect):
     server = Smsc(tmp_path, die_after=30).start()
-    connector, _ = connect(server, window=20)
-    results = connector.submit([sms(i) for i in range(60)])
-    accepted = [r for r in results if r.accepted]
-    unknown = [r for r in results if not r.accepted]
-    assert len(accepted) == 29
-    assert all(r.error.submitted or not r.error.permanent for r in unknown)
-    # every message is either accepted or reported; none is retried behind our back
-    assert len(server.submits()) == 29
-    server.start(die_after=0)
-    assert wait_for(lambda: connector.healthy(), timeout=15)
-    assert all(r.accepted for r in connector.submit([sms(100 + i) for i in range(5)]))
-    assert connector.binds == 2
+    try:
+        connector, _ = connect(server, window=20)
+        results = connector.submit([sms(i) for i in range(60)])
+        accepted = [r for r in results if r.accepted]
+        unknown = [r for r in results if not r.accepted]
+        assert len(accepted) == 29
+        assert all(r.error.submitted or not r.error.permanent for r in unknown)
+        # every message is either accepted or reported; none is retried behind our back
+        assert len(server.submits()) == 29
+        server.start(die_after=0)
+        assert wait_for(lambda: connector.healthy(), timeout=15)
+        assert all(r.accepted for r in connector.submit([sms(100 + i) for i in range(5)]))
+        assert connector.binds == 2
+    finally:
+        server.stop()
