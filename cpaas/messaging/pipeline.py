@@ -329,7 +329,8 @@ def rows_update(rows: list[Message], names: list[str]) -> None:
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = v.{connection.ops.quote_name(f.column)}"
                             for f in fields)
     columns = ", ".join(["id", *(connection.ops.quote_name(f.column) for f in fields)])
-    sql = (f"UPDATE {Message._meta.db_table} AS m SET {assignments} "
+    # Identifiers come from the model's own metadata; every value is a bound parameter.
+    sql = (f"UPDATE {Message._meta.db_table} AS m SET {assignments} "  # noqa: S608
            f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({columns}) WHERE m.id = v.id")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
