@@ -176,3 +176,10 @@ def test_a_drop_mid_window_loses_nothing_silently_and_the_bind_comes_back(tmp_pa
         assert connector.binds == 2
     finally:
         server.stop()
+
+
+def test_validity_is_sent_as_smpp_relative_time():
+    from cpaas.carriers.smpp.connector import relative_time
+
+    assert relative_time(None) == ""
+    assert relative_time(90061) == "0000010101 01000R".replace(" ", "")

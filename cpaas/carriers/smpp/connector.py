@@ -63,6 +63,16 @@ def parse_receipt(event) -> tuple[str, str, str] | None:
     return carrier_id, status, error
 
 
+def relative_time(seconds: int | None) -> str:
+    """SMPP relative time (``YYMMDDhhmmss000R``) for a validity period, "" for the SMSC default."""
+    if not seconds:
+        return ""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"0000{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
+
+
 class _Throttle:
     """At most ``rate`` sends per second, smoothed (one slot every 1/rate s)."""
 
@@ -196,6 +206,7 @@ class SmppConnector(SmsConnector):
                         source_addr_npi=int(self.config.get("source_npi", 0)) if alphanumeric else 1,
                         dest_addr_ton=1, dest_addr_npi=1, esm_class=esm_class,
                         registered_delivery=1 if index == len(parts) else 0,
+                        validity_period=relative_time(message.validity_seconds),
                         data_coding=DATA_CODING[encoding]),
                         timeout=float(self.config.get("submit_timeout", 10)))
                 except Exception as exc:
