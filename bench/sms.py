@@ -262,7 +262,7 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     import httpx
     from django.utils import timezone
 
-    from cpaas.messaging.models import Connector, Message, Route, SmsSettings, Status
+    from cpaas.messaging.models import Connector, Message, Route, SmsSettings, Status, StatusCallback
 
     workdir = Path(tempfile.mkdtemp(prefix="sms-bench-"))
     smsc_port, hook_port, api_port = free_port(), free_port(), free_port()
@@ -362,7 +362,9 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
         stop(receiver)
         stop(smsc)
         route.delete()
+        connector.delete()
         Message.objects.filter(app=app, status__in=["queued", "sending"]).update(status="canceled")
+        StatusCallback.objects.filter(app=app).delete()
 
 
 def main() -> None:

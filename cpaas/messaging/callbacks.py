@@ -69,18 +69,24 @@ def callbacks_deliver(limit: int | None = None) -> dict[str, int]:
     if not rows:
         return counts
     secrets = {app_id: callback_secret(app_id) for app_id in {row.app_id for row in rows}}
-    with ThreadPoolExecutor(max_workers=min(16, len(rows))) as pool:
+    with ThreadPoolExecutor(max_workers=min(32, len(rows))) as pool:
         outcomes = list(pool.map(lambda row: _post(row, secrets[row.app_id]), rows))
     done = timezone.now()
+    delivered, failed = [], []
     for row, (status, error) in zip(rows, outcomes, strict=True):
         attempts = row.attempts + 1
+        row.last_status = status
         if status is not None and 200 <= status < 300:
-            StatusCallback.objects.filter(pk=row.pk).update(delivered_at=done, last_status=status, last_error="")
-            counts["delivered"] += 1
+            row.delivered_at, row.last_error = done, ""
+            delivered.append(row)
         else:
             delay = RETRY_SCHEDULE[min(attempts - 1, len(RETRY_SCHEDULE) - 1)]
-            StatusCallback.objects.filter(pk=row.pk).update(
-                last_status=status, last_error=error or f"HTTP {status}",
-                next_attempt_at=done + timedelta(seconds=delay))
-            counts["failed"] += 1
+            row.last_error = error or f"HTTP {status}"
+            row.next_attempt_at = done + timedelta(seconds=delay)
+            failed.append(row)
+    if delivered:
+        StatusCallback.objects.bulk_update(delivered, ["delivered_at", "last_status", "last_error"])
+    if failed:
+        StatusCallback.objects.bulk_update(failed, ["last_status", "last_error", "next_attempt_at"])
+    counts["delivered"], counts["failed"] = len(delivered), len(failed)
     return counts

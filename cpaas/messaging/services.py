@@ -261,16 +261,42 @@ def message_send(*, caller: Caller, data: Any) -> Message:
     """Accept one message. Preconditions: inside the request's transaction."""
     now = timezone.now()
     message = message_build(caller, data, now=now)
-    if _opted_out(caller.app_id, [message.to]):
-        raise ApiError("This recipient has opted out of messages from this app (replied STOP).",
-                       code="recipient_opted_out", param="to")
     problem = _protect(caller, [message], now)[0]
     if problem is not None:
         raise problem
-    message.save(force_insert=True)
+    if not _insert_unless_opted_out(message):
+        _unprotect(caller, message, now)
+        raise ApiError("This recipient has opted out of messages from this app (replied STOP).",
+                       code="recipient_opted_out", param="to")
     if message.status == Status.QUEUED:
         transaction.on_commit(kick_dispatch)
     return message
+
+
+def _insert_unless_opted_out(message: Message) -> bool:
+    """INSERT … SELECT … WHERE NOT EXISTS (opt-out): the check and the write in one round trip."""
+    if connection.vendor != "postgresql":
+        if _opted_out(message.app_id, [message.to]):
+            return False
+        message.save(force_insert=True)
+        return True
+    fields = list(Message._meta.concrete_fields)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields]
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (f"INSERT INTO {Message._meta.db_table} ({columns}) SELECT {placeholders} "  # noqa: S608
+           f"WHERE NOT EXISTS (SELECT 1 FROM {OptOut._meta.db_table} WHERE app_id = %s AND number = %s)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, message.app_id, message.to])
+        return cursor.rowcount == 1
+
+
+def _unprotect(caller: Caller, message: Message, now: datetime) -> None:
+    """Give back the counts of a send refused after counting (an opted-out recipient)."""
+    window = int(now.timestamp()) // conf.VELOCITY_WINDOW_SECONDS
+    base = f"cpaas:sms:{caller.tenant_id}:{caller.app_id}"
+    infra.decr(f"{base}:day:{now.strftime('%Y%m%d')}")
+    infra.decr(f"{base}:vel:{message.to[: conf.VELOCITY_PREFIX_DIGITS]}:{window}")
 
 
 @dataclass

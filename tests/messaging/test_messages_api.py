@@ -259,3 +259,10 @@ def test_the_velocity_guard_blocks_pumping_to_one_prefix(api, app, provisioned):
     assert send(api, to="+14155550100").status_code == 201  # another prefix is fine
     blocked = fraud_recent(provisioned.tenant.id, app.id)
     assert blocked[0]["to"] == "+12025550129"
+
+
+def test_a_refused_opted_out_send_does_not_use_the_daily_cap(api, app):
+    api.post("/v1/sms/settings", {"daily_cap": 1}, format="json")
+    OptOut.objects.create(app=app, number="+12025550123")
+    assert send(api, to="+12025550123").json()["error"]["code"] == "recipient_opted_out"
+    assert send(api, to="+15005550000").status_code == 201
