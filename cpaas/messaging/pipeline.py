@@ -402,6 +402,28 @@ def _adopt_orphans(sent_rows: list[Message]) -> None:
     receipts_apply([DeliveryReceipt(o.connector, o.carrier_message_id, o.status, o.error_code) for o in orphans])
 
 
+def orphans_adopt(limit: int = 1000) -> int:
+    """Receipts parked as orphans whose message now has its carrier id: apply them.
+
+    A receipt can land between a settle's own orphan check and its commit; this sweep (run by the
+    flusher every second and by the sweeper) catches those. Orphans nobody claims in 7 days go.
+    """
+    orphans = list(ReceiptOrphan.objects.order_by("id")[:limit])
+    if not orphans:
+        return 0
+    known = set(Message.objects.filter(carrier_message_id__in=[o.carrier_message_id for o in orphans])
+                .values_list("connector", "carrier_message_id"))
+    ready = [o for o in orphans if (o.connector, o.carrier_message_id) in known]
+    if ready:
+        with transaction.atomic():
+            taken = ReceiptOrphan.objects.filter(pk__in=[o.pk for o in ready]).delete()[0]
+            if taken:
+                receipts_apply([DeliveryReceipt(o.connector, o.carrier_message_id, o.status, o.error_code)
+                                for o in ready])
+    ReceiptOrphan.objects.filter(received_at__lt=timezone.now() - timedelta(days=7)).delete()
+    return len(ready)
+
+
 # --- inbound -----------------------------------------------------------------------------------
 
 def inbound_receive(inbound: InboundSms) -> Message | None:
@@ -501,10 +523,14 @@ class MessagingSink:
         def run() -> None:
             from django.db import close_old_connections
 
+            last_adopt = time.monotonic()
             while True:
                 time.sleep(interval)
                 try:
                     self.flush()
+                    if time.monotonic() - last_adopt > 1.0:
+                        last_adopt = time.monotonic()
+                        orphans_adopt()
                 except Exception:
                     log.exception("applying receipts failed")
                     close_old_connections()
@@ -533,6 +559,7 @@ def sweep(limit: int = 500) -> dict[str, int]:
         Message.objects.filter(id__in=ids, status=Status.SENDING, lease_until__lt=now).update(
             lease_until=now + timedelta(seconds=conf.LEASE_SECONDS), attempts=F("attempts") + 1)
     if not ids:
+        orphans_adopt()
         return counts
     counts["reclaimed"] = len(ids)
     messages = list(Message.objects.filter(id__in=ids, status=Status.SENDING))
@@ -561,6 +588,7 @@ def sweep(limit: int = 500) -> dict[str, int]:
         submit_claimed(resubmit)
         counts["resubmitted"] = len(resubmit)
     sink().flush()
+    orphans_adopt()
     return counts
 
 

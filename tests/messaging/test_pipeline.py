@@ -281,3 +281,14 @@ def test_a_transient_failure_everywhere_keeps_the_message_for_the_sweeper(app, m
     assert message.status == "sending"
     assert message.lease_until > timezone.now()
     assert message.tried_connectors == []
+
+
+def test_an_orphan_that_missed_its_settle_is_adopted_later(api):
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    pipeline.dispatch_batch()
+    carrier_id = Message.objects.get(pk=message_id).carrier_message_id
+    ReceiptOrphan.objects.create(connector="sandbox", carrier_message_id=carrier_id, status="delivered")
+    ReceiptOrphan.objects.create(connector="sandbox", carrier_message_id="sbx-unknown", status="delivered")
+    assert pipeline.orphans_adopt() == 1
+    assert Message.objects.get(pk=message_id).status == "delivered"
+    assert list(ReceiptOrphan.objects.values_list("carrier_message_id", flat=True)) == ["sbx-unknown"]
