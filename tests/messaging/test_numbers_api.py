@@ -80,3 +80,19 @@ def test_settings_belong_to_one_app(api, other_api):
     assert (mine["daily_cap"], mine["allowed_countries"]) == (5, ["GB", "US"])
     assert (theirs["daily_cap"], theirs["allowed_countries"]) == (None, None)
     assert mine["callback_secret"] != theirs["callback_secret"]
+
+
+def test_operators_configure_connectors_routes_and_numbers_from_the_command_line(app):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from cpaas.messaging.models import Connector, Route
+
+    out = StringIO()
+    call_command("sms_connector", "acme", "smpp", "--config", '{"host": "h", "port": 2775}',
+                 "--route-prefix", "+44", "--priority", "5", stdout=out)
+    assert Connector.objects.get(pk="acme").config["port"] == 2775
+    assert Route.objects.get(connector_id="acme").prefix == "+44"
+    call_command("sms_number_assign", app.pk, "+442079460018", "--connector", "acme", stdout=out)
+    assert PhoneNumber.objects.get(number="+442079460018").app_id == app.pk
