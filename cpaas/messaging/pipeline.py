@@ -201,6 +201,7 @@ def submit_claimed(messages: list[Message]) -> dict[str, int]:
     failed: dict[str, tuple[str, str]] = {}
     accepted: dict[str, tuple[str, str]] = {}
     retry_later: list[Message] = []
+    last_error: dict[str, tuple[str, str]] = {}
     while pending:
         groups: dict[str, list[Message]] = defaultdict(list)
         for message in pending:
@@ -211,6 +212,8 @@ def submit_claimed(messages: list[Message]) -> dict[str, int]:
                     continue
                 if skipped[message.id]:
                     retry_later.append(message)
+                elif message.id in last_error:
+                    failed[message.id] = last_error[message.id]
                 else:
                     failed[message.id] = ("no_route", "No carrier route is available for this destination.")
                 continue
@@ -236,6 +239,7 @@ def submit_claimed(messages: list[Message]) -> dict[str, int]:
                     journal[message.id] = f"submitted|{name}|{result.carrier_message_id}"
                 elif result.error.submitted:
                     message.tried_connectors = [*message.tried_connectors, name]
+                    last_error[message.id] = (result.error.code, str(result.error)[:300])
                     pending.append(message)
                 elif result.error.permanent:
                     message.tried_connectors = [*message.tried_connectors, name]

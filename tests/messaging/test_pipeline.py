@@ -251,7 +251,7 @@ def test_a_rejection_fails_over_but_a_message_never_reaches_one_carrier_twice(ap
     message_id = send(live).json()["id"]
     pipeline.dispatch_batch()
     message = Message.objects.get(pk=message_id)
-    assert (message.status, message.error_code, message.tried_connectors) == ("failed", "no_route", ["only"])
+    assert (message.status, message.error_code, message.tried_connectors) == ("failed", "carrier_timeout", ["only"])
     assert broken.calls == 1
 
 
