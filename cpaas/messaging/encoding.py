@@ -117,10 +117,20 @@ def _split(text: str, cost, single: int, multi: int) -> tuple[int, tuple[str, ..
     return total, tuple(parts)
 
 
+_BASIC_SET = frozenset(_BASIC_CODE)
+
+
 def segment(text: str, *, smart_encoding: bool = False) -> SegmentInfo:
     """Encoding, segment count and the split of ``text``, exactly as carriers count them."""
     if smart_encoding:
         text = smart_encode(text)
+    if _BASIC_SET.issuperset(text):  # the common case: one septet per character, plain slicing
+        units = len(text)
+        if units <= SINGLE_GSM7:
+            parts: tuple[str, ...] = (text,) if text else ()
+        else:
+            parts = tuple(text[start:start + MULTI_GSM7] for start in range(0, units, MULTI_GSM7))
+        return SegmentInfo(GSM7, max(1, len(parts)), units, parts, (), text)
     forcing = ucs2_characters(text)
     if not forcing:
         units, parts = _split(text, lambda char: septets(char) or 2, SINGLE_GSM7, MULTI_GSM7)

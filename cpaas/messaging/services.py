@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -205,7 +206,7 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
     reference = _text(data, "reference", 100)
     settings_row = sms_settings(caller.app_id)
     _geo_check(settings_row, caller.mode, to.country)
-    return Message(
+    return _new_message(
         tenant_id=caller.tenant_id, app_id=caller.app_id, direction=Direction.OUTBOUND,
         mode=caller.mode, to=to.e164, sender=sender, sender_pool=pool_id, country=to.country,
         body=info.body, encoding=info.encoding, segments=info.segments,
@@ -213,6 +214,35 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
         queued_at=None if send_at else now, created_at=now, reference=reference,
         status_callback=callback, validity_period=validity,
     )
+
+
+_TEMPLATE: dict | None = None
+
+
+def _new_message(**values) -> Message:
+    """An unsaved Message without Model.__init__'s per-field work (a third of a batch's CPU).
+
+    Every concrete field gets its declared default first, exactly as __init__ would; callable
+    defaults (the id, lists) are called per message.
+    """
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        template, callables = {}, {}
+        for field in Message._meta.concrete_fields:
+            if field.has_default() and callable(field.default):
+                callables[field.attname] = field.default
+            else:
+                template[field.attname] = field.get_default()
+        _TEMPLATE = {"static": template, "callables": callables}
+    message = Message.__new__(Message)
+    message._state = ModelState()
+    state = dict(_TEMPLATE["static"])
+    for name, default in _TEMPLATE["callables"].items():
+        if name not in values:
+            state[name] = default()
+    state.update(values)
+    message.__dict__.update(state)
+    return message
 
 
 def _opted_out(app_id: str, numbers: list[str]) -> set[str]:

@@ -118,3 +118,12 @@ def test_gsm7_bytes_round_trip(text):
 @given(any_text)
 def test_ucs2_bytes_round_trip(text):
     assert decode_payload(encode_part(text, UCS2), 8) == text
+
+
+@given(st.text(alphabet=st.sampled_from(BASIC), max_size=1700))
+def test_the_basic_table_fast_path_agrees_with_the_general_split(text):
+    from cpaas.messaging.encoding import MULTI_GSM7, SINGLE_GSM7, _split
+
+    info = segment(text)
+    units, parts = _split(text, lambda char: 1, SINGLE_GSM7, MULTI_GSM7)
+    assert (info.units, info.parts) == (units, parts)

@@ -266,3 +266,18 @@ def test_a_refused_opted_out_send_does_not_use_the_daily_cap(api, app):
     OptOut.objects.create(app=app, number="+12025550123")
     assert send(api, to="+12025550123").json()["error"]["code"] == "recipient_opted_out"
     assert send(api, to="+15005550000").status_code == 201
+
+
+def test_a_built_message_has_every_field_a_model_instance_would_have(db):
+    from django.utils import timezone as tz
+
+    from cpaas.messaging.models import Message as M
+    from cpaas.messaging.services import _new_message
+
+    fast = _new_message(to="+15005550000", created_at=tz.now())
+    slow = M(to="+15005550000")
+    for field in M._meta.concrete_fields:
+        if field.attname in ("id", "created_at"):
+            continue
+        assert getattr(fast, field.attname) == getattr(slow, field.attname), field.attname
+    assert fast.id.startswith("msg_") and fast._state.adding
