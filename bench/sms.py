@@ -264,6 +264,10 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
 
     from cpaas.messaging.models import Connector, Message, Route, SmsSettings, Status, StatusCallback
 
+    # Work left queued in this database by earlier runs would be dispatched first and skew the run.
+    stale = Message.objects.filter(status__in=["queued", "sending"]).update(status="canceled")
+    if stale:
+        print(f"  (canceled {stale} messages left queued by earlier runs)")
     workdir = Path(tempfile.mkdtemp(prefix="sms-bench-"))
     smsc_port, hook_port, api_port = free_port(), free_port(), free_port()
     env = env_for_children()
