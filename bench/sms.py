@@ -371,6 +371,28 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
         StatusCallback.objects.filter(app=app).delete()
 
 
+def bench_contracts(app, count: int = 300) -> float:
+    """The floor of the worker: per message, the two cross-room calls an SMS needs (message.sent
+    and message.delivered published, one usage record), in transactions of 100, nothing else."""
+    import billing
+    import webhooks
+    from django.db import transaction
+    from django.utils import timezone
+
+    run = secrets.token_hex(4)
+    started = time.perf_counter()
+    for chunk in range(0, count, 100):
+        with transaction.atomic():
+            for index in range(chunk, min(count, chunk + 100)):
+                ident = f"bench-{run}-{index}"
+                for status in ("sent", "delivered"):
+                    webhooks.publish(app, f"message.{status}", {"id": ident, "status": status},
+                                     idempotency_key=f"{ident}:{status}")
+                billing.record_usage(app, "sms_segments", 1, dimensions={"country": "US"},
+                                     occurred_at=timezone.now(), idempotency_key=f"sms:{ident}")
+    return count / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=8, help="seconds per wrk round")
@@ -401,6 +423,8 @@ def main() -> None:
 
         Message.objects.filter(app=app, status="queued").update(status="canceled")
     if not args.skip_e2e:
+        floor = bench_contracts(app)
+        print(f"contracts alone (2 publish + 1 record_usage per message, one process) {floor:8.0f} messages/s")
         for rate in [int(r) for r in args.e2e_rates.split(",") if r]:
             figures = bench_e2e(app, secret, rate, args.e2e_seconds, batch_size=max(10, rate // 10),
                                 workers=args.workers)
