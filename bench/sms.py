@@ -374,10 +374,11 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
 def bench_contracts(app, count: int = 300) -> float:
     """The floor of the worker: per message, the two cross-room calls an SMS needs (message.sent
     and message.delivered published, one usage record), in transactions of 100, nothing else."""
-    import billing
-    import webhooks
     from django.db import transaction
     from django.utils import timezone
+
+    import billing
+    import webhooks
 
     run = secrets.token_hex(4)
     started = time.perf_counter()
