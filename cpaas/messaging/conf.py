@@ -11,7 +11,7 @@ def _int(name: str, default: int) -> int:
 
 
 # Messages one dispatch task claims and submits at a time.
-DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 500)
+DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 200)
 # A dispatch task stops claiming after this many seconds and hands over to a fresh task.
 DISPATCH_SECONDS = _int("SMS_DISPATCH_SECONDS", 3)
 # A claimed (sending) message whose lease ran out is reconciled by the sweeper.
