@@ -437,7 +437,7 @@ def main() -> None:
                                 workers=args.workers)
             p50 = f"{figures['p50']:.2f}s" if figures["p50"] is not None else "-"
             p99 = f"{figures['p99']:.2f}s" if figures["p99"] is not None else "-"
-            print(f"end to end, offered {rate:5d}/s    {figures['delivered_rate']:8.0f} delivered/s (receipts applied), "
+            print(f"end to end, offered {rate:5d}/s  {figures['delivered_rate']:6.0f} delivered/s (receipts applied), "
                   f"{figures['sustained']:.0f}/s with the signed callback received; accept → delivered callback "
                   f"p50 {p50}, p99 {p99}; {figures['delivered_callbacks']}/{figures['accepted']} callbacks verified, "
                   f"{figures['bad_signatures']} bad; statuses {figures['statuses']}")
