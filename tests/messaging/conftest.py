@@ -1,5 +1,9 @@
+from types import SimpleNamespace
+
 import pytest
 
+import billing
+import webhooks
 from cpaas.messaging import pipeline, services
 from cpaas.messaging.infra import redis_client
 
@@ -35,3 +39,25 @@ def send(api, **fields):
     body.update(fields)
     body = {k: v for k, v in body.items() if v is not None}
     return api.post("/v1/messages", body, format="json")
+
+
+@pytest.fixture(autouse=True)
+def contracts(monkeypatch):
+    """Record every call across the two room contracts (and make it): tests assert on the calls,
+    not on the webhooks and billing rooms' own tables, which those rooms are free to change."""
+    calls = SimpleNamespace(events=[], usage=[])
+    real_publish, real_record = webhooks.publish, billing.record_usage
+
+    def publish(app, type, data, *, idempotency_key):
+        calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=idempotency_key))
+        return real_publish(app, type, data, idempotency_key=idempotency_key)
+
+    def record_usage(app, meter, quantity, *, subject=None, dimensions=None, occurred_at, idempotency_key):
+        calls.usage.append(SimpleNamespace(app=app, meter=meter, quantity=quantity, dimensions=dimensions,
+                                           occurred_at=occurred_at, key=idempotency_key))
+        return real_record(app, meter, quantity, subject=subject, dimensions=dimensions,
+                           occurred_at=occurred_at, idempotency_key=idempotency_key)
+
+    monkeypatch.setattr(webhooks, "publish", publish)
+    monkeypatch.setattr(billing, "record_usage", record_usage)
+    return calls
