@@ -6,12 +6,13 @@ DRF serializer: it is the hottest endpoint and every rejection needs its own sta
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
-from cpaas.messaging import selectors, services
+from cpaas.messaging import schemas, selectors, services
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
 from cpaas.messaging.services import Caller
 from cpaas.messaging.states import TIMESTAMP
@@ -74,41 +75,47 @@ class SmsView(ApiView):
 
 
 class MessagesView(SmsView):
+    @extend_schema(operation_id="messages_create", request=schemas.SmsMessageIn, responses={201: schemas.SmsMessageOut})
     def post(self, request):
         message = services.message_send(caller=self.caller, data=request.data)
         response = Response(message_json(message), status=201)
         response["Location"] = f"/v1/messages/{message.id}"
         return response
 
+    @extend_schema(operation_id="messages_list", responses={200: schemas.SmsMessageList})
     def get(self, request):
         queryset = selectors.message_list(app_id=self.principal.app_id, params=request.query_params)
         return Response(paginate(request, queryset, lambda rows: [message_json(m) for m in rows]))
 
 
 class MessageView(SmsView):
+    @extend_schema(operation_id="messages_retrieve", responses={200: schemas.SmsMessageOut})
     def get(self, request, message_id: str):
         return Response(message_json(selectors.message_get(app_id=self.principal.app_id, message_id=message_id)))
 
 
 class MessageCancelView(SmsView):
+    @extend_schema(operation_id="messages_cancel", request=None, responses={200: schemas.SmsMessageOut})
     def post(self, request, message_id: str):
         message = services.message_cancel(caller=self.caller, message_id=message_id)
         return Response(message_json(message))
 
 
 class MessageEstimateView(SmsView):
+    @extend_schema(operation_id="messages_estimate", request=schemas.EstimateIn, responses={200: schemas.EstimateOut})
     def post(self, request):
         return Response(services.message_estimate(caller=self.caller, data=request.data))
 
 
 class MessageBatchView(SmsView):
+    @extend_schema(operation_id="messages_batch", request=schemas.BatchIn, responses={200: schemas.BatchOut})
     def post(self, request):
         data = request.data
         if not isinstance(data, dict):
             raise ApiError("The body must be a JSON object with `messages`.", param="messages")
         unknown = sorted(set(data) - {"messages"})
         if unknown:
-            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="parameter_unknown", param=unknown[0])
+            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
         items = services.messages_send_batch(caller=self.caller, items=data.get("messages"))
         out = []
         for item in items:
@@ -127,15 +134,17 @@ class MessageBatchView(SmsView):
 
 
 class NumbersView(SmsView):
+    @extend_schema(operation_id="numbers_list", responses={200: schemas.NumberList})
     def get(self, request):
         queryset = PhoneNumber.objects.filter(app_id=self.principal.app_id)
         return Response(paginate(request, queryset, lambda rows: [number_json(n) for n in rows]))
 
+    @extend_schema(operation_id="numbers_create", request=schemas.NumberIn, responses={201: schemas.NumberOut})
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         unknown = sorted(set(data) - {"number", "capabilities"})
         if unknown:
-            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="parameter_unknown", param=unknown[0])
+            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
         if not self.principal.is_test:
             raise ApiError("Live numbers are assigned by the operator. Test keys provision sandbox numbers.",
                            code="permission_denied")
@@ -149,6 +158,7 @@ class NumbersView(SmsView):
 
 
 class NumberView(SmsView):
+    @extend_schema(operation_id="numbers_retrieve", responses={200: schemas.NumberOut})
     def get(self, request, number_id: str):
         number = PhoneNumber.objects.filter(app_id=self.principal.app_id, pk=number_id).first()
         if number is None:
@@ -157,11 +167,13 @@ class NumberView(SmsView):
 
 
 class SenderPoolsView(SmsView):
+    @extend_schema(operation_id="sender_pools_create", request=schemas.SenderPoolIn,
+                   responses={201: schemas.SenderPoolOut})
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         unknown = sorted(set(data) - {"name", "numbers"})
         if unknown:
-            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="parameter_unknown", param=unknown[0])
+            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
         numbers = data.get("numbers")
         if not isinstance(numbers, list) or not numbers or not all(isinstance(n, str) for n in numbers):
             raise ApiError("`numbers` must be a non-empty list of numbers the app owns.", param="numbers")
@@ -170,6 +182,7 @@ class SenderPoolsView(SmsView):
         return Response({"id": pool.id, "object": "sender_pool", "name": pool.name,
                          "numbers": sorted(numbers)}, status=201)
 
+    @extend_schema(operation_id="sender_pools_list", responses={200: schemas.SenderPoolList})
     def get(self, request):
         queryset = SenderPool.objects.filter(app_id=self.principal.app_id).prefetch_related("numbers")
         return Response(paginate(request, queryset, lambda rows: [
@@ -186,10 +199,13 @@ def settings_json(row) -> dict:
 class SmsSettingsView(SmsView):
     product = "management"
 
+    @extend_schema(operation_id="sms_settings_retrieve", responses={200: schemas.SmsSettingsOut})
     def get(self, request):
         services.callback_secret(self.principal.app_id)
         return Response(settings_json(services.sms_settings(self.principal.app_id)))
 
+    @extend_schema(operation_id="sms_settings_update", request=schemas.SmsSettingsIn,
+                   responses={200: schemas.SmsSettingsOut})
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         changes = {}
@@ -209,6 +225,6 @@ class SmsSettingsView(SmsView):
                     raise ApiError("`help_text` must be a string of at most 320 characters.", param=name)
                 changes[name] = value
             else:
-                raise ApiError(f"Unknown parameter `{name}`.", code="parameter_unknown", param=name)
+                raise ApiError(f"Unknown parameter `{name}`.", code="invalid_request", param=name)
         row = services.sms_settings_update(caller=self.caller, changes=changes)
         return Response(settings_json(row))

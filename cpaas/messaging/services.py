@@ -138,7 +138,7 @@ def _sender(caller: Caller, data: dict, to: str) -> tuple[str, str]:
         return _sticky_sender(caller, pool_id, to), pool_id
     if sender in (None, ""):
         raise ApiError("`from` is required (a number the app owns or an alphanumeric sender id), "
-                       "or give `sender_pool`.", code="parameter_missing", param="from")
+                       "or give `sender_pool`.", code="invalid_request", param="from")
     if not isinstance(sender, str):
         raise ApiError("`from` must be a string.", code="invalid_phone_number", param="from")
     if looks_like_number(sender):
@@ -178,14 +178,14 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
         raise ApiError("Each message must be a JSON object.", param=None)
     unknown = sorted(set(data) - SEND_FIELDS)
     if unknown:
-        raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="parameter_unknown", param=unknown[0])
+        raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
     body = data.get("body")
     if body is None or (isinstance(body, str) and not body.strip()):
         raise ApiError("`body` is required and must not be empty.", code="body_required", param="body")
     if not isinstance(body, str):
         raise ApiError("`body` must be a string.", param="body")
     if data.get("to") in (None, ""):
-        raise ApiError("`to` is required.", code="parameter_missing", param="to")
+        raise ApiError("`to` is required.", code="invalid_request", param="to")
     to = parse_number(data["to"], param="to", country=data.get("country") or None)
     sender, pool_id = _sender(caller, data, to.e164)
     smart = data.get("smart_encoding", False)
@@ -396,7 +396,7 @@ def message_estimate(*, caller: Caller, data: Any) -> dict:
         raise ApiError("The body must be a JSON object.")
     unknown = sorted(set(data) - {"body", "smart_encoding", "to", "country"})
     if unknown:
-        raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="parameter_unknown", param=unknown[0])
+        raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
     body = data.get("body")
     if not isinstance(body, str) or not body.strip():
         raise ApiError("`body` is required and must not be empty.", code="body_required", param="body")

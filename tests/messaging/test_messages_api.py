@@ -44,7 +44,7 @@ def test_it_accepts_a_national_number_with_a_country_hint(api):
     ({"body": "я" * 671}, "body_too_long", "body"),
     ({"send_at": "2020-01-01T00:00:00Z"}, "invalid_send_at", "send_at"),
     ({"send_at": "tomorrow"}, "invalid_send_at", "send_at"),
-    ({"surprise": 1}, "parameter_unknown", "surprise"),
+    ({"surprise": 1}, "invalid_request", "surprise"),
     ({"validity_period": 5}, "invalid_request", "validity_period"),
     ({"status_callback": "ftp://x"}, "invalid_request", "status_callback"),
 ])
@@ -281,3 +281,10 @@ def test_a_built_message_has_every_field_a_model_instance_would_have(db):
             continue
         assert getattr(fast, field.attname) == getattr(slow, field.attname), field.attname
     assert fast.id.startswith("msg_") and fast._state.adding
+
+
+def test_the_documented_send_fields_are_the_accepted_ones():
+    from cpaas.messaging.schemas import SmsMessageIn
+    from cpaas.messaging.services import SEND_FIELDS
+
+    assert set(SmsMessageIn().fields) == set(SEND_FIELDS)

@@ -29,7 +29,7 @@ def test_a_chosen_test_number_must_be_free_and_in_the_sandbox_range(api, other_a
     assert bad.json()["error"]["code"] == "invalid_phone_number"
     assert api.post("/v1/numbers", {"capabilities": ["fax"]}, format="json").json()["error"]["param"] == \
         "capabilities"
-    assert api.post("/v1/numbers", {"colour": "red"}, format="json").json()["error"]["code"] == "parameter_unknown"
+    assert api.post("/v1/numbers", {"colour": "red"}, format="json").json()["error"]["code"] == "invalid_request"
 
 
 def test_live_numbers_are_assigned_by_the_operator(app):
