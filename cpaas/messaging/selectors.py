@@ -53,3 +53,14 @@ def message_list(*, app_id: str, params) -> QuerySet[Message]:
     if created_before:
         queryset = queryset.filter(created_at__lt=created_before)
     return queryset
+
+
+def number_owned(*, app_id: str, number: str, capability: str | None = None) -> bool:
+    """Whether ``number`` (E.164) belongs to the app, optionally with a capability (sms, voice).
+
+    The one read of the number inventory other rooms may use (voice checks caller ids with it).
+    """
+    from cpaas.messaging.models import PhoneNumber
+
+    row = PhoneNumber.objects.filter(app_id=app_id, number=number).values_list("capabilities", flat=True).first()
+    return row is not None and (capability is None or capability in (row or []))

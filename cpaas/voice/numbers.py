@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import phonenumbers
 
 from cpaas.core.errors import ApiError
@@ -37,28 +35,12 @@ def is_sandbox_caller_id(number: str) -> bool:
     return number.startswith(SANDBOX_CALLER_ID_PREFIX) and len(number) == 12
 
 
-def _number_model():
-    """The messaging room's Number model, if it exists in this build (looked up at call time)."""
-    try:
-        module = importlib.import_module("cpaas.messaging.models")
-    except ImportError:
-        return None
-    return getattr(module, "Number", None)
-
-
 def caller_id_owned(app_id: str, number: str, *, is_test: bool = False) -> bool:
-    """Whether ``app_id`` may show ``number`` as its caller id.
+    """Whether ``app_id`` may show ``number`` as its caller id: a number of the app's inventory with
+    the ``voice`` capability (docs/decisions/0005-number-inventory.md); test keys also own the
+    sandbox caller-id range."""
+    from cpaas.messaging.selectors import number_owned
 
-    A number registered to the app in the messaging room's Number model counts (looked up by
-    whichever E.164 column that model has); test keys also own the sandbox caller-id range.
-    """
     if is_test and is_sandbox_caller_id(number):
         return True
-    model = _number_model()
-    if model is None:
-        return False
-    field_names = {f.name for f in model._meta.get_fields()}
-    column = next((name for name in ("phone_number", "number", "e164") if name in field_names), None)
-    if column is None or "app" not in field_names:
-        return False
-    return model.objects.filter(app_id=app_id, **{column: number}).exists()
+    return number_owned(app_id=app_id, number=number, capability="voice")

@@ -76,6 +76,30 @@ def test_it_refuses_the_sandbox_caller_ids_to_live_keys(db, provisioned):
     assert not caller_id_owned(provisioned.app.id, FROM, is_test=False)
 
 
+def own_number(app, number, capabilities):
+    from cpaas.messaging.models import PhoneNumber
+
+    return PhoneNumber.objects.create(tenant_id=app.tenant_id, app=app, number=number, country="US",
+                                      mode="live", capabilities=capabilities)
+
+
+def test_a_number_of_the_app_with_voice_capability_is_a_valid_caller_id(api, provisioned):
+    own_number(provisioned.app, "+12025550142", ["sms", "voice"])
+    response = create(api, **{"from": "+12025550142"})
+    assert response.status_code == 201, response.json()
+    from cpaas.voice.numbers import caller_id_owned
+
+    assert caller_id_owned(provisioned.app.id, "+12025550142", is_test=False)
+
+
+def test_an_sms_only_number_or_another_apps_number_is_not_a_caller_id(api, provisioned, other_provisioned):
+    own_number(provisioned.app, "+12025550143", ["sms"])
+    own_number(other_provisioned.app, "+12025550144", ["sms", "voice"])
+    for number in ("+12025550143", "+12025550144"):
+        response = create(api, **{"from": number})
+        assert response.json()["error"]["code"] == "caller_id_not_owned"
+
+
 def test_it_refuses_both_url_and_instructions(api):
     response = create(api, url="https://example.com/voice")
     assert response.status_code == 400
