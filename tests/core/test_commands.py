@@ -92,6 +92,20 @@ def test_demo_is_idempotent_and_reuses_the_stored_key(db, var_dir):
     assert client_for(secret).get("/v1/me").status_code == 200
 
 
+def test_the_demo_app_owns_a_few_sandbox_numbers_it_can_send_from(db, var_dir):
+    from cpaas.messaging.models import PhoneNumber
+
+    run("demo")
+    output = run("demo")
+    numbers = list(PhoneNumber.objects.filter(app__tenant__name="Demo").values_list("number", flat=True))
+    assert len(numbers) == 3
+    assert numbers[0] in output or numbers[1] in output
+    [secret] = set(secrets_in(output))
+    sent = client_for(secret).post("/v1/messages", {"from": numbers[0], "to": "+15005550000", "body": "Hi"},
+                                   format="json")
+    assert sent.status_code == 201, sent.json()
+
+
 def test_demo_prints_a_console_login_that_works(db, var_dir):
     output = run("demo")
 

@@ -33,6 +33,7 @@ class Demo:
     email: str
     password: str
     secret: str
+    numbers: tuple[str, ...]  # sandbox numbers the demo app owns
     created: bool  # the tenant was created by this call
     minted: bool  # the key was minted by this call
 
@@ -79,8 +80,12 @@ def demo_ensure(*, var_dir: Path | None = None) -> Demo:
             user.save(update_fields=["password"])
     if secret != stored_secret:
         _write_private(key_file, secret)
+    # The demo app owns a few sandbox numbers, so SMS and voice work from the first minute.
+    from cpaas.messaging.services import sandbox_numbers_provision
+
+    numbers = tuple(n.number for n in sandbox_numbers_provision(app=app))
     return Demo(tenant=tenant, app=app, email=DEMO_EMAIL, password=password, secret=secret,
-                created=created, minted=minted)
+                numbers=numbers, created=created, minted=minted)
 
 
 def _usable_key(tenant: Tenant, secret: str) -> ApiKey | None:
@@ -104,8 +109,16 @@ def demo_banner(demo: Demo, base_url: str) -> str:
         f"  Console       {base_url}/console/   login {demo.email} / {demo.password}",
         f"  API reference {base_url}/v1/reference   guides {base_url}/docs/api-keys",
         "",
+        f"  Numbers       {', '.join(demo.numbers)} (sandbox)",
+        "",
         "  Try it:",
         f'    curl -H "Authorization: Bearer {demo.secret}" {base_url}/v1/me',
+        *([
+            "  Send an SMS (the sandbox delivers it and fires every status event):",
+            f'    curl {base_url}/v1/messages -H "Authorization: Bearer {demo.secret}" \\',
+            '      -H "Content-Type: application/json" \\',
+            f"""      -d '{{"from": "{demo.numbers[0]}", "to": "+15005550000", "body": "Hello from CPaaS"}}'""",
+        ] if demo.numbers else []),
         "",
     ])
 
