@@ -19,7 +19,7 @@ from billing.invoices import (
     invoice_set_status,
     invoice_upcoming,
 )
-from billing.models import INVOICE_TRANSITIONS, BillingAccount, Invoice, InvoiceStatus, SpendCap
+from billing.models import INVOICE_TRANSITIONS, BillingAccount, Invoice, SpendCap
 from billing.plans import plan_assign, plan_create
 from cpaas.core.errors import ApiError
 from cpaas.tenants.models import App, AuditLogEntry, Tenant
@@ -249,7 +249,7 @@ def test_invoice_states_follow_the_transition_table(tenant, start, target):
     make_plan(tenant, fixed_fee="5")
     invoice = invoice_refresh(tenant_id=tenant.pk, period_start=OCT)
     Invoice.objects.filter(pk=invoice.pk).update(status=start, number=None if start == "draft" else "X-1")
-    allowed = target in INVOICE_TRANSITIONS[start] or start == target and start != "draft"
+    allowed = target in INVOICE_TRANSITIONS[start] or (start == target and start != "draft")
     if allowed:
         assert invoice_set_status(tenant_id=tenant.pk, invoice_id=invoice.pk, status=target).status == target
     else:
