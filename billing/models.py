@@ -46,8 +46,9 @@ class UsageEvent(models.Model):
             models.UniqueConstraint(fields=["app", "idempotency_key"], name="usage_unique_app_key")
         ]
         indexes = [
-            models.Index(fields=["app", "meter", "occurred_at"], name="usage_app_meter_idx"),
-            models.Index(fields=["tenant_id", "bill_period", "meter"], name="usage_tenant_period_idx"),
+            # Rating (voice per-call increments, late re-rating) reads by tenant, bill period, meter, time;
+            # one index serves it. Fewer indexes keep ingestion cheap (docs/decisions/0700).
+            models.Index(fields=["tenant_id", "bill_period", "meter", "occurred_at"], name="usage_tenant_period_idx"),
         ]
 
 
