@@ -145,3 +145,26 @@ def plan_assign(*, tenant_id: str, version: PlanVersion, app_id: str | None = No
                      metadata={"plan_version": version.pk, "app": app_id, "effective_from": effective_from.isoformat(),
                                "prorate": prorate})
     return assignment
+
+
+def plan_import_rate_deck(*, code: str, meter: str, csv_text: str, increments: list[int] | None = None,
+                          tenant_id_for_audit: str | None = None, actor_user_id=None,
+                          actor_key_id: str = "") -> PlanVersion:
+    """New version of plan ``code`` whose ``meter`` is priced by the deck in ``csv_text``.
+
+    All or nothing: any bad row → 400 ``invalid_rate_deck`` listing every bad line."""
+    deck, errors = pricing.parse_rate_deck_csv(csv_text)
+    if deck is None:
+        raise ApiError(f"The rate deck has {len(errors)} bad line(s); nothing was imported.",
+                       code="invalid_rate_deck", param="csv", extra={"errors": errors})
+    plan = Plan.objects.filter(code=code).first()
+    latest = plan.versions.order_by("-version").first() if plan else None
+    charges = [c for c in (latest.charges if latest else []) if c["meter"] != meter]
+    charge = {"meter": meter, "model": "rate_deck", "rates": deck.as_dict()}
+    if increments:
+        charge["increments"] = increments
+    return plan_create(code=code, name=plan.name if plan else code, currency=latest.currency if latest else "EUR",
+                       fixed_fee=latest.fixed_fee if latest else "0",
+                       minimum_commitment=latest.minimum_commitment if latest else "0",
+                       charges=[*charges, charge], tenant_id_for_audit=tenant_id_for_audit,
+                       actor_user_id=actor_user_id, actor_key_id=actor_key_id)

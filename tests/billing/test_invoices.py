@@ -299,3 +299,16 @@ def test_the_invoice_total_is_the_sum_of_its_lines_and_a_rerun_changes_nothing(d
     billing_run(period_start=OCT)
     again = Invoice.objects.get(pk=first.pk)
     assert (lines(again), again.subtotal_minor, again.tax_minor, again.total_minor) == snapshot
+
+
+def test_a_rate_deck_csv_with_bad_rows_is_refused_whole_listing_each_line(db):
+    from billing.models import PlanVersion
+    from billing.plans import plan_import_rate_deck
+
+    with pytest.raises(ApiError) as err:
+        plan_import_rate_deck(code="deck", meter="sms_segments", csv_text="GB,0.04\nFR,x\nZZZ,1\nDE,0.05\n")
+    assert (err.value.status, err.value.code) == (400, "invalid_rate_deck")
+    assert [e["line"] for e in err.value.extra["errors"]] == [2, 3]
+    assert not PlanVersion.objects.exists()
+    version = plan_import_rate_deck(code="deck", meter="sms_segments", csv_text="GB,0.04\nDE,0.05\n")
+    assert version.charges == [{"meter": "sms_segments", "model": "rate_deck", "rates": {"DE": "0.05", "GB": "0.04"}}]
