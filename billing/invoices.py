@@ -65,8 +65,8 @@ def _publish(tenant_id: str, type_: str, data: dict, key: str) -> None:
     import webhooks
     from cpaas.tenants.models import App
 
-    for app_id in App.objects.filter(tenant_id=tenant_id).values_list("id", flat=True):
-        webhooks.publish(app_id, type_, data, idempotency_key=f"{key}:{app_id}")
+    for app in App.objects.filter(tenant_id=tenant_id).order_by("id"):
+        webhooks.publish(app, type_, data, idempotency_key=f"{key}:{app.pk}")
 
 
 def invoice_data(invoice: Invoice) -> dict:

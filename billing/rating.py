@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Case, Count, DecimalField, F, Sum, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Ceil
 
 from billing import pricing
 from billing.ledger import period_after
@@ -78,12 +80,30 @@ class UsageSource:
         qs = self._scope(DauMark.objects.filter(meter=meter, day__gte=self.start, day__lt=self.end))
         return {row["day"]: row["n"] for row in qs.values("day").annotate(n=Count("id")).order_by("day")}
 
-    def calls(self, meter: str) -> Iterable[tuple[dict, Decimal]]:
+    def billed_seconds(self, meter: str, first: int, subsequent: int, filt: dict | None,
+                       by_destination: bool) -> list[tuple[str, str, int]]:
+        """Per-call increments computed by the database: (destination, country, billed seconds).
+
+        Each call is rounded up (``pricing.billable_seconds`` in SQL) before summing, so only one
+        row per destination leaves the database (or one row in all without a deck)."""
         lo = datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC)
         hi = datetime(self.end.year, self.end.month, self.end.day, tzinfo=UTC)
         qs = self._scope(UsageEvent.objects.filter(meter=meter, occurred_at__gte=lo, occurred_at__lt=hi,
                                                    voided_at__isnull=True))
-        return qs.values_list("dimensions", "quantity").iterator(chunk_size=5000)
+        for key, value in (filt or {}).items():
+            qs = qs.filter(**{f"dimensions__{key}": str(value)})
+        billed = Case(
+            When(quantity__lte=0, then=Value(0)),
+            When(quantity__lte=first, then=Value(first)),
+            default=Value(first) + Ceil((F("quantity") - Value(first)) / Value(subsequent)) * Value(subsequent),
+            output_field=DecimalField(max_digits=24, decimal_places=0),
+        )
+        if not by_destination:
+            total = qs.aggregate(s=Sum(billed))["s"] or 0
+            return [("", "", int(total))]
+        rows = (qs.values(dest=KT("dimensions__destination"), country=KT("dimensions__country"))
+                .annotate(s=Sum(billed)).order_by())
+        return [(r["dest"] or "", r["country"] or "", int(r["s"] or 0)) for r in rows]
 
 
 def _matches(dims: dict, filt: dict | None) -> bool:
@@ -137,13 +157,11 @@ def rate_charge(charge: dict, source: UsageSource, *, period_days: int) -> list[
             deck = pricing.RateDeck.from_mapping(charge["rates"])
             seconds: dict[str, int] = defaultdict(int)
             prices: dict[str, Decimal] = {}
-            for dims, qty in source.calls(meter):
-                if not _matches(dims, filt):
-                    continue
-                hit = deck.lookup(destination=dims.get("destination", ""), country=dims.get("country", ""))
+            for destination, country, billed in source.billed_seconds(meter, first, subsequent, filt, True):
+                hit = deck.lookup(destination=destination, country=country)
                 key = hit[0] if hit else "unpriced"
                 prices[key] = hit[1] if hit else ZERO
-                seconds[key] += pricing.billable_seconds(qty, first, subsequent)
+                seconds[key] += billed
             lines = []
             for key in sorted(seconds):
                 minutes = Decimal(seconds[key]) / SECONDS_PER_MINUTE
@@ -151,7 +169,7 @@ def rate_charge(charge: dict, source: UsageSource, *, period_days: int) -> list[
                                        meter, quantity=minutes, unit_price=prices[key],
                                        dimensions={"destination": key}, service_start=start, service_end=end))
             return lines
-        total = sum(pricing.billable_seconds(q, first, subsequent) for d, q in source.calls(meter) if _matches(d, filt))
+        total = source.billed_seconds(meter, first, subsequent, filt, False)[0][2]
         minutes = Decimal(total) / SECONDS_PER_MINUTE
         return [_priced_line(charge, meter, minutes, f"{label} ({first}/{subsequent}, minutes)", start=start,
                              end=end)]
