@@ -289,3 +289,30 @@ def stripe_webhook(request):
         error = ApiError("The Stripe signature does not verify.", code="authentication_failed")
         return JsonResponse(error.body(), status=400)
     return JsonResponse({"received": True, "outcome": outcome})
+
+
+class ActiveSubjectsView(ApiView):
+    """DAU drill-down: who was active on a day. ``?meter=im_dau&day=YYYY-MM-DD&limit=&starting_after=``."""
+
+    product = "billing"
+
+    @extend_schema(operation_id="usage_active_subjects", responses={200: dict})
+    def get(self, request):
+        params = request.query_params
+        meter = params.get("meter", "im_dau")
+        definition = METERS.get(meter)
+        if definition is None or definition.aggregation != "unique_count":
+            raise ApiError("`meter` must be a unique-count meter.", code="unknown_meter", param="meter")
+        if not params.get("day"):
+            raise ApiError("`day` is required.", code="parameter_missing", param="day")
+        day = _date_param(params, "day", None)
+        from cpaas.core.pagination import parse_limit
+
+        limit = parse_limit(params)
+        qs = DauMark.objects.filter(tenant_id=self.principal.tenant_id, meter=meter, day=day)
+        after = params.get("starting_after")
+        if after:
+            qs = qs.filter(subject__gt=after)
+        rows = list(qs.order_by("subject").values_list("subject", "app_id")[: limit + 1])
+        return Response({"object": "list", "meter": meter, "day": day.isoformat(), "has_more": len(rows) > limit,
+                         "data": [{"subject": s, "app": a} for s, a in rows[:limit]]})

@@ -8,6 +8,7 @@ urlpatterns = [
     path("usage-events", api.UsageEventImportView.as_view(), name="usage-events"),
     path("usage-events/<str:event_id>/void", api.UsageEventVoidView.as_view(), name="usage-event-void"),
     path("usage", api.UsageView.as_view(), name="usage"),
+    path("usage/active-subjects", api.ActiveSubjectsView.as_view(), name="usage-active-subjects"),
     path("invoices", api.InvoiceListView.as_view(), name="invoices"),
     path("invoices/upcoming", api.UpcomingInvoiceView.as_view(), name="invoice-upcoming"),
     path("invoices/<str:invoice_id>.pdf", api.InvoicePdfView.as_view(), name="invoice-pdf"),

@@ -186,3 +186,17 @@ def test_amounts_are_decimal_strings(api, finalized):
     detail = api.get(f"/v1/invoices/{finalized.pk}").json()
     assert isinstance(detail["total"], str)
     assert D(detail["subtotal"]) + D(detail["tax"]) == D(detail["total"])
+
+
+def test_the_dau_drill_down_lists_who_was_active_on_a_day(api, other_api, app):
+    for name in ("carol", "alice", "bob"):
+        use(app, "im_dau", 1, at(2026, 10, 3, 9), subject=name)
+    use(app, "im_dau", 1, at(2026, 10, 4, 9), subject="dave")
+    page = api.get("/v1/usage/active-subjects", {"day": "2026-10-03", "limit": 2}).json()
+    assert ([row["subject"] for row in page["data"]], page["has_more"]) == (["alice", "bob"], True)
+    rest = api.get("/v1/usage/active-subjects", {"day": "2026-10-03", "starting_after": "bob"}).json()
+    assert [row["subject"] for row in rest["data"]] == ["carol"]
+    assert other_api.get("/v1/usage/active-subjects", {"day": "2026-10-03"}).json()["data"] == []
+    bad = api.get("/v1/usage/active-subjects", {"meter": "sms_segments", "day": "2026-10-03"}).json()["error"]
+    assert (bad["code"], bad["param"]) == ("unknown_meter", "meter")
+    assert api.get("/v1/usage/active-subjects").json()["error"]["param"] == "day"

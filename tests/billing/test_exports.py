@@ -54,3 +54,23 @@ def test_the_export_invoices_command(tenant, app, tmp_path):
     assert "1 invoices exported" in out.getvalue()
     assert (tmp_path / "2026-10" / "INV-2026-000001.pdf").read_bytes().startswith(b"%PDF")
     assert (tmp_path / "2026-10" / "invoices-2026-10.csv").exists()
+
+
+def test_operator_commands_finalize_credit_and_top_up(tenant, app):
+    import time_machine
+
+    from billing.models import BillingAccount, Invoice
+
+    make_plan(tenant, fixed_fee="10")
+    draft = invoice_refresh(tenant_id=tenant.pk, period_start=OCT)
+    out = StringIO()
+    with time_machine.travel(at(2026, 11, 2), tick=False):
+        call_command("billing_admin", "finalize", draft.pk, stdout=out)
+        call_command("billing_admin", "credit", draft.pk, "--amount", "2.50", "--reason", "sorry", stdout=out)
+        call_command("billing_admin", "void", draft.pk, stdout=out)
+    assert Invoice.objects.get(pk=draft.pk).status == "void"
+    call_command("billing_admin", "account", tenant.pk, "--mode", "prepaid", "--tax-rate", "0.2", "--top-up", "50",
+                 stdout=out)
+    account = BillingAccount.objects.get(tenant=tenant)
+    assert (account.mode, account.balance_minor) == ("prepaid", 5000)
+    assert "CN-2026-000001 issued" in out.getvalue()
