@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing import conf
-from billing.meters import meter_get
+from billing.meters import METERS, meter_get
 from cpaas.core.errors import ApiError
 
 MAX_QUANTITY = Decimal("1e13")
@@ -87,7 +87,7 @@ def bill_period_for(occurred_at: datetime, received_at: datetime) -> tuple[date,
 
 # --- validation -------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     tenant_id: str
     app_id: str
@@ -144,7 +144,7 @@ def usage_prepare(*, app, meter: str, quantity, subject: str | None, dimensions:
                   occurred_at: datetime, idempotency_key: str, received_at: datetime | None = None,
                   param_prefix: str = "") -> Pending:
     """Validate one event and compute what the ledger stores (no I/O except an app lookup once)."""
-    definition = meter_get(meter)
+    definition = METERS.get(meter)
     if definition is None:
         raise ApiError(f"Unknown meter {meter!r}.", code="unknown_meter", param=f"{param_prefix}meter")
     value = parse_quantity(quantity, f"{param_prefix}quantity")
