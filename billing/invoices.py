@@ -317,11 +317,14 @@ def billed_tenants(period_start: date) -> list[str]:
                       .values_list("tenant_id", flat=True)))
 
 
-def billing_run(*, period_start: date, now: datetime | None = None, progress=None) -> dict:
+def billing_run(*, period_start: date, now: datetime | None = None, progress=None,
+                shard: tuple[int, int] = (0, 1)) -> dict:
     """Draft or refresh every billed tenant's invoice for the period; one transaction per tenant,
-    so a crash resumes where it stopped and a repeat changes nothing."""
+    so a crash resumes where it stopped and a repeat changes nothing. ``shard=(i, n)`` takes every
+    n-th tenant from the i-th, so n workers can share a run."""
     counts = {"tenants": 0, "invoices": 0, "finalized_skipped": 0}
-    for tenant_id in billed_tenants(period_start):
+    index, shards = shard
+    for tenant_id in billed_tenants(period_start)[index::shards]:
         counts["tenants"] += 1
         invoice = invoice_refresh(tenant_id=tenant_id, period_start=period_start, now=now)
         if invoice is not None:

@@ -7,18 +7,29 @@ from django.utils import timezone
 
 from cpaas.core.tasks import BaseTask
 
+RUN_SHARDS = 8
+
 
 @shared_task(base=BaseTask, name="billing.tasks.run_previous_period", queue="billing")
-def run_previous_period() -> dict:
-    """Draft/refresh last period's invoices (idempotent; repeats during the grace window)."""
+def run_previous_period() -> int:
+    """Fan last period's run out to RUN_SHARDS tasks (idempotent; repeats during the grace window)."""
     from datetime import timedelta
 
-    from billing.invoices import billing_run
     from billing.ledger import period_of
 
-    now = timezone.now()
-    period = period_of(now.date().replace(day=1) - timedelta(days=1))
-    return billing_run(period_start=period, now=now)
+    period = period_of(timezone.now().date().replace(day=1) - timedelta(days=1))
+    for index in range(RUN_SHARDS):
+        run_shard.delay(period.isoformat(), index, RUN_SHARDS)
+    return RUN_SHARDS
+
+
+@shared_task(base=BaseTask, name="billing.tasks.run_shard", queue="billing")
+def run_shard(period: str, index: int, shards: int) -> dict:
+    from datetime import date
+
+    from billing.invoices import billing_run
+
+    return billing_run(period_start=date.fromisoformat(period), shard=(index, shards))
 
 
 @shared_task(base=BaseTask, name="billing.tasks.finalize_due", queue="billing")
