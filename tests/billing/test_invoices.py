@@ -312,3 +312,11 @@ def test_a_rate_deck_csv_with_bad_rows_is_refused_whole_listing_each_line(db):
     assert not PlanVersion.objects.exists()
     version = plan_import_rate_deck(code="deck", meter="sms_segments", csv_text="GB,0.04\nDE,0.05\n")
     assert version.charges == [{"meter": "sms_segments", "model": "rate_deck", "rates": {"DE": "0.05", "GB": "0.04"}}]
+
+
+def test_shards_of_the_billing_run_cover_every_tenant_once(tenant, other_provisioned):
+    make_plan(tenant, fixed_fee="5")
+    make_plan(other_provisioned.tenant, code="other", fixed_fee="7")
+    counts = [billing_run(period_start=OCT, shard=(i, 3))["invoices"] for i in range(3)]
+    assert sum(counts) == 2
+    assert Invoice.objects.count() == 2
