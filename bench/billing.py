@@ -107,7 +107,7 @@ def ingest_events(pairs, n: int):
             yield app_id, "im_dau", 1, f"u{i % 2000}", None, at.replace(hour=12, minute=0, second=0), f"d{i}"
 
 
-def bench_ingest(n: int, batch: int) -> tuple[float, float]:
+def bench_ingest(n: int, batch: int, producers: int = 1) -> tuple[float, float]:
     from django.db import transaction
 
     import billing
@@ -137,13 +137,43 @@ def bench_ingest(n: int, batch: int) -> tuple[float, float]:
     bare = len(rows) / (time.perf_counter() - started)
     with conn.cursor() as cur:
         cur.execute("DROP TABLE bench_bare_usage")
-    # The real path.
+    # The real path, in `producers` processes (channel workers) sharing the stream.
+    def produce(part):
+        for start in range(0, len(part), batch):
+            with transaction.atomic(), billing.usage_batch():
+                for app_id, meter, qty, subject, dims, at, key in part[start:start + batch]:
+                    billing.record_usage(app_id, meter, qty, subject=subject, dimensions=dims, occurred_at=at,
+                                         idempotency_key=key)
+
+    from django.db import connections
+
+    from billing import ledger
+
+    for app_id_pair in pairs:  # warm the app → tenant cache before forking
+        ledger._tenant_id(app_id_pair[1])
+    connections.close_all()
     started = time.perf_counter()
-    for start in range(0, len(events), batch):
-        with transaction.atomic(), billing.usage_batch():
-            for app_id, meter, qty, subject, dims, at, key in events[start:start + batch]:
-                billing.record_usage(app_id, meter, qty, subject=subject, dimensions=dims, occurred_at=at,
-                                     idempotency_key=key)
+    if producers == 1:
+        produce(events)
+    else:
+        children = []
+        for index in range(producers):
+            pid = os.fork()
+            if pid == 0:  # child
+                ledger._redis = None
+                try:
+                    produce(events[index::producers])
+                    os._exit(0)
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
+                    os._exit(1)
+            children.append(pid)
+        for pid in children:
+            _, status = os.waitpid(pid, 0)
+            if status != 0:
+                sys.exit("a producer failed")
     real = len(events) / (time.perf_counter() - started)
     stored = UsageEvent.objects.count()
     print(f"  events offered {len(events):,}; stored {stored:,} (DAU repeats filtered by Redis before PostgreSQL)")
@@ -286,6 +316,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ingest", type=int, default=200_000, help="events through record_usage (0: skip)")
     parser.add_argument("--batch", type=int, default=5_000, help="events per usage_batch() transaction")
+    parser.add_argument("--producers", type=int, default=2, help="processes calling record_usage (channel workers)")
     parser.add_argument("--events", type=int, default=10_000_000, help="events for the billing run (0: skip)")
     parser.add_argument("--tenants", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=2, help="processes sharing the billing run (like Celery)")
@@ -305,8 +336,8 @@ def main() -> int:
     ok = True
     if args.ingest:
         reset()
-        print(f"ingest: {args.ingest:,} events, {args.batch:,} per transaction")
-        real, bare = bench_ingest(args.ingest, args.batch)
+        print(f"ingest: {args.ingest:,} events, {args.batch:,} per transaction, {args.producers} producer(s)")
+        real, bare = bench_ingest(args.ingest, args.batch, args.producers)
         passed = real >= INGEST_TARGET
         ok &= passed
         print(f"  record_usage (batched): {real:,.0f} events/s")
