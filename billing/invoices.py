@@ -31,7 +31,7 @@ from billing.models import (
     Payment,
     PlanAssignment,
 )
-from billing.rating import LineDraft, rate_period
+from billing.rating import LineDraft, RunCache, rate_period
 from cpaas.core.errors import ApiError
 from cpaas.tenants.audit import audit_record
 from cpaas.tenants.models import Tenant
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # Finalizing waits this long after the grace window, so a transaction that accepted usage just
 # before the window closed has committed before the invoice is frozen.
 FINALIZE_MARGIN = timedelta(minutes=10)
+# Tenants whose reads (plans, rollups, DAU counts) the billing run fetches together.
+RUN_CHUNK = 200
 
 
 def default_issuer() -> Issuer:
@@ -106,10 +108,11 @@ def totals(amounts_minor: list[int], tax_rate: Decimal, currency: str) -> tuple[
     return subtotal, tax, subtotal + tax
 
 
-def invoice_refresh(*, tenant_id: str, period_start: date, now: datetime | None = None) -> Invoice | None:
+def invoice_refresh(*, tenant_id: str, period_start: date, now: datetime | None = None,
+                    cache: RunCache | None = None) -> Invoice | None:
     """Create or refresh the tenant's draft for the period from the ledger. A finalized invoice
     is returned untouched, so the run can repeat. None when the tenant has no plan."""
-    rated = rate_period(tenant_id, period_start)
+    rated = rate_period(tenant_id, period_start, cache=cache)
     if rated is None:
         return None
     account = account_get(tenant_id)
@@ -324,15 +327,19 @@ def billing_run(*, period_start: date, now: datetime | None = None, progress=Non
     n-th tenant from the i-th, so n workers can share a run."""
     counts = {"tenants": 0, "invoices": 0, "finalized_skipped": 0}
     index, shards = shard
-    for tenant_id in billed_tenants(period_start)[index::shards]:
-        counts["tenants"] += 1
-        invoice = invoice_refresh(tenant_id=tenant_id, period_start=period_start, now=now)
-        if invoice is not None:
-            counts["invoices"] += 1
-            if invoice.status != InvoiceStatus.DRAFT:
-                counts["finalized_skipped"] += 1
-        if progress:
-            progress()
+    tenants = billed_tenants(period_start)[index::shards]
+    for start in range(0, len(tenants), RUN_CHUNK):
+        chunk = tenants[start:start + RUN_CHUNK]
+        cache = RunCache(chunk, period_start)
+        for tenant_id in chunk:
+            counts["tenants"] += 1
+            invoice = invoice_refresh(tenant_id=tenant_id, period_start=period_start, now=now, cache=cache)
+            if invoice is not None:
+                counts["invoices"] += 1
+                if invoice.status != InvoiceStatus.DRAFT:
+                    counts["finalized_skipped"] += 1
+            if progress:
+                progress()
     return counts
 
 

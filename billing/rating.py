@@ -52,15 +52,48 @@ def _day(d: datetime | date) -> date:
     return d if isinstance(d, date) and not isinstance(d, datetime) else d.astimezone(UTC).date()
 
 
+class RunCache:
+    """Reads of the billing run done once per chunk of tenants instead of once per tenant:
+    plan assignments, rollups, DAU counts and which tenants have late usage."""
+
+    def __init__(self, tenant_ids: list[str], period_start: date) -> None:
+        end = period_after(period_start)
+        self.period = period_start
+        self.assignments: dict[str, list] = defaultdict(list)
+        for row in (PlanAssignment.objects.filter(tenant_id__in=tenant_ids, effective_from__lt=end)
+                    .select_related("plan_version__plan").order_by("effective_from", "created_at")):
+            self.assignments[row.tenant_id].append(row)
+        self.rollups: dict[tuple[str, str], list] = defaultdict(list)
+        for tenant_id, app_id, meter, day, dims, qty, events, top in UsageDaily.objects.filter(
+                tenant_id__in=tenant_ids, bill_period=period_start, day__gte=period_start, day__lt=end).values_list(
+                "tenant_id", "app_id", "meter", "day", "dimensions", "quantity", "events", "max_quantity"):
+            self.rollups[(tenant_id, meter)].append((app_id, day, dims, qty, events, top))
+        self.dau: dict[tuple[str, str], list] = defaultdict(list)
+        for row in (DauMark.objects.filter(tenant_id__in=tenant_ids, bill_period=period_start, day__gte=period_start,
+                                           day__lt=end)
+                    .values("tenant_id", "app_id", "meter", "day").annotate(n=Count("id")).order_by()):
+            self.dau[(row["tenant_id"], row["meter"])].append((row["app_id"], row["day"], row["n"]))
+        late = set(UsageDaily.objects.filter(tenant_id__in=tenant_ids, bill_period=period_start,
+                                             day__lt=period_start).values_list("tenant_id", flat=True).distinct())
+        late |= set(DauMark.objects.filter(tenant_id__in=tenant_ids, bill_period=period_start,
+                                           day__lt=period_start).values_list("tenant_id", flat=True).distinct())
+        self.late_tenants = late
+
+
 class UsageSource:
     """The usage of one tenant's apps for days ``[start, end)`` charged in ``bill_periods``."""
 
     def __init__(self, *, tenant_id: str, bill_periods: Iterable[date], start: date, end: date,
-                 apps_in: Iterable[str] | None = None, apps_not_in: Iterable[str] = ()) -> None:
+                 apps_in: Iterable[str] | None = None, apps_not_in: Iterable[str] = (),
+                 cache: RunCache | None = None) -> None:
         self.tenant_id, self.bill_periods, self.start, self.end = tenant_id, list(bill_periods), start, end
         self.apps_in = None if apps_in is None else list(apps_in)
         self.apps_not_in = list(apps_not_in)
         self._rows: dict[str, list] = {}
+        self.cache = cache if cache is not None and self.bill_periods == [cache.period] else None
+
+    def _app_ok(self, app_id: str) -> bool:
+        return (self.apps_in is None or app_id in self.apps_in) and app_id not in self.apps_not_in
 
     def _scope(self, qs):
         qs = qs.filter(tenant_id=self.tenant_id, bill_period__in=self.bill_periods)
@@ -71,12 +104,22 @@ class UsageSource:
         return qs
 
     def rows(self, meter: str) -> list[tuple[dict, Decimal, int, Decimal]]:
+        if meter not in self._rows and self.cache is not None:
+            self._rows[meter] = [(dims, qty, events, top) for app_id, day, dims, qty, events, top
+                                 in self.cache.rollups.get((self.tenant_id, meter), ())
+                                 if self.start <= day < self.end and self._app_ok(app_id)]
         if meter not in self._rows:
             qs = self._scope(UsageDaily.objects.filter(meter=meter, day__gte=self.start, day__lt=self.end))
             self._rows[meter] = list(qs.values_list("dimensions", "quantity", "events", "max_quantity"))
         return self._rows[meter]
 
     def dau_daily(self, meter: str) -> dict[date, int]:
+        if self.cache is not None:
+            daily: dict[date, int] = defaultdict(int)
+            for app_id, day, n in self.cache.dau.get((self.tenant_id, meter), ()):
+                if self.start <= day < self.end and self._app_ok(app_id):
+                    daily[day] += n
+            return dict(sorted(daily.items()))
         qs = self._scope(DauMark.objects.filter(meter=meter, day__gte=self.start, day__lt=self.end))
         return {row["day"]: row["n"] for row in qs.values("day").annotate(n=Count("id")).order_by("day")}
 
@@ -232,11 +275,14 @@ def rate_segment(version: PlanVersion, source: UsageSource, *, period_start: dat
     return lines
 
 
-def assignments_for(tenant_id: str, period_start: date):
+def assignments_for(tenant_id: str, period_start: date, cache: RunCache | None = None):
     """(tenant segments [(version, start, end)], {app_id: version}) in effect for the period."""
     period_end = period_after(period_start)
-    rows = list(PlanAssignment.objects.filter(tenant_id=tenant_id, effective_from__lt=period_end)
-                .select_related("plan_version__plan").order_by("effective_from", "created_at"))
+    if cache is not None and cache.period == period_start:
+        rows = cache.assignments.get(tenant_id, [])
+    else:
+        rows = list(PlanAssignment.objects.filter(tenant_id=tenant_id, effective_from__lt=period_end)
+                    .select_related("plan_version__plan").order_by("effective_from", "created_at"))
     tenant_rows = [r for r in rows if r.app_id is None]
     current = None
     changes = []
@@ -261,9 +307,9 @@ def assignments_for(tenant_id: str, period_start: date):
 
 
 def rate_period(tenant_id: str, period_start: date, *, bill_periods: Iterable[date] | None = None,
-                late: bool = True) -> Rated | None:
+                late: bool = True, cache: RunCache | None = None) -> Rated | None:
     """All lines of a tenant's invoice for the period (None when no plan applies)."""
-    segments, app_versions = assignments_for(tenant_id, period_start)
+    segments, app_versions = assignments_for(tenant_id, period_start, cache)
     if not segments and not app_versions:
         return None
     periods = list(bill_periods) if bill_periods is not None else [period_start]
@@ -272,14 +318,14 @@ def rate_period(tenant_id: str, period_start: date, *, bill_periods: Iterable[da
     first_version = segments[0][0] if segments else None
     for version, start, end in segments:
         source = UsageSource(tenant_id=tenant_id, bill_periods=periods, start=start, end=end,
-                             apps_not_in=list(app_versions))
+                             apps_not_in=list(app_versions), cache=cache)
         lines.extend(rate_segment(version, source, period_start=period_start))
     period_end = period_after(period_start)
     for app_id, version in sorted(app_versions.items()):
         source = UsageSource(tenant_id=tenant_id, bill_periods=periods, start=period_start, end=period_end,
-                             apps_in=[app_id])
+                             apps_in=[app_id], cache=cache)
         lines.extend(rate_segment(version, source, period_start=period_start, app_label=app_id))
-    if late:
+    if late and (cache is None or cache.period != period_start or tenant_id in cache.late_tenants):
         lines.extend(_late_lines(tenant_id, period_start))
     return Rated(currency, lines, first_version.pk if first_version else None)
 

@@ -196,6 +196,8 @@ def test_a_late_event_goes_to_the_next_invoice_as_a_labelled_line(tenant, app):
     assert (late.quantity, late.amount_minor, late.service_start) == (D(10), 40, OCT)
     assert late.description.startswith("Late usage for 2026-10")
     assert november.total_minor == 40 + 25
+    billing_run(period_start=NOV)  # the run's chunked reads see the late usage too
+    assert Invoice.objects.get(pk=november.pk).total_minor == 65
 
 
 def test_a_plan_change_takes_effect_at_the_period_boundary(tenant, app):
