@@ -521,14 +521,12 @@ def usage_void(*, tenant_id: str, event_id: str, reason: str, actor_key_id: str 
                 app_id=event.app_id, meter=event.meter, day=day, dims_key=dims_key, bill_period=event.bill_period)
             rollup.quantity -= event.quantity
             rollup.events -= 1
-            from django.db.models import Max
-
-            rollup.max_quantity = UsageEvent.objects.filter(
+            day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            siblings = UsageEvent.objects.filter(
                 app_id=event.app_id, meter=event.meter, bill_period=event.bill_period, voided_at__isnull=True,
-                dimensions=event.dimensions,
-                occurred_at__gte=datetime(day.year, day.month, day.day, tzinfo=UTC),
-                occurred_at__lt=datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1),
-            ).aggregate(m=Max("quantity"))["m"] or 0
+                occurred_at__gte=day_start, occurred_at__lt=day_start + timedelta(days=1),
+            ).values_list("dimensions", "quantity")
+            rollup.max_quantity = max((q for d, q in siblings if (d or {}) == (dims or {})), default=0)
             rollup.save(update_fields=["quantity", "events", "max_quantity"])
         audit_record(tenant_id=tenant_id, action="usage.void", actor_key_id=actor_key_id,
                      actor_user_id=actor_user_id, target_type="usage_event", target_id=event.pk,
