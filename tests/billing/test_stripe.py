@@ -168,3 +168,19 @@ def test_a_forged_stripe_webhook_is_refused(recorded, finalized, client):
 def test_without_a_key_nothing_is_pushed(finalized, monkeypatch):
     monkeypatch.setattr(conf, "STRIPE_API_KEY", "")
     assert stripe_sync.invoice_push(invoice_id=finalized.pk) == ""
+
+
+def test_finalize_enqueues_the_push_on_commit_and_the_task_pushes(recorded, tenant, app, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    from billing import tasks
+
+    make_plan(tenant, fixed_fee="10")
+    draft = invoice_refresh(tenant_id=tenant.pk, period_start=date(2026, 10, 1))
+    queued = []
+    monkeypatch.setattr(tasks.stripe_push_invoice, "delay", lambda invoice_id: queued.append(invoice_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_finalize(tenant_id=tenant.pk, invoice_id=draft.pk, now=at(2026, 11, 1, 13))
+    assert queued == [draft.pk]
+    recorded(invoice_id=draft.pk, tenant_id=tenant.pk)
+    assert tasks.stripe_push_invoice.run(draft.pk) == "in_1R8xZa2eZvKYlo2C0aBcDeFg"
+    assert tasks.stripe_push_invoice.run(draft.pk) == "in_1R8xZa2eZvKYlo2C0aBcDeFg"  # twice, one effect
