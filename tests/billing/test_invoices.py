@@ -322,3 +322,20 @@ def test_shards_of_the_billing_run_cover_every_tenant_once(tenant, other_provisi
     counts = [billing_run(period_start=OCT, shard=(i, 3))["invoices"] for i in range(3)]
     assert sum(counts) == 2
     assert Invoice.objects.count() == 2
+
+
+def test_the_beat_task_fans_the_previous_period_out_to_shards(tenant, monkeypatch):
+    import time_machine
+
+    from billing import tasks
+
+    make_plan(tenant, fixed_fee="5")
+    sent = []
+    monkeypatch.setattr(tasks.run_shard, "delay", lambda *args: sent.append(args))
+    with time_machine.travel(at(2026, 11, 1, 0, 30), tick=False):
+        tasks.run_previous_period.run()
+    assert sent == [("2026-10-01", i, tasks.RUN_SHARDS) for i in range(tasks.RUN_SHARDS)]
+    results = [tasks.run_shard.run(*args) for args in sent]
+    assert sum(r["invoices"] for r in results) == 1
+    assert sum(tasks.run_shard.run(*args)["invoices"] for args in sent) == 1  # twice, one invoice
+    assert Invoice.objects.count() == 1
