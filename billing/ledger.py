@@ -140,35 +140,61 @@ def parse_quantity(quantity, param: str = "quantity") -> Decimal:
     return value
 
 
+_dims_cache: dict[tuple, tuple[dict[str, str], str]] = {}
+_open_cache: tuple[int, date] = (-1, date.min)  # (received second, open period), swapped atomically
+
+
+def _dims(dimensions: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """Canonical dimensions and their JSON key; the few distinct shapes are cached."""
+    items = tuple(sorted(dimensions.items()))
+    hit = _dims_cache.get(items)
+    if hit is None:
+        dims = {str(k): str(v) for k, v in items}
+        hit = (dims, json.dumps(dims, separators=(",", ":"), ensure_ascii=False))
+        if len(_dims_cache) < 10_000:
+            _dims_cache[items] = hit
+    return hit
+
+
 def usage_prepare(*, app, meter: str, quantity, subject: str | None, dimensions: dict[str, Any] | None,
                   occurred_at: datetime, idempotency_key: str, received_at: datetime | None = None,
                   param_prefix: str = "") -> Pending:
-    """Validate one event and compute what the ledger stores (no I/O except an app lookup once)."""
+    """Validate one event and compute what the ledger stores (no I/O except an app lookup once).
+
+    This runs once per event on the hot path: error messages are only built on error."""
     definition = METERS.get(meter)
     if definition is None:
-        raise ApiError(f"Unknown meter {meter!r}.", code="unknown_meter", param=f"{param_prefix}meter")
-    value = parse_quantity(quantity, f"{param_prefix}quantity")
-    if occurred_at is None or timezone.is_naive(occurred_at):
-        raise ApiError("`occurred_at` must be an aware datetime.", param=f"{param_prefix}occurred_at")
-    if not idempotency_key or len(idempotency_key) > 200:
-        raise ApiError("`idempotency_key` must be 1 to 200 characters.", param=f"{param_prefix}idempotency_key")
-    subject = subject or ""
-    if definition.aggregation == "unique_count" and not subject:
-        raise ApiError(f"Meter {meter} counts unique subjects: `subject` is required.",
-                       param=f"{param_prefix}subject")
-    if len(subject) > 200:
-        raise ApiError("`subject` is at most 200 characters.", param=f"{param_prefix}subject")
-    if dimensions:
-        dims = {str(k): str(v) for k, v in sorted(dimensions.items())}
-        dims_key = json.dumps(dims, separators=(",", ":"), ensure_ascii=False)
+        raise ApiError(f"Unknown meter {meter!r}.", code="unknown_meter", param=param_prefix + "meter")
+    if type(quantity) is int and 0 <= quantity < MAX_QUANTITY:
+        value = Decimal(quantity)
     else:
-        dims, dims_key = {}, ""
+        value = parse_quantity(quantity, param_prefix + "quantity")
+    if occurred_at is None or occurred_at.utcoffset() is None:
+        raise ApiError("`occurred_at` must be an aware datetime.", param=param_prefix + "occurred_at")
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ApiError("`idempotency_key` must be 1 to 200 characters.", param=param_prefix + "idempotency_key")
+    subject = subject or ""
+    if not subject and definition.aggregation == "unique_count":
+        raise ApiError(f"Meter {meter} counts unique subjects: `subject` is required.",
+                       param=param_prefix + "subject")
+    if len(subject) > 200:
+        raise ApiError("`subject` is at most 200 characters.", param=param_prefix + "subject")
+    dims, dims_key = _dims(dimensions) if dimensions else ({}, "")
     if len(dims_key) > 400:
-        raise ApiError("`dimensions` are too large (400 characters at most).", param=f"{param_prefix}dimensions")
+        raise ApiError("`dimensions` are too large (400 characters at most).", param=param_prefix + "dimensions")
     app_id, tenant_id = _tenant_id(app)
-    received = received_at or timezone.now()
+    received = received_at or datetime.now(UTC)
     occurred = occurred_at if occurred_at.tzinfo is UTC else occurred_at.astimezone(UTC)
-    bill_period, late = bill_period_for(occurred, received)
+    global _open_cache
+    second = int(received.timestamp())
+    cached = _open_cache
+    if cached[0] == second:
+        current = cached[1]
+    else:
+        current = open_period(received)
+        _open_cache = (second, current)
+    own = occurred.date().replace(day=1)
+    bill_period, late = (own, False) if own >= current else (current, True)
     digest = hashlib.blake2b(
         f"{meter}\x1f{value.normalize()}\x1f{subject}\x1f{dims_key}\x1f{occurred.timestamp()}".encode(),
         digest_size=16).hexdigest()
