@@ -8,7 +8,6 @@ register_codes({
     "invalid_tiers": (400, "invalid_request_error", False),
     "invalid_plan": (400, "invalid_request_error", False),
     "invalid_rate_deck": (400, "invalid_request_error", False),
-    "invalid_period": (400, "invalid_request_error", False),
     "usage_key_conflict": (409, "invalid_request_error", False),
     "invoice_finalized": (409, "invalid_request_error", False),
     "invalid_transition": (409, "invalid_request_error", False),
