@@ -78,7 +78,7 @@ class UsageEventImportView(ApiView):
             raise ApiError(f"At most {MAX_IMPORT} events per request.", param="events")
         unknown = sorted(set(request.data) - {"events"})
         if unknown:
-            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="parameter_unknown", param=unknown[0])
+            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
         now = datetime.now(UTC)
         pending = []
         for i, raw in enumerate(events):
@@ -87,10 +87,10 @@ class UsageEventImportView(ApiView):
                 raise ApiError("An event is an object.", param=f"events[{i}]")
             extra = sorted(set(raw) - EVENT_FIELDS)
             if extra:
-                raise ApiError(f"Unknown parameter `{extra[0]}`.", code="parameter_unknown", param=prefix + extra[0])
+                raise ApiError(f"Unknown parameter `{extra[0]}`.", code="invalid_request", param=prefix + extra[0])
             for name in ("meter", "quantity", "occurred_at", "idempotency_key"):
                 if raw.get(name) in (None, ""):
-                    raise ApiError(f"`{name}` is required.", code="parameter_missing", param=prefix + name)
+                    raise ApiError(f"`{name}` is required.", code="invalid_request", param=prefix + name)
             occurred = parse_datetime(str(raw["occurred_at"])) if isinstance(raw["occurred_at"], str) else None
             if occurred is None or occurred.tzinfo is None:
                 raise ApiError("`occurred_at` must be an ISO 8601 time with a timezone.", param=prefix + "occurred_at")
@@ -118,7 +118,7 @@ class UsageEventVoidView(ApiView):
     def post(self, request, event_id: str):
         reason = request.data.get("reason") if isinstance(request.data, dict) else None
         if not isinstance(reason, str) or not reason.strip():
-            raise ApiError("`reason` is required.", code="parameter_missing", param="reason")
+            raise ApiError("`reason` is required.", code="invalid_request", param="reason")
         event = ledger.usage_void(tenant_id=self.principal.tenant_id, event_id=event_id, reason=reason,
                                   actor_key_id=self.principal.key_id)
         return Response({"id": event.pk, "object": "usage_event", "voided_at": event.voided_at.isoformat(),
@@ -145,7 +145,7 @@ class UsageView(ApiView):
         params = request.query_params
         meter = params.get("meter")
         if not meter:
-            raise ApiError("`meter` is required.", code="parameter_missing", param="meter")
+            raise ApiError("`meter` is required.", code="invalid_request", param="meter")
         definition = METERS.get(meter)
         if definition is None:
             raise ApiError(f"Unknown meter {meter!r}.", code="unknown_meter", param="meter")
@@ -304,7 +304,7 @@ class ActiveSubjectsView(ApiView):
         if definition is None or definition.aggregation != "unique_count":
             raise ApiError("`meter` must be a unique-count meter.", code="unknown_meter", param="meter")
         if not params.get("day"):
-            raise ApiError("`day` is required.", code="parameter_missing", param="day")
+            raise ApiError("`day` is required.", code="invalid_request", param="day")
         day = _date_param(params, "day", None)
         from cpaas.core.pagination import parse_limit
 

@@ -47,8 +47,8 @@ def test_the_operator_imports_a_batch_of_usage(api, app):
     ({"occurred_at": "yesterday"}, "invalid_request", "events[1].occurred_at"),
     ({"occurred_at": "2026-10-03T10:00:00"}, "invalid_request", "events[1].occurred_at"),
     ({"occurred_at": "2027-01-01T00:00:00Z"}, "invalid_request", "events[1].occurred_at"),
-    ({"idempotency_key": ""}, "parameter_missing", "events[1].idempotency_key"),
-    ({"colour": "red"}, "parameter_unknown", "events[1].colour"),
+    ({"idempotency_key": ""}, "invalid_request", "events[1].idempotency_key"),
+    ({"colour": "red"}, "invalid_request", "events[1].colour"),
     ({"dimensions": ["GB"]}, "invalid_request", "events[1].dimensions"),
 ])
 def test_a_bad_event_refuses_the_whole_batch(api, app, overrides, code, param):
@@ -101,7 +101,7 @@ def test_usage_for_charts_by_day_month_and_dimension(api, other_api, app):
 
 
 @pytest.mark.parametrize(("params", "code", "param"), [
-    ({}, "parameter_missing", "meter"),
+    ({}, "invalid_request", "meter"),
     ({"meter": "bananas"}, "unknown_meter", "meter"),
     ({"meter": "sms_segments", "from": "last week"}, "invalid_request", "from"),
     ({"meter": "sms_segments", "from": "2026-10-05", "to": "2026-10-01"}, "invalid_request", "to"),
