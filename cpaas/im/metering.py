@@ -11,7 +11,7 @@ HyperLogLog.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 from django.db import transaction
 from django.utils import timezone
@@ -54,7 +54,10 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
     if state().dau_seen(app_id, day, user_id):
         _local_add(key)
         return False
-    billing.record_usage(app, "im_dau", 1, subject=user_id, occurred_at=when,
+    # The fact is "active on this UTC day": stamp it at the day's start, so a repeat (a race
+    # between two gateways, or a retry before the marker is set) is identical and deduplicates.
+    day_start = datetime.combine(when.astimezone(UTC).date(), time.min, tzinfo=UTC)
+    billing.record_usage(app, "im_dau", 1, subject=user_id, occurred_at=day_start,
                          idempotency_key=f"dau:{user_id}:{day}")
 
     def mark() -> None:

@@ -231,8 +231,9 @@ def test_chatroom_members_get_messages_only_while_present_and_joiners_get_the_la
             await a.send(conversation_id=room["id"], content={"text": "not joined"})
         assert error.value.code == "not_a_member"
         await a.join(room["id"])
-        for i in range(55):
+        for i in range(55):  # paced under the room's shedding window, which is tested on its own
             await a.send(conversation_id=room["id"], type="custom", content={"i": i})
+            await asyncio.sleep(0.012)
         b = ImClient(gateway.url, bob)
         await b.start()
         await b.join(room["id"])
