@@ -301,10 +301,11 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                               "tried_connectors", "sequence", "lease_until", "error_code", "error_message"])
         apps = App.objects.in_bulk({row.app_id for row in changed})
         _announce([row for row in changed if row.status != Status.SENDING], apps)
-        for row in sent_rows:
-            billing.record_usage(apps[row.app_id], "sms_segments", row.segments,
-                                 dimensions={"country": row.country, "direction": "outbound"},
-                                 occurred_at=now, idempotency_key=f"sms:{row.id}")
+        with billing.usage_batch():  # one COPY for the whole batch, inside this transaction
+            for row in sent_rows:
+                billing.record_usage(apps[row.app_id], "sms_segments", row.segments,
+                                     dimensions={"country": row.country, "direction": "outbound"},
+                                     occurred_at=now, idempotency_key=f"sms:{row.id}")
         _adopt_orphans(sent_rows)
     return counts
 
