@@ -1,0 +1,184 @@
+"""Sending signed requests concurrently over pooled connections (httpx async, one loop per process).
+
+Each worker process owns one event loop in a background thread and one ``httpx.AsyncClient`` on
+it, so connections are kept alive across batches and tasks. The dispatcher (sync, Django ORM)
+submits jobs and collects results; nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpcore
+import httpx
+
+from webhooks import conf, ssrf
+
+
+@dataclass(slots=True)
+class Job:
+    delivery_id: str
+    endpoint_id: str
+    app_id: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    claim_token: str
+    attempts: int  # attempts made before this one
+    manual: bool
+    event_id: str
+    event_type: str
+    was_failing: bool = False
+
+
+@dataclass(slots=True)
+class Result:
+    job: Job
+    status_code: int | None = None
+    latency_ms: int = 0
+    body: str = ""
+    error: str = ""
+    timed_out: bool = False
+    blocked: bool = False
+    retry_after: str | None = None
+    truncated: bool = False
+    finished_at: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300 and not self.error
+
+
+def guarded_client(*, max_connections: int | None = None) -> httpx.AsyncClient:
+    """An AsyncClient whose every connection goes through the SSRF guard to a pinned address."""
+    transport = httpx.AsyncHTTPTransport(retries=0)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=max_connections or conf.MAX_CONNECTIONS,
+        max_keepalive_connections=max_connections or conf.MAX_CONNECTIONS,
+        keepalive_expiry=30.0,
+        network_backend=ssrf.GuardedBackend(),
+    )
+    timeout = httpx.Timeout(conf.TOTAL_TIMEOUT, connect=conf.CONNECT_TIMEOUT)
+    return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+async def send_one(client: httpx.AsyncClient, job: Job) -> Result:
+    """One attempt: POST, read at most 64 KiB of the answer, never follow a redirect."""
+    result = Result(job)
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(conf.TOTAL_TIMEOUT):
+            async with client.stream("POST", job.url, content=job.body, headers=job.headers) as response:
+                result.status_code = response.status_code
+                received = bytearray()
+                async for chunk in response.aiter_raw():
+                    received += chunk
+                    if len(received) >= conf.MAX_RESPONSE_BYTES:
+                        result.truncated = True
+                        break
+                result.body = bytes(received[: conf.STORED_RESPONSE_BYTES]).decode("utf-8", "replace")
+                result.retry_after = response.headers.get("retry-after")
+                if 300 <= response.status_code < 400:
+                    target = response.headers.get("location", "")
+                    result.error = f"redirect to {target[:300]} not followed"
+    except (TimeoutError, httpx.TimeoutException):
+        result.timed_out = True
+        result.error = f"timed out after {time.perf_counter() - started:.1f} s"
+    except ssrf.BlockedAddress as exc:
+        result.blocked = True
+        result.error = f"blocked: {exc}"[:500]
+    except httpx.HTTPError as exc:
+        result.error = f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
+    except Exception as exc:  # a receiver must never take the dispatcher down
+        result.error = f"{type(exc).__name__}: {exc}"[:500]
+    result.latency_ms = int((time.perf_counter() - started) * 1000)
+    result.finished_at = time.time()
+    return result
+
+
+class Sender:
+    """The per-process pool: a loop thread, a guarded client, in-flight bookkeeping."""
+
+    def __init__(self) -> None:
+        self.results: queue.SimpleQueue[Result] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._in_flight: Counter[str] = Counter()
+        self._done = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._thread = threading.Thread(target=self._run, name="webhooks-sender", daemon=True)
+        self._thread.start()
+        self._client: httpx.AsyncClient = asyncio.run_coroutine_threadsafe(self._make_client(), self._loop).result()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    async def _make_client(self) -> httpx.AsyncClient:
+        return guarded_client()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self._in_flight.values())
+
+    def endpoint_load(self, endpoint_id: str) -> int:
+        return self._in_flight.get(endpoint_id, 0)
+
+    def saturated(self) -> set[str]:
+        """Endpoints with a full send slot set and a full waiting line in this process."""
+        limit = 2 * conf.PER_ENDPOINT_CONCURRENCY
+        with self._lock:
+            return {endpoint for endpoint, count in self._in_flight.items() if count >= limit}
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            self._in_flight[job.endpoint_id] += 1
+        asyncio.run_coroutine_threadsafe(self._send(job), self._loop)
+
+    async def _send(self, job: Job) -> None:
+        semaphore = self._semaphores.get(job.endpoint_id)
+        if semaphore is None:
+            semaphore = self._semaphores[job.endpoint_id] = asyncio.Semaphore(conf.PER_ENDPOINT_CONCURRENCY)
+        try:
+            async with semaphore:
+                result = await send_one(self._client, job)
+        except BaseException as exc:  # pragma: no cover - cancelled at shutdown
+            result = Result(job, error=f"{type(exc).__name__}")
+        with self._lock:
+            self._in_flight[job.endpoint_id] -= 1
+            if self._in_flight[job.endpoint_id] <= 0:
+                del self._in_flight[job.endpoint_id]
+        self.results.put(result)
+        self._done.set()
+
+    def wait(self, timeout: float) -> None:
+        """Block until a result arrives or ``timeout`` passes."""
+        self._done.wait(timeout)
+        self._done.clear()
+
+    def drain(self) -> list[Result]:
+        out = []
+        while True:
+            try:
+                out.append(self.results.get_nowait())
+            except queue.Empty:
+                return out
+
+
+_sender: Sender | None = None
+_sender_pid: int | None = None
+
+
+def get_sender() -> Sender:
+    """This process's sender (created lazily, after any fork of a prefork worker)."""
+    global _sender, _sender_pid
+    if _sender is None or _sender_pid != os.getpid():
+        _sender, _sender_pid = Sender(), os.getpid()
+    return _sender
