@@ -158,6 +158,12 @@ class Sender:
         self.results.put(result)
         self._done.set()
 
+    def close(self) -> None:
+        """Close pooled connections and stop the loop thread (tests and shutdown)."""
+        asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
     def wait(self, timeout: float) -> None:
         """Block until a result arrives or ``timeout`` passes."""
         self._done.wait(timeout)
