@@ -132,7 +132,7 @@ def test_it_decrypts_secrets_after_the_encryption_key_is_rotated(make_endpoint, 
     from cryptography.fernet import Fernet
 
     from webhooks import crypto
-    from webhooks.services import active_secrets, _plain_secrets
+    from webhooks.services import _plain_secrets, active_secrets
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     monkeypatch.setattr(conf, "SECRET_KEYS", [old_key])
