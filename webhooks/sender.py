@@ -113,6 +113,7 @@ class Sender:
         self._done = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._latency: dict[str, float] = {}  # per endpoint, seconds, exponentially weighted
         self._thread = threading.Thread(target=self._run, name="webhooks-sender", daemon=True)
         self._thread.start()
         self._client: httpx.AsyncClient = asyncio.run_coroutine_threadsafe(self._make_client(), self._loop).result()
@@ -131,11 +132,27 @@ class Sender:
     def endpoint_load(self, endpoint_id: str) -> int:
         return self._in_flight.get(endpoint_id, 0)
 
+    def capacity(self, endpoint_id: str) -> int:
+        """How many claimed deliveries of an endpoint this process may hold (sending + waiting).
+
+        PER_ENDPOINT_CONCURRENCY are sent at once; the waiting line behind them is as long as can
+        be drained well within the claim lease at the endpoint's observed latency. A fast endpoint
+        gets a long line (big batches, no churn), a slow one a short line (2 x the slots at most),
+        so nothing waits here long enough to lose its lease, and a slow endpoint never takes more
+        than its few slots from the healthy ones.
+        """
+        slots = conf.PER_ENDPOINT_CONCURRENCY
+        latency = self._latency.get(endpoint_id)
+        if latency is None:
+            return 2 * slots
+        rounds = conf.CLAIM_LEASE_SECONDS / (3 * max(latency, 0.001))
+        return int(slots * max(2.0, min(25.0, rounds)))
+
     def saturated(self) -> set[str]:
-        """Endpoints with a full send slot set and a full waiting line in this process."""
-        limit = 2 * conf.PER_ENDPOINT_CONCURRENCY
+        """Endpoints whose sending slots and waiting line are full in this process."""
         with self._lock:
-            return {endpoint for endpoint, count in self._in_flight.items() if count >= limit}
+            loads = list(self._in_flight.items())
+        return {endpoint for endpoint, count in loads if count >= self.capacity(endpoint)}
 
     def submit(self, job: Job) -> None:
         with self._lock:
@@ -149,6 +166,9 @@ class Sender:
         try:
             async with semaphore:
                 result = await send_one(self._client, job)
+            seconds = result.latency_ms / 1000
+            previous = self._latency.get(job.endpoint_id)
+            self._latency[job.endpoint_id] = seconds if previous is None else 0.8 * previous + 0.2 * seconds
         except BaseException as exc:  # pragma: no cover - cancelled at shutdown
             result = Result(job, error=f"{type(exc).__name__}")
         with self._lock:

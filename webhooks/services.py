@@ -46,6 +46,9 @@ def dispatch_kick() -> None:
             cache.delete(KICK_KEY)
 
 
+_warned_types: set[str] = set()
+
+
 def _subject(data: dict[str, Any]) -> str:
     value = data.get("id") if isinstance(data, dict) else None
     return value[:200] if isinstance(value, str) else ""
@@ -75,7 +78,8 @@ def event_publish(*, app, type: str, data: dict[str, Any], idempotency_key: str)
     existing = Event.objects.filter(app_id=app_id, idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
-    if not catalog.is_known(type):
+    if type not in _warned_types and not catalog.is_known(type):
+        _warned_types.add(type)
         log.warning("publishing an event type missing from the catalog", extra={"event_type": type})
     now = timezone.now()
     subject = _subject(data)
