@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -160,16 +161,19 @@ class WebhooksView(ApiView):
 class EventTypesView(ApiView):
     product = ANY_PRODUCT
 
+    @extend_schema(operation_id="event_types_list", responses={200: dict})
     def get(self, request):
         data = [{"object": "event_type", **item} for item in catalog.event_types()]
         return Response({"object": "list", "url": request.path, "has_more": False, "data": data})
 
 
 class EndpointsView(WebhooksView):
+    @extend_schema(operation_id="webhook_endpoints_list", responses={200: dict})
     def get(self, request):
         endpoints = Endpoint.objects.filter(app_id=self.principal.app_id)
         return Response(paginate(request, endpoints, lambda rows: [endpoint_out(e) for e in rows]))
 
+    @extend_schema(operation_id="webhook_endpoints_create", request=EndpointIn, responses={201: dict})
     def post(self, request):
         data = parse(EndpointIn, request.data)
         created = services.endpoint_create(
@@ -180,14 +184,17 @@ class EndpointsView(WebhooksView):
 
 
 class EndpointView(WebhooksView):
+    @extend_schema(operation_id="webhook_endpoints_retrieve", responses={200: dict})
     def get(self, request, endpoint_id):
         return Response(endpoint_out(self.endpoint(endpoint_id)))
 
+    @extend_schema(operation_id="webhook_endpoints_update", request=EndpointPatchIn, responses={200: dict})
     def patch(self, request, endpoint_id):
         endpoint = self.endpoint(endpoint_id)
         changes = parse(EndpointPatchIn, request.data)
         return Response(endpoint_out(services.endpoint_update(endpoint=endpoint, changes=changes)))
 
+    @extend_schema(operation_id="webhook_endpoints_delete", responses={200: dict})
     def delete(self, request, endpoint_id):
         endpoint = self.endpoint(endpoint_id)
         services.endpoint_delete(endpoint=endpoint, tenant_id=self.principal.tenant_id,
@@ -196,6 +203,7 @@ class EndpointView(WebhooksView):
 
 
 class EndpointRotateSecretView(WebhooksView):
+    @extend_schema(operation_id="webhook_endpoints_rotate_secret", request=None, responses={200: dict})
     def post(self, request, endpoint_id):
         parse(StrictSerializer, request.data or {})
         endpoint = self.endpoint(endpoint_id)
@@ -205,6 +213,7 @@ class EndpointRotateSecretView(WebhooksView):
 
 
 class EndpointTestView(WebhooksView):
+    @extend_schema(operation_id="webhook_endpoints_test", request=None, responses={202: dict})
     def post(self, request, endpoint_id):
         parse(StrictSerializer, request.data or {})
         endpoint = self.endpoint(endpoint_id)
@@ -216,6 +225,7 @@ class EndpointTestView(WebhooksView):
 
 
 class EndpointRecoverView(WebhooksView):
+    @extend_schema(operation_id="webhook_endpoints_recover", request=RecoverIn, responses={200: dict, 202: dict})
     def post(self, request, endpoint_id):
         data = parse(RecoverIn, request.data)
         endpoint = self.endpoint(endpoint_id)
@@ -229,6 +239,7 @@ class EndpointRecoverView(WebhooksView):
 
 
 class DeliveriesView(WebhooksView):
+    @extend_schema(operation_id="webhook_deliveries_list", responses={200: dict})
     def get(self, request, endpoint_id):
         endpoint = self.endpoint(endpoint_id)
         deliveries = Delivery.objects.filter(app_id=self.principal.app_id, endpoint=endpoint)
@@ -245,11 +256,13 @@ class DeliveriesView(WebhooksView):
 
 
 class DeliveryView(WebhooksView):
+    @extend_schema(operation_id="webhook_deliveries_retrieve", responses={200: dict})
     def get(self, request, endpoint_id, delivery_id):
         return Response(delivery_out(self.delivery(endpoint_id, delivery_id)))
 
 
 class DeliveryRetryView(WebhooksView):
+    @extend_schema(operation_id="webhook_deliveries_retry", request=None, responses={202: dict})
     def post(self, request, endpoint_id, delivery_id):
         parse(StrictSerializer, request.data or {})
         delivery = self.delivery(endpoint_id, delivery_id)
@@ -258,6 +271,7 @@ class DeliveryRetryView(WebhooksView):
 
 
 class EventsView(WebhooksView):
+    @extend_schema(operation_id="events_list", responses={200: dict})
     def get(self, request):
         events = Event.objects.filter(app_id=self.principal.app_id)
         type_ = request.query_params.get("type")
@@ -267,6 +281,7 @@ class EventsView(WebhooksView):
 
 
 class EventView(WebhooksView):
+    @extend_schema(operation_id="events_retrieve", responses={200: dict})
     def get(self, request, event_id):
         event = Event.objects.filter(app_id=self.principal.app_id, pk=event_id).first()
         if event is None:
