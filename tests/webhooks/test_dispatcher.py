@@ -138,3 +138,14 @@ def test_a_slow_endpoint_does_not_hold_back_a_healthy_one(app, receiver, dispatc
     assert max(a.created_at for a in fast) < min(a.created_at for a in slow)
     # and the slow endpoint never held more than 2 in flight + 2 waiting in this process
     assert slow.count() <= 4
+
+
+def test_an_endpoint_rate_limit_spreads_deliveries_out(app, receiver, dispatcher, make_endpoint):
+    make_endpoint(receiver.url("/ok"), rate_limit=1)
+    for n in range(3):
+        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}")
+    run(dispatcher)
+    assert len(receiver.requests) == 1
+    waiting = Delivery.objects.filter(status="pending")
+    assert waiting.count() == 2
+    assert all(d.attempts == 0 and d.next_attempt_at > timezone.now() for d in waiting)
