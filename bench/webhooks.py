@@ -113,7 +113,8 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 def start_workers(concurrency: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "cpaas", "worker", "-Q", "webhooks", "-c", str(concurrency),
-         "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
+         "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "-B", "-s", f"/tmp/bench-webhooks-beat-{os.getpid()}",
+         "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
         cwd=ROOT, env=os.environ.copy(), start_new_session=True,
     )
 

@@ -62,7 +62,9 @@ def guarded_client(*, max_connections: int | None = None) -> httpx.AsyncClient:
         ssl_context=httpx.create_ssl_context(),
         max_connections=max_connections or conf.MAX_CONNECTIONS,
         max_keepalive_connections=max_connections or conf.MAX_CONNECTIONS,
-        keepalive_expiry=30.0,
+        # Below the idle timeout of common servers (uvicorn and node 5 s), so we never write to a
+        # connection the receiver is closing (a ReadError that would cost the receiver a retry).
+        keepalive_expiry=4.0,
         network_backend=ssrf.GuardedBackend(),
     )
     timeout = httpx.Timeout(conf.TOTAL_TIMEOUT, connect=conf.CONNECT_TIMEOUT)
