@@ -30,8 +30,9 @@ def _default_allowed_cidrs() -> str:
 
 
 # Fernet keys (urlsafe base64, comma-separated, newest first) that encrypt endpoint secrets at
-# rest. Empty: one key derived from SECRET_KEY. Add a new key in front to rotate; keep old ones
-# until `manage.py webhooks_reencrypt` (or the next secret rotation) has rewritten the rows.
+# rest. Empty: one key derived from SECRET_KEY. Add a new key in front to rotate: new secrets are
+# encrypted with it, old rows still decrypt with the older keys, so keep those listed until every
+# endpoint's secrets have been rotated (or the rows re-encrypted with MultiFernet.rotate).
 SECRET_KEYS: list[str] = _list("WEBHOOK_SECRET_KEYS")
 
 # Extra networks endpoints may resolve to, despite the SSRF guard (e.g. "127.0.0.1/32").
