@@ -25,6 +25,7 @@ def headers(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) ->
     return {
         "content-type": "application/json",
         "user-agent": "cpaas-webhooks/1",
+        "accept-encoding": "identity",  # we log the answer's first bytes as text, never decompress
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(secrets, msg_id, timestamp, body),
