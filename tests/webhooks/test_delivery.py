@@ -63,10 +63,13 @@ def test_it_numbers_events_per_subject(app):
 
 def test_it_starts_sending_on_commit_with_one_kick_for_a_burst(app, make_endpoint, monkeypatch,
                                                                django_capture_on_commit_callbacks, clear_cache):
-    from webhooks import tasks
+    import uuid
+
+    from webhooks import services, tasks
 
     sent = []
     monkeypatch.setattr(tasks.dispatch, "delay", lambda: sent.append(1))
+    monkeypatch.setattr(services, "KICK_KEY", f"test-kick-{uuid.uuid4().hex}")  # not shared with other runs
     make_endpoint("https://hooks.example.com/all")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         for n in range(50):
