@@ -144,6 +144,23 @@ def wait_workers_ready(timeout: float = 60) -> None:
     raise RuntimeError("workers did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(child) for child in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -151,7 +168,7 @@ def pct(values: list[float], q: float) -> float:
 
 # --- scenarios ------------------------------------------------------------------------------------
 
-def baseline(port: int, n: int) -> float:
+def baseline(port: int, n: int) -> tuple[float, float]:
     import httpx
 
     async def go() -> float:
@@ -165,9 +182,9 @@ def baseline(port: int, n: int) -> float:
                     await client.post(f"http://127.0.0.1:{port}/baseline", content=b'{"x":1}',
                                       headers={"webhook-id": "baseline"})
 
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             await asyncio.gather(*(worker() for _ in range(64)))
-            return n / (time.perf_counter() - started)
+            return n / (time.perf_counter() - started), (time.process_time() - cpu) / n * 1000
 
     return asyncio.run(go())
 
@@ -213,6 +230,7 @@ def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurre
     finally:
         services.dispatch_kick = real_kick
     workers = start_workers(concurrency)  # beat (-B) starts a dispatcher at once
+    cpu = 0.0
     try:
         expected = n * len(healthy_paths)
         deadline = time.monotonic() + 900
@@ -222,6 +240,7 @@ def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurre
             receipts = [r for r in http_get(f"http://127.0.0.1:{port}/stats") if r[1] in healthy_paths]
             if len({(r[0], r[1]) for r in receipts}) >= expected:
                 break
+        cpu = cpu_seconds(workers.pid)
     finally:
         stop(workers)
     times = sorted(r[2] for r in receipts)
@@ -229,6 +248,7 @@ def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurre
     return {
         "events": n, "healthy_deliveries": unique, "duplicates": len(receipts) - unique,
         "publish_per_s": publish_rate, "deliveries_per_s": unique / max(1e-9, times[-1] - times[0]),
+        "worker_cpu_ms": cpu / max(1, unique) * 1000,
     }
 
 
@@ -311,8 +331,9 @@ def main() -> None:
     wait_for_port(port)
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-        base = baseline(port, 5000)
-        print(f"baseline: bare httpx.AsyncClient (64 concurrent) → receiver: {base:,.0f} requests/s")
+        base, base_cpu = baseline(port, 5000)
+        print(f"baseline: bare httpx.AsyncClient (64 concurrent) → receiver: {base:,.0f} requests/s, "
+              f"{base_cpu:.2f} ms of client CPU per request")
 
         app = tenant_provision(name=f"bench-{uuid.uuid4().hex[:6]}").app
         healthy = endpoint_create(app_id=app.id, mode="test", url=f"http://127.0.0.1:{port}/healthy").endpoint
@@ -320,7 +341,9 @@ def main() -> None:
         print(f"throughput: {result['events']:,} events published at {result['publish_per_s']:,.0f}/s; "
               f"{result['healthy_deliveries']:,} delivered by {args.concurrency} worker processes at "
               f"{result['deliveries_per_s']:,.0f} deliveries/s ({result['deliveries_per_s'] / base:.2f}x the bare "
-              f"httpx baseline; target ≥ 1,500/s); duplicates: {result['duplicates']}")
+              f"httpx baseline; target ≥ 1,500/s); duplicates: {result['duplicates']}; worker CPU "
+              f"{result['worker_cpu_ms']:.2f} ms per delivery (incl. worker start-up), i.e. a ceiling of about "
+              f"{2000 / result['worker_cpu_ms']:,.0f}/s on 2 idle cores for the workers alone")
 
         workers = start_workers(args.concurrency)
         try:
