@@ -48,8 +48,9 @@ STORED_RESPONSE_BYTES = 1024
 CLAIM_LEASE_SECONDS = _float("WEBHOOK_CLAIM_LEASE_SECONDS", 60.0)
 BATCH_SIZE = _int("WEBHOOK_BATCH_SIZE", 200)
 MAX_IN_FLIGHT = _int("WEBHOOK_MAX_IN_FLIGHT", 400)  # per worker process
-PER_ENDPOINT_CONCURRENCY = _int("WEBHOOK_PER_ENDPOINT_CONCURRENCY", 16)  # per worker process
-MAX_CONNECTIONS = _int("WEBHOOK_MAX_CONNECTIONS", 512)  # per worker process
+# Concurrent requests (and pooled connections) per endpoint per worker process.
+PER_ENDPOINT_CONCURRENCY = _int("WEBHOOK_PER_ENDPOINT_CONCURRENCY", 10)
+MAX_CONNECTIONS = _int("WEBHOOK_MAX_CONNECTIONS", 512)  # for a client built without a size
 # A dispatcher task stops claiming after this long (then finishes what it has in flight) and
 # exits after this long without work.
 DISPATCH_RUN_SECONDS = _float("WEBHOOK_DISPATCH_RUN_SECONDS", 30.0)

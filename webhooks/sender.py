@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import httpcore
 import httpx
@@ -55,11 +56,16 @@ class Result:
         return self.status_code is not None and 200 <= self.status_code < 300 and not self.error
 
 
+@lru_cache(maxsize=1)
+def _ssl_context():
+    return httpx.create_ssl_context()  # loading the CA bundle takes milliseconds: do it once
+
+
 def guarded_client(*, max_connections: int | None = None) -> httpx.AsyncClient:
     """An AsyncClient whose every connection goes through the SSRF guard to a pinned address."""
     transport = httpx.AsyncHTTPTransport(retries=0)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=_ssl_context(),
         max_connections=max_connections or conf.MAX_CONNECTIONS,
         max_keepalive_connections=max_connections or conf.MAX_CONNECTIONS,
         # Below the idle timeout of common servers (uvicorn and node 5 s), so we never write to a
@@ -106,7 +112,7 @@ async def send_one(client: httpx.AsyncClient, job: Job) -> Result:
 
 
 class Sender:
-    """The per-process pool: a loop thread, a guarded client, in-flight bookkeeping."""
+    """The per-process sender: a loop thread, a guarded client per endpoint, in-flight bookkeeping."""
 
     def __init__(self) -> None:
         self.results: queue.SimpleQueue[Result] = queue.SimpleQueue()
@@ -116,16 +122,31 @@ class Sender:
         self._loop = asyncio.new_event_loop()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._latency: dict[str, float] = {}  # per endpoint, seconds, exponentially weighted
+        self._last_sweep = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="webhooks-sender", daemon=True)
         self._thread.start()
-        self._client: httpx.AsyncClient = asyncio.run_coroutine_threadsafe(self._make_client(), self._loop).result()
+        # One small pool per endpoint: httpcore's pool does work proportional to its size on
+        # every request (measured here: 0.65 ms CPU per request with 8 connections, 2 ms with 64,
+        # 3.2 ms with 256), so many small pools are far cheaper than one big one.
+        self._clients: dict[str, tuple[httpx.AsyncClient, float]] = {}
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
-    async def _make_client(self) -> httpx.AsyncClient:
-        return guarded_client()
+    def _client_for(self, endpoint_id: str) -> httpx.AsyncClient:
+        """The endpoint's pooled client (loop thread only); idle ones are closed after a minute."""
+        now = time.monotonic()
+        entry = self._clients.get(endpoint_id)
+        client = entry[0] if entry else guarded_client(max_connections=conf.PER_ENDPOINT_CONCURRENCY)
+        self._clients[endpoint_id] = (client, now)
+        if len(self._clients) > 1 and now - self._last_sweep > 30:
+            self._last_sweep = now
+            for other, (idle, used) in list(self._clients.items()):
+                if now - used > 60 and self._in_flight.get(other, 0) == 0:
+                    del self._clients[other]
+                    self._loop.create_task(idle.aclose())
+        return client
 
     @property
     def in_flight(self) -> int:
@@ -167,7 +188,7 @@ class Sender:
             semaphore = self._semaphores[job.endpoint_id] = asyncio.Semaphore(conf.PER_ENDPOINT_CONCURRENCY)
         try:
             async with semaphore:
-                result = await send_one(self._client, job)
+                result = await send_one(self._client_for(job.endpoint_id), job)
             seconds = result.latency_ms / 1000
             previous = self._latency.get(job.endpoint_id)
             self._latency[job.endpoint_id] = seconds if previous is None else 0.8 * previous + 0.2 * seconds
@@ -182,7 +203,11 @@ class Sender:
 
     def close(self) -> None:
         """Close pooled connections and stop the loop thread (tests and shutdown)."""
-        asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(timeout=5)
+        async def close_all() -> None:
+            for client, _used in list(self._clients.values()):
+                await client.aclose()
+
+        asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
 
