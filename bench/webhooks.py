@@ -168,11 +168,11 @@ def pct(values: list[float], q: float) -> float:
 
 # --- scenarios ------------------------------------------------------------------------------------
 
-def baseline(port: int, n: int) -> tuple[float, float]:
+def baseline(port: int, n: int, concurrency: int = 64) -> tuple[float, float]:
     import httpx
 
     async def go() -> float:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(limits=limits) as client:
             queue = list(range(n))
 
@@ -183,7 +183,7 @@ def baseline(port: int, n: int) -> tuple[float, float]:
                                       headers={"webhook-id": "baseline"})
 
             started, cpu = time.perf_counter(), time.process_time()
-            await asyncio.gather(*(worker() for _ in range(64)))
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
             return n / (time.perf_counter() - started), (time.process_time() - cpu) / n * 1000
 
     return asyncio.run(go())
@@ -331,9 +331,10 @@ def main() -> None:
     wait_for_port(port)
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-        base, base_cpu = baseline(port, 5000)
-        print(f"baseline: bare httpx.AsyncClient (64 concurrent) → receiver: {base:,.0f} requests/s, "
-              f"{base_cpu:.2f} ms of client CPU per request")
+        for concurrency in (64, 10):
+            base, base_cpu = baseline(port, 5000, concurrency)
+            print(f"baseline: bare httpx.AsyncClient ({concurrency} concurrent) → receiver: {base:,.0f} requests/s, "
+                  f"{base_cpu:.2f} ms of client CPU per request")
 
         app = tenant_provision(name=f"bench-{uuid.uuid4().hex[:6]}").app
         healthy = endpoint_create(app_id=app.id, mode="test", url=f"http://127.0.0.1:{port}/healthy").endpoint
