@@ -159,8 +159,9 @@ class Sender:
         """How many claimed deliveries of an endpoint this process may hold (sending + waiting).
 
         PER_ENDPOINT_CONCURRENCY are sent at once; the waiting line behind them is as long as can
-        be drained well within the claim lease at the endpoint's observed latency. A fast endpoint
-        gets a long line (big batches, no churn), a slow one a short line (2 x the slots at most),
+        be drained within a third of the claim lease at the endpoint's observed latency. A fast
+        endpoint may fill the process (big batches, no claim-and-release churn), a slow one gets a
+        short line (2 x the slots),
         so nothing waits here long enough to lose its lease, and a slow endpoint never takes more
         than its few slots from the healthy ones.
         """
@@ -169,7 +170,7 @@ class Sender:
         if latency is None:
             return 2 * slots
         rounds = conf.CLAIM_LEASE_SECONDS / (3 * max(latency, 0.001))
-        return int(slots * max(2.0, min(25.0, rounds)))
+        return min(conf.MAX_IN_FLIGHT, int(slots * max(2.0, rounds)))
 
     def saturated(self) -> set[str]:
         """Endpoints whose sending slots and waiting line are full in this process."""
