@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP to Django. The IM WebSocket gateway plugs in beside it (see design)."""
+"""ASGI entry point: HTTP to Django, WebSocket ``/v1/im/connect`` to the IM gateway (a lean ASGI
+WebSocket app beside Django, see docs/decisions/0500-im-gateway-lean-asgi.md)."""
 
 import os
 
@@ -7,17 +8,31 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
 django_http = get_asgi_application()
 
+IM_CONNECT_PATH = "/v1/im/connect"
+
 
 async def application(scope, receive, send):
-    if scope["type"] in ("http", "lifespan"):
-        if scope["type"] == "lifespan":
-            message = await receive()
-            while message["type"] != "lifespan.shutdown":
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                message = await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    if scope["type"] == "http":
         await django_http(scope, receive, send)
+        return
+    if scope["type"] == "lifespan":
+        message = await receive()
+        while message["type"] != "lifespan.shutdown":
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+        from cpaas.im.gateway import gateway_shutdown
+
+        await gateway_shutdown()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["type"] == "websocket":
+        if scope["path"].rstrip("/") == IM_CONNECT_PATH:
+            from cpaas.im.gateway import gateway_app
+
+            await gateway_app(scope, receive, send)
+            return
+        await receive()
+        await send({"type": "websocket.close", "code": 1008})  # unknown path: refused (HTTP 403)
         return
     raise NotImplementedError(f"unsupported scope type {scope['type']}")

@@ -1,12 +1,12 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 
 from cpaas.core import docs_views
 
 _public = {"authentication_classes": [], "permission_classes": []}
 
 api_v1 = [
-    path("openapi.json", SpectacularAPIView.as_view(**_public), name="openapi"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(**_public), name="openapi"),
     path("reference", SpectacularRedocView.as_view(url_name="openapi", **_public), name="reference"),
     path("", include("cpaas.tenants.urls")),
     path("", include("cpaas.messaging.urls")),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
+from django.http import HttpResponse
+from django.shortcuts import redirect, resolve_url
 
 from cpaas.tenants.models import Membership, Role
 
@@ -33,7 +35,8 @@ def current_membership(request) -> Membership | None:
 def console_view(roles: Iterable[str] = TECH_ROLES) -> Callable:
     """Decorate a console view: sets ``request.console_tenant`` and ``request.console_membership``.
 
-    Anonymous → login page; a member whose role is not in ``roles`` → 403.
+    Anonymous → login page (htmx requests get an ``HX-Redirect`` there); a member whose role is not
+    in ``roles`` → 403.
     """
     allowed = set(roles)
 
@@ -41,6 +44,11 @@ def console_view(roles: Iterable[str] = TECH_ROLES) -> Callable:
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
+                if request.headers.get("HX-Request") == "true":
+                    # htmx would swap the login page into a table row: send the whole page there.
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+                    return response
                 return redirect_to_login(request.get_full_path())
             membership = current_membership(request)
             if membership is None:

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from cpaas.console import views
+from cpaas.console.nav import ROOMS
 
 app_name = "console"
 
@@ -15,10 +16,16 @@ urlpatterns = [
     path("console/login", views.ConsoleLoginView.as_view(), name="login"),
     path("console/logout", views.logout_view, name="logout"),
     path("console/no-tenant", views.no_tenant, name="no-tenant"),
+    path("console/tenant", views.tenant_switch, name="tenant-switch"),
+    path("console/apps", views.apps, name="apps"),
+    path("console/apps/<str:app_id>/keys", views.keys, name="keys"),
+    path("console/apps/<str:app_id>/keys/new", views.key_new, name="key-new"),
+    path("console/apps/<str:app_id>/keys/<str:key_id>", views.key_row, name="key-row"),
+    path("console/apps/<str:app_id>/keys/<str:key_id>/revoke", views.key_revoke, name="key-revoke"),
+    path("console/audit", views.audit, name="audit"),
 ]
 
-for _room, _prefix in (("cpaas.messaging", "sms"), ("cpaas.im", "im"), ("cpaas.voice", "voice"),
-                       ("webhooks", "webhooks"), ("billing", "billing")):
+for _room, _prefix in ((room.module, room.prefix) for room in ROOMS):
     try:
         importlib.import_module(f"{_room}.console_urls")
     except ModuleNotFoundError as exc:

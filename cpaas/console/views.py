@@ -1,13 +1,79 @@
-"""Console pages of the foundation: login, logout, home."""
+"""Console pages of the foundation: login, tenant switcher, apps, API keys, audit log.
+
+Views read through ``cpaas.tenants.selectors`` (always scoped to the session's tenant) and write
+through the services, which also record the audit entries. Another tenant's object is a 404.
+"""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth import logout
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, redirect_to_login
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cpaas.console.access import ALL_ROLES, console_view
+from cpaas.console.access import ALL_ROLES, SESSION_TENANT, TECH_ROLES, console_view
+from cpaas.console.forms import PRODUCT_LABELS, ApiKeyForm, AppForm
+from cpaas.console.nav import OWNER_ONLY, ROOMS, room_is_served
+from cpaas.core.errors import ApiError, NotFound
+from cpaas.tenants import selectors
+from cpaas.tenants.keys import api_key_create, api_key_revoke
+from cpaas.tenants.models import ApiKey, App, AuditLogEntry, Membership, Role
+from cpaas.tenants.services import app_create
+
+PAGE_SIZE = 50
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _page(request, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _app_or_404(request, app_id: str) -> App:
+    try:
+        return selectors.app_get(tenant_id=request.console_tenant.id, app_id=app_id)
+    except NotFound:
+        raise Http404("No such app.") from None
+
+
+def _key_or_404(request, app: App, key_id: str) -> ApiKey:
+    try:
+        key = selectors.api_key_get(tenant_id=request.console_tenant.id, key_id=key_id)
+    except NotFound:
+        raise Http404("No such API key.") from None
+    if key.app_id != app.id:
+        raise Http404("No such API key.")
+    return key
+
+
+def _describe(key: ApiKey, now=None) -> ApiKey:
+    """Attach what the templates show: a status and a readable product list."""
+    now = now or timezone.now()
+    if key.revoked_at is not None:
+        key.status = "revoked"
+    elif key.expires_at is not None and key.expires_at <= now:
+        key.status = "expired"
+    else:
+        key.status = "active"
+    chosen = set(key.products or ())
+    key.product_labels = ", ".join(label for p, label in PRODUCT_LABELS.items() if p in chosen) or "All products"
+    return key
+
+
+# --- Session ------------------------------------------------------------------------------------
 
 
 class ConsoleLoginView(LoginView):
@@ -18,6 +84,7 @@ class ConsoleLoginView(LoginView):
 @require_POST
 def logout_view(request):
     logout(request)
+    messages.info(request, "You are logged out.")
     return redirect("console:login")
 
 
@@ -25,6 +92,155 @@ def no_tenant(request):
     return render(request, "console/no_tenant.html")
 
 
+@require_POST
+def tenant_switch(request):
+    """Make another of the user's tenants the current one. Not a member → 404, as if it did not exist."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("console:home"))
+    tenant_id = request.POST.get("tenant", "")
+    membership = (
+        Membership.objects.filter(user=request.user, tenant_id=tenant_id).select_related("tenant").first()
+    )
+    if membership is None:
+        raise Http404("No such tenant.")
+    request.session[SESSION_TENANT] = membership.tenant_id
+    messages.success(request, f"Switched to {membership.tenant.name}.")
+    return redirect("console:home")
+
+
+# --- Overview -----------------------------------------------------------------------------------
+
+
+@require_GET
 @console_view(roles=ALL_ROLES)
 def home(request):
-    return render(request, "console/home.html")
+    membership = request.console_membership
+    if membership.role == Role.FINANCE:
+        # Finance sees billing pages only: send them there once the billing room serves one.
+        billing = next(room for room in ROOMS if room.prefix == "billing")
+        if room_is_served(billing):
+            return redirect(billing.path)
+        return render(request, "console/home_finance.html")
+    tenant_id = request.console_tenant.id
+    now = timezone.now()
+    active = ApiKey.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    counts = active.aggregate(test=Count("id", filter=Q(mode="test")), live=Count("id", filter=Q(mode="live")))
+    context = {
+        "app_count": selectors.app_list(tenant_id=tenant_id).count(),
+        "test_keys": counts["test"],
+        "live_keys": counts["live"],
+        "recent": (
+            AuditLogEntry.objects.filter(tenant_id=tenant_id).select_related("actor_user")
+            .order_by("-created_at")[:5]
+            if membership.role == Role.OWNER else []
+        ),
+    }
+    return render(request, "console/home.html", context)
+
+
+# --- Apps ---------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@console_view(roles=TECH_ROLES)
+def apps(request):
+    tenant_id = request.console_tenant.id
+    form = AppForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        app = app_create(tenant_id=tenant_id, name=form.cleaned_data["name"],
+                         actor_user_id=request.user.pk, ip=client_ip(request))
+        messages.success(request, f"App “{app.name}” created. Create its first API key below.")
+        return redirect("console:keys", app_id=app.id)
+    now = timezone.now()
+    live = Q(api_keys__revoked_at__isnull=True) & (
+        Q(api_keys__expires_at__isnull=True) | Q(api_keys__expires_at__gt=now)
+    )
+    queryset = (
+        selectors.app_list(tenant_id=tenant_id)
+        .annotate(active_keys=Count("api_keys", filter=live))
+        .order_by("-created_at", "-id")
+    )
+    status = 400 if form.is_bound else 200
+    return render(request, "console/apps.html", {"page": _page(request, queryset), "form": form}, status=status)
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+@require_GET
+@console_view(roles=TECH_ROLES)
+def keys(request, app_id: str):
+    app = _app_or_404(request, app_id)
+    queryset = selectors.api_key_list(tenant_id=request.console_tenant.id, app_id=app.id).order_by(
+        "-created_at", "-id"
+    )
+    page = _page(request, queryset)
+    now = timezone.now()
+    for key in page:
+        _describe(key, now)
+    return render(request, "console/keys.html", {"app": app, "page": page})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@console_view(roles=TECH_ROLES)
+def key_new(request, app_id: str):
+    """The form, then the result page: the only response that ever carries the secret."""
+    app = _app_or_404(request, app_id)
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            created = api_key_create(
+                app=app, name=data["name"], mode=data["mode"], access=data["access"],
+                products=data["products"], expires_at=data["expires_at"],
+                actor_user_id=request.user.pk, ip=client_ip(request),
+            )
+        except ApiError as exc:
+            form.add_error(exc.param if exc.param in form.fields else None, exc.message)
+        else:
+            return render(request, "console/key_created.html",
+                          {"app": app, "key": _describe(created.key), "secret": created.secret}, status=201)
+    status = 400 if form.is_bound else 200
+    return render(request, "console/key_new.html", {"app": app, "form": form}, status=status)
+
+
+@require_GET
+@console_view(roles=TECH_ROLES)
+def key_row(request, app_id: str, key_id: str):
+    """One row of the keys table (htmx: “Cancel” on the revoke confirmation)."""
+    app = _app_or_404(request, app_id)
+    key = _key_or_404(request, app, key_id)
+    return render(request, "console/_key_row.html", {"app": app, "key": _describe(key)})
+
+
+@require_http_methods(["GET", "POST"])
+@console_view(roles=TECH_ROLES)
+def key_revoke(request, app_id: str, key_id: str):
+    """GET asks for confirmation (a row with htmx, a page without); POST revokes."""
+    app = _app_or_404(request, app_id)
+    key = _key_or_404(request, app, key_id)
+    if request.method == "GET":
+        template = "console/_key_row_confirm.html" if is_htmx(request) else "console/key_revoke.html"
+        return render(request, template, {"app": app, "key": _describe(key)})
+    key = api_key_revoke(key=key, actor_user_id=request.user.pk, ip=client_ip(request))
+    if is_htmx(request):
+        return render(request, "console/_key_row.html", {"app": app, "key": _describe(key), "flash": True})
+    messages.success(request, f"Key “{key.name or key.redacted}” revoked.")
+    return redirect("console:keys", app_id=app.id)
+
+
+# --- Audit log ----------------------------------------------------------------------------------
+
+
+@require_GET
+@console_view(roles=OWNER_ONLY)
+def audit(request):
+    queryset = (
+        AuditLogEntry.objects.filter(tenant_id=request.console_tenant.id)
+        .select_related("actor_user")
+        .order_by("-created_at", "-id")
+    )
+    return render(request, "console/audit.html", {"page": _page(request, queryset)})

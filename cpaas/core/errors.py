@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 ERROR_CODES: dict[str, tuple[int, str, bool]] = {
     "invalid_request": (400, "invalid_request_error", False),
     "invalid_json": (400, "invalid_request_error", False),
-    "parameter_missing": (400, "invalid_request_error", False),
-    "parameter_unknown": (400, "invalid_request_error", False),
     "invalid_cursor": (400, "invalid_request_error", False),
     "authentication_failed": (401, "authentication_error", False),
     "permission_denied": (403, "permission_error", False),
@@ -153,9 +151,7 @@ def _flatten(detail: Any, prefix: str = "") -> list[tuple[str, str, str]]:
 def from_validation_error(exc: drf.ValidationError) -> ApiError:
     errors = _flatten(exc.detail) or [("", "The request is not valid.", "invalid")]
     param, message, code = errors[0]
-    if code == "required":
-        code = "parameter_missing"
-    elif code not in ERROR_CODES:
+    if code not in ERROR_CODES:  # DRF's own codes (required, invalid, max_length…) are all one cause
         code = "invalid_request"
     extra = {}
     if len(errors) > 1:

@@ -5,8 +5,9 @@ other body → 422 ``idempotency_key_reused``; same key while the first request 
 ``idempotency_in_progress``. The claim is a unique row inserted (and committed) before the handler
 runs, so concurrent duplicates race on the database's unique index and exactly one wins. The
 result is written in the handler's own transaction, so a response is stored if and only if the
-work it describes committed. 5xx results are never stored (the claim is released): a transient
-failure must stay retryable.
+work it describes committed. Error responses are never stored (the claim is released): nothing was
+done, so a corrected or later retry with the same key must be free to run, and bad input writes
+nothing at all (docs/decisions/0002-idempotency-stores-successes-only.md).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Claim:
         """Store the response; call inside the handler's transaction (or right after it for errors)."""
         if self.record is None:
             return
-        if response.status_code >= 500:
+        if response.status_code >= 400:
             self.release()
             return
         body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 
 class StrictSerializer(serializers.Serializer):
-    """Unknown fields are an error (``parameter_unknown``), not silently dropped."""
+    """Unknown fields are an error (400 ``invalid_request`` naming the field), not silently dropped."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -14,7 +14,7 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError(
                     {unknown[0]: serializers.ErrorDetail(
-                        f"Unknown parameter `{unknown[0]}`.", code="parameter_unknown"
+                        f"Unknown parameter `{unknown[0]}`.", code="invalid_request"
                     )}
                 )
         return super().to_internal_value(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.views import APIView
 
 from cpaas.core.auth import MANAGEMENT
@@ -15,7 +16,8 @@ class ApiView(APIView):
 
     Subclasses set ``product`` (a key scope, ``ANY_PRODUCT`` or ``MANAGEMENT``) and read the
     caller's tenant and app from ``self.principal``; every query they make is scoped by it.
-    POST handlers run inside one transaction together with the idempotency record.
+    Writes (POST, PATCH, DELETE…) run inside one transaction, POSTs together with their idempotency
+    record; reads run outside any transaction.
     """
 
     product: str = MANAGEMENT
@@ -39,6 +41,8 @@ class ApiView(APIView):
                 claim = idempotency_begin(request, app_id=self.principal.app_id)
             if claim is not None and claim.replay is not None:
                 response = claim.replay
+            elif request.method in SAFE_METHODS:
+                response = handler(request, *args, **kwargs)
             else:
                 with transaction.atomic():
                     response = handler(request, *args, **kwargs)

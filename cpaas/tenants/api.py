@@ -13,7 +13,7 @@ from cpaas.core.views import ApiView
 from cpaas.tenants import selectors
 from cpaas.tenants.keys import api_key_create, api_key_revoke
 from cpaas.tenants.models import App, KeyMode
-from cpaas.tenants.serializers import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, AppIn, AppOut
+from cpaas.tenants.serializers import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, AppIn, AppOut, IdentityOut
 from cpaas.tenants.services import app_create
 
 
@@ -26,7 +26,7 @@ class MeView(ApiView):
 
     product = ANY_PRODUCT
 
-    @extend_schema(operation_id="me_retrieve", responses={200: dict})
+    @extend_schema(operation_id="me_retrieve", responses={200: IdentityOut})
     def get(self, request):
         p = self.principal
         return Response(

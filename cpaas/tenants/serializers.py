@@ -27,8 +27,8 @@ class AppOut(serializers.ModelSerializer):
 class ApiKeyIn(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     app = serializers.CharField(max_length=40, required=False)
-    mode = serializers.ChoiceField(choices=KeyMode.values, required=False)
-    access = serializers.ChoiceField(choices=KeyAccess.values, default=KeyAccess.FULL)
+    mode = serializers.ChoiceField(choices=KeyMode.choices, required=False)
+    access = serializers.ChoiceField(choices=KeyAccess.choices, default=KeyAccess.FULL)
     products = serializers.ListField(
         child=serializers.ChoiceField(choices=PRODUCTS), required=False, default=list
     )
@@ -62,3 +62,27 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
     def get_secret(self, _obj) -> str:
         return self.context["secret"]
+
+
+class IdentityKeyOut(serializers.Serializer):
+    id = serializers.CharField()
+    mode = serializers.ChoiceField(choices=KeyMode.choices)
+    access = serializers.ChoiceField(choices=KeyAccess.choices)
+    products = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class RateLimitOut(serializers.Serializer):
+    per_second = serializers.IntegerField()
+    burst = serializers.IntegerField()
+
+
+class IdentityOut(serializers.Serializer):
+    """``GET /v1/me``: built from the cached key principal, so it costs no database query."""
+
+    object = serializers.CharField(default="identity")
+    key = IdentityKeyOut()
+    app = serializers.CharField()
+    tenant = serializers.CharField()
+    livemode = serializers.BooleanField()
+    rate_limit = RateLimitOut()

@@ -1,0 +1,86 @@
+"""Shared set-up for the benchmarks: environment, database, a provisioned tenant and key."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_VAR = ROOT / "var" / "bench"
+
+
+def configure_env() -> None:
+    """Point Django at the bench settings; a bench run needs some SECRET_KEY, never a real one."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
+    BENCH_VAR.mkdir(parents=True, exist_ok=True)
+    # Without DATABASE_URL, a SQLite file of the bench's own, not the one `make run` uses.
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{BENCH_VAR / 'bench.sqlite3'}")
+
+
+def ensure_database() -> None:
+    """Create the PostgreSQL database named in DATABASE_URL when it does not exist yet."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        return
+    import psycopg
+
+    try:
+        psycopg.connect(
+            dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None,
+            host=db["HOST"] or None, port=db["PORT"] or None, connect_timeout=5,
+        ).close()
+        return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+    with psycopg.connect(
+        dbname="postgres", user=db["USER"], password=db["PASSWORD"] or None,
+        host=db["HOST"] or None, port=db["PORT"] or None, autocommit=True, connect_timeout=5,
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def backends() -> str:
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    gate = "Redis" if settings.REDIS_URL else "in-process (no REDIS_URL)"
+    return f"database: {engine} ({settings.DATABASES['default']['NAME']}), rate-limit gate: {gate}"
+
+
+@dataclass(frozen=True)
+class BenchKey:
+    tenant_id: str
+    app_id: str
+    key_id: str
+    secret: str
+
+
+def provision_key(rate_limit: int = 100_000) -> BenchKey:
+    """A fresh tenant with a test key whose rate limit is far above anything the bench can send."""
+    from cpaas.tenants.keys import api_key_create
+    from cpaas.tenants.services import tenant_provision
+
+    provisioned = tenant_provision(name=f"bench {secrets.token_hex(4)}")
+    created = api_key_create(app=provisioned.app, name="bench key", rate_limit=rate_limit)
+    return BenchKey(
+        tenant_id=provisioned.tenant.id,
+        app_id=provisioned.app.id,
+        key_id=created.key.id,
+        secret=created.secret,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

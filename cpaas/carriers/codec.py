@@ -1,0 +1,69 @@
+"""Bytes on the wire: GSM 03.38 (unpacked septets), UCS-2, and the concatenation UDH.
+
+The character tables live here, at the carrier boundary; the messaging room's segment counting
+(cpaas/messaging/encoding.py) uses the same tables.
+"""
+
+from __future__ import annotations
+
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D,
+                  "]": 0x3E, "|": 0x40, "€": 0x65}
+_BASIC_CODE = {char: code for code, char in enumerate(GSM7_BASIC) if char != "\x1b"}
+_ESCAPE = 0x1B
+
+
+DATA_CODING = {GSM7: 0x00, UCS2: 0x08}
+
+
+def gsm7_encode(text: str) -> bytes:
+    """Unpacked GSM 03.38 (one septet per byte), as SMPP carries data_coding 0."""
+    out = bytearray()
+    for char in text:
+        code = _BASIC_CODE.get(char)
+        if code is not None:
+            out.append(code)
+        else:
+            out.extend((_ESCAPE, GSM7_EXTENSION[char]))
+    return bytes(out)
+
+
+_EXTENSION_BY_CODE = {code: char for char, code in GSM7_EXTENSION.items()}
+
+
+def gsm7_decode(data: bytes) -> str:
+    out: list[str] = []
+    escaped = False
+    for byte in data:
+        if escaped:
+            out.append(_EXTENSION_BY_CODE.get(byte, " "))
+            escaped = False
+        elif byte == _ESCAPE:
+            escaped = True
+        elif byte < len(GSM7_BASIC):
+            out.append(GSM7_BASIC[byte])
+    return "".join(out)
+
+
+def encode_part(text: str, encoding: str) -> bytes:
+    return gsm7_encode(text) if encoding == GSM7 else text.encode("utf-16-be")
+
+
+def decode_payload(data: bytes, data_coding: int) -> str:
+    """Text of an incoming short_message (deliver_sm) by its data_coding."""
+    if data_coding == 0x08:
+        return data.decode("utf-16-be", errors="replace")
+    if data_coding in (0x01, 0x03):  # IA5/ASCII, Latin-1
+        return data.decode("latin-1", errors="replace")
+    return gsm7_decode(data)
+
+
+def udh_concat(reference: int, total: int, index: int) -> bytes:
+    """The 6-byte concatenation header: IEI 0x00 (8-bit reference), 1-based index."""
+    return bytes((0x05, 0x00, 0x03, reference & 0xFF, total, index))

@@ -1,0 +1,1 @@
+"""The sandbox connector: no network, deterministic outcomes chosen by magic destination numbers."""

@@ -1,0 +1,1 @@
+"""The sandbox voice network: a simulated telephone network for test keys and the embedded default."""

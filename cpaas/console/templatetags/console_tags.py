@@ -1,0 +1,17 @@
+"""Small formatting helpers for console templates."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def audit_value(value) -> str:
+    """An audit metadata value as people read it: lists joined, an empty product list is “all”."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) if value else "all"
+    if value in (None, ""):
+        return "—"
+    return str(value)

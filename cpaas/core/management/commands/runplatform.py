@@ -1,0 +1,108 @@
+"""``manage.py runplatform``: the whole platform in the foreground, as ``make run`` starts it.
+
+Applies migrations, makes sure the demo tenant exists, then runs three children under one
+supervisor: the ASGI server (uvicorn), a Celery worker on every queue and Celery beat. Their logs
+are streamed with a prefix each. Ctrl-C or SIGTERM stops all of them; if one dies, the others are
+stopped and the command exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from cpaas.core.management.demo import demo_banner, demo_ensure
+from cpaas.core.management.supervisor import Supervisor
+
+QUEUES = ("default", "sms", "voice", "im", "webhooks", "billing")
+
+
+class Command(BaseCommand):
+    help = "Run the web server, a Celery worker (all queues) and Celery beat until Ctrl-C."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1",
+                            help="Interface the web server binds (env HOST, default 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000),
+                            help="Port of the web server (env PORT, default 8000).")
+        parser.add_argument("--concurrency", type=int, default=2, help="Worker processes (default 2).")
+        parser.add_argument("--no-migrate", action="store_true", help="Do not apply migrations first.")
+        parser.add_argument("--no-demo", action="store_true", help="Do not create or print the demo tenant.")
+
+    def handle(self, *args, **options) -> None:
+        host, port = options["host"], options["port"]
+        if not _port_free(host, port):
+            raise CommandError(f"Port {port} on {host} is in use; free it or start with PORT=<another port>.")
+        if not options["no_migrate"]:
+            self.stdout.write("Applying database migrations…")
+            call_command("migrate", interactive=False, verbosity=0)
+        demo = None if options["no_demo"] else demo_ensure()
+
+        python = sys.executable
+        children = [
+            ("web", [python, "-m", "uvicorn", "cpaas.asgi:application", "--host", host, "--port", str(port),
+                     "--no-access-log"]),
+            ("worker", [python, "-m", "celery", "-A", "cpaas", "worker", "-Q", ",".join(QUEUES),
+                        "-c", str(options["concurrency"]), "-n", "embedded@%h", "-l", "INFO",
+                        "--without-mingle", "--without-gossip"]),
+            ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
+        ]
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
+        # Children run inside var/: kombu's filesystem transport keeps its exchange tables in a
+        # folder relative to the working directory, which must not land in the repository.
+        supervisor = Supervisor(children, env=env, cwd=settings.VAR_DIR, out=self.stdout)
+
+        shown, web_up_at = False, None
+        display_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "localhost") else host  # noqa: S104
+        base_url = f"http://{display_host}:{port}"
+
+        def announce_when_ready() -> None:
+            nonlocal shown, web_up_at
+            if shown:
+                return
+            now = time.monotonic()
+            if web_up_at is None:
+                if not _port_open(host, port):
+                    return
+                web_up_at = now
+            # Let the start-up logs settle, so the banner is the last thing on the screen.
+            if now - supervisor.last_output < 1.5 and now - web_up_at < 15:
+                return
+            shown = True
+            lines = [f"The platform is running at {base_url}/ (Ctrl-C stops it)."]
+            if demo is not None:
+                lines.append(demo_banner(demo, base_url))
+            supervisor.say("\n".join(lines))
+
+        code = supervisor.run(on_tick=announce_when_ready)
+        if code:
+            raise SystemExit(code)
+        supervisor.say("all processes stopped")
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_open(host: str, port: int) -> bool:
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    try:
+        with socket.create_connection((target, port), timeout=0.2):
+            return True
+    except OSError:
+        return False

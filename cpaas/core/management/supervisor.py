@@ -1,0 +1,174 @@
+"""A small process supervisor for the embedded default: start children, stream logs, stop them all.
+
+Each child runs in its own process group, so a Ctrl-C in the terminal reaches only this supervisor,
+which then stops every child in order (SIGTERM to the child, SIGKILL to its group after a grace
+period). Celery would otherwise see the terminal's SIGINT and our SIGTERM together and turn a warm
+shutdown into a cold one. When a child dies on its own, the others are stopped too and the
+supervisor reports failure, so a half-running platform never looks healthy.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+_COLOURS = ("36", "33", "35", "32", "34", "31")
+# Ctrl-C, `kill`, and the terminal closing (SIGHUP) all mean: stop every child, then exit.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: Sequence[str]
+    process: subprocess.Popen | None = None
+    reader: threading.Thread | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    """Runs ``children`` until a signal asks it to stop or one of them exits.
+
+    ``run()`` returns 0 after a requested stop in which every child exited, 1 otherwise.
+    """
+
+    def __init__(self, children: Sequence[tuple[str, Sequence[str]]], *, env: dict[str, str] | None = None,
+                 cwd: str | os.PathLike | None = None, out: TextIO | None = None,
+                 grace_seconds: float = 10.0) -> None:
+        self.children = [Child(name, list(argv)) for name, argv in children]
+        self.env = env
+        self.cwd = cwd
+        self.out = out or sys.stdout
+        self.grace_seconds = grace_seconds
+        self._lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._width = max((len(c.name) for c in self.children), default=0)
+        self._colour = hasattr(self.out, "isatty") and self.out.isatty()
+        self._out_broken = False
+        self.last_output = time.monotonic()
+
+    # --- output -----------------------------------------------------------------------------
+    def say(self, text: str, name: str = "") -> None:
+        prefix = f"{name or 'run':<{self._width}} | "
+        if self._colour:
+            index = next((i for i, c in enumerate(self.children) if c.name == name), -1)
+            colour = _COLOURS[index % len(_COLOURS)] if index >= 0 else "1"
+            prefix = f"\033[{colour}m{prefix}\033[0m"
+        with self._lock:
+            self.last_output = time.monotonic()
+            if self._out_broken:
+                return
+            try:
+                for line in text.splitlines() or [""]:
+                    self.out.write(f"{prefix}{line}\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                # The terminal or pipe went away (e.g. `make run | tee` interrupted): keep draining
+                # the children's output so they never block on a full pipe, and keep shutting down.
+                self._out_broken = True
+
+    def _pump(self, child: Child) -> None:
+        assert child.process is not None and child.process.stdout is not None
+        for line in child.process.stdout:
+            self.say(line.rstrip("\n"), child.name)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        for child in self.children:
+            child.process = subprocess.Popen(  # noqa: S603 - argv built by our own commands
+                child.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                bufsize=1,
+                process_group=0,
+            )
+            child.reader = threading.Thread(target=self._pump, args=(child,), daemon=True,
+                                            name=f"log-{child.name}")
+            child.reader.start()
+            self.say(f"started {child.name} (pid {child.process.pid})")
+
+    def request_stop(self, signum: int | None = None, frame=None) -> None:
+        self._stop_requested.set()
+
+    def exited(self) -> list[Child]:
+        return [c for c in self.children if c.process is not None and c.process.poll() is not None]
+
+    def wait(self, on_tick: Callable[[], None] | None = None, tick_seconds: float = 0.2) -> int:
+        """Block until a stop is requested or a child exits; then stop everything."""
+        failed: list[Child] = []
+        while not self._stop_requested.is_set():
+            failed = self.exited()
+            if failed:
+                break
+            if on_tick is not None:
+                on_tick()
+            self._stop_requested.wait(tick_seconds)
+        for child in failed:
+            self.say(f"{child.name} exited with status {child.process.returncode}; stopping the others")
+        if not failed:
+            self.say("stopping (waiting for running tasks to finish)")
+        clean = self.stop()
+        return 0 if clean and not failed else 1
+
+    def stop(self) -> bool:
+        """SIGTERM every running child, then SIGKILL the groups of those still alive after the grace."""
+        running = [c for c in self.children if c.process is not None and c.process.poll() is None]
+        for child in reversed(running):
+            _signal(child.process.pid, signal.SIGTERM, group=False)
+        deadline = time.monotonic() + self.grace_seconds
+        clean = True
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                clean = False
+                self.say(f"{child.name} did not stop within {self.grace_seconds:.0f}s; killing it")
+                _signal(child.process.pid, signal.SIGKILL, group=True)
+                child.process.wait()
+        # Whatever a child left in its group (pool processes) goes with it.
+        for child in self.children:
+            if child.process is not None:
+                _signal(child.process.pid, signal.SIGKILL, group=True)
+        for child in self.children:
+            if child.reader is not None:
+                child.reader.join(timeout=2)
+        for child in running:
+            code = child.process.returncode
+            # 0, or death by the SIGTERM we sent (uvicorn re-raises it after a clean shutdown).
+            how = "" if code in (0, -signal.SIGTERM) else f" (status {code})"
+            self.say(f"{child.name} stopped{how}")
+        return clean
+
+    def run(self, on_tick: Callable[[], None] | None = None) -> int:
+        previous = {sig: signal.signal(sig, self.request_stop) for sig in _STOP_SIGNALS}
+        try:
+            try:
+                self.start()
+                return self.wait(on_tick)
+            except BaseException:
+                self.stop()
+                raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _signal(pid: int, sig: int, *, group: bool) -> None:
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

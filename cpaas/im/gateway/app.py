@@ -1,0 +1,90 @@
+"""The ASGI WebSocket app mounted at ``/v1/im/connect`` (cpaas/asgi.py routes to it).
+
+``wss://host/v1/im/connect?token=imtk_…&device=phone``. A bad token closes with 4001, a banned
+user with 4003, each with the reason; the frames are specified in docs/im-protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from urllib.parse import parse_qs
+
+from cpaas.im.bus import dumps
+from cpaas.im.conf import HEARTBEAT_SECONDS
+from cpaas.im.gateway import db
+from cpaas.im.gateway.hub import get_hub, stop_hub
+from cpaas.im.gateway.session import Session
+from cpaas.im.services import AuthFailure
+
+log = logging.getLogger(__name__)
+
+
+async def _refuse(send, code: int, reason: str) -> None:
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def gateway_app(scope, receive, send) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    params = parse_qs(scope.get("query_string", b"").decode(errors="replace"))
+    # ``Authorization: Bearer imtk_…`` (keeps the token out of access logs) or ``?token=`` (browsers)
+    secret = (params.get("token") or [""])[0]
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, credential = value.decode(errors="replace").partition(" ")
+            if scheme.lower() == "bearer" and credential.strip():
+                secret = credential.strip()
+    device = (params.get("device") or ["default"])[0][:64]
+    hub = get_hub()
+    try:
+        token, user, app = await db.run(db.authenticate, secret)
+    except AuthFailure as failure:
+        await _refuse(send, failure.code, failure.reason)
+        return
+    await hub.ready.wait()
+    await send({"type": "websocket.accept"})
+    session = Session(hub, send, app=app, user=user, token=token, device=device)
+    hub.add(session)
+    loop = asyncio.get_running_loop()
+    writer = loop.create_task(session.writer())
+    sender = loop.create_task(session.sender())
+    expiry = loop.call_later(max(0.0, token.expires_at.timestamp() - time.time()), session.close, 4001,
+                             "token expired")
+    try:
+        await db.run(db.session_open, app, user.user_id, session.id)
+        session.push(dumps({"type": "hello", "session_id": session.id, "user_id": user.user_id,
+                            "heartbeat": HEARTBEAT_SECONDS}))
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                await session.handle(message.get("text"))
+            elif kind == "websocket.disconnect":
+                break
+    except Exception:
+        log.exception("im gateway session failed")
+        session.close(1011, "internal error")
+    finally:
+        expiry.cancel()
+        hub.remove(session)
+        session.closing = session.closing or (1000, "bye")
+        session.wakeup.set()
+        sender.cancel()
+        for task in list(session.tasks):
+            task.cancel()
+        try:
+            await asyncio.wait_for(writer, 1.0)
+        except (TimeoutError, asyncio.CancelledError, Exception):
+            writer.cancel()
+        try:
+            await db.run(db.session_close, app, user.user_id, session.id)
+        except Exception:
+            log.exception("im gateway could not record the disconnect")
+
+
+async def gateway_shutdown() -> None:
+    await stop_hub()

@@ -1,0 +1,76 @@
+"""DAU and message metering: exact counts, cheap on the hot path.
+
+A user is active on a UTC day when they connect or send. The first activity of a (user, day)
+records ``im_dau`` in the billing ledger with the idempotency key ``dau:<user>:<day>``; a Redis set
+per app and day (and a small in-process set) in front of it means later activity costs a set
+lookup, not a database write. The set is filled only after the ledger row committed, so a crash in
+between records the usage again next time, and the ledger's key makes that a no-op: exact, no
+HyperLogLog.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+import billing
+from cpaas.im.state import state
+
+_lock = threading.Lock()
+_seen: set[tuple[str, str, str]] = set()
+_seen_day = ""
+
+
+def _local_seen(key: tuple[str, str, str]) -> bool:
+    global _seen_day
+    with _lock:
+        if key[2] != _seen_day:
+            _seen.clear()
+            _seen_day = key[2]
+        return key in _seen
+
+
+def _local_add(key: tuple[str, str, str]) -> None:
+    with _lock:
+        if len(_seen) > 500_000:
+            _seen.clear()
+        _seen.add(key)
+
+
+def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
+    """Mark ``user_id`` active today; returns True when this call recorded the day's usage.
+
+    Call inside a transaction (or autocommit); the marker sets are updated on commit.
+    """
+    when = when or timezone.now()
+    app_id = getattr(app, "pk", app)
+    day = when.astimezone(UTC).date().isoformat()
+    key = (app_id, user_id, day)
+    if _local_seen(key):
+        return False
+    if state().dau_seen(app_id, day, user_id):
+        _local_add(key)
+        return False
+    billing.record_usage(app, "im_dau", 1, subject=user_id, occurred_at=when,
+                         idempotency_key=f"dau:{user_id}:{day}")
+
+    def mark() -> None:
+        state().dau_add(app_id, day, user_id)
+        _local_add(key)
+
+    transaction.on_commit(mark)
+    return True
+
+
+def message_count(*, app, sender_id: str, message_id: str, when: datetime, conversation_type: str) -> None:
+    billing.record_usage(app, "im_messages", 1, subject=sender_id or None,
+                         dimensions={"conversation_type": conversation_type}, occurred_at=when,
+                         idempotency_key=f"im_msg:{message_id}")
+
+
+def reset_local_cache() -> None:
+    with _lock:
+        _seen.clear()

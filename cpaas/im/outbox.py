@@ -1,0 +1,58 @@
+"""The message outbox: ``im.message.created`` events and ``im_messages`` usage, off the send path.
+
+A send commits the message row with ``published = false`` (one round trip for the seq and the
+row). This drainer claims unpublished rows in batches (``FOR UPDATE SKIP LOCKED``, so several
+gateways and the beat task drain side by side without doing a row twice), publishes one webhook
+event per message, records the batch's message count per conversation type as one usage fact,
+and flips the flag, all in one transaction: an event and its usage exist if and only if the flag
+flipped, and the idempotency keys make a replay a no-op. Every gateway runs it every half second;
+Celery beat runs it too (cpaas.im.tasks) for deployments that send only through the API.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from django.db import transaction
+
+import billing
+import webhooks
+from cpaas.im.models import Message
+from cpaas.im.services import message_data
+from cpaas.tenants.models import App
+
+BATCH = 500
+
+
+def publish_pending(*, limit: int = BATCH) -> int:
+    """Publish up to ``limit`` unpublished messages; returns how many."""
+    with transaction.atomic():
+        rows = list(Message.objects.select_for_update(skip_locked=True, of=("self",))
+                    .filter(published=False).select_related("conversation")
+                    .order_by("created_at")[:limit])
+        if not rows:
+            return 0
+        apps = {a.pk: a for a in App.objects.filter(pk__in={m.app_id for m in rows})}
+        counts: dict[str, Counter] = defaultdict(Counter)
+        for msg in rows:
+            app = apps[msg.app_id]
+            webhooks.publish(app, "im.message.created", message_data(msg, msg.conversation.kind),
+                             idempotency_key=f"im.message.created:{msg.id}")
+            counts[msg.app_id][msg.conversation.kind] += 1
+        first = rows[0].id
+        for app_id, by_kind in counts.items():
+            for kind, quantity in by_kind.items():
+                billing.record_usage(apps[app_id], "im_messages", quantity, dimensions={"conversation_type": kind},
+                                     occurred_at=rows[0].created_at, idempotency_key=f"im_messages:{first}:{kind}")
+        Message.objects.filter(pk__in=[m.pk for m in rows]).update(published=True)
+    return len(rows)
+
+
+def publish_all(*, rounds: int = 100) -> int:
+    total = 0
+    for _ in range(rounds):
+        done = publish_pending()
+        total += done
+        if done < BATCH:
+            break
+    return total

@@ -1,0 +1,34 @@
+"""SMS settings, read from the environment with safe defaults."""
+
+from __future__ import annotations
+
+import os
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+# Messages one dispatch task claims and submits at a time.
+DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 200)
+# A dispatch task stops claiming after this many seconds and hands over to a fresh task.
+DISPATCH_SECONDS = _int("SMS_DISPATCH_SECONDS", 3)
+# A claimed (sending) message whose lease ran out is reconciled by the sweeper.
+LEASE_SECONDS = _int("SMS_LEASE_SECONDS", 60)
+# Scheduling window for send_at.
+SEND_AT_MIN_SECONDS = _int("SMS_SEND_AT_MIN_SECONDS", 15 * 60)
+SEND_AT_MAX_SECONDS = _int("SMS_SEND_AT_MAX_SECONDS", 7 * 24 * 3600)
+BATCH_MAX = _int("SMS_BATCH_MAX", 1000)
+# Velocity guard: at most this many messages to one number prefix per window, per app.
+VELOCITY_LIMIT = _int("SMS_VELOCITY_LIMIT", 500)
+VELOCITY_WINDOW_SECONDS = _int("SMS_VELOCITY_WINDOW_SECONDS", 60)
+VELOCITY_PREFIX_DIGITS = _int("SMS_VELOCITY_PREFIX_DIGITS", 8)
+# The connector used when no route matches (the embedded default has only the sandbox).
+FALLBACK_CONNECTOR = os.environ.get("SMS_FALLBACK_CONNECTOR", "sandbox")
+# Status callbacks: attempts before giving up, and how long a POST may take.
+CALLBACK_MAX_ATTEMPTS = _int("SMS_CALLBACK_MAX_ATTEMPTS", 8)
+CALLBACK_TIMEOUT_SECONDS = _int("SMS_CALLBACK_TIMEOUT_SECONDS", 10)
+CALLBACK_BATCH = _int("SMS_CALLBACK_BATCH", 200)
+# Journal of submits kept in Redis so a crashed worker's submits are reconciled, not resent.
+JOURNAL_TTL_SECONDS = _int("SMS_JOURNAL_TTL_SECONDS", 7 * 24 * 3600)

@@ -1,0 +1,172 @@
+"""Redis helpers of the SMS room: counters (daily cap, velocity), the submit journal, task kicks.
+
+Without ``REDIS_URL`` (the embedded default: one process of each kind on one machine) the same
+calls fall back to process memory, which is exact for a single worker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import lru_cache
+
+from django.conf import settings
+
+
+@lru_cache(maxsize=1)
+def redis_client():
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, health_check_interval=30)
+
+
+class _Memory:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: dict[str, tuple[object, float]] = {}
+
+    def incr(self, key: str, ttl: int) -> int:
+        with self.lock:
+            value, expires = self.values.get(key, (0, 0.0))
+            if expires and expires < time.monotonic():
+                value = 0
+            value = int(value) + 1
+            self.values[key] = (value, time.monotonic() + ttl)
+            return value
+
+    def set(self, key: str, value, ttl: int, nx: bool = False) -> bool:
+        with self.lock:
+            current = self.values.get(key)
+            if nx and current is not None and current[1] > time.monotonic():
+                return False
+            self.values[key] = (value, time.monotonic() + ttl)
+            return True
+
+    def get(self, key: str):
+        with self.lock:
+            current = self.values.get(key)
+            if current is None or current[1] < time.monotonic():
+                return None
+            return current[0]
+
+    def delete(self, key: str) -> None:
+        with self.lock:
+            self.values.pop(key, None)
+
+
+memory = _Memory()
+
+
+def incr_many(keys: list[tuple[str, int, int]]) -> list[int]:
+    """INCRBY each (key, ttl, amount), setting the TTL on first use, in one round trip."""
+    client = redis_client()
+    if client is None:
+        out = []
+        for key, ttl, amount in keys:
+            for _ in range(amount):
+                value = memory.incr(key, ttl)
+            out.append(value)
+        return out
+    pipe = client.pipeline(transaction=False)
+    for key, ttl, amount in keys:
+        pipe.incrby(key, amount)
+        pipe.expire(key, ttl, nx=True)
+    replies = pipe.execute()
+    return [int(replies[index * 2]) for index in range(len(keys))]
+
+
+def decr(key: str) -> None:
+    client = redis_client()
+    if client is None:
+        with memory.lock:
+            value, expires = memory.values.get(key, (1, 0.0))
+            memory.values[key] = (int(value) - 1, expires)
+        return
+    client.decr(key)
+
+
+def flag_set_once(key: str, ttl: int) -> bool:
+    """SET NX: True when this call set the flag (and so should act)."""
+    client = redis_client()
+    if client is None:
+        return memory.set(key, "1", ttl, nx=True)
+    return bool(client.set(key, "1", ex=ttl, nx=True))
+
+
+def flag_clear(key: str) -> None:
+    client = redis_client()
+    if client is None:
+        memory.delete(key)
+    else:
+        client.delete(key)
+
+
+# --- the submit journal ---------------------------------------------------------------------
+# msg id -> "submitting|<connector>" before the submit, "submitted|<connector>|<carrier id>" after
+# the carrier's answer. Written before the database update, read by the sweeper after a crash.
+
+def _journal_key(message_id: str) -> str:
+    return f"cpaas:sms:journal:{message_id}"
+
+
+def journal_write(entries: dict[str, str], ttl: int) -> None:
+    if not entries:
+        return
+    client = redis_client()
+    if client is None:
+        for message_id, value in entries.items():
+            memory.set(_journal_key(message_id), value, ttl)
+        return
+    pipe = client.pipeline(transaction=False)
+    for message_id, value in entries.items():
+        pipe.set(_journal_key(message_id), value, ex=ttl)
+    pipe.execute()
+
+
+def journal_read(message_ids: list[str]) -> dict[str, str]:
+    if not message_ids:
+        return {}
+    client = redis_client()
+    if client is None:
+        values = [memory.get(_journal_key(message_id)) for message_id in message_ids]
+    else:
+        values = client.mget([_journal_key(message_id) for message_id in message_ids])
+    out = {}
+    for message_id, value in zip(message_ids, values, strict=True):
+        if value is not None:
+            out[message_id] = value.decode() if isinstance(value, bytes) else str(value)
+    return out
+
+
+# --- velocity guard blocks, for the console ----------------------------------------------------
+
+def _fraud_key(tenant_id: str, app_id: str) -> str:
+    return f"cpaas:sms:{tenant_id}:{app_id}:fraud"
+
+
+def fraud_log(tenant_id: str, app_id: str, entry: dict) -> None:
+    import json
+
+    client = redis_client()
+    key = _fraud_key(tenant_id, app_id)
+    if client is None:
+        with memory.lock:
+            entries = memory.values.get(key, ([], 0.0))[0]
+            memory.values[key] = ([json.dumps(entry), *entries][:200], time.monotonic() + 30 * 86400)
+        return
+    pipe = client.pipeline(transaction=False)
+    pipe.lpush(key, json.dumps(entry))
+    pipe.ltrim(key, 0, 199)
+    pipe.expire(key, 30 * 86400)
+    pipe.execute()
+
+
+def fraud_recent(tenant_id: str, app_id: str, limit: int = 50) -> list[dict]:
+    import json
+
+    client = redis_client()
+    key = _fraud_key(tenant_id, app_id)
+    raw = (memory.get(key) or [])[:limit] if client is None else client.lrange(key, 0, limit - 1)
+    return [json.loads(item) for item in raw]

@@ -1,0 +1,43 @@
+"""Operator: create or update a carrier connector, optionally with a route.
+
+    manage.py sms_connector acme-smsc smpp --config '{"host": "…", "port": 2775, "system_id": "…",
+        "password": "…"}' --throughput 200 --route-prefix +44 --priority 10
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from cpaas.messaging.models import Connector, Route
+
+
+class Command(BaseCommand):
+    help = "Create or update an SMS carrier connector (sandbox, smpp, http) and optionally route to it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("id")
+        parser.add_argument("kind", choices=Connector.Kind.values)
+        parser.add_argument("--config", default="{}", help="JSON object (see docs/carriers.md)")
+        parser.add_argument("--throughput", type=int, default=100, help="messages/s per worker process")
+        parser.add_argument("--disable", action="store_true")
+        parser.add_argument("--route-prefix", default=None, help="add a platform route for this E.164 prefix")
+        parser.add_argument("--route-country", default="", help="…or for this ISO country")
+        parser.add_argument("--priority", type=int, default=100)
+
+    def handle(self, *args, **options):
+        try:
+            config = json.loads(options["config"])
+        except ValueError as exc:
+            raise CommandError(f"--config is not JSON: {exc}") from exc
+        connector, created = Connector.objects.update_or_create(
+            id=options["id"], defaults={"kind": options["kind"], "config": config,
+                                        "throughput": options["throughput"], "enabled": not options["disable"]})
+        self.stdout.write(f"{'created' if created else 'updated'} connector {connector.id} ({connector.kind})")
+        if options["route_prefix"] is not None or options["route_country"]:
+            route = Route.objects.create(prefix=options["route_prefix"] or "",
+                                         country=options["route_country"].upper(),
+                                         priority=options["priority"], connector=connector)
+            self.stdout.write(f"route {route.id}: prefix {route.prefix or '*'} country {route.country or '*'} "
+                              f"priority {route.priority}")

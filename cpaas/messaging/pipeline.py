@@ -1,0 +1,634 @@
+"""The worker side of SMS: claim queued messages in batches, route, submit, apply receipts.
+
+Crash safety, in order of events for one batch:
+1. claim: one conditional UPDATE moves up to N rows ``queued → sending`` with a lease;
+2. journal ``submitting|<connector>`` in Redis, then submit the batch to the connector;
+3. journal ``submitted|<connector>|<carrier id>`` for every accepted message;
+4. one transaction: ``sending → sent|failed``, events, usage, status callbacks.
+A worker killed anywhere leaves ``sending`` rows whose lease runs out; the sweeper reads the
+journal: after 3 it finishes step 4 with the recorded carrier id (no resubmit); after 2 only the
+outcome is unknown, so that connector is marked tried and never gets the message again; before 2
+nothing left the building and the message is simply submitted again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+import billing
+import webhooks
+from cpaas.carriers import registry
+from cpaas.carriers.base import DeliveryReceipt, InboundSms, OutboundSms, SubmitResult
+from cpaas.messaging import conf, encoding, infra
+from cpaas.messaging.models import (
+    Connector,
+    Direction,
+    Message,
+    Mode,
+    OptOut,
+    PhoneNumber,
+    ReceiptOrphan,
+    Route,
+    SmsSettings,
+    Status,
+    StatusCallback,
+)
+from cpaas.messaging.numbers import parse_number
+from cpaas.messaging.states import TIMESTAMP, allowed_from, can_move
+from cpaas.tenants.models import App
+
+log = logging.getLogger(__name__)
+
+SANDBOX = "sandbox"
+EVENTED = {Status.QUEUED, Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.FAILED,
+           Status.CANCELED, Status.RECEIVED}
+
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "退订"}
+START_WORDS = {"START", "UNSTOP", "YES"}
+HELP_WORDS = {"HELP", "INFO"}
+
+
+# --- events ------------------------------------------------------------------------------------
+
+def event_data(message: Message) -> dict:
+    at = getattr(message, TIMESTAMP[message.status], None) or timezone.now()
+    return {
+        "id": message.id, "status": message.status, "sequence": message.sequence,
+        "direction": message.direction, "to": message.to, "from": message.sender,
+        "body": message.body, "segments": message.segments, "encoding": message.encoding,
+        "country": message.country, "reference": message.reference or None,
+        "error_code": message.error_code or None, "error_message": message.error_message or None,
+        "timestamp": at.isoformat(),
+    }
+
+
+def _announce(messages: Iterable[Message], apps: dict[str, App] | None = None) -> None:
+    """Publish each message's current status (inside the caller's transaction)."""
+    messages = [message for message in messages if message.status in EVENTED]
+    if not messages:
+        return
+    apps = apps or App.objects.in_bulk({message.app_id for message in messages})
+    callbacks = []
+    for message in messages:
+        data = event_data(message)
+        event_type = f"message.{message.status}"
+        webhooks.publish(apps[message.app_id], event_type, data,
+                         idempotency_key=f"{message.id}:{message.status}")
+        if message.status_callback:
+            callbacks.append(StatusCallback(
+                app_id=message.app_id, message_id=message.id, url=message.status_callback,
+                payload={"id": f"{message.id}.{message.sequence}", "type": event_type,
+                         "created": data["timestamp"], "data": data}))
+    if callbacks:
+        StatusCallback.objects.bulk_create(callbacks)
+        transaction.on_commit(kick_callbacks)
+
+
+def transition(message: Message, new: str, **fields) -> bool:
+    """Move one message to ``new`` if the table allows it from its current status; publish.
+
+    Returns False (and changes nothing) when the message is no longer in an allowed status.
+    """
+    now = timezone.now()
+    values = {"status": new, TIMESTAMP[new]: now, "sequence": F("sequence") + 1, **fields}
+    with transaction.atomic():
+        moved = Message.objects.filter(pk=message.pk, status__in=allowed_from(new)).update(**values)
+        if not moved:
+            message.refresh_from_db(fields=["status"])
+            return False
+        message.refresh_from_db()
+        _announce([message])
+    return True
+
+
+# --- routing -----------------------------------------------------------------------------------
+
+_routes_cache: tuple[float, list[Route], dict[str, Connector]] | None = None
+
+
+def _routing_table() -> tuple[list[Route], dict[str, Connector]]:
+    global _routes_cache
+    if _routes_cache is None or time.monotonic() - _routes_cache[0] > 5:
+        connectors = {row.id: row for row in Connector.objects.filter(enabled=True)}
+        routes = list(Route.objects.filter(connector_id__in=list(connectors)))
+        _routes_cache = (time.monotonic(), routes, connectors)
+    return _routes_cache[1], _routes_cache[2]
+
+
+def routing_reset() -> None:
+    global _routes_cache
+    _routes_cache = None
+
+
+def route_candidates(message: Message) -> list[str]:
+    """Connector names for this message, best first. Test mode always stays in the sandbox."""
+    if message.mode == Mode.TEST:
+        return [SANDBOX]
+    routes, _ = _routing_table()
+    matching = []
+    for route in routes:
+        if route.app_id not in (None, message.app_id):
+            continue
+        if route.prefix and not message.to.startswith(route.prefix):
+            continue
+        if route.country and route.country != message.country:
+            continue
+        specificity = (0 if route.app_id else 1, -len(route.prefix), 0 if route.country else 1)
+        matching.append((specificity, route.priority, route.connector_id))
+    names: list[str] = []
+    for _, _, name in sorted(matching):
+        if name not in names:
+            names.append(name)
+    if not names and conf.FALLBACK_CONNECTOR:
+        names.append(conf.FALLBACK_CONNECTOR)
+    return names
+
+
+_sink: MessagingSink | None = None
+
+
+def connector_for(name: str):
+    if name == SANDBOX:
+        _, connectors = _routing_table()
+        row = connectors.get(SANDBOX)
+        config = row.config if row else {}
+        return registry.sms_connector(SANDBOX, "sandbox", config, row.throughput if row else 1000, sink())
+    _, connectors = _routing_table()
+    row = connectors.get(name)
+    if row is None:
+        return None
+    return registry.sms_connector(row.id, row.kind, row.config, row.throughput, sink())
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+def claim_queued(limit: int) -> list[Message]:
+    """Move up to ``limit`` queued messages to ``sending`` (skip rows another worker holds)."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(Message.objects.select_for_update(skip_locked=True)
+                   .filter(status=Status.QUEUED).order_by("id").values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        Message.objects.filter(id__in=ids, status=Status.QUEUED).update(
+            status=Status.SENDING, sending_at=now, lease_until=now + timedelta(seconds=conf.LEASE_SECONDS),
+            attempts=F("attempts") + 1, sequence=F("sequence") + 1)
+    return list(Message.objects.filter(id__in=ids, status=Status.SENDING).order_by("id"))
+
+
+def _outbound(message: Message) -> OutboundSms:
+    info = encoding.segment(message.body)
+    return OutboundSms(message_id=message.id, to=message.to, sender=message.sender, parts=info.parts,
+                       encoding=info.encoding, validity_seconds=message.validity_period)
+
+
+def submit_claimed(messages: list[Message]) -> dict[str, int]:
+    """Route, submit and settle claimed (``sending``) messages. Returns counts by outcome."""
+    counts: dict[str, int] = defaultdict(int)
+    pending = list(messages)
+    skipped: dict[str, set[str]] = defaultdict(set)  # down connectors, this attempt only
+    failed: dict[str, tuple[str, str]] = {}
+    accepted: dict[str, tuple[str, str]] = {}
+    retry_later: list[Message] = []
+    last_error: dict[str, tuple[str, str]] = {}
+    while pending:
+        groups: dict[str, list[Message]] = defaultdict(list)
+        for message in pending:
+            choice = next((name for name in route_candidates(message)
+                           if name not in message.tried_connectors and name not in skipped[message.id]), None)
+            if choice is None:
+                if message.id in failed:
+                    continue
+                if skipped[message.id]:
+                    retry_later.append(message)
+                elif message.id in last_error:
+                    failed[message.id] = last_error[message.id]
+                else:
+                    failed[message.id] = ("no_route", "No carrier route is available for this destination.")
+                continue
+            groups[choice].append(message)
+        pending = []
+        for name, group in groups.items():
+            connector = connector_for(name)
+            if connector is None:
+                for message in group:
+                    skipped[message.id].add(name)
+                pending.extend(group)
+                continue
+            infra.journal_write({m.id: f"submitting|{name}" for m in group}, conf.JOURNAL_TTL_SECONDS)
+            try:
+                results = connector.submit([_outbound(message) for message in group])
+            except Exception as exc:  # the whole connector is unusable: nothing was submitted
+                log.warning("connector %s failed a batch: %s", name, exc)
+                results = [SubmitResult(m.id, error=_as_carrier_error(exc)) for m in group]
+            journal = {}
+            for message, result in zip(group, results, strict=True):
+                if result.accepted:
+                    accepted[message.id] = (name, result.carrier_message_id)
+                    journal[message.id] = f"submitted|{name}|{result.carrier_message_id}"
+                elif result.error.submitted:
+                    message.tried_connectors = [*message.tried_connectors, name]
+                    last_error[message.id] = (result.error.code, str(result.error)[:300])
+                    pending.append(message)
+                elif result.error.permanent:
+                    message.tried_connectors = [*message.tried_connectors, name]
+                    failed[message.id] = (result.error.code, str(result.error)[:300])
+                    if len(route_candidates(message)) > len(message.tried_connectors):
+                        failed.pop(message.id)  # another route may take it
+                        pending.append(message)
+                else:
+                    skipped[message.id].add(name)
+                    pending.append(message)
+            infra.journal_write(journal, conf.JOURNAL_TTL_SECONDS)
+            if os.environ.get("CPAAS_SMS_CRASH_AFTER_SUBMIT") == "1":
+                os._exit(17)  # fault-injection hook for the kill-the-worker test
+    counts.update(settle(messages, accepted=accepted, failed=failed, retry_later=retry_later))
+    return counts
+
+
+def _as_carrier_error(exc: Exception):
+    from cpaas.carriers.base import CarrierError
+
+    if isinstance(exc, CarrierError):
+        return exc
+    return CarrierError(str(exc) or exc.__class__.__name__, code="carrier_unavailable")
+
+
+def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
+           failed: dict[str, tuple[str, str]], retry_later: list[Message]) -> dict[str, int]:
+    """One transaction: ``sending → sent|failed``, events, usage; unknown retries keep their lease."""
+    now = timezone.now()
+    by_id = {message.id: message for message in messages}
+    counts = {"sent": 0, "failed": 0, "retry": 0}
+    with transaction.atomic():
+        rows = list(Message.objects.select_for_update().filter(id__in=list(by_id), status=Status.SENDING))
+        changed, sent_rows = [], []
+        for row in rows:
+            tried = by_id[row.id].tried_connectors
+            if row.id in accepted:
+                name, carrier_id = accepted[row.id]
+                row.status, row.sent_at, row.connector, row.carrier_message_id = Status.SENT, now, name, carrier_id
+                row.tried_connectors = [*tried, name] if name not in tried else tried
+                row.sequence += 1
+                row.lease_until = None
+                sent_rows.append(row)
+                counts["sent"] += 1
+            elif row.id in failed:
+                row.status, row.failed_at = Status.FAILED, now
+                row.error_code, row.error_message = failed[row.id]
+                row.tried_connectors = tried
+                row.sequence += 1
+                row.lease_until = None
+                counts["failed"] += 1
+            else:
+                backoff = min(600, 5 * 2 ** min(row.attempts, 7))
+                row.lease_until = now + timedelta(seconds=backoff)
+                row.tried_connectors = tried
+                counts["retry"] += 1
+            changed.append(row)
+        rows_update(changed, ["status", "sent_at", "failed_at", "connector", "carrier_message_id",
+                              "tried_connectors", "sequence", "lease_until", "error_code", "error_message"])
+        apps = App.objects.in_bulk({row.app_id for row in changed})
+        _announce([row for row in changed if row.status != Status.SENDING], apps)
+        for row in sent_rows:
+            billing.record_usage(apps[row.app_id], "sms_segments", row.segments,
+                                 dimensions={"country": row.country, "direction": "outbound"},
+                                 occurred_at=now, idempotency_key=f"sms:{row.id}")
+        _adopt_orphans(sent_rows)
+    return counts
+
+
+_CASTS = {"CharField": "text", "TextField": "text", "DateTimeField": "timestamptz", "JSONField": "jsonb",
+          "PositiveIntegerField": "integer", "PositiveSmallIntegerField": "integer"}
+
+
+def rows_update(rows: list[Message], names: list[str]) -> None:
+    """Write ``names`` of many locked rows in one statement (UPDATE … FROM VALUES on PostgreSQL;
+    the ORM's bulk_update builds a CASE per column, which costs more than the rest of a batch)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_update(rows, names)
+        return
+    fields = [Message._meta.get_field(name) for name in names]
+    casts = [_CASTS[field.get_internal_type()] for field in fields]
+    row_sql = "(%s::text, " + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    params: list = []
+    for row in rows:
+        params.append(row.pk)
+        for field, cast in zip(fields, casts, strict=True):
+            value = getattr(row, field.attname)
+            params.append(json.dumps(value) if cast == "jsonb" else value)
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = v.{connection.ops.quote_name(f.column)}"
+                            for f in fields)
+    columns = ", ".join(["id", *(connection.ops.quote_name(f.column) for f in fields)])
+    # Identifiers come from the model's own metadata; every value is a bound parameter.
+    sql = (f"UPDATE {Message._meta.db_table} AS m SET {assignments} "  # noqa: S608
+           f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({columns}) WHERE m.id = v.id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def dispatch_batch(limit: int | None = None) -> dict[str, int]:
+    """Claim one batch of queued messages and submit it. Returns counts (claimed, sent, failed, ...)."""
+    claimed = claim_queued(limit or conf.DISPATCH_BATCH)
+    counts = {"claimed": len(claimed)}
+    if claimed:
+        counts.update(submit_claimed(claimed))
+    sink().flush()
+    return counts
+
+
+# --- receipts ----------------------------------------------------------------------------------
+
+def receipts_apply(receipts: list[DeliveryReceipt]) -> dict[str, int]:
+    """Apply delivery receipts; unknown carrier ids wait as orphans; late or doubled ones do nothing."""
+    counts = {"applied": 0, "ignored": 0, "orphaned": 0}
+    if not receipts:
+        return counts
+    now = timezone.now()
+    latest: dict[tuple[str, str], DeliveryReceipt] = {}
+    for receipt in receipts:
+        latest[(receipt.connector, receipt.carrier_message_id)] = receipt
+    with transaction.atomic():
+        rows = list(Message.objects.select_for_update().filter(
+            carrier_message_id__in=list({key[1] for key in latest}),
+            connector__in=list({key[0] for key in latest})))
+        found = {(row.connector, row.carrier_message_id): row for row in rows}
+        changed = []
+        for key, receipt in latest.items():
+            row = found.get(key)
+            if row is None:
+                continue
+            if not can_move(row.status, receipt.status):
+                counts["ignored"] += 1
+                continue
+            row.status = receipt.status
+            setattr(row, TIMESTAMP[receipt.status], now)
+            if receipt.status == Status.UNDELIVERED:
+                row.error_code = receipt.error_code or "undelivered"
+                row.error_message = f"The carrier could not deliver the message ({row.error_code})."
+            row.sequence += 1
+            changed.append(row)
+        rows_update(changed, ["status", "delivered_at", "undelivered_at", "error_code", "error_message",
+                              "sequence"])
+        counts["applied"] = len(changed)
+        _announce(changed)
+        orphans = [ReceiptOrphan(connector=key[0], carrier_message_id=key[1], status=receipt.status,
+                                 error_code=receipt.error_code)
+                   for key, receipt in latest.items() if key not in found]
+        if orphans:
+            ReceiptOrphan.objects.bulk_create(orphans, ignore_conflicts=True)
+            counts["orphaned"] = len(orphans)
+    return counts
+
+
+def _adopt_orphans(sent_rows: list[Message]) -> None:
+    """Receipts that outran their submit's status update: apply them now (same transaction)."""
+    if not sent_rows:
+        return
+    orphans = list(ReceiptOrphan.objects.filter(
+        carrier_message_id__in=[row.carrier_message_id for row in sent_rows]))
+    if not orphans:
+        return
+    ReceiptOrphan.objects.filter(pk__in=[orphan.pk for orphan in orphans]).delete()
+    receipts_apply([DeliveryReceipt(o.connector, o.carrier_message_id, o.status, o.error_code) for o in orphans])
+
+
+def orphans_adopt(limit: int = 1000) -> int:
+    """Receipts parked as orphans whose message now has its carrier id: apply them.
+
+    A receipt can land between a settle's own orphan check and its commit; this sweep (run by the
+    flusher every second and by the sweeper) catches those. Orphans nobody claims in 7 days go.
+    """
+    orphans = list(ReceiptOrphan.objects.order_by("id")[:limit])
+    if not orphans:
+        return 0
+    known = set(Message.objects.filter(carrier_message_id__in=[o.carrier_message_id for o in orphans])
+                .values_list("connector", "carrier_message_id"))
+    ready = [o for o in orphans if (o.connector, o.carrier_message_id) in known]
+    if ready:
+        with transaction.atomic():
+            taken = ReceiptOrphan.objects.filter(pk__in=[o.pk for o in ready]).delete()[0]
+            if taken:
+                receipts_apply([DeliveryReceipt(o.connector, o.carrier_message_id, o.status, o.error_code)
+                                for o in ready])
+    ReceiptOrphan.objects.filter(received_at__lt=timezone.now() - timedelta(days=7)).delete()
+    return len(ready)
+
+
+# --- inbound -----------------------------------------------------------------------------------
+
+def inbound_receive(inbound: InboundSms) -> Message | None:
+    """A message to one of our numbers: store it, handle STOP/START/HELP, publish message.received."""
+    try:
+        recipient = parse_number(inbound.recipient if inbound.recipient.startswith("+")
+                                 else f"+{inbound.recipient}", param="to").e164
+    except Exception:
+        recipient = inbound.recipient
+    number = PhoneNumber.objects.filter(number=recipient, inbound_enabled=True).first()
+    if number is None:
+        log.info("inbound message to an unknown number %s dropped", recipient)
+        return None
+    try:
+        sender = parse_number(inbound.sender if inbound.sender.startswith("+") else f"+{inbound.sender}",
+                              param="from")
+        sender_e164, country = sender.e164, sender.country
+    except Exception:
+        sender_e164, country = inbound.sender[:20], ""
+    if inbound.carrier_message_id and Message.objects.filter(
+            app_id=number.app_id, direction=Direction.INBOUND, connector=inbound.connector,
+            carrier_message_id=inbound.carrier_message_id).exists():
+        return None  # a doubled MO
+    info = encoding.segment(inbound.body or "")
+    now = inbound.received_at or timezone.now()
+    keyword = (inbound.body or "").strip().upper()
+    with transaction.atomic():
+        message = Message.objects.create(
+            tenant_id=number.tenant_id, app_id=number.app_id, direction=Direction.INBOUND, mode=number.mode,
+            to=number.number, sender=sender_e164, country=country, body=inbound.body or "",
+            encoding=info.encoding, segments=info.segments, status=Status.RECEIVED, received_at=now,
+            created_at=now, connector=inbound.connector, carrier_message_id=inbound.carrier_message_id)
+        _announce([message])
+        if keyword in STOP_WORDS:
+            OptOut.objects.get_or_create(app_id=number.app_id, number=sender_e164, defaults={"keyword": keyword})
+        elif keyword in START_WORDS:
+            OptOut.objects.filter(app_id=number.app_id, number=sender_e164).delete()
+        elif keyword in HELP_WORDS:
+            help_text = SmsSettings.objects.filter(app_id=number.app_id).values_list("help_text", flat=True).first()
+            if help_text:
+                reply = encoding.segment(help_text)
+                Message.objects.create(
+                    tenant_id=number.tenant_id, app_id=number.app_id, mode=number.mode, to=sender_e164,
+                    sender=number.number, country=country, body=help_text, encoding=reply.encoding,
+                    segments=reply.segments, status=Status.QUEUED, queued_at=now, created_at=now)
+                from cpaas.messaging.services import kick_dispatch
+
+                transaction.on_commit(kick_dispatch)
+        billing.record_usage(App.objects.get(pk=number.app_id), "sms_segments", info.segments,
+                             dimensions={"country": country, "direction": "inbound"},
+                             occurred_at=now, idempotency_key=f"sms:{message.id}")
+    return message
+
+
+# --- the sink connectors push into ------------------------------------------------------------
+
+class MessagingSink:
+    """Buffers receipts and inbound messages from connectors and applies them in batches.
+
+    The sandbox pushes during ``submit`` and the dispatcher flushes right after settling; the SMPP
+    connector pushes from its bind thread and a flusher thread applies every 50 ms.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.receipts: list[DeliveryReceipt] = []
+        self.inbounds: list[InboundSms] = []
+        self._flusher: threading.Thread | None = None
+
+    def receipt(self, receipt: DeliveryReceipt) -> None:
+        if receipt.delay_seconds:
+            from cpaas.messaging.tasks import apply_receipt
+
+            apply_receipt.apply_async(args=[receipt.connector, receipt.carrier_message_id, receipt.status,
+                                            receipt.error_code], countdown=receipt.delay_seconds)
+            return
+        with self.lock:
+            self.receipts.append(receipt)
+
+    def inbound(self, message: InboundSms) -> None:
+        with self.lock:
+            self.inbounds.append(message)
+
+    def flush(self) -> None:
+        with self.lock:
+            receipts, self.receipts = self.receipts, []
+            inbounds, self.inbounds = self.inbounds, []
+        if receipts:
+            receipts_apply(receipts)
+        for inbound in inbounds:
+            inbound_receive(inbound)
+
+    def start_flusher(self, interval: float = 0.05) -> None:
+        if self._flusher is not None:
+            return
+
+        def run() -> None:
+            from django.db import close_old_connections
+
+            last_adopt = time.monotonic()
+            while True:
+                time.sleep(interval)
+                try:
+                    self.flush()
+                    if time.monotonic() - last_adopt > 1.0:
+                        last_adopt = time.monotonic()
+                        orphans_adopt()
+                except Exception:
+                    log.exception("applying receipts failed")
+                    close_old_connections()
+
+        self._flusher = threading.Thread(target=run, name="sms-sink-flusher", daemon=True)
+        self._flusher.start()
+
+
+def sink() -> MessagingSink:
+    global _sink
+    if _sink is None:
+        _sink = MessagingSink()
+    return _sink
+
+
+# --- sweeper -----------------------------------------------------------------------------------
+
+def sweep(limit: int = 500) -> dict[str, int]:
+    """Reconcile ``sending`` messages whose lease ran out (crashed worker, lost task, retry due)."""
+    now = timezone.now()
+    counts = {"reclaimed": 0, "recovered_sent": 0, "resubmitted": 0, "expired": 0}
+    with transaction.atomic():
+        ids = list(Message.objects.select_for_update(skip_locked=True)
+                   .filter(status=Status.SENDING, lease_until__lt=now).order_by("lease_until")
+                   .values_list("id", flat=True)[:limit])
+        Message.objects.filter(id__in=ids, status=Status.SENDING, lease_until__lt=now).update(
+            lease_until=now + timedelta(seconds=conf.LEASE_SECONDS), attempts=F("attempts") + 1)
+    if not ids:
+        orphans_adopt()
+        return counts
+    counts["reclaimed"] = len(ids)
+    messages = list(Message.objects.filter(id__in=ids, status=Status.SENDING))
+    journal = infra.journal_read([message.id for message in messages])
+    accepted, resubmit, expired = {}, [], {}
+    for message in messages:
+        entry = journal.get(message.id, "")
+        parts = entry.split("|")
+        if parts[0] == "submitted":
+            accepted[message.id] = (parts[1], parts[2])
+            continue
+        if parts[0] == "submitting" and parts[1] not in message.tried_connectors:
+            # Unknown whether that carrier took it: never give it to that carrier again.
+            message.tried_connectors = [*message.tried_connectors, parts[1]]
+        if message.attempts > 10 or (message.validity_period and message.created_at
+                                     + timedelta(seconds=message.validity_period) < now):
+            expired[message.id] = ("expired", "The message could not be submitted within its validity.")
+            continue
+        resubmit.append(message)
+    if accepted or expired:
+        settled = [m for m in messages if m.id in accepted or m.id in expired]
+        settle(settled, accepted=accepted, failed=expired, retry_later=[])
+    counts["recovered_sent"], counts["expired"] = len(accepted), len(expired)
+    if resubmit:
+        Message.objects.bulk_update(resubmit, ["tried_connectors"])
+        submit_claimed(resubmit)
+        counts["resubmitted"] = len(resubmit)
+    sink().flush()
+    orphans_adopt()
+    return counts
+
+
+def release_scheduled(limit: int = 1000) -> int:
+    """``scheduled → queued`` for messages whose send time came; publish message.queued."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(Message.objects.select_for_update(skip_locked=True)
+                   .filter(status=Status.SCHEDULED, send_at__lte=now).values_list("id", flat=True)[:limit])
+        if not ids:
+            return 0
+        Message.objects.filter(id__in=ids, status=Status.SCHEDULED).update(
+            status=Status.QUEUED, queued_at=now, sequence=F("sequence") + 1)
+        _announce(list(Message.objects.filter(id__in=ids, status=Status.QUEUED)))
+        from cpaas.messaging.services import kick_dispatch
+
+        transaction.on_commit(kick_dispatch)
+    return len(ids)
+
+
+def kick_callbacks() -> None:
+    if infra.flag_set_once("cpaas:sms:callbacks:kick", 5):
+        from cpaas.messaging.tasks import deliver_callbacks
+
+        deliver_callbacks.apply_async()
+
+
+def open_binds() -> list[str]:
+    """Start every enabled SMPP connector's bind in this process (worker start)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+    opened = []
+    for row in Connector.objects.filter(enabled=True, kind=Connector.Kind.SMPP):
+        connector = connector_for(row.id)
+        if connector is not None and hasattr(connector, "start"):
+            connector.start()
+            opened.append(row.id)
+    return opened

@@ -1,0 +1,66 @@
+"""Shared reads of the SMS room, app first."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+
+from cpaas.core.errors import ApiError
+from cpaas.messaging.models import Message, Status
+from cpaas.messaging.numbers import parse_number
+
+
+def message_get(*, app_id: str, message_id: str) -> Message:
+    message = Message.objects.filter(app_id=app_id, pk=message_id).first()
+    if message is None:
+        raise ApiError(code="not_found")
+    return message
+
+
+def _when(params, name: str):
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    value = parse_datetime(raw)
+    if value is None or value.tzinfo is None:
+        raise ApiError(f"`{name}` must be an ISO 8601 date-time with a time zone.", param=name)
+    return value
+
+
+def message_list(*, app_id: str, params) -> QuerySet[Message]:
+    """Messages of one app filtered by status, to, from, direction and a created_at range."""
+    queryset = Message.objects.filter(app_id=app_id)
+    status = params.get("status")
+    if status:
+        if status not in Status.values:
+            raise ApiError(f"`status` must be one of {', '.join(Status.values)}.", param="status")
+        queryset = queryset.filter(status=status)
+    direction = params.get("direction")
+    if direction:
+        if direction not in ("inbound", "outbound"):
+            raise ApiError("`direction` must be inbound or outbound.", param="direction")
+        queryset = queryset.filter(direction=direction)
+    if params.get("to"):
+        queryset = queryset.filter(to=parse_number(params["to"], param="to").e164)
+    sender = params.get("from")
+    if sender:
+        if sender.startswith("+"):
+            sender = parse_number(sender, param="from").e164
+        queryset = queryset.filter(sender=sender)
+    created_after, created_before = _when(params, "created_after"), _when(params, "created_before")
+    if created_after:
+        queryset = queryset.filter(created_at__gte=created_after)
+    if created_before:
+        queryset = queryset.filter(created_at__lt=created_before)
+    return queryset
+
+
+def number_owned(*, app_id: str, number: str, capability: str | None = None) -> bool:
+    """Whether ``number`` (E.164) belongs to the app, optionally with a capability (sms, voice).
+
+    The one read of the number inventory other rooms may use (voice checks caller ids with it).
+    """
+    from cpaas.messaging.models import PhoneNumber
+
+    row = PhoneNumber.objects.filter(app_id=app_id, number=number).values_list("capabilities", flat=True).first()
+    return row is not None and (capability is None or capability in (row or []))

@@ -1,0 +1,533 @@
+"""Writes of the SMS room: accept a send (single or batch), cancel, numbers, settings.
+
+A send is validated completely before anything is written: a rejected message is neither stored
+nor queued nor counted. An accepted one is inserted as ``queued`` (or ``scheduled``) in the
+caller's transaction, and the dispatcher is woken on commit (pipeline.py takes it from there).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models.base import ModelState
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from cpaas.core.errors import ApiError
+from cpaas.messaging import conf, encoding, infra
+from cpaas.messaging.models import (
+    Direction,
+    Message,
+    Mode,
+    OptOut,
+    PhoneNumber,
+    SenderPool,
+    SmsSettings,
+    Status,
+    StickySender,
+)
+from cpaas.messaging.numbers import is_alphanumeric_sender, looks_like_number, parse_number
+
+SEND_FIELDS = frozenset({"to", "from", "sender_pool", "body", "status_callback", "send_at",
+                         "validity_period", "reference", "smart_encoding", "country"})
+
+# --- per-process caches of rarely changing rows (settings, owned numbers) -----------------------
+
+_CACHE_SECONDS = 5.0
+_cache_lock = threading.Lock()
+_settings_cache: dict[str, tuple[SmsSettings, float]] = {}
+_numbers_cache: dict[str, tuple[frozenset[str], float]] = {}
+
+
+def caches_clear(app_id: str | None = None) -> None:
+    with _cache_lock:
+        if app_id is None:
+            _settings_cache.clear()
+            _numbers_cache.clear()
+        else:
+            _settings_cache.pop(app_id, None)
+            _numbers_cache.pop(app_id, None)
+
+
+def sms_settings(app_id: str) -> SmsSettings:
+    hit = _settings_cache.get(app_id)
+    if hit is not None and time.monotonic() - hit[1] < _CACHE_SECONDS:
+        return hit[0]
+    row = SmsSettings.objects.filter(app_id=app_id).first() or SmsSettings(app_id=app_id)
+    with _cache_lock:
+        _settings_cache[app_id] = (row, time.monotonic())
+    return row
+
+
+def owned_numbers(app_id: str) -> frozenset[str]:
+    hit = _numbers_cache.get(app_id)
+    if hit is not None and time.monotonic() - hit[1] < _CACHE_SECONDS:
+        return hit[0]
+    numbers = frozenset(PhoneNumber.objects.filter(app_id=app_id).values_list("number", flat=True))
+    with _cache_lock:
+        _numbers_cache[app_id] = (numbers, time.monotonic())
+    return numbers
+
+
+# --- validating one send ---------------------------------------------------------------------
+
+@dataclass
+class Caller:
+    tenant_id: str
+    app_id: str
+    mode: str  # "test" | "live"
+
+
+def _text(data: dict, name: str, max_length: int) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(f"`{name}` must be a string.", param=name)
+    if len(value) > max_length:
+        raise ApiError(f"`{name}` must be at most {max_length} characters.", param=name)
+    return value
+
+
+def _send_at(data: dict, now: datetime) -> datetime | None:
+    raw = data.get("send_at")
+    if raw in (None, ""):
+        return None
+    when = parse_datetime(raw) if isinstance(raw, str) else None
+    if when is None or timezone.is_naive(when):
+        raise ApiError("`send_at` must be an ISO 8601 date-time with a time zone.",
+                       code="invalid_send_at", param="send_at")
+    earliest = now + timedelta(seconds=conf.SEND_AT_MIN_SECONDS)
+    latest = now + timedelta(seconds=conf.SEND_AT_MAX_SECONDS)
+    if not earliest <= when <= latest:
+        raise ApiError("`send_at` must be between 15 minutes and 7 days from now.",
+                       code="invalid_send_at", param="send_at")
+    return when
+
+
+def _geo_check(settings_row: SmsSettings, mode: str, country: str) -> None:
+    allowed = settings_row.allowed_countries
+    if allowed is None:
+        if mode == Mode.TEST:
+            return
+        raise ApiError("Sending to this country is not enabled for this app. Set the app's "
+                       "allowed countries first.", code="geo_not_permitted", param="to")
+    if country not in allowed:
+        raise ApiError(f"Sending to {country or 'this destination'} is not permitted for this app.",
+                       code="geo_not_permitted", param="to")
+
+
+def _sender(caller: Caller, data: dict, to: str) -> tuple[str, str]:
+    """(from address, sender pool id)."""
+    sender = data.get("from")
+    pool_id = data.get("sender_pool")
+    if sender not in (None, "") and pool_id not in (None, ""):
+        raise ApiError("Give `from` or `sender_pool`, not both.", param="sender_pool")
+    if pool_id not in (None, ""):
+        if not isinstance(pool_id, str):
+            raise ApiError("`sender_pool` must be a sender pool id.", param="sender_pool")
+        return _sticky_sender(caller, pool_id, to), pool_id
+    if sender in (None, ""):
+        raise ApiError("`from` is required (a number the app owns or an alphanumeric sender id), "
+                       "or give `sender_pool`.", code="invalid_request", param="from")
+    if not isinstance(sender, str):
+        raise ApiError("`from` must be a string.", code="invalid_phone_number", param="from")
+    if looks_like_number(sender):
+        parsed = parse_number(sender, param="from", country=data.get("country") or None)
+        if parsed.e164 not in owned_numbers(caller.app_id):
+            raise ApiError(f"The number {parsed.e164} is not owned by this app.",
+                           code="sender_not_owned", param="from")
+        return parsed.e164, ""
+    if not is_alphanumeric_sender(sender):
+        raise ApiError("`from` must be an E.164 number or an alphanumeric sender id of 1 to 11 "
+                       "letters and digits.", code="invalid_phone_number", param="from")
+    return sender, ""
+
+
+def _sticky_sender(caller: Caller, pool_id: str, to: str) -> str:
+    pool = SenderPool.objects.filter(pk=pool_id, app_id=caller.app_id).first()
+    if pool is None:
+        raise ApiError("No such sender pool.", code="not_found", param="sender_pool")
+    sticky = StickySender.objects.filter(pool=pool, recipient=to).values_list("number", flat=True).first()
+    if sticky:
+        return sticky
+    numbers = sorted(pool.numbers.values_list("number", flat=True))
+    if not numbers:
+        raise ApiError("This sender pool has no numbers.", code="sender_pool_empty", param="sender_pool")
+    choice = numbers[int(hashlib.sha256(to.encode()).hexdigest(), 16) % len(numbers)]
+    try:
+        with transaction.atomic():
+            StickySender.objects.create(pool=pool, recipient=to, number=choice)
+    except IntegrityError:
+        choice = StickySender.objects.get(pool=pool, recipient=to).number
+    return choice
+
+
+def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
+    """Validate one send and return the unsaved Message. Raises ApiError on the first problem."""
+    if not isinstance(data, dict):
+        raise ApiError("Each message must be a JSON object.", param=None)
+    unknown = sorted(set(data) - SEND_FIELDS)
+    if unknown:
+        raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
+    body = data.get("body")
+    if body is None or (isinstance(body, str) and not body.strip()):
+        raise ApiError("`body` is required and must not be empty.", code="body_required", param="body")
+    if not isinstance(body, str):
+        raise ApiError("`body` must be a string.", param="body")
+    if data.get("to") in (None, ""):
+        raise ApiError("`to` is required.", code="invalid_request", param="to")
+    to = parse_number(data["to"], param="to", country=data.get("country") or None)
+    sender, pool_id = _sender(caller, data, to.e164)
+    smart = data.get("smart_encoding", False)
+    if not isinstance(smart, bool):
+        raise ApiError("`smart_encoding` must be true or false.", param="smart_encoding")
+    info = encoding.segment(body, smart_encoding=smart)
+    if info.too_long:
+        raise ApiError(f"The body needs {info.segments} segments ({info.encoding}); the limit is "
+                       f"{encoding.MAX_SEGMENTS}.", code="body_too_long", param="body")
+    send_at = _send_at(data, now)
+    validity = data.get("validity_period")
+    if validity is not None and (not isinstance(validity, int) or isinstance(validity, bool)
+                                 or not 60 <= validity <= 72 * 3600):
+        raise ApiError("`validity_period` must be whole seconds from 60 to 259200.", param="validity_period")
+    callback = _text(data, "status_callback", 500)
+    if callback and not callback.startswith(("https://", "http://")):
+        raise ApiError("`status_callback` must be an http(s) URL.", param="status_callback")
+    reference = _text(data, "reference", 100)
+    settings_row = sms_settings(caller.app_id)
+    _geo_check(settings_row, caller.mode, to.country)
+    return _new_message(
+        tenant_id=caller.tenant_id, app_id=caller.app_id, direction=Direction.OUTBOUND,
+        mode=caller.mode, to=to.e164, sender=sender, sender_pool=pool_id, country=to.country,
+        body=info.body, encoding=info.encoding, segments=info.segments,
+        status=Status.SCHEDULED if send_at else Status.QUEUED, send_at=send_at,
+        queued_at=None if send_at else now, created_at=now, reference=reference,
+        status_callback=callback, validity_period=validity,
+    )
+
+
+_TEMPLATE: dict | None = None
+
+
+def _new_message(**values) -> Message:
+    """An unsaved Message without Model.__init__'s per-field work (a third of a batch's CPU).
+
+    Every concrete field gets its declared default first, exactly as __init__ would; callable
+    defaults (the id, lists) are called per message.
+    """
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        template, callables = {}, {}
+        for field in Message._meta.concrete_fields:
+            if field.has_default() and callable(field.default):
+                callables[field.attname] = field.default
+            else:
+                template[field.attname] = field.get_default()
+        _TEMPLATE = {"static": template, "callables": callables}
+    message = Message.__new__(Message)
+    message._state = ModelState()
+    state = dict(_TEMPLATE["static"])
+    for name, default in _TEMPLATE["callables"].items():
+        if name not in values:
+            state[name] = default()
+    state.update(values)
+    message.__dict__.update(state)
+    return message
+
+
+def _opted_out(app_id: str, numbers: list[str]) -> set[str]:
+    return set(OptOut.objects.filter(app_id=app_id, number__in=numbers).values_list("number", flat=True))
+
+
+def _protect(caller: Caller, messages: list[Message], now: datetime) -> list[ApiError | None]:
+    """Daily cap and velocity guard: one INCRBY per distinct counter, one Redis round trip."""
+    settings_row = sms_settings(caller.app_id)
+    day = now.strftime("%Y%m%d")
+    window = int(now.timestamp()) // conf.VELOCITY_WINDOW_SECONDS
+    base = f"cpaas:sms:{caller.tenant_id}:{caller.app_id}"
+    prefixes = [message.to[: conf.VELOCITY_PREFIX_DIGITS] for message in messages]
+    per_prefix: dict[str, int] = {}
+    for prefix in prefixes:
+        per_prefix[prefix] = per_prefix.get(prefix, 0) + 1
+    keys = [(f"{base}:day:{day}", 2 * 86400, len(messages))]
+    keys += [(f"{base}:vel:{prefix}:{window}", conf.VELOCITY_WINDOW_SECONDS * 2, count)
+             for prefix, count in per_prefix.items()]
+    totals = infra.incr_many(keys)
+    # Counts as they stood before this call, then walk the messages in order.
+    day_count = totals[0] - len(messages)
+    prefix_count = {prefix: total - per_prefix[prefix] for prefix, total in zip(per_prefix, totals[1:], strict=True)}
+    cap = settings_row.daily_cap
+    limit = settings_row.velocity_limit or conf.VELOCITY_LIMIT
+    out: list[ApiError | None] = []
+    for message, prefix in zip(messages, prefixes, strict=True):
+        day_count += 1
+        prefix_count[prefix] += 1
+        if cap is not None and day_count > cap:
+            out.append(ApiError(f"This app reached its daily cap of {cap} messages.",
+                                code="daily_cap_reached", param=None))
+        elif prefix_count[prefix] > limit:
+            # Kept in Redis, not the database: a refused request's transaction is rolled back.
+            infra.fraud_log(caller.tenant_id, caller.app_id, {
+                "prefix": prefix, "to": message.to, "count": prefix_count[prefix], "at": now.isoformat()})
+            out.append(ApiError("Too many messages to numbers with this prefix in a short time; the "
+                                "send was blocked as suspected SMS pumping.", code="suspected_fraud",
+                                param="to"))
+        else:
+            out.append(None)
+    return out
+
+
+def message_send(*, caller: Caller, data: Any) -> Message:
+    """Accept one message. Preconditions: inside the request's transaction."""
+    now = timezone.now()
+    message = message_build(caller, data, now=now)
+    problem = _protect(caller, [message], now)[0]
+    if problem is not None:
+        raise problem
+    if not _insert_unless_opted_out(message):
+        _unprotect(caller, message, now)
+        raise ApiError("This recipient has opted out of messages from this app (replied STOP).",
+                       code="recipient_opted_out", param="to")
+    if message.status == Status.QUEUED:
+        transaction.on_commit(kick_dispatch)
+    return message
+
+
+def _insert_unless_opted_out(message: Message) -> bool:
+    """INSERT … SELECT … WHERE NOT EXISTS (opt-out): the check and the write in one round trip."""
+    if connection.vendor != "postgresql":
+        if _opted_out(message.app_id, [message.to]):
+            return False
+        message.save(force_insert=True)
+        return True
+    fields = list(Message._meta.concrete_fields)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields]
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (f"INSERT INTO {Message._meta.db_table} ({columns}) SELECT {placeholders} "  # noqa: S608
+           f"WHERE NOT EXISTS (SELECT 1 FROM {OptOut._meta.db_table} WHERE app_id = %s AND number = %s)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, message.app_id, message.to])
+        return cursor.rowcount == 1
+
+
+def _unprotect(caller: Caller, message: Message, now: datetime) -> None:
+    """Give back the counts of a send refused after counting (an opted-out recipient)."""
+    window = int(now.timestamp()) // conf.VELOCITY_WINDOW_SECONDS
+    base = f"cpaas:sms:{caller.tenant_id}:{caller.app_id}"
+    infra.decr(f"{base}:day:{now.strftime('%Y%m%d')}")
+    infra.decr(f"{base}:vel:{message.to[: conf.VELOCITY_PREFIX_DIGITS]}:{window}")
+
+
+@dataclass
+class BatchItem:
+    index: int
+    message: Message | None
+    error: ApiError | None
+
+
+def messages_send_batch(*, caller: Caller, items: Any) -> list[BatchItem]:
+    """Accept up to BATCH_MAX messages, each validated on its own; one multi-row INSERT."""
+    if not isinstance(items, list) or not items:
+        raise ApiError("`messages` must be a non-empty list.", param="messages")
+    if len(items) > conf.BATCH_MAX:
+        raise ApiError(f"A batch holds at most {conf.BATCH_MAX} messages; this one has {len(items)}.",
+                       code="batch_too_large", param="messages")
+    now = timezone.now()
+    results: list[BatchItem] = []
+    for index, data in enumerate(items):
+        try:
+            results.append(BatchItem(index, message_build(caller, data, now=now), None))
+        except ApiError as error:
+            error.param = f"messages[{index}].{error.param}" if error.param else f"messages[{index}]"
+            results.append(BatchItem(index, None, error))
+    valid = [item for item in results if item.message is not None]
+    opted = _opted_out(caller.app_id, list({item.message.to for item in valid}))
+    for item in valid:
+        if item.message.to in opted:
+            item.error = ApiError("This recipient has opted out of messages from this app.",
+                                  code="recipient_opted_out", param=f"messages[{item.index}].to")
+            item.message = None
+    valid = [item for item in valid if item.message is not None]
+    for item, problem in zip(valid, _protect(caller, [item.message for item in valid], now), strict=True):
+        if problem is not None:
+            problem.param = f"messages[{item.index}].{problem.param}" if problem.param else None
+            item.error, item.message = problem, None
+    accepted = [item.message for item in results if item.message is not None]
+    messages_insert(accepted)
+    if any(message.status == Status.QUEUED for message in accepted):
+        transaction.on_commit(kick_dispatch)
+    return results
+
+
+def messages_insert(messages: list[Message]) -> None:
+    """Insert many messages at once: COPY on PostgreSQL (several times cheaper than the ORM's
+    bulk_create at 1,000 rows), bulk_create elsewhere."""
+    if not messages:
+        return
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_create(messages, batch_size=500)
+        return
+    fields = [field for field in Message._meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    json_fields = {field.attname for field in fields if field.get_internal_type() == "JSONField"}
+    names = [field.attname for field in fields]
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY {Message._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for message in messages:
+                copy.write_row([json.dumps(getattr(message, name)) if name in json_fields
+                                else getattr(message, name) for name in names])
+
+
+def message_estimate(*, caller: Caller, data: Any) -> dict:
+    """Segments, encoding and what forced UCS-2, without sending (and without ownership checks)."""
+    if not isinstance(data, dict):
+        raise ApiError("The body must be a JSON object.")
+    unknown = sorted(set(data) - {"body", "smart_encoding", "to", "country"})
+    if unknown:
+        raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
+    body = data.get("body")
+    if not isinstance(body, str) or not body.strip():
+        raise ApiError("`body` is required and must not be empty.", code="body_required", param="body")
+    smart = data.get("smart_encoding", False)
+    info = encoding.segment(body, smart_encoding=bool(smart))
+    country = None
+    if data.get("to") not in (None, ""):
+        country = parse_number(data["to"], param="to", country=data.get("country") or None).country
+    return {
+        "object": "message_estimate",
+        "segments": info.segments,
+        "encoding": info.encoding,
+        "characters": len(info.body),
+        "units": info.units,
+        "ucs2_characters": list(info.ucs2_characters),
+        "body": info.body,
+        "too_long": info.too_long,
+        "max_segments": encoding.MAX_SEGMENTS,
+        "country": country,
+        # Prices are rated by billing from the usage ledger; the API shows them once rated.
+        "price": None,
+        "currency": None,
+    }
+
+
+def message_cancel(*, caller: Caller, message_id: str) -> Message:
+    from cpaas.messaging import pipeline
+
+    message = Message.objects.filter(pk=message_id, app_id=caller.app_id).first()
+    if message is None:
+        raise ApiError(code="not_found")
+    if not pipeline.transition(message, Status.CANCELED):
+        raise ApiError(f"A {message.status} message cannot be canceled; only scheduled or queued ones.",
+                       code="message_not_cancelable")
+    return message
+
+
+def kick_dispatch() -> None:
+    """Wake a dispatcher unless one was woken in the last seconds (coalesces per-message kicks)."""
+    if infra.flag_set_once("cpaas:sms:dispatch:kick", 5):
+        from cpaas.messaging.tasks import dispatch
+
+        dispatch.apply_async()
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+SANDBOX_PREFIX = "+1500555"
+
+
+def number_provision_test(*, caller: Caller, number: str | None = None,
+                          capabilities: list[str] | None = None) -> PhoneNumber:
+    """A sandbox test number, at once: the one asked for if free, else a random free one."""
+    capabilities = capabilities or ["sms", "voice"]
+    if number is not None:
+        parsed = parse_number(number, param="number")
+        if not parsed.e164.startswith(SANDBOX_PREFIX) or parsed.e164[len(SANDBOX_PREFIX):] < "1000":
+            raise ApiError(f"Test numbers are in the sandbox range {SANDBOX_PREFIX}1000-9999.",
+                           code="invalid_phone_number", param="number")
+        candidates = [parsed.e164]
+    else:
+        candidates = [f"{SANDBOX_PREFIX}{secrets.randbelow(9000) + 1000}" for _ in range(20)]
+    for candidate in candidates:
+        try:
+            with transaction.atomic():
+                row = PhoneNumber.objects.create(
+                    tenant_id=caller.tenant_id, app_id=caller.app_id, number=candidate, country="US",
+                    mode=Mode.TEST, capabilities=capabilities, connector="sandbox")
+            caches_clear(caller.app_id)
+            return row
+        except IntegrityError:
+            continue
+    raise ApiError("That number is taken.", code="number_unavailable", param="number")
+
+
+def number_assign(*, app, number: str, connector: str, capabilities: list[str] | None = None,
+                  country_hint: str | None = None) -> PhoneNumber:
+    """The operator gives a live number to an app (management command, admin)."""
+    parsed = parse_number(number, param="number", country=country_hint)
+    row, _ = PhoneNumber.objects.update_or_create(
+        number=parsed.e164,
+        defaults={"tenant_id": app.tenant_id, "app_id": app.pk, "country": parsed.country,
+                  "mode": Mode.LIVE, "capabilities": capabilities or ["sms"], "connector": connector})
+    caches_clear(app.pk)
+    return row
+
+
+def sandbox_numbers_provision(*, app, count: int = 3) -> list[PhoneNumber]:
+    """The embedded default's demo app owns a few test numbers."""
+    caller = Caller(tenant_id=app.tenant_id, app_id=app.pk, mode=Mode.TEST)
+    existing = list(PhoneNumber.objects.filter(app_id=app.pk))
+    return existing + [number_provision_test(caller=caller) for _ in range(max(0, count - len(existing)))]
+
+
+def sender_pool_create(*, caller: Caller, name: str, numbers: list[str]) -> SenderPool:
+    rows = list(PhoneNumber.objects.filter(app_id=caller.app_id, number__in=numbers))
+    found = {row.number for row in rows}
+    missing = [number for number in numbers if number not in found]
+    if missing:
+        raise ApiError(f"The number {missing[0]} is not owned by this app.", code="sender_not_owned",
+                       param="numbers")
+    pool = SenderPool.objects.create(tenant_id=caller.tenant_id, app_id=caller.app_id, name=name)
+    pool.numbers.set(rows)
+    return pool
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+def new_callback_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sms_settings_update(*, caller: Caller, changes: dict) -> SmsSettings:
+    row, _ = SmsSettings.objects.select_for_update().get_or_create(app_id=caller.app_id)
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if not row.callback_secret:
+        row.callback_secret = new_callback_secret()
+    row.save()
+    caches_clear(caller.app_id)
+    return row
+
+
+def callback_secret(app_id: str) -> str:
+    row = sms_settings(app_id)
+    if row.callback_secret:
+        return row.callback_secret
+    with transaction.atomic():
+        row, _ = SmsSettings.objects.select_for_update().get_or_create(app_id=app_id)
+        if not row.callback_secret:
+            row.callback_secret = new_callback_secret()
+            row.save(update_fields=["callback_secret"])
+    caches_clear(app_id)
+    return row.callback_secret

@@ -1,0 +1,44 @@
+"""Settings of the voice room, read from the environment with safe defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+# The connector live keys use ("sandbox" until a SIP connector is configured). Test keys always
+# use the sandbox network.
+VOICE_LIVE_CONNECTOR = os.environ.get("VOICE_LIVE_CONNECTOR", "sandbox")
+# How many times faster than real time the sandbox network plays calls out (1 = real time).
+VOICE_SANDBOX_SPEED = _float("VOICE_SANDBOX_SPEED", 1.0)
+# Call-control documents: fetch timeout (seconds) and the largest document accepted (bytes).
+VOICE_FETCH_TIMEOUT = _float("VOICE_FETCH_TIMEOUT", 5.0)
+VOICE_MAX_DOCUMENT_BYTES = _int("VOICE_MAX_DOCUMENT_BYTES", 64 * 1024)
+# Documents one call may fetch before it is stopped (a Redirect loop must end).
+VOICE_MAX_FETCHES_PER_CALL = _int("VOICE_MAX_FETCHES_PER_CALL", 50)
+# Allow call-control and status-callback URLs on private / loopback addresses (development, tests).
+VOICE_ALLOW_PRIVATE_URLS = os.environ.get("VOICE_ALLOW_PRIVATE_URLS", "").strip().lower() in {"1", "true", "yes", "on"}
+# Recordings: a Django storage class (django-storages compatible) and its options as JSON.
+VOICE_RECORDINGS_STORAGE = os.environ.get(
+    "VOICE_RECORDINGS_STORAGE", "django.core.files.storage.FileSystemStorage"
+)
+VOICE_RECORDINGS_STORAGE_OPTIONS: dict = json.loads(os.environ.get("VOICE_RECORDINGS_STORAGE_OPTIONS", "{}"))
+# Threads the engine uses for reads beside its event loop, and group-commit runner threads for
+# its writes. Few threads on purpose: they share one GIL with the loop, and more threads made
+# the call-setup tail longer in bench/voice.py, not shorter.
+VOICE_ENGINE_DB_THREADS = _int("VOICE_ENGINE_DB_THREADS", 2)
+VOICE_ENGINE_COMMIT_THREADS = _int("VOICE_ENGINE_COMMIT_THREADS", 1)
+# A claimed call not final after its ring time + time limit + this margin is failed by the sweeper.
+VOICE_SWEEP_MARGIN_SECONDS = _int("VOICE_SWEEP_MARGIN_SECONDS", 300)
+# A queued call not claimed within this many seconds is enqueued again.
+VOICE_REQUEUE_AFTER_SECONDS = _int("VOICE_REQUEUE_AFTER_SECONDS", 60)

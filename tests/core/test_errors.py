@@ -1,0 +1,146 @@
+"""Every failure under /v1/ answers the one envelope, with the right status, code and param."""
+
+import json
+
+import pytest
+
+from cpaas.core.errors import ERROR_CODES
+from cpaas.tenants.models import App
+
+ENVELOPE_FIELDS = {"type", "code", "message", "param", "request_id", "retryable", "doc_url"}
+
+
+def error_of(response):
+    assert response["Content-Type"].startswith("application/json"), response.content[:200]
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) >= ENVELOPE_FIELDS
+    assert body["error"]["request_id"] == response["Request-Id"]
+    assert body["error"]["doc_url"].endswith(f"/errors#{body['error']['code']}")
+    return body["error"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer", "Bearer ", "Token sk_test_abc", "Basic c2tfdGVzdDo=", "Bearer sk_test_nope",
+     "Bearer sk_live_" + "x" * 32, "Bearer " + "sk_test_" + "y" * 200],
+)
+def test_it_refuses_missing_or_malformed_keys_with_the_same_401(db, anon, header):
+    if header is not None:
+        anon.credentials(HTTP_AUTHORIZATION=header)
+    response = anon.get("/v1/me")
+    assert response.status_code == 401
+    error = error_of(response)
+    assert error["code"] == "authentication_failed"
+    assert error["type"] == "authentication_error"
+    assert error["retryable"] is False
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_it_answers_malformed_json_with_invalid_json_and_writes_nothing(api, app):
+    before = App.objects.count()
+    response = api.post("/v1/apps", data='{"name": "x",', content_type="application/json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_json"
+    assert App.objects.count() == before
+
+
+def test_it_names_the_unknown_field(api, app):
+    before = App.objects.count()
+    response = api.post("/v1/apps", {"name": "x", "colour": "red"}, format="json")
+    assert response.status_code == 400
+    error = error_of(response)
+    assert (error["code"], error["param"]) == ("invalid_request", "colour")
+    assert App.objects.count() == before
+
+
+def test_it_names_the_wrongly_typed_field(api):
+    response = api.post("/v1/api-keys", {"products": "sms"}, format="json")
+    assert response.status_code == 400
+    error = error_of(response)
+    assert (error["code"], error["param"]) == ("invalid_request", "products")
+
+
+def test_it_names_a_missing_field(api):
+    response = api.post("/v1/apps", {}, format="json")
+    assert response.status_code == 400
+    assert (error_of(response)["param"]) == "name"
+
+
+def test_it_refuses_a_body_that_is_not_an_object(api):
+    response = api.post("/v1/apps", data="[1, 2]", content_type="application/json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_request"
+
+
+def test_it_answers_a_wrong_method_with_405_json(api):
+    response = api.put("/v1/me", {}, format="json")
+    assert response.status_code == 405
+    assert error_of(response)["code"] == "method_not_allowed"
+
+
+def test_it_refuses_bodies_over_one_mebibyte_with_413_and_writes_nothing(api, app):
+    before = App.objects.count()
+    body = json.dumps({"name": "x" * (1024 * 1024 + 10)})
+    response = api.post("/v1/apps", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "request_too_large"
+    assert App.objects.count() == before
+
+
+def test_it_refuses_form_bodies_with_415(api):
+    response = api.post("/v1/apps", {"name": "x"})  # multipart by default
+    assert response.status_code == 415
+    assert error_of(response)["code"] == "unsupported_media_type"
+
+
+def test_it_answers_unknown_api_urls_with_404_json(api):
+    response = api.get("/v1/no-such-thing")
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+
+
+def test_it_answers_unknown_urls_without_a_key_with_404_json(anon, db):
+    response = anon.get("/v1/no/such/thing")
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+
+
+@pytest.mark.urls("tests.core.urls_boom")
+def test_it_turns_a_crash_into_a_retryable_500_json(api):
+    response = api.get("/v1/boom")
+    assert response.status_code == 500
+    error = error_of(response)
+    assert error["code"] == "internal_error"
+    assert error["retryable"] is True
+    assert "kaboom" not in json.dumps(error)
+
+
+@pytest.mark.urls("tests.core.urls_boom")
+def test_a_crash_after_a_write_rolls_the_write_back(api, app):
+    before = App.objects.count()
+    response = api.post("/v1/boom", {}, format="json")
+    assert response.status_code == 500
+    assert App.objects.count() == before
+
+
+@pytest.mark.urls("tests.core.urls_boom")
+def test_it_answers_json_even_with_debug_on(api, settings):
+    settings.DEBUG = True
+    response = api.get("/v1/boom")
+    assert response.status_code == 500
+    assert error_of(response)["code"] == "internal_error"
+
+
+def test_every_code_is_documented():
+    from django.conf import settings
+
+    text = (settings.BASE_DIR / "docs" / "errors.md").read_text()
+    missing = [code for code in ERROR_CODES if f"`{code}`" not in text]
+    assert not missing, f"codes missing from docs/errors.md: {missing}"
+
+
+def test_the_console_keeps_html_404s(client, db):
+    response = client.get("/console/no-such-page")
+    assert response.status_code == 404
+    assert not response["Content-Type"].startswith("application/json")

@@ -1,0 +1,32 @@
+def test_the_openapi_document_is_served_without_a_key(anon, db):
+    response = anon.get("/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert "/v1/me" in document["paths"]
+    assert "/v1/api-keys/{key_id}" in document["paths"]
+    assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+
+
+def test_the_reference_page_renders(anon, db):
+    response = anon.get("/v1/reference")
+    assert response.status_code == 200
+    assert b"redoc" in response.content.lower()
+
+
+def test_the_docs_pages_resolve_error_links(anon, db):
+    response = anon.get("/docs/errors")
+    assert response.status_code == 200
+    assert b'id="rate_limited"' in response.content
+    assert anon.get("/docs/../settings").status_code == 404
+
+
+def test_the_schema_validates_without_warnings(db, tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json",
+                 "--file", str(tmp_path / "schema.json"))
+    import json
+
+    document = json.loads((tmp_path / "schema.json").read_text())
+    assert document["paths"]["/v1/me"]["get"]["responses"]["default"]["content"]

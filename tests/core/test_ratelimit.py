@@ -1,0 +1,99 @@
+"""Per-key token buckets in Redis (and in memory for the embedded default)."""
+
+import pytest
+
+from cpaas.core.ratelimit import LocalGate, RedisGate, gate
+from cpaas.tenants.keys import api_key_create
+from tests.conftest import client_for
+
+
+def limited_client(app, rate):
+    return client_for(api_key_create(app=app, name="limited", rate_limit=rate).secret)
+
+
+def test_every_response_carries_the_ratelimit_headers(api):
+    response = api.get("/v1/me")
+    assert response["RateLimit-Limit"] == str(25 * 2)
+    assert 0 <= int(response["RateLimit-Remaining"]) < 50
+    assert int(response["RateLimit-Reset"]) >= 0
+
+
+def test_an_empty_bucket_answers_429_with_retry_after(app):
+    client = limited_client(app, rate=1)  # burst of 2
+    assert client.get("/v1/me").status_code == 200
+    assert client.get("/v1/me").status_code == 200
+    response = client.get("/v1/me")
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert (error["code"], error["type"], error["retryable"]) == ("rate_limited", "rate_limit_error", True)
+    assert int(response["Retry-After"]) >= 1
+    assert response["RateLimit-Remaining"] == "0"
+    assert response["RateLimit-Limit"] == "2"
+
+
+def test_buckets_are_per_key(app):
+    first = limited_client(app, rate=1)
+    second = limited_client(app, rate=1)
+    for _ in range(3):
+        first.get("/v1/me")
+    assert first.get("/v1/me").status_code == 429
+    assert second.get("/v1/me").status_code == 200
+
+
+def test_a_rate_limited_post_writes_nothing(app):
+    client = limited_client(app, rate=1)
+    client.get("/v1/me")
+    client.get("/v1/me")
+    response = client.post("/v1/apps", {"name": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="rl")
+    assert response.status_code == 429
+    from cpaas.core.models import IdempotencyKey
+    from cpaas.tenants.models import App
+
+    assert not App.objects.filter(name="x").exists()
+    assert not IdempotencyKey.objects.exists()
+
+
+def test_the_configured_gate_is_redis():
+    assert isinstance(gate(), RedisGate)
+
+
+@pytest.mark.parametrize("make_gate", [LocalGate, lambda: gate()], ids=["local", "redis"])
+def test_both_gates_refill_and_deny_alike(make_gate):
+    import time
+    import uuid
+
+    limiter = make_gate()
+    bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
+    results = [limiter.admit(bucket, flag, rate=20, burst=3).allowed for _ in range(4)]
+    assert results == [True, True, True, False]
+    time.sleep(0.12)  # 20/s refills at least two tokens
+    assert limiter.admit(bucket, flag, rate=20, burst=3).allowed
+    limiter.deny(flag, 10)
+    denied = limiter.admit(bucket, flag, rate=20, burst=3)
+    assert denied.denied and not denied.allowed
+
+
+def test_leases_never_let_processes_exceed_the_shared_bucket(settings):
+    import uuid
+
+    first, second = RedisGate(settings.REDIS_URL), RedisGate(settings.REDIS_URL)  # two "processes"
+    bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
+    allowed = sum(g.admit(bucket, flag, rate=0.001, burst=100).allowed for _ in range(80) for g in (first, second))
+    assert allowed == 100
+
+
+def test_a_revocation_reaches_another_process_holding_a_lease(settings):
+    import time
+    import uuid
+
+    holder, revoker = RedisGate(settings.REDIS_URL), RedisGate(settings.REDIS_URL)
+    bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
+    assert holder.admit(bucket, flag, rate=100, burst=200).allowed  # holds a lease of 20 tokens now
+    revoker.deny(flag, 60)
+    # The lease still holds 19 tokens, so only the pushed revocation can deny within 10 calls.
+    for _ in range(10):
+        time.sleep(0.05)
+        if holder.admit(bucket, flag, rate=100, burst=200).denied:
+            break
+    else:
+        raise AssertionError("the revocation was not pushed to the lease holder")

@@ -1,0 +1,63 @@
+from types import SimpleNamespace
+
+import pytest
+
+import billing
+import webhooks
+from cpaas.messaging import pipeline, services
+from cpaas.messaging.infra import redis_client
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Owners get a console password at provisioning; Argon2 would dominate these tests' time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sms_state():
+    services.caches_clear()
+    pipeline.routing_reset()
+    client = redis_client()
+    if client is not None:
+        for key in client.scan_iter("cpaas:sms:*"):
+            client.delete(key)
+    yield
+    services.caches_clear()
+    pipeline.routing_reset()
+
+
+@pytest.fixture
+def number(api):
+    response = api.post("/v1/numbers", {}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()["number"]
+
+
+def send(api, **fields):
+    body = {"to": "+15005550000", "from": "Acme", "body": "Hello"}
+    body.update(fields)
+    body = {k: v for k, v in body.items() if v is not None}
+    return api.post("/v1/messages", body, format="json")
+
+
+@pytest.fixture(autouse=True)
+def contracts(monkeypatch):
+    """Record every call across the two room contracts (and make it): tests assert on the calls,
+    not on the webhooks and billing rooms' own tables, which those rooms are free to change."""
+    calls = SimpleNamespace(events=[], usage=[])
+    real_publish, real_record = webhooks.publish, billing.record_usage
+
+    def publish(app, type, data, *, idempotency_key):
+        calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=idempotency_key))
+        return real_publish(app, type, data, idempotency_key=idempotency_key)
+
+    def record_usage(app, meter, quantity, *, subject=None, dimensions=None, occurred_at, idempotency_key):
+        calls.usage.append(SimpleNamespace(app=app, meter=meter, quantity=quantity, dimensions=dimensions,
+                                           occurred_at=occurred_at, key=idempotency_key))
+        return real_record(app, meter, quantity, subject=subject, dimensions=dimensions,
+                           occurred_at=occurred_at, idempotency_key=idempotency_key)
+
+    monkeypatch.setattr(webhooks, "publish", publish)
+    monkeypatch.setattr(billing, "record_usage", record_usage)
+    return calls

@@ -1,0 +1,98 @@
+import pytest
+
+from cpaas.messaging.models import PhoneNumber
+from cpaas.messaging.services import number_assign, sandbox_numbers_provision
+from cpaas.tenants.keys import api_key_create
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_test_key_provisions_a_sandbox_number_at_once(api):
+    response = api.post("/v1/numbers", {"capabilities": ["sms"]}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["id"].startswith("pn_")
+    assert body["number"].startswith("+1500555")
+    assert (body["capabilities"], body["connector"], body["livemode"]) == (["sms"], "sandbox", False)
+    assert api.get("/v1/numbers").json()["data"][0]["number"] == body["number"]
+    assert api.get(f"/v1/numbers/{body['id']}").status_code == 200
+
+
+def test_a_chosen_test_number_must_be_free_and_in_the_sandbox_range(api, other_api):
+    assert api.post("/v1/numbers", {"number": "+15005551234"}, format="json").status_code == 201
+    taken = other_api.post("/v1/numbers", {"number": "+15005551234"}, format="json")
+    assert (taken.status_code, taken.json()["error"]["code"]) == (409, "number_unavailable")
+    outside = api.post("/v1/numbers", {"number": "+12025550123"}, format="json")
+    assert (outside.json()["error"]["code"], outside.json()["error"]["param"]) == ("invalid_phone_number", "number")
+    bad = api.post("/v1/numbers", {"number": "12"}, format="json")
+    assert bad.json()["error"]["code"] == "invalid_phone_number"
+    assert api.post("/v1/numbers", {"capabilities": ["fax"]}, format="json").json()["error"]["param"] == \
+        "capabilities"
+    assert api.post("/v1/numbers", {"colour": "red"}, format="json").json()["error"]["code"] == "invalid_request"
+
+
+def test_live_numbers_are_assigned_by_the_operator(app):
+    live = client_for(api_key_create(app=app, name="live", mode="live").secret)
+    assert live.post("/v1/numbers", {}, format="json").status_code == 403
+    number = number_assign(app=app, number="020 7946 0018", connector="smsc1", country_hint="GB")
+    assert (number.number, number.country, number.mode) == ("+442079460018", "GB", "live")
+    assert live.get("/v1/numbers").json()["data"][0]["number"] == "+442079460018"
+
+
+def test_another_tenants_number_is_not_found(api, other_api):
+    created = api.post("/v1/numbers", {}, format="json").json()
+    assert other_api.get(f"/v1/numbers/{created['id']}").status_code == 404
+    assert other_api.get("/v1/numbers").json()["data"] == []
+
+
+def test_the_demo_app_gets_a_few_numbers(app):
+    assert len(sandbox_numbers_provision(app=app, count=3)) == 3
+    assert len(sandbox_numbers_provision(app=app, count=3)) == 3
+    assert PhoneNumber.objects.filter(app=app).count() == 3
+
+
+def test_sender_pools_only_take_owned_numbers(api, other_api):
+    theirs = other_api.post("/v1/numbers", {}, format="json").json()["number"]
+    response = api.post("/v1/sender_pools", {"name": "x", "numbers": [theirs]}, format="json")
+    assert response.json()["error"]["code"] == "sender_not_owned"
+    assert api.post("/v1/sender_pools", {"numbers": []}, format="json").json()["error"]["param"] == "numbers"
+
+
+def test_a_sender_pool_of_another_tenant_is_not_found(api, other_api):
+    number = other_api.post("/v1/numbers", {}, format="json").json()["number"]
+    pool = other_api.post("/v1/sender_pools", {"name": "x", "numbers": [number]}, format="json").json()
+    response = api.post("/v1/messages", {"to": "+15005550000", "sender_pool": pool["id"], "body": "x"},
+                        format="json")
+    assert response.status_code == 404
+    assert response.json()["error"]["param"] == "sender_pool"
+
+
+def test_settings_refuse_bad_values(api):
+    for body, param in (({"allowed_countries": "US"}, "allowed_countries"), ({"daily_cap": 0}, "daily_cap"),
+                        ({"help_text": "x" * 400}, "help_text"), ({"nope": 1}, "nope")):
+        assert api.post("/v1/sms/settings", body, format="json").json()["error"]["param"] == param
+
+
+def test_settings_belong_to_one_app(api, other_api):
+    api.post("/v1/sms/settings", {"daily_cap": 5, "allowed_countries": ["gb", "us"]}, format="json")
+    mine, theirs = api.get("/v1/sms/settings").json(), other_api.get("/v1/sms/settings").json()
+    assert (mine["daily_cap"], mine["allowed_countries"]) == (5, ["GB", "US"])
+    assert (theirs["daily_cap"], theirs["allowed_countries"]) == (None, None)
+    assert mine["callback_secret"] != theirs["callback_secret"]
+
+
+def test_operators_configure_connectors_routes_and_numbers_from_the_command_line(app):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from cpaas.messaging.models import Connector, Route
+
+    out = StringIO()
+    call_command("sms_connector", "acme", "smpp", "--config", '{"host": "h", "port": 2775}',
+                 "--route-prefix", "+44", "--priority", "5", stdout=out)
+    assert Connector.objects.get(pk="acme").config["port"] == 2775
+    assert Route.objects.get(connector_id="acme").prefix == "+44"
+    call_command("sms_number_assign", app.pk, "+442079460018", "--connector", "acme", stdout=out)
+    assert PhoneNumber.objects.get(number="+442079460018").app_id == app.pk

@@ -1,0 +1,304 @@
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cpaas.carriers.base import DeliveryReceipt, InboundSms
+from cpaas.carriers.sandbox import connector as sandbox
+from cpaas.messaging import infra, pipeline, states
+from cpaas.messaging.models import Connector, Message, OptOut, ReceiptOrphan, Route, Status
+from cpaas.tenants.keys import api_key_create
+from tests.conftest import client_for
+from tests.messaging.conftest import send
+
+pytestmark = pytest.mark.django_db
+
+CALLS = None  # the contract calls of the running test (set by the fixture below)
+
+
+@pytest.fixture(autouse=True)
+def _calls(contracts):
+    global CALLS
+    CALLS = contracts
+
+
+def events_for(message_id):
+    return [(e.type, e.data["sequence"]) for e in CALLS.events if e.data["id"] == message_id]
+
+
+def events_of(type, message_id=None):
+    return [e for e in CALLS.events if e.type == type and (message_id is None or e.data["id"] == message_id)]
+
+
+def test_the_transition_table_only_moves_forward():
+    order = ["scheduled", "queued", "sending", "sent", "delivered"]
+    for current, new in itertools.product(Status.values, Status.values):
+        allowed = states.can_move(current, new)
+        if current in states.FINAL:
+            assert not allowed, (current, new)
+        if current in order and new in order and order.index(new) <= order.index(current):
+            assert not allowed, (current, new)
+    assert states.can_move("queued", "sending")
+    assert states.can_move("sent", "undelivered")
+    assert not states.can_move("delivered", "undelivered")
+    assert not states.can_move("undelivered", "delivered")
+    assert set(states.allowed_from("canceled")) == {"scheduled", "queued"}
+
+
+def test_a_dispatch_sends_queued_messages_and_the_sandbox_delivers_them(api):
+    ids = [send(api, to="+15005550000", body=f"m{i}").json()["id"] for i in range(3)]
+    counts = pipeline.dispatch_batch()
+    assert counts["claimed"] == 3
+    assert counts["sent"] == 3
+    for message_id in ids:
+        message = Message.objects.get(pk=message_id)
+        assert message.status == "delivered"
+        assert message.connector == "sandbox"
+        assert message.carrier_message_id.startswith("sbx-")
+        assert message.sent_at and message.delivered_at
+        assert events_for(message_id) == [("message.sent", 3), ("message.delivered", 4)]
+    assert [u.meter for u in CALLS.usage] == ["sms_segments"] * 3
+    assert CALLS.usage[0].dimensions["country"] == "US"
+    assert CALLS.usage[0].quantity == 1
+
+
+def test_running_dispatch_twice_sends_once(api):
+    message_id = send(api).json()["id"]
+    pipeline.dispatch_batch()
+    assert pipeline.dispatch_batch()["claimed"] == 0
+    assert len(events_of("message.sent", message_id)) == 1
+    assert len(CALLS.usage) == 1
+
+
+def test_each_magic_number_gives_its_outcome(api, settings):
+    Connector.objects.create(id="sandbox", kind="sandbox", config={"delay_seconds": 0.0001})
+    outcomes = {}
+    for number in (sandbox.DELIVERED, sandbox.UNDELIVERED, sandbox.FAILED_AT_SUBMIT, sandbox.NO_RECEIPT):
+        outcomes[number] = send(api, to=number).json()["id"]
+    pipeline.dispatch_batch()
+    status = {number: Message.objects.get(pk=mid) for number, mid in outcomes.items()}
+    assert status[sandbox.DELIVERED].status == "delivered"
+    undelivered = status[sandbox.UNDELIVERED]
+    assert (undelivered.status, undelivered.error_code) == ("undelivered", "unreachable")
+    assert (status[sandbox.FAILED_AT_SUBMIT].status, status[sandbox.FAILED_AT_SUBMIT].error_code) == \
+        ("failed", "invalid_destination")
+    assert status[sandbox.NO_RECEIPT].status == "sent"
+    assert events_for(outcomes[sandbox.FAILED_AT_SUBMIT]) == [("message.failed", 3)]
+
+
+def test_a_delayed_receipt_arrives_through_its_task(api, monkeypatch):
+    from cpaas.messaging import tasks
+
+    scheduled = []
+    monkeypatch.setattr(tasks.apply_receipt, "apply_async",
+                        lambda args, countdown: scheduled.append((args, countdown)))
+    message_id = send(api, to=sandbox.DELIVERED_AFTER_DELAY).json()["id"]
+    pipeline.dispatch_batch()
+    assert Message.objects.get(pk=message_id).status == "sent"
+    (args, countdown), = scheduled
+    assert countdown == 5
+    tasks.apply_receipt(*args)
+    assert Message.objects.get(pk=message_id).status == "delivered"
+
+
+def test_the_sandbox_reply_number_answers_and_the_reply_is_received(api, number):
+    message_id = send(api, to=sandbox.REPLIES, **{"from": number}).json()["id"]
+    pipeline.dispatch_batch()
+    reply = Message.objects.get(direction="inbound")
+    assert (reply.sender, reply.to, reply.status) == (sandbox.REPLIES, number, "received")
+    assert message_id in reply.body
+    assert events_of("message.received", reply.id)
+
+
+def test_late_and_doubled_receipts_change_nothing(api):
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    pipeline.dispatch_batch()
+    message = Message.objects.get(pk=message_id)
+    receipt = DeliveryReceipt("sandbox", message.carrier_message_id, "delivered")
+    assert pipeline.receipts_apply([receipt])["applied"] == 1
+    assert pipeline.receipts_apply([receipt])["ignored"] == 1
+    assert pipeline.receipts_apply([DeliveryReceipt("sandbox", message.carrier_message_id, "undelivered")])[
+        "ignored"] == 1
+    message.refresh_from_db()
+    assert (message.status, message.sequence) == ("delivered", 4)
+    assert len(events_of("message.delivered", message_id)) == 1
+
+
+def test_a_receipt_that_outruns_the_submit_waits_and_is_applied(api):
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    pipeline.receipts_apply([DeliveryReceipt("sandbox", "sbx-early", "delivered")])
+    assert ReceiptOrphan.objects.count() == 1
+    claimed = pipeline.claim_queued(10)
+    pipeline.settle(claimed, accepted={message_id: ("sandbox", "sbx-early")}, failed={}, retry_later=[])
+    assert Message.objects.get(pk=message_id).status == "delivered"
+    assert ReceiptOrphan.objects.count() == 0
+
+
+def test_a_canceled_message_is_never_sent(api):
+    message_id = send(api).json()["id"]
+    assert api.post(f"/v1/messages/{message_id}/cancel").json()["status"] == "canceled"
+    assert pipeline.dispatch_batch()["claimed"] == 0
+    assert events_for(message_id) == [("message.canceled", 2)]
+
+
+def test_scheduled_messages_are_released_at_their_time(api):
+    when = timezone.now() + timedelta(hours=1)
+    message_id = send(api, send_at=when.isoformat()).json()["id"]
+    assert pipeline.release_scheduled() == 0
+    Message.objects.filter(pk=message_id).update(send_at=timezone.now() - timedelta(seconds=1))
+    assert pipeline.release_scheduled() == 1
+    pipeline.dispatch_batch()
+    assert [e[0] for e in events_for(message_id)] == ["message.queued", "message.sent", "message.delivered"]
+
+
+def test_the_sweeper_finishes_a_crashed_submit_from_the_journal_without_resubmitting(api, monkeypatch):
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    pipeline.claim_queued(10)
+    infra.journal_write({message_id: "submitted|sandbox|sbx-crashed"}, 60)
+    Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
+    submitted = []
+    monkeypatch.setattr(sandbox.SandboxConnector, "submit", lambda self, batch: submitted.append(batch))
+    counts = pipeline.sweep()
+    assert counts["recovered_sent"] == 1
+    assert submitted == []
+    message = Message.objects.get(pk=message_id)
+    assert (message.status, message.carrier_message_id) == ("sent", "sbx-crashed")
+
+
+def test_the_sweeper_resubmits_what_never_left(api):
+    message_id = send(api).json()["id"]
+    pipeline.claim_queued(10)
+    Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert pipeline.sweep()["resubmitted"] == 1
+    assert Message.objects.get(pk=message_id).status == "delivered"
+
+
+def test_the_sweeper_never_gives_an_unknown_submit_to_the_same_carrier(api):
+    message_id = send(api).json()["id"]
+    pipeline.claim_queued(10)
+    infra.journal_write({message_id: "submitting|sandbox"}, 60)
+    Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
+    pipeline.sweep()
+    message = Message.objects.get(pk=message_id)
+    assert message.status == "failed"
+    assert message.error_code == "no_route"
+    assert message.tried_connectors == ["sandbox"]
+
+
+def test_stop_opts_out_and_start_opts_back_in(api, app, number):
+    for word, expected in (("STOP", True), ("start", False), ("退订", True)):
+        pipeline.inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient=number, body=word))
+        assert OptOut.objects.filter(app=app, number="+12025550123").exists() is expected
+    assert send(api, to="+12025550123").json()["error"]["code"] == "recipient_opted_out"
+    assert len(events_of("message.received")) == 3
+
+
+def test_help_answers_with_the_apps_text(api, number):
+    api.post("/v1/sms/settings", {"help_text": "Acme support: reply STOP to stop."}, format="json")
+    pipeline.inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient=number, body="help"))
+    reply = Message.objects.get(direction="outbound")
+    assert (reply.to, reply.sender, reply.body, reply.status) == \
+        ("+12025550123", number, "Acme support: reply STOP to stop.", "queued")
+
+
+def test_a_doubled_inbound_message_is_stored_once(number):
+    inbound = InboundSms("sandbox", sender="+12025550123", recipient=number, body="hi", carrier_message_id="mo-1")
+    assert pipeline.inbound_receive(inbound) is not None
+    assert pipeline.inbound_receive(inbound) is None
+    assert Message.objects.filter(direction="inbound").count() == 1
+
+
+def test_inbound_to_an_unknown_number_is_dropped(db):
+    assert pipeline.inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient="+15005559999",
+                                               body="hi")) is None
+
+
+class Broken:
+    def __init__(self, error):
+        self.error = error
+        self.calls = 0
+
+    def submit(self, messages):
+        from cpaas.carriers.base import SubmitResult
+
+        self.calls += 1
+        return [SubmitResult(m.message_id, error=self.error) for m in messages]
+
+
+def live_api(app):
+    client = client_for(api_key_create(app=app, name="live", mode="live").secret)
+    client.post("/v1/sms/settings", {"allowed_countries": ["US"]}, format="json")
+    return client
+
+
+def test_a_route_that_is_down_fails_over_to_the_next(app, monkeypatch):
+    from cpaas.carriers.base import CarrierError
+
+    live = live_api(app)
+    primary = Connector.objects.create(id="primary", kind="sandbox")
+    backup = Connector.objects.create(id="backup", kind="sandbox")
+    Route.objects.create(prefix="+1", priority=1, connector=primary)
+    Route.objects.create(prefix="+1", priority=2, connector=backup)
+    broken = Broken(CarrierError("down", code="carrier_unavailable"))
+    real = pipeline.connector_for
+    monkeypatch.setattr(pipeline, "connector_for", lambda name: broken if name == "primary" else real(name))
+    message_id = send(live).json()["id"]
+    pipeline.dispatch_batch()
+    message = Message.objects.get(pk=message_id)
+    assert (message.status, message.connector) == ("delivered", "backup")
+    assert broken.calls == 1
+
+
+def test_a_rejection_fails_over_but_a_message_never_reaches_one_carrier_twice(app, monkeypatch):
+    from cpaas.carriers.base import CarrierError
+
+    live = live_api(app)
+    only = Connector.objects.create(id="only", kind="sandbox")
+    Route.objects.create(country="US", connector=only)
+    broken = Broken(CarrierError("maybe", code="carrier_timeout", submitted=True))
+    monkeypatch.setattr(pipeline, "connector_for", lambda name: broken)
+    message_id = send(live).json()["id"]
+    pipeline.dispatch_batch()
+    message = Message.objects.get(pk=message_id)
+    assert (message.status, message.error_code, message.tried_connectors) == ("failed", "carrier_timeout", ["only"])
+    assert broken.calls == 1
+
+
+def test_app_routes_beat_platform_routes_and_longer_prefixes_win(app):
+    a = Connector.objects.create(id="a", kind="sandbox")
+    b = Connector.objects.create(id="b", kind="sandbox")
+    c = Connector.objects.create(id="c", kind="sandbox")
+    Route.objects.create(prefix="+1", connector=a)
+    Route.objects.create(prefix="+1202", connector=b)
+    Route.objects.create(app=app, country="US", connector=c)
+    message = Message(app_id=app.id, mode="live", to="+12025550123", country="US")
+    assert pipeline.route_candidates(message) == ["c", "b", "a"]
+    other = Message(app_id="app_other", mode="live", to="+12025550123", country="US")
+    assert pipeline.route_candidates(other) == ["b", "a"]
+    assert pipeline.route_candidates(Message(app_id=app.id, mode="test", to="+1202")) == ["sandbox"]
+
+
+def test_a_transient_failure_everywhere_keeps_the_message_for_the_sweeper(app, monkeypatch):
+    from cpaas.carriers.base import CarrierError
+
+    live = live_api(app)
+    Route.objects.create(country="US", connector=Connector.objects.create(id="x", kind="sandbox"))
+    monkeypatch.setattr(pipeline, "connector_for", lambda name: Broken(CarrierError("down")))
+    message_id = send(live).json()["id"]
+    assert pipeline.dispatch_batch()["retry"] == 1
+    message = Message.objects.get(pk=message_id)
+    assert message.status == "sending"
+    assert message.lease_until > timezone.now()
+    assert message.tried_connectors == []
+
+
+def test_an_orphan_that_missed_its_settle_is_adopted_later(api):
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    pipeline.dispatch_batch()
+    carrier_id = Message.objects.get(pk=message_id).carrier_message_id
+    ReceiptOrphan.objects.create(connector="sandbox", carrier_message_id=carrier_id, status="delivered")
+    ReceiptOrphan.objects.create(connector="sandbox", carrier_message_id="sbx-unknown", status="delivered")
+    assert pipeline.orphans_adopt() == 1
+    assert Message.objects.get(pk=message_id).status == "delivered"
+    assert list(ReceiptOrphan.objects.values_list("carrier_message_id", flat=True)) == ["sbx-unknown"]

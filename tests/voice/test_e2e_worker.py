@@ -1,0 +1,129 @@
+"""End to end: API → voice queue → a real Celery worker's engine → sandbox network → status webhooks.
+
+A real worker process runs the engine (sandbox network 20 times faster than real time); a real local
+HTTP server plays the tenant: it serves the call-control documents and receives the signed
+status callbacks. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from standardwebhooks.webhooks import Webhook
+
+from billing.models import UsageEvent
+from cpaas.voice import states
+from cpaas.voice.models import Call, CallLeg
+from cpaas.voice.signing import signing_secret
+from webhooks.models import Event
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = {
+    "/voice": '<Response><Gather numDigits="3" action="/menu"><Say>Enter your code</Say></Gather></Response>',
+    "/menu": "<Response><Say>Thank you</Say><Hangup/></Response>",
+}
+
+
+class Tenant(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+        Tenant.received.append((self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+        document = DOCS.get(self.path)
+        self.send_response(200 if document or self.path == "/status" else 404)
+        self.send_header("content-type", "application/xml")
+        self.end_headers()
+        self.wfile.write((document or "").encode())
+
+    def log_message(self, *args):
+        return None
+
+
+@pytest.fixture
+def tenant_server():
+    Tenant.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tenant)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    redis.Redis.from_url(settings.REDIS_URL).delete("voice")
+    db = connection.settings_dict
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CPAAS_TESTING": "1",
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "REDIS_URL": settings.REDIS_URL, "VOICE_SANDBOX_SPEED": "20", "VOICE_ALLOW_PRIVATE_URLS": "1",
+           "LOG_LEVEL": "WARNING",
+           "VOICE_RECORDINGS_STORAGE_OPTIONS": json.dumps({"location": str(tmp_path)})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cpaas", "worker", "-Q", "voice", "-P", "solo",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    yield process
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_final(call_ids, seconds=40):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if set(Call.objects.filter(pk__in=call_ids).values_list("status", flat=True)) <= states.FINAL:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"calls not final: {list(Call.objects.filter(pk__in=call_ids).values('id', 'status'))}")
+
+
+@pytest.mark.worker
+def test_calls_run_end_to_end_through_a_worker_with_signed_status_webhooks(api, app, worker, tenant_server):
+    call = api.post("/v1/calls", {
+        "to": "+15005552417", "from": "+15005559000", "url": f"{tenant_server}/voice",
+        "status_callback": f"{tenant_server}/status"}, format="json").json()
+    callback = api.post("/v1/calls/callback", {
+        "party_a": "+12025550101", "party_b": "+15005551010", "caller_id_a": "+15005559000",
+        "caller_id_b": "+12025550101", "status_callback": f"{tenant_server}/status"}, format="json").json()
+    wait_final([call["id"], callback["id"]])
+
+    done = Call.objects.get(pk=call["id"])
+    assert (done.status, done.hangup_cause, done.error_code) == ("completed", "hangup_verb", "")
+    menu = [json.loads(body) for path, body, _ in Tenant.received if path == "/menu"]
+    assert [params["digits"] for params in menu] == ["417"]
+
+    bridged = Call.objects.get(pk=callback["id"])
+    a, b = CallLeg.objects.filter(call=bridged).order_by("position")
+    assert (bridged.status, bridged.hangup_cause) == ("completed", "party_b_hangup")
+    assert (b.duration_seconds, b.hangup_by) == (10, "remote")
+    assert a.answered_at is not None and b.from_number == a.to
+
+    # Status webhooks: every transition of both calls, signed with the app's voice secret.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len([r for r in Tenant.received if r[0] == "/status"]) < 8:
+        time.sleep(0.1)
+    status_posts = [(json.loads(body), headers) for path, body, headers in Tenant.received if path == "/status"]
+    secret = Webhook(signing_secret(app.id))
+    for params, headers in status_posts:
+        secret.verify(json.dumps(params), headers)
+    by_call = {cid: [p["event"] for p, _ in status_posts if p["call_id"] == cid] for cid in (done.id, bridged.id)}
+    assert sorted(by_call[done.id]) == sorted(["initiated", "ringing", "answered", "completed"])
+    assert sorted(by_call[bridged.id]) == sorted(["initiated", "ringing", "answered", "completed"])
+
+    published = set(Event.objects.filter(app=app).values_list("type", flat=True))
+    assert {"call.initiated", "call.ringing", "call.answered", "call.completed", "call.leg.completed"} <= published
+    assert UsageEvent.objects.filter(app=app, meter="voice_seconds").count() == 3
