@@ -114,13 +114,13 @@ def test_it_allows_a_configured_cidr(api, allow_loopback):
 
 def test_it_refuses_unknown_parameters(api):
     response = _create(api, colour="blue")
-    assert response.json()["error"]["code"] == "parameter_unknown"
+    assert response.json()["error"]["code"] == "invalid_request"
     assert response.json()["error"]["param"] == "colour"
 
 
 def test_it_requires_a_url(api):
     response = api.post("/v1/webhook-endpoints", {}, format="json")
-    assert response.json()["error"]["code"] == "parameter_missing"
+    assert response.json()["error"]["code"] == "invalid_request"
     assert response.json()["error"]["param"] == "url"
 
 

@@ -84,7 +84,7 @@ def test_recover_resends_failed_deliveries_since_a_time_and_dry_run_only_counts(
 def test_recover_needs_a_since(api, make_endpoint):
     endpoint = make_endpoint("https://hooks.example.com/x").endpoint
     response = api.post(f"/v1/webhook-endpoints/{endpoint.id}/recover", {"dry_run": True}, format="json")
-    assert response.json()["error"]["code"] == "parameter_missing"
+    assert response.json()["error"]["code"] == "invalid_request"
     assert response.json()["error"]["param"] == "since"
 
 
