@@ -307,6 +307,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--phases", default="throughput,latency,isolation")
     parser.add_argument("--serve-receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
@@ -336,27 +337,33 @@ def main() -> None:
             print(f"baseline: bare httpx.AsyncClient ({concurrency} concurrent) → receiver: {base:,.0f} requests/s, "
                   f"{base_cpu:.2f} ms of client CPU per request")
 
+        phases = set(args.phases.split(","))
         app = tenant_provision(name=f"bench-{uuid.uuid4().hex[:6]}").app
         healthy = endpoint_create(app_id=app.id, mode="test", url=f"http://127.0.0.1:{port}/healthy").endpoint
-        result = drain(app, port, args.events, "t", healthy_paths={"/healthy"}, concurrency=args.concurrency)
-        print(f"throughput: {result['events']:,} events published at {result['publish_per_s']:,.0f}/s; "
-              f"{result['healthy_deliveries']:,} delivered by {args.concurrency} worker processes at "
-              f"{result['deliveries_per_s']:,.0f} deliveries/s ({result['deliveries_per_s'] / base:.2f}x the bare "
-              f"httpx baseline; target ≥ 1,500/s); duplicates: {result['duplicates']}; worker CPU "
-              f"{result['worker_cpu_ms']:.2f} ms per delivery (incl. worker start-up), i.e. a ceiling of about "
-              f"{2000 / result['worker_cpu_ms']:,.0f}/s on 2 idle cores for the workers alone")
+        result = {"deliveries_per_s": float("nan")}
+        if phases & {"throughput", "isolation"}:
+            result = drain(app, port, args.events, "t", healthy_paths={"/healthy"}, concurrency=args.concurrency)
+            print(f"throughput: {result['events']:,} events published at {result['publish_per_s']:,.0f}/s; "
+                  f"{result['healthy_deliveries']:,} delivered by {args.concurrency} worker processes at "
+                  f"{result['deliveries_per_s']:,.0f} deliveries/s ({result['deliveries_per_s'] / base:.2f}x the bare "
+                  f"httpx baseline; target ≥ 1,500/s); duplicates: {result['duplicates']}; worker CPU "
+                  f"{result['worker_cpu_ms']:.2f} ms per delivery (incl. worker start-up), i.e. a ceiling of about "
+                  f"{2000 / result['worker_cpu_ms']:,.0f}/s on 2 idle cores for the workers alone")
 
-        workers = start_workers(args.concurrency)
-        try:
-            wait_workers_ready()
-            time.sleep(2)
-            lat = latency(app, port, args.rate, args.latency_seconds, "l")
-        finally:
-            stop(workers)
-        print(f"latency at {lat['rate']:,.0f} events/s (asked {args.rate}/s): p50 {lat['p50_ms']:.0f} ms, "
-              f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms over {lat['received']:,}/{lat['events']:,} "
-              f"events (target p99 < 250 ms)")
+        if "latency" in phases:
+            workers = start_workers(args.concurrency)
+            try:
+                wait_workers_ready()
+                time.sleep(2)
+                lat = latency(app, port, args.rate, args.latency_seconds, "l")
+            finally:
+                stop(workers)
+            print(f"latency at {lat['rate']:,.0f} events/s (asked {args.rate}/s): p50 {lat['p50_ms']:.0f} ms, "
+                  f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms over {lat['received']:,}/{lat['events']:,} "
+                  f"events (target p99 < 250 ms)")
 
+        if "isolation" not in phases:
+            return
         wipe()
         slow = endpoint_create(app_id=app.id, mode="test", url=f"http://127.0.0.1:{port}/slow").endpoint
         isolated = drain(app, port, args.events, "i", healthy_paths={"/healthy"}, concurrency=args.concurrency)
