@@ -1,0 +1,382 @@
+"""Webhook delivery benchmark: real Celery workers, Redis, PostgreSQL and a local uvicorn receiver.
+
+    DATABASE_URL=postgres://… REDIS_URL=redis://… python bench/webhooks.py [--events 20000]
+
+Scenarios (issue 3 targets on a 2-core machine):
+  baseline    a bare httpx.AsyncClient loop POSTing to the same receiver (the HTTP ceiling here)
+  throughput  20,000 published events drained by 2 Celery worker processes → deliveries/s (≥ 1,500)
+  latency     events published at 500/s → publish-to-receipt p50/p99 (p99 < 250 ms)
+  isolation   the throughput run again with an extra endpoint that sleeps 10 s on every request →
+              healthy deliveries/s must drop by ≤ 10 %
+It WIPES the webhooks tables of the database it is given: point it at a scratch database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["WEBHOOK_ALLOWED_CIDRS"] = "127.0.0.0/8"
+
+
+# --- the receiver (run in its own process) ----------------------------------------------------------
+
+def receiver_app():
+    receipts: list[tuple[str, str, float]] = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        path = scope["path"]
+        if scope["method"] == "GET":
+            if path == "/reset":
+                receipts.clear()
+                body = b"{}"
+            else:
+                body = json.dumps(receipts).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        webhook_id = ""
+        for name, value in scope["headers"]:
+            if name == b"webhook-id":
+                webhook_id = value.decode()
+                break
+        receipts.append((webhook_id, path, time.time()))
+        if path == "/slow":
+            await asyncio.sleep(10)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+def serve_receiver(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(receiver_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                http="httptools", loop="uvloop", backlog=4096)
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_workers(concurrency: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cpaas", "worker", "-Q", "webhooks", "-c", str(concurrency),
+         "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "-B", "-s", f"/tmp/bench-webhooks-beat-{os.getpid()}",
+         "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
+        cwd=ROOT, env=os.environ.copy(), start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_workers_ready(timeout: float = 60) -> None:
+    from django.core.cache import cache
+
+    from cpaas.core.tasks import ping
+
+    token = uuid.uuid4().hex
+    for _ in range(4):
+        ping.apply_async(args=[token], queue="webhooks")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cache.get(f"cpaas:ping:{token}") == "pong":
+            return
+        time.sleep(0.2)
+    raise RuntimeError("workers did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(child) for child in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# --- scenarios ------------------------------------------------------------------------------------
+
+def baseline(port: int, n: int, concurrency: int = 64) -> tuple[float, float]:
+    import httpx
+
+    async def go() -> float:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(limits=limits) as client:
+            queue = list(range(n))
+
+            async def worker():
+                while queue:
+                    queue.pop()
+                    await client.post(f"http://127.0.0.1:{port}/baseline", content=b'{"x":1}',
+                                      headers={"webhook-id": "baseline"})
+
+            started, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return n / (time.perf_counter() - started), (time.process_time() - cpu) / n * 1000
+
+    return asyncio.run(go())
+
+
+def wipe() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE webhooks_attempt, webhooks_delivery, webhooks_event, webhooks_subjectsequence")
+
+
+def publish_many(app, n: int, tag: str, *, batch: int = 500) -> dict[str, float]:
+    from django.db import transaction
+
+    from webhooks import publish
+
+    published: dict[str, float] = {}
+    for start in range(0, n, batch):
+        with transaction.atomic():
+            for i in range(start, min(n, start + batch)):
+                event = publish(app, "message.sent", {"id": f"msg_{tag}_{i}", "to": "+15550100"},
+                                idempotency_key=f"{tag}-{i}")
+                published[event.id] = time.time()
+    return published
+
+
+def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurrency: int) -> dict:
+    """Publish n events while no worker runs, then start the workers and time the drain.
+
+    The rate is measured between the first and the last receipt at the healthy endpoint(s), so
+    worker start-up is not counted, and publishing (one process, a transaction per 500 events)
+    is measured on its own.
+    """
+    from webhooks import services
+
+    http_get(f"http://127.0.0.1:{port}/reset")
+    real_kick = services.dispatch_kick
+    services.dispatch_kick = lambda: None  # no worker listens yet; don't pile up tasks
+    try:
+        t0 = time.perf_counter()
+        publish_many(app, n, tag)
+        publish_rate = n / (time.perf_counter() - t0)
+    finally:
+        services.dispatch_kick = real_kick
+    workers = start_workers(concurrency)  # beat (-B) starts a dispatcher at once
+    cpu = 0.0
+    try:
+        expected = n * len(healthy_paths)
+        deadline = time.monotonic() + 900
+        receipts: list = []
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            receipts = [r for r in http_get(f"http://127.0.0.1:{port}/stats") if r[1] in healthy_paths]
+            if len({(r[0], r[1]) for r in receipts}) >= expected:
+                break
+        cpu = cpu_seconds(workers.pid)
+    finally:
+        stop(workers)
+    times = sorted(r[2] for r in receipts)
+    unique = len({(r[0], r[1]) for r in receipts})
+    return {
+        "events": n, "healthy_deliveries": unique, "duplicates": len(receipts) - unique,
+        "publish_per_s": publish_rate, "deliveries_per_s": unique / max(1e-9, times[-1] - times[0]),
+        "worker_cpu_ms": cpu / max(1, unique) * 1000,
+    }
+
+
+def latency(app, port: int, rate: int, seconds: float, tag: str, publishers: int = 4) -> dict:
+    """Publish at ``rate`` events/s (one event per transaction, as a channel does) from a few
+    threads, and measure publish-to-receipt time at the receiver."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from webhooks import publish
+
+    http_get(f"http://127.0.0.1:{port}/reset")
+    published: dict[str, float] = {}
+    total = int(rate * seconds)
+    share = rate / publishers
+    started = time.perf_counter() + 0.1
+
+    def publisher(k: int) -> None:
+        try:
+            for i in range(k, total, publishers):
+                pause = started + (i // publishers) / share - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                with transaction.atomic():
+                    event = publish(app, "message.sent", {"id": f"msg_{tag}_{i}"}, idempotency_key=f"{tag}-{i}")
+                    at = time.time()
+                published[event.id] = at
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=publisher, args=(k,)) for k in range(publishers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    achieved = total / (time.perf_counter() - started)
+    deadline = time.monotonic() + 120
+    receipts: list = []
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        receipts = http_get(f"http://127.0.0.1:{port}/stats")
+        if len({r[0] for r in receipts}) >= total:
+            break
+    first: dict[str, float] = {}
+    for webhook_id, _path, at in receipts:
+        first.setdefault(webhook_id, at)
+    lat = [(first[i] - published[i]) * 1000 for i in published if i in first]
+    return {"events": total, "received": len(lat), "rate": achieved,
+            "p50_ms": statistics.median(lat), "p99_ms": pct(lat, 0.99), "max_ms": max(lat)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--latency-seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--phases", default="throughput,latency,isolation")
+    parser.add_argument("--serve-receiver", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
+    if args.serve_receiver:
+        serve_receiver(args.serve_receiver)
+        return
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from cpaas.celery import app as celery_app
+    from cpaas.tenants.services import tenant_provision
+    from webhooks.services import endpoint_create
+
+    call_command("migrate", verbosity=0)
+    wipe()
+    celery_app.control.purge()
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, __file__, "--serve-receiver", str(port)], cwd=ROOT)
+    wait_for_port(port)
+    try:
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+        for concurrency in (64, 10):
+            base, base_cpu = baseline(port, 5000, concurrency)
+            print(f"baseline: bare httpx.AsyncClient ({concurrency} concurrent) → receiver: {base:,.0f} requests/s, "
+                  f"{base_cpu:.2f} ms of client CPU per request")
+
+        phases = set(args.phases.split(","))
+        app = tenant_provision(name=f"bench-{uuid.uuid4().hex[:6]}").app
+        healthy = endpoint_create(app_id=app.id, mode="test", url=f"http://127.0.0.1:{port}/healthy").endpoint
+        result = {"deliveries_per_s": float("nan")}
+        if phases & {"throughput", "isolation"}:
+            result = drain(app, port, args.events, "t", healthy_paths={"/healthy"}, concurrency=args.concurrency)
+            print(f"throughput: {result['events']:,} events published at {result['publish_per_s']:,.0f}/s; "
+                  f"{result['healthy_deliveries']:,} delivered by {args.concurrency} worker processes at "
+                  f"{result['deliveries_per_s']:,.0f} deliveries/s ({result['deliveries_per_s'] / base:.2f}x the bare "
+                  f"httpx baseline; target ≥ 1,500/s); duplicates: {result['duplicates']}; worker CPU "
+                  f"{result['worker_cpu_ms']:.2f} ms per delivery (incl. worker start-up), i.e. a ceiling of about "
+                  f"{2000 / result['worker_cpu_ms']:,.0f}/s on 2 idle cores for the workers alone")
+
+        if "latency" in phases:
+            workers = start_workers(args.concurrency)
+            try:
+                wait_workers_ready()
+                time.sleep(2)
+                lat = latency(app, port, args.rate, args.latency_seconds, "l")
+            finally:
+                stop(workers)
+            print(f"latency at {lat['rate']:,.0f} events/s (asked {args.rate}/s): p50 {lat['p50_ms']:.0f} ms, "
+                  f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms over {lat['received']:,}/{lat['events']:,} "
+                  f"events (target p99 < 250 ms)")
+
+        if "isolation" not in phases:
+            return
+        wipe()
+        slow = endpoint_create(app_id=app.id, mode="test", url=f"http://127.0.0.1:{port}/slow").endpoint
+        isolated = drain(app, port, args.events, "i", healthy_paths={"/healthy"}, concurrency=args.concurrency)
+        drop = 1 - isolated["deliveries_per_s"] / result["deliveries_per_s"]
+        print(f"isolation: with a second endpoint that sleeps 10 s on every request, healthy deliveries "
+              f"{isolated['deliveries_per_s']:,.0f}/s vs {result['deliveries_per_s']:,.0f}/s alone "
+              f"(drop {drop:.1%}; target ≤ 10 %)")
+        from webhooks.models import Endpoint
+
+        Endpoint.objects.filter(pk__in=[slow.pk, healthy.pk]).update(enabled=False)
+        print(f"machine: load average {os.getloadavg()[0]:.1f} at the end")
+    finally:
+        stop(receiver)
+
+if __name__ == "__main__":
+    main()

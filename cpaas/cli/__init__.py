@@ -1,0 +1,1 @@
+"""The ``cpaas`` command line: ``cpaas listen …`` (and ``python -m cpaas.cli …``)."""

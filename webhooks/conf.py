@@ -1,0 +1,71 @@
+"""Settings of the webhooks room, read from the environment with safe defaults.
+
+Read as module attributes at the moment of use (``conf.CONNECT_TIMEOUT``), so tests can
+monkeypatch them. Documented in docs/webhooks.md ("Operating").
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def _list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _default_allowed_cidrs() -> str:
+    # The embedded default (SQLite, everything on one machine) delivers to local receivers, so
+    # loopback is allowed there; a server deployment (DATABASE_URL set) allows nothing extra.
+    return "" if os.environ.get("DATABASE_URL") else "127.0.0.0/8,::1/128"
+
+
+# Fernet keys (urlsafe base64, comma-separated, newest first) that encrypt endpoint secrets at
+# rest. Empty: one key derived from SECRET_KEY. Add a new key in front to rotate: new secrets are
+# encrypted with it, old rows still decrypt with the older keys, so keep those listed until every
+# endpoint's secrets have been rotated (or the rows re-encrypted with MultiFernet.rotate).
+SECRET_KEYS: list[str] = _list("WEBHOOK_SECRET_KEYS")
+
+# Extra networks endpoints may resolve to, despite the SSRF guard (e.g. "127.0.0.1/32").
+ALLOWED_CIDRS: list[str] = _list("WEBHOOK_ALLOWED_CIDRS", _default_allowed_cidrs())
+
+CONNECT_TIMEOUT = _float("WEBHOOK_CONNECT_TIMEOUT", 5.0)
+TOTAL_TIMEOUT = _float("WEBHOOK_TOTAL_TIMEOUT", 15.0)
+MAX_RESPONSE_BYTES = _int("WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024)
+STORED_RESPONSE_BYTES = 1024
+
+# A claimed delivery is leased for this long; a worker that dies mid-delivery loses the lease
+# and the delivery becomes due again (same webhook-id). Must exceed TOTAL_TIMEOUT.
+CLAIM_LEASE_SECONDS = _float("WEBHOOK_CLAIM_LEASE_SECONDS", 60.0)
+BATCH_SIZE = _int("WEBHOOK_BATCH_SIZE", 200)
+MAX_IN_FLIGHT = _int("WEBHOOK_MAX_IN_FLIGHT", 400)  # per worker process
+# Concurrent requests (and pooled connections) per endpoint per worker process.
+PER_ENDPOINT_CONCURRENCY = _int("WEBHOOK_PER_ENDPOINT_CONCURRENCY", 10)
+MAX_CONNECTIONS = _int("WEBHOOK_MAX_CONNECTIONS", 512)  # for a client built without a size
+# A dispatcher task stops claiming after this long (then finishes what it has in flight) and
+# exits after this long without work.
+DISPATCH_RUN_SECONDS = _float("WEBHOOK_DISPATCH_RUN_SECONDS", 30.0)
+DISPATCH_IDLE_EXIT_SECONDS = _float("WEBHOOK_DISPATCH_IDLE_EXIT_SECONDS", 2.0)
+# How often beat starts a dispatcher for due retries.
+SWEEP_SECONDS = _float("WEBHOOK_SWEEP_SECONDS", 5.0)
+
+# Circuit breaker: after this many consecutive failures an endpoint's circuit opens for
+# BREAKER_OPEN_SECONDS (doubling while probes fail, up to BREAKER_MAX_OPEN_SECONDS).
+BREAKER_FAILURES = _int("WEBHOOK_BREAKER_FAILURES", 5)
+BREAKER_OPEN_SECONDS = _float("WEBHOOK_BREAKER_OPEN_SECONDS", 10.0)
+BREAKER_MAX_OPEN_SECONDS = _float("WEBHOOK_BREAKER_MAX_OPEN_SECONDS", 300.0)
+
+DISABLE_AFTER_DAYS = _int("WEBHOOK_DISABLE_AFTER_DAYS", 5)
+RETENTION_DAYS = _int("WEBHOOK_RETENTION_DAYS", 90)
+# Old secrets keep signing for this long after a rotation; at most MAX_OLD_SECRETS are kept.
+ROTATION_OVERLAP_SECONDS = _int("WEBHOOK_ROTATION_OVERLAP_SECONDS", 24 * 3600)
+MAX_OLD_SECRETS = 5

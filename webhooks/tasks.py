@@ -1,0 +1,40 @@
+"""Celery tasks of the webhooks queue. Each is safe to run twice or concurrently."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from cpaas.core.tasks import BaseTask
+
+
+@shared_task(base=BaseTask, name="webhooks.dispatch", queue="webhooks", ignore_result=True)
+def dispatch() -> int:
+    """Claim due deliveries in batches and send them concurrently until idle.
+
+    Kicked on publish commit (coalesced) and by beat every few seconds for due retries. A
+    delivery claimed by a worker that dies becomes due again when its lease ends, so a lost
+    task loses nothing.
+    """
+    from django.utils import timezone
+
+    from webhooks.dispatch import Dispatcher
+    from webhooks.models import Delivery
+
+    sent = Dispatcher().run()
+    if sent and Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now()).exists():
+        dispatch.delay()  # it stopped claiming with work left (run time is capped): carry on at once
+    return sent
+
+
+@shared_task(base=BaseTask, name="webhooks.disable_failing_endpoints", queue="webhooks", ignore_result=True)
+def disable_failing_endpoints() -> int:
+    from webhooks.services import endpoints_disable_failing
+
+    return endpoints_disable_failing()
+
+
+@shared_task(base=BaseTask, name="webhooks.purge_events", queue="webhooks", ignore_result=True)
+def purge_events() -> int:
+    from webhooks.services import events_purge
+
+    return events_purge()
