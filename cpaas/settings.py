@@ -271,5 +271,10 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "cpaas.access": {"level": env("ACCESS_LOG_LEVEL", "INFO")},
+        # One line per task received/succeeded and per beat tick drowns everything else; failures
+        # are still logged at WARNING and above.
+        "celery.worker.strategy": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.app.trace": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.beat": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
     },
 }
