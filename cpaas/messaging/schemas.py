@@ -7,7 +7,16 @@ from __future__ import annotations
 from rest_framework import serializers
 
 
-class SmsMessageIn(serializers.Serializer):
+class _FromField:
+    """``from`` is a Python keyword: declare it as ``from_`` and publish it as ``from``."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
+class SmsMessageIn(_FromField, serializers.Serializer):
     to = serializers.CharField(help_text="E.164 number (or national format with `country`).")
     from_ = serializers.CharField(required=False, help_text="An owned number or an alphanumeric sender id.")
     sender_pool = serializers.CharField(required=False, help_text="Send from a pool (sticky per recipient).")
@@ -19,13 +28,8 @@ class SmsMessageIn(serializers.Serializer):
     smart_encoding = serializers.BooleanField(required=False)
     country = serializers.CharField(required=False, help_text="ISO 3166 alpha-2 hint for national numbers.")
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
 
-
-class SmsMessageOut(serializers.Serializer):
+class SmsMessageOut(_FromField, serializers.Serializer):
     id = serializers.CharField()
     object = serializers.CharField()
     direction = serializers.ChoiceField(choices=["outbound", "inbound"])
@@ -49,11 +53,6 @@ class SmsMessageOut(serializers.Serializer):
     livemode = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     timestamps = serializers.DictField(child=serializers.DateTimeField())
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
 
 
 class SmsMessageList(serializers.Serializer):
