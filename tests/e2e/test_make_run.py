@@ -35,7 +35,7 @@ def embedded_env(var_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CPAAS_TESTING", "SECRET_KEY"}}
     env.update(DJANGO_SETTINGS_MODULE="cpaas.settings", CPAAS_VAR_DIR=str(var_dir), DEBUG="1", PORT=str(port),
-               LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+               LOG_LEVEL="INFO", CELERY_TASK_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
     return env
 
 
