@@ -64,10 +64,14 @@ def credit_note_out(note: CreditNote) -> dict:
             "created_at": note.created_at.isoformat()}
 
 
-class UsageEventImportView(ApiView):
-    """Import up to 10,000 usage events into the calling app's ledger (deduplicated by key)."""
+class BillingView(ApiView):
+    """Base of the room's API views: every one needs the `billing` product scope."""
 
     product = "billing"
+
+
+class UsageEventImportView(BillingView):
+    """Import up to 10,000 usage events into the calling app's ledger (deduplicated by key)."""
 
     @extend_schema(operation_id="usage_events_import", request=dict, responses={200: dict})
     def post(self, request):
@@ -111,9 +115,7 @@ class UsageEventImportView(ApiView):
                          "duplicates": len(pending) - inserted}, status=status.HTTP_200_OK)
 
 
-class UsageEventVoidView(ApiView):
-    product = "billing"
-
+class UsageEventVoidView(BillingView):
     @extend_schema(operation_id="usage_events_void", request=dict, responses={200: dict})
     def post(self, request, event_id: str):
         reason = request.data.get("reason") if isinstance(request.data, dict) else None
@@ -135,10 +137,8 @@ def _date_param(params, name: str, default: date) -> date:
     return value
 
 
-class UsageView(ApiView):
+class UsageView(BillingView):
     """Usage for charts: ``?meter=&from=&to=&granularity=day|month&group_by=<dimension>&app=``."""
-
-    product = "billing"
 
     @extend_schema(operation_id="usage_retrieve", responses={200: dict})
     def get(self, request):
@@ -198,9 +198,13 @@ def _invoice_for(principal, invoice_id: str) -> Invoice:
     return invoice
 
 
-class InvoiceListView(ApiView):
-    product = "billing"
+def _download(invoice, body, content_type: str, extension: str, disposition: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'{disposition}; filename="{invoice.number or invoice.pk}.{extension}"'
+    return response
 
+
+class InvoiceListView(BillingView):
     @extend_schema(operation_id="invoices_list", responses={200: dict})
     def get(self, request):
         qs = Invoice.objects.filter(tenant_id=self.principal.tenant_id)
@@ -210,39 +214,27 @@ class InvoiceListView(ApiView):
         return Response(paginate(request, qs, lambda rows: [invoice_out(r) for r in rows]))
 
 
-class InvoiceDetailView(ApiView):
-    product = "billing"
-
+class InvoiceDetailView(BillingView):
     @extend_schema(operation_id="invoices_retrieve", responses={200: dict})
     def get(self, request, invoice_id: str):
         return Response(invoice_out(_invoice_for(self.principal, invoice_id), with_lines=True))
 
 
-class InvoicePdfView(ApiView):
-    product = "billing"
-
+class InvoicePdfView(BillingView):
     @extend_schema(operation_id="invoices_pdf", responses={(200, "application/pdf"): bytes})
     def get(self, request, invoice_id: str):
         invoice = _invoice_for(self.principal, invoice_id)
-        response = HttpResponse(exports.invoice_pdf(invoice), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{invoice.number or invoice.pk}.pdf"'
-        return response
+        return _download(invoice, exports.invoice_pdf(invoice), "application/pdf", "pdf", "inline")
 
 
-class InvoiceCsvView(ApiView):
-    product = "billing"
-
+class InvoiceCsvView(BillingView):
     @extend_schema(operation_id="invoices_csv", responses={(200, "text/csv"): str})
     def get(self, request, invoice_id: str):
         invoice = _invoice_for(self.principal, invoice_id)
-        response = HttpResponse(exports.invoice_csv(invoice), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{invoice.number or invoice.pk}.csv"'
-        return response
+        return _download(invoice, exports.invoice_csv(invoice), "text/csv; charset=utf-8", "csv", "attachment")
 
 
-class UpcomingInvoiceView(ApiView):
-    product = "billing"
-
+class UpcomingInvoiceView(BillingView):
     @extend_schema(operation_id="invoices_upcoming", responses={200: dict})
     def get(self, request):
         body = invoice_upcoming(tenant_id=self.principal.tenant_id)
@@ -251,9 +243,7 @@ class UpcomingInvoiceView(ApiView):
         return Response(body)
 
 
-class CreditNoteListView(ApiView):
-    product = "billing"
-
+class CreditNoteListView(BillingView):
     @extend_schema(operation_id="credit_notes_list", responses={200: dict})
     def get(self, request):
         qs = CreditNote.objects.filter(tenant_id=self.principal.tenant_id)
@@ -263,9 +253,7 @@ class CreditNoteListView(ApiView):
         return Response(paginate(request, qs, lambda rows: [credit_note_out(r) for r in rows]))
 
 
-class CreditNoteDetailView(ApiView):
-    product = "billing"
-
+class CreditNoteDetailView(BillingView):
     @extend_schema(operation_id="credit_notes_retrieve", responses={200: dict})
     def get(self, request, credit_note_id: str):
         note = CreditNote.objects.filter(tenant_id=self.principal.tenant_id, pk=credit_note_id).first()
@@ -291,10 +279,8 @@ def stripe_webhook(request):
     return JsonResponse({"received": True, "outcome": outcome})
 
 
-class ActiveSubjectsView(ApiView):
+class ActiveSubjectsView(BillingView):
     """DAU drill-down: who was active on a day. ``?meter=im_dau&day=YYYY-MM-DD&limit=&starting_after=``."""
-
-    product = "billing"
 
     @extend_schema(operation_id="usage_active_subjects", responses={200: dict})
     def get(self, request):
