@@ -55,6 +55,10 @@ MAX_CONNECTIONS = _int("WEBHOOK_MAX_CONNECTIONS", 512)  # for a client built wit
 # exits after this long without work.
 DISPATCH_RUN_SECONDS = _float("WEBHOOK_DISPATCH_RUN_SECONDS", 30.0)
 DISPATCH_IDLE_EXIT_SECONDS = _float("WEBHOOK_DISPATCH_IDLE_EXIT_SECONDS", 2.0)
+# How long a process trusts its cached list of an app's endpoints when publishing (an endpoint
+# created in another process may miss events published in this window; changes made in the
+# publishing process are seen at once).
+ENDPOINT_CACHE_SECONDS = _float("WEBHOOK_ENDPOINT_CACHE_SECONDS", 1.0)
 # How often beat starts a dispatcher for due retries.
 SWEEP_SECONDS = _float("WEBHOOK_SWEEP_SECONDS", 5.0)
 

@@ -318,12 +318,14 @@ def record_results(results: list[Result], *, breaker: Breaker | None = None) -> 
         if recovered_endpoints:
             Endpoint.objects.filter(pk__in=recovered_endpoints).update(failing_since=None)
         if notices:
-            urls = dict(Endpoint.objects.filter(pk__in={n[1].endpoint_id for n in notices}).values_list("id", "url"))
+            endpoints = {pk: (url, mode) for pk, url, mode in Endpoint.objects.filter(
+                pk__in={n[1].endpoint_id for n in notices}).values_list("id", "url", "mode")}
             for type_, job, result, made in notices:
+                url, mode = endpoints.get(job.endpoint_id, (job.url, None))
                 event_publish(
-                    app=job.app_id, type=type_,
-                    data=_attempt_payload(job, result, made, urls.get(job.endpoint_id, job.url)),
+                    app=job.app_id, type=type_, data=_attempt_payload(job, result, made, url),
                     idempotency_key=f"{type_}:{job.delivery_id}:{made}",
+                    livemode=None if mode is None else mode == "live",
                 )
     for endpoint_id in gone:
         endpoint_disable(endpoint_id=endpoint_id, reason="gone", now=now)
