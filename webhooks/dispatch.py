@@ -5,9 +5,10 @@ it has room (at most MAX_IN_FLIGHT requests in flight per process, and per endpo
 ``Sender.capacity`` allows), so a slow endpoint only ever holds its own few slots and never
 delays healthy ones. Results are written in batches by the same (sync) thread.
 
-Claims are portable: the due rows are picked with ``select_for_update(skip_locked=True)`` on
-PostgreSQL (a no-op on SQLite, where IMMEDIATE transactions serialise writers) and taken with a
-conditional UPDATE that moves ``next_attempt_at`` forward by the lease and stamps a claim token.
+Claims: on PostgreSQL one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)`` moves
+``next_attempt_at`` forward by the lease, stamps a claim token and returns the rows with their
+events; on SQLite (where IMMEDIATE transactions serialise writers) a conditional ORM UPDATE does
+the same. Results are only written where the claim token still matches.
 """
 
 from __future__ import annotations
