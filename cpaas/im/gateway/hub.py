@@ -53,7 +53,8 @@ class Hub:
             bus().subscribe(self.loop, self.dispatch)
             self.ready.set()
         self.tasks.append(self.loop.create_task(self._watchdog()))
-        self.tasks.append(self.loop.create_task(self._outbox()))
+        if conf.OUTBOX_INTERVAL_SECONDS > 0:
+            self.tasks.append(self.loop.create_task(self._outbox()))
 
     async def stop(self, code: int = 1012, reason: str = "server restart") -> None:
         self.stopped = True
