@@ -97,7 +97,7 @@ class Cpu:
         self.load0 = self_cpu()
         self.t0 = time.monotonic()
 
-    def report(self, deliveries: int | None = None) -> str:
+    def report(self, deliveries: int | None = None, unit: str = "delivery") -> str:
         wall = time.monotonic() - self.t0
         server = sum(cpu_of(p) for p in self.pids) - self.server0
         load = self_cpu() - self.load0
@@ -106,7 +106,7 @@ class Cpu:
                f"({load / wall:.0%}), outbox drainer {outbox:.1f}s ({outbox / wall:.0%}) in {wall:.1f} s")
         if deliveries:
             per = server / deliveries
-            out += (f"\n  gateway cpu per delivery {per * 1e6:.0f} us = {1 / per:,.0f} deliveries/s per fully "
+            out += (f"\n  gateway cpu per {unit} {per * 1e6:.0f} us = {1 / per:,.0f} per second per fully "
                     f"available gateway core (the machine is shared: see the load average above)")
         return out
 
@@ -149,8 +149,9 @@ async def connect_many(urls: list[str], n: int, *, parallel: int = 100, setup=No
 
 # --- scenarios ----------------------------------------------------------------------------------
 
-async def latency(url_for, *, pairs: int, rate: float, seconds: float, make_frame, setup) -> dict:
-    """``pairs`` senders each send to their own receiver; total ``rate`` msg/s for ``seconds``."""
+async def latency(url_for, *, pairs: int, rate: float, seconds: float, make_frame, setup, on_steady=None) -> dict:
+    """``pairs`` senders each send to their own receiver; total ``rate`` msg/s for ``seconds``.
+    ``on_steady`` is called once the connections are up and warm (to start CPU accounting)."""
     senders = await connect_many(lambda i: url_for("s", i), pairs, setup=lambda ws, i: setup(ws, "s", i))
     receivers = await connect_many(lambda i: url_for("r", i), pairs, setup=lambda ws, i: setup(ws, "r", i))
     samples: list[float] = []
@@ -171,6 +172,8 @@ async def latency(url_for, *, pairs: int, rate: float, seconds: float, make_fram
     for ws in receivers:
         await wait_for(ws, "msg")
     readers = [asyncio.create_task(receive(ws)) for ws in receivers]
+    if on_steady is not None:
+        on_steady()
     total = int(rate * seconds)
     start = time.perf_counter()
     for k in range(total):
@@ -397,10 +400,11 @@ async def run_latency(args, users, real_url, real_setup, base_url, pids):
     async def setup_real(ws, side, i):
         await real_setup(ws)
 
-    cpu = Cpu(pids)
+    cpus = []
     real = await latency(lambda side, i: real_url(i if side == "s" else pairs + i), pairs=pairs, rate=args.rate,
-                         seconds=args.seconds, make_frame=make_real, setup=setup_real)
-    real_cpu = cpu.report()
+                         seconds=args.seconds, make_frame=make_real, setup=setup_real,
+                         on_steady=lambda: cpus.append(Cpu(pids)))
+    real_cpu = cpus[0].report(real["sent"], unit="message")
     base = await latency(lambda side, i: f"{base_url}?room=p{i}", pairs=pairs, rate=args.rate,
                          seconds=args.seconds, make_frame=lambda i, k, t: json.dumps({"content": {"t": t}}),
                          setup=lambda ws, side, i: asyncio.sleep(0))
