@@ -33,7 +33,10 @@ os.environ.setdefault("CPAAS_TESTING", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("ACCESS_LOG_LEVEL", "WARNING")
 
-MSG = '"type":"msg"'
+from bench.wsload import lean_connect  # noqa: E402
+
+# the gateway's uvicorn WebSocket protocol (docs/decisions/0503); BENCH_WS=auto measures plain ASGI sends
+WS_PROTOCOL = os.environ.get("BENCH_WS", "cpaas.im.gateway.wsproto:RawFrameProtocol")
 
 
 # --- the bare baseline: a relay with nothing else ----------------------------------------------
@@ -83,21 +86,27 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+OUTBOX_PID: list[int] = []  # the outbox drainer process (manage.py im_outbox), reported on its own
+
+
 class Cpu:
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
         self.server0 = sum(cpu_of(p) for p in pids)
+        self.outbox0 = sum(cpu_of(p) for p in OUTBOX_PID)
         self.load0 = self_cpu()
         self.t0 = time.monotonic()
 
-    def report(self, deliveries: int | None = None) -> str:
+    def report(self, deliveries: int | None = None, unit: str = "delivery") -> str:
         wall = time.monotonic() - self.t0
         server = sum(cpu_of(p) for p in self.pids) - self.server0
         load = self_cpu() - self.load0
-        out = f"cpu: gateways {server:.1f}s ({server / wall:.0%} of a core), load {load:.1f}s ({load / wall:.0%})"
+        outbox = sum(cpu_of(p) for p in OUTBOX_PID) - self.outbox0
+        out = (f"cpu: gateways {server:.1f}s ({server / wall:.0%} of a core), load clients {load:.1f}s "
+               f"({load / wall:.0%}), outbox drainer {outbox:.1f}s ({outbox / wall:.0%}) in {wall:.1f} s")
         if deliveries:
             per = server / deliveries
-            out += (f"\n  gateway cpu per delivery {per * 1e6:.0f} us = {1 / per:,.0f} deliveries/s per fully "
+            out += (f"\n  gateway cpu per {unit} {per * 1e6:.0f} us = {1 / per:,.0f} per second per fully "
                     f"available gateway core (the machine is shared: see the load average above)")
         return out
 
@@ -140,8 +149,9 @@ async def connect_many(urls: list[str], n: int, *, parallel: int = 100, setup=No
 
 # --- scenarios ----------------------------------------------------------------------------------
 
-async def latency(url_for, *, pairs: int, rate: float, seconds: float, make_frame, setup) -> dict:
-    """``pairs`` senders each send to their own receiver; total ``rate`` msg/s for ``seconds``."""
+async def latency(url_for, *, pairs: int, rate: float, seconds: float, make_frame, setup, on_steady=None) -> dict:
+    """``pairs`` senders each send to their own receiver; total ``rate`` msg/s for ``seconds``.
+    ``on_steady`` is called once the connections are up and warm (to start CPU accounting)."""
     senders = await connect_many(lambda i: url_for("s", i), pairs, setup=lambda ws, i: setup(ws, "s", i))
     receivers = await connect_many(lambda i: url_for("r", i), pairs, setup=lambda ws, i: setup(ws, "r", i))
     samples: list[float] = []
@@ -162,6 +172,8 @@ async def latency(url_for, *, pairs: int, rate: float, seconds: float, make_fram
     for ws in receivers:
         await wait_for(ws, "msg")
     readers = [asyncio.create_task(receive(ws)) for ws in receivers]
+    if on_steady is not None:
+        on_steady()
     total = int(rate * seconds)
     start = time.perf_counter()
     for k in range(total):
@@ -179,7 +191,8 @@ async def latency(url_for, *, pairs: int, rate: float, seconds: float, make_fram
         task.cancel()
     await asyncio.gather(*(ws.close() for ws in senders + receivers), return_exceptions=True)
     return {"sent": total, "received": len(samples), "rate": total / sent_in,
-            "p50_ms": pct(samples, 0.5) * 1000, "p99_ms": pct(samples, 0.99) * 1000}
+            "p50_ms": pct(samples, 0.5) * 1000, "p90_ms": pct(samples, 0.9) * 1000,
+            "p99_ms": pct(samples, 0.99) * 1000, "max_ms": max(samples, default=float("nan")) * 1000}
 
 
 async def drain(ws):
@@ -190,24 +203,37 @@ async def drain(ws):
         pass
 
 
+async def lean_many(url_for, n: int, *, parallel: int = 100, setup=None) -> list:
+    """``n`` lean receivers (bench/wsload.py), ``parallel`` handshakes at a time."""
+    sem = asyncio.Semaphore(parallel)
+
+    async def one(i):
+        async with sem:
+            client = await lean_connect(url_for(i))
+            if setup is not None:
+                await setup(client, i)
+            return client
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
 async def fanout(receivers: list, senders: list, *, messages: int, rate: float, make_frame,
                  acked: bool = True) -> dict:
-    """Send ``messages`` through ``senders``; count deliveries at ``receivers``. With ``acked``, the
-    expected count is what the server admitted (a chatroom sheds what exceeds its window)."""
-    counted = [0]
+    """Send ``messages`` through ``senders`` (websockets clients); count deliveries at ``receivers``
+    (lean clients, each counting the message frames it received). With ``acked``, the expected
+    count is what the server admitted (a chatroom sheds what exceeds its window)."""
     admitted = [0 if acked else messages]
     shed = [0]
-
-    async def count(ws):
-        async for raw in ws:
-            counted[0] += raw.count(MSG)
+    before = [r.messages for r in receivers]
 
     async def acks(ws):
         async for raw in ws:
             admitted[0] += raw.count('"status":"stored"') + raw.count('"status":"delivered"')
             shed[0] += raw.count('"status":"shed"')
 
-    tasks = [asyncio.create_task(count(ws)) for ws in receivers]
+    def counted() -> int:
+        return sum(r.messages for r in receivers) - sum(before)
+
     sender_tasks = [asyncio.create_task(acks(ws) if acked else drain(ws)) for ws in senders]
     start = time.perf_counter()
     for k in range(messages):
@@ -218,14 +244,23 @@ async def fanout(receivers: list, senders: list, *, messages: int, rate: float, 
         await senders[k % len(senders)].send(make_frame(k))
     deadline = time.perf_counter() + 60
     while time.perf_counter() < deadline:
-        if admitted[0] + shed[0] >= messages and counted[0] >= admitted[0] * len(receivers):
+        if admitted[0] + shed[0] >= messages and counted() >= admitted[0] * len(receivers):
             break
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - start
-    for task in [*tasks, *sender_tasks]:
+    for task in sender_tasks:
         task.cancel()
-    return {"deliveries": counted[0], "expected": admitted[0] * len(receivers), "shed": shed[0],
-            "seconds": elapsed, "per_second": counted[0] / elapsed}
+    per_connection = [r.messages - b for r, b in zip(receivers, before, strict=True)]
+    return {"deliveries": counted(), "expected": admitted[0] * len(receivers), "shed": shed[0],
+            "seconds": elapsed, "per_second": counted() / elapsed,
+            "short": sum(1 for c in per_connection if c < admitted[0]),
+            "extra": sum(1 for c in per_connection if c > admitted[0])}
+
+
+def every(result: dict) -> str:
+    if result["short"] or result["extra"]:
+        return f"NOT every connection got every message once: {result['short']} short, {result['extra']} over"
+    return "every connection received every admitted message once"
 
 
 # --- setup of the real system --------------------------------------------------------------------
@@ -268,7 +303,7 @@ def start_gateways(n: int, extra_env: dict) -> list:
         gw.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "cpaas.asgi:application", "--fd", str(gw.sock.fileno()),
              "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false",
-             "--loop", "uvloop", "--http", "httptools", "--ws", os.environ.get("BENCH_WS", "auto")],
+             "--loop", "uvloop", "--http", "httptools", "--ws", WS_PROTOCOL],
             cwd=ROOT, env=gw.env, pass_fds=[gw.sock.fileno()])
     for gw in gateways:
         gw.wait_ready()
@@ -310,6 +345,8 @@ def main() -> None:
         sys.exit(subprocess.call([sys.executable, "-m", "pytest", "tests/im/test_chaos.py", "-q", "-s"],
                                  cwd=ROOT, env=env))
 
+    import uvloop
+
     django_setup()
     scenarios = args.scenarios.split(",")
     n_users = max(args.pairs * 2, args.group_size + 1 if "group" in scenarios else 0,
@@ -322,6 +359,11 @@ def main() -> None:
     base_proc, base_sock = start_baseline()
     base_url = f"ws://127.0.0.1:{base_sock.getsockname()[1]}/"
     pids = [gw.proc.pid for gw in gateways]
+    # the webhook events and usage of every stored message are written by the outbox drainer, as
+    # Celery beat does in production: part of the machine's work, so it runs during the bench
+    outbox = subprocess.Popen([sys.executable, "manage.py", "im_outbox", "--interval", "0.5"], cwd=ROOT,
+                              env=gateways[0].env)
+    OUTBOX_PID.append(outbox.pid)
     print(f"{args.gateways} gateway processes, PostgreSQL, Redis; load from one separate process; "
           f"host load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
 
@@ -334,15 +376,17 @@ def main() -> None:
 
     try:
         if "latency" in scenarios:
-            asyncio.run(run_latency(args, users, real_url, real_setup, base_url, pids))
+            uvloop.run(run_latency(args, users, real_url, real_setup, base_url, pids))
         if "group" in scenarios:
-            asyncio.run(run_group(args, app, users, real_url, real_setup, base_url, pids))
+            uvloop.run(run_group(args, app, users, real_url, real_setup, base_url, pids))
         if "chatroom" in scenarios:
-            asyncio.run(run_room(args, app, users, real_url, real_setup, base_url, pids))
+            uvloop.run(run_room(args, app, users, real_url, real_setup, base_url, pids))
     finally:
         for gw in gateways:
             gw.stop()
         base_proc.terminate()
+        outbox.terminate()
+        outbox.wait(10)
         base_proc.wait(10)
 
 
@@ -356,15 +400,17 @@ async def run_latency(args, users, real_url, real_setup, base_url, pids):
     async def setup_real(ws, side, i):
         await real_setup(ws)
 
-    cpu = Cpu(pids)
+    cpus = []
     real = await latency(lambda side, i: real_url(i if side == "s" else pairs + i), pairs=pairs, rate=args.rate,
-                         seconds=args.seconds, make_frame=make_real, setup=setup_real)
-    real_cpu = cpu.report()
+                         seconds=args.seconds, make_frame=make_real, setup=setup_real,
+                         on_steady=lambda: cpus.append(Cpu(pids)))
+    real_cpu = cpus[0].report(real["sent"], unit="message")
     base = await latency(lambda side, i: f"{base_url}?room=p{i}", pairs=pairs, rate=args.rate,
                          seconds=args.seconds, make_frame=lambda i, k, t: json.dumps({"content": {"t": t}}),
                          setup=lambda ws, side, i: asyncio.sleep(0))
     print(f"\n1:1 latency at {real['rate']:.0f} msg/s ({pairs} pairs, {real['received']}/{real['sent']} received):"
-          f"\n  cpaas    p50 {real['p50_ms']:.1f} ms  p99 {real['p99_ms']:.1f} ms   (target p99 < 50 ms)"
+          f"\n  cpaas    p50 {real['p50_ms']:.1f} ms  p90 {real['p90_ms']:.1f} ms  p99 {real['p99_ms']:.1f} ms  "
+          f"max {real['max_ms']:.1f} ms   (target p99 < 50 ms)"
           f"\n  baseline p50 {base['p50_ms']:.1f} ms  p99 {base['p99_ms']:.1f} ms   "
           f"ratio p99 {real['p99_ms'] / base['p99_ms']:.1f}x\n  {real_cpu}", flush=True)
 
@@ -377,7 +423,7 @@ async def run_group(args, app, users, real_url, real_setup, base_url, pids):
     size = args.group_size
     group = await sync_to_async(services.group_create)(app=app, name="bench", owner_id=None,
                                                        member_ids=[u.user_id for u in users[:size]])
-    receivers = await connect_many(lambda i: real_url(i), size, setup=lambda ws, i: real_setup(ws))
+    receivers = await lean_many(lambda i: real_url(i), size, setup=lambda c, i: lean_setup(c))
     # senders are extra devices of the first members (each connection sends one message at a time,
     # so several members talk at once, as in a busy group)
     senders = [await _sender_for(real_url, real_setup, i) for i in range(args.group_senders)]
@@ -387,17 +433,29 @@ async def run_group(args, app, users, real_url, real_setup, base_url, pids):
                                                          "msg_type": "text", "client_msg_id": f"g{k}",
                                                          "content": {"text": f"hello {k}"}}))
     real_cpu = cpu.report(real["deliveries"])
-    await asyncio.gather(*(ws.close() for ws in [*receivers, *senders]), return_exceptions=True)
-    base_receivers = await connect_many(lambda i: f"{base_url}?room=group", size)
+    await close_all(receivers, senders)
+    base_receivers = await lean_many(lambda i: f"{base_url}?room=group", size)
     base_sender = await open_ws(f"{base_url}?room=group")
     base = await fanout(base_receivers, [base_sender], messages=args.group_messages, rate=0, acked=False,
                         make_frame=lambda k: json.dumps({"text": f"hello {k}"}))
-    await asyncio.gather(*(ws.close() for ws in [*base_receivers, base_sender]), return_exceptions=True)
+    await close_all(base_receivers, [base_sender])
     print(f"\ngroup fan-out, {size} members connected, {args.group_messages} messages from {len(senders)} senders:"
           f"\n  cpaas    {real['per_second']:,.0f} deliveries/s ({real['deliveries']}/{real['expected']} in "
           f"{real['seconds']:.1f} s)   (target >= 20,000/s)"
+          f"\n  {every(real)}"
           f"\n  baseline {base['per_second']:,.0f} deliveries/s   ratio {real['per_second'] / base['per_second']:.2f}"
           f"\n  {real_cpu}", flush=True)
+
+
+async def lean_setup(client) -> None:
+    await client.request('{"type":"sync","cursors":{}}', '"type":"synced"')
+
+
+async def close_all(lean: list, websockets_clients: list) -> None:
+    for client in lean:
+        client.close()
+    await asyncio.gather(*(ws.close() for ws in websockets_clients), return_exceptions=True)
+    await asyncio.sleep(0.5)
 
 
 async def _sender_for(real_url, real_setup, i):
@@ -419,8 +477,12 @@ async def run_room(args, app, users, real_url, real_setup, base_url, pids):
         await ws.send(json.dumps({"type": "join", "chatroom_id": room.pk}))
         await wait_for(ws, "joined")
 
+    async def lean_join(client, i):
+        await lean_setup(client)
+        await client.request(json.dumps({"type": "join", "chatroom_id": room.pk}), '"type":"joined"')
+
     t0 = time.perf_counter()
-    receivers = await connect_many(lambda i: real_url(i + 1), size, setup=join)
+    receivers = await lean_many(lambda i: real_url(i + 1), size, setup=lean_join)
     print(f"\n{size} chatroom members connected and joined in {time.perf_counter() - t0:.1f} s", flush=True)
     sender = await open_ws(real_url(0))
     await join(sender, 0)
@@ -429,15 +491,16 @@ async def run_room(args, app, users, real_url, real_setup, base_url, pids):
                         make_frame=lambda k: json.dumps({"type": "send", "conversation_id": room.pk,
                                                          "msg_type": "custom", "content": {"k": k}}))
     real_cpu = cpu.report(real["deliveries"])
-    await asyncio.gather(*(ws.close() for ws in [*receivers, sender]), return_exceptions=True)
-    base_receivers = await connect_many(lambda i: f"{base_url}?room=room", size)
+    await close_all(receivers, [sender])
+    base_receivers = await lean_many(lambda i: f"{base_url}?room=room", size)
     base_sender = await open_ws(f"{base_url}?room=room")
     base = await fanout(base_receivers, [base_sender], messages=args.room_messages, rate=args.room_rate, acked=False,
                         make_frame=lambda k: json.dumps({"k": k}))
-    await asyncio.gather(*(ws.close() for ws in [*base_receivers, base_sender]), return_exceptions=True)
+    await close_all(base_receivers, [base_sender])
     print(f"\nchatroom fan-out, {size} members, {args.room_messages} messages at <= {args.room_rate:.0f}/s:"
           f"\n  cpaas    {real['per_second']:,.0f} deliveries/s ({real['deliveries']}/{real['expected']} in "
           f"{real['seconds']:.1f} s; {real['shed']} messages shed by the room's window)   (target >= 50,000/s)"
+          f"\n  {every(real)}"
           f"\n  baseline {base['per_second']:,.0f} deliveries/s   ratio {real['per_second'] / base['per_second']:.2f}"
           f"\n  {real_cpu}", flush=True)
 

@@ -18,6 +18,12 @@ def _fresh_caches():
 
 
 @pytest.fixture
+def production_password_hashing(settings):
+    """Argon2 as in production; request it before any fixture that creates users."""
+    settings.PASSWORD_HASHERS = settings.PRODUCTION_PASSWORD_HASHERS
+
+
+@pytest.fixture
 def provisioned(db):
     return tenant_provision(name="Acme", owner_email="owner@acme.test", owner_password="s3cret-pass!")
 

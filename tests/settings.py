@@ -22,3 +22,8 @@ if _xdist.startswith("gw") and _xdist[2:].isdigit():
 
 from cpaas.settings import *  # noqa: E402, F403
 
+# Nearly every test provisions an owner with a console password; Argon2 would dominate the suite's
+# time. Production's hashers still verify; `production_password_hashing` (tests/conftest.py) puts
+# them back for the tests about password storage.
+PRODUCTION_PASSWORD_HASHERS = PASSWORD_HASHERS  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PRODUCTION_PASSWORD_HASHERS]

@@ -51,5 +51,6 @@ PRESENCE_TTL_SECONDS = _int("IM_PRESENCE_TTL_SECONDS", 90)
 # Redis pub/sub channel of the gateway bus.
 BUS_CHANNEL = os.environ.get("IM_BUS_CHANNEL", "cpaas:im:bus")
 HOOK_ALLOW_PRIVATE = _bool("IM_HOOK_ALLOW_PRIVATE", False)
-# How often each gateway drains the message outbox (webhook events and usage of stored messages).
-OUTBOX_INTERVAL_SECONDS = float(os.environ.get("IM_OUTBOX_INTERVAL_SECONDS", "0.5"))
+# How often each gateway drains the message outbox (webhook events and usage of stored messages);
+# 0 (the default): gateways leave it to Celery beat or ``manage.py im_outbox`` (docs/decisions/0504).
+OUTBOX_INTERVAL_SECONDS = float(os.environ.get("IM_OUTBOX_INTERVAL_SECONDS", "0"))

@@ -40,6 +40,19 @@ def _local_add(key: tuple[str, str, str]) -> None:
         _seen.add(key)
 
 
+def dau_known(*, app, user_id: str, when: datetime) -> bool:
+    """True when ``user_id``'s activity of that UTC day is already recorded (no write needed)."""
+    app_id = getattr(app, "pk", app)
+    day = when.astimezone(UTC).date().isoformat()
+    key = (app_id, user_id, day)
+    if _local_seen(key):
+        return True
+    if state().dau_seen(app_id, day, user_id):
+        _local_add(key)
+        return True
+    return False
+
+
 def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
     """Mark ``user_id`` active today; returns True when this call recorded the day's usage.
 

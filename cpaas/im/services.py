@@ -8,6 +8,7 @@ import hashlib
 import json
 import secrets
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -431,9 +432,16 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
     if msg_type != MessageType.COMMAND:
         content = moderate(app_id=app.pk, sender_id=sender_id, conversation_id=conv.pk, conversation_type=conv.kind,
                            msg_type=msg_type, content=content)
+    # The common case is one statement (seq + insert, see _store) in autocommit: one round trip
+    # instead of BEGIN, statement, COMMIT (docs/decisions/0505). A transaction is needed only when
+    # the send also writes the sender's first DAU fact of the day, or for chatrooms and commands.
+    single = (connection.vendor == "postgresql" and not connection.in_atomic_block
+              and msg_type != MessageType.COMMAND
+              and conv.kind != ConversationKind.CHATROOM
+              and (sender is None or metering.dau_known(app=app, user_id=sender_id, when=now)))
     try:
-        with transaction.atomic():
-            if sender is not None:
+        with nullcontext() if single else transaction.atomic():
+            if sender is not None and not single:
                 metering.dau_touch(app=app, user_id=sender_id, when=now)
             if conv.kind == ConversationKind.CHATROOM:
                 return _room_send(app=app, room=conv, sender_id=sender_id, msg_type=msg_type, content=content,

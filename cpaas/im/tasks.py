@@ -13,7 +13,7 @@ from cpaas.im import conf
 
 @shared_task(base=BaseTask, name="cpaas.im.tasks.publish_pending", queue="im")
 def publish_pending() -> int:
-    """Backstop of the gateways' outbox drainer: events and usage of stored messages."""
+    """The outbox drainer (every second from beat): events and usage of stored messages."""
     from cpaas.im.outbox import publish_all
 
     return publish_all()

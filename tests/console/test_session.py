@@ -46,7 +46,7 @@ def test_it_refuses_a_wrong_password(provisioned, client):
     assert "_auth_user_id" not in client.session
 
 
-def test_passwords_are_stored_with_argon2(provisioned):
+def test_passwords_are_stored_with_argon2(production_password_hashing, provisioned):
     user = get_user_model().objects.get(username="owner@acme.test")
     assert user.password.startswith("argon2$")
 

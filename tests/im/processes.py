@@ -49,7 +49,8 @@ class GatewayProcess:
     def launch(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "cpaas.asgi:application", "--fd", str(self.sock.fileno()),
-             "--log-level", "warning", "--no-access-log", "--lifespan", "on", "--ws-max-size", "1048576"],
+             "--log-level", "warning", "--no-access-log", "--lifespan", "on", "--ws-max-size", "1048576",
+             "--ws", "cpaas.im.gateway.wsproto:RawFrameProtocol", "--loop", "uvloop", "--http", "httptools"],
             cwd=ROOT, env=self.env, pass_fds=[self.sock.fileno()])
 
     def wait_ready(self, timeout: float = 20.0) -> None:

@@ -13,7 +13,7 @@ class FakeSession:
         self.got = []
         self.app_id, self.user_id = "app_1", "bob"
 
-    def on_msg(self, conv, seq, frame):
+    def on_msg(self, conv, seq, frame, wire=None):
         self.got.append(seq)
 
 

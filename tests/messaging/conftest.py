@@ -9,12 +9,6 @@ from cpaas.messaging.infra import redis_client
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Owners get a console password at provisioning; Argon2 would dominate these tests' time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _fresh_sms_state():
     services.caches_clear()
     pipeline.routing_reset()

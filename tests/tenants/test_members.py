@@ -21,5 +21,5 @@ def test_adding_a_member_and_changing_the_role_are_audited(tenant, provisioned):
     assert entry.ip == "198.51.100.4" and entry.actor == "owner@acme.test"
 
 
-def test_passwords_are_hashed_with_argon2(provisioned):
+def test_passwords_are_hashed_with_argon2(production_password_hashing, provisioned):
     assert provisioned.user.password.startswith("argon2")

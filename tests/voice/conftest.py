@@ -1,4 +1,4 @@
-"""Fixtures of the voice tests: a fast password hasher, the engine on a virtual clock."""
+"""Fixtures of the voice tests: the engine on a virtual clock."""
 
 from __future__ import annotations
 
@@ -15,13 +15,6 @@ from cpaas.carriers.sandbox_voice.network import SandboxVoiceNetwork
 from cpaas.carriers.voice_base import VirtualClock
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.runtime import register_engine
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # The shared fixtures create owners with passwords; argon2 would dominate these tests' time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 FROM = "+15005559000"
 

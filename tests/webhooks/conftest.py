@@ -98,11 +98,6 @@ class Receiver:
         self.server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Every test provisions tenants with an owner password; argon2 would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture(autouse=True)
 def _fresh_kick_throttle(monkeypatch):

@@ -16,6 +16,7 @@ from cpaas.im.conf import HEARTBEAT_SECONDS
 from cpaas.im.gateway import db
 from cpaas.im.gateway.hub import get_hub, stop_hub
 from cpaas.im.gateway.session import Session
+from cpaas.im.gateway.wsproto import RAW_EXTENSION
 from cpaas.im.services import AuthFailure
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ async def gateway_app(scope, receive, send) -> None:
         return
     await hub.ready.wait()
     await send({"type": "websocket.accept"})
-    session = Session(hub, send, app=app, user=user, token=token, device=device)
+    session = Session(hub, send, app=app, user=user, token=token, device=device,
+                      raw=(scope.get("extensions") or {}).get(RAW_EXTENSION))
     hub.add(session)
     loop = asyncio.get_running_loop()
     writer = loop.create_task(session.writer())

@@ -19,6 +19,7 @@ from django.conf import settings
 from cpaas.core.errors import ApiError
 from cpaas.im import conf
 from cpaas.im.bus import bus
+from cpaas.im.gateway.wsproto import encode_text
 
 if TYPE_CHECKING:
     from cpaas.im.gateway.session import Session
@@ -41,6 +42,8 @@ class Hub:
         # sends waiting per (app, conversation), and the conversations with a batch in flight
         self.sends: dict[tuple[str, str], list] = {}
         self.sending: set[tuple[str, str]] = set()
+        # raw-mode sessions with frames queued this loop iteration (one write each, then cleared)
+        self.dirty: list[Session] = []
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -50,7 +53,8 @@ class Hub:
             bus().subscribe(self.loop, self.dispatch)
             self.ready.set()
         self.tasks.append(self.loop.create_task(self._watchdog()))
-        self.tasks.append(self.loop.create_task(self._outbox()))
+        if conf.OUTBOX_INTERVAL_SECONDS > 0:
+            self.tasks.append(self.loop.create_task(self._outbox()))
 
     async def stop(self, code: int = 1012, reason: str = "server restart") -> None:
         self.stopped = True
@@ -153,6 +157,17 @@ class Hub:
     def count(self) -> int:
         return sum(len(group) for group in self.apps.values())
 
+    # --- raw writes ---
+    def mark_dirty(self, session: Session) -> None:
+        if not self.dirty:
+            self.loop.call_soon(self.flush)
+        self.dirty.append(session)
+
+    def flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for session in dirty:
+            session.flush()
+
     # --- events ---
     def _targets(self, app_id: str, to) -> list[Session]:
         if to == "*":
@@ -174,12 +189,14 @@ class Hub:
                 self._reorder(event)
             elif kind == "cmd":
                 frame = event["frame"]
+                wire = encode_text(frame.encode())
                 for session in self._targets(app_id, event["to"]):
-                    session.push(frame)
+                    session.push(frame, wire)
             elif kind == "room":
                 frame = event["frame"]
+                wire = encode_text(frame.encode())
                 for session in list(self.rooms.get((app_id, event["room"]), ())):
-                    session.push(frame)
+                    session.push(frame, wire)
             elif kind == "room_close":
                 for session in list(self.rooms.get((app_id, event["room"]), ())):
                     self.room_leave(session, event["room"])
@@ -236,8 +253,9 @@ class Hub:
 
     def _deliver(self, event: dict) -> None:
         conv, seq, frame = event["conv"], event["seq"], event["frame"]
+        wire = encode_text(frame.encode())
         for session in self._targets(event["app"], event["to"]):
-            session.on_msg(conv, seq, frame)
+            session.on_msg(conv, seq, frame, wire)
 
     def _reorder(self, event: dict) -> None:
         """Put a conversation's events back in seq order before they reach sessions.

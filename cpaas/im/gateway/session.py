@@ -23,11 +23,14 @@ from cpaas.core.ids import new_id
 from cpaas.im import conf
 from cpaas.im.bus import dumps
 from cpaas.im.gateway import db
+from cpaas.im.gateway.wsproto import encode_text
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_CHARS = conf.MAX_MESSAGE_BYTES + 8 * 1024
 MAX_OUTBOUND = 50_000  # frames queued for a socket before we give up on it (client resyncs)
+MAX_BUFFERED = 16 * 1024 * 1024  # bytes in a raw socket's write buffer before we give up on it
+CONGESTED_BYTES = 1024 * 1024  # a sync waits while more than this is unsent
 BATCH_MAX = 256  # frames coalesced into one WebSocket message when a socket falls behind
 
 
@@ -50,8 +53,12 @@ class TokenBucket:
 
 
 class Session:
-    def __init__(self, hub, send, *, app, user, token, device: str) -> None:
+    def __init__(self, hub, send, *, app, user, token, device: str, raw: dict | None = None) -> None:
         self.hub, self._send = hub, send
+        # with uvicorn's RawFrameProtocol: write pre-encoded frames to the transport (no task, no await)
+        self._raw_write = raw["write"] if raw else None
+        self._raw_buffered = raw["buffered"] if raw else None
+        self.pending: list[bytes] = []
         self.app, self.user, self.token_id = app, user, token.id
         self.app_id, self.user_id = app.pk, user.user_id
         self.device = device or "default"
@@ -73,8 +80,14 @@ class Session:
         self.expires_at = token.expires_at
 
     # --- outbound ---
-    def push(self, frame: str) -> None:
+    def push(self, frame: str, wire: bytes | None = None) -> None:
+        """Queue one frame; ``wire`` is the same frame already WebSocket-encoded (shared by a fan-out)."""
         if self.closing:
+            return
+        if self._raw_write is not None:
+            if not self.pending:
+                self.hub.mark_dirty(self)
+            self.pending.append(wire if wire is not None else encode_text(frame.encode()))
             return
         self.out.append(frame)
         if len(self.out) > MAX_OUTBOUND:
@@ -82,6 +95,24 @@ class Session:
             self.close(4008, "slow consumer")
             return
         self.wakeup.set()
+
+    def flush(self) -> None:
+        """Raw mode: write what this loop iteration queued in one transport write."""
+        pending = self.pending
+        if not pending or self.closed:
+            pending.clear()
+            return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        if not self._raw_write(data):
+            self.closed = True
+        elif self._raw_buffered() > MAX_BUFFERED:
+            self.close(4008, "slow consumer")
+
+    def congested(self) -> bool:
+        if self._raw_write is not None:
+            return self._raw_buffered() > CONGESTED_BYTES
+        return len(self.out) > 2000
 
     def close(self, code: int, reason: str) -> None:
         if self.closing is None:
@@ -94,6 +125,7 @@ class Session:
             while True:
                 if self.closing:
                     code, reason = self.closing
+                    self.flush()
                     await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
                     return
                 if not out:
@@ -115,7 +147,7 @@ class Session:
         task.add_done_callback(self.tasks.discard)
 
     # --- the ordering core ---
-    def on_msg(self, conv: str, seq: int, frame: str) -> None:
+    def on_msg(self, conv: str, seq: int, frame: str, wire: bytes | None = None) -> None:
         if not self.synced:
             self.buffer.append((conv, seq, frame))
             return
@@ -129,7 +161,7 @@ class Session:
                 return
             if seq == cursor + 1:
                 self.cursors[conv] = seq
-                self.push(frame)
+                self.push(frame, wire)
                 return
         self.filling[conv] = [(seq, frame)]
         self.spawn(self._fill(conv))
@@ -166,7 +198,7 @@ class Session:
             for conv, kind, start, last in plan:
                 cursor = start if conv in cursors else max(start, self.cursors.get(conv, 0))
                 while cursor < last:
-                    while len(self.out) > 2000 and not self.closing:
+                    while self.congested() and not self.closing:
                         await asyncio.sleep(0.005)
                     rows = await db.run(db.batch, conv, kind, cursor, conf.SYNC_PAGE)
                     for seq, frame in rows:

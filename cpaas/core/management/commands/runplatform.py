@@ -47,7 +47,7 @@ class Command(BaseCommand):
         python = sys.executable
         children = [
             ("web", [python, "-m", "uvicorn", "cpaas.asgi:application", "--host", host, "--port", str(port),
-                     "--no-access-log"]),
+                     "--no-access-log", "--ws", "cpaas.im.gateway.wsproto:RawFrameProtocol"]),
             ("worker", [python, "-m", "celery", "-A", "cpaas", "worker", "-Q", ",".join(QUEUES),
                         "-c", str(options["concurrency"]), "-n", "embedded@%h", "-l", "INFO",
                         "--without-mingle", "--without-gossip"]),
