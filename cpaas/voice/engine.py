@@ -40,7 +40,7 @@ from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of
 from cpaas.voice.signing import signed_headers
 from cpaas.voice.transitions import call_error, call_transition, leg_transition, log_entry
-from cpaas.voice.urlguard import TenantClients, UrlNotAllowed
+from cpaas.voice.urlguard import FetchError, FetchTimeout, HttpxFetcher, TenantClients, UrlNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,16 @@ def _seconds(start: datetime | None, end: datetime | None) -> int:
 # --- synchronous database helpers (run in the engine's threads) ---------------------------------
 
 def _load(call_id: str, claim: bool = False) -> tuple[Call, list[CallLeg]] | None:
+    """The call and its legs in one query (legs joined to their call): a call's setup waits on it."""
     if claim:
         from cpaas.voice.tasks import call_claim
 
         if not call_claim(call_id):
             return None
-    call = Call.objects.filter(pk=call_id).first()
-    if call is None:
+    legs = list(CallLeg.objects.select_related("call").filter(call_id=call_id).order_by("position"))
+    if not legs:
         return None
-    return call, list(call.legs.order_by("position"))
+    return legs[0].call, legs
 
 
 def _take_control(call_id: str) -> dict | None:
@@ -165,9 +166,7 @@ class CallEngine:
         plug an ``httpx.MockTransport`` in, the edge of the world)."""
         self.clock = clock
         self.connector_for = connector_for
-        self.http = http
-        self.client_for: Callable[[str], httpx.AsyncClient] = (
-            http.for_url if isinstance(http, TenantClients) else lambda url: http)
+        self.http = HttpxFetcher(http) if isinstance(http, httpx.AsyncClient) else http
         self.thread_sensitive = db_thread_sensitive
         self.committer = GroupCommitter(runners=conf.VOICE_ENGINE_COMMIT_THREADS) if group_commit else None
         self.sessions: dict[str, CallSession] = {}
@@ -455,22 +454,6 @@ class CallSession:
         await self.connector.say(self.legs[0].id, APOLOGY)
         return "application_error"
 
-    async def _post(self, url: str, body: bytes) -> tuple[int, bytes]:
-        """POST a signed body to the tenant; read at most one byte past the document size limit
-        (the parser then refuses it), so a huge answer costs no memory. Never follows redirects."""
-        client = self.engine.client_for(url)
-        async with client.stream("POST", url, content=body, headers=signed_headers(self.call.app_id, body),
-                                 timeout=conf.VOICE_FETCH_TIMEOUT, follow_redirects=False) as response:
-            if response.status_code != 200:
-                return response.status_code, b""
-            limit = conf.VOICE_MAX_DOCUMENT_BYTES + 1
-            content = bytearray()
-            async for chunk in response.aiter_bytes():
-                content += chunk
-                if len(content) >= limit:
-                    break
-            return 200, bytes(content[:limit])
-
     async def _load_document(self, source: tuple[str, str, dict]) -> Document | str:
         kind, where, extra = source
         if kind == "inline":
@@ -485,15 +468,17 @@ class CallSession:
         body = json.dumps(self._params(extra)).encode()
         try:
             with self.clock.busy():
-                status, content = await self._post(where, body)
+                status, content = await self.engine.http.post(
+                    where, body, signed_headers(self.call.app_id, body), timeout=conf.VOICE_FETCH_TIMEOUT,
+                    limit=conf.VOICE_MAX_DOCUMENT_BYTES)
             self.engine.fetches += 1
         except UrlNotAllowed as exc:
             return await self._application_error("url_not_allowed", str(exc), url=where)
-        except httpx.TimeoutException:
+        except FetchTimeout:
             return await self._application_error(
                 "document_fetch_timeout", f"no answer within {conf.VOICE_FETCH_TIMEOUT:g} s", url=where)
-        except httpx.HTTPError as exc:
-            return await self._application_error("document_fetch_failed", f"{type(exc).__name__}: {exc}", url=where)
+        except FetchError as exc:
+            return await self._application_error("document_fetch_failed", str(exc), url=where)
         if 300 <= status < 400:
             return await self._application_error(
                 "document_fetch_failed", f"the URL answered HTTP {status}; redirects are not followed", url=where)
