@@ -102,3 +102,19 @@ def test_documents_are_fetched_through_the_guard_from_an_allowed_network(api, vo
     # but the fetch itself went through (the operator's allow-list covers loopback in these tests).
     assert len(receiver.received) == 1
     assert Call.objects.get(pk=call_id).error_code == "invalid_document"
+
+
+def test_fetches_of_a_call_reuse_one_kept_alive_connection(api, voice):
+    receiver, server = start_receiver()
+    try:
+        receiver.bodies["/voice"] = b"<Response><Say>One</Say><Redirect>/next</Redirect></Response>"
+        receiver.bodies["/next"] = b"<Response><Say>Two</Say><Hangup/></Response>"
+        call_id = place(api, url=f"{receiver.base}/voice")
+        voice.real_http = True
+        voice.run(call_id)
+    finally:
+        server.shutdown()
+    assert [path for path, _, _ in receiver.received] == ["/voice", "/next"]
+    assert len(set(receiver.ports)) == 1
+    assert [text for _, text in voice.network.spoken] == ["One", "Two"]
+    assert Call.objects.get(pk=call_id).hangup_cause == "hangup_verb"
