@@ -15,8 +15,10 @@ the same calls on the bare sandbox network (no engine, no database) in the same 
 
 Part 2, call-control document fetches. ``--fetch-calls`` calls each fetch ``--fetches``
 documents from a local uvicorn server (a raw ASGI app in a child process), every document a
-``<Redirect>`` to the next; fetches/s counts every signed POST, its parse and its log row.
-Baseline: the same number of bare ``httpx`` POSTs to the same server with the same concurrency.
+``<Redirect>`` to the next; fetches/s counts every signed POST, its parse and its log row,
+through the workers' client (SSRF-guarded, kept-alive, one small pool per origin); with the
+engine process's CPU per fetch. Baseline: the same number of bare ``httpx`` POSTs to the same
+server with the same concurrency, on one pool of the same size.
 
 Prints the figures and the ratios to the baselines; PASS when ≥ 500 calls were up at once with
 setup p99 < 200 ms. Exit status 0 PASS, 1 FAIL.
