@@ -49,12 +49,12 @@ class _OriginPool:
         self.slots = asyncio.Semaphore(size)
         self.idle: list[httpcore.AsyncHTTPConnection] = []
 
-    def _connection(self) -> httpcore.AsyncHTTPConnection:
+    async def _connection(self) -> httpcore.AsyncHTTPConnection:
         while self.idle:
             connection = self.idle.pop()
             if connection.is_available() and not connection.has_expired():
                 return connection
-            asyncio.get_running_loop().create_task(connection.aclose())
+            await connection.aclose()
         return httpcore.AsyncHTTPConnection(
             self.origin, ssl_context=_ssl_context() if self.origin.scheme == b"https" else None,
             keepalive_expiry=KEEPALIVE_SECONDS, network_backend=_BACKEND)
@@ -62,7 +62,7 @@ class _OriginPool:
     async def post(self, url: httpcore.URL, body: bytes, headers: dict[str, str], *, timeout: float,
                    limit: int) -> tuple[int, bytes]:
         async with self.slots:
-            connection = self._connection()
+            connection = await self._connection()
             extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
             try:
                 async with asyncio.timeout(timeout):
@@ -95,6 +95,7 @@ def _request_headers(url: httpcore.URL, headers: dict[str, str], body: bytes) ->
             *((name.encode(), value.encode()) for name, value in headers.items())]
 
 
+_closing: set[asyncio.Task] = set()  # strong references until idle connections are closed
 KEEPALIVE_SECONDS = 4.0  # below uvicorn's and node's 5 s idle timeout, as the webhooks sender does
 _BACKEND = ssrf.GuardedBackend()
 
@@ -138,7 +139,9 @@ class TenantClients:
                 if now - used > self.idle_seconds and not idle.slots.locked():
                     del self._pools[other]
                     for connection in idle.idle:
-                        asyncio.get_running_loop().create_task(connection.aclose())
+                        task = asyncio.get_running_loop().create_task(connection.aclose())
+                        _closing.add(task)
+                        task.add_done_callback(_closing.discard)
         return pool
 
     async def aclose(self) -> None:

@@ -118,3 +118,19 @@ def test_fetches_of_a_call_reuse_one_kept_alive_connection(api, voice):
     assert len(set(receiver.ports)) == 1
     assert [text for _, text in voice.network.spoken] == ["One", "Two"]
     assert Call.objects.get(pk=call_id).hangup_cause == "hangup_verb"
+
+
+def test_a_document_past_the_size_limit_is_refused_without_reading_it_all(api, voice, monkeypatch):
+    from cpaas.voice import conf as voice_conf
+
+    monkeypatch.setattr(voice_conf, "VOICE_MAX_DOCUMENT_BYTES", 200)
+    receiver, server = start_receiver()
+    try:
+        receiver.bodies["/voice"] = b"<Response>" + b"<Say>Hello</Say>" * 10_000 + b"</Response>"
+        call_id = place(api, url=f"{receiver.base}/voice")
+        voice.real_http = True
+        voice.run(call_id)
+    finally:
+        server.shutdown()
+    call = Call.objects.get(pk=call_id)
+    assert call.error_code == "invalid_document" and "200" in call.error_message
