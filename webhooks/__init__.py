@@ -1,21 +1,51 @@
 """Webhooks: the event catalog, endpoints, signing and delivery.
 
-The one contract other rooms use is :func:`publish` (design.md §2).
+The contract other rooms use is :func:`publish` (design.md §2) and its batch form
+:func:`publish_many` for hot paths (docs/decisions/0105).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from webhooks.models import Event
+    from webhooks.services import NewEvent
 
 
-def publish(app, type: str, data: dict[str, Any], *, idempotency_key: str):
+def publish(app, type: str, data: dict[str, Any], *, idempotency_key: str,
+            livemode: bool | None = None) -> Event:
     """Record an Event for ``app`` inside the caller's transaction; deliveries start on commit.
 
-    The same ``idempotency_key`` for the same app records the event once.
+    The same ``idempotency_key`` for the same app records the event once. ``livemode``: True
+    for live activity, False for test mode (sk_test_ keys, sandbox); the event reaches only
+    endpoints of that mode. None (not stated) reaches both.
     """
     from webhooks.services import event_publish
 
-    return event_publish(app=app, type=type, data=data, idempotency_key=idempotency_key)
+    return event_publish(app=app, type=type, data=data, idempotency_key=idempotency_key, livemode=livemode)
+
+
+def publish_many(app, events: Iterable[NewEvent | tuple[str, dict[str, Any], str]], *,
+                 livemode: bool | None = None) -> list[Event]:
+    """:func:`publish` for a batch: ``events`` are ``(type, data, idempotency_key)`` tuples (or
+    ``webhooks.NewEvent``, which may also carry its own ``livemode``).
+
+    Same semantics as one ``publish`` per item, in order, with a fixed number of queries per
+    batch. Returns one Event per item (the existing one for a key already recorded).
+    """
+    from webhooks.services import events_publish
+
+    return events_publish(app=app, events=events, livemode=livemode)
+
+
+def __getattr__(name: str):
+    if name == "NewEvent":
+        from webhooks.services import NewEvent
+
+        return NewEvent
+    raise AttributeError(name)
 
 
 def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency_key: str, channel: str) -> None:

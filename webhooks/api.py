@@ -94,6 +94,8 @@ def event_out(event: Event) -> dict:
         "data": event.data,
         "subject": event.subject or None,
         "sequence": event.sequence or None,
+        # True: live activity; False: test mode; None: the publisher did not say (reached both).
+        "livemode": event.livemode,
     }
 
 
@@ -277,6 +279,11 @@ class EventsView(WebhooksView):
         type_ = request.query_params.get("type")
         if type_:
             events = events.filter(type=type_)
+        livemode = request.query_params.get("livemode")
+        if livemode is not None:
+            if livemode not in ("true", "false"):
+                raise ApiError("`livemode` must be `true` or `false`.", code="invalid_request", param="livemode")
+            events = events.filter(livemode=livemode == "true")
         return Response(paginate(request, events, lambda rows: [event_out(e) for e in rows]))
 
 

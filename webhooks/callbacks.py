@@ -8,7 +8,8 @@ does) and a ``webhooks`` worker delivers it after commit:
 - claimed in batches with ``SELECT … FOR UPDATE SKIP LOCKED`` and leased (``next_attempt_at``
   moved past the lease), so two workers never send the same row at once and a worker that dies
   mid-send loses nothing: the row is due again when its lease ends;
-- sent concurrently through the SSRF guard (``ssrf.py``: checked, pinned addresses, no redirects);
+- sent concurrently through the webhooks client (``http.py``: the SSRF guard's checked, pinned
+  addresses, keep-alive, no redirects);
 - signed with Standard Webhooks headers; ``webhook-id`` is the row id and the body is stored, so
   every retry is byte-identical and receivers de-duplicate on ``webhook-id``;
 - retried on ``retry.SCHEDULE`` (5 s, 5 min, 30 min, 2 h, …), then ``failed``.
@@ -27,18 +28,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from cpaas.core.ids import new_id
-from webhooks import conf, retry, signing, ssrf
+from webhooks import conf, http, retry, signing, ssrf
 from webhooks.callback_models import Callback
-from webhooks.sender import guarded_client
 
 log = logging.getLogger(__name__)
 
@@ -117,23 +115,22 @@ def _claim(limit: int) -> list[Callback]:
     return rows
 
 
-async def _post(client: httpx.AsyncClient, row: Callback, secrets: list[str]) -> _Outcome:
+async def _post(pool: http.Pool, row: Callback, secrets: list[str]) -> _Outcome:
     body = row.body.encode()
-    timestamp = int(time.time())
-    headers = signing.headers(secrets, row.id, timestamp, body)
+    headers = signing.headers(secrets, row.id, int(time.time()), body)
     outcome = _Outcome()
     try:
         async with asyncio.timeout(conf.TOTAL_TIMEOUT):
-            async with client.stream("POST", row.url, content=body, headers=headers) as response:
-                outcome.status_code = response.status_code
-                outcome.retry_after = response.headers.get("retry-after")
-                if 300 <= response.status_code < 400:
-                    outcome.error = f"redirect to {response.headers.get('location', '')[:300]} not followed"
-    except (TimeoutError, httpx.TimeoutException):
+            response = await pool.post(row.url, headers, body, max_body=conf.STORED_RESPONSE_BYTES)
+        outcome.status_code = response.status
+        outcome.retry_after = response.headers.get("retry-after")
+        if 300 <= response.status < 400:
+            outcome.error = f"redirect to {response.headers.get('location', '')[:300]} not followed"
+    except TimeoutError:
         outcome.timed_out, outcome.error = True, "timed out"
     except ssrf.BlockedAddress as exc:
         outcome.blocked, outcome.error = True, f"blocked: {exc}"
-    except httpx.HTTPError as exc:
+    except http.HttpError as exc:
         outcome.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     except Exception as exc:  # one bad URL must not take the batch down
         outcome.error = f"{type(exc).__name__}: {exc}"
@@ -142,21 +139,22 @@ async def _post(client: httpx.AsyncClient, row: Callback, secrets: list[str]) ->
 
 
 async def _post_all(rows: list[Callback], secrets: dict[tuple[str, str], list[str]]) -> list[_Outcome]:
-    clients: dict[tuple[str, str, int | None], httpx.AsyncClient] = {}
+    pool = http.Pool()
+    slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
 
-    def client_for(url: str) -> httpx.AsyncClient:
-        parts = urlsplit(url)
-        key = (parts.scheme, (parts.hostname or "").lower(), parts.port)
-        if key not in clients:
-            clients[key] = guarded_client(max_connections=CONNECTIONS_PER_ORIGIN)
-        return clients[key]
+    async def one(row: Callback) -> _Outcome:
+        try:
+            origin = http.target(row.url).origin
+        except http.HttpError as exc:
+            return _Outcome(error=str(exc)[:500])
+        semaphore = slots.setdefault(origin, asyncio.Semaphore(CONNECTIONS_PER_ORIGIN))
+        async with semaphore:
+            return await _post(pool, row, secrets[(row.channel, row.app_id)])
 
     try:
-        return await asyncio.gather(*(_post(client_for(row.url), row, secrets[(row.channel, row.app_id)])
-                                      for row in rows))
+        return await asyncio.gather(*(one(row) for row in rows))
     finally:
-        for client in clients.values():
-            await client.aclose()
+        pool.close()
 
 
 def _record(rows: list[Callback], outcomes: list[_Outcome]) -> dict[str, int]:

@@ -50,11 +50,17 @@ BATCH_SIZE = _int("WEBHOOK_BATCH_SIZE", 200)
 MAX_IN_FLIGHT = _int("WEBHOOK_MAX_IN_FLIGHT", 400)  # per worker process
 # Concurrent requests (and pooled connections) per endpoint per worker process.
 PER_ENDPOINT_CONCURRENCY = _int("WEBHOOK_PER_ENDPOINT_CONCURRENCY", 10)
-MAX_CONNECTIONS = _int("WEBHOOK_MAX_CONNECTIONS", 512)  # for a client built without a size
+# Idle keep-alive connections are closed after this long: below the idle timeout of common
+# servers (uvicorn and node: 5 s), so we never write to a connection the receiver is closing.
+KEEPALIVE_SECONDS = _float("WEBHOOK_KEEPALIVE_SECONDS", 4.0)
 # A dispatcher task stops claiming after this long (then finishes what it has in flight) and
 # exits after this long without work.
 DISPATCH_RUN_SECONDS = _float("WEBHOOK_DISPATCH_RUN_SECONDS", 30.0)
 DISPATCH_IDLE_EXIT_SECONDS = _float("WEBHOOK_DISPATCH_IDLE_EXIT_SECONDS", 2.0)
+# How long a process trusts its cached list of an app's endpoints when publishing (an endpoint
+# created in another process may miss events published in this window; changes made in the
+# publishing process are seen at once).
+ENDPOINT_CACHE_SECONDS = _float("WEBHOOK_ENDPOINT_CACHE_SECONDS", 1.0)
 # How often beat starts a dispatcher for due retries.
 SWEEP_SECONDS = _float("WEBHOOK_SWEEP_SECONDS", 5.0)
 

@@ -25,6 +25,9 @@ class Event(models.Model):
     # so receivers can order what arrives out of order.
     subject = models.CharField(max_length=200, blank=True, default="")
     sequence = models.PositiveBigIntegerField(default=0)
+    # Published by live (True) or test-mode (False) activity; it only reaches endpoints of that
+    # mode. None: the publisher did not say (reaches both; see docs/decisions/0106).
+    livemode = models.BooleanField(null=True, default=None)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

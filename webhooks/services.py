@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -24,11 +27,22 @@ from webhooks.models import Attempt, Delivery, Endpoint, Event
 log = logging.getLogger(__name__)
 
 KICK_KEY = "webhooks:dispatch-kick"
+KICK_LOCAL_SECONDS = 0.5
+_kicked_at = -1e9
 OPERATIONAL_PREFIXES = ("webhook.", "webhook_endpoint.")
 PING = "ping"
 
 
 # --- publishing -------------------------------------------------------------------------------
+
+class NewEvent(NamedTuple):
+    """One event of a :func:`events_publish` batch. ``livemode`` None: the batch's mode."""
+
+    type: str
+    data: dict[str, Any]
+    idempotency_key: str
+    livemode: bool | None = None
+
 
 def dispatch_kick() -> None:
     """Start a dispatcher soon; many publishes in a burst enqueue at most one task per second.
@@ -36,6 +50,13 @@ def dispatch_kick() -> None:
     A running dispatcher keeps polling for due rows until it idles, so events published while
     the kick key is still set are picked up by it (or by beat's sweep, in the worst case).
     """
+    global _kicked_at
+    now = time.monotonic()
+    # A kick from this process less than half a second ago started (or found) a dispatcher that
+    # polls for at least DISPATCH_IDLE_EXIT_SECONDS more: skip the Redis round trip.
+    if now - _kicked_at < KICK_LOCAL_SECONDS:
+        return
+    _kicked_at = now
     if cache.add(KICK_KEY, 1, timeout=1):
         from webhooks.tasks import dispatch
 
@@ -54,58 +75,310 @@ def _subject(data: dict[str, Any]) -> str:
     return value[:200] if isinstance(value, str) else ""
 
 
-def _next_sequence(app_id: str, subject: str, now: datetime) -> int:
-    # One statement on PostgreSQL and SQLite alike; the row lock it takes serialises publishes of
-    # the same subject until the caller commits, so sequences follow commit order per subject.
+# Which endpoints of an app want what: [(endpoint id, event types or None for all, mode)], cached
+# per process for ENDPOINT_CACHE_SECONDS and dropped at once when this process changes an
+# endpoint. A stale entry can only miss an endpoint created in another process in the last
+# second; a deleted or disabled one is filtered out by the INSERT itself (it joins the table).
+_subscriptions: dict[str, tuple[float, list[tuple[str, frozenset[str] | None, str]]]] = {}
+
+
+def subscriptions_forget(app_id: str | None = None) -> None:
+    if app_id is None:
+        _subscriptions.clear()
+    else:
+        _subscriptions.pop(app_id, None)
+
+
+def _subscribed(app_id: str) -> list[tuple[str, frozenset[str] | None, str]]:
+    now = time.monotonic()
+    entry = _subscriptions.get(app_id)
+    if entry is not None and now - entry[0] < conf.ENDPOINT_CACHE_SECONDS:
+        return entry[1]
+    rows = [
+        (pk, frozenset(types) if types else None, mode)
+        for pk, types, mode in Endpoint.objects.filter(app_id=app_id, enabled=True)
+        .order_by("id").values_list("id", "event_types", "mode")
+    ]
+    if len(_subscriptions) > 10_000:
+        _subscriptions.clear()
+    _subscriptions[app_id] = (now, rows)
+    return rows
+
+
+def _sequences(app_id: str, counts: dict[str, int], now: datetime) -> dict[str, int]:
+    """Reserve ``counts[subject]`` sequence numbers per subject in one statement; returns each last.
+
+    The row locks it takes serialise publishes of the same subject until the caller commits, so
+    sequences follow commit order per subject. Subjects are locked in sorted order (no deadlock
+    between two batches).
+    """
     table = "webhooks_subjectsequence"
+    subjects = sorted(counts)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(subjects))
+    params: list[Any] = []
+    for subject in subjects:
+        params += [app_id, subject, counts[subject], now]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (app_id, subject, value, updated_at) VALUES (%s, %s, 1, %s) "  # noqa: S608
-            f"ON CONFLICT (app_id, subject) DO UPDATE SET value = {table}.value + 1, "
-            "updated_at = excluded.updated_at RETURNING value",
-            [app_id, subject, now],
+            f"INSERT INTO {table} (app_id, subject, value, updated_at) VALUES {values} "  # noqa: S608
+            f"ON CONFLICT (app_id, subject) DO UPDATE SET value = {table}.value + excluded.value, "
+            "updated_at = excluded.updated_at RETURNING subject, value",
+            params,
         )
-        return int(cursor.fetchone()[0])
+        return {subject: int(value) for subject, value in cursor.fetchall()}
 
 
-def _insert_new(event: Event) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING: no savepoint round trips on the hot path (PG and SQLite)."""
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _events_insert(events: list[Event]) -> set[str]:
+    """Multi-row INSERT … ON CONFLICT DO NOTHING; returns the ids actually inserted."""
     fields = Event._meta.concrete_fields
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    inserted: set[str] = set()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608
-            "ON CONFLICT (app_id, idempotency_key) DO NOTHING RETURNING id",
-            values,
-        )
-        return cursor.fetchone() is not None
+        for chunk in _chunks(events, 500 if connection.vendor == "postgresql" else 80):
+            params = [field.get_db_prep_save(getattr(event, field.attname), connection)
+                      for event in chunk for field in fields]
+            cursor.execute(
+                f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(chunk))} "  # noqa: S608
+                "ON CONFLICT (app_id, idempotency_key) DO NOTHING RETURNING id",
+                params,
+            )
+            inserted.update(pk for (pk,) in cursor.fetchall())
+    return inserted
 
 
-def event_publish(*, app, type: str, data: dict[str, Any], idempotency_key: str) -> Event:
-    """Record an Event and one Delivery per matching enabled endpoint, in the caller's transaction.
+_DELIVERY_COLUMNS = ("id", "app_id", "endpoint_id", "event_id", "status", "attempts", "next_attempt_at",
+                     "claim_token", "manual", "last_error", "created_at")
 
-    Sending starts on commit. The same ``idempotency_key`` for the same app records the event
-    once (and creates its deliveries once).
+
+def _deliveries_insert(app_id: str, pairs: list[tuple[str, str]], now: datetime) -> int:
+    """Insert one pending Delivery per (event id, endpoint id), only where the endpoint still exists
+    and is enabled (the candidates may come from a cache): one statement per chunk."""
+    if not pairs:
+        return 0
+    table = Delivery._meta.db_table
+    columns = ", ".join(_DELIVERY_COLUMNS)
+    ids = [Delivery._meta.pk.get_default() for _ in pairs]
+    created = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for start in range(0, len(pairs), 5000):
+                chunk = pairs[start:start + 5000]
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) "  # noqa: S608
+                    "SELECT v.id, %s, v.endpoint_id, v.event_id, 'pending', 0, %s, '', false, '', %s "
+                    "FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(id, event_id, endpoint_id) "
+                    "JOIN webhooks_endpoint e ON e.id = v.endpoint_id AND e.enabled",
+                    [app_id, now, now, ids[start:start + 5000], [p[0] for p in chunk], [p[1] for p in chunk]],
+                )
+                created += cursor.rowcount
+            return created
+        now_db = Delivery._meta.get_field("created_at").get_db_prep_save(now, connection)
+        for start in range(0, len(pairs), 200):
+            chunk = pairs[start:start + 200]
+            rows = " UNION ALL ".join(["SELECT %s AS id, %s AS event_id, %s AS endpoint_id"] * len(chunk))
+            params: list[Any] = [app_id, now_db, now_db]
+            for pk, (event_id, endpoint_id) in zip(ids[start:start + 200], chunk, strict=True):
+                params += [pk, event_id, endpoint_id]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608
+                "SELECT v.id, %s, v.endpoint_id, v.event_id, 'pending', 0, %s, '', 0, '', %s "
+                f"FROM ({rows}) AS v JOIN webhooks_endpoint e ON e.id = v.endpoint_id AND e.enabled",
+                params,
+            )
+            created += cursor.rowcount
+    return created
+
+
+def _known_keys(app_id: str, keys: list[str]) -> list[str]:
+    """Which keys are already recorded: one cheap indexed query, no ORM (usually none are)."""
+    out: list[str] = []
+    table = Event._meta.db_table
+    with connection.cursor() as cursor:
+        for chunk in _chunks(keys, 500):
+            cursor.execute(
+                f"SELECT idempotency_key FROM {table} WHERE app_id = %s "  # noqa: S608
+                f"AND idempotency_key IN ({', '.join(['%s'] * len(chunk))})",
+                [app_id, *chunk],
+            )
+            out.extend(key for (key,) in cursor.fetchall())
+    return out
+
+
+def _wants(types: frozenset[str] | None, mode: str, type_: str, livemode: bool | None) -> bool:
+    if livemode is not None and mode != ("live" if livemode else "test"):
+        return False
+    return types is None or type_ in types
+
+
+def events_publish(*, app, events: Iterable[NewEvent | tuple], livemode: bool | None = None) -> list[Event]:
+    """Record Events and one Delivery per matching enabled endpoint, in the caller's transaction.
+
+    Returns one Event per input, in order. An idempotency key already recorded for the app (or
+    repeated in the batch) yields the existing Event and creates nothing. The number of queries
+    does not grow with the batch: one lookup of existing keys, one sequence upsert, one
+    multi-row event INSERT and one delivery INSERT (per chunk of hundreds), the endpoint list
+    from a per-process cache. Sending starts on commit.
     """
     app_id = getattr(app, "pk", app)
-    existing = Event.objects.filter(app_id=app_id, idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing
-    if type not in _warned_types and not catalog.is_known(type):
-        _warned_types.add(type)
-        log.warning("publishing an event type missing from the catalog", extra={"event_type": type})
+    items = [event if isinstance(event, NewEvent) else NewEvent(*event) for event in events]
+    if not items:
+        return []
+    if connection.vendor == "postgresql":
+        return _publish_pg(app_id, items, livemode)
+    keys = list(dict.fromkeys(item.idempotency_key for item in items))
+    found: dict[str, Event] = {}
+    known = _known_keys(app_id, keys)
+    if known:
+        for chunk in _chunks(known, 1000):
+            found.update((e.idempotency_key, e) for e in Event.objects.filter(app_id=app_id, idempotency_key__in=chunk))
+    new: dict[str, NewEvent] = {}
+    for item in items:
+        if item.idempotency_key not in found and item.idempotency_key not in new:
+            new[item.idempotency_key] = item
+    if new:
+        found.update(_record_new(app_id, list(new.values()), livemode))
+    return [found[item.idempotency_key] for item in items]
+
+
+def _warn_unknown(items: list[NewEvent]) -> None:
+    for item in items:
+        if item.type not in _warned_types and not catalog.is_known(item.type):
+            _warned_types.add(item.type)
+            log.warning("publishing an event type missing from the catalog", extra={"event_type": item.type})
+
+
+# PostgreSQL: the whole batch in one statement (one round trip before the caller's commit):
+# skip keys already recorded, reserve per-subject sequence numbers (subjects locked in sorted
+# order), insert the events (a key a concurrent publisher just took is skipped), and insert the
+# deliveries of the events actually inserted, to endpoints that still exist and are enabled.
+_PUBLISH_SQL = """
+WITH input AS (
+  SELECT * FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::bool[], %s::int[])
+    AS i(id, type, data, key, subject, livemode, ord)
+), fresh AS (
+  SELECT i.* FROM input i WHERE NOT EXISTS (
+    SELECT 1 FROM webhooks_event e WHERE e.app_id = %s AND e.idempotency_key = i.key)
+), counts AS (
+  SELECT subject, count(*) AS n FROM fresh WHERE subject <> '' GROUP BY subject
+), seq AS (
+  INSERT INTO webhooks_subjectsequence AS t (app_id, subject, value, updated_at)
+  SELECT %s, subject, n, %s FROM counts ORDER BY subject
+  ON CONFLICT (app_id, subject) DO UPDATE SET value = t.value + excluded.value, updated_at = excluded.updated_at
+  RETURNING subject, value
+), numbered AS (
+  SELECT f.*, CASE WHEN f.subject = '' THEN 0
+    ELSE s.value - c.n + row_number() OVER (PARTITION BY f.subject ORDER BY f.ord) END AS sequence
+  FROM fresh f LEFT JOIN seq s ON s.subject = f.subject LEFT JOIN counts c ON c.subject = f.subject
+), ev AS (
+  INSERT INTO webhooks_event (id, app_id, type, data, idempotency_key, subject, sequence, livemode, created_at)
+  SELECT id, %s, type, data, key, subject, sequence, livemode, %s FROM numbered ORDER BY ord
+  ON CONFLICT (app_id, idempotency_key) DO NOTHING
+  RETURNING id, sequence
+), dl AS (
+  INSERT INTO webhooks_delivery (id, app_id, endpoint_id, event_id, status, attempts, next_attempt_at,
+                                 claim_token, manual, last_error, created_at)
+  SELECT v.id, %s, v.endpoint_id, v.event_id, 'pending', 0, %s, '', false, '', %s
+  FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(id, event_id, endpoint_id)
+  JOIN ev ON ev.id = v.event_id
+  JOIN webhooks_endpoint e ON e.id = v.endpoint_id AND e.enabled
+  RETURNING 1
+)
+SELECT ev.id, ev.sequence, (SELECT count(*) FROM dl) FROM ev
+"""
+
+
+def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> list[Event]:
+    from psycopg.types.json import Jsonb
+
+    new: dict[str, Event] = {}
+    for item in items:
+        if item.idempotency_key not in new:
+            mode = livemode if item.livemode is None else item.livemode
+            new[item.idempotency_key] = Event(
+                app_id=app_id, type=item.type, data=item.data, idempotency_key=item.idempotency_key,
+                subject=_subject(item.data), livemode=mode,
+            )
+    _warn_unknown(items)
     now = timezone.now()
-    subject = _subject(data)
-    sequence = _next_sequence(app_id, subject, now) if subject else 0
-    event = Event(app_id=app_id, type=type, data=data, idempotency_key=idempotency_key,
-                  subject=subject, sequence=sequence, created_at=now)
-    if not _insert_new(event):  # a concurrent publish with the same key won
-        return Event.objects.get(app_id=app_id, idempotency_key=idempotency_key)
-    endpoints = [e for e in Endpoint.objects.filter(app_id=app_id, enabled=True) if e.wants(type)]
-    _deliveries_create(event, endpoints, now)
-    return event
+    subscribed = _subscribed(app_id)
+    inserted: dict[str, int] = {}
+    kicked = False
+    events = list(new.values())
+    with connection.cursor() as cursor:
+        for chunk in _chunks(events, 1000):
+            pairs = [(event.pk, endpoint_id) for event in chunk
+                     for endpoint_id, types, mode in subscribed if _wants(types, mode, event.type, event.livemode)]
+            cursor.execute(_PUBLISH_SQL, [
+                [e.pk for e in chunk], [e.type for e in chunk], [Jsonb(e.data) for e in chunk],
+                [e.idempotency_key for e in chunk], [e.subject for e in chunk], [e.livemode for e in chunk],
+                list(range(len(chunk))),
+                app_id, app_id, now, app_id, now,
+                app_id, now, now,
+                [Delivery._meta.pk.get_default() for _ in pairs], [p[0] for p in pairs], [p[1] for p in pairs],
+            ])
+            for pk, sequence, deliveries in cursor.fetchall():
+                inserted[pk] = sequence
+                kicked = kicked or deliveries > 0
+    if kicked:
+        transaction.on_commit(dispatch_kick)
+    found: dict[str, Event] = {}
+    for event in events:
+        if event.pk in inserted:
+            event.sequence, event.created_at = inserted[event.pk], now
+            found[event.idempotency_key] = event
+    missing = [key for key in new if key not in found]  # recorded before (or by a concurrent publish)
+    for chunk in _chunks(missing, 1000):
+        found.update((e.idempotency_key, e) for e in Event.objects.filter(app_id=app_id, idempotency_key__in=chunk))
+    return [found[item.idempotency_key] for item in items]
+
+
+def _record_new(app_id: str, items: list[NewEvent], livemode: bool | None) -> dict[str, Event]:
+    now = timezone.now()
+    counts: dict[str, int] = defaultdict(int)
+    _warn_unknown(items)
+    for item in items:
+        subject = _subject(item.data)
+        if subject:
+            counts[subject] += 1
+    last = _sequences(app_id, counts, now) if counts else {}
+    given = {subject: last[subject] - count for subject, count in counts.items()}
+    events: list[Event] = []
+    for item in items:
+        subject = _subject(item.data)
+        sequence = 0
+        if subject:
+            given[subject] += 1
+            sequence = given[subject]
+        mode = livemode if item.livemode is None else item.livemode
+        events.append(Event(app_id=app_id, type=item.type, data=item.data, idempotency_key=item.idempotency_key,
+                            subject=subject, sequence=sequence, livemode=mode, created_at=now))
+    inserted = _events_insert(events)
+    out = {event.idempotency_key: event for event in events if event.pk in inserted}
+    lost = [event.idempotency_key for event in events if event.pk not in inserted]
+    if lost:  # concurrent publishes with the same keys won (their sequence numbers stand)
+        out.update((e.idempotency_key, e) for e in Event.objects.filter(app_id=app_id, idempotency_key__in=lost))
+    subscribed = _subscribed(app_id) if out else []
+    pairs = [
+        (event.pk, endpoint_id)
+        for event in events if event.pk in inserted
+        for endpoint_id, types, mode in subscribed if _wants(types, mode, event.type, event.livemode)
+    ]
+    if _deliveries_insert(app_id, pairs, now):
+        transaction.on_commit(dispatch_kick)
+    return out
+
+
+def event_publish(*, app, type: str, data: dict[str, Any], idempotency_key: str,
+                  livemode: bool | None = None) -> Event:
+    """One event: :func:`events_publish` with a batch of one."""
+    return events_publish(app=app, events=[NewEvent(type, data, idempotency_key)], livemode=livemode)[0]
 
 
 def _deliveries_create(event: Event, endpoints: list[Endpoint], now: datetime) -> list[Delivery]:
@@ -292,6 +565,7 @@ def endpoint_ping(*, endpoint: Endpoint, now: datetime | None = None) -> Deliver
         app_id=endpoint.app_id, type=PING, created_at=now,
         data={"endpoint_id": endpoint.id, "message": "This is a test event from cpaas."},
         idempotency_key=f"ping:{endpoint.id}:{now.timestamp()}:{crypto.secret_generate()[-8:]}",
+        livemode=endpoint.mode == "live",
     )
     return _deliveries_create(event, [endpoint], now)[0]
 
@@ -311,6 +585,7 @@ def endpoint_disable(*, endpoint_id: str, reason: str, now: datetime | None = No
         if not changed:
             return False
         endpoint = Endpoint.objects.select_related("app").get(pk=endpoint_id)
+        subscriptions_forget(endpoint.app_id)
         Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
             status=Delivery.Status.FAILED, next_attempt_at=None, claim_token="", completed_at=now,
             last_error="endpoint disabled",
@@ -320,6 +595,7 @@ def endpoint_disable(*, endpoint_id: str, reason: str, now: datetime | None = No
             data={"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason,
                   "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None},
             idempotency_key=f"webhook_endpoint.disabled:{endpoint.id}:{now.isoformat()}",
+            livemode=endpoint.mode == "live",
         )
         audit_record(tenant_id=endpoint.app.tenant_id, action="webhook_endpoint.disabled",
                      target_type="webhook_endpoint", target_id=endpoint.id,

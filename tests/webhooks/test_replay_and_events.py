@@ -139,3 +139,39 @@ def test_events_older_than_the_retention_are_purged(app, make_endpoint):
     assert events_purge() == 1
     assert list(Event.objects.values_list("idempotency_key", flat=True)) == ["b"]
     assert Delivery.objects.count() == 1
+
+
+def test_events_show_their_mode_and_can_be_filtered_by_it(api, app):
+    live = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a", livemode=True)
+    test = publish(app, "message.sent", {"id": "msg_2"}, idempotency_key="b", livemode=False)
+    unstated = publish(app, "message.sent", {"id": "msg_3"}, idempotency_key="c")
+
+    listed = {e["id"]: e["livemode"] for e in api.get("/v1/events").json()["data"]}
+    assert listed == {live.id: True, test.id: False, unstated.id: None}
+    assert [e["id"] for e in api.get("/v1/events?livemode=false").json()["data"]] == [test.id]
+    assert [e["id"] for e in api.get("/v1/events?livemode=true").json()["data"]] == [live.id]
+    assert api.get(f"/v1/events/{live.id}").json()["livemode"] is True
+    bad = api.get("/v1/events?livemode=maybe")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "livemode"
+
+
+def test_an_endpoint_takes_the_mode_of_the_key_that_creates_it(api, live_api):
+    test = api.post("/v1/webhook-endpoints", {"url": "https://hooks.example.com/t"}, format="json").json()
+    live = live_api.post("/v1/webhook-endpoints", {"url": "https://hooks.example.com/l"}, format="json").json()
+    assert (test["livemode"], live["livemode"]) == (False, True)
+    # the mode is not a writable field
+    patched = api.patch(f"/v1/webhook-endpoints/{test['id']}", {"livemode": True}, format="json")
+    assert patched.status_code == 400
+
+
+def test_operational_events_about_an_endpoint_stay_in_its_mode(app):
+    from webhooks.services import endpoint_create, endpoint_disable
+
+    live = endpoint_create(app_id=app.id, mode="live", url="https://hooks.example.com/l").endpoint
+    test = endpoint_create(app_id=app.id, mode="test", url="https://hooks.example.com/t").endpoint
+    endpoint_disable(endpoint_id=live.id, reason="gone")
+
+    event = Event.objects.get(type="webhook_endpoint.disabled")
+    assert event.livemode is True
+    assert not Delivery.objects.filter(event=event, endpoint=test).exists()

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('tenants', '0001_initial'),
-        ('webhooks', '0002_delivery'),
+        ('webhooks', '0003_event_livemode'),
     ]
 
     operations = [

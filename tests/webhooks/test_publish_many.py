@@ -1,0 +1,196 @@
+"""publish_many: the batch form of publish (same semantics, a fixed number of queries per batch)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from webhooks import NewEvent, publish, publish_many
+from webhooks.models import Delivery, Endpoint, Event
+from webhooks.services import endpoint_create
+
+
+def _batch(n: int, tag: str = "k", type_: str = "message.sent"):
+    return [(type_, {"id": f"msg_{i}", "n": i}, f"{tag}{i}") for i in range(n)]
+
+
+def test_it_records_each_event_and_its_deliveries_in_order(app, make_endpoint):
+    a = make_endpoint("https://hooks.example.com/a").endpoint
+    b = make_endpoint("https://hooks.example.com/b").endpoint
+
+    events = publish_many(app, _batch(5))
+
+    assert [e.idempotency_key for e in events] == [f"k{i}" for i in range(5)]
+    assert [e.data["n"] for e in events] == list(range(5))
+    assert Event.objects.count() == 5
+    stored = Event.objects.get(pk=events[3].pk)
+    assert (stored.type, stored.data, stored.subject, stored.sequence) == ("message.sent", {"id": "msg_3", "n": 3},
+                                                                           "msg_3", 1)
+    pairs = set(Delivery.objects.values_list("event_id", "endpoint_id"))
+    assert pairs == {(e.id, ep.id) for e in events for ep in (a, b)}
+    states = set(Delivery.objects.values_list("status", "attempts", "manual", "app_id"))
+    assert states == {("pending", 0, False, app.id)}
+
+
+def test_the_number_of_queries_does_not_grow_with_the_batch(app, make_endpoint):
+    make_endpoint("https://hooks.example.com/a")
+    make_endpoint("https://hooks.example.com/b", event_types=["message.sent"])
+    publish_many(app, _batch(1, "warm"))  # fills the endpoint cache
+
+    with CaptureQueriesContext(connection) as small:
+        publish_many(app, _batch(3, "s"))
+    with CaptureQueriesContext(connection) as big:
+        publish_many(app, _batch(400, "b"))
+
+    assert len(big) == len(small) <= 4
+    assert Delivery.objects.count() == 2 * 404
+
+
+def test_republishing_the_same_batch_records_nothing_new(app, make_endpoint):
+    make_endpoint("https://hooks.example.com/a")
+    first = publish_many(app, _batch(20))
+    again = publish_many(app, _batch(20))
+
+    assert [e.id for e in again] == [e.id for e in first]
+    assert [e.sequence for e in again] == [1] * 20
+    assert Event.objects.count() == 20
+    assert Delivery.objects.count() == 20
+
+
+def test_a_batch_mixing_old_new_and_repeated_keys_records_each_key_once(app, make_endpoint):
+    make_endpoint("https://hooks.example.com/a")
+    old = publish(app, "message.sent", {"id": "msg_0"}, idempotency_key="k0")
+
+    events = publish_many(app, [
+        ("message.sent", {"id": "msg_0"}, "k0"),
+        ("message.delivered", {"id": "msg_1"}, "k1"),
+        ("message.delivered", {"id": "msg_1"}, "k1"),
+    ])
+
+    assert events[0].id == old.id
+    assert events[1].id == events[2].id
+    assert Event.objects.count() == 2
+    assert Delivery.objects.count() == 2
+
+
+def test_it_numbers_a_subjects_events_in_batch_order_after_earlier_ones(app):
+    publish(app, "message.queued", {"id": "msg_a"}, idempotency_key="q")
+
+    events = publish_many(app, [
+        ("message.sent", {"id": "msg_a"}, "s"),
+        ("message.sent", {"id": "msg_b"}, "sb"),
+        ("message.delivered", {"id": "msg_a"}, "d"),
+        ("ping", {"message": "no subject"}, "p"),
+    ])
+
+    assert [(e.subject, e.sequence) for e in events] == [("msg_a", 2), ("msg_b", 1), ("msg_a", 3), ("", 0)]
+    assert publish(app, "message.failed", {"id": "msg_a"}, idempotency_key="f").sequence == 4
+
+
+def test_it_matches_each_event_type_against_each_endpoint_filter(app, make_endpoint):
+    everything = make_endpoint("https://hooks.example.com/all").endpoint
+    sent_only = make_endpoint("https://hooks.example.com/sent", event_types=["message.sent"]).endpoint
+    make_endpoint("https://hooks.example.com/calls", event_types=["call.completed"])
+    make_endpoint("https://hooks.example.com/off", enabled=False)
+
+    sent, delivered = publish_many(app, [
+        ("message.sent", {"id": "msg_1"}, "a"),
+        ("message.delivered", {"id": "msg_1"}, "b"),
+    ])
+
+    assert set(Delivery.objects.values_list("event_id", "endpoint_id")) == {
+        (sent.id, everything.id), (sent.id, sent_only.id), (delivered.id, everything.id),
+    }
+
+
+def test_another_tenants_endpoints_and_keys_are_not_touched(app, other_provisioned, make_endpoint):
+    mine = make_endpoint("https://hooks.example.com/mine").endpoint
+    theirs = endpoint_create(app_id=other_provisioned.app.id, mode="test", url="https://hooks.example.com/theirs").endpoint
+    publish(other_provisioned.app, "message.sent", {"id": "msg_0"}, idempotency_key="k0")
+
+    events = publish_many(app, _batch(3))
+
+    assert all(e.app_id == app.id for e in events)
+    assert Event.objects.filter(app=other_provisioned.app).count() == 1
+    assert Event.objects.filter(app=app).count() == 3
+    assert set(Delivery.objects.filter(event__app=app).values_list("endpoint_id", flat=True)) == {mine.id}
+    assert Delivery.objects.filter(endpoint=theirs).count() == 1
+
+
+def test_an_endpoint_deleted_behind_the_cache_gets_nothing_and_breaks_nothing(app, make_endpoint):
+    kept = make_endpoint("https://hooks.example.com/kept").endpoint
+    gone = make_endpoint("https://hooks.example.com/gone").endpoint
+    publish_many(app, _batch(1, "warm"))
+    Endpoint.objects.filter(pk=gone.pk).delete()  # a queryset delete: no signal reaches the cache
+    Endpoint.objects.filter(pk=kept.pk).update(enabled=False)
+
+    publish_many(app, _batch(3))
+
+    assert Delivery.objects.filter(event__idempotency_key__startswith="k").count() == 0
+
+
+def test_an_endpoint_created_in_this_process_gets_the_next_batch(app, make_endpoint):
+    publish_many(app, _batch(1, "warm"))
+    new = make_endpoint("https://hooks.example.com/new").endpoint
+
+    publish_many(app, _batch(2))
+
+    assert Delivery.objects.filter(endpoint=new).count() == 2
+
+
+def test_it_kicks_the_dispatcher_on_commit_only(app, make_endpoint, monkeypatch, django_capture_on_commit_callbacks):
+    from webhooks import services
+
+    kicks = []
+    monkeypatch.setattr(services, "dispatch_kick", lambda: kicks.append(1))
+    make_endpoint("https://hooks.example.com/a")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        publish_many(app, _batch(10))
+    assert kicks == []
+    for callback in callbacks:
+        callback()
+    assert kicks == [1]
+
+
+def test_an_empty_batch_does_nothing(app, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert publish_many(app, []) == []
+
+
+# --- test and live mode ------------------------------------------------------------------------
+
+@pytest.fixture
+def both_modes(app):
+    test = endpoint_create(app_id=app.id, mode="test", url="https://hooks.example.com/test").endpoint
+    live = endpoint_create(app_id=app.id, mode="live", url="https://hooks.example.com/live").endpoint
+    return test, live
+
+
+def test_test_mode_events_reach_only_test_mode_endpoints(app, both_modes):
+    test, _live = both_modes
+    event = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
+    assert event.livemode is False
+    assert list(Delivery.objects.values_list("endpoint_id", flat=True)) == [test.id]
+
+
+def test_live_events_reach_only_live_endpoints(app, both_modes):
+    _test, live = both_modes
+    publish_many(app, _batch(3), livemode=True)
+    assert set(Delivery.objects.values_list("endpoint_id", flat=True)) == {live.id}
+    assert set(Event.objects.values_list("livemode", flat=True)) == {True}
+
+
+def test_an_event_may_carry_its_own_mode_in_a_batch(app, both_modes):
+    test, live = both_modes
+    in_test, in_live = publish_many(app, [
+        NewEvent("message.sent", {"id": "msg_1"}, "a", livemode=False),
+        NewEvent("message.sent", {"id": "msg_2"}, "b"),
+    ], livemode=True)
+    assert (in_test.livemode, in_live.livemode) == (False, True)
+    pairs = set(Delivery.objects.values_list("event_id", "endpoint_id"))
+    assert pairs == {(in_test.id, test.id), (in_live.id, live.id)}
+
+
+def test_an_event_whose_mode_is_not_stated_reaches_both(app, both_modes):
+    event = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    assert event.livemode is None
+    assert Delivery.objects.count() == 2
