@@ -46,3 +46,12 @@ def __getattr__(name: str):
 
         return NewEvent
     raise AttributeError(name)
+
+
+def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency_key: str, channel: str) -> None:
+    """Record a signed POST to a one-off ``url`` (a ``status_callback``) inside the caller's
+    transaction; it is sent after commit and retried on the webhooks schedule. ``channel``
+    names the registered signer whose per-app secret signs it (webhooks/callbacks.py)."""
+    from webhooks.callbacks import send_callback as _send
+
+    _send(app, url, type, data, idempotency_key=idempotency_key, channel=channel)

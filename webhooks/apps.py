@@ -13,7 +13,7 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from webhooks import errors  # noqa: F401  (registers the room's error codes)
+        from webhooks import callback_models, errors  # noqa: F401  (the callback outbox's model; error codes)
         from webhooks.models import Endpoint
 
         # Publishing caches each app's endpoints per process; any save or delete here drops it.

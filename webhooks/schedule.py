@@ -11,6 +11,12 @@ BEAT = {
         "schedule": conf.SWEEP_SECONDS,
         "options": {"queue": "webhooks", "expires": max(1.0, conf.SWEEP_SECONDS)},
     },
+    # Callbacks to one-off URLs (webhooks/callbacks.py) wait in PostgreSQL the same way.
+    "webhooks-deliver-callbacks-due": {
+        "task": "webhooks.deliver_callbacks",
+        "schedule": conf.SWEEP_SECONDS,
+        "options": {"queue": "webhooks", "expires": max(1.0, conf.SWEEP_SECONDS)},
+    },
     "webhooks-disable-failing-endpoints": {
         "task": "webhooks.disable_failing_endpoints",
         "schedule": crontab(minute="*/10"),

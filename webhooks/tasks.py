@@ -38,3 +38,11 @@ def purge_events() -> int:
     from webhooks.services import events_purge
 
     return events_purge()
+
+
+@shared_task(base=BaseTask, name="webhooks.deliver_callbacks", queue="webhooks", ignore_result=True)
+def deliver_callbacks() -> dict:
+    """Send due callbacks to one-off URLs (webhooks/callbacks.py); kicked on commit and by beat."""
+    from webhooks.callbacks import callbacks_deliver
+
+    return callbacks_deliver()

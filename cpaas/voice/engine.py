@@ -40,13 +40,12 @@ from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of
 from cpaas.voice.signing import signed_headers
 from cpaas.voice.transitions import call_error, call_transition, leg_transition, log_entry
-from cpaas.voice.urlguard import UrlNotAllowed, check_url
+from cpaas.voice.urlguard import FetchError, FetchTimeout, HttpxFetcher, TenantClients, UrlNotAllowed
 
 log = logging.getLogger(__name__)
 
 APOLOGY = "We are sorry, an application error has occurred. Goodbye."
 B_UNAVAILABLE = "The person you are calling is not available. Please try again later. Goodbye."
-STATUS_CALLBACK_ATTEMPTS = 3
 
 
 class _NotRunnable(Exception):
@@ -89,15 +88,16 @@ def _seconds(start: datetime | None, end: datetime | None) -> int:
 # --- synchronous database helpers (run in the engine's threads) ---------------------------------
 
 def _load(call_id: str, claim: bool = False) -> tuple[Call, list[CallLeg]] | None:
+    """The call and its legs in one query (legs joined to their call): a call's setup waits on it."""
     if claim:
         from cpaas.voice.tasks import call_claim
 
         if not call_claim(call_id):
             return None
-    call = Call.objects.filter(pk=call_id).first()
-    if call is None:
+    legs = list(CallLeg.objects.select_related("call").filter(call_id=call_id).order_by("position"))
+    if not legs:
         return None
-    return call, list(call.legs.order_by("position"))
+    return legs[0].call, legs
 
 
 def _take_control(call_id: str) -> dict | None:
@@ -159,11 +159,14 @@ class CallEngine:
     """Drives calls. ``connector_for(mode)`` gives the connector of ``test`` or ``live`` calls;
     the connectors and the engine share one ``clock``."""
 
-    def __init__(self, *, clock: Clock, connector_for: Callable[[str], VoiceConnector], http: httpx.AsyncClient,
-                 db_thread_sensitive: bool = True, group_commit: bool = False) -> None:
+    def __init__(self, *, clock: Clock, connector_for: Callable[[str], VoiceConnector],
+                 http: httpx.AsyncClient | TenantClients, db_thread_sensitive: bool = True,
+                 group_commit: bool = False) -> None:
+        """``http``: the guarded per-origin clients (workers), or one client for every URL (tests
+        plug an ``httpx.MockTransport`` in, the edge of the world)."""
         self.clock = clock
         self.connector_for = connector_for
-        self.http = http
+        self.http = HttpxFetcher(http) if isinstance(http, httpx.AsyncClient) else http
         self.thread_sensitive = db_thread_sensitive
         self.committer = GroupCommitter(runners=conf.VOICE_ENGINE_COMMIT_THREADS) if group_commit else None
         self.sessions: dict[str, CallSession] = {}
@@ -215,7 +218,6 @@ class CallSession:
         self.clock = connector.clock
         self.control_event = asyncio.Event()
         self.fetches = 0
-        self.background: set[asyncio.Task] = set()
         self.status = states.QUEUED
 
     async def db(self, fn: Callable, *args, **kwargs):
@@ -241,8 +243,6 @@ class CallSession:
         finally:
             for leg in self.legs:
                 self.connector.release(leg.id)
-            if self.background:
-                await asyncio.gather(*self.background, return_exceptions=True)
         return self.status
 
     async def _call_to(self, new: str, **fields) -> bool:
@@ -254,12 +254,8 @@ class CallSession:
         return True
 
     def _call_moved(self, new: str, data: dict[str, Any]) -> None:
+        # The status callback, if any, was recorded in the same transaction (transitions.py).
         self.status = new
-        event = states.EVENT_FOR_STATUS[new]
-        if self.call.status_callback and event in self.call.status_events:
-            task = asyncio.get_running_loop().create_task(self._deliver_status(event, data))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
 
     async def _finish(self, cause: str, *, status: str = states.COMPLETED) -> None:
         at = self.clock.now()
@@ -469,27 +465,29 @@ class CallSession:
         if self.fetches > conf.VOICE_MAX_FETCHES_PER_CALL:
             return await self._application_error(
                 "too_many_fetches", f"more than {conf.VOICE_MAX_FETCHES_PER_CALL} documents fetched", url=where)
-        body = json.dumps(self._params(extra))
+        body = json.dumps(self._params(extra)).encode()
         try:
             with self.clock.busy():
-                await check_url(where)
-                response = await self.engine.http.post(
-                    where, content=body, headers=signed_headers(self.call.app_id, body),
-                    timeout=conf.VOICE_FETCH_TIMEOUT, follow_redirects=False)
+                status, content = await self.engine.http.post(
+                    where, body, signed_headers(self.call.app_id, body), timeout=conf.VOICE_FETCH_TIMEOUT,
+                    limit=conf.VOICE_MAX_DOCUMENT_BYTES)
             self.engine.fetches += 1
         except UrlNotAllowed as exc:
             return await self._application_error("url_not_allowed", str(exc), url=where)
-        except httpx.TimeoutException:
+        except FetchTimeout:
             return await self._application_error(
                 "document_fetch_timeout", f"no answer within {conf.VOICE_FETCH_TIMEOUT:g} s", url=where)
-        except httpx.HTTPError as exc:
-            return await self._application_error("document_fetch_failed", f"{type(exc).__name__}: {exc}", url=where)
-        if response.status_code != 200:
+        except FetchError as exc:
+            return await self._application_error("document_fetch_failed", str(exc), url=where)
+        if 300 <= status < 400:
             return await self._application_error(
-                "document_fetch_failed", f"the URL answered HTTP {response.status_code}", url=where)
-        await self._log("fetch", f"fetched {where}", detail={"url": where, "status": response.status_code})
+                "document_fetch_failed", f"the URL answered HTTP {status}; redirects are not followed", url=where)
+        if status != 200:
+            return await self._application_error(
+                "document_fetch_failed", f"the URL answered HTTP {status}", url=where)
+        await self._log("fetch", f"fetched {where}", detail={"url": where, "status": status})
         try:
-            return parse_document(response.content, base_url=where)
+            return parse_document(content, base_url=where)
         except DocumentError as exc:
             return await self._application_error("invalid_document", str(exc), url=where, line=exc.line)
 
@@ -674,27 +672,3 @@ class CallSession:
         while True:
             await self.connector.say(leg.id, self.call.prompt)
             await self.clock.sleep(1)
-
-    # --- status callbacks ---------------------------------------------------------------------------
-    async def _deliver_status(self, event: str, data: dict[str, Any]) -> None:
-        """POST the call's status to its ``status_callback``, signed, a few times until a 2xx."""
-        url = self.call.status_callback
-        params = {**self._params({}), "call_status": data["status"], "event": event,
-                  "duration": data.get("duration", 0), "hangup_cause": data.get("hangup_cause", "")}
-        body = json.dumps(params)
-        for attempt in range(STATUS_CALLBACK_ATTEMPTS):
-            try:
-                with self.clock.busy():
-                    await check_url(url)
-                    response = await self.engine.http.post(url, content=body, timeout=conf.VOICE_FETCH_TIMEOUT,
-                                                           headers=signed_headers(self.call.app_id, body))
-                if response.is_success:
-                    return
-            except UrlNotAllowed:
-                break
-            except httpx.HTTPError:
-                pass
-            await self.clock.sleep(4**attempt)
-        await self.db(log_entry, self.call.id, self.call.app_id, "error",
-                      f"status callback {event} to {url} was not delivered",
-                      at=self.clock.now(), level="error", detail={"url": url, "event": event})

@@ -14,12 +14,12 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 from django.conf import settings
 
 from cpaas.carriers.voice_base import RealClock, VoiceConnector, voice_connector_class
 from cpaas.voice import conf
 from cpaas.voice.engine import CallEngine
+from cpaas.voice.urlguard import TenantClients
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ class EngineRuntime:
         sandbox = voice_connector_class("sandbox")(clock=clock)
         live: VoiceConnector = (sandbox if conf.VOICE_LIVE_CONNECTOR == "sandbox"
                                 else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
-        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        # Tenant URLs: SSRF-guarded (webhooks/ssrf.py), keep-alive, one small pool per origin.
+        http = TenantClients()
         self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,
                                  db_thread_sensitive=False, group_commit=True)
         register_engine(self.engine, self.loop)

@@ -14,6 +14,8 @@ from cpaas.voice.document import DocumentError, parse_document
 from cpaas.voice.models import Call, CallKind, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of, normalize_e164
 from cpaas.voice.transitions import call_transition, leg_transition
+from cpaas.voice.urlguard import validate_url
+from webhooks.ssrf import UnsafeUrl
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +36,23 @@ def validate_instructions(instructions: str, *, param: str = "instructions") -> 
                        param=param, extra={"line": exc.line, "reason": exc.reason}) from None
 
 
+def _tenant_url(url: str | None, *, param: str) -> None:
+    """A URL the platform will POST to must pass the SSRF guard (checked again at every connect)."""
+    if not url:
+        return
+    try:
+        validate_url(url)
+    except UnsafeUrl as exc:
+        raise ApiError(f"`{param}` {exc}.", code="url_not_allowed", param=param) from None
+
+
 def _control(url: str | None, instructions: str | None) -> None:
     if (url is None) == (instructions is None):
         raise ApiError("Send either `url` or `instructions`, not both and not neither.",
                        code="invalid_request", param="url" if url is None else "instructions")
     if instructions is not None:
         validate_instructions(instructions)
+    _tenant_url(url, param="url")
 
 
 def _enqueue_on_commit(call_id: str) -> None:
@@ -56,6 +69,7 @@ def call_create(*, principal: KeyPrincipal, to: object, from_: object, url: str 
     to_number = normalize_e164(to, param="to")
     from_number = _owned_caller_id(principal, from_, param="from")
     _control(url, instructions)
+    _tenant_url(status_callback, param="status_callback")
     with transaction.atomic():
         call = Call.objects.create(
             tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode,
@@ -86,6 +100,7 @@ def callback_create(*, principal: KeyPrincipal, party_a: object, party_b: object
     shown_b = normalize_e164(caller_id_b, param="caller_id_b")
     if shown_b != a:
         shown_b = _owned_caller_id(principal, shown_b, param="caller_id_b")
+    _tenant_url(status_callback, param="status_callback")
     with transaction.atomic():
         call = Call.objects.create(
             tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode,
@@ -137,6 +152,7 @@ def call_modify(*, app_id: str, call_id: str, status: str | None = None, url: st
                        code="invalid_request", param=given[1] if len(given) > 1 else "status")
     if instructions is not None:
         validate_instructions(instructions)
+    _tenant_url(url, param="url")
     with transaction.atomic():
         call = Call.objects.select_for_update().filter(app_id=app_id, pk=call_id).first()
         if call is None:

@@ -30,6 +30,13 @@ def call_event_data(call: Call) -> dict[str, Any]:
     }
 
 
+def status_callback_data(call: Call, event: str) -> dict[str, Any]:
+    """What a call's ``status_callback`` receives as ``data``: the call's event data plus the
+    fields a call-control fetch carries (``call_status``, ``event``, ``app_id``, ``direction``)."""
+    return {**call_event_data(call), "app_id": call.app_id, "direction": call.direction,
+            "call_status": call.status, "event": event}
+
+
 def leg_event_data(leg: CallLeg) -> dict[str, Any]:
     return {
         "call_id": leg.call_id, "leg_id": leg.id, "role": leg.role, "status": leg.status,
@@ -73,6 +80,11 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
         event = states.EVENT_FOR_STATUS[new]
         data = call_event_data(call)
         webhooks.publish(call.app_id, f"call.{event}", data, idempotency_key=f"{call.id}:{new}")
+        if call.status_callback and event in call.status_events:
+            # Durable: recorded with the transition, delivered and retried by the webhooks worker.
+            webhooks.send_callback(call.app_id, call.status_callback, f"call.{event}",
+                                   status_callback_data(call, event),
+                                   idempotency_key=f"{call.id}:{new}:status_callback", channel="voice")
     return data
 
 

@@ -15,6 +15,7 @@ from cpaas.carriers.sandbox_voice.network import SandboxVoiceNetwork
 from cpaas.carriers.voice_base import VirtualClock
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.runtime import register_engine
+from cpaas.voice.urlguard import TenantClients
 
 FROM = "+15005559000"
 
@@ -28,6 +29,7 @@ class Voice:
     routes: dict[str, Callable[[dict], httpx.Response | str]] = field(default_factory=dict)
     requests: list[tuple[str, dict, httpx.Request]] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
+    real_http: bool = False  # True: the workers' guarded per-origin clients, real sockets
 
     def route(self, url: str, answer) -> None:
         """``answer``: a document (str), an httpx.Response, or a function of the posted params."""
@@ -50,7 +52,7 @@ class Voice:
         return async_to_sync(self._run)(call_ids, during)
 
     async def _run(self, call_ids, during):
-        http = httpx.AsyncClient(transport=httpx.MockTransport(self._handle))
+        http = TenantClients() if self.real_http else httpx.AsyncClient(transport=httpx.MockTransport(self._handle))
         engine = CallEngine(clock=self.clock, connector_for=lambda mode: self.network, http=http)
         register_engine(engine, asyncio.get_running_loop())
         jobs = [engine.run_call(call_id) for call_id in call_ids]
@@ -103,7 +105,8 @@ def _recordings_in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _tenant_urls_on_test_hosts(monkeypatch):
-    # The tenant's servers in these tests are mocked (tenant.example) or on loopback.
-    from cpaas.voice import conf
+    # The tenant's servers in these tests are mocked (tenant.example, which does not resolve) or on
+    # loopback, which the operator's allow-list of the SSRF guard lets through here.
+    from webhooks import conf
 
-    monkeypatch.setattr(conf, "VOICE_ALLOW_PRIVATE_URLS", True)
+    monkeypatch.setattr(conf, "ALLOWED_CIDRS", ["127.0.0.0/8"])

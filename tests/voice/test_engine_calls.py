@@ -313,27 +313,6 @@ def test_a_live_call_redirected_through_the_api_runs_the_new_document(api, app, 
     assert leg_a(call_id).duration_seconds == 10 - 4 + 1
 
 
-def test_status_callbacks_are_posted_for_the_chosen_events(api, app, voice):
-    voice.route("https://tenant.example/status", httpx.Response(204))
-    call_id = place(api, "<Response><Say>Hi</Say></Response>", status_callback="https://tenant.example/status",
-                    status_events=["answered", "completed"])
-    voice.run(call_id)
-    posted = voice.posted("https://tenant.example/status")
-    assert [(p["event"], p["call_status"]) for p in posted] == [("answered", "in-progress"),
-                                                                ("completed", "completed")]
-    request = voice.requests[-1][2]
-    assert Webhook(signing_secret(app.id)).verify(request.content.decode(), dict(request.headers)) is not None
-
-
-def test_a_failing_status_callback_is_retried_then_logged(api, voice):
-    voice.route("https://tenant.example/status", httpx.Response(503))
-    call_id = place(api, "<Response><Say>Hi</Say></Response>", status_callback="https://tenant.example/status",
-                    status_events=["completed"])
-    voice.run(call_id)
-    assert len(voice.posted("https://tenant.example/status")) == 3
-    assert CallLogEntry.objects.filter(call_id=call_id, level="error").count() == 1
-
-
 def test_an_engine_failure_ends_the_call_as_failed_instead_of_leaving_it_live(api, voice, monkeypatch):
     async def broken_say(*args, **kwargs):
         raise RuntimeError("text to speech is down")
@@ -345,23 +324,3 @@ def test_an_engine_failure_ends_the_call_as_failed_instead_of_leaving_it_live(ap
     assert (call.status, call.error_code, call.hangup_cause) == ("failed", "internal_error", "internal_error")
     assert "text to speech is down" in call.error_message
     assert leg_a(call_id).status == "failed"
-
-
-def test_a_url_into_our_own_network_is_refused_as_a_call_error(api, voice, monkeypatch):
-    from cpaas.voice import conf
-
-    monkeypatch.setattr(conf, "VOICE_ALLOW_PRIVATE_URLS", False)
-    call_id = place(api, url="http://127.0.0.1:8000/admin")
-    voice.run(call_id)
-    assert voice.requests == []
-    assert Event.objects.get(type="call.error").data["code"] == "url_not_allowed"
-    assert voice.network.spoken[0][1] == APOLOGY
-
-
-def test_only_public_addresses_pass_the_url_guard():
-    from cpaas.voice.urlguard import _public
-
-    assert _public("93.184.216.34") and _public("2606:2800:220:1::1")
-    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1", "224.0.0.1",
-                    "0.0.0.0"):
-        assert not _public(address), address

@@ -1,0 +1,215 @@
+"""Callbacks to one-off URLs: recorded once, signed, retried on the schedule, never sent twice at once."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from webhooks import conf, send_callback
+from webhooks.callback_models import Callback
+from webhooks.callbacks import callbacks_deliver, register_signer
+
+from .receiver import start_receiver
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
+
+
+@pytest.fixture(autouse=True)
+def _signer_and_loopback(monkeypatch):
+    register_signer("test", lambda app_id: [SECRET])
+    monkeypatch.setattr(conf, "ALLOWED_CIDRS", ["127.0.0.0/8"])
+
+
+@pytest.fixture
+def receiver():
+    receiver, server = start_receiver()
+    yield receiver
+    if receiver.hang is not None:
+        receiver.hang.set()
+    server.shutdown()
+
+
+def record(app, url: str, key: str = "k1", channel: str = "test", **data) -> Callback:
+    with transaction.atomic():
+        send_callback(app, url, "thing.happened", data or {"n": 1}, idempotency_key=key, channel=channel)
+    return Callback.objects.get(app=app, idempotency_key=key)
+
+
+def make_due(row: Callback) -> None:
+    Callback.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+
+
+def test_a_callback_is_recorded_once_per_idempotency_key(app):
+    first = record(app, "https://tenant.example/status", n=1)
+    record(app, "https://tenant.example/status", n=2)
+    assert Callback.objects.filter(app=app).count() == 1
+    assert json.loads(Callback.objects.get().body) == {
+        "id": first.id, "type": "thing.happened", "created": json.loads(first.body)["created"], "data": {"n": 1}}
+
+
+def test_it_is_sent_signed_like_a_webhook_and_marked_delivered(app, receiver):
+    row = record(app, f"{receiver.base}/status")
+    assert callbacks_deliver() == {"delivered": 1, "retrying": 0, "failed": 0}
+    [(headers, body)] = receiver.posted("/status")
+    assert headers["webhook-id"] == row.id and body == row.body.encode()
+    assert Webhook(SECRET).verify(body.decode(), headers)["data"] == {"n": 1}
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_status_code, row.next_attempt_at) == ("delivered", 1, 200, None)
+
+
+def test_a_failing_receiver_gets_the_same_id_and_body_again_on_the_schedule(app, receiver):
+    receiver.answer("/status", 503)
+    row = record(app, f"{receiver.base}/status")
+    before = timezone.now()
+    assert callbacks_deliver()["retrying"] == 1
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 503)
+    assert before + timedelta(seconds=3) < row.next_attempt_at < before + timedelta(seconds=8)  # 5 s ±20 %
+    assert callbacks_deliver()["delivered"] == 0  # not due yet
+
+    receiver.answer("/status", 204)
+    make_due(row)
+    assert callbacks_deliver()["delivered"] == 1
+    (h1, b1), (h2, b2) = receiver.posted("/status")
+    assert (h1["webhook-id"], b1) == (h2["webhook-id"], b2)
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("delivered", 2)
+
+
+def test_the_schedule_ends_in_failed(app, receiver):
+    receiver.answer("/status", 500)
+    row = record(app, f"{receiver.base}/status")
+    Callback.objects.filter(pk=row.pk).update(attempts=7)
+    assert callbacks_deliver() == {"delivered": 0, "retrying": 0, "failed": 1}
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 8, None)
+
+
+def test_a_redirect_is_not_followed(app, receiver):
+    receiver.answer("/status", 302, location="http://169.254.169.254/latest/meta-data/")
+    row = record(app, f"{receiver.base}/status")
+    assert callbacks_deliver()["retrying"] == 1
+    row.refresh_from_db()
+    assert row.last_error == "redirect to http://169.254.169.254/latest/meta-data/ not followed"
+    assert len(receiver.received) == 1
+
+
+def test_a_private_address_is_never_contacted_and_fails_at_once(app, monkeypatch):
+    monkeypatch.setattr(conf, "ALLOWED_CIDRS", [])
+    row = record(app, "http://169.254.169.254/latest/meta-data/")
+    assert callbacks_deliver() == {"delivered": 0, "retrying": 0, "failed": 1}
+    row.refresh_from_db()
+    assert row.status == "failed" and "link-local" in row.last_error
+
+
+def test_delivering_twice_sends_once(app, receiver):
+    record(app, f"{receiver.base}/status")
+    callbacks_deliver()
+    callbacks_deliver()
+    assert len(receiver.received) == 1
+
+
+def test_a_claimed_row_is_skipped_by_a_second_worker_until_its_lease_ends(app, receiver):
+    from webhooks.callbacks import _claim
+
+    row = record(app, f"{receiver.base}/status")
+    assert [r.pk for r in _claim(10)] == [row.pk]  # a worker took it, then died without recording
+    assert callbacks_deliver()["delivered"] == 0
+    make_due(row)  # the lease ran out
+    assert callbacks_deliver()["delivered"] == 1
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("delivered", 2)
+
+
+def test_each_app_signs_with_its_own_secret(app, other_provisioned, receiver):
+    register_signer("test", lambda app_id: [SECRET if app_id == app.id else "whsec_b3RoZXI="])
+    record(app, f"{receiver.base}/a")
+    record(other_provisioned.app, f"{receiver.base}/b")
+    callbacks_deliver()
+    [(headers, body)] = receiver.posted("/b")
+    with pytest.raises(Exception):  # noqa: B017 - any verification failure
+        Webhook(SECRET).verify(body.decode(), headers)
+    Webhook("whsec_b3RoZXI=").verify(body.decode(), headers)
+
+
+# --- a real worker killed mid-send; the next one sends the same callback ------------------------
+
+def _worker(tmp_path: Path, name: str) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CPAAS_TESTING": "1",
+           "CPAAS_VAR_DIR": str(tmp_path / "var"),
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+           "REDIS_URL": settings.REDIS_URL, "WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8",
+           "WEBHOOK_CLAIM_LEASE_SECONDS": "3", "WEBHOOK_TOTAL_TIMEOUT": "2.5", "LOG_LEVEL": "WARNING"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cpaas", "worker", "-Q", "webhooks", "-c", "1", "-n",
+         f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "--loglevel=WARNING"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / f"{name}.log", "wb"))
+
+
+def _kill(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+
+
+def _wait(predicate, seconds: float, every: float = 0.1) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_callback_survives_a_worker_killed_while_sending_it(app, receiver, tmp_path):
+    import redis
+    from django.core.cache import cache
+
+    from webhooks.callbacks import KICK_KEY
+
+    redis.Redis.from_url(settings.REDIS_URL).delete("webhooks")  # no stale tasks from other tests
+    cache.delete(KICK_KEY)  # a kick left by an earlier test must not swallow ours
+    receiver.hang = threading.Event()  # the first POST never gets an answer
+    first = _worker(tmp_path, "first")
+    second = None
+    try:
+        # Channel "voice": a signer every process registers at start (the test's is ours only).
+        row = record(app, f"{receiver.base}/status", channel="voice")  # commits: the kick enqueues a task
+        assert _wait(lambda: receiver.received, 30), "the first worker never sent the callback"
+        _kill(first)  # SIGKILL mid-request: nothing recorded, the row stays leased
+
+        second = _worker(tmp_path, "second")
+        from webhooks.tasks import deliver_callbacks
+
+        def delivered() -> bool:
+            deliver_callbacks.delay()  # what beat does every few seconds
+            return Callback.objects.filter(pk=row.pk, status="delivered").exists()
+
+        assert _wait(delivered, 30, every=1.0), Callback.objects.filter(pk=row.pk).values().first()
+    finally:
+        _kill(first)
+        if second is not None:
+            _kill(second)
+    (h1, b1), (h2, b2) = receiver.posted("/status")
+    assert (h1["webhook-id"], b1) == (h2["webhook-id"], b2) == (row.id, row.body.encode())
+    assert Callback.objects.get(pk=row.pk).attempts == 2

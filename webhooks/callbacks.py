@@ -1,0 +1,209 @@
+"""Callbacks to one-off URLs: durable, signed like webhooks, retried on the webhooks schedule.
+
+A channel's ``status_callback`` (a call's, a message's) is a URL that comes with the object, not a
+subscribed endpoint; it still deserves what endpoints get. :func:`send_callback` records the
+callback inside the caller's transaction (so it exists exactly when the state change it reports
+does) and a ``webhooks`` worker delivers it after commit:
+
+- claimed in batches with ``SELECT … FOR UPDATE SKIP LOCKED`` and leased (``next_attempt_at``
+  moved past the lease), so two workers never send the same row at once and a worker that dies
+  mid-send loses nothing: the row is due again when its lease ends;
+- sent concurrently through the webhooks client (``http.py``: the SSRF guard's checked, pinned
+  addresses, keep-alive, no redirects);
+- signed with Standard Webhooks headers; ``webhook-id`` is the row id and the body is stored, so
+  every retry is byte-identical and receivers de-duplicate on ``webhook-id``;
+- retried on ``retry.SCHEDULE`` (5 s, 5 min, 30 min, 2 h, …), then ``failed``.
+
+Whose secret signs a callback is the channel's business: each channel registers a function from
+app id to its secrets (:func:`register_signer`), so this module never imports a channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from cpaas.core.ids import new_id
+from webhooks import conf, http, retry, signing, ssrf
+from webhooks.callback_models import Callback
+
+log = logging.getLogger(__name__)
+
+KICK_KEY = "cpaas:webhooks:callbacks:kick"
+BATCH = 200
+CONNECTIONS_PER_ORIGIN = 8
+
+_signers: dict[str, Callable[[str], list[str]]] = {}
+
+
+def register_signer(channel: str, secrets_for: Callable[[str], list[str]]) -> None:
+    """``secrets_for(app_id)`` gives the ``whsec_`` secrets that sign ``channel``'s callbacks
+    (several during a rotation). Channels call this from their ``AppConfig.ready``."""
+    _signers[channel] = secrets_for
+
+
+def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency_key: str,
+                  channel: str) -> None:
+    """Record a signed POST of ``{"id", "type", "created", "data"}`` to ``url``, sent after commit.
+
+    Call inside the transaction that makes the change it reports. The same ``idempotency_key``
+    for the same app records it once (later calls change nothing).
+    """
+    if channel not in _signers:
+        raise ValueError(f"no signer registered for channel {channel!r}")
+    app_id = getattr(app, "pk", app)
+    callback_id = new_id("cbk")
+    now = timezone.now()
+    body = json.dumps({"id": callback_id, "type": type, "created": now.isoformat().replace("+00:00", "Z"),
+                       "data": data}, separators=(",", ":"))
+    Callback.objects.bulk_create(
+        [Callback(id=callback_id, app_id=app_id, channel=channel, url=url, type=type, body=body,
+                  idempotency_key=idempotency_key, next_attempt_at=now, created_at=now)],
+        ignore_conflicts=True)
+    transaction.on_commit(callbacks_kick)
+
+
+def callbacks_kick() -> None:
+    """Start a delivery task soon; a burst of callbacks enqueues at most one task per second."""
+    if cache.add(KICK_KEY, 1, timeout=1):
+        from webhooks.tasks import deliver_callbacks
+
+        try:
+            deliver_callbacks.delay()
+        except Exception:  # the broker being down must not fail a commit that already happened
+            log.exception("could not enqueue callback delivery; beat's sweep will catch up")
+            cache.delete(KICK_KEY)
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Outcome:
+    status_code: int | None = None
+    error: str = ""
+    timed_out: bool = False
+    blocked: bool = False
+    retry_after: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300 and not self.error
+
+
+def _claim(limit: int) -> list[Callback]:
+    """Take due rows (skip the ones another worker holds) and lease them for one attempt."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=conf.CLAIM_LEASE_SECONDS)
+    with transaction.atomic():
+        rows = list(Callback.objects.select_for_update(skip_locked=True)
+                    .filter(status=Callback.Status.PENDING, next_attempt_at__lte=now)
+                    .order_by("next_attempt_at")[:limit])
+        if rows:
+            Callback.objects.filter(pk__in=[row.pk for row in rows]).update(
+                next_attempt_at=lease, attempts=F("attempts") + 1)
+    return rows
+
+
+async def _post(pool: http.Pool, row: Callback, secrets: list[str]) -> _Outcome:
+    body = row.body.encode()
+    headers = signing.headers(secrets, row.id, int(time.time()), body)
+    outcome = _Outcome()
+    try:
+        async with asyncio.timeout(conf.TOTAL_TIMEOUT):
+            response = await pool.post(row.url, headers, body, max_body=conf.STORED_RESPONSE_BYTES)
+        outcome.status_code = response.status
+        outcome.retry_after = response.headers.get("retry-after")
+        if 300 <= response.status < 400:
+            outcome.error = f"redirect to {response.headers.get('location', '')[:300]} not followed"
+    except TimeoutError:
+        outcome.timed_out, outcome.error = True, "timed out"
+    except ssrf.BlockedAddress as exc:
+        outcome.blocked, outcome.error = True, f"blocked: {exc}"
+    except http.HttpError as exc:
+        outcome.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    except Exception as exc:  # one bad URL must not take the batch down
+        outcome.error = f"{type(exc).__name__}: {exc}"
+    outcome.error = outcome.error[:500]
+    return outcome
+
+
+async def _post_all(rows: list[Callback], secrets: dict[tuple[str, str], list[str]]) -> list[_Outcome]:
+    pool = http.Pool()
+    slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
+
+    async def one(row: Callback) -> _Outcome:
+        try:
+            origin = http.target(row.url).origin
+        except http.HttpError as exc:
+            return _Outcome(error=str(exc)[:500])
+        semaphore = slots.setdefault(origin, asyncio.Semaphore(CONNECTIONS_PER_ORIGIN))
+        async with semaphore:
+            return await _post(pool, row, secrets[(row.channel, row.app_id)])
+
+    try:
+        return await asyncio.gather(*(one(row) for row in rows))
+    finally:
+        pool.close()
+
+
+def _record(rows: list[Callback], outcomes: list[_Outcome]) -> dict[str, int]:
+    now = timezone.now()
+    counts = {"delivered": 0, "retrying": 0, "failed": 0}
+    for row, outcome in zip(rows, outcomes, strict=True):
+        attempts = row.attempts + 1  # the claim counted this attempt in the database
+        row.last_status_code, row.last_error = outcome.status_code, outcome.error
+        if outcome.ok:
+            row.status, row.delivered_at, row.next_attempt_at = Callback.Status.DELIVERED, now, None
+        else:
+            after = None if outcome.blocked else retry.next_attempt_at(
+                now, attempts, status_code=outcome.status_code, timed_out=outcome.timed_out,
+                retry_after=retry.parse_retry_after(outcome.retry_after, now))
+            row.status = Callback.Status.PENDING if after else Callback.Status.FAILED
+            row.next_attempt_at = after
+        counts["delivered" if outcome.ok else "retrying" if row.next_attempt_at else "failed"] += 1
+    # Only rows still held by this attempt (attempts unchanged since the claim): a row whose lease
+    # ran out and that another worker took is that worker's to record.
+    with transaction.atomic():
+        for row in rows:
+            Callback.objects.filter(pk=row.pk, attempts=row.attempts + 1).update(
+                status=row.status, delivered_at=row.delivered_at, next_attempt_at=row.next_attempt_at,
+                last_status_code=row.last_status_code, last_error=row.last_error)
+    return counts
+
+
+def callbacks_deliver(*, limit: int = BATCH, run_seconds: float | None = None) -> dict[str, int]:
+    """Claim due callbacks in batches and send them until none is due (or ``run_seconds`` pass).
+
+    Safe to run concurrently and twice: claims skip locked rows and lease what they take. The
+    kick flag is cleared first, so a callback recorded while this runs enqueues the next run
+    (a kick is only ever dropped while a run is queued and not yet claiming).
+    """
+    cache.delete(KICK_KEY)
+    deadline = time.monotonic() + (run_seconds if run_seconds is not None else conf.DISPATCH_RUN_SECONDS)
+    totals = {"delivered": 0, "retrying": 0, "failed": 0}
+    while time.monotonic() < deadline:
+        rows = _claim(limit)
+        if not rows:
+            break
+        secrets = {(row.channel, row.app_id): _signers[row.channel](row.app_id)
+                   for row in rows if row.channel in _signers}
+        sendable = [row for row in rows if (row.channel, row.app_id) in secrets]
+        outcomes = asyncio.run(_post_all(sendable, secrets)) if sendable else []
+        unsigned = [row for row in rows if (row.channel, row.app_id) not in secrets]
+        for key, value in _record(sendable + unsigned, outcomes + [
+                _Outcome(error=f"no signer for channel {row.channel}") for row in unsigned]).items():
+            totals[key] += value
+        if len(rows) < limit:
+            break
+    return totals
