@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import socket
 import ssl
 import time
@@ -123,11 +122,17 @@ class Connection(asyncio.Protocol):
     def eof_received(self):
         self.closed = True
         if self.response is not None and self.waiter is not None and not self.waiter.done():
-            with contextlib.suppress(httptools.HttpParserError):
-                self.parser.feed_eof()  # a body delimited by the end of the connection ends here
-            if not self.waiter.done():
+            if self._delimited_by_close():
+                self._finish()  # HTTP/1.0 style: the body ends where the connection does
+            else:
                 self._fail(ReadError("the server closed the connection mid-response"))
         return False
+
+    def _delimited_by_close(self) -> bool:
+        """The head is in and announced neither a length nor chunks (RFC 9112 §6.3, last rule)."""
+        response = self.response
+        return (response.status != 0 and "content-length" not in response.headers
+                and "chunked" not in response.headers.get("transfer-encoding", "").lower())
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -159,7 +164,8 @@ class Connection(asyncio.Protocol):
     # requests
     def _finish(self) -> None:
         if self.waiter is not None and not self.waiter.done():
-            self.response.keep_alive = not self.response.truncated and self.parser.should_keep_alive()
+            self.response.keep_alive = (not self.response.truncated and not self.closed
+                                        and self.parser.should_keep_alive())
             self.waiter.set_result(self.response)
 
     def _fail(self, exc: Exception) -> None:
