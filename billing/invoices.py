@@ -63,12 +63,13 @@ def account_get(tenant_id: str) -> BillingAccount:
 
 
 def _publish(tenant_id: str, type_: str, data: dict, key: str) -> None:
-    """Billing events go to every app of the tenant (webhook endpoints belong to apps)."""
+    """Billing events go to every app of the tenant (webhook endpoints belong to apps); invoices
+    are real money, so only live-mode endpoints receive them."""
     import webhooks
     from cpaas.tenants.models import App
 
     for app in App.objects.filter(tenant_id=tenant_id).order_by("id"):
-        webhooks.publish(app, type_, data, idempotency_key=f"{key}:{app.pk}")
+        webhooks.publish(app, type_, data, idempotency_key=f"{key}:{app.pk}", livemode=True)
 
 
 def invoice_data(invoice: Invoice) -> dict:

@@ -132,7 +132,7 @@ def _save_recording(call: Call, leg_id: str | None, source: str, audio: Recorded
         webhooks.publish(call.app_id, "call.recording.completed",
                          {"recording_id": recording.id, "call_id": call.id, "duration": audio.duration_seconds,
                           "url": f"/v1/recordings/{recording.id}"},
-                         idempotency_key=f"{recording.id}:completed")
+                         idempotency_key=f"{recording.id}:completed", livemode=call.mode == "live")
     return recording
 
 

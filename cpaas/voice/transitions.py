@@ -8,6 +8,7 @@ network event changes nothing and publishes nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -67,6 +68,13 @@ def _update_returning(model: type[models.Model], pk: str, allowed: frozenset[str
     return rows[0] if rows else None
 
 
+@lru_cache(maxsize=65536)
+def call_livemode(call_id: str) -> bool:
+    """Whether a call is live (webhooks reach endpoints of its mode only); a call's mode never
+    changes, so each process asks the database once per call."""
+    return Call.objects.filter(pk=call_id).values_list("mode", flat=True).first() == "live"
+
+
 def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[str, Any] | None:
     """Move a call to ``new``; publish ``call.<event>``. Returns the event data, or None if refused."""
     fields = {**fields, "updated_at": timezone.now()}
@@ -79,7 +87,8 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
             return None
         event = states.EVENT_FOR_STATUS[new]
         data = call_event_data(call)
-        webhooks.publish(call.app_id, f"call.{event}", data, idempotency_key=f"{call.id}:{new}")
+        webhooks.publish(call.app_id, f"call.{event}", data, idempotency_key=f"{call.id}:{new}",
+                         livemode=call.mode == "live")
         if call.status_callback and event in call.status_events:
             # Durable: recorded with the transition, delivered and retried by the webhooks worker.
             webhooks.send_callback(call.app_id, call.status_callback, f"call.{event}",
@@ -102,7 +111,7 @@ def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,
         data = leg_event_data(leg)
         if publish or new in states.FINAL:
             webhooks.publish(leg.app_id, f"call.leg.{states.EVENT_FOR_STATUS[new]}", data,
-                             idempotency_key=f"{leg.id}:{new}")
+                             idempotency_key=f"{leg.id}:{new}", livemode=call_livemode(leg.call_id))
         if new in states.FINAL and leg.billable_seconds > 0:
             billing.record_usage(
                 leg.app_id, "voice_seconds", leg.billable_seconds,
@@ -128,4 +137,4 @@ def call_error(call_id: str, app_id: str, *, code: str, message: str, at: dateti
         Call.objects.filter(pk=call_id, error_code="").update(error_code=code, error_message=message[:500])
         webhooks.publish(app_id, "call.error",
                          {"call_id": call_id, "code": code, "message": message, "url": url, "line": line},
-                         idempotency_key=f"{call_id}:error:{count}")
+                         idempotency_key=f"{call_id}:error:{count}", livemode=call_livemode(call_id))

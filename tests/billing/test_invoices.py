@@ -242,6 +242,7 @@ def test_finalize_numbers_invoices_without_gaps_and_freezes_them(tenant, app, ot
     bulk(app, "sms_segments", 5)
     assert billing_run(period_start=OCT)["finalized_skipped"] == 2
     assert Event.objects.filter(type="invoice.finalized").count() == 2
+    assert set(Event.objects.filter(type="invoice.finalized").values_list("livemode", flat=True)) == {True}
     assert AuditLogEntry.objects.filter(action="invoice.finalize").count() == 2
 
 

@@ -324,3 +324,14 @@ def test_an_engine_failure_ends_the_call_as_failed_instead_of_leaving_it_live(ap
     assert (call.status, call.error_code, call.hangup_cause) == ("failed", "internal_error", "internal_error")
     assert "text to speech is down" in call.error_message
     assert leg_a(call_id).status == "failed"
+
+
+def test_a_test_mode_calls_events_are_test_mode_events(api, app, voice):
+    """A sandbox call's events reach test-mode endpoints only (webhooks decision 0106)."""
+    call_id = place(api, '<Response><Record maxLength="2"/><Dial callerId="+12025550100">+12025550111</Dial>'
+                         '</Response>')
+    voice.run(call_id)
+    events = Event.objects.filter(data__call_id=call_id)
+    expected = {"call.completed", "call.leg.completed", "call.recording.completed", "call.error"}
+    assert expected <= {e.type for e in events}
+    assert {e.livemode for e in events} == {False}
