@@ -2,11 +2,12 @@
 
 A send commits the message row with ``published = false`` (one round trip for the seq and the
 row). This drainer claims unpublished rows in batches (``FOR UPDATE SKIP LOCKED``, so several
-gateways and the beat task drain side by side without doing a row twice), publishes one webhook
-event per message, records the batch's message count per conversation type as one usage fact,
-and flips the flag, all in one transaction: an event and its usage exist if and only if the flag
-flipped, and the idempotency keys make a replay a no-op. Every gateway runs it every half second;
-Celery beat runs it too (cpaas.im.tasks) for deployments that send only through the API.
+drainers work side by side without doing a row twice), publishes the batch's
+``im.message.created`` events with one ``webhooks.publish_many`` per app (a fixed number of
+statements per batch), records the batch's message count per conversation type as one usage
+fact, and flips the flag, all in one transaction: an event and its usage exist if and only if the
+flag flipped, and the idempotency keys make a replay a no-op. Celery beat runs it every second
+(cpaas.im.tasks); ``manage.py im_outbox`` runs a dedicated drainer (decision 0504).
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ def publish_pending(*, limit: int = BATCH) -> int:
             return 0
         apps = {a.pk: a for a in App.objects.filter(pk__in={m.app_id for m in rows})}
         counts: dict[str, Counter] = defaultdict(Counter)
+        events: dict[str, list[tuple[str, dict, str]]] = defaultdict(list)
         for msg in rows:
-            app = apps[msg.app_id]
-            webhooks.publish(app, "im.message.created", message_data(msg, msg.conversation.kind),
-                             idempotency_key=f"im.message.created:{msg.id}")
+            events[msg.app_id].append(("im.message.created", message_data(msg, msg.conversation.kind),
+                                       f"im.message.created:{msg.id}"))
             counts[msg.app_id][msg.conversation.kind] += 1
+        for app_id, batch in events.items():
+            webhooks.publish_many(apps[app_id], batch)  # IM has no test mode: events reach both
         first = rows[0].id
         for app_id, by_kind in counts.items():
             for kind, quantity in by_kind.items():
