@@ -74,22 +74,26 @@ def event_data(message: Message) -> dict:
 
 
 def _announce(messages: Iterable[Message], apps: dict[str, App] | None = None) -> None:
-    """Publish each message's current status (inside the caller's transaction)."""
+    """Publish each message's current status (inside the caller's transaction): one
+    ``webhooks.publish_many`` per app and mode, so a batch costs a fixed number of queries."""
     messages = [message for message in messages if message.status in EVENTED]
     if not messages:
         return
     apps = apps or App.objects.in_bulk({message.app_id for message in messages})
+    groups: dict[tuple[str, bool], list[tuple[str, dict, str]]] = defaultdict(list)
     callbacks = []
     for message in messages:
         data = event_data(message)
         event_type = f"message.{message.status}"
-        webhooks.publish(apps[message.app_id], event_type, data,
-                         idempotency_key=f"{message.id}:{message.status}")
+        groups[(message.app_id, message.mode == Mode.LIVE)].append(
+            (event_type, data, f"{message.id}:{message.status}"))
         if message.status_callback:
             callbacks.append(StatusCallback(
                 app_id=message.app_id, message_id=message.id, url=message.status_callback,
                 payload={"id": f"{message.id}.{message.sequence}", "type": event_type,
                          "created": data["timestamp"], "data": data}))
+    for (app_id, livemode), events in groups.items():
+        webhooks.publish_many(apps[app_id], events, livemode=livemode)
     if callbacks:
         StatusCallback.objects.bulk_create(callbacks)
         transaction.on_commit(kick_callbacks)
@@ -542,6 +546,7 @@ class MessagingSink:
 
         self._flusher = threading.Thread(target=run, name="sms-sink-flusher", daemon=True)
         self._flusher.start()
+        callback_sender.start()
 
 
 def sink() -> MessagingSink:
@@ -614,7 +619,56 @@ def release_scheduled(limit: int = 1000) -> int:
     return len(ids)
 
 
+class CallbackSender:
+    """A worker process's thread that posts status callbacks as soon as they are committed.
+
+    A Celery task per wake-up would wait behind dispatch tasks on the ``sms`` queue (seconds at
+    load); this thread is woken directly by the commit that stored them. Processes without it
+    (the API, tests) wake the ``sms.deliver_callbacks`` task instead; the beat catches retries.
+    """
+
+    def __init__(self) -> None:
+        self.wanted = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+
+    def running(self) -> bool:
+        return self.thread is not None and self.pid == os.getpid() and self.thread.is_alive()
+
+    def start(self) -> None:
+        if self.running():
+            return
+        self.pid = os.getpid()
+        self.wanted = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="sms-callbacks", daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        from django.db import close_old_connections
+
+        from cpaas.messaging.callbacks import callbacks_deliver
+
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            try:
+                while True:  # a full batch means there may be more
+                    counts = callbacks_deliver()
+                    if counts["delivered"] + counts["failed"] < conf.CALLBACK_BATCH:
+                        break
+            except Exception:
+                log.exception("delivering status callbacks failed")
+                close_old_connections()
+                time.sleep(0.5)
+
+
+callback_sender = CallbackSender()
+
+
 def kick_callbacks() -> None:
+    if callback_sender.running():
+        callback_sender.wanted.set()
+        return
     if infra.flag_set_once("cpaas:sms:callbacks:kick", 5):
         from cpaas.messaging.tasks import deliver_callbacks
 

@@ -66,6 +66,18 @@ async def main() -> None:
         pending.add(task)
         task.add_done_callback(pending.discard)
 
+    async def redeliver() -> None:
+        """Like a real SMSC, retry parked receipts and MO while an ESME is bound."""
+        while True:
+            await asyncio.sleep(0.5)
+            if parked and sessions:
+                session_id = next(iter(sessions))
+                waiting, parked[:] = list(parked), []
+                for to, text, source, esm_class in waiting:
+                    spawn(deliver(session_id, to, text, source, esm_class, 0))
+
+    spawn(redeliver())
+
     while True:
         event = await server.next()
         if isinstance(event, smpp34.Esme):

@@ -7,8 +7,8 @@ asyncio loop: callers (Celery tasks, threads) hand it whole batches, which go ou
 bind is re-established with exponential backoff; enquire_link keep-alive is the library's timer.
 
 Configuration (``Connector.config``): host, port, system_id, password, system_type (""),
-window (50), source_ton/source_npi for alphanumeric senders (5/0), submit_timeout (10 s),
-bind_timeout (5 s).
+window (50), inbound_capacity (50,000 unread deliver_sm), source_ton/source_npi for alphanumeric
+senders (5/0), submit_timeout (10 s), bind_timeout (5 s).
 """
 
 from __future__ import annotations
@@ -135,6 +135,9 @@ class SmppConnector(SmsConnector):
                     system_id=self.config.get("system_id", ""), password=self.config.get("password", ""),
                     bind_type="TRX", system_type=self.config.get("system_type", ""),
                     window_size=int(self.config.get("window", 50)),
+                    # deliver_sm beyond this many unread ones are NAKed (the SMSC retries later):
+                    # a burst of receipts must fit while the flusher is busy.
+                    inbound_capacity=int(self.config.get("inbound_capacity", 50_000)),
                     connect_timeout_ms=int(float(self.config.get("bind_timeout", 5)) * 1000))
                 self._smsc = await self._client.connect()
             except Exception as exc:
