@@ -196,27 +196,25 @@ def wipe() -> None:
         cursor.execute("TRUNCATE webhooks_attempt, webhooks_delivery, webhooks_event, webhooks_subjectsequence")
 
 
-def publish_many(app, n: int, tag: str, *, batch: int = 500) -> dict[str, float]:
+def publish_batches(app, n: int, tag: str, *, batch: int = 500) -> None:
+    """Publish n events with webhooks.publish_many, a transaction per batch (as SMS settles)."""
     from django.db import transaction
 
-    from webhooks import publish
+    from webhooks import publish_many
 
-    published: dict[str, float] = {}
     for start in range(0, n, batch):
         with transaction.atomic():
-            for i in range(start, min(n, start + batch)):
-                event = publish(app, "message.sent", {"id": f"msg_{tag}_{i}", "to": "+15550100"},
-                                idempotency_key=f"{tag}-{i}")
-                published[event.id] = time.time()
-    return published
+            publish_many(app, [("message.sent", {"id": f"msg_{tag}_{i}", "to": "+15550100"}, f"{tag}-{i}")
+                               for i in range(start, min(n, start + batch))])
 
 
-def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurrency: int) -> dict:
+def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurrency: int,
+          receiver_pid: int) -> dict:
     """Publish n events while no worker runs, then start the workers and time the drain.
 
     The rate is measured between the first and the last receipt at the healthy endpoint(s), so
-    worker start-up is not counted, and publishing (one process, a transaction per 500 events)
-    is measured on its own.
+    worker start-up is not counted, and publishing (one process, publish_many with a transaction
+    per 500 events) is measured on its own.
     """
     from webhooks import services
 
@@ -225,10 +223,11 @@ def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurre
     services.dispatch_kick = lambda: None  # no worker listens yet; don't pile up tasks
     try:
         t0 = time.perf_counter()
-        publish_many(app, n, tag)
+        publish_batches(app, n, tag)
         publish_rate = n / (time.perf_counter() - t0)
     finally:
         services.dispatch_kick = real_kick
+    receiver_cpu = cpu_seconds(receiver_pid)
     workers = start_workers(concurrency)  # beat (-B) starts a dispatcher at once
     cpu = 0.0
     try:
@@ -241,6 +240,7 @@ def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurre
             if len({(r[0], r[1]) for r in receipts}) >= expected:
                 break
         cpu = cpu_seconds(workers.pid)
+        receiver_cpu = cpu_seconds(receiver_pid) - receiver_cpu
     finally:
         stop(workers)
     times = sorted(r[2] for r in receipts)
@@ -249,43 +249,57 @@ def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurre
         "events": n, "healthy_deliveries": unique, "duplicates": len(receipts) - unique,
         "publish_per_s": publish_rate, "deliveries_per_s": unique / max(1e-9, times[-1] - times[0]),
         "worker_cpu_ms": cpu / max(1, unique) * 1000,
+        "receiver_cpu_ms": receiver_cpu / max(1, len(receipts)) * 1000,
+        "receiver_cpu_share": receiver_cpu / max(1e-9, times[-1] - times[0] + 1.0),
     }
+
+
+def _publisher(app_id: str, tag: str, k: int, publishers: int, total: int, rate: float, started: float, out) -> None:
+    """One publisher process: events k, k+publishers, … on schedule, one transaction each."""
+    import django
+
+    django.setup()
+    from django.db import transaction
+
+    from webhooks import publish
+
+    share = rate / publishers
+    published = []
+    for i in range(k, total, publishers):
+        pause = started + (i // publishers) / share - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        with transaction.atomic():
+            event = publish(app_id, "message.sent", {"id": f"msg_{tag}_{i}"}, idempotency_key=f"{tag}-{i}")
+            at = time.time()  # the publish call returned; the commit is counted in the latency
+        published.append((event.id, at))
+    out.put(published)
 
 
 def latency(app, port: int, rate: int, seconds: float, tag: str, publishers: int = 4) -> dict:
     """Publish at ``rate`` events/s (one event per transaction, as a channel does) from a few
-    threads, and measure publish-to-receipt time at the receiver."""
-    import threading
+    processes (as the platform's web and worker processes do), and measure publish-to-receipt
+    time at the receiver."""
+    import multiprocessing
 
-    from django.db import connection, transaction
-
-    from webhooks import publish
+    from django.db import connection
 
     http_get(f"http://127.0.0.1:{port}/reset")
-    published: dict[str, float] = {}
     total = int(rate * seconds)
-    share = rate / publishers
-    started = time.perf_counter() + 0.1
-
-    def publisher(k: int) -> None:
-        try:
-            for i in range(k, total, publishers):
-                pause = started + (i // publishers) / share - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-                with transaction.atomic():
-                    event = publish(app, "message.sent", {"id": f"msg_{tag}_{i}"}, idempotency_key=f"{tag}-{i}")
-                    at = time.time()
-                published[event.id] = at
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=publisher, args=(k,)) for k in range(publishers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    achieved = total / (time.perf_counter() - started)
+    connection.close()  # not shared with the children
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    started = time.time() + 1.0
+    procs = [context.Process(target=_publisher, args=(app.id, tag, k, publishers, total, rate, started, out))
+             for k in range(publishers)]
+    for proc in procs:
+        proc.start()
+    published: dict[str, float] = {}
+    for _ in procs:
+        published.update(out.get())
+    for proc in procs:
+        proc.join()
+    achieved = total / (max(published.values()) - started)
     deadline = time.monotonic() + 120
     receipts: list = []
     while time.monotonic() < deadline:
@@ -328,7 +342,8 @@ def main() -> None:
     wipe()
     celery_app.control.purge()
     port = free_port()
-    receiver = subprocess.Popen([sys.executable, __file__, "--serve-receiver", str(port)], cwd=ROOT)
+    receiver = subprocess.Popen([sys.executable, __file__, "--serve-receiver", str(port)], cwd=ROOT,
+                                start_new_session=True)  # its own group, so stop() ends it
     wait_for_port(port)
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
@@ -342,13 +357,16 @@ def main() -> None:
         healthy = endpoint_create(app_id=app.id, mode="test", url=f"http://127.0.0.1:{port}/healthy").endpoint
         result = {"deliveries_per_s": float("nan")}
         if phases & {"throughput", "isolation"}:
-            result = drain(app, port, args.events, "t", healthy_paths={"/healthy"}, concurrency=args.concurrency)
+            result = drain(app, port, args.events, "t", healthy_paths={"/healthy"}, concurrency=args.concurrency,
+                           receiver_pid=receiver.pid)
             print(f"throughput: {result['events']:,} events published at {result['publish_per_s']:,.0f}/s; "
                   f"{result['healthy_deliveries']:,} delivered by {args.concurrency} worker processes at "
                   f"{result['deliveries_per_s']:,.0f} deliveries/s ({result['deliveries_per_s'] / base:.2f}x the bare "
                   f"httpx baseline; target ≥ 1,500/s); duplicates: {result['duplicates']}; worker CPU "
                   f"{result['worker_cpu_ms']:.2f} ms per delivery (incl. worker start-up), i.e. a ceiling of about "
-                  f"{2000 / result['worker_cpu_ms']:,.0f}/s on 2 idle cores for the workers alone")
+                  f"{2000 / result['worker_cpu_ms']:,.0f}/s on 2 idle cores for the workers alone; receiver (uvicorn) "
+                  f"{result['receiver_cpu_ms']:.3f} ms CPU per request, {result['receiver_cpu_share']:.0%} of one core "
+                  f"during the drain")
 
         if "latency" in phases:
             workers = start_workers(args.concurrency)
@@ -366,7 +384,8 @@ def main() -> None:
             return
         wipe()
         slow = endpoint_create(app_id=app.id, mode="test", url=f"http://127.0.0.1:{port}/slow").endpoint
-        isolated = drain(app, port, args.events, "i", healthy_paths={"/healthy"}, concurrency=args.concurrency)
+        isolated = drain(app, port, args.events, "i", healthy_paths={"/healthy"}, concurrency=args.concurrency,
+                         receiver_pid=receiver.pid)
         drop = 1 - isolated["deliveries_per_s"] / result["deliveries_per_s"]
         print(f"isolation: with a second endpoint that sleeps 10 s on every request, healthy deliveries "
               f"{isolated['deliveries_per_s']:,.0f}/s vs {result['deliveries_per_s']:,.0f}/s alone "

@@ -50,7 +50,9 @@ BATCH_SIZE = _int("WEBHOOK_BATCH_SIZE", 200)
 MAX_IN_FLIGHT = _int("WEBHOOK_MAX_IN_FLIGHT", 400)  # per worker process
 # Concurrent requests (and pooled connections) per endpoint per worker process.
 PER_ENDPOINT_CONCURRENCY = _int("WEBHOOK_PER_ENDPOINT_CONCURRENCY", 10)
-MAX_CONNECTIONS = _int("WEBHOOK_MAX_CONNECTIONS", 512)  # for a client built without a size
+# Idle keep-alive connections are closed after this long: below the idle timeout of common
+# servers (uvicorn and node: 5 s), so we never write to a connection the receiver is closing.
+KEEPALIVE_SECONDS = _float("WEBHOOK_KEEPALIVE_SECONDS", 4.0)
 # A dispatcher task stops claiming after this long (then finishes what it has in flight) and
 # exits after this long without work.
 DISPATCH_RUN_SECONDS = _float("WEBHOOK_DISPATCH_RUN_SECONDS", 30.0)

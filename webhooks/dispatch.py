@@ -12,6 +12,7 @@ conditional UPDATE that moves ``next_attempt_at`` forward by the lease and stamp
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -23,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cpaas.core.ids import new_id
 from webhooks import conf, retry
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import Job, Result, Sender, get_sender
@@ -102,31 +104,96 @@ def _relaxed_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit = off")
 
 
-def claim(limit: int, *, exclude: set[str] = frozenset(), now: datetime | None = None) -> list[Delivery]:
-    """Take up to ``limit`` due deliveries; no two dispatchers ever take the same row."""
+@dataclass(slots=True)
+class EventRow:
+    """What a payload needs of an event (read with the claim, no ORM objects per row)."""
+
+    id: str
+    type: str
+    data: object
+    created_at: datetime
+    subject: str
+    sequence: int
+
+
+@dataclass(slots=True)
+class Claimed:
+    """A claimed delivery and its event."""
+
+    id: str
+    app_id: str
+    endpoint_id: str
+    event_id: str
+    attempts: int
+    manual: bool
+    claim_token: str
+    event: EventRow
+
+
+def _pg_cursor():
+    """A cursor with server-side parameter binding (arrays and many values are dumped in C)."""
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+_CLAIM_SQL = (
+    "UPDATE webhooks_delivery d SET next_attempt_at = %s, claim_token = %s "
+    "FROM (SELECT id FROM webhooks_delivery WHERE status = 'pending' AND next_attempt_at <= %s {exclude}"
+    "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) due, webhooks_event e "
+    "WHERE d.id = due.id AND e.id = d.event_id "
+    "RETURNING d.id, d.app_id, d.endpoint_id, d.event_id, d.attempts, d.manual, "
+    "e.type, e.data, e.created_at, e.subject, e.sequence"
+)
+
+
+def claim(limit: int, *, exclude: set[str] = frozenset(), now: datetime | None = None) -> list[Claimed]:
+    """Take up to ``limit`` due deliveries; no two dispatchers ever take the same row.
+
+    On PostgreSQL one statement: lock due rows (skipping rows another claim holds), move their
+    lease and read them with their events.
+    """
     now = now or timezone.now()
     token = uuid.uuid4().hex
+    lease = now + timedelta(seconds=conf.CLAIM_LEASE_SECONDS)
+    if connection.vendor == "postgresql":
+        params: list = [lease, token, now]
+        if exclude:
+            params.append(list(exclude))
+        params.append(limit)
+        with _pg_cursor() as cursor:
+            cursor.execute(_CLAIM_SQL.format(exclude="AND NOT (endpoint_id = ANY(%s)) " if exclude else ""), params)
+            rows = cursor.fetchall()
+        return [
+            Claimed(pk, app_id, endpoint_id, event_id, attempts, manual, token,
+                    EventRow(event_id, type_, json.loads(data) if isinstance(data, str) else data, created, subject,
+                             sequence))
+            for pk, app_id, endpoint_id, event_id, attempts, manual, type_, data, created, subject, sequence in rows
+        ]
     with transaction.atomic():
-        _relaxed_commit()
         due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
         if exclude:
             due = due.exclude(endpoint_id__in=exclude)
-        ids = list(
-            due.select_for_update(skip_locked=True).order_by("next_attempt_at").values_list("id", flat=True)[:limit]
-        )
+        ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
         if not ids:
             return []
         Delivery.objects.filter(
             id__in=ids, status=Delivery.Status.PENDING, next_attempt_at__lte=now
-        ).update(next_attempt_at=now + timedelta(seconds=conf.CLAIM_LEASE_SECONDS), claim_token=token)
-    return list(Delivery.objects.filter(claim_token=token).select_related("event", "endpoint"))
+        ).update(next_attempt_at=lease, claim_token=token)
+    return [
+        Claimed(d.id, d.app_id, d.endpoint_id, d.event_id, d.attempts, d.manual, token,
+                EventRow(d.event.id, d.event.type, d.event.data, d.event.created_at, d.event.subject,
+                         d.event.sequence))
+        for d in Delivery.objects.filter(claim_token=token).select_related("event")
+    ]
 
 
-def _release(deliveries: list[tuple[Delivery, float]], now: datetime) -> None:
+def _release(deliveries: list[tuple[Claimed, float]], now: datetime) -> None:
     """Put claimed rows back, due after the given delay, without counting an attempt."""
     groups: dict[tuple[str, int], list[str]] = defaultdict(list)
     for delivery, delay in deliveries:
-        groups[(delivery.claim_token, round(delay))].append(delivery.pk)
+        groups[(delivery.claim_token, round(delay))].append(delivery.id)
     for (token, delay), ids in groups.items():
         Delivery.objects.filter(pk__in=ids, claim_token=token).update(
             next_attempt_at=now + timedelta(seconds=delay), claim_token=""
@@ -145,6 +212,19 @@ class Dispatcher:
         """Claim and send until idle (or ``run_seconds``), then finish what is in flight."""
         run_seconds = conf.DISPATCH_RUN_SECONDS if run_seconds is None else run_seconds
         idle_exit = conf.DISPATCH_IDLE_EXIT_SECONDS if idle_exit is None else idle_exit
+        # Claims are single autocommit statements: relax their commits for this session (0103).
+        relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
+        if relaxed:
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit = off")
+        try:
+            return self._loop(run_seconds, idle_exit)
+        finally:
+            if relaxed:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET synchronous_commit")
+
+    def _loop(self, run_seconds: float, idle_exit: float) -> int:
         started = last_work = time.monotonic()
         sent = 0
         while True:
@@ -174,14 +254,16 @@ class Dispatcher:
             return 0
         now = timezone.now()
         timestamp = int(time.time())
+        endpoints = Endpoint.objects.in_bulk({row.endpoint_id for row in rows})
+        secrets: dict[str, list[str]] = {}
         bodies: dict[str, bytes] = {}
         planned: dict[str, int] = defaultdict(int)
-        deferred: list[tuple[Delivery, float]] = []
-        disabled: list[Delivery] = []
+        deferred: list[tuple[Claimed, float]] = []
+        disabled: list[Claimed] = []
         jobs: list[Job] = []
         for delivery in rows:
-            endpoint = delivery.endpoint
-            if not endpoint.enabled:
+            endpoint = endpoints.get(delivery.endpoint_id)
+            if endpoint is None or not endpoint.enabled:
                 disabled.append(delivery)
                 continue
             wait = self.breaker.allow(endpoint.id)
@@ -201,18 +283,20 @@ class Dispatcher:
             body = bodies.get(event.id)
             if body is None:
                 body = bodies[event.id] = payload(event)
+            keys = secrets.get(endpoint.id)
+            if keys is None:
+                keys = secrets[endpoint.id] = active_secrets(endpoint, now)
             jobs.append(Job(
                 delivery_id=delivery.id, endpoint_id=endpoint.id, app_id=delivery.app_id, url=endpoint.url,
-                body=body, headers=signed_headers(active_secrets(endpoint, now), event.id, timestamp, body),
+                body=body, headers=signed_headers(keys, event.id, timestamp, body),
                 claim_token=delivery.claim_token, attempts=delivery.attempts, manual=delivery.manual,
                 event_id=event.id, event_type=event.type, was_failing=endpoint.failing_since is not None,
             ))
-        for job in jobs:
-            self.sender.submit(job)
+        self.sender.submit_many(jobs)
         if deferred:
             _release(deferred, now)
         if disabled:
-            Delivery.objects.filter(pk__in=[d.pk for d in disabled]).update(
+            Delivery.objects.filter(pk__in=[d.id for d in disabled]).update(
                 status=Delivery.Status.FAILED, next_attempt_at=None, claim_token="", completed_at=now,
                 last_error="endpoint disabled",
             )
@@ -252,12 +336,58 @@ def _attempt_payload(job: Job, result: Result, attempts: int, url: str) -> dict:
     }
 
 
+_ATTEMPT_COLUMNS = ("id", "delivery_id", "endpoint_id", "created_at", "status_code", "latency_ms",
+                    "response_body", "error", "request_headers", "succeeded")
+
+
+def _attempts_insert(rows: list[tuple]) -> None:
+    """The attempt log: COPY on PostgreSQL (no per-value quoting in Python), bulk_create elsewhere."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        with _pg_cursor() as cursor, cursor.copy(
+            f"COPY webhooks_attempt ({', '.join(_ATTEMPT_COLUMNS)}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row((*row[:8], Jsonb(row[8]), row[9]))
+        return
+    Attempt.objects.bulk_create([Attempt(**dict(zip(_ATTEMPT_COLUMNS, row, strict=True))) for row in rows])
+
+
+def _succeeded_update(rows: list[tuple[str, str, int]], now: datetime) -> None:
+    """Mark succeeded deliveries, each only where its claim token still matches (one statement)."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        with _pg_cursor() as cursor:
+            cursor.execute(
+                "UPDATE webhooks_delivery d SET status = 'succeeded', attempts = d.attempts + 1, "
+                "next_attempt_at = NULL, claim_token = '', last_status_code = v.code, last_error = '', "
+                "last_attempt_at = %s, completed_at = %s "
+                "FROM unnest(%s::text[], %s::text[], %s::int[]) AS v(id, token, code) "
+                "WHERE d.id = v.id AND d.claim_token = v.token",
+                [now, now, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+            )
+        return
+    groups: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for delivery_id, token, code in rows:
+        groups[(token, code)].append(delivery_id)
+    for (token, code), ids in groups.items():
+        Delivery.objects.filter(pk__in=ids, claim_token=token).update(
+            status=Delivery.Status.SUCCEEDED, attempts=F("attempts") + 1, next_attempt_at=None,
+            claim_token="", last_status_code=code, last_error="", last_attempt_at=now, completed_at=now,
+        )
+
+
 def record_results(results: list[Result], *, breaker: Breaker | None = None) -> None:
     """Write the attempts and move each delivery on: succeeded, retry later, or failed."""
     breaker = breaker or _breaker
     now = timezone.now()
-    attempts: list[Attempt] = []
-    succeeded: dict[tuple[str, int], list[str]] = defaultdict(list)
+    tz = now.tzinfo
+    attempts: list[tuple] = []
+    succeeded: list[tuple[str, str, int]] = []
     recovered_endpoints: set[str] = set()
     gone: set[str] = set()
     notices: list[tuple[str, Job, Result, int]] = []
@@ -269,16 +399,15 @@ def record_results(results: list[Result], *, breaker: Breaker | None = None) -> 
             error = result.error
             if result.truncated:
                 error = (error + "; " if error else "") + f"response cut at {conf.MAX_RESPONSE_BYTES} bytes"
-            attempts.append(Attempt(
-                delivery_id=job.delivery_id, endpoint_id=job.endpoint_id,
-                created_at=datetime.fromtimestamp(result.finished_at, tz=now.tzinfo),
-                status_code=result.status_code, latency_ms=result.latency_ms, response_body=result.body,
-                error=error[:500], request_headers=job.headers, succeeded=result.ok,
+            attempts.append((
+                new_id("att"), job.delivery_id, job.endpoint_id, datetime.fromtimestamp(result.finished_at, tz=tz),
+                result.status_code, result.latency_ms, result.body.replace("\x00", ""), error[:500], job.headers,
+                result.ok,
             ))
             operational = is_operational(job.event_type)
             if result.ok:
                 breaker.success(job.endpoint_id)
-                succeeded[(job.claim_token, result.status_code)].append(job.delivery_id)
+                succeeded.append((job.delivery_id, job.claim_token, result.status_code))
                 if job.was_failing:
                     recovered_endpoints.add(job.endpoint_id)
                 if job.attempts >= retry.FAILING_AFTER_ATTEMPTS and not operational:
@@ -309,12 +438,8 @@ def record_results(results: list[Result], *, breaker: Breaker | None = None) -> 
                 Endpoint.objects.filter(pk=job.endpoint_id, failing_since__isnull=True).update(failing_since=now)
             elif made == retry.FAILING_AFTER_ATTEMPTS:
                 notices.append(("webhook.attempt.failing", job, result, made))
-        Attempt.objects.bulk_create(attempts)
-        for (token, code), ids in succeeded.items():
-            Delivery.objects.filter(pk__in=ids, claim_token=token).update(
-                status=Delivery.Status.SUCCEEDED, attempts=F("attempts") + 1, next_attempt_at=None,
-                claim_token="", last_status_code=code, last_error="", last_attempt_at=now, completed_at=now,
-            )
+        _attempts_insert(attempts)
+        _succeeded_update(succeeded, now)
         if recovered_endpoints:
             Endpoint.objects.filter(pk__in=recovered_endpoints).update(failing_since=None)
         if notices:

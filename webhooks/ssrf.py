@@ -9,13 +9,9 @@ elsewhere either.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from urllib.parse import urlsplit
-
-import httpcore
-from httpcore._backends.auto import AutoBackend
 
 from webhooks import conf
 
@@ -146,34 +142,3 @@ def validate_url(url: str, *, live: bool) -> str:
         # applies to every delivery, so accepting it opens nothing.
         pass
     return parts.geturl()
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore network backend that connects only to checked addresses (pinned, no 2nd lookup)."""
-
-    def __init__(self) -> None:
-        self._inner = AutoBackend()
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        loop = asyncio.get_running_loop()
-        try:
-            addresses = await loop.run_in_executor(None, checked_addresses, host, port)
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from None
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        raise BlockedAddress("unix sockets are not allowed")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
