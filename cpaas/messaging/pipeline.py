@@ -30,7 +30,7 @@ import billing
 import webhooks
 from cpaas.carriers import registry
 from cpaas.carriers.base import DeliveryReceipt, InboundSms, OutboundSms, SubmitResult
-from cpaas.messaging import conf, encoding, infra
+from cpaas.messaging import conf, encoding, infra, pricing
 from cpaas.messaging.models import (
     Connector,
     Direction,
@@ -301,8 +301,10 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                 row.tried_connectors = tried
                 counts["retry"] += 1
             changed.append(row)
+        pricing.price_rows(sent_rows)
         rows_update(changed, ["status", "sent_at", "failed_at", "connector", "carrier_message_id",
-                              "tried_connectors", "sequence", "lease_until", "error_code", "error_message"])
+                              "tried_connectors", "sequence", "lease_until", "error_code", "error_message",
+                              "price", "currency"])
         apps = App.objects.in_bulk({row.app_id for row in changed})
         _announce([row for row in changed if row.status != Status.SENDING], apps)
         with billing.usage_batch():  # one COPY for the whole batch, inside this transaction
@@ -314,7 +316,7 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
     return counts
 
 
-_CASTS = {"CharField": "text", "TextField": "text", "DateTimeField": "timestamptz", "JSONField": "jsonb",
+_CASTS = {"DecimalField": "numeric", "CharField": "text", "TextField": "text", "DateTimeField": "timestamptz", "JSONField": "jsonb",
           "PositiveIntegerField": "integer", "PositiveSmallIntegerField": "integer"}
 
 

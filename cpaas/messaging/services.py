@@ -430,8 +430,14 @@ def message_estimate(*, caller: Caller, data: Any) -> dict:
     smart = data.get("smart_encoding", False)
     info = encoding.segment(body, smart_encoding=bool(smart))
     country = None
+    price = currency = None
     if data.get("to") not in (None, ""):
         country = parse_number(data["to"], param="to", country=data.get("country") or None).country
+        from cpaas.messaging import pricing
+
+        rated = pricing.rate(caller.tenant_id, caller.app_id, country, info.segments)
+        if rated is not None:
+            price, currency = str(rated[0]), rated[1]
     return {
         "object": "message_estimate",
         "segments": info.segments,
@@ -443,9 +449,9 @@ def message_estimate(*, caller: Caller, data: Any) -> dict:
         "too_long": info.too_long,
         "max_segments": encoding.MAX_SEGMENTS,
         "country": country,
-        # Prices are rated by billing from the usage ledger; the API shows them once rated.
-        "price": None,
-        "currency": None,
+        # Rated by billing's plan in effect; null without a destination or a plan.
+        "price": price,
+        "currency": currency,
     }
 
 

@@ -302,3 +302,29 @@ def test_an_orphan_that_missed_its_settle_is_adopted_later(api):
     assert pipeline.orphans_adopt() == 1
     assert Message.objects.get(pk=message_id).status == "delivered"
     assert list(ReceiptOrphan.objects.values_list("carrier_message_id", flat=True)) == ["sbx-unknown"]
+
+
+def test_a_submitted_message_shows_its_rated_price_and_the_estimate_too(api, app):
+    from decimal import Decimal
+
+    from billing.plans import plan_assign, plan_create
+
+    version = plan_create(code="sms", name="SMS", currency="usd", charges=[
+        {"meter": "sms_segments", "model": "per_unit", "unit_price": "0.0075"}])
+    plan_assign(tenant_id=app.tenant_id, version=version, effective_from=timezone.now().date().replace(day=1))
+    body = "x" * 200  # two GSM-7 segments
+    sent = send(api, to="+15005550000", body=body).json()
+    assert (sent["price"], sent["currency"]) == (None, None)  # not rated before it is submitted
+    pipeline.dispatch_batch()
+    shown = api.get(f"/v1/messages/{sent['id']}").json()
+    assert (shown["segments"], shown["price"], shown["currency"]) == (2, "0.015000", "USD")
+    assert Message.objects.get(pk=sent["id"]).price == Decimal("0.015")
+    estimate = api.post("/v1/messages/estimate", {"to": "+15005550000", "body": body}, format="json").json()
+    assert (estimate["price"], estimate["currency"]) == ("0.015000", "USD")
+
+
+def test_without_a_plan_the_price_stays_null(api):
+    sent = send(api, to="+15005550000").json()
+    pipeline.dispatch_batch()
+    shown = api.get(f"/v1/messages/{sent['id']}").json()
+    assert (shown["status"], shown["price"], shown["currency"]) == ("delivered", None, None)
