@@ -316,8 +316,8 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
     return counts
 
 
-_CASTS = {"DecimalField": "numeric", "CharField": "text", "TextField": "text", "DateTimeField": "timestamptz", "JSONField": "jsonb",
-          "PositiveIntegerField": "integer", "PositiveSmallIntegerField": "integer"}
+_CASTS = {"DecimalField": "numeric", "CharField": "text", "TextField": "text", "DateTimeField": "timestamptz",
+          "JSONField": "jsonb", "PositiveIntegerField": "integer", "PositiveSmallIntegerField": "integer"}
 
 
 def rows_update(rows: list[Message], names: list[str]) -> None:
