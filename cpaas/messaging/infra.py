@@ -201,6 +201,40 @@ def journal_read(message_ids: list[str]) -> dict[str, str]:
     return out
 
 
+# --- multipart inbound messages ------------------------------------------------------------------
+# Parts of one concatenated MO may reach different worker processes (one bind each): they meet in
+# a Redis hash; the call that stores the last part takes them all, in one atomic script.
+
+_CONCAT_LUA = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+if redis.call('HLEN', KEYS[1]) < tonumber(ARGV[3]) then return nil end
+local parts = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return parts
+"""
+
+
+def concat_collect(key: str, index: int, total: int, text: str, ttl: int) -> list[str] | None:
+    """Store part ``index`` of ``total``; return every part's text in order once all are in."""
+    full_key = f"cpaas:sms:concat:{key}"
+    client = redis_client()
+    if client is None:
+        with memory.lock:
+            parts, _ = memory.values.get(full_key, ({}, 0.0))
+            parts = {**parts, index: text}
+            if len(parts) < total:
+                memory.values[full_key] = (parts, time.monotonic() + ttl)
+                return None
+            memory.values.pop(full_key, None)
+    else:
+        flat = client.eval(_CONCAT_LUA, 1, full_key, index, text, total, ttl)
+        if flat is None:
+            return None
+        parts = {int(flat[i]): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+    return [parts.get(i, "") for i in range(1, total + 1)]
+
+
 # --- velocity guard blocks, for the console ----------------------------------------------------
 
 def _fraud_key(tenant_id: str, app_id: str) -> str:

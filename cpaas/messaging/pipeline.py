@@ -20,6 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -489,6 +490,22 @@ def inbound_receive(inbound: InboundSms) -> Message | None:
     return message
 
 
+def inbound_join(inbound: InboundSms) -> InboundSms | None:
+    """A multipart MO becomes one inbound message when its last part arrives (None until then).
+
+    Parts are keyed by connector, sender, recipient, reference and count, and wait at most
+    ``SMS_CONCAT_TTL_SECONDS`` for the others (then they are dropped, as handsets do).
+    """
+    if inbound.part is None or inbound.part[1] <= 1:
+        return inbound
+    reference, total, index = inbound.part
+    key = f"{inbound.connector}:{inbound.sender}:{inbound.recipient}:{reference}:{total}"
+    parts = infra.concat_collect(key, index, total, inbound.body or "", conf.CONCAT_TTL_SECONDS)
+    if parts is None:
+        return None
+    return replace(inbound, body="".join(parts), part=None)
+
+
 # --- the sink connectors push into ------------------------------------------------------------
 
 class MessagingSink:
@@ -525,7 +542,9 @@ class MessagingSink:
         if receipts:
             receipts_apply(receipts)
         for inbound in inbounds:
-            inbound_receive(inbound)
+            whole = inbound_join(inbound)
+            if whole is not None:
+                inbound_receive(whole)
 
     def start_flusher(self, interval: float = 0.05) -> None:
         if self._flusher is not None:

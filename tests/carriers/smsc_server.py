@@ -11,7 +11,8 @@ receipt (deliver_sm, ``id:… stat:…``) for each one that asked for it. Behavi
     --die-after N      exit abruptly on the Nth submit_sm without answering it (a drop mid-window)
     --reject-prefix P  refuse submit_sm to destinations starting with P (ESME_RINVDSTADR)
 
-A body starting with ``MO:`` makes the "handset" answer: a mobile-originated deliver_sm back.
+A body starting with ``MO:`` makes the "handset" answer: a mobile-originated deliver_sm back;
+``MOLONG:`` makes it answer with a three-part concatenated MO (UDH), its parts sent last first.
 """
 
 from __future__ import annotations
@@ -114,7 +115,14 @@ async def main() -> None:
                         f"stat:{args.stat} err:{err} text:").encode()
                 spawn(deliver(event.session_id, event.source_addr, text, event.destination_addr, 0x04,
                               args.dlr_delay))
-            if body.startswith(b"MO:"):
+            if body.startswith(b"MOLONG:"):
+                words = [b"The first part of a long reply, ", b"then the second part, ", b"and the end."]
+                reference = received % 256
+                for index in (3, 2, 1):
+                    udh = bytes((0x05, 0x00, 0x03, reference, 3, index))
+                    spawn(deliver(event.session_id, event.source_addr, udh + words[index - 1],
+                                  event.destination_addr, 0x40, 0.05 * (4 - index)))
+            elif body.startswith(b"MO:"):
                 spawn(deliver(event.session_id, event.source_addr, b"STOP", event.destination_addr, 0x00, 0.05))
 
 

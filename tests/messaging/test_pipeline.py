@@ -328,3 +328,44 @@ def test_without_a_plan_the_price_stays_null(api):
     pipeline.dispatch_batch()
     shown = api.get(f"/v1/messages/{sent['id']}").json()
     assert (shown["status"], shown["price"], shown["currency"]) == ("delivered", None, None)
+
+
+def test_a_multipart_reply_from_the_smsc_process_is_received_as_one_message(api, app, number, tmp_path):
+    """Against the SMPP server process: three UDH parts, last first, become one inbound message."""
+    import time
+
+    from cpaas.carriers.base import OutboundSms
+    from cpaas.carriers.smpp.connector import SmppConnector
+    from tests.carriers.smsc import Smsc
+
+    class TestSink(pipeline.MessagingSink):
+        def start_flusher(self, interval=0.05):  # this test flushes itself, in its own transaction
+            return None
+
+    server = Smsc(tmp_path).start()
+    sink = TestSink()
+    connector = SmppConnector(name="smsc-mo", config=server.config(), throughput=100, sink=sink)
+    try:
+        connector.submit([OutboundSms(message_id="msg_x", to="+447700900123", sender=number,
+                                      parts=("MOLONG: tell me more",), encoding="GSM-7")])
+        deadline = time.monotonic() + 10
+        while len(sink.inbounds) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(sink.inbounds) == 3
+        sink.flush()
+    finally:
+        connector.close()
+        server.stop()
+    received = list(Message.objects.filter(app=app, direction="inbound"))
+    assert len(received) == 1
+    assert (received[0].sender.lstrip("+"), received[0].to, received[0].body) == (
+        "447700900123", number, "The first part of a long reply, then the second part, and the end.")
+    assert len(events_of("message.received")) == 1
+
+
+def test_parts_of_a_multipart_message_wait_for_each_other(number):
+    first = InboundSms("smsc1", sender="447700900123", recipient=number.lstrip("+"), body="Hello ", part=(7, 2, 1))
+    second = InboundSms("smsc1", sender="447700900123", recipient=number.lstrip("+"), body="world", part=(7, 2, 2))
+    assert pipeline.inbound_join(second) is None
+    assert pipeline.inbound_join(first).body == "Hello world"
+    assert pipeline.inbound_join(first) is None  # a new set starts: nothing is delivered twice

@@ -31,7 +31,7 @@ from cpaas.carriers.base import (
     SmsConnector,
     SubmitResult,
 )
-from cpaas.carriers.codec import DATA_CODING, decode_payload, encode_part, udh_concat
+from cpaas.carriers.codec import DATA_CODING, decode_payload, encode_part, udh_concat, udh_split
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +179,11 @@ class SmppConnector(SmsConnector):
                                                   raw=bytes(event.short_message).decode("latin-1")))
             return
         payload = bytes(event.short_message or b"")
+        part = None
         if event.esm_class & 0x40 and payload:
-            payload = payload[payload[0] + 1:]  # drop the UDH (parts are stored one by one)
+            part, payload = udh_split(payload)  # the sink joins the parts of a multipart message
         self.sink.inbound(InboundSms(self.name, sender=event.source_addr, recipient=event.destination_addr,
-                                     body=decode_payload(payload, event.data_coding)))
+                                     body=decode_payload(payload, event.data_coding), part=part))
 
     # --- submitting ------------------------------------------------------------------------
 
