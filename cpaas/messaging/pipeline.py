@@ -360,8 +360,10 @@ def dispatch_batch(limit: int | None = None) -> dict[str, int]:
 
 # --- receipts ----------------------------------------------------------------------------------
 
-def receipts_apply(receipts: list[DeliveryReceipt]) -> dict[str, int]:
-    """Apply delivery receipts; unknown carrier ids wait as orphans; late or doubled ones do nothing."""
+def receipts_apply(receipts: list[DeliveryReceipt], *, unknown: list[DeliveryReceipt] | None = None
+                   ) -> dict[str, int]:
+    """Apply delivery receipts; unknown carrier ids wait as orphans (or are appended to
+    ``unknown`` when given, for the caller to retry); late or doubled ones do nothing."""
     counts = {"applied": 0, "ignored": 0, "orphaned": 0}
     if not receipts:
         return counts
@@ -393,9 +395,12 @@ def receipts_apply(receipts: list[DeliveryReceipt]) -> dict[str, int]:
                               "sequence"])
         counts["applied"] = len(changed)
         _announce(changed)
-        orphans = [ReceiptOrphan(connector=key[0], carrier_message_id=key[1], status=receipt.status,
-                                 error_code=receipt.error_code)
-                   for key, receipt in latest.items() if key not in found]
+        missing = [receipt for key, receipt in latest.items() if key not in found]
+        if unknown is not None:
+            unknown.extend(missing)
+            missing = []
+        orphans = [ReceiptOrphan(connector=receipt.connector, carrier_message_id=receipt.carrier_message_id,
+                                 status=receipt.status, error_code=receipt.error_code) for receipt in missing]
         if orphans:
             ReceiptOrphan.objects.bulk_create(orphans, ignore_conflicts=True)
             counts["orphaned"] = len(orphans)
@@ -515,9 +520,15 @@ class MessagingSink:
     connector pushes from its bind thread and a flusher thread applies every 50 ms.
     """
 
+    # A receipt usually outruns its own submit's status update by milliseconds (the SMSC answers
+    # submit_sm and sends the receipt at once): retry it in memory for this long before parking it
+    # as a ReceiptOrphan row (a write and a later sweep per receipt).
+    HOLD_SECONDS = 2.0
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.receipts: list[DeliveryReceipt] = []
+        self.held: list[tuple[DeliveryReceipt, float]] = []
         self.inbounds: list[InboundSms] = []
         self._flusher: threading.Thread | None = None
 
@@ -536,11 +547,21 @@ class MessagingSink:
             self.inbounds.append(message)
 
     def flush(self) -> None:
+        now = time.monotonic()
         with self.lock:
             receipts, self.receipts = self.receipts, []
+            held, self.held = self.held, []
             inbounds, self.inbounds = self.inbounds, []
-        if receipts:
-            receipts_apply(receipts)
+        if receipts or held:
+            since = {id(receipt): at for receipt, at in held}
+            unknown: list[DeliveryReceipt] = []
+            receipts_apply([receipt for receipt, _ in held] + receipts, unknown=unknown)
+            expired = [r for r in unknown if now - since.get(id(r), now) >= self.HOLD_SECONDS]
+            if expired:
+                receipts_apply(expired)  # parked as orphans, adopted when their submit settles
+            with self.lock:
+                self.held.extend((r, since.get(id(r), now)) for r in unknown
+                                 if now - since.get(id(r), now) < self.HOLD_SECONDS)
         for inbound in inbounds:
             whole = inbound_join(inbound)
             if whole is not None:

@@ -369,3 +369,23 @@ def test_parts_of_a_multipart_message_wait_for_each_other(number):
     assert pipeline.inbound_join(second) is None
     assert pipeline.inbound_join(first).body == "Hello world"
     assert pipeline.inbound_join(first) is None  # a new set starts: nothing is delivered twice
+
+
+def test_a_receipt_ahead_of_its_submit_waits_in_memory_and_is_applied_without_an_orphan_row(api):
+    message_id = send(api).json()["id"]
+    sink = pipeline.MessagingSink()
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-ahead", "delivered"))
+    sink.flush()
+    assert (len(sink.held), ReceiptOrphan.objects.count()) == (1, 0)
+    Message.objects.filter(pk=message_id).update(status="sent", connector="sandbox", carrier_message_id="sbx-ahead")
+    sink.flush()
+    assert (Message.objects.get(pk=message_id).status, len(sink.held)) == ("delivered", 0)
+
+
+def test_a_receipt_held_too_long_is_parked_as_an_orphan(api, monkeypatch):
+    sink = pipeline.MessagingSink()
+    monkeypatch.setattr(pipeline.MessagingSink, "HOLD_SECONDS", 0.0)
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-nobody", "delivered"))
+    sink.flush()
+    sink.flush()
+    assert (len(sink.held), ReceiptOrphan.objects.count()) == (0, 1)
