@@ -90,6 +90,8 @@ _breaker = Breaker()
 # Results are written once this many are waiting, or the oldest has waited this long.
 FLUSH_BATCH = 200
 FLUSH_SECONDS = 0.05
+# How often a running dispatcher looks for newly due rows when its last claim was not full.
+POLL_SECONDS = 0.01
 
 
 def _relaxed_commit() -> None:
@@ -226,23 +228,30 @@ class Dispatcher:
 
     def _loop(self, run_seconds: float, idle_exit: float) -> int:
         started = last_work = time.monotonic()
+        next_claim = started
         sent = 0
         while True:
             self.flush(force=False)
             now = time.monotonic()
             claiming = now - started < run_seconds
-            if claiming:
+            if claiming and now >= next_claim:
                 room = conf.MAX_IN_FLIGHT - self.sender.in_flight
                 if room >= max(1, min(conf.BATCH_SIZE, conf.MAX_IN_FLIGHT) // 2):
-                    count = self.dispatch_once(min(conf.BATCH_SIZE, room))
+                    limit = min(conf.BATCH_SIZE, room)
+                    count = self.dispatch_once(limit)
                     if count:
                         sent += count
                         last_work = time.monotonic()
-                        continue
+                    if count >= limit:
+                        continue  # a full batch: more is probably due
+                    # Not full: what was due is taken; poll again shortly (results arriving in the
+                    # meantime must not make the loop claim on every one of them).
+                    next_claim = time.monotonic() + POLL_SECONDS
             in_flight = self.sender.in_flight
             if in_flight == 0 and (not claiming or now - last_work >= idle_exit):
                 break
-            self.sender.wait(0.01 if claiming else 0.2)
+            pause = max(0.001, next_claim - time.monotonic()) if claiming else 0.2
+            self.sender.wait(min(pause, FLUSH_SECONDS))
         self.flush()
         return sent
 
@@ -311,7 +320,9 @@ class Dispatcher:
         age = time.monotonic() - self._pending_since if self._pending_since else 0.0
         if self._pending_since is None:
             self._pending_since = time.monotonic()
-        if not force and len(self._pending) < FLUSH_BATCH and age < FLUSH_SECONDS and self.sender.in_flight:
+        # Results wait up to FLUSH_SECONDS for company even when nothing else is in flight: at a
+        # trickle that turns one write transaction per delivery into one per 50 ms.
+        if not force and len(self._pending) < FLUSH_BATCH and age < FLUSH_SECONDS:
             return 0
         results, self._pending, self._pending_since = self._pending, [], None
         record_results(results, breaker=self.breaker)

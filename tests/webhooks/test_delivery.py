@@ -190,3 +190,23 @@ def test_a_redirect_to_the_metadata_address_is_never_followed(app, receiver, dis
     assert set(connected) == {"127.0.0.1"}
     assert len(receiver.requests) == 1
     assert "redirect to http://169.254.169.254/latest/meta-data/ not followed" in Attempt.objects.get().error
+
+
+def test_a_process_kicks_at_most_once_per_half_second_even_across_commits(monkeypatch, clear_cache):
+    import uuid
+
+    from webhooks import services, tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.dispatch, "delay", lambda: sent.append(1))
+    monkeypatch.setattr(services, "KICK_KEY", f"test-kick-{uuid.uuid4().hex}")
+    clock = [100.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    services.dispatch_kick()
+    services.cache.delete(services.KICK_KEY)  # as if the shared key had expired
+    clock[0] += 0.2
+    services.dispatch_kick()
+    assert sent == [1]
+    clock[0] += 0.4
+    services.dispatch_kick()
+    assert sent == [1, 1]
