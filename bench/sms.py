@@ -101,6 +101,7 @@ def env_for_children() -> dict:
     env["DJANGO_SETTINGS_MODULE"] = "cpaas.settings"
     env["PYTHONPATH"] = str(ROOT)
     env["LOG_LEVEL"] = "WARNING"
+    env.setdefault("WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8")  # the receiver listens on loopback
     env["ACCESS_LOG_LEVEL"] = os.environ.get("ACCESS_LOG_LEVEL", "INFO")
     return env
 
@@ -258,11 +259,20 @@ if __name__ == "__main__":
 '''
 
 
-def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, workers: int) -> dict:
+def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, workers: int, via: str = "webhooks",
+              webhook_workers: int = 1, subscribe: str = "delivered") -> dict:
+    """``via="webhooks"``: an endpoint subscribed to every event gets message.sent and
+    message.delivered from the webhooks room's dispatcher (its own Celery worker, queue
+    ``webhooks``); ``via="callbacks"``: each message's ``status_callback`` gets them.
+    ``subscribe="delivered"``: the endpoint subscribes to ``message.delivered`` only (every event
+    is still published and stored; only the delivered one is sent), ``"all"``: to every event."""
     import httpx
     from django.utils import timezone
 
     from cpaas.messaging.models import Connector, Message, Route, SmsSettings, Status, StatusCallback
+    from webhooks import crypto
+    from webhooks.models import Endpoint
+    from webhooks.services import _secret_entry
 
     # Work left queued in this database by earlier runs would be dispatched first and skew the run.
     stale = Message.objects.filter(status__in=["queued", "sending"]).update(status="canceled")
@@ -271,13 +281,21 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     workdir = Path(tempfile.mkdtemp(prefix="sms-bench-"))
     smsc_port, hook_port, api_port = free_port(), free_port(), free_port()
     env = env_for_children()
+    (workdir / "receiver.py").write_text(RECEIVER)
+    Endpoint.objects.filter(app=app).delete()
+    if via == "webhooks":
+        # Live endpoints must be https (a policy of endpoint_create); the receiver is local http.
+        signing_secret = crypto.secret_generate()
+        Endpoint.objects.create(app_id=app.pk, url=f"http://127.0.0.1:{hook_port}/hook", mode="live",
+                                event_types=[] if subscribe == "all" else ["message.delivered"], enabled=True,
+                                secrets=[_secret_entry(signing_secret)])
+    else:
+        signing_secret = SmsSettings.objects.get(app=app).callback_secret
     smsc = subprocess.Popen([PY, str(ROOT / "tests" / "carriers" / "smsc_server.py"), "--port", str(smsc_port)],
                             stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
     assert smsc.stdout.readline().startswith("READY")
-    (workdir / "receiver.py").write_text(RECEIVER)
-    callback_secret = SmsSettings.objects.get(app=app).callback_secret
     received_path = workdir / "received.jsonl"
-    receiver = subprocess.Popen([PY, str(workdir / "receiver.py"), str(hook_port), callback_secret,
+    receiver = subprocess.Popen([PY, str(workdir / "receiver.py"), str(hook_port), signing_secret,
                                  str(received_path)], env=env, start_new_session=True)
     name = f"bench-smsc-{smsc_port}"
     connector = Connector.objects.create(id=name, kind="smpp", throughput=5000, config={
@@ -290,6 +308,15 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
                                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
                                "-n", f"sms-bench-{os.getpid()}@%h"],
                               cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log, start_new_session=True)
+    hook_worker = None
+    if via == "webhooks":
+        subprocess.run([PY, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "webhooks"], cwd=ROOT, env=env,
+                       capture_output=True)
+        hook_worker = subprocess.Popen(
+            [PY, "-m", "celery", "-A", "cpaas", "worker", "-Q", "webhooks", "-c", str(webhook_workers),
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+             "-n", f"sms-bench-hooks-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log, start_new_session=True)
     server = start_gunicorn(api_port)
     wait_port(hook_port)
     time.sleep(3)  # worker processes start and bind
@@ -306,7 +333,10 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
 
         def post(index: int) -> None:
             items = [{"to": f"+1202555{(index * batch_size + i) % 10000:04d}", "from": "Acme",
-                      "body": f"Code {index}-{i}", "status_callback": callback} for i in range(batch_size)]
+                      "body": f"Code {index}-{i}"} for i in range(batch_size)]
+            if via == "callbacks":
+                for item in items:
+                    item["status_callback"] = callback
             response = client.post("/v1/messages/batch", json={"messages": items})
             now = time.time()
             body = response.json()
@@ -369,17 +399,20 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     finally:
         stop(server)
         stop(worker)
+        stop(hook_worker)
         stop(receiver)
         stop(smsc)
         route.delete()
         connector.delete()
         Message.objects.filter(app=app, status__in=["queued", "sending"]).update(status="canceled")
         StatusCallback.objects.filter(app=app).delete()
+        Endpoint.objects.filter(app=app).delete()
 
 
-def bench_contracts(app, count: int = 300) -> float:
+def bench_contracts(app, count: int = 2000) -> float:
     """The floor of the worker: per message, the two cross-room calls an SMS needs (message.sent
-    and message.delivered published, one usage record), in transactions of 100, nothing else."""
+    and message.delivered published, one usage record), batched as the pipeline batches them
+    (publish_many and usage_batch, 200 messages per transaction), nothing else."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -388,15 +421,17 @@ def bench_contracts(app, count: int = 300) -> float:
 
     run = secrets.token_hex(4)
     started = time.perf_counter()
-    for chunk in range(0, count, 100):
-        with transaction.atomic():
-            for index in range(chunk, min(count, chunk + 100)):
-                ident = f"bench-{run}-{index}"
-                for status in ("sent", "delivered"):
-                    webhooks.publish(app, f"message.{status}", {"id": ident, "status": status},
-                                     idempotency_key=f"{ident}:{status}")
-                billing.record_usage(app, "sms_segments", 1, dimensions={"country": "US"},
-                                     occurred_at=timezone.now(), idempotency_key=f"sms:{ident}")
+    for chunk in range(0, count, 200):
+        idents = [f"bench-{run}-{index}" for index in range(chunk, min(count, chunk + 200))]
+        for status in ("sent", "delivered"):
+            with transaction.atomic():
+                webhooks.publish_many(app, [(f"message.{status}", {"id": ident, "status": status},
+                                             f"{ident}:{status}") for ident in idents], livemode=True)
+                if status == "sent":
+                    with billing.usage_batch():
+                        for ident in idents:
+                            billing.record_usage(app, "sms_segments", 1, dimensions={"country": "US"},
+                                                 occurred_at=timezone.now(), idempotency_key=f"sms:{ident}")
     return count / (time.perf_counter() - started)
 
 
@@ -407,6 +442,13 @@ def main() -> None:
     parser.add_argument("--e2e-seconds", type=int, default=20)
     parser.add_argument("--e2e-rates", default="500,1000", help="offered end-to-end rates, messages/s")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes on the sms queue")
+    parser.add_argument("--via", choices=["webhooks", "callbacks"], default="webhooks",
+                        help="how the signed delivered event reaches the receiver: a webhook endpoint "
+                             "(webhooks room) or each message's status_callback (SMS room)")
+    parser.add_argument("--webhook-workers", type=int, default=1,
+                        help="Celery worker processes on the webhooks queue (with --via webhooks)")
+    parser.add_argument("--subscribe", choices=["delivered", "all"], default="delivered",
+                        help="with --via webhooks: the endpoint's event types (message.delivered, or all)")
     parser.add_argument("--skip-accept", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
     args = parser.parse_args()
@@ -431,16 +473,20 @@ def main() -> None:
         Message.objects.filter(app=app, status="queued").update(status="canceled")
     if not args.skip_e2e:
         floor = bench_contracts(app)
-        print(f"contracts alone (2 publish + 1 record_usage per message, one process) {floor:8.0f} messages/s")
+        print(f"contracts alone (2 events + 1 usage record per message, batched, one process) "
+              f"{floor:8.0f} messages/s")
         for rate in [int(r) for r in args.e2e_rates.split(",") if r]:
             figures = bench_e2e(app, secret, rate, args.e2e_seconds, batch_size=max(10, rate // 10),
-                                workers=args.workers)
+                                workers=args.workers, via=args.via, webhook_workers=args.webhook_workers,
+                                subscribe=args.subscribe)
             p50 = f"{figures['p50']:.2f}s" if figures["p50"] is not None else "-"
             p99 = f"{figures['p99']:.2f}s" if figures["p99"] is not None else "-"
             print(f"end to end, offered {rate:5d}/s  {figures['delivered_rate']:6.0f} delivered/s (receipts applied), "
                   f"{figures['sustained']:.0f}/s with the signed callback received; accept → delivered callback "
                   f"p50 {p50}, p99 {p99}; {figures['delivered_callbacks']}/{figures['accepted']} callbacks verified, "
-                  f"{figures['bad_signatures']} bad; statuses {figures['statuses']}")
+                  f"{figures['bad_signatures']} bad; statuses {figures['statuses']}; via {args.via} "
+                  f"({args.subscribe if args.via == 'webhooks' else 'every status'}); "
+                  f"load {os.getloadavg()[0]:.2f}")
     print("targets: end to end >= 1,000/s sustained through SMPP; p99 < 2 s at 500/s")
 
 

@@ -73,6 +73,8 @@ class InboundSms:
     body: str
     carrier_message_id: str = ""
     received_at: datetime | None = None
+    # One part of a concatenated (multipart) message: (reference, total, index from 1).
+    part: tuple[int, int, int] | None = None
 
 
 class Sink(Protocol):

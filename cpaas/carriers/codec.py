@@ -67,3 +67,27 @@ def decode_payload(data: bytes, data_coding: int) -> str:
 def udh_concat(reference: int, total: int, index: int) -> bytes:
     """The 6-byte concatenation header: IEI 0x00 (8-bit reference), 1-based index."""
     return bytes((0x05, 0x00, 0x03, reference & 0xFF, total, index))
+
+
+def udh_split(payload: bytes) -> tuple[tuple[int, int, int] | None, bytes]:
+    """(concatenation (reference, total, index) or None, the text bytes) of a UDHI payload.
+
+    Reads IEI 0x00 (8-bit reference) and 0x08 (16-bit reference); other elements are skipped.
+    """
+    if not payload:
+        return None, payload
+    length = payload[0]
+    header, rest = payload[1:1 + length], payload[1 + length:]
+    part = None
+    at = 0
+    while at + 2 <= len(header):
+        iei, size = header[at], header[at + 1]
+        data = header[at + 2:at + 2 + size]
+        if iei == 0x00 and size == 3:
+            part = (data[0], data[1], data[2])
+        elif iei == 0x08 and size == 4:
+            part = ((data[0] << 8) | data[1], data[2], data[3])
+        at += 2 + size
+    if part is not None and not (part[1] >= 1 and 1 <= part[2] <= part[1]):
+        part = None
+    return part, rest

@@ -75,6 +75,8 @@ class SmsView(ApiView):
 
 
 class MessagesView(SmsView):
+    single_statement_post = True  # a send is one INSERT … WHERE NOT EXISTS (opt-out)
+
     @extend_schema(operation_id="messages_create", request=schemas.SmsMessageIn, responses={201: schemas.SmsMessageOut})
     def post(self, request):
         message = services.message_send(caller=self.caller, data=request.data)

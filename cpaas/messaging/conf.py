@@ -12,6 +12,9 @@ def _int(name: str, default: int) -> int:
 
 # Messages one dispatch task claims and submits at a time.
 DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 200)
+# A dispatch kick is sent at most once per this many seconds while no dispatcher has started
+# (the task clears the flag as it starts; the TTL only matters when a kick is lost).
+KICK_FLAG_SECONDS = _int("SMS_KICK_FLAG_SECONDS", 5)
 # A dispatch task stops claiming after this many seconds and hands over to a fresh task.
 DISPATCH_SECONDS = _int("SMS_DISPATCH_SECONDS", 3)
 # A claimed (sending) message whose lease ran out is reconciled by the sweeper.
@@ -32,3 +35,5 @@ CALLBACK_TIMEOUT_SECONDS = _int("SMS_CALLBACK_TIMEOUT_SECONDS", 10)
 CALLBACK_BATCH = _int("SMS_CALLBACK_BATCH", 200)
 # Journal of submits kept in Redis so a crashed worker's submits are reconciled, not resent.
 JOURNAL_TTL_SECONDS = _int("SMS_JOURNAL_TTL_SECONDS", 7 * 24 * 3600)
+# Parts of a multipart inbound message wait this long for the rest.
+CONCAT_TTL_SECONDS = _int("SMS_CONCAT_TTL_SECONDS", 3600)

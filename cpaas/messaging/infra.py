@@ -77,6 +77,67 @@ def incr_many(keys: list[tuple[str, int, int]]) -> list[int]:
     return [int(replies[index * 2]) for index in range(len(keys))]
 
 
+class LeasedCounters:
+    """Shared counters (daily cap, velocity) that cost a Redis round trip per lease, not per message.
+
+    The core's rate-limit gate leases tokens the same way (docs/decisions/0004): a process takes
+    ``lease`` units of a counter at once with one INCRBY and hands them out locally, so the shared
+    count may run ahead of the real one by the unused part of each process's lease (at most a tenth
+    of the limit, never more than 50), which errs on the side of refusing. A limit under 10 leases
+    one unit at a time: exact. Decision 0406.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        # key -> [next count to hand out, last count leased]
+        self.leases: dict[str, list[int]] = {}
+
+    @staticmethod
+    def lease_size(limit: int | None) -> int:
+        return 50 if limit is None else max(1, min(50, limit // 10))
+
+    def take(self, wanted: list[tuple[str, int, int, int]]) -> list[int]:
+        """For each (key, ttl, amount, lease): the count before these ``amount`` units. One Redis
+        round trip (pipelined) for every key whose local lease cannot cover its amount."""
+        starts: list[int | None] = [None] * len(wanted)
+        missing: list[int] = []
+        with self.lock:
+            for index, (key, _ttl, amount, _lease) in enumerate(wanted):
+                held = self.leases.get(key)
+                if held is not None and held[1] - held[0] + 1 >= amount:
+                    starts[index] = held[0] - 1
+                    held[0] += amount
+                else:
+                    missing.append(index)
+        if missing:
+            totals = incr_many([(wanted[i][0], wanted[i][1], wanted[i][2] + wanted[i][3] - 1) for i in missing])
+            with self.lock:
+                if len(self.leases) > 10_000:
+                    self.leases.clear()
+                for index, total in zip(missing, totals, strict=True):
+                    key, _ttl, amount, lease = wanted[index]
+                    first = total - (amount + lease - 1) + 1
+                    starts[index] = first - 1
+                    self.leases[key] = [first + amount, total]
+        return starts  # type: ignore[return-value]
+
+    def give_back(self, key: str, amount: int = 1) -> None:
+        """Units taken for a send refused afterwards return to the local lease (or to Redis)."""
+        with self.lock:
+            held = self.leases.get(key)
+            if held is not None:
+                held[0] -= amount
+                return
+        decr(key)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.leases.clear()
+
+
+counters = LeasedCounters()
+
+
 def decr(key: str) -> None:
     client = redis_client()
     if client is None:
@@ -138,6 +199,40 @@ def journal_read(message_ids: list[str]) -> dict[str, str]:
         if value is not None:
             out[message_id] = value.decode() if isinstance(value, bytes) else str(value)
     return out
+
+
+# --- multipart inbound messages ------------------------------------------------------------------
+# Parts of one concatenated MO may reach different worker processes (one bind each): they meet in
+# a Redis hash; the call that stores the last part takes them all, in one atomic script.
+
+_CONCAT_LUA = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+if redis.call('HLEN', KEYS[1]) < tonumber(ARGV[3]) then return nil end
+local parts = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return parts
+"""
+
+
+def concat_collect(key: str, index: int, total: int, text: str, ttl: int) -> list[str] | None:
+    """Store part ``index`` of ``total``; return every part's text in order once all are in."""
+    full_key = f"cpaas:sms:concat:{key}"
+    client = redis_client()
+    if client is None:
+        with memory.lock:
+            parts, _ = memory.values.get(full_key, ({}, 0.0))
+            parts = {**parts, index: text}
+            if len(parts) < total:
+                memory.values[full_key] = (parts, time.monotonic() + ttl)
+                return None
+            memory.values.pop(full_key, None)
+    else:
+        flat = client.eval(_CONCAT_LUA, 1, full_key, index, text, total, ttl)
+        if flat is None:
+            return None
+        parts = {int(flat[i]): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+    return [parts.get(i, "") for i in range(1, total + 1)]
 
 
 # --- velocity guard blocks, for the console ----------------------------------------------------

@@ -42,10 +42,11 @@ def _parse(value: str, country: str | None) -> Parsed | None:
         number = phonenumbers.parse(value, country)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+    # is_valid_number() would look the region up again: do it once.
+    region = phonenumbers.region_code_for_number(number)
+    if not phonenumbers.is_valid_number_for_region(number, region):
         return None
-    region = phonenumbers.region_code_for_number(number) or ""
-    return Parsed(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region)
+    return Parsed(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region or "")
 
 
 def is_alphanumeric_sender(value: str) -> bool:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -30,7 +31,7 @@ import billing
 import webhooks
 from cpaas.carriers import registry
 from cpaas.carriers.base import DeliveryReceipt, InboundSms, OutboundSms, SubmitResult
-from cpaas.messaging import conf, encoding, infra
+from cpaas.messaging import conf, encoding, infra, pricing
 from cpaas.messaging.models import (
     Connector,
     Direction,
@@ -74,22 +75,26 @@ def event_data(message: Message) -> dict:
 
 
 def _announce(messages: Iterable[Message], apps: dict[str, App] | None = None) -> None:
-    """Publish each message's current status (inside the caller's transaction)."""
+    """Publish each message's current status (inside the caller's transaction): one
+    ``webhooks.publish_many`` per app and mode, so a batch costs a fixed number of queries."""
     messages = [message for message in messages if message.status in EVENTED]
     if not messages:
         return
     apps = apps or App.objects.in_bulk({message.app_id for message in messages})
+    groups: dict[tuple[str, bool], list[tuple[str, dict, str]]] = defaultdict(list)
     callbacks = []
     for message in messages:
         data = event_data(message)
         event_type = f"message.{message.status}"
-        webhooks.publish(apps[message.app_id], event_type, data,
-                         idempotency_key=f"{message.id}:{message.status}")
+        groups[(message.app_id, message.mode == Mode.LIVE)].append(
+            (event_type, data, f"{message.id}:{message.status}"))
         if message.status_callback:
             callbacks.append(StatusCallback(
                 app_id=message.app_id, message_id=message.id, url=message.status_callback,
                 payload={"id": f"{message.id}.{message.sequence}", "type": event_type,
                          "created": data["timestamp"], "data": data}))
+    for (app_id, livemode), events in groups.items():
+        webhooks.publish_many(apps[app_id], events, livemode=livemode)
     if callbacks:
         StatusCallback.objects.bulk_create(callbacks)
         transaction.on_commit(kick_callbacks)
@@ -297,8 +302,10 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                 row.tried_connectors = tried
                 counts["retry"] += 1
             changed.append(row)
+        pricing.price_rows(sent_rows)
         rows_update(changed, ["status", "sent_at", "failed_at", "connector", "carrier_message_id",
-                              "tried_connectors", "sequence", "lease_until", "error_code", "error_message"])
+                              "tried_connectors", "sequence", "lease_until", "error_code", "error_message",
+                              "price", "currency"])
         apps = App.objects.in_bulk({row.app_id for row in changed})
         _announce([row for row in changed if row.status != Status.SENDING], apps)
         with billing.usage_batch():  # one COPY for the whole batch, inside this transaction
@@ -310,8 +317,8 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
     return counts
 
 
-_CASTS = {"CharField": "text", "TextField": "text", "DateTimeField": "timestamptz", "JSONField": "jsonb",
-          "PositiveIntegerField": "integer", "PositiveSmallIntegerField": "integer"}
+_CASTS = {"DecimalField": "numeric", "CharField": "text", "TextField": "text", "DateTimeField": "timestamptz",
+          "JSONField": "jsonb", "PositiveIntegerField": "integer", "PositiveSmallIntegerField": "integer"}
 
 
 def rows_update(rows: list[Message], names: list[str]) -> None:
@@ -353,8 +360,10 @@ def dispatch_batch(limit: int | None = None) -> dict[str, int]:
 
 # --- receipts ----------------------------------------------------------------------------------
 
-def receipts_apply(receipts: list[DeliveryReceipt]) -> dict[str, int]:
-    """Apply delivery receipts; unknown carrier ids wait as orphans; late or doubled ones do nothing."""
+def receipts_apply(receipts: list[DeliveryReceipt], *, unknown: list[DeliveryReceipt] | None = None
+                   ) -> dict[str, int]:
+    """Apply delivery receipts; unknown carrier ids wait as orphans (or are appended to
+    ``unknown`` when given, for the caller to retry); late or doubled ones do nothing."""
     counts = {"applied": 0, "ignored": 0, "orphaned": 0}
     if not receipts:
         return counts
@@ -386,9 +395,12 @@ def receipts_apply(receipts: list[DeliveryReceipt]) -> dict[str, int]:
                               "sequence"])
         counts["applied"] = len(changed)
         _announce(changed)
-        orphans = [ReceiptOrphan(connector=key[0], carrier_message_id=key[1], status=receipt.status,
-                                 error_code=receipt.error_code)
-                   for key, receipt in latest.items() if key not in found]
+        missing = [receipt for key, receipt in latest.items() if key not in found]
+        if unknown is not None:
+            unknown.extend(missing)
+            missing = []
+        orphans = [ReceiptOrphan(connector=receipt.connector, carrier_message_id=receipt.carrier_message_id,
+                                 status=receipt.status, error_code=receipt.error_code) for receipt in missing]
         if orphans:
             ReceiptOrphan.objects.bulk_create(orphans, ignore_conflicts=True)
             counts["orphaned"] = len(orphans)
@@ -483,6 +495,22 @@ def inbound_receive(inbound: InboundSms) -> Message | None:
     return message
 
 
+def inbound_join(inbound: InboundSms) -> InboundSms | None:
+    """A multipart MO becomes one inbound message when its last part arrives (None until then).
+
+    Parts are keyed by connector, sender, recipient, reference and count, and wait at most
+    ``SMS_CONCAT_TTL_SECONDS`` for the others (then they are dropped, as handsets do).
+    """
+    if inbound.part is None or inbound.part[1] <= 1:
+        return inbound
+    reference, total, index = inbound.part
+    key = f"{inbound.connector}:{inbound.sender}:{inbound.recipient}:{reference}:{total}"
+    parts = infra.concat_collect(key, index, total, inbound.body or "", conf.CONCAT_TTL_SECONDS)
+    if parts is None:
+        return None
+    return replace(inbound, body="".join(parts), part=None)
+
+
 # --- the sink connectors push into ------------------------------------------------------------
 
 class MessagingSink:
@@ -492,9 +520,15 @@ class MessagingSink:
     connector pushes from its bind thread and a flusher thread applies every 50 ms.
     """
 
+    # A receipt usually outruns its own submit's status update by milliseconds (the SMSC answers
+    # submit_sm and sends the receipt at once): retry it in memory for this long before parking it
+    # as a ReceiptOrphan row (a write and a later sweep per receipt).
+    HOLD_SECONDS = 2.0
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.receipts: list[DeliveryReceipt] = []
+        self.held: list[tuple[DeliveryReceipt, float]] = []
         self.inbounds: list[InboundSms] = []
         self._flusher: threading.Thread | None = None
 
@@ -513,13 +547,25 @@ class MessagingSink:
             self.inbounds.append(message)
 
     def flush(self) -> None:
+        now = time.monotonic()
         with self.lock:
             receipts, self.receipts = self.receipts, []
+            held, self.held = self.held, []
             inbounds, self.inbounds = self.inbounds, []
-        if receipts:
-            receipts_apply(receipts)
+        if receipts or held:
+            since = {id(receipt): at for receipt, at in held}
+            unknown: list[DeliveryReceipt] = []
+            receipts_apply([receipt for receipt, _ in held] + receipts, unknown=unknown)
+            expired = [r for r in unknown if now - since.get(id(r), now) >= self.HOLD_SECONDS]
+            if expired:
+                receipts_apply(expired)  # parked as orphans, adopted when their submit settles
+            with self.lock:
+                self.held.extend((r, since.get(id(r), now)) for r in unknown
+                                 if now - since.get(id(r), now) < self.HOLD_SECONDS)
         for inbound in inbounds:
-            inbound_receive(inbound)
+            whole = inbound_join(inbound)
+            if whole is not None:
+                inbound_receive(whole)
 
     def start_flusher(self, interval: float = 0.05) -> None:
         if self._flusher is not None:
@@ -542,6 +588,7 @@ class MessagingSink:
 
         self._flusher = threading.Thread(target=run, name="sms-sink-flusher", daemon=True)
         self._flusher.start()
+        callback_sender.start()
 
 
 def sink() -> MessagingSink:
@@ -614,7 +661,56 @@ def release_scheduled(limit: int = 1000) -> int:
     return len(ids)
 
 
+class CallbackSender:
+    """A worker process's thread that posts status callbacks as soon as they are committed.
+
+    A Celery task per wake-up would wait behind dispatch tasks on the ``sms`` queue (seconds at
+    load); this thread is woken directly by the commit that stored them. Processes without it
+    (the API, tests) wake the ``sms.deliver_callbacks`` task instead; the beat catches retries.
+    """
+
+    def __init__(self) -> None:
+        self.wanted = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+
+    def running(self) -> bool:
+        return self.thread is not None and self.pid == os.getpid() and self.thread.is_alive()
+
+    def start(self) -> None:
+        if self.running():
+            return
+        self.pid = os.getpid()
+        self.wanted = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="sms-callbacks", daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        from django.db import close_old_connections
+
+        from cpaas.messaging.callbacks import callbacks_deliver
+
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            try:
+                while True:  # a full batch means there may be more
+                    counts = callbacks_deliver()
+                    if counts["delivered"] + counts["failed"] < conf.CALLBACK_BATCH:
+                        break
+            except Exception:
+                log.exception("delivering status callbacks failed")
+                close_old_connections()
+                time.sleep(0.5)
+
+
+callback_sender = CallbackSender()
+
+
 def kick_callbacks() -> None:
+    if callback_sender.running():
+        callback_sender.wanted.set()
+        return
     if infra.flag_set_once("cpaas:sms:callbacks:kick", 5):
         from cpaas.messaging.tasks import deliver_callbacks
 

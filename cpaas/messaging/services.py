@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+import os
 import secrets
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +52,7 @@ _numbers_cache: dict[str, tuple[frozenset[str], float]] = {}
 
 
 def caches_clear(app_id: str | None = None) -> None:
+    infra.counters.clear()
     with _cache_lock:
         if app_id is None:
             _settings_cache.clear()
@@ -250,7 +254,8 @@ def _opted_out(app_id: str, numbers: list[str]) -> set[str]:
 
 
 def _protect(caller: Caller, messages: list[Message], now: datetime) -> list[ApiError | None]:
-    """Daily cap and velocity guard: one INCRBY per distinct counter, one Redis round trip."""
+    """Daily cap and velocity guard on leased shared counters (infra.LeasedCounters): a Redis
+    round trip per lease of up to 50 messages, not per message."""
     settings_row = sms_settings(caller.app_id)
     day = now.strftime("%Y%m%d")
     window = int(now.timestamp()) // conf.VELOCITY_WINDOW_SECONDS
@@ -259,15 +264,16 @@ def _protect(caller: Caller, messages: list[Message], now: datetime) -> list[Api
     per_prefix: dict[str, int] = {}
     for prefix in prefixes:
         per_prefix[prefix] = per_prefix.get(prefix, 0) + 1
-    keys = [(f"{base}:day:{day}", 2 * 86400, len(messages))]
-    keys += [(f"{base}:vel:{prefix}:{window}", conf.VELOCITY_WINDOW_SECONDS * 2, count)
-             for prefix, count in per_prefix.items()]
-    totals = infra.incr_many(keys)
-    # Counts as they stood before this call, then walk the messages in order.
-    day_count = totals[0] - len(messages)
-    prefix_count = {prefix: total - per_prefix[prefix] for prefix, total in zip(per_prefix, totals[1:], strict=True)}
     cap = settings_row.daily_cap
     limit = settings_row.velocity_limit or conf.VELOCITY_LIMIT
+    lease, day_lease = infra.counters.lease_size(limit), infra.counters.lease_size(cap)
+    keys = [(f"{base}:day:{day}", 2 * 86400, len(messages), day_lease)]
+    keys += [(f"{base}:vel:{prefix}:{window}", conf.VELOCITY_WINDOW_SECONDS * 2, count, lease)
+             for prefix, count in per_prefix.items()]
+    # Counts as they stood before this call, then walk the messages in order.
+    starts = infra.counters.take(keys)
+    day_count = starts[0]
+    prefix_count = dict(zip(per_prefix, starts[1:], strict=True))
     out: list[ApiError | None] = []
     for message, prefix in zip(messages, prefixes, strict=True):
         day_count += 1
@@ -288,36 +294,57 @@ def _protect(caller: Caller, messages: list[Message], now: datetime) -> list[Api
 
 
 def message_send(*, caller: Caller, data: Any) -> Message:
-    """Accept one message. Preconditions: inside the request's transaction."""
-    now = timezone.now()
-    message = message_build(caller, data, now=now)
-    problem = _protect(caller, [message], now)[0]
-    if problem is not None:
-        raise problem
-    if not _insert_unless_opted_out(message):
-        _unprotect(caller, message, now)
-        raise ApiError("This recipient has opted out of messages from this app (replied STOP).",
-                       code="recipient_opted_out", param="to")
-    if message.status == Status.QUEUED:
-        transaction.on_commit(kick_dispatch)
+    """Accept one message with one INSERT statement, so the caller need not hold a transaction
+    (the API runs it in autocommit: docs/decisions/0405). A sender pool's sticky assignment is a
+    second write, so that case opens its own transaction."""
+    pooled = isinstance(data, dict) and data.get("sender_pool") not in (None, "")
+    with transaction.atomic() if pooled else nullcontext():
+        now = timezone.now()
+        message = message_build(caller, data, now=now)
+        problem = _protect(caller, [message], now)[0]
+        if problem is not None:
+            raise problem
+        if not _insert_unless_opted_out(message):
+            _unprotect(caller, message, now)
+            raise ApiError("This recipient has opted out of messages from this app (replied STOP).",
+                           code="recipient_opted_out", param="to")
+        if message.status == Status.QUEUED:
+            transaction.on_commit(kick_dispatch)
     return message
 
 
+_INSERT: tuple[str, list[tuple[str, str]]] | None = None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # Decimal
+
+
 def _insert_unless_opted_out(message: Message) -> bool:
-    """INSERT … SELECT … WHERE NOT EXISTS (opt-out): the check and the write in one round trip."""
+    """INSERT … SELECT … WHERE NOT EXISTS (opt-out): the check and the write in one round trip.
+
+    The row travels as one JSON parameter read by ``jsonb_populate_record``: adapting ~40 separate
+    parameters cost more CPU than the rest of the request's own work (bench/profile_sms_send.py).
+    """
+    global _INSERT
     if connection.vendor != "postgresql":
         if _opted_out(message.app_id, [message.to]):
             return False
         message.save(force_insert=True)
         return True
-    fields = list(Message._meta.concrete_fields)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    values = [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields]
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = (f"INSERT INTO {Message._meta.db_table} ({columns}) SELECT {placeholders} "  # noqa: S608
-           f"WHERE NOT EXISTS (SELECT 1 FROM {OptOut._meta.db_table} WHERE app_id = %s AND number = %s)")
+    if _INSERT is None:
+        table = Message._meta.db_table
+        fields = list(Message._meta.concrete_fields)
+        sql = (f"INSERT INTO {table} SELECT * FROM jsonb_populate_record(NULL::{table}, %s::jsonb) "  # noqa: S608
+               f"WHERE NOT EXISTS (SELECT 1 FROM {OptOut._meta.db_table} WHERE app_id = %s AND number = %s)")
+        _INSERT = (sql, [(field.column, field.attname) for field in fields])
+    sql, columns = _INSERT
+    state = message.__dict__
+    row = json.dumps({column: state[attname] for column, attname in columns}, default=_json_value)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, message.app_id, message.to])
+        cursor.execute(sql, [row, message.app_id, message.to])
         return cursor.rowcount == 1
 
 
@@ -325,8 +352,8 @@ def _unprotect(caller: Caller, message: Message, now: datetime) -> None:
     """Give back the counts of a send refused after counting (an opted-out recipient)."""
     window = int(now.timestamp()) // conf.VELOCITY_WINDOW_SECONDS
     base = f"cpaas:sms:{caller.tenant_id}:{caller.app_id}"
-    infra.decr(f"{base}:day:{now.strftime('%Y%m%d')}")
-    infra.decr(f"{base}:vel:{message.to[: conf.VELOCITY_PREFIX_DIGITS]}:{window}")
+    infra.counters.give_back(f"{base}:day:{now.strftime('%Y%m%d')}")
+    infra.counters.give_back(f"{base}:vel:{message.to[: conf.VELOCITY_PREFIX_DIGITS]}:{window}")
 
 
 @dataclass
@@ -403,8 +430,14 @@ def message_estimate(*, caller: Caller, data: Any) -> dict:
     smart = data.get("smart_encoding", False)
     info = encoding.segment(body, smart_encoding=bool(smart))
     country = None
+    price = currency = None
     if data.get("to") not in (None, ""):
         country = parse_number(data["to"], param="to", country=data.get("country") or None).country
+        from cpaas.messaging import pricing
+
+        rated = pricing.rate(caller.tenant_id, caller.app_id, country, info.segments)
+        if rated is not None:
+            price, currency = str(rated[0]), rated[1]
     return {
         "object": "message_estimate",
         "segments": info.segments,
@@ -416,9 +449,9 @@ def message_estimate(*, caller: Caller, data: Any) -> dict:
         "too_long": info.too_long,
         "max_segments": encoding.MAX_SEGMENTS,
         "country": country,
-        # Prices are rated by billing from the usage ledger; the API shows them once rated.
-        "price": None,
-        "currency": None,
+        # Rated by billing's plan in effect; null without a destination or a plan.
+        "price": price,
+        "currency": currency,
     }
 
 
@@ -434,9 +467,53 @@ def message_cancel(*, caller: Caller, message_id: str) -> Message:
     return message
 
 
+class _Kicker:
+    """Sends dispatch kicks from a daemon thread of this process, so a request never waits on
+    Redis (or the broker) for one; kicks asked while one is being sent coalesce into the next."""
+
+    def __init__(self) -> None:
+        self.wanted = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+        self.lock = threading.Lock()
+
+    def ask(self) -> None:
+        if self.thread is None or self.pid != os.getpid():  # none yet, or we were forked
+            with self.lock:
+                if self.thread is None or self.pid != os.getpid():
+                    self.pid = os.getpid()
+                    self.wanted = threading.Event()
+                    self.thread = threading.Thread(target=self.run, name="sms-kicker", daemon=True)
+                    self.thread.start()
+        self.wanted.set()
+
+    def run(self) -> None:
+        wanted = self.wanted
+        while True:
+            wanted.wait()
+            wanted.clear()
+            try:
+                kick_dispatch_now()
+            except Exception:  # the beat's safety net (every 30 s) still finds the message
+                logging.getLogger(__name__).exception("could not wake the SMS dispatcher")
+                time.sleep(0.5)
+            time.sleep(0.01)  # at most ~100 kicks/s per process: their Redis calls are CPU too
+
+
+_kicker = _Kicker()
+
+
 def kick_dispatch() -> None:
-    """Wake a dispatcher unless one was woken in the last seconds (coalesces per-message kicks)."""
-    if infra.flag_set_once("cpaas:sms:dispatch:kick", 5):
+    """Wake a dispatcher soon (after the caller's commit: call through ``transaction.on_commit``)."""
+    _kicker.ask()
+
+
+def kick_dispatch_now() -> None:
+    """Wake a dispatcher unless one was woken and has not started yet (coalesces per-message kicks).
+
+    The flag is cleared by the task as it starts, so a message committed after that sets it again.
+    """
+    if infra.flag_set_once("cpaas:sms:dispatch:kick", conf.KICK_FLAG_SECONDS):
         from cpaas.messaging.tasks import dispatch
 
         dispatch.apply_async()

@@ -11,7 +11,8 @@ receipt (deliver_sm, ``id:… stat:…``) for each one that asked for it. Behavi
     --die-after N      exit abruptly on the Nth submit_sm without answering it (a drop mid-window)
     --reject-prefix P  refuse submit_sm to destinations starting with P (ESME_RINVDSTADR)
 
-A body starting with ``MO:`` makes the "handset" answer: a mobile-originated deliver_sm back.
+A body starting with ``MO:`` makes the "handset" answer: a mobile-originated deliver_sm back;
+``MOLONG:`` makes it answer with a three-part concatenated MO (UDH), its parts sent last first.
 """
 
 from __future__ import annotations
@@ -66,6 +67,18 @@ async def main() -> None:
         pending.add(task)
         task.add_done_callback(pending.discard)
 
+    async def redeliver() -> None:
+        """Like a real SMSC, retry parked receipts and MO while an ESME is bound."""
+        while True:
+            await asyncio.sleep(0.5)
+            if parked and sessions:
+                session_id = next(iter(sessions))
+                waiting, parked[:] = list(parked), []
+                for to, text, source, esm_class in waiting:
+                    spawn(deliver(session_id, to, text, source, esm_class, 0))
+
+    spawn(redeliver())
+
     while True:
         event = await server.next()
         if isinstance(event, smpp34.Esme):
@@ -102,7 +115,14 @@ async def main() -> None:
                         f"stat:{args.stat} err:{err} text:").encode()
                 spawn(deliver(event.session_id, event.source_addr, text, event.destination_addr, 0x04,
                               args.dlr_delay))
-            if body.startswith(b"MO:"):
+            if body.startswith(b"MOLONG:"):
+                words = [b"The first part of a long reply, ", b"then the second part, ", b"and the end."]
+                reference = received % 256
+                for index in (3, 2, 1):
+                    udh = bytes((0x05, 0x00, 0x03, reference, 3, index))
+                    spawn(deliver(event.session_id, event.source_addr, udh + words[index - 1],
+                                  event.destination_addr, 0x40, 0.05 * (4 - index)))
+            elif body.startswith(b"MO:"):
                 spawn(deliver(event.session_id, event.source_addr, b"STOP", event.destination_addr, 0x00, 0.05))
 
 

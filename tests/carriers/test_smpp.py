@@ -129,6 +129,17 @@ def test_mobile_originated_messages_become_inbound(smsc, connect):
     assert (inbound.sender, inbound.recipient, inbound.body) == ("447700900123", "Acme", "STOP")
 
 
+def test_a_multipart_mobile_originated_message_arrives_as_parts_with_their_header(smsc, connect):
+    connector, sink = connect(smsc)
+    connector.submit([sms(1, body="MOLONG: tell me more")])
+    assert wait_for(lambda: len(sink.inbounds) == 3)
+    parts = sorted((inbound.part, inbound.body) for inbound in sink.inbounds)
+    reference = parts[0][0][0]
+    assert [part for part, _ in parts] == [(reference, 3, 1), (reference, 3, 2), (reference, 3, 3)]
+    assert "".join(body for _, body in parts) == (
+        "The first part of a long reply, then the second part, and the end.")
+
+
 def test_no_server_means_the_connector_is_down_and_nothing_was_submitted(tmp_path, connect):
     from cpaas.carriers.base import CarrierError
 

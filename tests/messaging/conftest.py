@@ -40,11 +40,17 @@ def contracts(monkeypatch):
     """Record every call across the two room contracts (and make it): tests assert on the calls,
     not on the webhooks and billing rooms' own tables, which those rooms are free to change."""
     calls = SimpleNamespace(events=[], usage=[])
-    real_publish, real_record = webhooks.publish, billing.record_usage
+    real_publish, real_publish_many, real_record = webhooks.publish, webhooks.publish_many, billing.record_usage
 
     def publish(app, type, data, *, idempotency_key):
         calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=idempotency_key))
         return real_publish(app, type, data, idempotency_key=idempotency_key)
+
+    def publish_many(app, events, *, livemode=None):
+        events = list(events)
+        for type, data, key in events:
+            calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=key, livemode=livemode))
+        return real_publish_many(app, events, livemode=livemode)
 
     def record_usage(app, meter, quantity, *, subject=None, dimensions=None, occurred_at, idempotency_key):
         calls.usage.append(SimpleNamespace(app=app, meter=meter, quantity=quantity, dimensions=dimensions,
@@ -53,5 +59,6 @@ def contracts(monkeypatch):
                            occurred_at=occurred_at, idempotency_key=idempotency_key)
 
     monkeypatch.setattr(webhooks, "publish", publish)
+    monkeypatch.setattr(webhooks, "publish_many", publish_many)
     monkeypatch.setattr(billing, "record_usage", record_usage)
     return calls

@@ -302,3 +302,90 @@ def test_an_orphan_that_missed_its_settle_is_adopted_later(api):
     assert pipeline.orphans_adopt() == 1
     assert Message.objects.get(pk=message_id).status == "delivered"
     assert list(ReceiptOrphan.objects.values_list("carrier_message_id", flat=True)) == ["sbx-unknown"]
+
+
+def test_a_submitted_message_shows_its_rated_price_and_the_estimate_too(api, app):
+    from decimal import Decimal
+
+    from billing.plans import plan_assign, plan_create
+
+    version = plan_create(code="sms", name="SMS", currency="usd", charges=[
+        {"meter": "sms_segments", "model": "per_unit", "unit_price": "0.0075"}])
+    plan_assign(tenant_id=app.tenant_id, version=version, effective_from=timezone.now().date().replace(day=1))
+    body = "x" * 200  # two GSM-7 segments
+    sent = send(api, to="+15005550000", body=body).json()
+    assert (sent["price"], sent["currency"]) == (None, None)  # not rated before it is submitted
+    pipeline.dispatch_batch()
+    shown = api.get(f"/v1/messages/{sent['id']}").json()
+    assert (shown["segments"], shown["price"], shown["currency"]) == (2, "0.015000", "USD")
+    assert Message.objects.get(pk=sent["id"]).price == Decimal("0.015")
+    estimate = api.post("/v1/messages/estimate", {"to": "+15005550000", "body": body}, format="json").json()
+    assert (estimate["price"], estimate["currency"]) == ("0.015000", "USD")
+
+
+def test_without_a_plan_the_price_stays_null(api):
+    sent = send(api, to="+15005550000").json()
+    pipeline.dispatch_batch()
+    shown = api.get(f"/v1/messages/{sent['id']}").json()
+    assert (shown["status"], shown["price"], shown["currency"]) == ("delivered", None, None)
+
+
+def test_a_multipart_reply_from_the_smsc_process_is_received_as_one_message(api, app, number, tmp_path):
+    """Against the SMPP server process: three UDH parts, last first, become one inbound message."""
+    import time
+
+    from cpaas.carriers.base import OutboundSms
+    from cpaas.carriers.smpp.connector import SmppConnector
+    from tests.carriers.smsc import Smsc
+
+    class TestSink(pipeline.MessagingSink):
+        def start_flusher(self, interval=0.05):  # this test flushes itself, in its own transaction
+            return None
+
+    server = Smsc(tmp_path).start()
+    sink = TestSink()
+    connector = SmppConnector(name="smsc-mo", config=server.config(), throughput=100, sink=sink)
+    try:
+        connector.submit([OutboundSms(message_id="msg_x", to="+447700900123", sender=number,
+                                      parts=("MOLONG: tell me more",), encoding="GSM-7")])
+        deadline = time.monotonic() + 10
+        while len(sink.inbounds) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(sink.inbounds) == 3
+        sink.flush()
+    finally:
+        connector.close()
+        server.stop()
+    received = list(Message.objects.filter(app=app, direction="inbound"))
+    assert len(received) == 1
+    assert (received[0].sender.lstrip("+"), received[0].to, received[0].body) == (
+        "447700900123", number, "The first part of a long reply, then the second part, and the end.")
+    assert len(events_of("message.received")) == 1
+
+
+def test_parts_of_a_multipart_message_wait_for_each_other(number):
+    first = InboundSms("smsc1", sender="447700900123", recipient=number.lstrip("+"), body="Hello ", part=(7, 2, 1))
+    second = InboundSms("smsc1", sender="447700900123", recipient=number.lstrip("+"), body="world", part=(7, 2, 2))
+    assert pipeline.inbound_join(second) is None
+    assert pipeline.inbound_join(first).body == "Hello world"
+    assert pipeline.inbound_join(first) is None  # a new set starts: nothing is delivered twice
+
+
+def test_a_receipt_ahead_of_its_submit_waits_in_memory_and_is_applied_without_an_orphan_row(api):
+    message_id = send(api).json()["id"]
+    sink = pipeline.MessagingSink()
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-ahead", "delivered"))
+    sink.flush()
+    assert (len(sink.held), ReceiptOrphan.objects.count()) == (1, 0)
+    Message.objects.filter(pk=message_id).update(status="sent", connector="sandbox", carrier_message_id="sbx-ahead")
+    sink.flush()
+    assert (Message.objects.get(pk=message_id).status, len(sink.held)) == ("delivered", 0)
+
+
+def test_a_receipt_held_too_long_is_parked_as_an_orphan(api, monkeypatch):
+    sink = pipeline.MessagingSink()
+    monkeypatch.setattr(pipeline.MessagingSink, "HOLD_SECONDS", 0.0)
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-nobody", "delivered"))
+    sink.flush()
+    sink.flush()
+    assert (len(sink.held), ReceiptOrphan.objects.count()) == (0, 1)

@@ -7,8 +7,8 @@ asyncio loop: callers (Celery tasks, threads) hand it whole batches, which go ou
 bind is re-established with exponential backoff; enquire_link keep-alive is the library's timer.
 
 Configuration (``Connector.config``): host, port, system_id, password, system_type (""),
-window (50), source_ton/source_npi for alphanumeric senders (5/0), submit_timeout (10 s),
-bind_timeout (5 s).
+window (50), inbound_capacity (50,000 unread deliver_sm), source_ton/source_npi for alphanumeric
+senders (5/0), submit_timeout (10 s), bind_timeout (5 s).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from cpaas.carriers.base import (
     SmsConnector,
     SubmitResult,
 )
-from cpaas.carriers.codec import DATA_CODING, decode_payload, encode_part, udh_concat
+from cpaas.carriers.codec import DATA_CODING, decode_payload, encode_part, udh_concat, udh_split
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,9 @@ class SmppConnector(SmsConnector):
                     system_id=self.config.get("system_id", ""), password=self.config.get("password", ""),
                     bind_type="TRX", system_type=self.config.get("system_type", ""),
                     window_size=int(self.config.get("window", 50)),
+                    # deliver_sm beyond this many unread ones are NAKed (the SMSC retries later):
+                    # a burst of receipts must fit while the flusher is busy.
+                    inbound_capacity=int(self.config.get("inbound_capacity", 50_000)),
                     connect_timeout_ms=int(float(self.config.get("bind_timeout", 5)) * 1000))
                 self._smsc = await self._client.connect()
             except Exception as exc:
@@ -176,10 +179,11 @@ class SmppConnector(SmsConnector):
                                                   raw=bytes(event.short_message).decode("latin-1")))
             return
         payload = bytes(event.short_message or b"")
+        part = None
         if event.esm_class & 0x40 and payload:
-            payload = payload[payload[0] + 1:]  # drop the UDH (parts are stored one by one)
+            part, payload = udh_split(payload)  # the sink joins the parts of a multipart message
         self.sink.inbound(InboundSms(self.name, sender=event.source_addr, recipient=event.destination_addr,
-                                     body=decode_payload(payload, event.data_coding)))
+                                     body=decode_payload(payload, event.data_coding), part=part))
 
     # --- submitting ------------------------------------------------------------------------
 

@@ -1,0 +1,52 @@
+"""A submitted message's price, rated by billing's plan in effect (like Twilio's ``price``).
+
+Billing owns the plans and their rating; this module only asks it, once per distinct
+(tenant, app, country, segments) in a settled batch, and never fails a settle for it: a message
+whose price cannot be rated keeps ``price``/``currency`` null (docs/decisions/0407).
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.utils import timezone
+
+from cpaas.messaging.models import Message
+
+log = logging.getLogger(__name__)
+
+METER = "sms_segments"
+_PLACES = Decimal("0.000001")  # Message.price has 6 decimal places
+
+
+def rate(tenant_id: str, app_id: str, country: str, segments: int, direction: str = "outbound"
+         ) -> tuple[Decimal, str] | None:
+    """(price, currency) of ``segments`` SMS segments to ``country`` under the plan in effect,
+    or None when the tenant has no plan (nothing is billed)."""
+    from billing.balances import estimate_cost
+    from billing.ledger import open_period
+    from billing.rating import assignments_for
+
+    tenant_segments, app_versions = assignments_for(tenant_id, open_period(timezone.now()))
+    version = app_versions.get(app_id) or (tenant_segments[-1][0] if tenant_segments else None)
+    if version is None:
+        return None
+    cost = estimate_cost(tenant_id=tenant_id, app_id=app_id, meter=METER, quantity=Decimal(segments),
+                         dimensions={"country": country, "direction": direction})
+    return cost.quantize(_PLACES), version.currency
+
+
+def price_rows(rows: list[Message]) -> None:
+    """Set ``price``/``currency`` on submitted messages (in memory; the caller writes them)."""
+    rated: dict[tuple[str, str, str, int], tuple[Decimal, str] | None] = {}
+    for row in rows:
+        key = (row.tenant_id, row.app_id, row.country, row.segments)
+        if key not in rated:
+            try:
+                rated[key] = rate(*key)
+            except Exception:  # pricing is informative: never lose a settle over it
+                log.exception("could not rate an SMS price")
+                rated[key] = None
+        if rated[key] is not None:
+            row.price, row.currency = rated[key]
