@@ -76,14 +76,10 @@ def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency
 
 def callbacks_kick() -> None:
     """Start a delivery task soon; a burst of callbacks enqueues at most one task per second."""
-    if cache.add(KICK_KEY, 1, timeout=1):
-        from webhooks.tasks import deliver_callbacks
+    from webhooks.services import enqueue_once
+    from webhooks.tasks import deliver_callbacks
 
-        try:
-            deliver_callbacks.delay()
-        except Exception:  # the broker being down must not fail a commit that already happened
-            log.exception("could not enqueue callback delivery; beat's sweep will catch up")
-            cache.delete(KICK_KEY)
+    enqueue_once(KICK_KEY, deliver_callbacks, "callback delivery")
 
 
 # --- delivery -----------------------------------------------------------------------------------

@@ -57,14 +57,20 @@ def dispatch_kick() -> None:
     if now - _kicked_at < KICK_LOCAL_SECONDS:
         return
     _kicked_at = now
-    if cache.add(KICK_KEY, 1, timeout=1):
-        from webhooks.tasks import dispatch
+    from webhooks.tasks import dispatch
 
+    enqueue_once(KICK_KEY, dispatch, "the webhook dispatcher")
+
+
+def enqueue_once(key: str, task, what: str) -> None:
+    """Enqueue ``task`` unless one was enqueued under ``key`` in the last second (a burst of
+    commits starts one task, not one each); beat's sweeps catch whatever a lost kick leaves."""
+    if cache.add(key, 1, timeout=1):
         try:
-            dispatch.delay()
+            task.delay()
         except Exception:  # the broker being down must not fail a commit that already happened
-            log.exception("could not enqueue the webhook dispatcher; beat's sweep will catch up")
-            cache.delete(KICK_KEY)
+            log.exception("could not enqueue %s; beat's sweep will catch up", what)
+            cache.delete(key)
 
 
 _warned_types: set[str] = set()
