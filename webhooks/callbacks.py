@@ -21,11 +21,9 @@ app id to its secrets (:func:`register_signer`), so this module never imports a 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -35,8 +33,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from cpaas.core.ids import new_id
-from webhooks import conf, http, retry, signing, ssrf
+from webhooks import conf, http, retry, signing
 from webhooks.callback_models import Callback
+from webhooks.models import Event
+from webhooks.sender import Result, attempt
+from webhooks.services import enqueue_once, payload
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency
     app_id = getattr(app, "pk", app)
     callback_id = new_id("cbk")
     now = timezone.now()
-    body = json.dumps({"id": callback_id, "type": type, "created": now.isoformat().replace("+00:00", "Z"),
-                       "data": data}, separators=(",", ":"))
+    body = payload(Event(id=callback_id, type=type, data=data, created_at=now)).decode()
     Callback.objects.bulk_create(
         [Callback(id=callback_id, app_id=app_id, channel=channel, url=url, type=type, body=body,
                   idempotency_key=idempotency_key, next_attempt_at=now, created_at=now)],
@@ -76,26 +76,12 @@ def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency
 
 def callbacks_kick() -> None:
     """Start a delivery task soon; a burst of callbacks enqueues at most one task per second."""
-    from webhooks.services import enqueue_once
     from webhooks.tasks import deliver_callbacks
 
     enqueue_once(KICK_KEY, deliver_callbacks, "callback delivery")
 
 
 # --- delivery -----------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class _Outcome:
-    status_code: int | None = None
-    error: str = ""
-    timed_out: bool = False
-    blocked: bool = False
-    retry_after: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300 and not self.error
-
 
 def _claim(limit: int) -> list[Callback]:
     """Take due rows (skip the ones another worker holds) and lease them for one attempt."""
@@ -111,38 +97,21 @@ def _claim(limit: int) -> list[Callback]:
     return rows
 
 
-async def _post(pool: http.Pool, row: Callback, secrets: list[str]) -> _Outcome:
+async def _post(pool: http.Pool, row: Callback, secrets: list[str]) -> Result:
     body = row.body.encode()
     headers = signing.headers(secrets, row.id, int(time.time()), body)
-    outcome = _Outcome()
-    try:
-        async with asyncio.timeout(conf.TOTAL_TIMEOUT):
-            response = await pool.post(row.url, headers, body, max_body=conf.STORED_RESPONSE_BYTES)
-        outcome.status_code = response.status
-        outcome.retry_after = response.headers.get("retry-after")
-        if 300 <= response.status < 400:
-            outcome.error = f"redirect to {response.headers.get('location', '')[:300]} not followed"
-    except TimeoutError:
-        outcome.timed_out, outcome.error = True, "timed out"
-    except ssrf.BlockedAddress as exc:
-        outcome.blocked, outcome.error = True, f"blocked: {exc}"
-    except http.HttpError as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    except Exception as exc:  # one bad URL must not take the batch down
-        outcome.error = f"{type(exc).__name__}: {exc}"
-    outcome.error = outcome.error[:500]
-    return outcome
+    return await attempt(pool, row.url, headers, body, Result(), max_body=conf.STORED_RESPONSE_BYTES)
 
 
-async def _post_all(rows: list[Callback], secrets: dict[tuple[str, str], list[str]]) -> list[_Outcome]:
+async def _post_all(rows: list[Callback], secrets: dict[tuple[str, str], list[str]]) -> list[Result]:
     pool = http.Pool()
     slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
 
-    async def one(row: Callback) -> _Outcome:
+    async def one(row: Callback) -> Result:
         try:
             origin = http.target(row.url).origin
         except http.HttpError as exc:
-            return _Outcome(error=str(exc)[:500])
+            return Result(error=str(exc)[:500])
         semaphore = slots.setdefault(origin, asyncio.Semaphore(CONNECTIONS_PER_ORIGIN))
         async with semaphore:
             return await _post(pool, row, secrets[(row.channel, row.app_id)])
@@ -153,7 +122,7 @@ async def _post_all(rows: list[Callback], secrets: dict[tuple[str, str], list[st
         pool.close()
 
 
-def _record(rows: list[Callback], outcomes: list[_Outcome]) -> dict[str, int]:
+def _record(rows: list[Callback], outcomes: list[Result]) -> dict[str, int]:
     now = timezone.now()
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
     for row, outcome in zip(rows, outcomes, strict=True):
@@ -198,7 +167,7 @@ def callbacks_deliver(*, limit: int = BATCH, run_seconds: float | None = None) -
         outcomes = asyncio.run(_post_all(sendable, secrets)) if sendable else []
         unsigned = [row for row in rows if (row.channel, row.app_id) not in secrets]
         for key, value in _record(sendable + unsigned, outcomes + [
-                _Outcome(error=f"no signer for channel {row.channel}") for row in unsigned]).items():
+                Result(error=f"no signer for channel {row.channel}") for row in unsigned]).items():
             totals[key] += value
         if len(rows) < limit:
             break

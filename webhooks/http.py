@@ -95,8 +95,8 @@ class Response:
 class Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection, one request at a time."""
 
-    def __init__(self, max_body: int) -> None:
-        self.max_body = max_body
+    def __init__(self) -> None:
+        self.max_body = 0  # set per request
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.response: Response | None = None
@@ -173,7 +173,8 @@ class Connection(asyncio.Protocol):
             self.waiter.set_exception(exc)
         self.close()
 
-    async def request(self, data: bytes) -> Response:
+    async def request(self, data: bytes, max_body: int) -> Response:
+        self.max_body = max_body
         self.response = Response()
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
@@ -197,7 +198,7 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-async def connect(tgt: Target, max_body: int) -> Connection:
+async def connect(tgt: Target) -> Connection:
     """Open a connection to a checked, pinned address of ``tgt.host`` (the SSRF guard)."""
     loop = asyncio.get_running_loop()
     try:
@@ -210,7 +211,7 @@ async def connect(tgt: Target, max_body: int) -> Connection:
         try:
             async with asyncio.timeout(conf.CONNECT_TIMEOUT):
                 _transport, protocol = await loop.create_connection(
-                    lambda: Connection(max_body), address, tgt.port,
+                    Connection, address, tgt.port,
                     ssl=_ssl_context() if tls else None, server_hostname=tgt.host if tls else None,
                 )
             return protocol
@@ -244,14 +245,14 @@ class Pool:
         connection = None
         while idle:
             candidate = idle.pop()
-            if candidate.reusable(now) and candidate.max_body == max_body:
+            if candidate.reusable(now):
                 connection = candidate
                 break
             candidate.close()
         if connection is None:
-            connection = await connect(tgt, max_body)
+            connection = await connect(tgt)
         try:
-            response = await connection.request(data)
+            response = await connection.request(data, max_body)
         except BaseException:
             connection.close()
             raise

@@ -37,7 +37,7 @@ class Job:
 
 @dataclass(slots=True)
 class Result:
-    job: Job
+    job: Job | None = None  # None for a callback to a one-off URL (webhooks/callbacks.py)
     status_code: int | None = None
     latency_ms: int = 0
     body: str = ""
@@ -54,12 +54,18 @@ class Result:
 
 
 async def send_one(pool: http.Pool, job: Job) -> Result:
-    """One attempt: POST, read at most 64 KiB of the answer, never follow a redirect."""
-    result = Result(job)
+    """One attempt of a delivery."""
+    return await attempt(pool, job.url, job.headers, job.body, Result(job))
+
+
+async def attempt(pool: http.Pool, url: str, headers: dict[str, str], body: bytes, result: Result, *,
+                  max_body: int = conf.MAX_RESPONSE_BYTES) -> Result:
+    """One signed POST: read at most ``max_body`` of the answer, never follow a redirect; every
+    failure becomes ``result.error`` (a receiver must never take the caller down)."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(conf.TOTAL_TIMEOUT):
-            response = await pool.post(job.url, job.headers, job.body, max_body=conf.MAX_RESPONSE_BYTES)
+            response = await pool.post(url, headers, body, max_body=max_body)
         result.status_code = response.status
         result.truncated = response.truncated
         result.body = bytes(response.body[: conf.STORED_RESPONSE_BYTES]).decode("utf-8", "replace")
@@ -73,9 +79,7 @@ async def send_one(pool: http.Pool, job: Job) -> Result:
     except ssrf.BlockedAddress as exc:
         result.blocked = True
         result.error = f"blocked: {exc}"[:500]
-    except http.HttpError as exc:
-        result.error = f"{type(exc).__name__}: {exc}"[:500]
-    except Exception as exc:  # a receiver must never take the dispatcher down
+    except Exception as exc:  # http.HttpError and anything else a receiver can provoke
         result.error = f"{type(exc).__name__}: {exc}"[:500]
     result.latency_ms = int((time.perf_counter() - started) * 1000)
     result.finished_at = time.time()

@@ -59,14 +59,11 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
     Call inside a transaction (or autocommit); the marker sets are updated on commit.
     """
     when = when or timezone.now()
+    if dau_known(app=app, user_id=user_id, when=when):
+        return False
     app_id = getattr(app, "pk", app)
     day = when.astimezone(UTC).date().isoformat()
     key = (app_id, user_id, day)
-    if _local_seen(key):
-        return False
-    if state().dau_seen(app_id, day, user_id):
-        _local_add(key)
-        return False
     # The fact is "active on this UTC day": stamp it at the day's start, so a repeat (a race
     # between two gateways, or a retry before the marker is set) is identical and deduplicates.
     day_start = datetime.combine(when.astimezone(UTC).date(), time.min, tzinfo=UTC)

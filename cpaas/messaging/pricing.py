@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
 from cpaas.messaging.models import Message
@@ -44,7 +45,8 @@ def price_rows(rows: list[Message]) -> None:
         key = (row.tenant_id, row.app_id, row.country, row.segments)
         if key not in rated:
             try:
-                rated[key] = rate(*key)
+                with transaction.atomic():  # a savepoint: a failed query must not break the settle's transaction
+                    rated[key] = rate(*key)
             except Exception:  # pricing is informative: never lose a settle over it
                 log.exception("could not rate an SMS price")
                 rated[key] = None

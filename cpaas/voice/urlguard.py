@@ -4,8 +4,8 @@ There is one guard in the platform, ``webhooks/ssrf.py``: every address a host r
 be public (or on the operator's allow-list, ``WEBHOOK_ALLOWED_CIDRS``), and the connection goes
 to that checked address, pinned, with the Host header and TLS SNI kept; a DNS answer that changes
 between check and connect (rebinding) finds no second lookup to slip into. Every connection
-here is made by the guard's network backend (``ssrf.GuardedBackend``). Redirects are never
-followed. A refused address surfaces as :class:`UrlNotAllowed`.
+here is opened by ``webhooks.http.connect``, which resolves once through the guard. Redirects are
+never followed. A refused address surfaces as :class:`UrlNotAllowed`.
 
 Connections are kept alive per tenant origin by the webhooks room's lean client
 (``webhooks/http.py``, decision 0107); the engine bounds the requests in flight per origin.
