@@ -140,14 +140,15 @@ def _chunks(items: list, size: int):
 
 
 def _events_insert(events: list[Event]) -> set[str]:
-    """Multi-row INSERT … ON CONFLICT DO NOTHING; returns the ids actually inserted."""
+    """Multi-row INSERT … ON CONFLICT DO NOTHING; returns the ids actually inserted (the portable
+    path: on PostgreSQL ``_publish_pg`` does a whole batch in one statement)."""
     fields = Event._meta.concrete_fields
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     inserted: set[str] = set()
     with connection.cursor() as cursor:
-        for chunk in _chunks(events, 500 if connection.vendor == "postgresql" else 80):
+        for chunk in _chunks(events, 80):
             params = [field.get_db_prep_save(getattr(event, field.attname), connection)
                       for event in chunk for field in fields]
             cursor.execute(
@@ -165,7 +166,8 @@ _DELIVERY_COLUMNS = ("id", "app_id", "endpoint_id", "event_id", "status", "attem
 
 def _deliveries_insert(app_id: str, pairs: list[tuple[str, str]], now: datetime) -> int:
     """Insert one pending Delivery per (event id, endpoint id), only where the endpoint still exists
-    and is enabled (the candidates may come from a cache): one statement per chunk."""
+    and is enabled (the candidates may come from a cache): one statement per chunk (the portable
+    path, like ``_events_insert``)."""
     if not pairs:
         return 0
     table = Delivery._meta.db_table
@@ -173,18 +175,6 @@ def _deliveries_insert(app_id: str, pairs: list[tuple[str, str]], now: datetime)
     ids = [Delivery._meta.pk.get_default() for _ in pairs]
     created = 0
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for start in range(0, len(pairs), 5000):
-                chunk = pairs[start:start + 5000]
-                cursor.execute(
-                    f"INSERT INTO {table} ({columns}) "  # noqa: S608
-                    "SELECT v.id, %s, v.endpoint_id, v.event_id, 'pending', 0, %s, '', false, '', %s "
-                    "FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(id, event_id, endpoint_id) "
-                    "JOIN webhooks_endpoint e ON e.id = v.endpoint_id AND e.enabled",
-                    [app_id, now, now, ids[start:start + 5000], [p[0] for p in chunk], [p[1] for p in chunk]],
-                )
-                created += cursor.rowcount
-            return created
         now_db = Delivery._meta.get_field("created_at").get_db_prep_save(now, connection)
         for start in range(0, len(pairs), 200):
             chunk = pairs[start:start + 200]

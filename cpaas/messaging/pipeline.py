@@ -520,15 +520,14 @@ class MessagingSink:
     connector pushes from its bind thread and a flusher thread applies every 50 ms.
     """
 
-    # A receipt usually outruns its own submit's status update by milliseconds (the SMSC answers
-    # submit_sm and sends the receipt at once): retry it in memory for this long before parking it
-    # as a ReceiptOrphan row (a write and a later sweep per receipt).
-    HOLD_SECONDS = 2.0
+    # A receipt that outruns its own submit's status update is parked at once as a ReceiptOrphan
+    # row and adopted when the submit settles: the SMSC has had its deliver_sm_resp, so a receipt
+    # held only in memory would die with the process (a 2 s in-memory hold lost receipts when a
+    # worker was killed: tests/messaging/test_worker_e2e.py).
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.receipts: list[DeliveryReceipt] = []
-        self.held: list[tuple[DeliveryReceipt, float]] = []
         self.inbounds: list[InboundSms] = []
         self._flusher: threading.Thread | None = None
 
@@ -547,21 +546,11 @@ class MessagingSink:
             self.inbounds.append(message)
 
     def flush(self) -> None:
-        now = time.monotonic()
         with self.lock:
             receipts, self.receipts = self.receipts, []
-            held, self.held = self.held, []
             inbounds, self.inbounds = self.inbounds, []
-        if receipts or held:
-            since = {id(receipt): at for receipt, at in held}
-            unknown: list[DeliveryReceipt] = []
-            receipts_apply([receipt for receipt, _ in held] + receipts, unknown=unknown)
-            expired = [r for r in unknown if now - since.get(id(r), now) >= self.HOLD_SECONDS]
-            if expired:
-                receipts_apply(expired)  # parked as orphans, adopted when their submit settles
-            with self.lock:
-                self.held.extend((r, since.get(id(r), now)) for r in unknown
-                                 if now - since.get(id(r), now) < self.HOLD_SECONDS)
+        if receipts:
+            receipts_apply(receipts)  # unknown carrier ids are parked as orphans
         for inbound in inbounds:
             whole = inbound_join(inbound)
             if whole is not None:
