@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,6 @@ from cpaas.im.selectors import sync_batch, sync_plan
 from cpaas.im.services import msg_frame
 from cpaas.im.state import state
 
-SWITCH_INTERVAL = 0.001
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 
@@ -34,9 +32,6 @@ def executor() -> ThreadPoolExecutor:
     global _executor
     with _lock:
         if _executor is None:
-            # A thread holding the GIL keeps it up to the switch interval (5 ms) while the event
-            # loop waits; 1 ms bounds what database threads add to a delivery's latency.
-            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
             _executor = ThreadPoolExecutor(max_workers=conf.GATEWAY_DB_THREADS, thread_name_prefix="im-db")
         return _executor
 
