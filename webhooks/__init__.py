@@ -55,3 +55,12 @@ def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency
     from webhooks.callbacks import send_callback as _send
 
     _send(app, url, type, data, idempotency_key=idempotency_key, channel=channel)
+
+
+def callbacks_with_keys(app_id: str, idempotency_keys: Iterable[str]) -> list:
+    """The recorded callbacks of one app with these keys, oldest first, so a channel's console can
+    show how its status callbacks fared (exact keys: the unique index answers, no prefix scan)."""
+    from webhooks.callback_models import Callback
+
+    return list(Callback.objects.filter(app_id=app_id, idempotency_key__in=list(idempotency_keys))
+                .order_by("created_at", "id"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 
+import webhooks
 from cpaas.console.access import console_view
 from cpaas.tenants.models import App
 from cpaas.voice import states
 from cpaas.voice.models import Call, CallLogEntry, Recording
 from cpaas.voice.signing import signing_secret
 from cpaas.voice.storage import recordings_storage
+from cpaas.voice.transitions import status_callback_key
 
 PAGE = 50
 
@@ -62,9 +64,11 @@ def call_detail(request, call_id: str):
     legs = list(call.legs.order_by("position"))
     log = list(call.log.order_by("id"))
     recordings = list(call.recordings.filter(deleted_at__isnull=True).order_by("pk"))
+    callbacks = webhooks.callbacks_with_keys(
+        call.app_id, [status_callback_key(call.id, status) for status in states.EVENT_FOR_STATUS])
     return render(request, "voice/call_detail.html", {
         "call": call, "legs": legs, "timeline": _timeline(call, legs, log), "recordings": recordings,
-        "errors": [entry for entry in log if entry.level == "error"],
+        "errors": [entry for entry in log if entry.level == "error"], "callbacks": callbacks,
     })
 
 

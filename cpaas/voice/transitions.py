@@ -31,6 +31,11 @@ def call_event_data(call: Call) -> dict[str, Any]:
     }
 
 
+def status_callback_key(call_id: str, status: str) -> str:
+    """The callback outbox key of a call's status callback for one status (at most one each)."""
+    return f"{call_id}:{status}:status_callback"
+
+
 def status_callback_data(call: Call, event: str) -> dict[str, Any]:
     """What a call's ``status_callback`` receives as ``data``: the call's event data plus the
     fields a call-control fetch carries (``call_status``, ``event``, ``app_id``, ``direction``)."""
@@ -93,7 +98,7 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
             # Durable: recorded with the transition, delivered and retried by the webhooks worker.
             webhooks.send_callback(call.app_id, call.status_callback, f"call.{event}",
                                    status_callback_data(call, event),
-                                   idempotency_key=f"{call.id}:{new}:status_callback", channel="voice")
+                                   idempotency_key=status_callback_key(call.id, new), channel="voice")
     return data
 
 

@@ -64,3 +64,24 @@ def test_another_tenant_sees_none_of_it(other_owner, call_id):
 def test_anonymous_visitors_are_sent_to_login(db):
     response = Client().get("/console/voice/")
     assert response.status_code == 302 and "/console/login" in response["Location"]
+
+
+def test_the_call_page_shows_how_its_status_callbacks_fared(owner, other_owner, api, voice):
+    from webhooks.callback_models import Callback
+
+    from .test_engine_calls import place
+
+    call_id = place(api, "<Response><Say>Hi</Say></Response>", status_callback="https://tenant.example/status",
+                    status_events=["answered", "completed"])
+    voice.run(call_id)
+    answered, completed = Callback.objects.filter(idempotency_key__startswith=call_id).order_by("created_at", "id")
+    Callback.objects.filter(pk=answered.pk).update(status="failed", attempts=8, last_status_code=503)
+    page = owner.get(f"/console/voice/calls/{call_id}").content.decode()
+    assert "Status callbacks" in page and "https://tenant.example/status" in page
+    assert answered.id in page and completed.id in page
+    assert "call.answered" in page and "failed" in page and "HTTP 503" in page
+    assert other_owner.get(f"/console/voice/calls/{call_id}").status_code == 404
+
+
+def test_a_call_without_a_status_callback_shows_no_callback_section(owner, call_id):
+    assert "Status callbacks" not in owner.get(f"/console/voice/calls/{call_id}").content.decode()
