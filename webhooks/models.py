@@ -106,7 +106,9 @@ class Delivery(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_due_idx"),
+            # Claims look for due work per endpoint (docs/decisions/0109).
+            models.Index(fields=["endpoint", "next_attempt_at"], condition=Q(status="pending"),
+                         name="delivery_endpoint_due_idx"),
             models.Index(fields=["endpoint", "id"], name="delivery_endpoint_idx"),
             models.Index(fields=["endpoint", "status", "created_at"], name="delivery_ep_status_idx"),
             models.Index(fields=["event"], name="delivery_event_idx"),
