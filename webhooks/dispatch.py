@@ -32,7 +32,7 @@ from cpaas.core.ids import new_id
 from webhooks import conf, retry
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import Job, Result, Sender, get_sender
-from webhooks.services import active_secrets, endpoint_disable, event_publish, is_operational, payload
+from webhooks.services import _pg_cursor, active_secrets, endpoint_disable, event_publish, is_operational, payload
 from webhooks.signing import headers as signed_headers
 
 log = logging.getLogger(__name__)
@@ -134,14 +134,6 @@ class Claimed:
     manual: bool
     claim_token: str
     event: EventRow
-
-
-def _pg_cursor():
-    """A cursor with server-side parameter binding (arrays and many values are dumped in C)."""
-    import psycopg
-
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
 
 
 # Endpoints with pending deliveries, walked with a loose index scan (one descent of

@@ -134,6 +134,15 @@ def _sequences(app_id: str, counts: dict[str, int], now: datetime) -> dict[str, 
         return {subject: int(value) for subject, value in cursor.fetchall()}
 
 
+def _pg_cursor():
+    """A cursor with server-side parameter binding on Django's connection: arrays and many values
+    are dumped in C, and a hot statement can be prepared once per connection (``prepare=True``)."""
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -307,7 +316,9 @@ def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> li
     inserted: dict[str, int] = {}
     kicked = False
     events = list(new.values())
-    with connection.cursor() as cursor:
+    # Prepared once per connection: planning this statement cost more PostgreSQL CPU than running
+    # it (0.9 vs 0.8 ms for one event), which capped one-event-per-transaction publishing.
+    with _pg_cursor() as cursor:
         for chunk in _chunks(events, 1000):
             pairs = [(event.pk, endpoint_id) for event in chunk
                      for endpoint_id, types, mode in subscribed if _wants(types, mode, event.type, event.livemode)]
@@ -318,7 +329,7 @@ def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> li
                 app_id, app_id, now, app_id, now,
                 app_id, now, now,
                 [Delivery._meta.pk.get_default() for _ in pairs], [p[0] for p in pairs], [p[1] for p in pairs],
-            ])
+            ], prepare=True)
             for pk, sequence, deliveries in cursor.fetchall():
                 inserted[pk] = sequence
                 kicked = kicked or deliveries > 0
