@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -190,7 +191,7 @@ def due_endpoints(now: datetime, *, exclude: set[str] = frozenset(), limit: int 
                 .order_by("due_at", "endpoint_id").values_list("endpoint_id", flat=True)[:limit])
 
 
-def shares(endpoints: list[str], limit: int, room=None) -> dict[str, int]:
+def shares(endpoints: list[str], limit: int, room: Callable[[str], int] | None = None) -> dict[str, int]:
     """Split ``limit`` rows fairly between endpoints, none above its ``room`` (None: no cap).
 
     Water-filling: endpoints with less room than an equal share take what they can and the rest
@@ -210,7 +211,8 @@ def shares(endpoints: list[str], limit: int, room=None) -> dict[str, int]:
     return {e: out[e] for e in eligible}
 
 
-def claim(limit: int, *, exclude: set[str] = frozenset(), room=None, now: datetime | None = None) -> Claims:
+def claim(limit: int, *, exclude: set[str] = frozenset(), room: Callable[[str], int] | None = None,
+          now: datetime | None = None) -> Claims:
     """Take up to ``limit`` due deliveries, shared fairly between endpoints with due work;
     no two dispatchers ever take the same row.
 
