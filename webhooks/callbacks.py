@@ -9,7 +9,9 @@ does) and a ``webhooks`` worker delivers it after commit:
   moved past the lease), so two workers never send the same row at once and a worker that dies
   mid-send loses nothing: the row is due again when its lease ends;
 - sent concurrently through the webhooks client (``http.py``: the SSRF guard's checked, pinned
-  addresses, keep-alive, no redirects);
+  addresses, keep-alive, no redirects) on the process's long-lived sender loop and pool
+  (``sender.get_sender()``), so connections stay warm across batches and tasks;
+- outcomes written with one statement per batch on PostgreSQL;
 - signed with Standard Webhooks headers; ``webhook-id`` is the row id and the body is stored, so
   every retry is byte-identical and receivers de-duplicate on ``webhook-id``;
 - retried on ``retry.SCHEDULE`` (5 s, 5 min, 30 min, 2 h, …), then ``failed``.
@@ -28,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -36,8 +38,8 @@ from cpaas.core.ids import new_id
 from webhooks import conf, http, retry, signing
 from webhooks.callback_models import Callback
 from webhooks.models import Event
-from webhooks.sender import Result, attempt
-from webhooks.services import enqueue_once, payload
+from webhooks.sender import Result, attempt, get_sender
+from webhooks.services import _pg_cursor, enqueue_once, payload
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,9 @@ async def _post(pool: http.Pool, row: Callback, secrets: list[str]) -> Result:
     return await attempt(pool, row.url, headers, body, Result(), max_body=conf.STORED_RESPONSE_BYTES)
 
 
-async def _post_all(rows: list[Callback], secrets: dict[tuple[str, str], list[str]]) -> list[Result]:
-    pool = http.Pool()
+async def _post_all(pool: http.Pool, rows: list[Callback], secrets: dict[tuple[str, str], list[str]]) -> list[Result]:
+    """Send a batch concurrently on the sender's loop and pool (at most CONNECTIONS_PER_ORIGIN
+    at once per origin)."""
     slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
 
     async def one(row: Callback) -> Result:
@@ -116,10 +119,7 @@ async def _post_all(rows: list[Callback], secrets: dict[tuple[str, str], list[st
         async with semaphore:
             return await _post(pool, row, secrets[(row.channel, row.app_id)])
 
-    try:
-        return await asyncio.gather(*(one(row) for row in rows))
-    finally:
-        pool.close()
+    return await asyncio.gather(*(one(row) for row in rows))
 
 
 def _record(rows: list[Callback], outcomes: list[Result]) -> dict[str, int]:
@@ -137,14 +137,38 @@ def _record(rows: list[Callback], outcomes: list[Result]) -> dict[str, int]:
             row.status = Callback.Status.PENDING if after else Callback.Status.FAILED
             row.next_attempt_at = after
         counts["delivered" if outcome.ok else "retrying" if row.next_attempt_at else "failed"] += 1
-    # Only rows still held by this attempt (attempts unchanged since the claim): a row whose lease
-    # ran out and that another worker took is that worker's to record.
+    _outcomes_update(rows)
+    return counts
+
+
+_OUTCOMES_SQL = (
+    "UPDATE webhooks_callback c SET status = v.status, delivered_at = v.delivered_at, "
+    "next_attempt_at = v.next_attempt_at, last_status_code = v.code, last_error = v.error "
+    "FROM unnest(%s::text[], %s::int[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::text[]) "
+    "AS v(id, attempts, status, delivered_at, next_attempt_at, code, error) "
+    "WHERE c.id = v.id AND c.attempts = v.attempts"
+)
+
+
+def _outcomes_update(rows: list[Callback]) -> None:
+    """Write the batch's outcomes, only to rows still held by this attempt (attempts unchanged
+    since the claim): a row whose lease ran out and that another worker took is that worker's to
+    record. One statement on PostgreSQL; one conditional UPDATE per row elsewhere."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        with _pg_cursor() as cursor:
+            cursor.execute(_OUTCOMES_SQL, [
+                [row.pk for row in rows], [row.attempts + 1 for row in rows], [row.status for row in rows],
+                [row.delivered_at for row in rows], [row.next_attempt_at for row in rows],
+                [row.last_status_code for row in rows], [row.last_error[:500] for row in rows],
+            ])
+        return
     with transaction.atomic():
         for row in rows:
             Callback.objects.filter(pk=row.pk, attempts=row.attempts + 1).update(
                 status=row.status, delivered_at=row.delivered_at, next_attempt_at=row.next_attempt_at,
                 last_status_code=row.last_status_code, last_error=row.last_error)
-    return counts
 
 
 def callbacks_deliver(*, limit: int = BATCH, run_seconds: float | None = None) -> dict[str, int]:
@@ -164,7 +188,10 @@ def callbacks_deliver(*, limit: int = BATCH, run_seconds: float | None = None) -
         secrets = {(row.channel, row.app_id): _signers[row.channel](row.app_id)
                    for row in rows if row.channel in _signers}
         sendable = [row for row in rows if (row.channel, row.app_id) in secrets]
-        outcomes = asyncio.run(_post_all(sendable, secrets)) if sendable else []
+        outcomes = []
+        if sendable:
+            sender = get_sender()  # the process's long-lived loop and keep-alive pool
+            outcomes = sender.call(_post_all(sender.pool, sendable, secrets))
         unsigned = [row for row in rows if (row.channel, row.app_id) not in secrets]
         for key, value in _record(sendable + unsigned, outcomes + [
                 Result(error=f"no signer for channel {row.channel}") for row in unsigned]).items():

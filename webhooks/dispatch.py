@@ -5,10 +5,13 @@ it has room (at most MAX_IN_FLIGHT requests in flight per process, and per endpo
 ``Sender.capacity`` allows), so a slow endpoint only ever holds its own few slots and never
 delays healthy ones. Results are written in batches by the same (sync) thread.
 
-Claims: on PostgreSQL one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)`` moves
-``next_attempt_at`` forward by the lease, stamps a claim token and returns the rows with their
-events; on SQLite (where IMMEDIATE transactions serialise writers) a conditional ORM UPDATE does
-the same. Results are only written where the claim token still matches.
+Claims go per endpoint (docs/decisions/0109): first the endpoints with due work (a loose index
+scan on PostgreSQL, one probe per endpoint, so a saturated endpoint's pile of due rows is never
+walked), then each one's fair share of the batch, capped by what this process can still hold for
+it. On PostgreSQL one ``UPDATE … WHERE id = ANY(ARRAY(… LATERAL (… FOR UPDATE SKIP LOCKED)))``
+moves ``next_attempt_at`` forward by the lease, stamps a claim token and returns the rows with
+their events; on SQLite (where IMMEDIATE transactions serialise writers) a conditional ORM UPDATE
+does the same. Results are only written where the claim token still matches.
 """
 
 from __future__ import annotations
@@ -18,18 +21,19 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Min
 from django.utils import timezone
 
 from cpaas.core.ids import new_id
 from webhooks import conf, retry
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import Job, Result, Sender, get_sender
-from webhooks.services import active_secrets, endpoint_disable, event_publish, is_operational, payload
+from webhooks.services import _pg_cursor, active_secrets, endpoint_disable, event_publish, is_operational, payload
 from webhooks.signing import headers as signed_headers
 
 log = logging.getLogger(__name__)
@@ -133,63 +137,129 @@ class Claimed:
     event: EventRow
 
 
-def _pg_cursor():
-    """A cursor with server-side parameter binding (arrays and many values are dumped in C)."""
-    import psycopg
+# Endpoints with pending deliveries, walked with a loose index scan (one descent of
+# delivery_endpoint_due_idx per endpoint, however many rows each has): the first pending row of an
+# endpoint in (endpoint_id, next_attempt_at) order is its earliest, so the endpoint has due work
+# iff that row is due. Excluded (saturated or circuit-open) endpoints cost one descent, never a walk
+# through their due rows.
+_DUE_ENDPOINTS_SQL = (
+    "WITH RECURSIVE eps(endpoint_id, due_at) AS ("
+    "(SELECT endpoint_id, next_attempt_at FROM webhooks_delivery WHERE status = 'pending' "
+    "ORDER BY endpoint_id, next_attempt_at LIMIT 1) "
+    "UNION ALL "
+    "SELECT n.endpoint_id, n.next_attempt_at FROM eps, LATERAL ("
+    "SELECT endpoint_id, next_attempt_at FROM webhooks_delivery "
+    "WHERE status = 'pending' AND endpoint_id > eps.endpoint_id "
+    "ORDER BY endpoint_id, next_attempt_at LIMIT 1) n) "
+    "SELECT endpoint_id FROM eps WHERE due_at <= %s AND NOT (endpoint_id = ANY(%s)) "
+    "ORDER BY due_at LIMIT %s"
+)
 
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
-
-
+# Up to k due rows per chosen endpoint (each its own short range of delivery_endpoint_due_idx),
+# locked with SKIP LOCKED, leased and returned with their events in one statement. The ids are
+# gathered in an ARRAY(…) init plan so the update finds its rows by primary key.
 _CLAIM_SQL = (
     "UPDATE webhooks_delivery d SET next_attempt_at = %s, claim_token = %s "
-    "FROM (SELECT id FROM webhooks_delivery WHERE status = 'pending' AND next_attempt_at <= %s {exclude}"
-    "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) due, webhooks_event e "
-    "WHERE d.id = due.id AND e.id = d.event_id "
+    "FROM webhooks_event e "
+    "WHERE d.id = ANY(ARRAY("
+    "SELECT x.id FROM unnest(%s::text[], %s::int[]) AS w(endpoint_id, k), LATERAL ("
+    "SELECT id FROM webhooks_delivery WHERE status = 'pending' AND endpoint_id = w.endpoint_id "
+    "AND next_attempt_at <= %s ORDER BY next_attempt_at LIMIT w.k FOR UPDATE SKIP LOCKED) x)) "
+    "AND e.id = d.event_id "
     "RETURNING d.id, d.app_id, d.endpoint_id, d.event_id, d.attempts, d.manual, "
     "e.type, e.data, e.created_at, e.subject, e.sequence"
 )
 
 
-def claim(limit: int, *, exclude: set[str] = frozenset(), now: datetime | None = None) -> list[Claimed]:
-    """Take up to ``limit`` due deliveries; no two dispatchers ever take the same row.
+class Claims(list):
+    """The claimed deliveries; ``more`` is true when some endpoint filled its share (more is
+    probably due there, so the dispatcher claims again at once instead of polling later)."""
 
-    On PostgreSQL one statement: lock due rows (skipping rows another claim holds), move their
-    lease and read them with their events.
+    more: bool = False
+
+
+def due_endpoints(now: datetime, *, exclude: set[str] = frozenset(), limit: int = 1000) -> list[str]:
+    """Endpoints with due deliveries, the one waiting longest first, leaving out ``exclude``."""
+    if connection.vendor == "postgresql":
+        with _pg_cursor() as cursor:
+            cursor.execute(_DUE_ENDPOINTS_SQL, [now, list(exclude), limit], prepare=True)
+            return [row[0] for row in cursor.fetchall()]
+    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+    if exclude:
+        due = due.exclude(endpoint_id__in=exclude)
+    return list(due.values("endpoint_id").annotate(due_at=Min("next_attempt_at"))
+                .order_by("due_at", "endpoint_id").values_list("endpoint_id", flat=True)[:limit])
+
+
+def shares(endpoints: list[str], limit: int, room: Callable[[str], int] | None = None) -> dict[str, int]:
+    """Split ``limit`` rows fairly between endpoints, none above its ``room`` (None: no cap).
+
+    Water-filling: endpoints with less room than an equal share take what they can and the rest
+    is split among the others. The longest-waiting endpoints come first, so when there are more
+    endpoints than rows each of the first ``limit`` gets one.
+    """
+    caps = {e: (limit if room is None else max(0, min(limit, room(e)))) for e in endpoints}
+    eligible = [e for e in endpoints if caps[e] > 0]
+    if len(eligible) >= limit:
+        return dict.fromkeys(eligible[:limit], 1)
+    out: dict[str, int] = {}
+    left = limit
+    for n, endpoint in enumerate(sorted(eligible, key=caps.__getitem__)):  # stable: waiting order kept
+        take = min(caps[endpoint], left // (len(eligible) - n))
+        out[endpoint] = take
+        left -= take
+    return {e: out[e] for e in eligible}
+
+
+def claim(limit: int, *, exclude: set[str] = frozenset(), room: Callable[[str], int] | None = None,
+          now: datetime | None = None) -> Claims:
+    """Take up to ``limit`` due deliveries, shared fairly between endpoints with due work;
+    no two dispatchers ever take the same row.
+
+    ``room(endpoint_id)``, when given, caps what one endpoint may get (what this process can
+    still hold for it). On PostgreSQL two statements: find the endpoints with due work (a loose
+    index scan), then lock, lease and read each one's share (docs/decisions/0109).
     """
     now = now or timezone.now()
     token = uuid.uuid4().hex
     lease = now + timedelta(seconds=conf.CLAIM_LEASE_SECONDS)
+    quotas = shares(due_endpoints(now, exclude=exclude, limit=limit), limit, room)
+    out = Claims()
+    if not quotas:
+        return out
     if connection.vendor == "postgresql":
-        params: list = [lease, token, now]
-        if exclude:
-            params.append(list(exclude))
-        params.append(limit)
         with _pg_cursor() as cursor:
-            cursor.execute(_CLAIM_SQL.format(exclude="AND NOT (endpoint_id = ANY(%s)) " if exclude else ""), params)
+            cursor.execute(_CLAIM_SQL, [lease, token, list(quotas), list(quotas.values()), now], prepare=True)
             rows = cursor.fetchall()
-        return [
+        out.extend(
             Claimed(pk, app_id, endpoint_id, event_id, attempts, manual, token,
                     EventRow(event_id, type_, json.loads(data) if isinstance(data, str) else data, created, subject,
                              sequence))
             for pk, app_id, endpoint_id, event_id, attempts, manual, type_, data, created, subject, sequence in rows
-        ]
-    with transaction.atomic():
-        due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-        if exclude:
-            due = due.exclude(endpoint_id__in=exclude)
-        ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        Delivery.objects.filter(
-            id__in=ids, status=Delivery.Status.PENDING, next_attempt_at__lte=now
-        ).update(next_attempt_at=lease, claim_token=token)
-    return [
-        Claimed(d.id, d.app_id, d.endpoint_id, d.event_id, d.attempts, d.manual, token,
-                EventRow(d.event.id, d.event.type, d.event.data, d.event.created_at, d.event.subject,
-                         d.event.sequence))
-        for d in Delivery.objects.filter(claim_token=token).select_related("event")
-    ]
+        )
+    else:
+        with transaction.atomic():
+            ids: list[str] = []
+            for endpoint_id, k in quotas.items():
+                ids += Delivery.objects.filter(
+                    status=Delivery.Status.PENDING, endpoint_id=endpoint_id, next_attempt_at__lte=now
+                ).order_by("next_attempt_at").values_list("id", flat=True)[:k]
+            if ids:
+                Delivery.objects.filter(
+                    id__in=ids, status=Delivery.Status.PENDING, next_attempt_at__lte=now
+                ).update(next_attempt_at=lease, claim_token=token)
+        if ids:
+            out.extend(
+                Claimed(d.id, d.app_id, d.endpoint_id, d.event_id, d.attempts, d.manual, token,
+                        EventRow(d.event.id, d.event.type, d.event.data, d.event.created_at, d.event.subject,
+                                 d.event.sequence))
+                for d in Delivery.objects.filter(claim_token=token).select_related("event")
+            )
+    taken: dict[str, int] = defaultdict(int)
+    for row in out:
+        taken[row.endpoint_id] += 1
+    out.more = any(taken[endpoint] >= k for endpoint, k in quotas.items())
+    return out
 
 
 def _release(deliveries: list[tuple[Claimed, float]], now: datetime) -> None:
@@ -209,6 +279,7 @@ class Dispatcher:
         self.breaker = breaker or _breaker
         self._pending: list[Result] = []
         self._pending_since: float | None = None
+        self.more_due = False  # the last claim filled some endpoint's share
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, *, run_seconds: float | None = None, idle_exit: float | None = None) -> int:
@@ -243,8 +314,8 @@ class Dispatcher:
                     if count:
                         sent += count
                         last_work = time.monotonic()
-                    if count >= limit:
-                        continue  # a full batch: more is probably due
+                    if self.more_due:
+                        continue  # some endpoint filled its share: more is probably due
                     # Not full: what was due is taken; poll again shortly (results arriving in the
                     # meantime must not make the loop claim on every one of them).
                     next_claim = time.monotonic() + POLL_SECONDS
@@ -259,7 +330,10 @@ class Dispatcher:
     def dispatch_once(self, limit: int) -> int:
         """One claim; returns how many requests were started (deferred rows not counted)."""
         exclude = self.sender.saturated() | self.breaker.blocked()
-        rows = claim(limit, exclude=exclude)
+        sender = self.sender
+        rows = claim(limit, exclude=exclude,
+                     room=lambda endpoint: sender.capacity(endpoint) - sender.endpoint_load(endpoint))
+        self.more_due = rows.more
         if not rows:
             return 0
         now = timezone.now()

@@ -90,8 +90,10 @@ class Delivery(models.Model):
 
     id = id_field("dlv")
     app = models.ForeignKey("tenants.App", on_delete=models.CASCADE, related_name="+")
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    # No single-column FK indexes: delivery_endpoint_idx and delivery_event_idx lead with these
+    # columns, and every index is written on each claim and result (updates here are never HOT).
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -106,7 +108,9 @@ class Delivery(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_due_idx"),
+            # Claims look for due work per endpoint (docs/decisions/0109).
+            models.Index(fields=["endpoint", "next_attempt_at"], condition=Q(status="pending"),
+                         name="delivery_endpoint_due_idx"),
             models.Index(fields=["endpoint", "id"], name="delivery_endpoint_idx"),
             models.Index(fields=["endpoint", "status", "created_at"], name="delivery_ep_status_idx"),
             models.Index(fields=["event"], name="delivery_event_idx"),
@@ -115,7 +119,8 @@ class Delivery(models.Model):
 
 class Attempt(models.Model):
     id = id_field("att")
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    # attempt_delivery_idx leads with delivery: no second index on it.
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log", db_index=False)
     endpoint_id = models.CharField(max_length=40)
     created_at = models.DateTimeField(default=timezone.now)
     status_code = models.PositiveIntegerField(null=True, blank=True)

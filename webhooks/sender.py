@@ -183,6 +183,19 @@ class Sender:
         self.results.put(result)
         self._done.set()
 
+    def call(self, coro, timeout: float | None = None):
+        """Run a coroutine on this sender's loop (its keep-alive pool included) and wait for it.
+
+        For batch senders outside the dispatcher (webhooks/callbacks.py): no new loop or pool per
+        batch. Never call from the loop thread itself.
+        """
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    @property
+    def pool(self) -> http.Pool:
+        """The keep-alive pool; use it only from coroutines run on this sender's loop."""
+        return self._pool
+
     def close(self) -> None:
         """Close pooled connections and stop the loop thread (tests and shutdown)."""
         async def close_all() -> None:

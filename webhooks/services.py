@@ -134,6 +134,15 @@ def _sequences(app_id: str, counts: dict[str, int], now: datetime) -> dict[str, 
         return {subject: int(value) for subject, value in cursor.fetchall()}
 
 
+def _pg_cursor():
+    """A cursor with server-side parameter binding on Django's connection: arrays and many values
+    are dumped in C, and a hot statement can be prepared once per connection (``prepare=True``)."""
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -307,6 +316,9 @@ def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> li
     inserted: dict[str, int] = {}
     kicked = False
     events = list(new.values())
+    # Not a prepared statement, although planning it costs about as much as running it (0.9 vs
+    # 0.8 ms for one event): a generic plan checks idempotency keys with a hash anti-join over all
+    # of the app's events (docs/decisions/0109).
     with connection.cursor() as cursor:
         for chunk in _chunks(events, 1000):
             pairs = [(event.pk, endpoint_id) for event in chunk

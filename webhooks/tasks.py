@@ -17,11 +17,10 @@ def dispatch() -> int:
     """
     from django.utils import timezone
 
-    from webhooks.dispatch import Dispatcher
-    from webhooks.models import Delivery
+    from webhooks.dispatch import Dispatcher, due_endpoints
 
     sent = Dispatcher().run()
-    if sent and Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now()).exists():
+    if sent and due_endpoints(timezone.now(), limit=1):
         dispatch.delay()  # it stopped claiming with work left (run time is capped): carry on at once
     return sent
 

@@ -136,6 +136,47 @@ def test_a_claimed_row_is_skipped_by_a_second_worker_until_its_lease_ends(app, r
     assert (row.status, row.attempts) == ("delivered", 2)
 
 
+def test_batches_reuse_the_process_s_keep_alive_connections(app, receiver):
+    record(app, f"{receiver.base}/status", key="k1")
+    callbacks_deliver()
+    record(app, f"{receiver.base}/status", key="k2")
+    callbacks_deliver()
+    assert len(receiver.ports) == 2
+    assert receiver.ports[0] == receiver.ports[1]  # the same connection: no new pool per batch
+
+
+def test_a_batch_s_outcomes_are_written_in_one_statement(app, receiver):
+    from django.test.utils import CaptureQueriesContext
+
+    receiver.answer("/b", 503)
+    receiver.answer("/c", 500)
+    a, b, c = (record(app, f"{receiver.base}/{p}", key=p) for p in "abc")
+    Callback.objects.filter(pk=c.pk).update(attempts=7)  # its last attempt
+    with CaptureQueriesContext(connection) as queries:
+        assert callbacks_deliver() == {"delivered": 1, "retrying": 1, "failed": 1}
+    orm_updates = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "webhooks_callback"')]
+    if connection.vendor == "postgresql":  # elsewhere one conditional UPDATE per row
+        assert len(orm_updates) == 1  # the claim's; the outcomes went in one statement beside the ORM
+    rows = {row.pk: row for row in Callback.objects.all()}
+    assert (rows[a.pk].status, rows[a.pk].last_status_code, rows[a.pk].next_attempt_at) == ("delivered", 200, None)
+    assert rows[a.pk].delivered_at is not None
+    assert (rows[b.pk].status, rows[b.pk].last_status_code, rows[b.pk].attempts) == ("pending", 503, 1)
+    assert rows[b.pk].next_attempt_at > timezone.now()
+    assert (rows[c.pk].status, rows[c.pk].attempts, rows[c.pk].next_attempt_at) == ("failed", 8, None)
+
+
+def test_an_outcome_is_not_written_over_a_row_another_worker_took(app):
+    from webhooks.callbacks import _claim, _record
+    from webhooks.sender import Result
+
+    row = record(app, "https://tenant.example/status")
+    (mine,) = _claim(10)
+    Callback.objects.filter(pk=row.pk).update(attempts=2)  # the lease ran out; another worker claimed it
+    _record([mine], [Result(status_code=200)])
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 2, None)
+
+
 def test_each_app_signs_with_its_own_secret(app, other_provisioned, receiver):
     register_signer("test", lambda app_id: [SECRET if app_id == app.id else "whsec_b3RoZXI="])
     record(app, f"{receiver.base}/a")
