@@ -265,8 +265,9 @@ def _warn_unknown(items: list[NewEvent]) -> None:
 # deliveries of the events actually inserted, to endpoints that still exist and are enabled.
 _PUBLISH_SQL = """
 WITH input AS (
-  SELECT * FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::bool[], %s::int[])
-    AS i(id, type, data, key, subject, livemode, ord)
+  SELECT i.id, i.type, (%s::jsonb) -> i.ord AS data, i.key, i.subject, i.livemode, i.ord
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bool[], %s::int[])
+    AS i(id, type, key, subject, livemode, ord)
 ), fresh AS (
   SELECT i.* FROM input i WHERE NOT EXISTS (
     SELECT 1 FROM webhooks_event e WHERE e.app_id = %s AND e.idempotency_key = i.key)
@@ -300,8 +301,6 @@ SELECT ev.id, ev.sequence, (SELECT count(*) FROM dl) FROM ev
 
 
 def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> list[Event]:
-    from psycopg.types.json import Jsonb
-
     new: dict[str, Event] = {}
     for item in items:
         if item.idempotency_key not in new:
@@ -316,21 +315,23 @@ def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> li
     inserted: dict[str, int] = {}
     kicked = False
     events = list(new.values())
-    # Not a prepared statement, although planning it costs about as much as running it (0.9 vs
-    # 0.8 ms for one event): a generic plan checks idempotency keys with a hash anti-join over all
-    # of the app's events (docs/decisions/0109).
-    with connection.cursor() as cursor:
+    # Server-side binding (Django's cursor inlines every array element as a quoted literal, which
+    # cost half of a batch's time), but not prepared, although planning costs about as much as
+    # running it (0.9 vs 0.8 ms for one event): a generic plan checks idempotency keys with a hash
+    # anti-join over all of the app's events (docs/decisions/0109).
+    with _pg_cursor() as cursor:
         for chunk in _chunks(events, 1000):
             pairs = [(event.pk, endpoint_id) for event in chunk
                      for endpoint_id, types, mode in subscribed if _wants(types, mode, event.type, event.livemode)]
             cursor.execute(_PUBLISH_SQL, [
-                [e.pk for e in chunk], [e.type for e in chunk], [Jsonb(e.data) for e in chunk],
+                json.dumps([e.data for e in chunk]),  # one JSON array: a jsonb[] escapes every quote
+                [e.pk for e in chunk], [e.type for e in chunk],
                 [e.idempotency_key for e in chunk], [e.subject for e in chunk], [e.livemode for e in chunk],
                 list(range(len(chunk))),
                 app_id, app_id, now, app_id, now,
                 app_id, now, now,
                 [Delivery._meta.pk.get_default() for _ in pairs], [p[0] for p in pairs], [p[1] for p in pairs],
-            ])
+            ], prepare=False)
             for pk, sequence, deliveries in cursor.fetchall():
                 inserted[pk] = sequence
                 kicked = kicked or deliveries > 0
