@@ -228,6 +228,9 @@ class SmppConnector(SmsConnector):
                     f"submit_sm refused: 0x{status:08x}", code=f"smpp_0x{status:02x}",
                     permanent=status not in TRANSIENT_STATUSES))
             carrier_id = response.message_id or ""
+        announce = getattr(self.sink, "submitted", None)
+        if announce is not None and carrier_id:
+            announce(self.name, carrier_id)  # before its receipt can be read from this bind
         return SubmitResult(message.message_id, carrier_message_id=carrier_id)
 
     async def _submit_batch(self, messages: Sequence[OutboundSms]) -> list[SubmitResult]:
