@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -179,9 +179,29 @@ def connector_for(name: str):
 
 # --- dispatch ----------------------------------------------------------------------------------
 
+_CLAIM = None
+
+
 def claim_queued(limit: int) -> list[Message]:
-    """Move up to ``limit`` queued messages to ``sending`` (skip rows another worker holds)."""
+    """Move up to ``limit`` queued messages to ``sending`` (skip rows another worker holds).
+
+    On PostgreSQL one statement (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
+    RETURNING *``) in autocommit: one round trip instead of a transaction of three.
+    """
+    global _CLAIM
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        if _CLAIM is None:
+            table = Message._meta.db_table
+            _CLAIM = (f"UPDATE {table} SET status = %s, sending_at = %s, lease_until = %s, "  # noqa: S608
+                      f"attempts = attempts + 1, sequence = sequence + 1 WHERE id IN (SELECT id FROM {table} "
+                      f"WHERE status = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) AND status = %s "
+                      f"RETURNING *")
+        lease = now + timedelta(seconds=conf.LEASE_SECONDS)
+        claimed = list(Message.objects.raw(_CLAIM, [Status.SENDING, now, lease, Status.QUEUED, limit,
+                                                    Status.QUEUED]))
+        claimed.sort(key=lambda message: message.id)
+        return claimed
     with transaction.atomic():
         ids = list(Message.objects.select_for_update(skip_locked=True)
                    .filter(status=Status.QUEUED).order_by("id").values_list("id", flat=True)[:limit])
@@ -287,7 +307,7 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
     counts = {"sent": 0, "failed": 0, "retry": 0, "receipts": 0}
     announced: list[Message] = []
     with transaction.atomic():
-        rows = list(Message.objects.select_for_update().filter(id__in=list(by_id), status=Status.SENDING))
+        rows = [by_id[pk] for pk in _lock_sending(list(by_id))]
         changed, sent_rows = [], []
         for row in rows:
             tried = by_id[row.id].tried_connectors
@@ -336,6 +356,21 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
     return counts
 
 
+def _lock_sending(ids: list[str]) -> list[str]:
+    """Lock these messages that are still ``sending``; their ids, in id order.
+
+    The caller's objects are the claim's own (fresh: nothing else writes a ``sending`` row inside
+    its lease), so only the lock and the status check go to the database, not the rows.
+    """
+    if connection.vendor != "postgresql":
+        return list(Message.objects.select_for_update().filter(id__in=ids, status=Status.SENDING)
+                    .order_by("id").values_list("id", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {Message._meta.db_table} WHERE id = ANY(string_to_array(%s, ',')) "  # noqa: S608
+                       "AND status = %s ORDER BY id FOR UPDATE", [",".join(ids), Status.SENDING])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _apply_receipt(row: Message, receipt: DeliveryReceipt, now) -> None:
     """``sent → delivered|undelivered`` in memory (the caller checked the move and writes the row)."""
     row.status = receipt.status
@@ -348,33 +383,43 @@ def _apply_receipt(row: Message, receipt: DeliveryReceipt, now) -> None:
 
 _CASTS = {"DecimalField": "numeric", "CharField": "text", "TextField": "text", "DateTimeField": "timestamptz",
           "JSONField": "jsonb", "PositiveIntegerField": "integer", "PositiveSmallIntegerField": "integer"}
+_UPDATES: dict[tuple[str, ...], tuple[str, list[str]]] = {}
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # Decimal
 
 
 def rows_update(rows: list[Message], names: list[str]) -> None:
-    """Write ``names`` of many locked rows in one statement (UPDATE … FROM VALUES on PostgreSQL;
-    the ORM's bulk_update builds a CASE per column, which costs more than the rest of a batch)."""
+    """Write ``names`` of many locked rows in one statement.
+
+    On PostgreSQL the rows travel as one JSON parameter read by ``jsonb_to_recordset``: the SQL
+    text stays the same for any batch, so psycopg parses it once; a VALUES list of 200 rows by 15
+    parameters was re-split and re-adapted on every call (a tenth of a worker's CPU). The ORM's
+    bulk_update (a CASE per column) elsewhere.
+    """
     if not rows:
         return
     if connection.vendor != "postgresql":
         Message.objects.bulk_update(rows, names)
         return
-    fields = [Message._meta.get_field(name) for name in names]
-    casts = [_CASTS[field.get_internal_type()] for field in fields]
-    row_sql = "(%s::text, " + ", ".join(f"%s::{cast}" for cast in casts) + ")"
-    params: list = []
-    for row in rows:
-        params.append(row.pk)
-        for field, cast in zip(fields, casts, strict=True):
-            value = getattr(row, field.attname)
-            params.append(json.dumps(value) if cast == "jsonb" else value)
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = v.{connection.ops.quote_name(f.column)}"
-                            for f in fields)
-    columns = ", ".join(["id", *(connection.ops.quote_name(f.column) for f in fields)])
-    # Identifiers come from the model's own metadata; every value is a bound parameter.
-    sql = (f"UPDATE {Message._meta.db_table} AS m SET {assignments} "  # noqa: S608
-           f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({columns}) WHERE m.id = v.id")
+    key = tuple(names)
+    if key not in _UPDATES:
+        fields = [Message._meta.get_field(name) for name in names]
+        quote = connection.ops.quote_name
+        columns = ", ".join(["id text", *(f"{quote(f.column)} {_CASTS[f.get_internal_type()]}" for f in fields)])
+        assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
+        # Identifiers come from the model's own metadata; the rows are one bound parameter.
+        sql = (f"UPDATE {Message._meta.db_table} AS m SET {assignments} "  # noqa: S608
+               f"FROM jsonb_to_recordset(%s::jsonb) AS v({columns}) WHERE m.id = v.id")
+        _UPDATES[key] = (sql, [f.attname for f in fields])
+    sql, attnames = _UPDATES[key]
+    payload = json.dumps([{"id": row.pk, **{name: getattr(row, name) for name in attnames}} for row in rows],
+                         default=_json_value)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [payload])
 
 
 def dispatch_batch(limit: int | None = None) -> dict[str, int]:
