@@ -480,6 +480,17 @@ def _adopt_orphans(sent_rows: list[Message]) -> None:
     """Receipts that outran their submit's status update: apply them now (same transaction)."""
     if not sent_rows:
         return
+    if connection.vendor == "postgresql":
+        # One statement of constant text that finds and takes them (by the unique index).
+        keys = json.dumps([[row.connector, row.carrier_message_id] for row in sent_rows])
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {ReceiptOrphan._meta.db_table} WHERE (connector, carrier_message_id) IN "  # noqa: S608
+                           "(SELECT k->>0, k->>1 FROM jsonb_array_elements(%s::jsonb) AS k) "
+                           "RETURNING connector, carrier_message_id, status, error_code", [keys])
+            found = cursor.fetchall()
+        if found:
+            receipts_apply([DeliveryReceipt(*row) for row in found])
+        return
     orphans = list(ReceiptOrphan.objects.filter(
         carrier_message_id__in=[row.carrier_message_id for row in sent_rows]))
     if not orphans:
