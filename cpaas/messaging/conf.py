@@ -11,7 +11,7 @@ def _int(name: str, default: int) -> int:
 
 
 # Messages one dispatch task claims and submits at a time.
-DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 200)
+DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 100)
 # A dispatch kick is sent at most once per this many seconds while no dispatcher has started
 # (the task clears the flag as it starts; the TTL only matters when a kick is lost).
 KICK_FLAG_SECONDS = _int("SMS_KICK_FLAG_SECONDS", 5)
