@@ -644,6 +644,8 @@ class MessagingSink:
         # (connector, carrier id) submitted by this process, not settled yet -> monotonic time
         self.expected: dict[tuple[str, str], float] = {}
         self.held: dict[tuple[str, str], DeliveryReceipt] = {}
+        # journaled receipts not announced yet while a submit was in flight: one more flush
+        self.waiting: list[DeliveryReceipt] = []
         self._last_expiry = time.monotonic()
         self._flusher: threading.Thread | None = None
 
@@ -678,6 +680,11 @@ class MessagingSink:
                 held = self.held.pop(key, None)
                 if held is not None:
                     taken.append(held)
+            if self.waiting:  # journaled already
+                keep = []
+                for receipt in self.waiting:
+                    (taken if (receipt.connector, receipt.carrier_message_id) in keys else keep).append(receipt)
+                self.waiting = keep
             fresh = []
             if self.receipts:
                 keep = []
@@ -692,10 +699,21 @@ class MessagingSink:
         with self.lock:
             receipts, self.receipts = self.receipts, []
             inbounds, self.inbounds = self.inbounds, []
-            hold, apply = [], []
+            waited, self.waiting = self.waiting, []
+            hold, wait, apply, journaled = [], [], [], []
+            for receipt in waited:  # their second look: announced by now, or the database path
+                key = (receipt.connector, receipt.carrier_message_id)
+                (hold if key in self.expected else journaled).append(receipt)
             for receipt in receipts:
                 key = (receipt.connector, receipt.carrier_message_id)
-                (hold if key in self.expected else apply).append(receipt)
+                if key in self.expected:
+                    hold.append(receipt)
+                elif self.expected:
+                    # A submit of ours is in flight: its answer and this receipt can reach us in
+                    # either order, so give the announcement one more flush before parking it.
+                    wait.append(receipt)
+                else:
+                    apply.append(receipt)
             now = time.monotonic()
             if now - self._last_expiry > 1.0:
                 self._last_expiry = now
@@ -703,18 +721,21 @@ class MessagingSink:
                     del self.expected[key]
                     stale = self.held.pop(key, None)
                     if stale is not None:
-                        apply.append(stale)
-        if hold:
-            _journal_receipts(hold)  # before holding: a crash after this point loses nothing
+                        journaled.append(stale)
+        if hold or wait:
+            _journal_receipts(hold + wait)  # before holding: a crash after this point loses nothing
             with self.lock:
                 for receipt in hold:
                     key = (receipt.connector, receipt.carrier_message_id)
                     if key in self.expected:
                         self.held[key] = receipt
                     else:  # its settle came meanwhile: the database path (an orphan at worst)
-                        apply.append(receipt)
-        if apply:
-            receipts_apply(apply)  # unknown carrier ids are parked as orphans
+                        journaled.append(receipt)
+                self.waiting.extend(wait)
+        if apply or journaled:
+            receipts_apply(apply + journaled)  # unknown carrier ids are parked as orphans
+        if journaled:  # parked or applied by now: their journal entries are done with
+            infra.receipts_journal_delete([(r.connector, r.carrier_message_id) for r in journaled])
         for inbound in inbounds:
             whole = inbound_join(inbound)
             if whole is not None:

@@ -488,3 +488,28 @@ def test_adoptable_orphans_are_found_behind_many_that_never_will_be(api):
     assert pipeline.orphans_adopt(limit=10) == 1
     assert Message.objects.get(pk=message_id).status == "delivered"
     assert ReceiptOrphan.objects.count() == 30
+
+
+def test_a_receipt_read_before_its_submit_answer_waits_one_flush_for_the_announcement(api):
+    """The bind can hand us the receipt before the coroutine that got its submit_sm_resp runs."""
+    sink = pipeline.MessagingSink()
+    sink.submitted("sandbox", "sbx-other")  # a submit of this process is in flight
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-early-answer", "delivered"))
+    sink.flush()
+    assert ReceiptOrphan.objects.count() == 0
+    assert infra.receipts_journal_read([("sandbox", "sbx-early-answer")])  # journaled while it waits
+    sink.submitted("sandbox", "sbx-early-answer")
+    sink.flush()
+    assert list(sink.held) == [("sandbox", "sbx-early-answer")]
+    assert [r.carrier_message_id for r in sink.take([("sandbox", "sbx-early-answer")])] == ["sbx-early-answer"]
+
+
+def test_a_waiting_receipt_never_announced_is_parked_and_its_journal_entry_dropped(api):
+    sink = pipeline.MessagingSink()
+    sink.submitted("sandbox", "sbx-other")
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-foreign", "delivered"))
+    sink.flush()
+    sink.flush()
+    assert ReceiptOrphan.objects.filter(carrier_message_id="sbx-foreign").count() == 1
+    assert infra.receipts_journal_read([("sandbox", "sbx-foreign")]) == {}
+    assert sink.waiting == []
