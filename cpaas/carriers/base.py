@@ -82,6 +82,8 @@ class Sink(Protocol):
 
     def receipt(self, receipt: DeliveryReceipt) -> None: ...
     def inbound(self, message: InboundSms) -> None: ...
+    # Optional: ``submitted(connector, carrier_message_id)``, called as the carrier accepts a
+    # message, so the sink can hold its receipt for the submit's own status update.
 
 
 @dataclass

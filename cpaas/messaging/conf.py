@@ -11,7 +11,7 @@ def _int(name: str, default: int) -> int:
 
 
 # Messages one dispatch task claims and submits at a time.
-DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 200)
+DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 100)
 # A dispatch kick is sent at most once per this many seconds while no dispatcher has started
 # (the task clears the flag as it starts; the TTL only matters when a kick is lost).
 KICK_FLAG_SECONDS = _int("SMS_KICK_FLAG_SECONDS", 5)
@@ -35,5 +35,7 @@ CALLBACK_TIMEOUT_SECONDS = _int("SMS_CALLBACK_TIMEOUT_SECONDS", 10)
 CALLBACK_BATCH = _int("SMS_CALLBACK_BATCH", 200)
 # Journal of submits kept in Redis so a crashed worker's submits are reconciled, not resent.
 JOURNAL_TTL_SECONDS = _int("SMS_JOURNAL_TTL_SECONDS", 7 * 24 * 3600)
+# Receipts held for a settle are journaled this long (deleted by the settle; read by the sweeper).
+RECEIPT_JOURNAL_TTL_SECONDS = _int("SMS_RECEIPT_JOURNAL_TTL_SECONDS", 24 * 3600)
 # Parts of a multipart inbound message wait this long for the rest.
 CONCAT_TTL_SECONDS = _int("SMS_CONCAT_TTL_SECONDS", 3600)

@@ -201,6 +201,59 @@ def journal_read(message_ids: list[str]) -> dict[str, str]:
     return out
 
 
+# --- the receipt journal ----------------------------------------------------------------------
+# A receipt for a message this process has submitted but not settled yet is held in memory and
+# applied by that settle, in the same transaction as ``sent`` (decision 0410). While held it is
+# also here, so a worker killed before its settle loses nothing: the sweeper that finishes the
+# submit from the submit journal applies the receipts it finds here.
+
+def _receipt_key(connector: str, carrier_message_id: str) -> str:
+    return f"cpaas:sms:receipt:{connector}:{carrier_message_id}"
+
+
+def receipts_journal_write(receipts: list[tuple[str, str, str, str]], ttl: int) -> None:
+    """Store ``(connector, carrier id, status, error code)`` receipts, one pipelined round trip."""
+    if not receipts:
+        return
+    client = redis_client()
+    if client is None:
+        for connector, carrier_id, status, error in receipts:
+            memory.set(_receipt_key(connector, carrier_id), f"{status}|{error}", ttl)
+        return
+    pipe = client.pipeline(transaction=False)
+    for connector, carrier_id, status, error in receipts:
+        pipe.set(_receipt_key(connector, carrier_id), f"{status}|{error}", ex=ttl)
+    pipe.execute()
+
+
+def receipts_journal_read(keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(connector, carrier id) → (status, error code) for the receipts journaled under those keys."""
+    if not keys:
+        return {}
+    client = redis_client()
+    if client is None:
+        values = [memory.get(_receipt_key(*key)) for key in keys]
+    else:
+        values = client.mget([_receipt_key(*key) for key in keys])
+    out = {}
+    for key, value in zip(keys, values, strict=True):
+        if value is not None:
+            status, _, error = (value.decode() if isinstance(value, bytes) else str(value)).partition("|")
+            out[key] = (status, error)
+    return out
+
+
+def receipts_journal_delete(keys: list[tuple[str, str]]) -> None:
+    if not keys:
+        return
+    client = redis_client()
+    if client is None:
+        for key in keys:
+            memory.delete(_receipt_key(*key))
+        return
+    client.delete(*[_receipt_key(*key) for key in keys])
+
+
 # --- multipart inbound messages ------------------------------------------------------------------
 # Parts of one concatenated MO may reach different worker processes (one bind each): they meet in
 # a Redis hash; the call that stores the last part takes them all, in one atomic script.

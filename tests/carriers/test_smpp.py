@@ -71,6 +71,15 @@ def test_it_submits_a_batch_and_receives_a_receipt_for_each(smsc, connect):
     assert len(smsc.submits()) == 50
 
 
+def test_it_announces_each_accepted_carrier_id_to_a_sink_that_asks(smsc, connect):
+    """So the messaging sink can hold a receipt for the submit's own settle (decision 0410)."""
+    connector, sink = connect(smsc)
+    announced = []
+    sink.submitted = lambda name, carrier_id: announced.append((name, carrier_id))
+    results = connector.submit([sms(i) for i in range(5)])
+    assert sorted(announced) == sorted(("smsc1", result.carrier_message_id) for result in results)
+
+
 def test_it_keeps_one_bind_for_many_batches(smsc, connect):
     connector, _ = connect(smsc)
     for _ in range(3):

@@ -381,3 +381,135 @@ def test_a_receipt_ahead_of_its_submit_is_parked_at_once_and_applied_when_the_su
     Message.objects.filter(pk=message_id).update(status="sent", connector="sandbox", carrier_message_id="sbx-ahead")
     pipeline.orphans_adopt()
     assert (Message.objects.get(pk=message_id).status, ReceiptOrphan.objects.count()) == ("delivered", 0)
+
+
+# --- receipts held for their own settle (decision 0410) -------------------------------------------
+
+def test_a_receipt_held_for_its_settle_is_applied_in_the_same_transaction_and_leaves_no_orphan(
+        api, django_capture_on_commit_callbacks):
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    claimed = pipeline.claim_queued(10)
+    sink = pipeline.sink()
+    sink.submitted("sandbox", "sbx-held")  # the connector's word, as the carrier answers
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-held", "delivered"))
+    sink.flush()  # the flusher runs before the settle: it holds the receipt, journaled
+    assert ReceiptOrphan.objects.count() == 0
+    assert infra.receipts_journal_read([("sandbox", "sbx-held")]) == {("sandbox", "sbx-held"): ("delivered", "")}
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = pipeline.settle(claimed, accepted={message_id: ("sandbox", "sbx-held")}, failed={},
+                                 retry_later=[], receipts=sink.take([("sandbox", "sbx-held")]))
+    assert counts["receipts"] == 1
+    message = Message.objects.get(pk=message_id)
+    assert (message.status, message.sequence) == ("delivered", 4)
+    assert message.sent_at and message.delivered_at
+    assert events_for(message_id) == [("message.sent", 3), ("message.delivered", 4)]
+    assert events_of("message.sent", message_id)[0].data["status"] == "sent"
+    assert infra.receipts_journal_read([("sandbox", "sbx-held")]) == {}  # deleted on commit
+    assert ReceiptOrphan.objects.count() == 0
+
+
+def test_an_undelivered_receipt_held_for_its_settle_carries_its_error(api):
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    claimed = pipeline.claim_queued(10)
+    receipt = DeliveryReceipt("sandbox", "sbx-undeliv", "undelivered", "undeliv:001")
+    pipeline.settle(claimed, accepted={message_id: ("sandbox", "sbx-undeliv")}, failed={}, retry_later=[],
+                    receipts=[receipt])
+    message = Message.objects.get(pk=message_id)
+    assert (message.status, message.error_code) == ("undelivered", "undeliv:001")
+    assert [e[0] for e in events_for(message_id)] == ["message.sent", "message.undelivered"]
+
+
+def test_a_receipt_for_a_submit_nobody_announced_still_takes_the_orphan_path(api):
+    sink = pipeline.MessagingSink()
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-unannounced", "delivered"))
+    sink.flush()
+    assert ReceiptOrphan.objects.count() == 1
+    assert sink.held == {}
+
+
+def test_a_held_receipt_whose_settle_never_comes_is_released_to_the_database_path(api, monkeypatch):
+    sink = pipeline.MessagingSink()
+    sink.submitted("sandbox", "sbx-stuck")
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-stuck", "delivered"))
+    sink.flush()
+    assert list(sink.held) == [("sandbox", "sbx-stuck")]
+    monkeypatch.setattr(pipeline.MessagingSink, "HOLD_SECONDS", 0.0)
+    sink._last_expiry = 0.0
+    sink.flush()
+    assert sink.held == {} and sink.expected == {}
+    assert ReceiptOrphan.objects.filter(carrier_message_id="sbx-stuck").count() == 1
+
+
+def test_the_sweeper_applies_the_journaled_receipt_of_a_crashed_submit(api, monkeypatch):
+    """The worker died after the carrier answered and its receipt was held, before the settle."""
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    pipeline.claim_queued(10)
+    infra.journal_write({message_id: "submitted|sandbox|sbx-died"}, 60)
+    infra.receipts_journal_write([("sandbox", "sbx-died", "delivered", "")], 60)
+    Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
+    submitted = []
+    monkeypatch.setattr(sandbox.SandboxConnector, "submit", lambda self, batch: submitted.append(batch))
+    assert pipeline.sweep()["recovered_sent"] == 1
+    assert submitted == []
+    message = Message.objects.get(pk=message_id)
+    assert (message.status, message.carrier_message_id) == ("delivered", "sbx-died")
+    assert [e[0] for e in events_for(message_id)] == ["message.queued", "message.sent", "message.delivered"][
+        -len(events_for(message_id)):]
+
+
+def test_a_flush_of_hundreds_of_receipts_applies_each_once(api):
+    """More than 100 (connector, carrier id) pairs in one lookup (the planner's literal-list limit)."""
+    from copy import copy
+
+    first = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    pipeline.dispatch_batch()
+    template = Message.objects.get(pk=first)
+    clones = []
+    for i in range(149):
+        clone = copy(template)
+        clone.id, clone.carrier_message_id = f"{first}{i:03d}", f"sbx-many-{i}"
+        clones.append(clone)
+    Message.objects.bulk_create(clones)
+    ids = [first, *(clone.id for clone in clones)]
+    carrier_ids = Message.objects.filter(pk__in=ids).values_list("carrier_message_id", flat=True)
+    receipts = [DeliveryReceipt("sandbox", carrier_id, "delivered") for carrier_id in carrier_ids]
+    assert pipeline.receipts_apply(receipts + receipts[:5])["applied"] == 150
+    assert Message.objects.filter(pk__in=ids, status="delivered").count() == 150
+    assert pipeline.receipts_apply(receipts)["ignored"] == 150
+
+
+def test_adoptable_orphans_are_found_behind_many_that_never_will_be(api):
+    ReceiptOrphan.objects.bulk_create([ReceiptOrphan(connector="sandbox", carrier_message_id=f"sbx-never-{i}",
+                                                     status="delivered") for i in range(30)])
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    pipeline.dispatch_batch()
+    carrier_id = Message.objects.get(pk=message_id).carrier_message_id
+    ReceiptOrphan.objects.create(connector="sandbox", carrier_message_id=carrier_id, status="delivered")
+    assert pipeline.orphans_adopt(limit=10) == 1
+    assert Message.objects.get(pk=message_id).status == "delivered"
+    assert ReceiptOrphan.objects.count() == 30
+
+
+def test_a_receipt_read_before_its_submit_answer_waits_one_flush_for_the_announcement(api):
+    """The bind can hand us the receipt before the coroutine that got its submit_sm_resp runs."""
+    sink = pipeline.MessagingSink()
+    sink.submitted("sandbox", "sbx-other")  # a submit of this process is in flight
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-early-answer", "delivered"))
+    sink.flush()
+    assert ReceiptOrphan.objects.count() == 0
+    assert infra.receipts_journal_read([("sandbox", "sbx-early-answer")])  # journaled while it waits
+    sink.submitted("sandbox", "sbx-early-answer")
+    sink.flush()
+    assert list(sink.held) == [("sandbox", "sbx-early-answer")]
+    assert [r.carrier_message_id for r in sink.take([("sandbox", "sbx-early-answer")])] == ["sbx-early-answer"]
+
+
+def test_a_waiting_receipt_never_announced_is_parked_and_its_journal_entry_dropped(api):
+    sink = pipeline.MessagingSink()
+    sink.submitted("sandbox", "sbx-other")
+    sink.receipt(DeliveryReceipt("sandbox", "sbx-foreign", "delivered"))
+    sink.flush()
+    sink.flush()
+    assert ReceiptOrphan.objects.filter(carrier_message_id="sbx-foreign").count() == 1
+    assert infra.receipts_journal_read([("sandbox", "sbx-foreign")]) == {}
+    assert sink.waiting == []

@@ -101,6 +101,9 @@ class SmppConnector(SmsConnector):
         self._closing = False
         self._reference = random.randint(0, 255)
         self.binds = 0  # how many times we bound (tests, metrics)
+        self._submit_timeout = float(self.config.get("submit_timeout", 10))
+        self._source_ton = int(self.config.get("source_ton", 5))
+        self._source_npi = int(self.config.get("source_npi", 0))
 
     # --- the background loop ---------------------------------------------------------------
 
@@ -203,16 +206,18 @@ class SmppConnector(SmsConnector):
             await self._throttle.wait()
             async with self._window:
                 try:
-                    response = await asyncio.wait_for(smsc.submit_sm(
-                        message.to.lstrip("+"), payload,
-                        source_addr=message.sender.lstrip("+"),
-                        source_addr_ton=int(self.config.get("source_ton", 5)) if alphanumeric else 1,
-                        source_addr_npi=int(self.config.get("source_npi", 0)) if alphanumeric else 1,
-                        dest_addr_ton=1, dest_addr_npi=1, esm_class=esm_class,
-                        registered_delivery=1 if index == len(parts) else 0,
-                        validity_period=relative_time(message.validity_seconds),
-                        data_coding=DATA_CODING[encoding]),
-                        timeout=float(self.config.get("submit_timeout", 10)))
+                    # asyncio.timeout, not wait_for: no extra task per PDU (a third of the
+                    # connector's own CPU per message went to tasks and timers).
+                    async with asyncio.timeout(self._submit_timeout):
+                        response = await smsc.submit_sm(
+                            message.to.lstrip("+"), payload,
+                            source_addr=message.sender.lstrip("+"),
+                            source_addr_ton=self._source_ton if alphanumeric else 1,
+                            source_addr_npi=self._source_npi if alphanumeric else 1,
+                            dest_addr_ton=1, dest_addr_npi=1, esm_class=esm_class,
+                            registered_delivery=1 if index == len(parts) else 0,
+                            validity_period=relative_time(message.validity_seconds),
+                            data_coding=DATA_CODING[encoding])
                 except Exception as exc:
                     # The PDU may have left: the carrier may have it. Never resend it here.
                     return SubmitResult(message.message_id, error=CarrierError(
@@ -228,6 +233,9 @@ class SmppConnector(SmsConnector):
                     f"submit_sm refused: 0x{status:08x}", code=f"smpp_0x{status:02x}",
                     permanent=status not in TRANSIENT_STATUSES))
             carrier_id = response.message_id or ""
+        announce = getattr(self.sink, "submitted", None)
+        if announce is not None and carrier_id:
+            announce(self.name, carrier_id)  # before its receipt can be read from this bind
         return SubmitResult(message.message_id, carrier_message_id=carrier_id)
 
     async def _submit_batch(self, messages: Sequence[OutboundSms]) -> list[SubmitResult]:
