@@ -224,7 +224,7 @@ def bench_accept(secret: str, seconds: int, rounds: int) -> dict:
         stop(server)
     return {"bare": statistics.median(bare), "single": statistics.median(ours),
             "ratio": statistics.median(ratios), "batch_messages": batch_rate * 1000,
-            "batch_requests": batch_requests}
+            "batch_requests": batch_requests, "rounds": list(zip(bare, ours, strict=True))}
 
 
 RECEIVER = r'''
@@ -468,6 +468,8 @@ def main() -> None:
               f"ratio {figures['ratio']:.2f}x  (targets: >= 0.8x and >= 500/s)")
         print(f"POST /v1/messages/batch (1,000)  {figures['batch_messages']:8.0f} messages/s   "
               f"({figures['batch_requests']} requests; target >= 10,000/s)")
+        print("  rounds (bare, single, ratio): " + "; ".join(
+            f"{b:.0f}, {o:.0f}, {o / b:.2f}" for b, o in figures["rounds"]) + f"; load {os.getloadavg()[0]:.2f}")
         from cpaas.messaging.models import Message
 
         Message.objects.filter(app=app, status="queued").update(status="canceled")

@@ -18,6 +18,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -85,6 +86,35 @@ def _admission(allowed: bool, tokens: float, rate: float, burst: int, cost: int)
     return Admission(False, allowed, burst, remaining, reset, retry_after)
 
 
+class LeaseTable(dict):
+    """What a process holds of a shared Redis count (rate-limit tokens, SMS counters) and spends
+    locally: key -> lease, guarded by ``lock``.
+
+    A forked child (a pre-fork server, a prefork Celery pool) starts with an empty table and a
+    fresh lock: spending leases inherited from the parent would hand out the same units twice, and
+    a lock held by another thread at fork time would never be released in the child.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: LeaseTable._forked(ref))
+
+    @staticmethod
+    def _forked(ref: weakref.ref) -> None:
+        table = ref()
+        if table is not None:
+            table.lock = threading.Lock()
+            dict.clear(table)
+
+    def bound(self, max_entries: int) -> None:
+        """Forget every lease when the table grows past ``max_entries`` (call under ``lock``)."""
+        if len(self) > max_entries:
+            self.clear()
+
+
+
 @dataclass
 class _Lease:
     deny_flag: str
@@ -100,10 +130,13 @@ class RedisGate:
         self.url = url
         self.client = redis.Redis.from_url(url, socket_timeout=2, health_check_interval=30)
         self.script = self.client.register_script(_GATE_LUA)
-        self._lock = threading.Lock()
-        self._leases: dict[str, _Lease] = {}
+        self._leases: LeaseTable = LeaseTable()  # bucket -> _Lease
         self._denied: dict[str, float] = {}
         self._listener_pid: int | None = None
+
+    @property
+    def _lock(self) -> threading.Lock:
+        return self._leases.lock  # replaced in a forked child
 
     def admit(self, bucket: str, deny_flag: str, rate: float, burst: int, cost: int = 1) -> Admission:
         self._ensure_listener()
@@ -126,8 +159,7 @@ class RedisGate:
             return _admission(False, tokens, rate, burst, cost)
         with self._lock:
             self._leases[bucket] = _Lease(deny_flag, granted - cost, tokens, now + LEASE_SECONDS)
-            if len(self._leases) > 100_000:
-                self._leases.clear()
+            self._leases.bound(100_000)
         return _admission(True, tokens + granted - cost, rate, burst, cost)
 
     def deny(self, deny_flag: str, ttl_seconds: int) -> None:

@@ -12,6 +12,8 @@ from cpaas.core.auth import MANAGEMENT
 from cpaas.core.idempotency import idempotency_begin
 from cpaas.tenants.keys import KeyPrincipal
 
+_PLAIN_ACCEPT = frozenset({None, "", "*/*", "application/json"})
+
 
 class ApiView(APIView):
     """Every ``/v1/`` endpoint derives from this.
@@ -60,6 +62,16 @@ class ApiView(APIView):
                 claim.complete(response)
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
+
+    def perform_content_negotiation(self, request, force=False):
+        """The API speaks JSON only: when the client accepts anything or JSON (nearly every call),
+        answer without DRF's Accept parsing, which built the header map of the whole request."""
+        renderers = self.get_renderers()
+        accept = request._request.META.get("HTTP_ACCEPT")
+        if (len(renderers) == 1 and accept in _PLAIN_ACCEPT and "format" not in self.kwargs
+                and "format=" not in request._request.META.get("QUERY_STRING", "")):
+            return renderers[0], renderers[0].media_type
+        return super().perform_content_negotiation(request, force)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from cpaas.core.ratelimit import LeaseTable
+
 
 @lru_cache(maxsize=1)
 def redis_client():
@@ -80,7 +82,8 @@ def incr_many(keys: list[tuple[str, int, int]]) -> list[int]:
 class LeasedCounters:
     """Shared counters (daily cap, velocity) that cost a Redis round trip per lease, not per message.
 
-    The core's rate-limit gate leases tokens the same way (docs/decisions/0004): a process takes
+    The core's rate-limit gate leases tokens the same way (docs/decisions/0004), and both keep
+    their leases in the core's fork-safe ``LeaseTable``: a process takes
     ``lease`` units of a counter at once with one INCRBY and hands them out locally, so the shared
     count may run ahead of the real one by the unused part of each process's lease (at most a tenth
     of the limit, never more than 50), which errs on the side of refusing. A limit under 10 leases
@@ -88,9 +91,12 @@ class LeasedCounters:
     """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        # key -> [next count to hand out, last count leased]
-        self.leases: dict[str, list[int]] = {}
+        # key -> [next count to hand out, last count leased]; emptied in a forked child
+        self.leases = LeaseTable()
+
+    @property
+    def lock(self) -> threading.Lock:
+        return self.leases.lock
 
     @staticmethod
     def lease_size(limit: int | None) -> int:
@@ -112,8 +118,7 @@ class LeasedCounters:
         if missing:
             totals = incr_many([(wanted[i][0], wanted[i][1], wanted[i][2] + wanted[i][3] - 1) for i in missing])
             with self.lock:
-                if len(self.leases) > 10_000:
-                    self.leases.clear()
+                self.leases.bound(10_000)
                 for index, total in zip(missing, totals, strict=True):
                     key, _ttl, amount, lease = wanted[index]
                     first = total - (amount + lease - 1) + 1

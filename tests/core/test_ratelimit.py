@@ -97,3 +97,49 @@ def test_a_revocation_reaches_another_process_holding_a_lease(settings):
             break
     else:
         raise AssertionError("the revocation was not pushed to the lease holder")
+
+
+def _in_a_forked_child(check) -> None:
+    """Run ``check`` in a forked child (as a pre-fork server's worker); fail if it fails there."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            check()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the check failed in the forked child"
+
+
+def test_a_forked_child_never_spends_its_parents_leases(settings):
+    import uuid
+
+    parent = RedisGate(settings.REDIS_URL)
+    bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
+    assert parent.admit(bucket, flag, rate=0.001, burst=100).allowed  # leases 10, spends 1: 90 left shared
+    leftover = parent._leases[bucket].tokens
+    assert leftover == 9
+
+    def child():
+        assert bucket not in parent._leases
+        parent.admit(bucket, flag, rate=0.001, burst=100)
+        # The child took its own lease from Redis: the shared bucket shows it.
+        assert float(parent.client.hget(bucket, "t")) < 90
+
+    _in_a_forked_child(child)
+
+
+def test_a_lease_table_lock_held_at_fork_time_is_free_in_the_child():
+    from cpaas.core.ratelimit import LeaseTable
+
+    table = LeaseTable()
+    table["k"] = 1
+    with table.lock:  # as if another thread held it when the process forked
+        def child():
+            assert table.lock.acquire(timeout=1)
+            assert dict(table) == {}
+        _in_a_forked_child(child)
+    assert table["k"] == 1  # the parent keeps its own

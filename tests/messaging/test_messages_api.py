@@ -288,3 +288,43 @@ def test_the_documented_send_fields_are_the_accepted_ones():
     from cpaas.messaging.services import SEND_FIELDS
 
     assert set(SmsMessageIn().fields) == set(SEND_FIELDS)
+
+
+def test_leased_counters_are_not_inherited_by_a_forked_worker(db):
+    import os
+
+    from cpaas.messaging.infra import LeasedCounters
+
+    counters = LeasedCounters()
+    key = "cpaas:sms:test:fork:day"
+    assert counters.take([(key, 60, 1, 10)]) == [0]  # leases counts 1..10, hands out 1
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - reports through the exit status
+        try:
+            # The parent still holds 2..10: a child handing them out too would count one send twice.
+            ok = counters.take([(key, 60, 1, 10)]) == [10]
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert counters.take([(key, 60, 1, 10)]) == [1]  # the parent goes on with its own lease
+
+
+def test_an_app_with_messages_still_cannot_be_deleted(api, app):
+    """The message row has no database FK (decision 0415); PROTECT still holds through the ORM."""
+    from django.db.models import ProtectedError
+
+    assert send(api).status_code == 201
+    with pytest.raises(ProtectedError):
+        app.delete()
+
+
+def test_the_api_answers_json_whatever_plain_accept_and_refuses_others(api):
+    for accept in ("*/*", "application/json"):
+        response = api.get("/v1/messages", HTTP_ACCEPT=accept)
+        assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert api.get("/v1/messages").status_code == 200
+    refused = api.get("/v1/messages", HTTP_ACCEPT="text/csv")
+    assert refused.status_code == 406
+    assert refused["Content-Type"] == "application/json"

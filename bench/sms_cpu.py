@@ -1,0 +1,99 @@
+"""CPU per request of the single-send path against the bare DRF + INSERT view, from /proc.
+
+    DATABASE_URL=postgres://… REDIS_URL=redis://… PYTHONPATH=. python bench/sms_cpu.py
+
+Serves bench/sms.py's app with gunicorn (2 sync workers), drives both URLs with wrk (3 alternating
+6 s rounds, 8 connections), and divides the CPU time that the gunicorn processes and their
+PostgreSQL backends used by the requests served. On a shared machine req/s swings with other
+load; CPU per request moves much less, so this shows where a change saved work (Python or the
+database). Linux only (reads /proc).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TICK = os.sysconf("SC_CLK_TCK")
+PATHS = ("/bench/sms-bare", "/v1/messages")
+
+
+def _stat(pid: int | str) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def _ppid(pid: str) -> int:
+    try:
+        return int(_stat(pid)[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = _stat(pid)
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    return total
+
+
+def main() -> int:
+    from bench import sms
+
+    sms.setup_django()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    _app, secret = sms.provision()
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_sms_bare (id bigserial PRIMARY KEY, to_number text, "
+                       "body text, created_at timestamptz)")
+    (sms.ROOT / "var").mkdir(exist_ok=True)
+    port = sms.free_port()
+    server = sms.start_gunicorn(port)
+    url = f"http://127.0.0.1:{port}"
+    database = connection.settings_dict["NAME"]
+
+    def processes() -> list[list[int]]:
+        workers = [server.pid] + [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == server.pid]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+                           "AND backend_type = 'client backend'", [database])
+            return [workers, [row[0] for row in cursor.fetchall()]]
+
+    try:
+        for path in PATHS:  # warm both paths: imports, connections, caches
+            sms.wrk(url, sms.SINGLE_LUA % {"secret": secret, "path": path}, 2, 8)
+        rounds: dict[str, list[tuple[float, float, float]]] = {path: [] for path in PATHS}
+        for _ in range(3):
+            for path in PATHS:
+                workers, backends = processes()
+                before = cpu_seconds(workers), cpu_seconds(backends)
+                rate, total, _bad = sms.wrk(url, sms.SINGLE_LUA % {"secret": secret, "path": path}, 6, 8)
+                python = (cpu_seconds(workers) - before[0]) / total * 1e6
+                postgres = (cpu_seconds(backends) - before[1]) / total * 1e6
+                rounds[path].append((python, postgres, rate))
+    finally:
+        sms.stop(server)
+    totals = {}
+    for path, rows in rounds.items():
+        python = statistics.median(row[0] for row in rows)
+        postgres = statistics.median(row[1] for row in rows)
+        totals[path] = python + postgres
+        print(f"{path:16s} python {python:6.0f} µs  postgres {postgres:5.0f} µs  total {python + postgres:6.0f} µs "
+              f"CPU per request (median of 3); req/s {[round(row[2]) for row in rows]}")
+    print(f"bare/send CPU per request {totals[PATHS[0]] / totals[PATHS[1]]:.2f}; load {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
