@@ -39,7 +39,7 @@ from webhooks import conf, http, retry, signing
 from webhooks.callback_models import Callback
 from webhooks.models import Event
 from webhooks.sender import Result, attempt, get_sender
-from webhooks.services import _pg_cursor, enqueue_once, payload
+from webhooks.services import enqueue_once, payload, pg_cursor
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def _outcomes_update(rows: list[Callback]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        with _pg_cursor() as cursor:
+        with pg_cursor() as cursor:
             cursor.execute(_OUTCOMES_SQL, [
                 [row.pk for row in rows], [row.attempts + 1 for row in rows], [row.status for row in rows],
                 [row.delivered_at for row in rows], [row.next_attempt_at for row in rows],

@@ -33,7 +33,7 @@ from cpaas.core.ids import new_id
 from webhooks import conf, retry
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import Job, Result, Sender, get_sender
-from webhooks.services import _pg_cursor, active_secrets, endpoint_disable, event_publish, is_operational, payload
+from webhooks.services import active_secrets, endpoint_disable, event_publish, is_operational, payload, pg_cursor
 from webhooks.signing import headers as signed_headers
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class Claims(list):
 def due_endpoints(now: datetime, *, exclude: set[str] = frozenset(), limit: int = 1000) -> list[str]:
     """Endpoints with due deliveries, the one waiting longest first, leaving out ``exclude``."""
     if connection.vendor == "postgresql":
-        with _pg_cursor() as cursor:
+        with pg_cursor() as cursor:
             cursor.execute(_DUE_ENDPOINTS_SQL, [now, list(exclude), limit], prepare=True)
             return [row[0] for row in cursor.fetchall()]
     due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
@@ -228,7 +228,7 @@ def claim(limit: int, *, exclude: set[str] = frozenset(), room: Callable[[str], 
     if not quotas:
         return out
     if connection.vendor == "postgresql":
-        with _pg_cursor() as cursor:
+        with pg_cursor() as cursor:
             cursor.execute(_CLAIM_SQL, [lease, token, list(quotas), list(quotas.values()), now], prepare=True)
             rows = cursor.fetchall()
         out.extend(
@@ -433,7 +433,7 @@ def _attempts_insert(rows: list[tuple]) -> None:
     if connection.vendor == "postgresql":
         from psycopg.types.json import Jsonb
 
-        with _pg_cursor() as cursor, cursor.copy(
+        with pg_cursor() as cursor, cursor.copy(
             f"COPY webhooks_attempt ({', '.join(_ATTEMPT_COLUMNS)}) FROM STDIN"
         ) as copy:
             for row in rows:
@@ -447,7 +447,7 @@ def _succeeded_update(rows: list[tuple[str, str, int]], now: datetime) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        with _pg_cursor() as cursor:
+        with pg_cursor() as cursor:
             cursor.execute(
                 "UPDATE webhooks_delivery d SET status = 'succeeded', attempts = d.attempts + 1, "
                 "next_attempt_at = NULL, claim_token = '', last_status_code = v.code, last_error = '', "

@@ -134,7 +134,7 @@ def _sequences(app_id: str, counts: dict[str, int], now: datetime) -> dict[str, 
         return {subject: int(value) for subject, value in cursor.fetchall()}
 
 
-def _pg_cursor():
+def pg_cursor():
     """A cursor with server-side parameter binding on Django's connection: arrays and many values
     are dumped in C, and a hot statement can be prepared once per connection (``prepare=True``)."""
     import psycopg
@@ -319,7 +319,7 @@ def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> li
     # cost half of a batch's time), but not prepared, although planning costs about as much as
     # running it (0.9 vs 0.8 ms for one event): a generic plan checks idempotency keys with a hash
     # anti-join over all of the app's events (docs/decisions/0109).
-    with _pg_cursor() as cursor:
+    with pg_cursor() as cursor:
         for chunk in _chunks(events, 1000):
             pairs = [(event.pk, endpoint_id) for event in chunk
                      for endpoint_id, types, mode in subscribed if _wants(types, mode, event.type, event.livemode)]
