@@ -65,7 +65,8 @@ def call_detail(request, call_id: str):
     log = list(call.log.order_by("id"))
     recordings = list(call.recordings.filter(deleted_at__isnull=True).order_by("pk"))
     callbacks = webhooks.callbacks_with_keys(
-        call.app_id, [status_callback_key(call.id, status) for status in states.EVENT_FOR_STATUS])
+        call.app_id, [status_callback_key(call.id, status) for status in states.EVENT_FOR_STATUS]
+    ) if call.status_callback else []
     return render(request, "voice/call_detail.html", {
         "call": call, "legs": legs, "timeline": _timeline(call, legs, log), "recordings": recordings,
         "errors": [entry for entry in log if entry.level == "error"], "callbacks": callbacks,

@@ -136,10 +136,10 @@ def _save_recording(call: Call, leg_id: str | None, source: str, audio: Recorded
     return recording
 
 
-def _move_leg_and_call(leg_id: str, call_id: str | None, new: str, *, at: datetime, leg_fields: dict,
-                       call_fields: dict) -> tuple[dict | None, dict | None]:
+def _move_leg_and_call(leg_id: str, call_id: str | None, new: str, *, at: datetime, livemode: bool,
+                       leg_fields: dict, call_fields: dict) -> tuple[dict | None, dict | None]:
     with transaction.atomic(savepoint=False):
-        leg_data = leg_transition(leg_id, new, at=at, publish=call_id is None, **leg_fields)
+        leg_data = leg_transition(leg_id, new, at=at, publish=call_id is None, livemode=livemode, **leg_fields)
         call_data = call_transition(call_id, new, at=at, **call_fields) if call_id else None
     return leg_data, call_data
 
@@ -271,7 +271,7 @@ class CallSession:
         """One database hop: the leg's transition and, for leg A, the call's. False if the call refused."""
         _, call_data = await self.db(
             _move_leg_and_call, leg.id, self.call.id if mirror_call else None, new, at=at,
-            leg_fields=leg_fields or {}, call_fields=call_fields or {})
+            livemode=self.call.mode == "live", leg_fields=leg_fields or {}, call_fields=call_fields or {})
         if mirror_call:
             if call_data is None:
                 return False
@@ -450,7 +450,7 @@ class CallSession:
     async def _application_error(self, code: str, message: str, *, url: str = "", line: int | None = None) -> str:
         """Report a call-control problem (call.error + debugger log), apologise, end the call."""
         await self.db(call_error, self.call.id, self.call.app_id, code=code, message=message,
-                      at=self.clock.now(), url=url, line=line)
+                      at=self.clock.now(), url=url, line=line, livemode=self.call.mode == "live")
         await self.connector.say(self.legs[0].id, APOLOGY)
         return "application_error"
 
@@ -565,7 +565,7 @@ class CallSession:
                 caller_id_owned, call.app_id, caller_id, is_test=call.mode == "test"):
             await self.db(call_error, call.id, call.app_id, code="caller_id_not_owned",
                           message=f"line {verb.line}: <Dial callerId> {caller_id} is not a number this app owns",
-                          at=self.clock.now(), line=verb.line)
+                          at=self.clock.now(), line=verb.line, livemode=call.mode == "live")
             outcome_status, duration = states.FAILED, 0
         else:
             row = await self.db(_add_dial_leg, call, verb.text, caller_id, attrs.get("timeout", 30))

@@ -134,7 +134,8 @@ def call_cancel_queued(call: Call, *, cause: str) -> bool:
     if data is None:
         return False
     for leg in call.legs.all():
-        leg_transition(leg.id, states.CANCELED, at=now, ended_at=now, hangup_cause=cause, hangup_by="platform")
+        leg_transition(leg.id, states.CANCELED, at=now, ended_at=now, hangup_cause=cause, hangup_by="platform",
+                       livemode=call.mode == "live")
     return True
 
 

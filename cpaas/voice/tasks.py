@@ -54,13 +54,13 @@ def call_sweep() -> dict[str, int]:
     margin = timedelta(seconds=conf.VOICE_SWEEP_MARGIN_SECONDS)
     stuck = Call.objects.exclude(status__in=states.FINAL).filter(claimed_at__isnull=False)
     failed = 0
-    for call in stuck.only("pk", "claimed_at", "timeout", "time_limit")[:1000]:
+    for call in stuck.only("pk", "mode", "claimed_at", "timeout", "time_limit")[:1000]:
         # Two ring times (callback: A then B) plus the time limit plus the margin.
         if call.claimed_at + timedelta(seconds=2 * call.timeout + call.time_limit) + margin > now:
             continue
         for leg in CallLeg.objects.filter(call_id=call.pk).exclude(status__in=states.FINAL):
             leg_transition(leg.pk, states.FAILED, at=now, ended_at=now, hangup_cause="engine_lost",
-                           hangup_by="platform")
+                           hangup_by="platform", livemode=call.mode == "live")
         Call.objects.filter(pk=call.pk, error_code="").update(error_code="engine_lost",
                                                               error_message="the engine running this call stopped")
         if call_transition(call.pk, states.FAILED, at=now, ended_at=now, hangup_cause="engine_lost"):

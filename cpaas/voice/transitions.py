@@ -8,7 +8,6 @@ network event changes nothing and publishes nothing.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -73,10 +72,9 @@ def _update_returning(model: type[models.Model], pk: str, allowed: frozenset[str
     return rows[0] if rows else None
 
 
-@lru_cache(maxsize=65536)
 def call_livemode(call_id: str) -> bool:
-    """Whether a call is live (webhooks reach endpoints of its mode only); a call's mode never
-    changes, so each process asks the database once per call."""
+    """Whether a call is live (webhooks reach endpoints of its mode only), for the rare caller
+    that does not hold the call; the engine passes ``call.mode == "live"`` instead."""
     return Call.objects.filter(pk=call_id).values_list("mode", flat=True).first() == "live"
 
 
@@ -103,11 +101,12 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
 
 
 def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,
-                   **fields) -> dict[str, Any] | None:
+                   livemode: bool | None = None, **fields) -> dict[str, Any] | None:
     """Move a leg to ``new``; publish ``call.leg.<event>``; a final answered leg records its usage.
 
     ``publish=False`` skips the event of a non-final move (leg A of a call, whose ``call.*`` event
     says the same); a final move always publishes ``call.leg.completed`` with the CDR.
+    ``livemode``: the call's mode, which callers holding the call pass (else it is looked up).
     """
     with transaction.atomic(savepoint=False):
         leg = _update_returning(CallLeg, leg_id, states.previous(new), {"status": new, **fields})
@@ -116,7 +115,8 @@ def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,
         data = leg_event_data(leg)
         if publish or new in states.FINAL:
             webhooks.publish(leg.app_id, f"call.leg.{states.EVENT_FOR_STATUS[new]}", data,
-                             idempotency_key=f"{leg.id}:{new}", livemode=call_livemode(leg.call_id))
+                             idempotency_key=f"{leg.id}:{new}",
+                             livemode=call_livemode(leg.call_id) if livemode is None else livemode)
         if new in states.FINAL and leg.billable_seconds > 0:
             billing.record_usage(
                 leg.app_id, "voice_seconds", leg.billable_seconds,
@@ -133,7 +133,7 @@ def log_entry(call_id: str, app_id: str, kind: str, message: str, *, at: datetim
 
 
 def call_error(call_id: str, app_id: str, *, code: str, message: str, at: datetime,
-               url: str = "", line: int | None = None) -> None:
+               url: str = "", line: int | None = None, livemode: bool | None = None) -> None:
     """A call-control problem: the debugger log and a ``call.error`` event, in one transaction."""
     with transaction.atomic():
         count = CallLogEntry.objects.filter(call_id=call_id, level="error").count()
@@ -142,4 +142,5 @@ def call_error(call_id: str, app_id: str, *, code: str, message: str, at: dateti
         Call.objects.filter(pk=call_id, error_code="").update(error_code=code, error_message=message[:500])
         webhooks.publish(app_id, "call.error",
                          {"call_id": call_id, "code": code, "message": message, "url": url, "line": line},
-                         idempotency_key=f"{call_id}:error:{count}", livemode=call_livemode(call_id))
+                         idempotency_key=f"{call_id}:error:{count}",
+                         livemode=call_livemode(call_id) if livemode is None else livemode)

@@ -195,15 +195,19 @@ class Hub:
             if kind == "msg":
                 self._reorder(event)
             elif kind == "cmd":
-                frame = event["frame"]
-                wire = encode_text(frame.encode())
-                for session in self._targets(app_id, event["to"]):
-                    session.push(frame, wire)
+                targets = self._targets(app_id, event["to"])
+                if targets:  # every gateway hears every event: encode only where it is sent
+                    frame = event["frame"]
+                    wire = encode_text(frame.encode())
+                    for session in targets:
+                        session.push(frame, wire)
             elif kind == "room":
-                frame = event["frame"]
-                wire = encode_text(frame.encode())
-                for session in list(self.rooms.get((app_id, event["room"]), ())):
-                    session.push(frame, wire)
+                sessions = list(self.rooms.get((app_id, event["room"]), ()))
+                if sessions:
+                    frame = event["frame"]
+                    wire = encode_text(frame.encode())
+                    for session in sessions:
+                        session.push(frame, wire)
             elif kind == "room_close":
                 for session in list(self.rooms.get((app_id, event["room"]), ())):
                     self.room_leave(session, event["room"])
@@ -259,9 +263,12 @@ class Hub:
             self.sending.discard(key)
 
     def _deliver(self, event: dict) -> None:
+        targets = self._targets(event["app"], event["to"])
+        if not targets:  # every gateway hears every event: encode only where it is sent
+            return
         conv, seq, frame = event["conv"], event["seq"], event["frame"]
         wire = encode_text(frame.encode())
-        for session in self._targets(event["app"], event["to"]):
+        for session in targets:
             session.on_msg(conv, seq, frame, wire)
 
     def _reorder(self, event: dict) -> None:
