@@ -134,12 +134,14 @@ async def wait_for(ws, kind: str) -> None:
             return
 
 
-async def connect_many(urls: list[str], n: int, *, parallel: int = 100, setup=None) -> list:
+async def connect_many(urls, n: int, *, parallel: int = 100, setup=None, connect=None) -> list:
+    """``n`` connections (``connect``: websockets by default), ``parallel`` handshakes at a time."""
     sem = asyncio.Semaphore(parallel)
+    connect = connect or open_ws
 
     async def one(i):
         async with sem:
-            ws = await open_ws(urls(i))
+            ws = await connect(urls(i))
             if setup is not None:
                 await setup(ws, i)
             return ws
@@ -205,16 +207,7 @@ async def drain(ws):
 
 async def lean_many(url_for, n: int, *, parallel: int = 100, setup=None) -> list:
     """``n`` lean receivers (bench/wsload.py), ``parallel`` handshakes at a time."""
-    sem = asyncio.Semaphore(parallel)
-
-    async def one(i):
-        async with sem:
-            client = await lean_connect(url_for(i))
-            if setup is not None:
-                await setup(client, i)
-            return client
-
-    return await asyncio.gather(*(one(i) for i in range(n)))
+    return await connect_many(url_for, n, parallel=parallel, setup=setup, connect=lean_connect)
 
 
 async def fanout(receivers: list, senders: list, *, messages: int, rate: float, make_frame,

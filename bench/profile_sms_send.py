@@ -37,15 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
     from django.core.management import call_command
-    from django.db import connection
     from django.test import RequestFactory
 
     settings.ROOT_URLCONF = "bench.sms"
     call_command("migrate", verbosity=0)
     app_row, secret = sms.provision()
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS bench_sms_bare (id bigserial PRIMARY KEY, to_number text, "
-                       "body text, created_at timestamptz)")
+    sms.ensure_bare_table()
     devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):

@@ -195,12 +195,17 @@ def stop(process: subprocess.Popen | None) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def bench_accept(secret: str, seconds: int, rounds: int) -> dict:
+def ensure_bare_table() -> None:
+    """The table the baseline view inserts into (bench/sms_cpu.py and profile_sms_send.py too)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_sms_bare (id bigserial PRIMARY KEY, to_number text, "
                        "body text, created_at timestamptz)")
+
+
+def bench_accept(secret: str, seconds: int, rounds: int) -> dict:
+    ensure_bare_table()
     port = free_port()
     server = start_gunicorn(port)
     url = f"http://127.0.0.1:{port}"

@@ -54,9 +54,7 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     _app, secret = sms.provision()
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS bench_sms_bare (id bigserial PRIMARY KEY, to_number text, "
-                       "body text, created_at timestamptz)")
+    sms.ensure_bare_table()
     (sms.ROOT / "var").mkdir(exist_ok=True)
     port = sms.free_port()
     server = sms.start_gunicorn(port)

@@ -108,11 +108,18 @@ def _now():
     return timezone.now()
 
 
-def estimate_cost(*, tenant_id: str, app_id: str, meter: str, quantity: Decimal, dimensions: dict) -> Decimal:
-    """A send's upper-bound cost under the plan in effect (monthly flat bands are left to the
-    per-minute recompute)."""
+def plan_in_effect(tenant_id: str, app_id: str):
+    """The plan version rating ``app_id``'s usage now (the app's own, else the tenant's latest
+    assignment in the open period), or None when the tenant has no plan."""
     segments, app_versions = assignments_for(tenant_id, open_period(_now()))
-    version = app_versions.get(app_id) or (segments[-1][0] if segments else None)
+    return app_versions.get(app_id) or (segments[-1][0] if segments else None)
+
+
+def estimate_cost(*, tenant_id: str, app_id: str, meter: str, quantity: Decimal, dimensions: dict,
+                  version=None) -> Decimal:
+    """A send's upper-bound cost under the plan in effect (monthly flat bands are left to the
+    per-minute recompute). ``version``: that plan when the caller already looked it up."""
+    version = version or plan_in_effect(tenant_id, app_id)
     if version is None:
         return Decimal(0)
     cost = Decimal(0)

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from billing import conf
 from billing.meters import METERS, meter_get
+from cpaas.core.db import chunks, pg_cursor
 from cpaas.core.errors import ApiError
 
 MAX_QUANTITY = Decimal("1e13")
@@ -314,11 +315,6 @@ def _dau_mark_after_commit(marks: list[Pending]) -> None:
 
 # --- the flush ------------------------------------------------------------------------------------------
 
-def _chunks(rows: list, size: int) -> Iterator[list]:
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
-
-
 def usage_flush(events: list[Pending]) -> int:
     """Write events: insert new ones, refuse a reused key with other content, upsert rollups.
 
@@ -340,7 +336,7 @@ def usage_flush(events: list[Pending]) -> int:
     with transaction.atomic():
         inserted: list[Pending] = []
         with connection.cursor() as cursor:
-            for chunk in _chunks(unique_events, conf.FLUSH_CHUNK):
+            for chunk in chunks(unique_events, conf.FLUSH_CHUNK):
                 inserted.extend(_insert_events(cursor, chunk))
             if len(inserted) != len(unique_events):
                 _check_conflicts(cursor, unique_events, inserted)
@@ -417,7 +413,7 @@ def _check_conflicts(cursor, events: list[Pending], inserted: list[Pending]) -> 
     new = {(e.app_id, e.idempotency_key) for e in inserted}
     old = [e for e in events if (e.app_id, e.idempotency_key) not in new]
     conflicts = []
-    for chunk in _chunks(old, 1000):
+    for chunk in chunks(old, 1000):
         by_app: dict[str, list[str]] = defaultdict(list)
         for e in chunk:
             by_app[e.app_id].append(e.idempotency_key)
@@ -466,7 +462,7 @@ def _upsert_rollups(cursor, inserted: list[Pending]) -> None:
                 "max_quantity = GREATEST(billing_usagedaily.max_quantity, excluded.max_quantity)",
                 [list(column) for column in columns])
         return
-    for chunk in _chunks(ordered, 1000):
+    for chunk in chunks(ordered, 1000):
         params: list = []
         for (app_id, meter, day, dims_key, bill_period), (tenant_id, dims, qty, count, top) in chunk:
             params.extend((tenant_id, app_id, meter, day, dims_key, json.dumps(dims), bill_period, qty, count, top))
@@ -486,18 +482,16 @@ def _insert_dau_marks(cursor, marks: list[Pending]) -> None:
     if not marks:
         return
     if connection.vendor == "postgresql":
-        import psycopg
-
         columns = list(zip(*[(e.tenant_id, e.app_id, e.meter, e.day, e.subject, e.bill_period) for e in marks],
                            strict=True))
-        with psycopg.Cursor(connection.connection) as cur:
+        with pg_cursor() as cur:
             cur.execute(
                 "INSERT INTO billing_daumark (tenant_id, app_id, meter, day, subject, bill_period) SELECT * FROM "
                 "unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::varchar[], %s::date[]) "
                 "ON CONFLICT (app_id, meter, day, subject) DO NOTHING",
                 [list(column) for column in columns])
         return
-    for chunk in _chunks(marks, 1000):
+    for chunk in chunks(marks, 1000):
         params: list = []
         for e in chunk:
             params.extend((e.tenant_id, e.app_id, e.meter, e.day, e.subject, e.bill_period))

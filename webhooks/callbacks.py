@@ -34,12 +34,13 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cpaas.core.db import pg_cursor
 from cpaas.core.ids import new_id
 from webhooks import conf, http, retry, signing
 from webhooks.callback_models import Callback
 from webhooks.models import Event
 from webhooks.sender import Result, attempt, get_sender
-from webhooks.services import enqueue_once, payload, pg_cursor
+from webhooks.services import enqueue_once, payload
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +109,13 @@ async def _post(pool: http.Pool, row: Callback, secrets: list[str]) -> Result:
 async def _post_all(pool: http.Pool, rows: list[Callback], secrets: dict[tuple[str, str], list[str]]) -> list[Result]:
     """Send a batch concurrently on the sender's loop and pool (at most CONNECTIONS_PER_ORIGIN
     at once per origin)."""
-    slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
+    slots = http.OriginSlots(CONNECTIONS_PER_ORIGIN)
 
     async def one(row: Callback) -> Result:
         try:
-            origin = http.target(row.url).origin
+            semaphore = slots(row.url)
         except http.HttpError as exc:
             return Result(error=str(exc)[:500])
-        semaphore = slots.setdefault(origin, asyncio.Semaphore(CONNECTIONS_PER_ORIGIN))
         async with semaphore:
             return await _post(pool, row, secrets[(row.channel, row.app_id)])
 

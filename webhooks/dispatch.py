@@ -29,11 +29,12 @@ from django.db import connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
+from cpaas.core.db import pg_cursor
 from cpaas.core.ids import new_id
 from webhooks import conf, retry
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import Job, Result, Sender, get_sender
-from webhooks.services import active_secrets, endpoint_disable, event_publish, is_operational, payload, pg_cursor
+from webhooks.services import active_secrets, endpoint_disable, event_publish, is_operational, payload
 from webhooks.signing import headers as signed_headers
 
 log = logging.getLogger(__name__)

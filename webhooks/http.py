@@ -231,6 +231,23 @@ def request_bytes(tgt: Target, headers: dict[str, str], body: bytes) -> bytes:
     return "".join(lines).encode("latin-1") + body
 
 
+class OriginSlots:
+    """At most ``limit`` requests in flight per origin (scheme, host, port) of a URL: one lazily
+    made semaphore per origin, for callers that post to many tenants' URLs over one ``Pool``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
+
+    def __call__(self, url: str) -> asyncio.Semaphore:
+        """The semaphore of ``url``'s origin; HttpError for a URL that cannot be requested."""
+        origin = target(url).origin
+        slots = self._slots.get(origin)
+        if slots is None:
+            slots = self._slots[origin] = asyncio.Semaphore(self.limit)
+        return slots
+
+
 class Pool:
     """Idle keep-alive connections per origin (one event loop only)."""
 
@@ -267,9 +284,11 @@ class Pool:
         """Close connections idle for longer than the keep-alive time."""
         now = time.monotonic()
         for origin, idle in list(self.idle.items()):
-            keep = collections.deque(c for c in idle if c.reusable(now))
+            keep: collections.deque = collections.deque()
             for connection in idle:
-                if connection not in keep:
+                if connection.reusable(now):
+                    keep.append(connection)
+                else:
                     connection.close()
             if keep:
                 self.idle[origin] = keep

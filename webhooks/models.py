@@ -78,9 +78,6 @@ class Endpoint(models.Model):
     def __str__(self) -> str:
         return self.url
 
-    def wants(self, type_: str) -> bool:
-        return not self.event_types or type_ in self.event_types
-
 
 class Delivery(models.Model):
     class Status(models.TextChoices):

@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cpaas.core.db import chunks, pg_cursor
 from cpaas.core.errors import ApiError
 from cpaas.tenants.audit import audit_record
 from webhooks import catalog, conf, crypto, ssrf
@@ -134,19 +135,6 @@ def _sequences(app_id: str, counts: dict[str, int], now: datetime) -> dict[str, 
         return {subject: int(value) for subject, value in cursor.fetchall()}
 
 
-def pg_cursor():
-    """A cursor with server-side parameter binding on Django's connection: arrays and many values
-    are dumped in C, and a hot statement can be prepared once per connection (``prepare=True``)."""
-    import psycopg
-
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
 
 def _events_insert(events: list[Event]) -> set[str]:
     """Multi-row INSERT … ON CONFLICT DO NOTHING; returns the ids actually inserted (the portable
@@ -157,7 +145,7 @@ def _events_insert(events: list[Event]) -> set[str]:
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     inserted: set[str] = set()
     with connection.cursor() as cursor:
-        for chunk in _chunks(events, 80):
+        for chunk in chunks(events, 80):
             params = [field.get_db_prep_save(getattr(event, field.attname), connection)
                       for event in chunk for field in fields]
             cursor.execute(
@@ -206,7 +194,7 @@ def _known_keys(app_id: str, keys: list[str]) -> list[str]:
     out: list[str] = []
     table = Event._meta.db_table
     with connection.cursor() as cursor:
-        for chunk in _chunks(keys, 500):
+        for chunk in chunks(keys, 500):
             cursor.execute(
                 f"SELECT idempotency_key FROM {table} WHERE app_id = %s "  # noqa: S608
                 f"AND idempotency_key IN ({', '.join(['%s'] * len(chunk))})",
@@ -241,7 +229,7 @@ def events_publish(*, app, events: Iterable[NewEvent | tuple], livemode: bool | 
     found: dict[str, Event] = {}
     known = _known_keys(app_id, keys)
     if known:
-        for chunk in _chunks(known, 1000):
+        for chunk in chunks(known, 1000):
             found.update((e.idempotency_key, e) for e in Event.objects.filter(app_id=app_id, idempotency_key__in=chunk))
     new: dict[str, NewEvent] = {}
     for item in items:
@@ -320,7 +308,7 @@ def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> li
     # running it (0.9 vs 0.8 ms for one event): a generic plan checks idempotency keys with a hash
     # anti-join over all of the app's events (docs/decisions/0109).
     with pg_cursor() as cursor:
-        for chunk in _chunks(events, 1000):
+        for chunk in chunks(events, 1000):
             pairs = [(event.pk, endpoint_id) for event in chunk
                      for endpoint_id, types, mode in subscribed if _wants(types, mode, event.type, event.livemode)]
             cursor.execute(_PUBLISH_SQL, [
@@ -343,7 +331,7 @@ def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None) -> li
             event.sequence, event.created_at = inserted[event.pk], now
             found[event.idempotency_key] = event
     missing = [key for key in new if key not in found]  # recorded before (or by a concurrent publish)
-    for chunk in _chunks(missing, 1000):
+    for chunk in chunks(missing, 1000):
         found.update((e.idempotency_key, e) for e in Event.objects.filter(app_id=app_id, idempotency_key__in=chunk))
     return [found[item.idempotency_key] for item in items]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
@@ -323,3 +324,11 @@ def fraud_recent(tenant_id: str, app_id: str, limit: int = 50) -> list[dict]:
     key = _fraud_key(tenant_id, app_id)
     raw = (memory.get(key) or [])[:limit] if client is None else client.lrange(key, 0, limit - 1)
     return [json.loads(item) for item in raw]
+
+
+def json_value(value: object) -> str:
+    """``json.dumps`` default for rows sent to PostgreSQL as one JSON parameter: datetimes in
+    ISO 8601 (microseconds kept), Decimals as exact strings."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -386,12 +386,6 @@ _CASTS = {"DecimalField": "numeric", "CharField": "text", "TextField": "text", "
 _UPDATES: dict[tuple[str, ...], tuple[str, list[str]]] = {}
 
 
-def _json_value(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)  # Decimal
-
-
 def rows_update(rows: list[Message], names: list[str]) -> None:
     """Write ``names`` of many locked rows in one statement.
 
@@ -417,7 +411,7 @@ def rows_update(rows: list[Message], names: list[str]) -> None:
         _UPDATES[key] = (sql, [f.attname for f in fields])
     sql, attnames = _UPDATES[key]
     payload = json.dumps([{"id": row.pk, **{name: getattr(row, name) for name in attnames}} for row in rows],
-                         default=_json_value)
+                         default=infra.json_value)
     with connection.cursor() as cursor:
         cursor.execute(sql, [payload])
 
@@ -434,10 +428,9 @@ def dispatch_batch(limit: int | None = None) -> dict[str, int]:
 
 # --- receipts ----------------------------------------------------------------------------------
 
-def receipts_apply(receipts: list[DeliveryReceipt], *, unknown: list[DeliveryReceipt] | None = None
-                   ) -> dict[str, int]:
-    """Apply delivery receipts; unknown carrier ids wait as orphans (or are appended to
-    ``unknown`` when given, for the caller to retry); late or doubled ones do nothing."""
+def receipts_apply(receipts: list[DeliveryReceipt]) -> dict[str, int]:
+    """Apply delivery receipts; unknown carrier ids wait as orphans; late or doubled ones do
+    nothing."""
     counts = {"applied": 0, "ignored": 0, "orphaned": 0}
     if not receipts:
         return counts
@@ -463,9 +456,6 @@ def receipts_apply(receipts: list[DeliveryReceipt], *, unknown: list[DeliveryRec
         counts["applied"] = len(changed)
         _announce(changed)
         missing = [receipt for key, receipt in latest.items() if key not in found]
-        if unknown is not None:
-            unknown.extend(missing)
-            missing = []
         orphans = [ReceiptOrphan(connector=receipt.connector, carrier_message_id=receipt.carrier_message_id,
                                  status=receipt.status, error_code=receipt.error_code) for receipt in missing]
         if orphans:

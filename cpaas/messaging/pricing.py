@@ -11,7 +11,6 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 
 from cpaas.messaging.models import Message
 
@@ -25,16 +24,13 @@ def rate(tenant_id: str, app_id: str, country: str, segments: int, direction: st
          ) -> tuple[Decimal, str] | None:
     """(price, currency) of ``segments`` SMS segments to ``country`` under the plan in effect,
     or None when the tenant has no plan (nothing is billed)."""
-    from billing.balances import estimate_cost
-    from billing.ledger import open_period
-    from billing.rating import assignments_for
+    from billing.balances import estimate_cost, plan_in_effect
 
-    tenant_segments, app_versions = assignments_for(tenant_id, open_period(timezone.now()))
-    version = app_versions.get(app_id) or (tenant_segments[-1][0] if tenant_segments else None)
+    version = plan_in_effect(tenant_id, app_id)
     if version is None:
         return None
     cost = estimate_cost(tenant_id=tenant_id, app_id=app_id, meter=METER, quantity=Decimal(segments),
-                         dimensions={"country": country, "direction": direction})
+                         dimensions={"country": country, "direction": direction}, version=version)
     return cost.quantize(_PLACES), version.currency
 
 

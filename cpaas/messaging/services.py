@@ -316,12 +316,6 @@ def message_send(*, caller: Caller, data: Any) -> Message:
 _INSERT: tuple[str, list[tuple[str, str]]] | None = None
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)  # Decimal
-
-
 def _insert_unless_opted_out(message: Message) -> bool:
     """INSERT … SELECT … WHERE NOT EXISTS (opt-out): the check and the write in one round trip.
 
@@ -342,7 +336,7 @@ def _insert_unless_opted_out(message: Message) -> bool:
         _INSERT = (sql, [(field.column, field.attname) for field in fields])
     sql, columns = _INSERT
     state = message.__dict__
-    row = json.dumps({column: state[attname] for column, attname in columns}, default=_json_value)
+    row = json.dumps({column: state[attname] for column, attname in columns}, default=infra.json_value)
     with connection.cursor() as cursor:
         cursor.execute(sql, [row, message.app_id, message.to])
         return cursor.rowcount == 1

@@ -44,18 +44,14 @@ class TenantClients:
     def __init__(self, *, per_origin: int | None = None) -> None:
         self.per_origin = per_origin or conf.VOICE_FETCH_CONNECTIONS_PER_ORIGIN
         self.pool = http.Pool()
-        self._slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
+        self._slots = http.OriginSlots(self.per_origin)
         self._last_sweep = time.monotonic()
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float,
                    limit: int) -> tuple[int, bytes]:
         """(status, body) — the body only for a 200, and at most ``limit`` + 1 bytes of it."""
         try:
-            origin = http.target(url).origin
-            slots = self._slots.get(origin)
-            if slots is None:
-                slots = self._slots[origin] = asyncio.Semaphore(self.per_origin)
-            async with slots, asyncio.timeout(timeout):
+            async with self._slots(url), asyncio.timeout(timeout):
                 response = await self.pool.post(url, headers, body, max_body=limit + 1)
         except TimeoutError as exc:
             raise FetchTimeout(str(exc) or "timed out") from None

@@ -5,7 +5,8 @@ import json
 
 from cpaas.im.gateway import db as gateway_db
 from cpaas.im.gateway.hub import Hub
-from cpaas.im.gateway.session import Session
+
+from .fakes import synced_session
 
 
 class FakeSession:
@@ -47,18 +48,7 @@ def test_a_session_pushes_in_order_drops_duplicates_and_fills_gaps_from_the_data
     monkeypatch.setattr(gateway_db, "run", fake_run)
 
     async def scenario():
-        class Token:
-            id, expires_at = "imt_1", None
-
-        class User:
-            user_id, app_id = "bob", "app_1"
-
-        class App:
-            pk = "app_1"
-
-        session = Session(None, None, app=App(), user=User(), token=Token(), device="d")
-        session.synced = True
-        session.cursors["cnv_1"] = 0
+        session = synced_session()
         for seq in (1, 1, 2, 5, 3, 4, 6):
             session.on_msg("cnv_1", seq, rows[seq])
         await asyncio.sleep(0.05)

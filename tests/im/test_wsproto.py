@@ -10,8 +10,9 @@ from websockets.uri import parse_uri
 
 from cpaas.im.gateway import session as session_mod
 from cpaas.im.gateway.hub import Hub
-from cpaas.im.gateway.session import Session
 from cpaas.im.gateway.wsproto import encode_text
+
+from .fakes import synced_session
 
 
 def _parse(data: bytes) -> list[str]:
@@ -41,28 +42,12 @@ class RawSocket:
         return True
 
 
-def _session(hub, raw):
-    class Token:
-        id, expires_at = "imt_1", None
-
-    class User:
-        user_id, app_id = "bob", "app_1"
-
-    class App:
-        pk = "app_1"
-
-    session = Session(hub, None, app=App(), user=User(), token=Token(), device="d", raw=raw.extension())
-    session.synced = True
-    session.cursors["cnv_1"] = 0
-    return session
-
-
 def test_a_fan_out_shares_one_encoding_and_writes_each_socket_once_per_loop_turn():
     async def scenario():
         hub = Hub(asyncio.get_running_loop())
         sockets = [RawSocket() for _ in range(3)]
         for raw in sockets:
-            hub.users[("app_1", "bob")].add(_session(hub, raw))
+            hub.users[("app_1", "bob")].add(synced_session(hub, raw))
         for seq in (1, 2):
             frame = json.dumps({"type": "msg", "message": {"seq": seq}})
             hub.dispatch(json.dumps({"k": "msg", "app": "app_1", "conv": "cnv_1", "seq": seq, "to": ["bob"],
@@ -80,7 +65,7 @@ def test_a_socket_that_stops_reading_is_closed_as_a_slow_consumer():
     async def scenario():
         hub = Hub(asyncio.get_running_loop())
         raw = RawSocket()
-        session = _session(hub, raw)
+        session = synced_session(hub, raw)
         session.push('{"type":"pong"}')
         raw.backlog = session_mod.MAX_BUFFERED + 1
         await asyncio.sleep(0)
