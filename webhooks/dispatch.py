@@ -281,6 +281,7 @@ class Dispatcher:
         self._pending: list[Result] = []
         self._pending_since: float | None = None
         self.more_due = False  # the last claim filled some endpoint's share
+        self.session_relaxed = False  # inside run(): the session commits without a WAL wait
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, *, run_seconds: float | None = None, idle_exit: float | None = None) -> int:
@@ -292,9 +293,11 @@ class Dispatcher:
         if relaxed:
             with connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit = off")
+        self.session_relaxed = relaxed
         try:
             return self._loop(run_seconds, idle_exit)
         finally:
+            self.session_relaxed = False
             if relaxed:
                 with connection.cursor() as cursor:
                     cursor.execute("RESET synchronous_commit")
@@ -401,7 +404,7 @@ class Dispatcher:
         if not force and len(self._pending) < FLUSH_BATCH and age < FLUSH_SECONDS:
             return 0
         results, self._pending, self._pending_since = self._pending, [], None
-        record_results(results, breaker=self.breaker)
+        record_results(results, breaker=self.breaker, session_relaxed=self.session_relaxed)
         return len(results)
 
 
@@ -468,8 +471,11 @@ def _succeeded_update(rows: list[tuple[str, str, int]], now: datetime) -> None:
         )
 
 
-def record_results(results: list[Result], *, breaker: Breaker | None = None) -> None:
-    """Write the attempts and move each delivery on: succeeded, retry later, or failed."""
+def record_results(results: list[Result], *, breaker: Breaker | None = None, session_relaxed: bool = False) -> None:
+    """Write the attempts and move each delivery on: succeeded, retry later, or failed.
+
+    ``session_relaxed``: the caller's session already commits without waiting for the WAL flush
+    (``Dispatcher.run``), so the transaction need not say it again."""
     breaker = breaker or _breaker
     now = timezone.now()
     tz = now.tzinfo
@@ -479,7 +485,8 @@ def record_results(results: list[Result], *, breaker: Breaker | None = None) -> 
     gone: set[str] = set()
     notices: list[tuple[str, Job, Result, int]] = []
     with transaction.atomic():
-        _relaxed_commit()
+        if not session_relaxed:
+            _relaxed_commit()
         for result in results:
             job = result.job
             made = job.attempts + 1
