@@ -34,7 +34,14 @@ from cpaas.core.ids import new_id
 from webhooks import conf, retry
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.sender import Job, Result, Sender, get_sender
-from webhooks.services import active_secrets, endpoint_disable, event_publish, is_operational, payload
+from webhooks.services import (
+    NewEvent,
+    active_secrets,
+    endpoint_disable,
+    events_publish,
+    is_operational,
+    payload,
+)
 from webhooks.signing import headers as signed_headers
 
 log = logging.getLogger(__name__)
@@ -539,12 +546,13 @@ def record_results(results: list[Result], *, breaker: Breaker | None = None, ses
         if notices:
             endpoints = {pk: (url, mode) for pk, url, mode in Endpoint.objects.filter(
                 pk__in={n[1].endpoint_id for n in notices}).values_list("id", "url", "mode")}
+            by_app: dict[str, list[NewEvent]] = defaultdict(list)
             for type_, job, result, made in notices:
                 url, mode = endpoints.get(job.endpoint_id, (job.url, None))
-                event_publish(
-                    app=job.app_id, type=type_, data=_attempt_payload(job, result, made, url),
-                    idempotency_key=f"{type_}:{job.delivery_id}:{made}",
-                    livemode=None if mode is None else mode == "live",
-                )
+                by_app[job.app_id].append(NewEvent(
+                    type_, _attempt_payload(job, result, made, url), f"{type_}:{job.delivery_id}:{made}",
+                    None if mode is None else mode == "live"))
+            for app_id, events in by_app.items():
+                events_publish(app=app_id, events=events)
     for endpoint_id in gone:
         endpoint_disable(endpoint_id=endpoint_id, reason="gone", now=now)
