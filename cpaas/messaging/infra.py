@@ -6,6 +6,8 @@ calls fall back to process memory, which is exact for a single worker.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from datetime import datetime
@@ -332,3 +334,51 @@ def json_value(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+class Waker:
+    """A daemon thread of this process that runs ``work`` whenever it is woken; wakes asked while
+    it runs coalesce into one more run, and ``pause`` seconds pass between runs. A forked child
+    starts its own thread (threads do not survive a fork)."""
+
+    def __init__(self, name: str, work, *, pause: float = 0.0) -> None:
+        self.name, self.work, self.pause = name, work, pause
+        self.wanted = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+        self.lock = threading.Lock()
+
+    def running(self) -> bool:
+        return self.thread is not None and self.pid == os.getpid() and self.thread.is_alive()
+
+    def start(self) -> None:
+        with self.lock:
+            if self.running():
+                return
+            self.pid = os.getpid()
+            self.wanted = threading.Event()
+            self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self.thread.start()
+
+    def wake(self, *, start: bool = False) -> None:
+        """Ask for one more run; ``start``: start the thread first when this process has none
+        (a cheap check, no lock, on the path of every request)."""
+        if start and (self.thread is None or self.pid != os.getpid()):
+            self.start()
+        self.wanted.set()
+
+    def _run(self) -> None:
+        from django.db import close_old_connections
+
+        wanted = self.wanted
+        while True:
+            wanted.wait()
+            wanted.clear()
+            try:
+                self.work()
+            except Exception:
+                logging.getLogger(__name__).exception("%s failed", self.name)
+                close_old_connections()
+                time.sleep(0.5)
+            if self.pause:
+                time.sleep(self.pause)

@@ -833,55 +833,26 @@ def release_scheduled(limit: int = 1000) -> int:
     return len(ids)
 
 
-class CallbackSender:
-    """A worker process's thread that posts status callbacks as soon as they are committed.
+def _deliver_callbacks() -> None:
+    from cpaas.messaging.callbacks import callbacks_deliver
 
-    A Celery task per wake-up would wait behind dispatch tasks on the ``sms`` queue (seconds at
-    load); this thread is woken directly by the commit that stored them. Processes without it
-    (the API, tests) wake the ``sms.deliver_callbacks`` task instead; the beat catches retries.
-    """
-
-    def __init__(self) -> None:
-        self.wanted = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.pid = 0
-
-    def running(self) -> bool:
-        return self.thread is not None and self.pid == os.getpid() and self.thread.is_alive()
-
-    def start(self) -> None:
-        if self.running():
+    while True:  # a full batch means there may be more
+        counts = callbacks_deliver()
+        if counts["delivered"] + counts["failed"] < conf.CALLBACK_BATCH:
             return
-        self.pid = os.getpid()
-        self.wanted = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="sms-callbacks", daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        from django.db import close_old_connections
-
-        from cpaas.messaging.callbacks import callbacks_deliver
-
-        while True:
-            self.wanted.wait()
-            self.wanted.clear()
-            try:
-                while True:  # a full batch means there may be more
-                    counts = callbacks_deliver()
-                    if counts["delivered"] + counts["failed"] < conf.CALLBACK_BATCH:
-                        break
-            except Exception:
-                log.exception("delivering status callbacks failed")
-                close_old_connections()
-                time.sleep(0.5)
 
 
-callback_sender = CallbackSender()
+# A worker process's thread that posts status callbacks as soon as they are committed (started
+# with the sink's flusher). A Celery task per wake-up would wait behind dispatch tasks on the
+# ``sms`` queue (seconds at load); this thread is woken directly by the commit that stored them.
+# Processes without it (the API, tests) wake the ``sms.deliver_callbacks`` task instead; the beat
+# catches retries.
+callback_sender = infra.Waker("sms-callbacks", _deliver_callbacks)
 
 
 def kick_callbacks() -> None:
     if callback_sender.running():
-        callback_sender.wanted.set()
+        callback_sender.wake()
         return
     if infra.flag_set_once("cpaas:sms:callbacks:kick", 5):
         from cpaas.messaging.tasks import deliver_callbacks

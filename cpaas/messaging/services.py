@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
-import os
 import secrets
 import threading
 import time
@@ -461,45 +459,9 @@ def message_cancel(*, caller: Caller, message_id: str) -> Message:
     return message
 
 
-class _Kicker:
-    """Sends dispatch kicks from a daemon thread of this process, so a request never waits on
-    Redis (or the broker) for one; kicks asked while one is being sent coalesce into the next."""
-
-    def __init__(self) -> None:
-        self.wanted = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.pid = 0
-        self.lock = threading.Lock()
-
-    def ask(self) -> None:
-        if self.thread is None or self.pid != os.getpid():  # none yet, or we were forked
-            with self.lock:
-                if self.thread is None or self.pid != os.getpid():
-                    self.pid = os.getpid()
-                    self.wanted = threading.Event()
-                    self.thread = threading.Thread(target=self.run, name="sms-kicker", daemon=True)
-                    self.thread.start()
-        self.wanted.set()
-
-    def run(self) -> None:
-        wanted = self.wanted
-        while True:
-            wanted.wait()
-            wanted.clear()
-            try:
-                kick_dispatch_now()
-            except Exception:  # the beat's safety net (every 30 s) still finds the message
-                logging.getLogger(__name__).exception("could not wake the SMS dispatcher")
-                time.sleep(0.5)
-            time.sleep(0.01)  # at most ~100 kicks/s per process: their Redis calls are CPU too
-
-
-_kicker = _Kicker()
-
-
 def kick_dispatch() -> None:
     """Wake a dispatcher soon (after the caller's commit: call through ``transaction.on_commit``)."""
-    _kicker.ask()
+    _kicker.wake(start=True)
 
 
 def kick_dispatch_now() -> None:
@@ -511,6 +473,13 @@ def kick_dispatch_now() -> None:
         from cpaas.messaging.tasks import dispatch
 
         dispatch.apply_async()
+
+
+# Kicks go from a daemon thread of this process, so a request never waits on Redis (or the
+# broker) for one; kicks asked while one is being sent coalesce into the next. At most ~100 kicks/s
+# per process: their Redis calls are CPU too. A failed kick is logged; the beat's safety net (every
+# 30 s) still finds the message.
+_kicker = infra.Waker("sms-kicker", kick_dispatch_now, pause=0.01)
 
 
 # --- numbers ----------------------------------------------------------------------------------
