@@ -264,6 +264,71 @@ if __name__ == "__main__":
 '''
 
 
+# --- CPU per message of the whole chain ---------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _children_of() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            tree.setdefault(ppid, []).append(int(name))
+    return tree
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+class ChainCpu:
+    """CPU seconds used by each part of the end-to-end chain (a process and its descendants;
+    PostgreSQL: this database's backends and the server's own background processes), so the run
+    can say how many milliseconds of CPU one message costs and where: req/s swings with the
+    machine's other load, CPU per message much less."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self.roots = roots
+
+    def sample(self) -> dict[str, float]:
+        from django.db import connection
+
+        tree = _children_of()
+        out = {}
+        for label, root in self.roots.items():
+            pids, stack = [], [root]
+            while stack:
+                pid = stack.pop()
+                pids.append(pid)
+                stack.extend(tree.get(pid, []))
+            out[label] = _cpu(pids)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE (datname = current_database() AND "
+                           "backend_type = 'client backend') OR backend_type IN ('walwriter', "
+                           "'checkpointer', 'background writer', 'autovacuum worker', 'walsender')")
+            out["postgresql"] = _cpu([row[0] for row in cursor.fetchall()])
+        out["this driver"] = _cpu([os.getpid()])
+        return out
+
+    @staticmethod
+    def per_message(before: dict[str, float], after: dict[str, float], messages: int) -> dict[str, float]:
+        """Milliseconds of CPU per message, by part."""
+        return {label: (after[label] - before.get(label, 0.0)) * 1000 / max(1, messages) for label in after}
+
+
 def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, workers: int, via: str = "webhooks",
               webhook_workers: int = 1, subscribe: str = "delivered") -> dict:
     """``via="webhooks"``: an endpoint subscribed to every event gets message.sent and
@@ -325,6 +390,12 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     server = start_gunicorn(api_port)
     wait_port(hook_port)
     time.sleep(3)  # worker processes start and bind
+    roots = {"api (gunicorn)": server.pid, "sms workers": worker.pid, "smsc (test peer)": smsc.pid,
+             "receiver (test peer)": receiver.pid}
+    if hook_worker is not None:
+        roots["webhooks worker"] = hook_worker.pid
+    chain = ChainCpu(roots)
+    cpu_before = chain.sample()
     callback = f"http://127.0.0.1:{hook_port}/hook"
     accepted: dict[str, float] = {}
     lock = threading.Lock()
@@ -379,6 +450,7 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
             if len(delivered) >= len(accepted):
                 break
             time.sleep(0.5)
+        cpu = ChainCpu.per_message(cpu_before, chain.sample(), len(delivered))
         latencies = sorted(delivered[i] - accepted[i] for i in delivered if i in accepted)
         last = max(delivered.values()) if delivered else started
         ids = list(accepted)
@@ -399,7 +471,7 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
             "sustained": len(delivered) / max(0.001, last - started),
             "p50": latencies[len(latencies) // 2] if latencies else None,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
-            "late_batches": behind, "since": timezone.now(),
+            "late_batches": behind, "since": timezone.now(), "cpu_ms": cpu,
         }
     finally:
         stop(server)
@@ -494,6 +566,9 @@ def main() -> None:
                   f"{figures['bad_signatures']} bad; statuses {figures['statuses']}; via {args.via} "
                   f"({args.subscribe if args.via == 'webhooks' else 'every status'}); "
                   f"load {os.getloadavg()[0]:.2f}")
+            cpu = figures["cpu_ms"]
+            print(f"  CPU per delivered message {sum(cpu.values()):.2f} ms (2 cores give 2,000 ms/s): " + ", ".join(
+                f"{label} {ms:.2f}" for label, ms in sorted(cpu.items(), key=lambda item: -item[1])))
     print("targets: end to end >= 1,000/s sustained through SMPP; p99 < 2 s at 500/s")
 
 

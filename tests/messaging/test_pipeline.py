@@ -408,6 +408,31 @@ def test_a_receipt_held_for_its_settle_is_applied_in_the_same_transaction_and_le
     assert ReceiptOrphan.objects.count() == 0
 
 
+def test_a_receipt_arriving_while_its_settle_runs_is_applied_after_the_commit_not_orphaned(api):
+    """Between ``take`` and the settle's commit the message is still ``sending`` in the database:
+    a receipt landing then waits for :meth:`settled` instead of becoming a ReceiptOrphan row."""
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    claimed = pipeline.claim_queued(10)
+    sink = pipeline.MessagingSink()
+    key = ("sandbox", "sbx-during-settle")
+    sink.submitted(*key)
+    assert sink.take([key]) == []  # nothing arrived yet: the settle starts without a receipt
+    sink.receipt(DeliveryReceipt(*key, "delivered"))
+    sink.flush()  # the flusher runs while the settle is in flight
+    assert ReceiptOrphan.objects.count() == 0
+    assert list(sink.held) == [key]
+    pipeline.settle(claimed, accepted={message_id: key}, failed={}, retry_later=[])
+    sink.settled([key])
+    assert Message.objects.get(pk=message_id).status == "sent"
+    sink.flush()
+    message = Message.objects.get(pk=message_id)
+    assert (message.status, message.sequence) == ("delivered", 4)
+    assert [e[0] for e in events_for(message_id)][-2:] == ["message.sent", "message.delivered"]
+    assert ReceiptOrphan.objects.count() == 0
+    assert sink.held == {} and sink.expected == {} and sink.released == []
+    assert infra.receipts_journal_read([key]) == {}
+
+
 def test_an_undelivered_receipt_held_for_its_settle_carries_its_error(api):
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
     claimed = pipeline.claim_queued(10)
