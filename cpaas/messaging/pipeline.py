@@ -13,7 +13,6 @@ nothing left the building and the message is simply submitted again.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -75,24 +75,37 @@ def event_data(message: Message) -> dict:
     }
 
 
-def _announce(messages: Iterable[Message], apps: dict[str, App] | None = None) -> None:
+class Earlier(NamedTuple):
+    """A message's event as of an earlier status in this transaction (``message.sent`` of a
+    message its held receipt moves on before the commit): the event's data, taken then."""
+
+    message: Message
+    data: dict
+
+    @staticmethod
+    def of(message: Message) -> Earlier:
+        return Earlier(message, event_data(message))
+
+
+def _announce(messages: Iterable[Message | Earlier], apps: dict[str, App] | None = None) -> None:
     """Publish each message's current status (inside the caller's transaction): one
     ``webhooks.publish_many`` per app and mode, so a batch costs a fixed number of queries."""
-    messages = [message for message in messages if message.status in EVENTED]
-    if not messages:
+    items = [item if isinstance(item, Earlier) else Earlier(item, None) for item in messages]
+    items = [item for item in items if (item.data["status"] if item.data else item.message.status) in EVENTED]
+    if not items:
         return
-    apps = apps or App.objects.in_bulk({message.app_id for message in messages})
+    apps = apps or App.objects.in_bulk({item.message.app_id for item in items})
     groups: dict[tuple[str, bool], list[tuple[str, dict, str]]] = defaultdict(list)
     callbacks = []
-    for message in messages:
-        data = event_data(message)
-        event_type = f"message.{message.status}"
+    for message, data in items:
+        data = data or event_data(message)
+        event_type = f"message.{data['status']}"
         groups[(message.app_id, message.mode == Mode.LIVE)].append(
-            (event_type, data, f"{message.id}:{message.status}"))
+            (event_type, data, f"{message.id}:{data['status']}"))
         if message.status_callback:
             callbacks.append(StatusCallback(
                 app_id=message.app_id, message_id=message.id, url=message.status_callback,
-                payload={"id": f"{message.id}.{message.sequence}", "type": event_type,
+                payload={"id": f"{message.id}.{data['sequence']}", "type": event_type,
                          "created": data["timestamp"], "data": data}))
     for (app_id, livemode), events in groups.items():
         webhooks.publish_many(apps[app_id], events, livemode=livemode)
@@ -309,7 +322,7 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
     by_id = {message.id: message for message in messages}
     early = {(receipt.connector, receipt.carrier_message_id): receipt for receipt in receipts}
     counts = {"sent": 0, "failed": 0, "retry": 0, "receipts": 0}
-    announced: list[Message] = []
+    announced: list[Message | Earlier] = []
     with transaction.atomic():
         rows = [by_id[pk] for pk in _lock_sending(list(by_id))]
         changed, sent_rows = [], []
@@ -325,7 +338,7 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                 counts["sent"] += 1
                 receipt = early.get((name, carrier_id))
                 if receipt is not None and can_move(Status.SENT, receipt.status):
-                    announced.append(copy.copy(row))  # message.sent, then the receipt's event
+                    announced.append(Earlier.of(row))  # message.sent, then the receipt's event
                     _apply_receipt(row, receipt, now)
                     counts["receipts"] += 1
             elif row.id in failed:
@@ -347,7 +360,7 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                               "carrier_message_id", "tried_connectors", "sequence", "lease_until", "error_code",
                               "error_message", "price", "currency"])
         apps = App.objects.in_bulk({row.app_id for row in changed})
-        _announce([row for row in announced if row.status != Status.SENDING], apps)
+        _announce([item for item in announced if isinstance(item, Earlier) or item.status != Status.SENDING], apps)
         with billing.usage_batch():  # one COPY for the whole batch, inside this transaction
             for row in sent_rows:
                 billing.record_usage(apps[row.app_id], "sms_segments", row.segments,

@@ -4,7 +4,7 @@ import pytest
 
 import billing
 import webhooks
-from cpaas.messaging import pipeline, services
+from cpaas.messaging import pipeline, pricing, services
 from cpaas.messaging.infra import redis_client
 
 
@@ -12,6 +12,7 @@ from cpaas.messaging.infra import redis_client
 def _fresh_sms_state():
     services.caches_clear()
     pipeline.routing_reset()
+    pricing.cache_clear()
     client = redis_client()
     if client is not None:
         for key in client.scan_iter("cpaas:sms:*"):

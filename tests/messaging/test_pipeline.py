@@ -323,6 +323,29 @@ def test_a_submitted_message_shows_its_rated_price_and_the_estimate_too(api, app
     assert (estimate["price"], estimate["currency"]) == ("0.015000", "USD")
 
 
+def test_a_rating_is_reused_for_a_few_seconds_without_asking_billing_again(api, app, monkeypatch):
+    from decimal import Decimal
+
+    from billing.plans import plan_assign, plan_create
+    from cpaas.messaging import pricing
+
+    version = plan_create(code="sms-cache", name="SMS", currency="usd", charges=[
+        {"meter": "sms_segments", "model": "per_unit", "unit_price": "0.0075"}])
+    plan_assign(tenant_id=app.tenant_id, version=version, effective_from=timezone.now().date().replace(day=1))
+    asked = []
+    real_rate = pricing.rate
+    monkeypatch.setattr(pricing, "rate", lambda *key: asked.append(key) or real_rate(*key))
+    for _ in range(2):
+        send(api, to="+15005550000")
+        pipeline.dispatch_batch()
+    assert len(asked) == 1
+    assert set(Message.objects.filter(app=app).values_list("price", flat=True)) == {Decimal("0.0075")}
+    monkeypatch.setattr(pricing, "CACHE_SECONDS", 0.0)
+    send(api, to="+15005550000")
+    pipeline.dispatch_batch()
+    assert len(asked) == 2
+
+
 def test_without_a_plan_the_price_stays_null(api):
     sent = send(api, to="+15005550000").json()
     pipeline.dispatch_batch()
