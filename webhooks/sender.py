@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from cpaas.core.aio import new_event_loop
 from webhooks import conf, http, ssrf
 
 
@@ -87,11 +88,7 @@ async def attempt(pool: http.Pool, url: str, headers: dict[str, str], body: byte
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop  # C event loop: cheaper socket writes and callbacks (uvicorn[standard] brings it)
-    except ImportError:  # pragma: no cover - platforms without uvloop
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
+    return new_event_loop()
 
 
 class Sender:

@@ -32,6 +32,7 @@ from cpaas.carriers.base import (
     SubmitResult,
 )
 from cpaas.carriers.codec import DATA_CODING, decode_payload, encode_part, udh_concat, udh_split
+from cpaas.core.aio import new_event_loop
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class SmppConnector(SmsConnector):
             ready = threading.Event()
 
             def run() -> None:
-                self._loop = asyncio.new_event_loop()
+                self._loop = new_event_loop()
                 asyncio.set_event_loop(self._loop)
                 self._bound = asyncio.Event()
                 self._throttle = _Throttle(self.throughput)
