@@ -28,16 +28,17 @@ def publish(app, type: str, data: dict[str, Any], *, idempotency_key: str,
 
 
 def publish_many(app, events: Iterable[NewEvent | tuple[str, dict[str, Any], str]], *,
-                 livemode: bool | None = None) -> list[Event]:
+                 livemode: bool | None = None, returning: bool = True) -> list[Event] | None:
     """:func:`publish` for a batch: ``events`` are ``(type, data, idempotency_key)`` tuples (or
     ``webhooks.NewEvent``, which may also carry its own ``livemode``).
 
     Same semantics as one ``publish`` per item, in order, with a fixed number of queries per
-    batch. Returns one Event per item (the existing one for a key already recorded).
+    batch. Returns one Event per item (the existing one for a key already recorded), or None
+    with ``returning=False``: a hot path that does not look at them saves building them.
     """
     from webhooks.services import events_publish
 
-    return events_publish(app=app, events=events, livemode=livemode)
+    return events_publish(app=app, events=events, livemode=livemode, returning=returning)
 
 
 def __getattr__(name: str):

@@ -108,7 +108,7 @@ def _announce(messages: Iterable[Message | Earlier], apps: dict[str, App] | None
                 payload={"id": f"{message.id}.{data['sequence']}", "type": event_type,
                          "created": data["timestamp"], "data": data}))
     for (app_id, livemode), events in groups.items():
-        webhooks.publish_many(apps[app_id], events, livemode=livemode)
+        webhooks.publish_many(apps[app_id], events, livemode=livemode, returning=False)
     if callbacks:
         StatusCallback.objects.bulk_create(callbacks)
         transaction.on_commit(kick_callbacks)

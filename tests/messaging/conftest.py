@@ -47,11 +47,11 @@ def contracts(monkeypatch):
         calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=idempotency_key))
         return real_publish(app, type, data, idempotency_key=idempotency_key)
 
-    def publish_many(app, events, *, livemode=None):
+    def publish_many(app, events, *, livemode=None, returning=True):
         events = list(events)
         for type, data, key in events:
             calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=key, livemode=livemode))
-        return real_publish_many(app, events, livemode=livemode)
+        return real_publish_many(app, events, livemode=livemode, returning=returning)
 
     def record_usage(app, meter, quantity, *, subject=None, dimensions=None, occurred_at, idempotency_key):
         calls.usage.append(SimpleNamespace(app=app, meter=meter, quantity=quantity, dimensions=dimensions,

@@ -31,6 +31,23 @@ def test_it_records_each_event_and_its_deliveries_in_order(app, make_endpoint):
     assert states == {("pending", 0, False, app.id)}
 
 
+def test_without_returning_it_records_the_same_and_hands_back_nothing(app, make_endpoint):
+    """The hot paths (SMS, IM) never look at the Events; building them was a fifth of a worker."""
+    endpoint = make_endpoint("https://hooks.example.com/a").endpoint
+    publish_many(app, _batch(2, "old"))
+
+    assert publish_many(app, [*_batch(3), *_batch(1, "old")], returning=False) is None
+
+    assert Event.objects.count() == 5
+    stored = Event.objects.get(idempotency_key="k2")
+    assert (stored.id[:4], stored.data, stored.subject, stored.sequence) == ("evt_", {"id": "msg_2", "n": 2},
+                                                                             "msg_2", 1)
+    assert Event.objects.get(idempotency_key="old0").sequence == 1  # recorded before: left alone
+    deliveries = Delivery.objects.filter(event__idempotency_key__in=["k0", "k1", "k2"])
+    assert {(d.id[:4], d.endpoint_id, d.status) for d in deliveries} == {("dlv_", endpoint.id, "pending")}
+    assert deliveries.count() == 3
+
+
 def test_the_number_of_queries_does_not_grow_with_the_batch(app, make_endpoint):
     make_endpoint("https://hooks.example.com/a")
     make_endpoint("https://hooks.example.com/b", event_types=["message.sent"])
