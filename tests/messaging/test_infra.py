@@ -47,3 +47,25 @@ def test_wake_without_start_does_not_start_a_thread():
     waker = Waker("test-idle", lambda: None)
     waker.wake()
     assert not waker.running()
+
+
+def test_set_many_writes_every_key_with_its_ttl_in_one_command(db):
+    from cpaas.messaging import infra
+
+    client = infra.redis_client()
+    pairs = [(f"cpaas:sms:test:set-many:{i}", f"value|{i}") for i in range(150)]
+    infra.set_many(pairs, 120)
+    assert [v.decode() for v in client.mget([key for key, _ in pairs])] == [value for _, value in pairs]
+    assert 110 < client.ttl(pairs[0][0]) <= 120 and 110 < client.ttl(pairs[-1][0]) <= 120
+    infra.set_many([], 120)  # nothing to write: no command
+
+
+def test_the_journals_round_trip_through_set_many(db):
+    from cpaas.messaging import infra
+
+    infra.journal_write({"msg_a": "submitting|smsc1", "msg_b": "submitted|smsc1|c-1"}, 60)
+    assert infra.journal_read(["msg_a", "msg_b", "msg_c"]) == {"msg_a": "submitting|smsc1",
+                                                               "msg_b": "submitted|smsc1|c-1"}
+    infra.receipts_journal_write([("smsc1", "c-1", "delivered", ""), ("smsc1", "c-2", "undelivered", "001")], 60)
+    assert infra.receipts_journal_read([("smsc1", "c-1"), ("smsc1", "c-2"), ("smsc1", "c-3")]) == {
+        ("smsc1", "c-1"): ("delivered", ""), ("smsc1", "c-2"): ("undelivered", "001")}
