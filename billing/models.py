@@ -31,7 +31,7 @@ class UsageEvent(models.Model):
     # than half of ledger ingestion; the app is validated when the event is prepared, and apps
     # are never deleted (decision 0700).
     app = models.ForeignKey("tenants.App", on_delete=models.DO_NOTHING, related_name="usage_events",
-                            db_constraint=False)
+                            db_constraint=False, db_index=False)  # (app, idempotency key) leads with it
     meter = models.CharField(max_length=64)
     quantity = models.DecimalField(max_digits=20, decimal_places=6)
     subject = models.CharField(max_length=200, blank=True, default="")

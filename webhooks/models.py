@@ -17,7 +17,11 @@ from cpaas.core.ids import id_field
 
 class Event(models.Model):
     id = id_field("evt")
-    app = models.ForeignKey("tenants.App", on_delete=models.PROTECT, related_name="events")
+    # No database-level FK and no index of its own (decision 0110): every event INSERT ran the
+    # FK trigger and took a KEY SHARE lock on the one app row all of a batch's events share, and
+    # the (app, idempotency key) and (app, type, id) indexes already lead with the app.
+    app = models.ForeignKey("tenants.App", on_delete=models.PROTECT, related_name="events", db_constraint=False,
+                            db_index=False)
     type = models.CharField(max_length=64)
     data = models.JSONField()
     idempotency_key = models.CharField(max_length=200)
@@ -43,7 +47,8 @@ class Event(models.Model):
 class SubjectSequence(models.Model):
     """The last sequence number given to a subject's events (one row per app and subject)."""
 
-    app = models.ForeignKey("tenants.App", on_delete=models.CASCADE, related_name="+")
+    app = models.ForeignKey("tenants.App", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                            db_index=False)  # as Event.app (decision 0110)
     subject = models.CharField(max_length=200)
     value = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
