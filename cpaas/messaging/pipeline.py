@@ -198,7 +198,7 @@ _CLAIM = None
 def claim_queued(limit: int) -> list[Message]:
     """Move up to ``limit`` queued messages to ``sending`` (skip rows another worker holds).
 
-    On PostgreSQL one statement (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
+    On PostgreSQL one statement (``UPDATE … WHERE id = ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED))
     RETURNING *``) in autocommit: one round trip instead of a transaction of three.
     """
     global _CLAIM
@@ -206,9 +206,13 @@ def claim_queued(limit: int) -> list[Message]:
     if connection.vendor == "postgresql":
         if _CLAIM is None:
             table = Message._meta.db_table
+            # ``= ANY(ARRAY(subquery))``: the locking subquery runs once as an InitPlan whatever the
+            # statistics say. With ``IN (subquery)``, fresh statistics (few queued rows) made the
+            # planner pick a nested-loop semi join that re-ran the LIMIT … FOR UPDATE for every
+            # queued row: 3 ms of database CPU per message and a fifth of the throughput.
             _CLAIM = (f"UPDATE {table} SET status = %s, sending_at = %s, lease_until = %s, "  # noqa: S608
-                      f"attempts = attempts + 1, sequence = sequence + 1 WHERE id IN (SELECT id FROM {table} "
-                      f"WHERE status = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) AND status = %s "
+                      f"attempts = attempts + 1, sequence = sequence + 1 WHERE id = ANY(ARRAY(SELECT id FROM {table} "
+                      f"WHERE status = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)) AND status = %s "
                       f"RETURNING *")
         lease = now + timedelta(seconds=conf.LEASE_SECONDS)
         claimed = list(Message.objects.raw(_CLAIM, [Status.SENDING, now, lease, Status.QUEUED, limit,

@@ -561,3 +561,29 @@ def test_a_waiting_receipt_never_announced_is_parked_and_its_journal_entry_dropp
     assert ReceiptOrphan.objects.filter(carrier_message_id="sbx-foreign").count() == 1
     assert infra.receipts_journal_read([("sandbox", "sbx-foreign")]) == {}
     assert sink.waiting == []
+
+
+def test_the_claim_locks_its_batch_once_whatever_the_statistics_say(api, app):
+    """Fresh statistics that call ``queued`` rare once made the planner run the claim's
+    LIMIT … FOR UPDATE subquery again for every queued row (a nested-loop semi join)."""
+    from django.db import connection
+
+    from cpaas.messaging.models import Message
+
+    first = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    template = Message.objects.get(pk=first)
+    clones = []
+    for i in range(300):
+        clone = Message.objects.get(pk=first)
+        clone.id, clone.status = f"{first}{i:03d}", "delivered"
+        clones.append(clone)
+    Message.objects.bulk_create(clones)
+    assert template.status == "queued"
+    pipeline.claim_queued(0)  # builds the statement
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Message._meta.db_table}")
+        cursor.execute("EXPLAIN " + pipeline._CLAIM, ["sending", timezone.now(), timezone.now(), "queued", 100,
+                                                      "queued"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "InitPlan" in plan and "Semi Join" not in plan, plan
+    assert [m.id for m in pipeline.claim_queued(100)] == [first]
