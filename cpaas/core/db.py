@@ -1,7 +1,9 @@
-"""Database helpers shared by the hot write paths (webhooks publish and claims, billing ledger)."""
+"""Database helpers shared by the hot write paths (webhooks publish and claims, billing ledger,
+SMS single sends)."""
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 
 from django.db import connection
@@ -15,6 +17,44 @@ def pg_cursor():
 
     connection.ensure_connection()
     return psycopg.Cursor(connection.connection)
+
+
+def pg_request_cursor():
+    """``pg_cursor`` for a request whose only query is one statement (an SMS send), with Django's
+    per-request health check (``CONN_HEALTH_CHECKS``) kept but done without its ``SELECT 1``
+    round trip, which cost as much as the statement's own parsing and planning.
+
+    An idle connection has nothing to read: a server that ended it (restart, terminated backend,
+    idle timeout) left a FATAL message or an EOF on the socket. So the check looks at the socket
+    and the connection's state; only when something is there does Django's own check (the
+    ``SELECT 1``) decide, replacing a dead connection before the statement runs, exactly as
+    ``connection.cursor()`` would. Run the statement inside ``connection.wrap_database_errors``
+    so errors are Django's and mark the connection as Django's cursor does (decision 0420).
+    """
+    import psycopg
+
+    if (connection.connection is not None and connection.health_check_enabled
+            and not connection.health_check_done):
+        if _idle_and_open(connection.connection):
+            connection.health_check_done = True
+        else:
+            connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    return psycopg.Cursor(connection.connection)
+
+
+def _idle_and_open(raw) -> bool:
+    """True when libpq holds the connection as open and the server has sent nothing since the
+    last answer (a poll of the socket, no round trip)."""
+    from psycopg import pq
+
+    pgconn = raw.pgconn
+    if raw.closed or pgconn.status != pq.ConnStatus.OK:
+        return False
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)
 
 
 def chunks(items: list, size: int) -> Iterator[list]:

@@ -23,6 +23,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from cpaas.core.db import pg_request_cursor
 from cpaas.core.errors import ApiError
 from cpaas.messaging import conf, encoding, infra
 from cpaas.messaging.models import (
@@ -335,7 +336,7 @@ def _insert_unless_opted_out(message: Message) -> bool:
     sql, columns = _INSERT
     state = message.__dict__
     row = json.dumps({column: state[attname] for column, attname in columns}, default=infra.json_value)
-    with connection.cursor() as cursor:
+    with pg_request_cursor() as cursor, connection.wrap_database_errors:
         cursor.execute(sql, [row, message.app_id, message.to])
         return cursor.rowcount == 1
 
