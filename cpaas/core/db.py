@@ -6,7 +6,7 @@ from __future__ import annotations
 import select
 from collections.abc import Iterator
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 
 def pg_cursor():
@@ -19,7 +19,7 @@ def pg_cursor():
     return psycopg.Cursor(connection.connection)
 
 
-def pg_request_cursor():
+def pg_request_cursor(db=None):
     """``pg_cursor`` for a request whose only query is one statement (an SMS send), with Django's
     per-request health check (``CONN_HEALTH_CHECKS``) kept but done without its ``SELECT 1``
     round trip, which cost as much as the statement's own parsing and planning.
@@ -28,20 +28,27 @@ def pg_request_cursor():
     idle timeout) left a FATAL message or an EOF on the socket. So the check looks at the socket
     and the connection's state; only when something is there does Django's own check (the
     ``SELECT 1``) decide, replacing a dead connection before the statement runs, exactly as
-    ``connection.cursor()`` would. Run the statement inside ``connection.wrap_database_errors``
-    so errors are Django's and mark the connection as Django's cursor does (decision 0420).
+    ``connection.cursor()`` would. Run the statement inside ``db.wrap_database_errors`` so errors
+    are Django's and mark the connection as Django's cursor does (decision 0420). ``db``: the
+    default connection's wrapper (each ``connection.x`` costs a thread-local lookup).
     """
     import psycopg
 
-    if (connection.connection is not None and connection.health_check_enabled
-            and not connection.health_check_done):
-        if _idle_and_open(connection.connection):
-            connection.health_check_done = True
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]
+    raw = db.connection
+    if raw is not None and db.health_check_enabled and not db.health_check_done:
+        if _idle_and_open(raw):
+            db.health_check_done = True
         else:
-            connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    return psycopg.Cursor(connection.connection)
+            db.close_if_health_check_failed()
+            raw = None
+    if raw is None:
+        db.ensure_connection()
+        raw = db.connection
+    if db.needs_rollback:
+        db.validate_no_broken_transaction()
+    return psycopg.Cursor(raw)
 
 
 def _idle_and_open(raw) -> bool:
