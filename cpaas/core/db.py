@@ -51,6 +51,30 @@ def pg_request_cursor(db=None):
     return psycopg.Cursor(raw)
 
 
+# psycopg prepares a statement executed with ``prepare=True`` only on a connection whose
+# ``prepare_threshold`` is not None, and Django opens every connection with None (prepared
+# statements off), so ``prepare=True`` alone does nothing there. A threshold nothing reaches means
+# "only when asked".
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+def execute_prepared(cursor, sql: str, params) -> None:
+    """Run ``sql`` on a ``pg_cursor``/``pg_request_cursor`` as a prepared statement of this
+    connection (parsed and planned once per connection, then a generic plan), leaving the
+    connection's setting for every other statement as it was. For hot statements whose plan
+    does not depend on the values; about 40 % of the SMS send INSERT's database time
+    (decision 0420)."""
+    raw = cursor.connection
+    threshold = raw.prepare_threshold
+    if threshold is None:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    try:
+        cursor.execute(sql, params, prepare=True)
+    finally:
+        if threshold is None:
+            raw.prepare_threshold = None
+
+
 def _idle_and_open(raw) -> bool:
     """True when libpq holds the connection as open and the server has sent nothing since the
     last answer (a poll of the socket, no round trip)."""

@@ -23,7 +23,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from cpaas.core.db import pg_request_cursor
+from cpaas.core.db import execute_prepared, pg_request_cursor
 from cpaas.core.errors import ApiError
 from cpaas.messaging import conf, encoding, infra
 from cpaas.messaging.models import (
@@ -340,7 +340,7 @@ def _insert_unless_opted_out(message: Message) -> bool:
     row = json.dumps({column: value for column, attname in columns if (value := state[attname]) is not None},
                      default=infra.json_value)
     with pg_request_cursor(db) as cursor, db.wrap_database_errors:
-        cursor.execute(sql, [row, message.app_id, message.to])
+        execute_prepared(cursor, sql, [row, message.app_id, message.to])
         return cursor.rowcount == 1
 
 

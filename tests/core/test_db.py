@@ -59,3 +59,18 @@ def test_without_health_checks_nothing_is_checked(monkeypatch):
     monkeypatch.setattr(connections["default"], "is_usable", lambda: pytest.fail("checked"))
     with pg_request_cursor() as cursor:
         cursor.execute("SELECT 1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_execute_prepared_prepares_once_and_leaves_the_connection_setting_alone():
+    from cpaas.core.db import execute_prepared
+
+    sql = "SELECT %s::int + 1 AS answer_for_test_db"
+    with pg_request_cursor() as cursor:
+        for value in (1, 2, 3):
+            execute_prepared(cursor, sql, [value])
+            assert cursor.fetchone()[0] == value + 1
+        assert cursor.connection.prepare_threshold is None  # other statements: never prepared
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                       ["%answer_for_test_db%"])
+        assert cursor.fetchone()[0] == 1
