@@ -1,10 +1,12 @@
-"""Database helpers shared by the hot write paths (webhooks publish and claims, billing ledger)."""
+"""Database helpers shared by the hot write paths (webhooks publish and claims, billing ledger,
+SMS single sends)."""
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 
 def pg_cursor():
@@ -15,6 +17,75 @@ def pg_cursor():
 
     connection.ensure_connection()
     return psycopg.Cursor(connection.connection)
+
+
+def pg_request_cursor(db=None):
+    """``pg_cursor`` for a request whose only query is one statement (an SMS send), with Django's
+    per-request health check (``CONN_HEALTH_CHECKS``) kept but done without its ``SELECT 1``
+    round trip, which cost as much as the statement's own parsing and planning.
+
+    An idle connection has nothing to read: a server that ended it (restart, terminated backend,
+    idle timeout) left a FATAL message or an EOF on the socket. So the check looks at the socket
+    and the connection's state; only when something is there does Django's own check (the
+    ``SELECT 1``) decide, replacing a dead connection before the statement runs, exactly as
+    ``connection.cursor()`` would. Run the statement inside ``db.wrap_database_errors`` so errors
+    are Django's and mark the connection as Django's cursor does (decision 0420). ``db``: the
+    default connection's wrapper (each ``connection.x`` costs a thread-local lookup).
+    """
+    import psycopg
+
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]
+    raw = db.connection
+    if raw is not None and db.health_check_enabled and not db.health_check_done:
+        if _idle_and_open(raw):
+            db.health_check_done = True
+        else:
+            db.close_if_health_check_failed()
+            raw = None
+    if raw is None:
+        db.ensure_connection()
+        raw = db.connection
+    if db.needs_rollback:
+        db.validate_no_broken_transaction()
+    return psycopg.Cursor(raw)
+
+
+# psycopg prepares a statement executed with ``prepare=True`` only on a connection whose
+# ``prepare_threshold`` is not None, and Django opens every connection with None (prepared
+# statements off), so ``prepare=True`` alone does nothing there. A threshold nothing reaches means
+# "only when asked".
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+def execute_prepared(cursor, sql: str, params) -> None:
+    """Run ``sql`` on a ``pg_cursor``/``pg_request_cursor`` as a prepared statement of this
+    connection (parsed and planned once per connection, then a generic plan), leaving the
+    connection's setting for every other statement as it was. For hot statements whose plan
+    does not depend on the values; about 40 % of the SMS send INSERT's database time
+    (decision 0420)."""
+    raw = cursor.connection
+    threshold = raw.prepare_threshold
+    if threshold is None:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    try:
+        cursor.execute(sql, params, prepare=True)
+    finally:
+        if threshold is None:
+            raw.prepare_threshold = None
+
+
+def _idle_and_open(raw) -> bool:
+    """True when libpq holds the connection as open and the server has sent nothing since the
+    last answer (a poll of the socket, no round trip)."""
+    from psycopg import pq
+
+    pgconn = raw.pgconn
+    if raw.closed or pgconn.status != pq.ConnStatus.OK:
+        return False
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)
 
 
 def chunks(items: list, size: int) -> Iterator[list]:

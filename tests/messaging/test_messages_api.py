@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from cpaas.messaging.models import Message, OptOut
@@ -77,6 +78,20 @@ def test_it_refuses_an_opted_out_recipient(api, app):
     assert response.json()["error"]["code"] == "recipient_opted_out"
     assert response.json()["error"]["param"] == "to"
     assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_on_a_connection_the_server_ended_is_still_accepted(api):
+    """A send's only query is its INSERT: the connection's health check must still replace a dead
+    connection first (cpaas.core.db.pg_request_cursor)."""
+    from tests.core.test_db import _backend_pid, _terminate
+
+    assert send(api).status_code == 201  # key, settings and numbers now cached: one query per send
+    _terminate(_backend_pid())
+    connection.health_check_done = False  # what request_started does (the test client skips it)
+    response = send(api, to="+15005550001")
+    assert response.status_code == 201, response.json()
+    assert Message.objects.filter(to="+15005550001").exists()
 
 
 def test_an_opt_out_belongs_to_one_app(api, other_provisioned):
