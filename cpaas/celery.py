@@ -44,8 +44,11 @@ app.conf.beat_schedule = beat_schedule()
 
 
 @task_prerun.connect
-def _database_connections_as_between_requests(**_kwargs) -> None:
-    """Drop a connection past CONN_MAX_AGE or broken (health check), as Django does per request."""
+def _database_connections_as_between_requests(task=None, **_kwargs) -> None:
+    """Drop a connection past CONN_MAX_AGE or broken (health check), as Django does per request.
+    Not for a task run eagerly: it runs inside its caller's request or transaction."""
+    if task is not None and task.request.is_eager:
+        return
     from django.db import close_old_connections
 
     close_old_connections()

@@ -225,7 +225,7 @@ def events_publish(*, app, events: Iterable[NewEvent | tuple], livemode: bool | 
     app_id = getattr(app, "pk", app)
     items = [event if isinstance(event, NewEvent) else NewEvent(*event) for event in events]
     if not items:
-        return []
+        return [] if returning else None
     if connection.vendor == "postgresql":
         return _publish_pg(app_id, items, livemode, returning)
     keys = list(dict.fromkeys(item.idempotency_key for item in items))
@@ -240,7 +240,7 @@ def events_publish(*, app, events: Iterable[NewEvent | tuple], livemode: bool | 
             new[item.idempotency_key] = item
     if new:
         found.update(_record_new(app_id, list(new.values()), livemode))
-    return [found[item.idempotency_key] for item in items]
+    return [found[item.idempotency_key] for item in items] if returning else None
 
 
 def _warn_unknown(items: list[NewEvent]) -> None:

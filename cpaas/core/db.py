@@ -6,17 +6,19 @@ from __future__ import annotations
 import select
 from collections.abc import Iterator
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 def pg_cursor():
     """A cursor with server-side parameter binding on Django's connection (PostgreSQL only):
     arrays and many values are dumped in C, where Django's client-side cursor inlines each one
-    as a quoted literal, and a hot statement can be prepared once per connection (``prepare=True``)."""
-    import psycopg
+    as a quoted literal (a hot statement can also be prepared: :func:`execute_prepared`).
 
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    The connection gets the health check Django's own cursor would give it (once per request or
+    Celery task, see :func:`pg_request_cursor`): psycopg's errors on this cursor do not mark the
+    connection as Django's do, so a connection the server dropped would otherwise fail every
+    later task of a worker that keeps its connections (decision 0012)."""
+    return pg_request_cursor()
 
 
 def pg_request_cursor(db=None):

@@ -327,6 +327,7 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
     early = {(receipt.connector, receipt.carrier_message_id): receipt for receipt in receipts}
     counts = {"sent": 0, "failed": 0, "retry": 0, "receipts": 0}
     announced: list[Message | Earlier] = []
+    used: set[tuple[str, str]] = set()  # the receipts applied here
     with transaction.atomic():
         rows = [by_id[pk] for pk in _lock_sending(list(by_id))]
         changed, sent_rows = [], []
@@ -344,6 +345,7 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                 if receipt is not None and can_move(Status.SENT, receipt.status):
                     announced.append(Earlier.of(row))  # message.sent, then the receipt's event
                     _apply_receipt(row, receipt, now)
+                    used.add((name, carrier_id))
                     counts["receipts"] += 1
             elif row.id in failed:
                 row.status, row.failed_at = Status.FAILED, now
@@ -372,8 +374,12 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
                                      occurred_at=now, idempotency_key=f"sms:{row.id}")
         _adopt_orphans(sent_rows)
         if early:
-            keys = list(early)
-            transaction.on_commit(lambda: infra.receipts_journal_delete(keys))
+            applied = [key for key in early if key in used]
+            unused = [receipt for key, receipt in early.items() if key not in used]
+            transaction.on_commit(lambda: infra.receipts_journal_delete(applied))
+            # Their message was no longer ``sending`` (the sweeper settled it meanwhile) or the
+            # move was not allowed here: the database path decides, after this commit.
+            transaction.on_commit(lambda: sink().release(unused))
     return counts
 
 
@@ -705,8 +711,21 @@ class MessagingSink:
                     (fresh if (receipt.connector, receipt.carrier_message_id) in keys else keep).append(receipt)
                 self.receipts = keep
         if fresh:  # not journaled yet: do it before the settle relies on them
-            _journal_receipts(fresh)
+            try:
+                _journal_receipts(fresh)
+            except Exception:  # Redis failed: keep them all here for the database path, lose none
+                self.release(taken)
+                with self.lock:
+                    self.receipts[:0] = fresh
+                raise
         return taken + fresh
+
+    def release(self, receipts: list[DeliveryReceipt]) -> None:
+        """Journaled receipts for the next flush's database path (a settle that could not use
+        them: its message was no longer ``sending``, or the settle did not happen)."""
+        if receipts:
+            with self.lock:
+                self.released.extend(receipts)
 
     def settled(self, keys: Iterable[tuple[str, str]]) -> None:
         """The settle of these submits has committed (or failed): they are no longer expected, and
@@ -751,7 +770,14 @@ class MessagingSink:
                     if stale is not None:
                         journaled.append(stale)
         if hold or wait:
-            _journal_receipts(hold + wait)  # before holding: a crash after this point loses nothing
+            try:
+                _journal_receipts(hold + wait)  # before holding: a crash after this point loses nothing
+            except Exception:  # Redis failed: all of them wait here for the next flush
+                with self.lock:
+                    self.receipts[:0] = hold + wait + apply
+                    self.released[:0] = journaled
+                    self.inbounds[:0] = inbounds
+                raise
             with self.lock:
                 for receipt in hold:
                     key = (receipt.connector, receipt.carrier_message_id)
@@ -761,7 +787,14 @@ class MessagingSink:
                         journaled.append(receipt)
                 self.waiting.extend(wait)
         if apply or journaled:
-            receipts_apply(apply + journaled)  # unknown carrier ids are parked as orphans
+            try:
+                receipts_apply(apply + journaled)  # unknown carrier ids are parked as orphans
+            except Exception:  # the database failed: they wait here (journaled) for the next flush
+                with self.lock:
+                    self.receipts[:0] = apply
+                    self.released[:0] = journaled
+                    self.inbounds[:0] = inbounds
+                raise
         if journaled:  # parked or applied by now: their journal entries are done with
             infra.receipts_journal_delete([(r.connector, r.carrier_message_id) for r in journaled])
         for inbound in inbounds:

@@ -61,13 +61,61 @@ def test_a_worker_keeps_its_database_connection_from_task_to_task(transactional_
     assert connection.connection is before
 
 
+def _task_starts(task=None):
+    from celery.signals import task_prerun
+
+    from cpaas.celery import app
+
+    task = task or app.tasks["celery.backend_cleanup"]
+    task_prerun.send(sender=task, task_id="t-1", task=task, args=(), kwargs={})
+
+
 def test_a_broken_connection_is_dropped_before_the_next_task(transactional_db, monkeypatch):
     from django.db import connection
-
-    from cpaas.celery import _database_connections_as_between_requests
 
     connection.ensure_connection()
     monkeypatch.setattr(connection, "is_usable", lambda: False)
     connection.errors_occurred = True  # as after an OperationalError in the previous task
-    _database_connections_as_between_requests()
+    _task_starts()
     assert connection.connection is None
+
+
+def test_a_connection_the_server_dropped_under_a_raw_cursor_is_replaced_in_the_next_task(transactional_db):
+    """psycopg's errors on pg_cursor do not mark the connection as Django's do: the health check
+    at the next task's first query must still find it dead."""
+    import psycopg
+    import pytest
+    from django.db import connection
+
+    from cpaas.core.db import pg_cursor
+
+    with pg_cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    with psycopg.connect(**{k: v for k, v in connection.get_connection_params().items()
+                            if k in ("host", "port", "user", "password", "dbname")}, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(psycopg.OperationalError), pg_cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert not connection.errors_occurred  # what Django's own check would have relied on
+    _task_starts()
+    with pg_cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+
+
+def test_a_task_run_eagerly_inside_a_transaction_keeps_its_connection(transactional_db):
+    from django.db import connection, transaction
+
+    from cpaas.celery import app
+
+    task = app.tasks["celery.backend_cleanup"]
+    task.push_request(is_eager=True)
+    try:
+        with transaction.atomic():
+            connection.ensure_connection()
+            before = connection.connection
+            _task_starts(task)
+            assert connection.connection is before
+    finally:
+        task.pop_request()

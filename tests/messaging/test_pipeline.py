@@ -587,3 +587,43 @@ def test_the_claim_locks_its_batch_once_whatever_the_statistics_say(api, app):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "InitPlan" in plan and "Semi Join" not in plan, plan
     assert [m.id for m in pipeline.claim_queued(100)] == [first]
+
+
+def test_a_flush_whose_database_write_fails_keeps_its_receipts_for_the_next(api, monkeypatch):
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    claimed = pipeline.claim_queued(10)
+    key = ("sandbox", "sbx-flush-fails")
+    pipeline.settle(claimed, accepted={message_id: key}, failed={}, retry_later=[])
+    sink = pipeline.MessagingSink()
+    sink.release([DeliveryReceipt(*key, "delivered")])
+    real_apply = pipeline.receipts_apply
+
+    def down(receipts):
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(pipeline, "receipts_apply", down)
+    with pytest.raises(RuntimeError):
+        sink.flush()
+    assert Message.objects.get(pk=message_id).status == "sent"
+    monkeypatch.setattr(pipeline, "receipts_apply", real_apply)
+    sink.flush()
+    assert Message.objects.get(pk=message_id).status == "delivered"
+
+
+def test_a_taken_receipt_whose_message_was_settled_elsewhere_goes_to_the_database_path(
+        api, django_capture_on_commit_callbacks):
+    """The sweeper settled the message between the claim and this settle: the receipt this settle
+    took must not vanish with its journal entry."""
+    message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
+    claimed = pipeline.claim_queued(10)
+    key = ("sandbox", "sbx-settled-elsewhere")
+    Message.objects.filter(pk=message_id).update(status="sent", connector=key[0], carrier_message_id=key[1])
+    receipt = DeliveryReceipt(*key, "delivered")
+    infra.receipts_journal_write([(*key, "delivered", "")], 60)
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.settle(claimed, accepted={message_id: key}, failed={}, retry_later=[], receipts=[receipt])
+    assert infra.receipts_journal_read([key])  # not applied here: its journal entry stays
+    assert receipt in pipeline.sink().released
+    pipeline.sink().flush()
+    assert Message.objects.get(pk=message_id).status == "delivered"
+    assert infra.receipts_journal_read([key]) == {}
