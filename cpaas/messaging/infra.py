@@ -165,11 +165,7 @@ def flag_set_once(key: str, ttl: int) -> bool:
 
 
 def flag_clear(key: str) -> None:
-    client = redis_client()
-    if client is None:
-        memory.delete(key)
-    else:
-        client.delete(key)
+    delete_many([key])
 
 
 # --- the submit journal ---------------------------------------------------------------------
@@ -181,7 +177,11 @@ def _journal_key(message_id: str) -> str:
 
 
 _SET_MANY = "for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[#ARGV]) end return #KEYS"
-_set_many_scripts: dict[int, object] = {}
+
+
+@lru_cache(maxsize=1)
+def _set_many_script():
+    return redis_client().register_script(_SET_MANY)
 
 
 def set_many(pairs: list[tuple[str, str]], ttl: int) -> None:
@@ -197,10 +197,28 @@ def set_many(pairs: list[tuple[str, str]], ttl: int) -> None:
         for key, value in pairs:
             memory.set(key, value, ttl)
         return
-    script = _set_many_scripts.get(id(client))
-    if script is None:
-        script = _set_many_scripts[id(client)] = client.register_script(_SET_MANY)
-    script(keys=[key for key, _ in pairs], args=[*(value for _, value in pairs), ttl])
+    _set_many_script()(keys=[key for key, _ in pairs], args=[*(value for _, value in pairs), ttl])
+
+
+def get_many(keys: list[str]) -> list[str | None]:
+    """MGET, as text (None where a key is missing)."""
+    if not keys:
+        return []
+    client = redis_client()
+    values = [memory.get(key) for key in keys] if client is None else client.mget(keys)
+    return [None if value is None else value.decode() if isinstance(value, bytes) else str(value)
+            for value in values]
+
+
+def delete_many(keys: list[str]) -> None:
+    if not keys:
+        return
+    client = redis_client()
+    if client is None:
+        for key in keys:
+            memory.delete(key)
+        return
+    client.delete(*keys)
 
 
 def journal_write(entries: dict[str, str], ttl: int) -> None:
@@ -208,18 +226,8 @@ def journal_write(entries: dict[str, str], ttl: int) -> None:
 
 
 def journal_read(message_ids: list[str]) -> dict[str, str]:
-    if not message_ids:
-        return {}
-    client = redis_client()
-    if client is None:
-        values = [memory.get(_journal_key(message_id)) for message_id in message_ids]
-    else:
-        values = client.mget([_journal_key(message_id) for message_id in message_ids])
-    out = {}
-    for message_id, value in zip(message_ids, values, strict=True):
-        if value is not None:
-            out[message_id] = value.decode() if isinstance(value, bytes) else str(value)
-    return out
+    values = get_many([_journal_key(message_id) for message_id in message_ids])
+    return {message_id: value for message_id, value in zip(message_ids, values, strict=True) if value is not None}
 
 
 # --- the receipt journal ----------------------------------------------------------------------
@@ -240,30 +248,17 @@ def receipts_journal_write(receipts: list[tuple[str, str, str, str]], ttl: int) 
 
 def receipts_journal_read(keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
     """(connector, carrier id) → (status, error code) for the receipts journaled under those keys."""
-    if not keys:
-        return {}
-    client = redis_client()
-    if client is None:
-        values = [memory.get(_receipt_key(*key)) for key in keys]
-    else:
-        values = client.mget([_receipt_key(*key) for key in keys])
+    values = get_many([_receipt_key(*key) for key in keys])
     out = {}
     for key, value in zip(keys, values, strict=True):
         if value is not None:
-            status, _, error = (value.decode() if isinstance(value, bytes) else str(value)).partition("|")
+            status, _, error = value.partition("|")
             out[key] = (status, error)
     return out
 
 
 def receipts_journal_delete(keys: list[tuple[str, str]]) -> None:
-    if not keys:
-        return
-    client = redis_client()
-    if client is None:
-        for key in keys:
-            memory.delete(_receipt_key(*key))
-        return
-    client.delete(*[_receipt_key(*key) for key in keys])
+    delete_many([_receipt_key(*key) for key in keys])
 
 
 # --- multipart inbound messages ------------------------------------------------------------------
