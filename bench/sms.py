@@ -266,52 +266,25 @@ if __name__ == "__main__":
 
 # --- CPU per message of the whole chain ---------------------------------------------------------
 
-TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _children_of() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            tree.setdefault(ppid, []).append(int(name))
-    return tree
-
-
-def _cpu(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
-
-
-def _redis_pids() -> dict[int, bool]:
-    found = {}
+def _redis_pids() -> list[int]:
+    pids = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/comm") as f:
-                    found[int(name)] = f.read().strip() == "redis-server"
+                    if f.read().strip() == "redis-server":
+                        pids.append(int(name))
             except OSError:
                 continue
-    return found
+    return pids
 
 
 class ChainCpu:
     """CPU seconds used by each part of the end-to-end chain (a process and its descendants;
     PostgreSQL: this database's backends and the server's own background processes; Redis; not
-    counted: processes that exit during the run), so the run
-    can say how many milliseconds of CPU one message costs and where: req/s swings with the
-    machine's other load, CPU per message much less."""
+    counted: processes that exit during the run), so the run can say how many milliseconds of CPU
+    one message costs and where: req/s swings with the machine's other load, CPU per message much
+    less."""
 
     def __init__(self, roots: dict[str, int]) -> None:
         self.roots = roots
@@ -319,25 +292,17 @@ class ChainCpu:
     def sample(self) -> dict[str, float]:
         from django.db import connection
 
-        tree = _children_of()
-        out = {}
-        for label, root in self.roots.items():
-            pids, stack = [], [root]
-            while stack:
-                pid = stack.pop()
-                pids.append(pid)
-                stack.extend(tree.get(pid, []))
-            out[label] = _cpu(pids)
+        from bench._support import TICK, descendants, machine_busy, proc_cpu
+
+        out = {label: proc_cpu(descendants(root)) for label, root in self.roots.items()}
         with connection.cursor() as cursor:
             cursor.execute("SELECT pid FROM pg_stat_activity WHERE (datname = current_database() AND "
                            "backend_type = 'client backend') OR backend_type IN ('walwriter', "
                            "'checkpointer', 'background writer', 'autovacuum worker', 'walsender')")
-            out["postgresql"] = _cpu([row[0] for row in cursor.fetchall()])
-        out["this driver"] = _cpu([os.getpid()])
-        out["redis"] = _cpu([pid for pid, names in _redis_pids().items() if names])
-        with open("/proc/stat") as f:  # the whole machine: user+nice+system+irq+softirq+steal
-            fields = [int(v) for v in f.readline().split()[1:]]
-        out["machine busy"] = (sum(fields) - fields[3] - fields[4]) / TICK
+            out["postgresql"] = proc_cpu(row[0] for row in cursor.fetchall())
+        out["this driver"] = proc_cpu([os.getpid()])
+        out["redis"] = proc_cpu(_redis_pids())
+        out["machine busy"] = machine_busy()[0] / TICK  # the whole machine: all but idle and iowait
         return out
 
     @staticmethod

@@ -18,35 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-TICK = os.sysconf("SC_CLK_TCK")
 PATHS = ("/bench/sms-bare", "/v1/messages")
-
-
-def _stat(pid: int | str) -> list[str]:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def _ppid(pid: str) -> int:
-    try:
-        return int(_stat(pid)[1])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = _stat(pid)
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-    return total
 
 
 def main() -> int:
     from bench import sms
+    from bench._support import descendants, proc_cpu
 
     sms.setup_django()
     from django.core.management import call_command
@@ -62,7 +39,7 @@ def main() -> int:
     database = connection.settings_dict["NAME"]
 
     def processes() -> list[list[int]]:
-        workers = [server.pid] + [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == server.pid]
+        workers = descendants(server.pid)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
                            "AND backend_type = 'client backend'", [database])
@@ -75,10 +52,10 @@ def main() -> int:
         for _ in range(3):
             for path in PATHS:
                 workers, backends = processes()
-                before = cpu_seconds(workers), cpu_seconds(backends)
+                before = proc_cpu(workers), proc_cpu(backends)
                 rate, total, _bad = sms.wrk(url, sms.SINGLE_LUA % {"secret": secret, "path": path}, 6, 8)
-                python = (cpu_seconds(workers) - before[0]) / total * 1e6
-                postgres = (cpu_seconds(backends) - before[1]) / total * 1e6
+                python = (proc_cpu(workers) - before[0]) / total * 1e6
+                postgres = (proc_cpu(backends) - before[1]) / total * 1e6
                 rounds[path].append((python, postgres, rate))
     finally:
         sms.stop(server)
