@@ -553,6 +553,6 @@ def record_results(results: list[Result], *, breaker: Breaker | None = None, ses
                     type_, _attempt_payload(job, result, made, url), f"{type_}:{job.delivery_id}:{made}",
                     None if mode is None else mode == "live"))
             for app_id, events in by_app.items():
-                events_publish(app=app_id, events=events)
+                events_publish(app=app_id, events=events, returning=False)
     for endpoint_id in gone:
         endpoint_disable(endpoint_id=endpoint_id, reason="gone", now=now)

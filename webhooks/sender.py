@@ -87,10 +87,6 @@ async def attempt(pool: http.Pool, url: str, headers: dict[str, str], body: byte
     return result
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    return new_event_loop()
-
-
 class Sender:
     """The per-process sender: a loop thread, one keep-alive pool, in-flight bookkeeping."""
 
@@ -99,7 +95,7 @@ class Sender:
         self._lock = threading.Lock()
         self._in_flight: Counter[str] = Counter()
         self._done = threading.Event()
-        self._loop = _new_loop()
+        self._loop = new_event_loop()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._latency: dict[str, float] = {}  # per endpoint, seconds, exponentially weighted
         self._pool = http.Pool()

@@ -136,7 +136,6 @@ def _sequences(app_id: str, counts: dict[str, int], now: datetime) -> dict[str, 
         return {subject: int(value) for subject, value in cursor.fetchall()}
 
 
-
 def _events_insert(events: list[Event]) -> set[str]:
     """Multi-row INSERT … ON CONFLICT DO NOTHING; returns the ids actually inserted (the portable
     path: on PostgreSQL ``_publish_pg`` does a whole batch in one statement)."""

@@ -9,30 +9,24 @@ from collections.abc import Iterator
 from django.db import DEFAULT_DB_ALIAS, connections
 
 
-def pg_cursor():
-    """A cursor with server-side parameter binding on Django's connection (PostgreSQL only):
-    arrays and many values are dumped in C, where Django's client-side cursor inlines each one
-    as a quoted literal (a hot statement can also be prepared: :func:`execute_prepared`).
-
-    The connection gets the health check Django's own cursor would give it (once per request or
-    Celery task, see :func:`pg_request_cursor`): psycopg's errors on this cursor do not mark the
-    connection as Django's do, so a connection the server dropped would otherwise fail every
-    later task of a worker that keeps its connections (decision 0012)."""
-    return pg_request_cursor()
-
-
 def pg_request_cursor(db=None):
-    """``pg_cursor`` for a request whose only query is one statement (an SMS send), with Django's
-    per-request health check (``CONN_HEALTH_CHECKS``) kept but done without its ``SELECT 1``
-    round trip, which cost as much as the statement's own parsing and planning.
+    """A cursor with server-side parameter binding on Django's connection (PostgreSQL only):
+    arrays and many values are dumped in C, where Django's client-side cursor inlines each one as
+    a quoted literal (a hot statement can also be prepared: :func:`execute_prepared`).
+
+    It keeps Django's per-request (and, in workers, per-task) health check
+    (``CONN_HEALTH_CHECKS``) but does it without the ``SELECT 1`` round trip, which cost a single
+    SMS send as much as its statement's own parsing and planning. psycopg's errors on this cursor
+    do not mark the connection as Django's do, so without the check a connection the server
+    dropped would fail every later task of a worker that keeps its connections (decision 0012).
 
     An idle connection has nothing to read: a server that ended it (restart, terminated backend,
     idle timeout) left a FATAL message or an EOF on the socket. So the check looks at the socket
     and the connection's state; only when something is there does Django's own check (the
     ``SELECT 1``) decide, replacing a dead connection before the statement runs, exactly as
-    ``connection.cursor()`` would. Run the statement inside ``db.wrap_database_errors`` so errors
-    are Django's and mark the connection as Django's cursor does (decision 0420). ``db``: the
-    default connection's wrapper (each ``connection.x`` costs a thread-local lookup).
+    ``connection.cursor()`` would. Running the statement inside ``db.wrap_database_errors`` makes
+    its errors Django's (decision 0420). ``db``: the default connection's wrapper (each
+    ``connection.x`` costs a thread-local lookup).
     """
     import psycopg
 
@@ -51,6 +45,9 @@ def pg_request_cursor(db=None):
     if db.needs_rollback:
         db.validate_no_broken_transaction()
     return psycopg.Cursor(raw)
+
+
+pg_cursor = pg_request_cursor
 
 
 # psycopg prepares a statement executed with ``prepare=True`` only on a connection whose

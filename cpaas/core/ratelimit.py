@@ -114,7 +114,6 @@ class LeaseTable(dict):
             self.clear()
 
 
-
 @dataclass
 class _Lease:
     deny_flag: str

@@ -195,19 +195,9 @@ class Hub:
             if kind == "msg":
                 self._reorder(event)
             elif kind == "cmd":
-                targets = self._targets(app_id, event["to"])
-                if targets:  # every gateway hears every event: encode only where it is sent
-                    frame = event["frame"]
-                    wire = encode_text(frame.encode())
-                    for session in targets:
-                        session.push(frame, wire)
+                self._push(self._targets(app_id, event["to"]), event["frame"])
             elif kind == "room":
-                sessions = list(self.rooms.get((app_id, event["room"]), ()))
-                if sessions:
-                    frame = event["frame"]
-                    wire = encode_text(frame.encode())
-                    for session in sessions:
-                        session.push(frame, wire)
+                self._push(list(self.rooms.get((app_id, event["room"]), ())), event["frame"])
             elif kind == "room_close":
                 for session in list(self.rooms.get((app_id, event["room"]), ())):
                     self.room_leave(session, event["room"])
@@ -261,6 +251,13 @@ class Hub:
             self.sends.pop(key, None)
         finally:
             self.sending.discard(key)
+
+    @staticmethod
+    def _push(sessions, frame: str) -> None:
+        if sessions:  # every gateway hears every event: encode only where it is sent
+            wire = encode_text(frame.encode())
+            for session in sessions:
+                session.push(frame, wire)
 
     def _deliver(self, event: dict) -> None:
         targets = self._targets(event["app"], event["to"])
