@@ -112,3 +112,72 @@ def test_runplatform_serves_the_printed_key_runs_tasks_and_stops_every_child_on_
             platform.kill()
         for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def new_user_env(var_dir: Path) -> dict[str, str]:
+    """A second terminal of someone who just ran `make run`: nothing exported (no DEBUG,
+    SECRET_KEY or DATABASE_URL). Only the var/ directory is the test's own."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CPAAS_TESTING", "SECRET_KEY", "DEBUG",
+                        "DJANGO_SETTINGS_MODULE", "CPAAS_API_KEY", "CPAAS_API_BASE"}}
+    env.update(CPAAS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """`make run` in one terminal, for the README's other commands to run beside it."""
+    var_dir, port = tmp_path_factory.mktemp("make-run") / "var", free_port()
+    process = subprocess.Popen([sys.executable, "manage.py", "runplatform"], cwd=ROOT,
+                               env=embedded_env(var_dir, port), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output = Output(process)
+    try:
+        secret = output.wait_for(r'curl -H "Authorization: Bearer (sk_test_\w+)"', timeout=90).group(1)
+        yield {"var_dir": var_dir, "base": f"http://127.0.0.1:{port}", "key": secret, "output": output}
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        for pid in processes_with(f"CPAAS_VAR_DIR={var_dir}\0"):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_the_readme_createtenant_line_works_in_a_second_terminal_against_make_runs_database(platform):
+    done = subprocess.run(
+        [sys.executable, "manage.py", "createtenant", "--name", "Acme", "--owner-email", "you@acme.test"],
+        cwd=ROOT, env=new_user_env(platform["var_dir"]), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tenant_id = re.search(r"Tenant\s+(ten_\w+)\s+Acme", done.stdout).group(1)
+    key = re.search(r"Test key\s+(sk_test_\w+)", done.stdout).group(1)
+    # The running platform knows the new tenant: one database, one secret key.
+    me = httpx.get(f"{platform['base']}/v1/me", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert me.status_code == 200, me.text
+    assert me.json()["tenant"] == tenant_id
+
+
+def test_a_call_hangs_up_through_the_api_under_make_run(platform):
+    """No Redis on the embedded default: the engine in make run's worker still gets the hang-up."""
+    headers = {"Authorization": f"Bearer {platform['key']}"}
+    with httpx.Client(base_url=platform["base"], headers=headers, timeout=10) as api:
+        created = api.post("/v1/calls", json={"to": "+12025550123", "from": "+15005559000",
+                                              "instructions": '<Response><Pause length="600"/></Response>'})
+        assert created.status_code == 201, created.text
+        call_id = created.json()["id"]
+
+        def wait_status(statuses: set[str], seconds: float) -> dict:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                call = api.get(f"/v1/calls/{call_id}").json()
+                if call["status"] in statuses:
+                    return call
+                time.sleep(0.2)
+            raise AssertionError(f"{call_id} is {call['status']}, not {statuses}, after {seconds}s")
+
+        wait_status({"in-progress"}, 60)
+        asked = api.post(f"/v1/calls/{call_id}", json={"status": "completed"})
+        assert asked.status_code == 200, asked.text
+        hung_up = wait_status({"completed", "canceled"}, 5)
+        assert hung_up["hangup_cause"] == "api_hangup"
