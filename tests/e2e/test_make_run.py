@@ -7,6 +7,7 @@ SIGINT stops every process it started.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -181,3 +183,54 @@ def test_a_call_hangs_up_through_the_api_under_make_run(platform):
         assert asked.status_code == 200, asked.text
         hung_up = wait_status({"completed", "canceled"}, 5)
         assert hung_up["hangup_cause"] == "api_hangup"
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """The user's own webhook handler that `cpaas listen --forward-to` forwards to."""
+
+    received: list[dict] = []
+
+    def do_POST(self):
+        Receiver.received.append(json.loads(self.rfile.read(int(self.headers.get("content-length") or 0))))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        return None
+
+
+def test_the_readme_listen_and_curl_lines_work_beside_make_run_and_sigterm_deletes_the_endpoint(platform):
+    Receiver.received = []
+    handler = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=handler.serve_forever, daemon=True).start()
+    cli = Path(sys.executable).parent / "cpaas"
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "cpaas.cli"]
+    # As the README writes it (no key: the demo key make run wrote); only the port is the test's.
+    listen = subprocess.Popen(
+        [*command, "listen", "--forward-to", f"http://127.0.0.1:{handler.server_address[1]}/hook"],
+        cwd=ROOT, env={**new_user_env(platform["var_dir"]), "CPAAS_API_BASE": platform["base"]},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed = Output(listen)
+    headers = {"Authorization": f"Bearer {platform['key']}"}
+    try:
+        printed.wait_for(r"Ready! Listening on", timeout=30)
+        sender = platform["output"].wait_for(r'"from": "(\+\d+)"', timeout=5).group(1)
+        sent = httpx.post(f"{platform['base']}/v1/messages", headers=headers, timeout=10,
+                          json={"from": sender, "to": "+15005550000", "body": "Hello from CPaaS"})
+        assert sent.status_code in (200, 201, 202), sent.text
+        printed.wait_for(r"--> message\.\w+ \[evt_\w+\]", timeout=60)
+        deadline = time.monotonic() + 10
+        while not Receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert Receiver.received[0]["data"]["id"] == sent.json()["id"]
+
+        listen.send_signal(signal.SIGTERM)
+        assert listen.wait(15) == 0
+        printed.wait_for(r"the temporary endpoint was deleted", timeout=5)
+        endpoints = httpx.get(f"{platform['base']}/v1/webhook-endpoints", headers=headers, timeout=10).json()
+        assert endpoints["data"] == []
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+        handler.shutdown()
