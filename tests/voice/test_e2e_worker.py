@@ -157,3 +157,18 @@ def test_a_call_whose_worker_is_killed_ends_engine_lost_once_the_engine_lease_ex
     call = Call.objects.get(pk=call_id)
     assert (call.status, call.hangup_cause, call.error_code) == ("failed", "engine_lost", "engine_lost")
     assert Event.objects.filter(type="call.completed", data__call_id=call_id, data__status="failed").exists()
+
+
+@pytest.mark.worker
+def test_a_hang_up_reaches_the_engine_of_another_process_through_the_call_row(api, worker):
+    call_id = api.post("/v1/calls", {"to": "+12025550123", "from": "+15005559000",
+                                     "instructions": '<Response><Pause length="600"/></Response>'},
+                       format="json").json()["id"]
+    deadline = time.monotonic() + 30
+    while Call.objects.get(pk=call_id).status != states.IN_PROGRESS:
+        assert time.monotonic() < deadline, "the call never got answered"
+        time.sleep(0.1)
+    assert api.post(f"/v1/calls/{call_id}", {"status": "completed"}, format="json").status_code == 200
+    wait_final([call_id], seconds=3)
+    call = Call.objects.get(pk=call_id)
+    assert (call.status, call.hangup_cause, call.pending_control) == ("completed", "api_hangup", None)
