@@ -116,10 +116,11 @@ def setup_django() -> None:
 
 def provision():
     from cpaas.messaging.models import SmsSettings
-    from cpaas.tenants.keys import api_key_create
+    from cpaas.tenants.keys import api_key_create, tenant_set_limit
     from cpaas.tenants.services import tenant_provision
 
     provisioned = tenant_provision(name=f"sms bench {secrets.token_hex(3)}")
+    tenant_set_limit(tenant=provisioned.tenant, live=1_000_000, test=None, actor="bench")
     key = api_key_create(app=provisioned.app, name="bench live", mode="live", rate_limit=1_000_000)
     SmsSettings.objects.update_or_create(app=provisioned.app, defaults={
         "allowed_countries": ["US"], "velocity_limit": 10**9, "daily_cap": None,
