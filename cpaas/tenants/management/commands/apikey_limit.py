@@ -18,7 +18,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("key_id")
         group = parser.add_mutually_exclusive_group(required=True)
-        group.add_argument("--rate", type=int, help="sustained requests/second; the burst is RATE_LIMIT_BURST_SECONDS times it")
+        group.add_argument("--rate", type=int,
+                           help="sustained requests/second; the burst is RATE_LIMIT_BURST_SECONDS times it")
         group.add_argument("--default", action="store_true", help="use the mode's default again")
 
     def handle(self, *args, **options) -> None:
