@@ -123,8 +123,7 @@ def provision():
     tenant_set_limit(tenant=provisioned.tenant, live=1_000_000, test=None, actor="bench")
     key = api_key_create(app=provisioned.app, name="bench live", mode="live", rate_limit=1_000_000)
     SmsSettings.objects.update_or_create(app=provisioned.app, defaults={
-        "allowed_countries": ["US"], "velocity_limit": 10**9, "daily_cap": None,
-        "callback_secret": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+        "allowed_countries": ["US"], "velocity_limit": 10**9, "daily_cap": None})
     return provisioned.app, key.secret
 
 
@@ -338,7 +337,8 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     import httpx
     from django.utils import timezone
 
-    from cpaas.messaging.models import Connector, Message, Route, SmsSettings, Status, StatusCallback
+    from cpaas.messaging.models import Connector, Message, Route, Status, StatusCallback
+    from cpaas.messaging.services import callback_secret
     from webhooks import crypto
     from webhooks.models import Endpoint
     from webhooks.services import _secret_entry
@@ -360,7 +360,7 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
                                 event_types=[] if subscribe == "all" else ["message.delivered"], enabled=True,
                                 secrets=[_secret_entry(signing_secret)])
     else:
-        signing_secret = SmsSettings.objects.get(app=app).callback_secret
+        signing_secret = callback_secret(app.pk, "live")  # created here on first use, like a worker would
     smsc = subprocess.Popen([PY, str(ROOT / "tests" / "carriers" / "smsc_server.py"), "--port", str(smsc_port)],
                             stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
     assert smsc.stdout.readline().startswith("READY")

@@ -159,7 +159,10 @@ class SmsSettings(models.Model):
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     velocity_limit = models.PositiveIntegerField(null=True, blank=True)  # per prefix per window
     help_text = models.CharField(max_length=320, blank=True, default="")
-    callback_secret = models.CharField(max_length=80, blank=True, default="")
+    # The status-callback signing secrets, one per mode so a test key never sees or changes what
+    # signs live callbacks: {"live": {"secret": <keyring token>, "hint": "whsec_…abcd"}, "test": …}.
+    # Shown once when created or rotated, afterwards only the hint (decision 0846).
+    callback_secrets = models.JSONField(default=dict, blank=True)
 
 
 class Connector(models.Model):
