@@ -337,7 +337,8 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     import httpx
     from django.utils import timezone
 
-    from cpaas.messaging.models import Connector, Message, Route, Status, StatusCallback
+    from cpaas.messaging.connectors import connector_save
+    from cpaas.messaging.models import Message, Route, Status, StatusCallback
     from cpaas.messaging.services import callback_secret
     from webhooks import crypto
     from webhooks.models import Endpoint
@@ -368,7 +369,7 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     receiver = subprocess.Popen([PY, str(workdir / "receiver.py"), str(hook_port), signing_secret,
                                  str(received_path)], env=env, start_new_session=True)
     name = f"bench-smsc-{smsc_port}"
-    connector = Connector.objects.create(id=name, kind="smpp", throughput=5000, config={
+    connector, _ = connector_save(id=name, kind="smpp", throughput=5000, config={
         "host": "127.0.0.1", "port": smsc_port, "system_id": "bench", "password": "pw", "window": 100})
     route = Route.objects.create(app=app, prefix="+1", priority=0, connector=connector)
     subprocess.run([PY, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "sms"], cwd=ROOT, env=env,

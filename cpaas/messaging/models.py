@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from cpaas.carriers.credentials import SECRET_FIELDS
 from cpaas.core.ids import id_field
 
 
@@ -175,10 +176,19 @@ class Connector(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    config = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True)  # never a credential: see the constraint
+    # The credentials (SMPP password, HTTP headers and callback token), one keyring token, opened
+    # only by the connector when it binds (cpaas.carriers.credentials; write with connector_save).
+    credentials = models.TextField(blank=True, default="")
     throughput = models.PositiveIntegerField(default=100, help_text="messages/second")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(config__has_any_keys=sorted(SECRET_FIELDS)),
+                                   name="connector_config_without_credentials"),
+        ]
 
     def __str__(self) -> str:
         return self.id

@@ -17,7 +17,8 @@ import pytest
 from django.conf import settings
 from standardwebhooks import Webhook
 
-from cpaas.messaging.models import Connector, Message, Route
+from cpaas.messaging.connectors import connector_save
+from cpaas.messaging.models import Message, Route
 from cpaas.tenants.keys import api_key_create
 from tests.carriers.smsc import Smsc
 from tests.conftest import client_for
@@ -91,8 +92,8 @@ def smsc(tmp_path):
 
 @pytest.fixture
 def live(app, smsc):
-    Route.objects.create(prefix="+1", connector=Connector.objects.create(id="smsc1", kind="smpp",
-                                                                         config=smsc.config(), throughput=500))
+    Route.objects.create(prefix="+1", connector=connector_save(id="smsc1", kind="smpp", config=smsc.config(),
+                                                               throughput=500)[0])
     client = client_for(api_key_create(app=app, name="live", mode="live").secret)
     written = client.post("/v1/sms/settings", {"allowed_countries": ["US"]}, format="json")
     assert written.status_code == 200
