@@ -7,9 +7,13 @@ from __future__ import annotations
 import base64
 import secrets
 
-from cpaas.core.crypto import decrypt, encrypt, fernet
+from django.db import transaction
 
-__all__ = ["SECRET_PREFIX", "decrypt", "encrypt", "fernet", "secret_generate", "secret_key_bytes"]
+from cpaas.core.crypto import decrypt, encrypt, fernet, reencrypt
+from webhooks.models import Endpoint
+
+__all__ = ["SECRET_PREFIX", "decrypt", "encrypt", "endpoint_secrets_reseal", "fernet", "secret_generate",
+           "secret_key_bytes"]
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -23,3 +27,14 @@ def secret_generate(nbytes: int = SECRET_BYTES) -> str:
 def secret_key_bytes(secret: str) -> bytes:
     """The HMAC key of a ``whsec_`` secret."""
     return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def endpoint_secrets_reseal() -> int:
+    """Re-encrypt every endpoint's secrets with the keyring's newest key (secrets_reencrypt)."""
+    changed = 0
+    with transaction.atomic():
+        for endpoint in Endpoint.objects.select_for_update().exclude(secrets=[]):
+            resealed = [{**entry, "secret": reencrypt(entry["secret"])} for entry in endpoint.secrets]
+            Endpoint.objects.filter(pk=endpoint.pk).update(secrets=resealed)
+            changed += 1
+    return changed

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
-__all__ = ["InvalidToken", "decrypt", "encrypt", "fernet", "hint", "reencrypt"]
+__all__ = ["InvalidToken", "decrypt", "encrypt", "fernet", "hint", "reencrypt", "register_resealer", "reseal_all"]
 
 # The derivation salt predates the shared keyring (webhook secrets were its first users); changing
 # it would make every stored token unreadable.
@@ -52,3 +53,18 @@ def hint(secret: str) -> str:
     """What may be shown again after creation: the prefix and the last four characters."""
     prefix, sep, _ = secret.partition("_")
     return f"{prefix}{sep}…{secret[-4:]}" if sep else f"…{secret[-4:]}"
+
+
+# What holds keyring tokens, so one command re-encrypts everything with the newest key. Rooms
+# register from their AppConfig.ready (core never imports a room): label -> function that
+# re-encrypts its rows and returns how many it changed.
+_resealers: dict[str, Callable[[], int]] = {}
+
+
+def register_resealer(label: str, reseal: Callable[[], int]) -> None:
+    _resealers[label] = reseal
+
+
+def reseal_all() -> dict[str, int]:
+    """Re-encrypt every stored secret with the newest key (``manage.py secrets_reencrypt``)."""
+    return {label: reseal() for label, reseal in sorted(_resealers.items())}
