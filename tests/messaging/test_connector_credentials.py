@@ -2,6 +2,7 @@
 connector when it binds."""
 
 import json
+import uuid
 from io import StringIO
 
 import pytest
@@ -9,6 +10,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from cpaas.carriers.credentials import unseal
+from cpaas.core.ratelimit import gate
 from cpaas.messaging import pipeline
 from cpaas.messaging.connectors import connector_save
 from cpaas.messaging.models import Connector
@@ -89,3 +91,21 @@ def connection_without_constraint():
                 transaction.set_rollback(True)
 
     return block()
+
+
+def test_wrong_callback_tokens_are_throttled_per_address(client, settings):
+    settings.AUTH_FAILURES_PER_WINDOW = 2
+    connector_save(id="up", kind="http", config={"url": "https://up.test/sms", "callback_token": "tok"})
+
+    n = uuid.uuid4().int
+    mine, other = f"192.0.{n % 250}.{(n >> 8) % 250 + 1}", f"198.18.{n % 250}.{(n >> 8) % 250 + 1}"
+
+    def post(token, address=mine):
+        return client.post("/v1/carriers/up/receipts", [], content_type="application/json",
+                           HTTP_X_CALLBACK_TOKEN=token, REMOTE_ADDR=address)
+
+    assert [post("guess1").status_code, post("guess2").status_code] == [401, 401]
+    refused = post("tok")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert post("tok", address=other).status_code == 200
+    gate().auth_reset(mine)
