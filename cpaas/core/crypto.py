@@ -4,7 +4,7 @@ Webhook signing secrets, SMS callback secrets and carrier credentials are stored
 tokens. Keys come from ``SECRET_ENCRYPTION_KEYS`` (urlsafe base64 Fernet keys, newest first; the
 older name ``WEBHOOK_SECRET_KEYS`` is still read) or, when unset, one key derived from Django's
 SECRET_KEY. Rotation: put a new key in front, run ``manage.py secrets_reencrypt``, then drop the
-old key. A database dump alone never reveals a secret (docs/decisions/0840-one-keyring-for-secrets-at-rest.md).
+old key. A database dump alone never reveals a secret (docs/decisions/0844-one-keyring-for-secrets-at-rest.md).
 """
 
 from __future__ import annotations
