@@ -179,9 +179,9 @@ def key_resolve(secret: str) -> KeyPrincipal | None:
     return principal
 
 
-def active_key_count(*, app_id: str) -> int:
+def active_key_count(*, app_id: str, mode: str) -> int:
     now = timezone.now()
-    return (ApiKey.objects.filter(app_id=app_id, revoked_at__isnull=True)
+    return (ApiKey.objects.filter(app_id=app_id, mode=mode, revoked_at__isnull=True)
             .exclude(expires_at__lte=now).count())
 
 
@@ -206,7 +206,8 @@ def api_key_create(
 ) -> CreatedKey:
     """Mint a key for ``app``. The secret is returned once and only its hash is kept.
 
-    At most ``API_KEYS_PER_APP`` active keys per app (409 ``too_many_keys``): the app row is locked
+    At most ``API_KEYS_PER_APP`` active keys per app and mode (409 ``too_many_keys``; per mode, so
+    test keys can never use up the live keys' places): the app row is locked
     while counting, so two concurrent creations cannot both take the last place. ``rate_limit`` is
     for operators and the platform's own tools; the tenant API refuses it (decision 0840).
     """
@@ -219,9 +220,9 @@ def api_key_create(
     secret = generate_secret(mode)
     with transaction.atomic():
         App.objects.select_for_update().filter(pk=app.pk).first()
-        active = active_key_count(app_id=app.pk)
+        active = active_key_count(app_id=app.pk, mode=mode)
         if active >= settings.API_KEYS_PER_APP:
-            raise ApiError(f"This app already has {active} active API keys, the most it may hold. "
+            raise ApiError(f"This app already has {active} active {mode} API keys, the most it may hold. "
                            "Revoke keys you no longer use.", code="too_many_keys")
         key = ApiKey.objects.create(
             app=app,

@@ -115,6 +115,14 @@ def test_revoked_and_expired_keys_free_their_place(app, settings):
     assert refused.value.code == "too_many_keys"
 
 
+def test_test_keys_never_use_up_the_places_of_live_keys(app, settings):
+    settings.API_KEYS_PER_APP = 1  # the provisioned test key holds the only test place
+    with pytest.raises(Exception) as refused:
+        api_key_create(app=app, name="second test key")
+    assert refused.value.code == "too_many_keys"
+    assert api_key_create(app=app, name="live", mode="live").key.mode == "live"
+
+
 def test_the_keys_cap_is_per_app(app, tenant, settings):
     from cpaas.tenants.services import app_create
 
