@@ -276,8 +276,24 @@ IDEMPOTENCY_LOCK_SECONDS = envint("IDEMPOTENCY_LOCK_SECONDS", 300)
 RATE_LIMIT_LIVE_PER_SECOND = envint("RATE_LIMIT_LIVE_PER_SECOND", 100)
 RATE_LIMIT_TEST_PER_SECOND = envint("RATE_LIMIT_TEST_PER_SECOND", 25)
 RATE_LIMIT_BURST_SECONDS = envint("RATE_LIMIT_BURST_SECONDS", 2)
+# Default aggregate bucket of a tenant, over all its keys of one mode (an operator may override it
+# per tenant with `manage.py tenant_limit`); a key's own limit never lifts it.
+RATE_LIMIT_TENANT_LIVE_PER_SECOND = envint("RATE_LIMIT_TENANT_LIVE_PER_SECOND", 1000)
+RATE_LIMIT_TENANT_TEST_PER_SECOND = envint("RATE_LIMIT_TENANT_TEST_PER_SECOND", 100)
+# Active (not revoked, not expired) API keys an app may hold; one more answers 409 too_many_keys.
+API_KEYS_PER_APP = envint("API_KEYS_PER_APP", 50)
+# Failed authentications (unknown, revoked or expired keys) one client address may make per window
+# before it gets 429 rate_limited for the rest of the window, without any database lookup.
+AUTH_FAILURES_PER_WINDOW = envint("AUTH_FAILURES_PER_WINDOW", 20)
+AUTH_FAILURE_WINDOW_SECONDS = envint("AUTH_FAILURE_WINDOW_SECONDS", 60)
+# Proxies (addresses or CIDRs) whose X-Forwarded-For is believed; the client address is then the
+# right-most address in that header that is not a trusted proxy. Empty: REMOTE_ADDR, always.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
 # Seconds a process keeps a resolved API key in memory; revocation is pushed through Redis at once.
 API_KEY_CACHE_SECONDS = envint("API_KEY_CACHE_SECONDS", 60)
+# Fernet keys (urlsafe base64, comma-separated, newest first) of the keyring that encrypts secrets
+# at rest (cpaas/core/crypto.py). Empty: one key derived from SECRET_KEY.
+SECRET_ENCRYPTION_KEYS = envlist("SECRET_ENCRYPTION_KEYS") or envlist("WEBHOOK_SECRET_KEYS")
 DOCS_URL = env("DOCS_URL", f"{PUBLIC_BASE_URL}/docs").rstrip("/")
 
 # --- Logging: one JSON object per line ---------------------------------------------------------
