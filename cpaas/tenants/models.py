@@ -12,6 +12,8 @@ from cpaas.core.ids import id_field
 class Tenant(models.Model):
     id = id_field("ten")
     name = models.CharField(max_length=200)
+    # Every console member must sign in with a second factor (decision 0851).
+    require_two_factor = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
