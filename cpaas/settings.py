@@ -89,7 +89,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "cpaas.core.csp.SiteCSPMiddleware",
     # Last: turns a login that django-axes flagged as locked out into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from asgiref.sync import async_to_sync
 from axes.models import AccessAttempt
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -125,3 +126,18 @@ def test_attempts_keep_no_password(provisioned, client):
     fail(client, 2, password="hunter2-secret")
     stored = AccessAttempt.objects.get(username=OWNER)
     assert "hunter2-secret" not in stored.post_data
+
+
+def test_the_lockout_page_is_the_same_under_asgi(provisioned):
+    """Production serves Django over ASGI, where axes' middleware takes its async path."""
+    client = AsyncClient()
+
+    def post(password: str = "wrong-password"):
+        return async_to_sync(client.post)(LOGIN, {"username": OWNER, "password": password}, REMOTE_ADDR="203.0.113.8")
+
+    for _ in range(4):
+        assert post().status_code == 200
+    response = post()
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert post(PASSWORD).status_code == 429
