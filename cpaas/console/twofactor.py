@@ -11,31 +11,37 @@ each tenant's owner sees it (decision 0851).
 from __future__ import annotations
 
 import base64
+import time
+from binascii import unhexlify
 from dataclasses import dataclass
 
 import qrcode
 import qrcode.image.svg
+from django.core import signing
 from django.db import transaction
 from django_otp import devices_for_user
 from django_otp.models import Device
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from cpaas.tenants.audit import audit_record
 from cpaas.tenants.models import Membership, Tenant
 
 RECOVERY_CODE_COUNT = 10
+ENROL_SECONDS = 30 * 60  # how long a key shown on the enrol page can still be confirmed
+_ENROL_SALT = "cpaas.console.totp-enrol"
 TOTP_NAME = "Authenticator app"
 RECOVERY_NAME = "Recovery codes"
 
 
 @dataclass(frozen=True)
 class Enrolment:
-    """What the enrol page shows: the QR code, the same secret for typing in, and the device."""
+    """What the enrol page shows: the QR code, the same secret for typing in, and the signed form value."""
 
-    device: TOTPDevice
     secret: str  # base32, as authenticator apps take it
     qr_svg: str  # an inline <svg> element
+    signed_key: str  # the key, signed for this user: the confirming POST brings it back
 
 
 def has_two_factor(user) -> bool:
@@ -43,13 +49,26 @@ def has_two_factor(user) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def enrolment_start(user) -> Enrolment:
-    """The user's unconfirmed TOTP device (made once, so reloading the page keeps the same secret)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
+def enrolment_start(user, signed_key: str | None = None) -> Enrolment:
+    """A new TOTP key for the enrol page, or the one a failed confirmation brought back.
+
+    Nothing is stored until the user confirms with a code: the key travels in the form, signed for
+    this user, so a GET of the page writes nothing (and abandoned set-ups leave no rows).
+    """
+    key = _key_from(user, signed_key) if signed_key else None
+    key = key or default_key()
+    device = TOTPDevice(user=user, name=TOTP_NAME, key=key)  # never saved: it only formats the URI
     secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
-    return Enrolment(device=device, secret=secret, qr_svg=qr_svg(device.config_url))
+    signed = signing.dumps({"user": user.pk, "key": key}, salt=_ENROL_SALT)
+    return Enrolment(secret=secret, qr_svg=qr_svg(device.config_url), signed_key=signed)
+
+
+def _key_from(user, signed_key: str) -> str | None:
+    try:
+        data = signing.loads(signed_key, salt=_ENROL_SALT, max_age=ENROL_SECONDS)
+    except signing.BadSignature:
+        return None
+    return data.get("key") if data.get("user") == user.pk else None
 
 
 def qr_svg(text: str) -> str:
@@ -64,22 +83,26 @@ class Enrolled:
     recovery_codes: list[str]  # shown once, never again: only the codes themselves are stored
 
 
-def enrolment_confirm(*, user, token: str, ip: str | None) -> Enrolled | None:
-    """Confirm the pending TOTP device with a code from the app; None if the code is wrong.
+def enrolment_confirm(*, user, signed_key: str, token: str, ip: str | None) -> Enrolled | None:
+    """Turn two-factor on with the key from the enrol page and a code the app made from it.
 
-    Any earlier devices of the user are replaced: a user has one app and one set of codes.
+    None if the key is not this user's (or older than ``ENROL_SECONDS``) or the code is wrong. Any
+    earlier devices of the user are replaced: a user has one app and one set of codes.
     """
+    key = _key_from(user, signed_key)
     token = _clean(token)
+    if key is None or not (token.isdigit() and len(token) == 6):
+        return None
+    totp = TOTP(unhexlify(key), step=30, t0=0, digits=6, drift=0)
+    totp.time = time.time()
+    if not totp.verify(int(token), tolerance=1):
+        return None
     with transaction.atomic():
-        device = (
-            TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("id").first()
-        )
-        if device is None or not token.isdigit() or not device.verify_token(token):
-            return None
-        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
-        StaticDevice.objects.filter(user=user).delete()
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
+        for device in devices_for_user(user, confirmed=None):
+            device.delete()
+        # last_t: the code just used cannot sign in again (django-otp refuses t <= last_t).
+        device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, key=key, confirmed=True,
+                                           last_t=totp.t(), drift=totp.drift)
         codes = _recovery_codes_create(user)
         _audit_everywhere(user, "console.two_factor_enabled", ip, {"device": TOTP_NAME})
     return Enrolled(device=device, recovery_codes=codes)

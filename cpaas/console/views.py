@@ -290,7 +290,8 @@ def two_factor(request):
                 return redirect("console:two-factor")
             form.add_error("code", "That code is not right.")
         else:
-            enrolled = twofactor.enrolment_confirm(user=user, token=code, ip=client_ip(request))
+            enrolled = twofactor.enrolment_confirm(user=user, signed_key=request.POST.get("key", ""), token=code,
+                                                   ip=client_ip(request))
             if enrolled is not None:
                 otp_login(request, enrolled.device)
                 return render(request, "console/recovery_codes.html",
@@ -299,7 +300,8 @@ def two_factor(request):
     context = {
         "enabled": enabled,
         "form": form,
-        "enrolment": None if enabled else twofactor.enrolment_start(user),
+        # A failed confirmation shows the same key again: it is the one in the user's app.
+        "enrolment": None if enabled else twofactor.enrolment_start(user, request.POST.get("key")),
         "required": bool(getattr(request, "console_membership", None) is None
                          and user.memberships.filter(tenant__require_two_factor=True).exists()),
         "codes_left": twofactor.recovery_codes_left(user) if enabled else 0,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cpaas.core.management.demo import demo_ensure
 from cpaas.tenants.models import AuditLogEntry, Tenant
 from cpaas.tenants.services import member_add
 from tests.console.conftest import PASSWORD, logged_in
-from tests.console.test_two_factor import code_for
+from tests.console.test_two_factor import enrol
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +87,7 @@ def test_htmx_requests_are_sent_to_enrol_as_a_whole_page(required, developer, ap
 
 def test_after_enrolling_the_pages_open(required, developer):
     client = logged_in(developer)
-    client.get(TWO_FACTOR)
-    response = client.post(TWO_FACTOR, {"code": code_for(TOTPDevice.objects.get(user=developer))})
-    assert response.status_code == 201
+    enrol(client, developer)
     assert client.get("/console/apps").status_code == 200
 
 

@@ -27,24 +27,33 @@ HOME = reverse("console:home")
 OWNER = "owner@acme.test"
 
 
-def code_for(device: TOTPDevice, steps_ahead: int = 0) -> str:
-    """What the user's authenticator app shows now (or ``steps_ahead`` 30-second steps later)."""
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time() + steps_ahead * device.step
+def code_for(device: TOTPDevice | str, steps_ahead: int = 0) -> str:
+    """What the user's authenticator app shows now (or ``steps_ahead`` 30-second steps later), for
+    an enrolled device or for the base32 secret of the enrol page."""
+    if isinstance(device, str):
+        totp = TOTP(base64.b32decode(device + "=" * (-len(device) % 8)))
+    else:
+        totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + steps_ahead * 30
     return f"{totp.token():06d}"
 
 
-def wrong_code(device: TOTPDevice) -> str:
+def wrong_code(device: TOTPDevice | str) -> str:
     """Six digits the app does not show in the accepted window (one step either side)."""
     valid = {code_for(device, steps) for steps in (-1, 0, 1, 2)}
     return next(code for code in ("000000", "111111", "222222", "333333", "444444") if code not in valid)
 
 
+def enrol_form(client: Client) -> tuple[str, str]:
+    """The enrol page's secret (as typed into an app) and the signed key its form posts back."""
+    enrolment = client.get(TWO_FACTOR).context["enrolment"]
+    return enrolment.secret, enrolment.signed_key
+
+
 def enrol(client: Client, user) -> list[str]:
     """Set up two-factor through the pages, as a user would; returns the recovery codes shown."""
-    client.get(TWO_FACTOR)
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
-    response = client.post(TWO_FACTOR, {"code": code_for(device)})
+    secret, key = enrol_form(client)
+    response = client.post(TWO_FACTOR, {"key": key, "code": code_for(secret)})
     assert response.status_code == 201
     return response.context["codes"]
 
@@ -66,32 +75,40 @@ def code_step(client: Client, code: str):
 # --- Enrolment ----------------------------------------------------------------------------------
 
 
-def test_the_enrol_page_shows_a_qr_code_and_the_secret_and_keeps_them_on_reload(owner_client, owner):
+def test_the_enrol_page_shows_a_qr_code_and_the_secret_and_stores_nothing(owner_client, owner):
     first = owner_client.get(TWO_FACTOR)
     assert first.status_code == 200
     page = first.content.decode()
     assert "<svg" in page and "<path" in page
-    device = TOTPDevice.objects.get(user=owner, confirmed=False)
-    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
-    assert secret in page
-    assert first["Cache-Control"].count("no-store") == 1
-    assert secret in owner_client.get(TWO_FACTOR).content.decode()
-    assert TOTPDevice.objects.filter(user=owner).count() == 1
+    secret = first.context["enrolment"].secret
+    assert len(secret) == 32 and secret in page
+    assert "no-store" in first["Cache-Control"]
+    assert not TOTPDevice.objects.filter(user=owner).exists()  # a GET writes nothing
 
 
-def test_the_qr_code_carries_the_otpauth_uri(owner_client, owner):
-    owner_client.get(TWO_FACTOR)
-    device = TOTPDevice.objects.get(user=owner)
-    assert device.config_url.startswith("otpauth://totp/")
-    assert "issuer=CPaaS%20console" in device.config_url
+def test_the_qr_code_carries_the_otpauth_uri_of_the_secret(owner_client, owner):
+    enrolment = owner_client.get(TWO_FACTOR).context["enrolment"]
+    key = base64.b32decode(enrolment.secret).hex()
+    uri = TOTPDevice(user=owner, name="x", key=key).config_url
+    assert uri.startswith("otpauth://totp/") and "issuer=CPaaS%20console" in uri
+    assert f"secret={enrolment.secret}" in uri
 
 
-def test_a_wrong_code_does_not_turn_it_on(owner_client, owner):
-    owner_client.get(TWO_FACTOR)
-    response = owner_client.post(TWO_FACTOR, {"code": wrong_code(TOTPDevice.objects.get(user=owner))})
+def test_a_wrong_code_does_not_turn_it_on_and_keeps_the_secret(owner_client, owner):
+    secret, key = enrol_form(owner_client)
+    response = owner_client.post(TWO_FACTOR, {"key": key, "code": wrong_code(secret)})
     assert response.status_code == 400
     assert b"not right" in response.content
-    assert not TOTPDevice.objects.filter(user=owner, confirmed=True).exists()
+    assert response.context["enrolment"].secret == secret  # the one already in the user's app
+    assert not TOTPDevice.objects.filter(user=owner).exists()
+    assert owner_client.post(TWO_FACTOR, {"key": key, "code": code_for(secret)}).status_code == 201
+
+
+def test_a_key_signed_for_another_user_or_tampered_with_is_refused(owner_client, developer_client):
+    secret, key = enrol_form(developer_client)
+    assert owner_client.post(TWO_FACTOR, {"key": key, "code": code_for(secret)}).status_code == 400
+    assert owner_client.post(TWO_FACTOR, {"key": key[:-2] + "xx", "code": code_for(secret)}).status_code == 400
+    assert not TOTPDevice.objects.exists()
 
 
 def test_confirming_shows_ten_recovery_codes_once_and_audits(owner_client, owner, tenant):
@@ -100,6 +117,7 @@ def test_confirming_shows_ten_recovery_codes_once_and_audits(owner_client, owner
     assert TOTPDevice.objects.filter(user=owner, confirmed=True).count() == 1
     assert StaticToken.objects.filter(device__user=owner).count() == 10
     again = owner_client.get(TWO_FACTOR).content.decode()
+    assert TOTPDevice.objects.get(user=owner).last_t > 0  # the code used to confirm cannot sign in
     assert "On" in again and "10 recovery codes left" in again
     assert not any(code in again for code in codes)
     entry = AuditLogEntry.objects.get(tenant=tenant, action="console.two_factor_enabled")
