@@ -16,6 +16,8 @@ class Tenant(models.Model):
     # Set by an operator only (manage.py tenant_limit), never through the tenant API.
     rate_limit_live = models.PositiveIntegerField(null=True, blank=True)
     rate_limit_test = models.PositiveIntegerField(null=True, blank=True)
+    # Every console member must sign in with a second factor (decision 0851).
+    require_two_factor = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
