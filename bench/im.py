@@ -276,7 +276,7 @@ def provision(n_users: int):
 
     stamp = int(time.time())
     p = tenant_provision(name=f"bench-{stamp}", owner_email=f"bench{stamp}@im.test", owner_password="bench-pass-123!")
-    users = ImUser.objects.bulk_create([ImUser(app=p.app, tenant_id=p.tenant.pk, user_id=f"u{i}")
+    users = ImUser.objects.bulk_create([ImUser(app=p.app, tenant_id=p.tenant.pk, mode="test", user_id=f"u{i}")
                                         for i in range(n_users)], batch_size=2000)
     tokens, rows = [], []
     for u in users:

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cpaas.core.ids import id_field
-from cpaas.core.scoping import Scoping
+from cpaas.core.scoping import SHARED, Scoping
 
 
 class Status(models.TextChoices):
@@ -157,6 +157,7 @@ class OptOut(models.Model):
 class SmsSettings(models.Model):
     """Per-app SMS settings: protection (geo, daily cap, velocity) and inbound (HELP text)."""
 
+    scoping = Scoping.app(mode=SHARED)  # the app's policy, for both modes
     app = models.OneToOneField("tenants.App", on_delete=models.CASCADE, primary_key=True,
                                related_name="sms_settings")
     # ISO 3166 alpha-2 codes; None = not set (live keys may send nowhere, test keys anywhere).
