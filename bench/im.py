@@ -414,7 +414,7 @@ async def run_group(args, app, users, real_url, real_setup, base_url, pids):
     from cpaas.im import services
 
     size = args.group_size
-    group = await sync_to_async(services.group_create)(app=app, name="bench", owner_id=None,
+    group = await sync_to_async(services.group_create)(app=app, mode="test", name="bench", owner_id=None,
                                                        member_ids=[u.user_id for u in users[:size]])
     receivers = await lean_many(lambda i: real_url(i), size, setup=lambda c, i: lean_setup(c))
     # senders are extra devices of the first members (each connection sends one message at a time,
@@ -463,7 +463,7 @@ async def run_room(args, app, users, real_url, real_setup, base_url, pids):
     from cpaas.im import services
 
     size = args.room_size
-    room = await sync_to_async(services.chatroom_create)(app=app, name="bench-room")
+    room = await sync_to_async(services.chatroom_create)(app=app, mode="test", name="bench-room")
 
     async def join(ws, i):
         await real_setup(ws)
