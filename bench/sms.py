@@ -516,7 +516,8 @@ def bench_contracts(app, count: int = 2000) -> float:
                     with billing.usage_batch():
                         for ident in idents:
                             billing.record_usage(app, "sms_segments", 1, dimensions={"country": "US"},
-                                                 occurred_at=timezone.now(), idempotency_key=f"sms:{ident}")
+                                                 occurred_at=timezone.now(), idempotency_key=f"sms:{ident}",
+                                                 mode="live")
     return count / (time.perf_counter() - started)
 
 

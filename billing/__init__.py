@@ -22,9 +22,12 @@ def record_usage(
     dimensions: dict[str, Any] | None = None,
     occurred_at: datetime,
     idempotency_key: str,
+    mode: str,
 ):
-    """Append one usage fact to the ledger; the same key for the same app counts once.
+    """Append one usage fact to the ledger; the same key for the same app and mode counts once.
 
+    ``mode`` is the mode (``"test"`` / ``"live"``) of the key that caused the usage: required, so
+    no caller can forget it; test usage is kept and shown but never invoiced (design.md §7).
     Written inside the caller's transaction (or buffered until the enclosing ``usage_batch()``
     exits). The same key with different content raises a 409 ``usage_key_conflict``.
     """
@@ -32,7 +35,7 @@ def record_usage(
 
     return usage_record(app=app, meter=meter, quantity=quantity, subject=subject,
                         dimensions=dimensions, occurred_at=occurred_at,
-                        idempotency_key=idempotency_key)
+                        idempotency_key=idempotency_key, mode=mode)
 
 
 def usage_batch() -> contextlib.AbstractContextManager:

@@ -53,7 +53,12 @@ def dau_known(*, app, user_id: str, when: datetime) -> bool:
     return False
 
 
-def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
+# IM rows carry no key mode yet, so IM usage is recorded as live; callers that know the mode
+# (once IM users and messages carry it) pass it.
+DEFAULT_MODE = "live"
+
+
+def dau_touch(*, app, user_id: str, when: datetime | None = None, mode: str = DEFAULT_MODE) -> bool:
     """Mark ``user_id`` active today; returns True when this call recorded the day's usage.
 
     Call inside a transaction (or autocommit); the marker sets are updated on commit.
@@ -68,7 +73,7 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
     # between two gateways, or a retry before the marker is set) is identical and deduplicates.
     day_start = datetime.combine(when.astimezone(UTC).date(), time.min, tzinfo=UTC)
     billing.record_usage(app, "im_dau", 1, subject=user_id, occurred_at=day_start,
-                         idempotency_key=f"dau:{user_id}:{day}")
+                         idempotency_key=f"dau:{user_id}:{day}", mode=mode)
 
     def mark() -> None:
         state().dau_add(app_id, day, user_id)
@@ -78,10 +83,12 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
     return True
 
 
-def message_count(*, app, sender_id: str, message_id: str, when: datetime, conversation_type: str) -> None:
+def message_count(*, app, sender_id: str, message_id: str, when: datetime, conversation_type: str,
+                  mode: str = DEFAULT_MODE) -> None:
+    """One ``im_messages`` usage; its dimension is ``kind`` (the conversation type), as plans price it."""
     billing.record_usage(app, "im_messages", 1, subject=sender_id or None,
-                         dimensions={"conversation_type": conversation_type}, occurred_at=when,
-                         idempotency_key=f"im_msg:{message_id}")
+                         dimensions={"kind": conversation_type}, occurred_at=when,
+                         idempotency_key=f"im_msg:{message_id}", mode=mode)
 
 
 def reset_local_cache() -> None:

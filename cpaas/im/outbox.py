@@ -18,6 +18,7 @@ from django.db import transaction
 
 import billing
 import webhooks
+from cpaas.im import metering
 from cpaas.im.models import Message
 from cpaas.im.services import message_data
 from cpaas.tenants.models import App
@@ -45,7 +46,8 @@ def publish_pending(*, limit: int = BATCH) -> int:
         first = rows[0].id
         for app_id, by_kind in counts.items():
             for kind, quantity in by_kind.items():
-                billing.record_usage(apps[app_id], "im_messages", quantity, dimensions={"conversation_type": kind},
+                billing.record_usage(apps[app_id], "im_messages", quantity, dimensions={"kind": kind},
+                                     mode=metering.DEFAULT_MODE,
                                      occurred_at=rows[0].created_at, idempotency_key=f"im_messages:{first}:{kind}")
         Message.objects.filter(pk__in=[m.pk for m in rows]).update(published=True)
     return len(rows)

@@ -367,7 +367,7 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
             for row in sent_rows:
                 billing.record_usage(apps[row.app_id], "sms_segments", row.segments,
                                      dimensions={"country": row.country, "direction": "outbound"},
-                                     occurred_at=now, idempotency_key=f"sms:{row.id}")
+                                     occurred_at=now, idempotency_key=f"sms:{row.id}", mode=row.mode)
         _adopt_orphans(sent_rows)
         if early:
             applied = [key for key in early if key in used]
@@ -607,7 +607,7 @@ def inbound_receive(inbound: InboundSms) -> Message | None:
                 transaction.on_commit(kick_dispatch)
         billing.record_usage(App.objects.get(pk=number.app_id), "sms_segments", info.segments,
                              dimensions={"country": country, "direction": "inbound"},
-                             occurred_at=now, idempotency_key=f"sms:{message.id}")
+                             occurred_at=now, idempotency_key=f"sms:{message.id}", mode=number.mode)
     return message
 
 
