@@ -39,7 +39,7 @@ def test_money_is_plain_at_the_minor_unit_scale(amount, currency, expected):
 
 
 def test_the_minimum_tops_the_rounded_lines_up_exactly(tenant, app):
-    # 9,999 × 0.005 = 49.995 per country: each line rounds to 50.00, which already meets 100.00.
+    # 9,999 x 0.005 = 49.995 per country: each line rounds to 50.00, which already meets 100.00.
     make_plan(tenant, minimum="100", charges=[{"meter": "sms_segments", "model": "per_unit",
                                                "unit_price": "0.005", "group_by": "country"}])
     use(app, "sms_segments", 9999, at(2026, 10, 3), country="GB")
@@ -50,7 +50,7 @@ def test_the_minimum_tops_the_rounded_lines_up_exactly(tenant, app):
 
 
 def test_a_short_month_is_topped_up_to_the_minimum_to_the_cent(tenant, app):
-    # 3 × 33.3333 = 99.9999 unrounded, 3 × 33.33 = 99.99 billed: the top-up is 0.01, total 100.00.
+    # 3 x 33.3333 = 99.9999 unrounded, 3 x 33.33 = 99.99 billed: the top-up is 0.01, total 100.00.
     make_plan(tenant, minimum="100", charges=[{"meter": "sms_segments", "model": "per_unit",
                                                "unit_price": "0.333333", "group_by": "country"}])
     for country in ("GB", "FR", "DE"):
