@@ -125,7 +125,18 @@ def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,
                 occurred_at=leg.ended_at or at, idempotency_key=f"voice_seconds:{leg.id}",
                 mode="live" if livemode else "test",
             )
+        if new in states.FINAL and livemode:
+            _settle_leg(leg)
     return data
+
+
+def _settle_leg(leg: CallLeg) -> None:
+    """Money: the leg's hold (reserved when the call was accepted) becomes its real cost, after
+    this transaction commits (decision 0820)."""
+    app_id, hold_id, seconds = leg.app_id, f"{leg.call_id}:{leg.role}", leg.billable_seconds
+    dims = {"direction": "outbound", "country": leg.country, "leg": leg.role}
+    transaction.on_commit(lambda: billing.spend_settle_usage(app_id, hold_id=hold_id, meter="voice_seconds",
+                                                             quantity=seconds, dimensions=dims))
 
 
 def log_entry(call_id: str, app_id: str, kind: str, message: str, *, at: datetime, level: str = "info",
