@@ -17,7 +17,8 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class Hold:
     """One billable action to reserve; ``id`` (a message id, ``<call id>:<leg role>``) is what its
-    settle names again."""
+    settle names again. An empty ``id`` charges the estimate at once, with nothing to settle (IM
+    messages, whose usage the outbox records within a second)."""
 
     id: str
     meter: str

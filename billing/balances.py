@@ -251,7 +251,8 @@ def _keys(gate: Gate) -> list[str]:
 
 # Check the balance and the cap and reserve every item that fits, atomically, in one round trip.
 # KEYS: avail (tenant), spent this period (app), held (tenant), held (app), holds hash (app).
-# ARGV: prepaid, cap (-1: none), ttl, base avail or "", base spent or "", n, then cost/id pairs.
+# ARGV: prepaid, cap (-1: none), ttl, base avail or "", base spent or "", n, then cost/id pairs
+# (an empty id charges at once, without a hold: usage the ledger records within a second).
 # A missing avail/spent key without a base answers {-1}: the caller reads the ledger and retries.
 # Amounts are integer micro-units; the state keys expire every ttl seconds and are then
 # recomputed from the ledger (less/plus what is still held), which corrects any drift.
@@ -277,18 +278,19 @@ if limit >= 0 then
   else spent = tonumber(spent) end
 end
 local out = {0, 0}
-local taken = 0
+local taken, held = 0, 0
 for i = 0, tonumber(ARGV[6]) - 1 do
-  local cost = tonumber(ARGV[7 + 2 * i])
+  local cost, id = tonumber(ARGV[7 + 2 * i]), ARGV[8 + 2 * i]
   local verdict = 0
   if prepaid and avail - cost < 0 then verdict = 1
   elseif limit >= 0 and spent + cost > limit then verdict = 2 end
   if verdict == 0 then
     if prepaid then avail = avail - cost end
     if limit >= 0 then spent = spent + cost end
-    if cost > 0 then
-      taken = taken + cost
-      redis.call('HINCRBY', KEYS[5], ARGV[8 + 2 * i], cost)
+    taken = taken + cost
+    if cost > 0 and id ~= '' then
+      held = held + cost
+      redis.call('HINCRBY', KEYS[5], id, cost)
     end
   end
   out[#out + 1] = verdict
@@ -296,8 +298,10 @@ end
 if taken > 0 then
   if prepaid then redis.call('DECRBY', KEYS[1], taken) end
   if limit >= 0 then redis.call('INCRBY', KEYS[2], taken) end
-  redis.call('INCRBY', KEYS[3], taken)
-  redis.call('INCRBY', KEYS[4], taken)
+end
+if held > 0 then
+  redis.call('INCRBY', KEYS[3], held)
+  redis.call('INCRBY', KEYS[4], held)
 end
 out[2] = avail or 0
 return out

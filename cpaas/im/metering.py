@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import billing
+from cpaas.core.errors import ApiError
 from cpaas.im.state import state
 
 _lock = threading.Lock()
@@ -81,6 +82,14 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None, mode: str = DE
 
     transaction.on_commit(mark)
     return True
+
+
+def messages_reserve(*, app, kind: str, count: int = 1, mode: str = DEFAULT_MODE) -> list[ApiError | None]:
+    """Money before traffic: IM messages are priced per message (``im_messages`` by ``kind``), so
+    each send is charged against the prepaid balance and the app's cap before it is accepted
+    (402 otherwise). Free for postpaid apps without a cap; else one Redis call for all ``count``."""
+    hold = billing.Hold("", "im_messages", 1, {"kind": kind})
+    return billing.spend_reserve(tenant_id=app.tenant_id, app_id=app.pk, mode=mode, holds=[hold] * count)
 
 
 def message_count(*, app, sender_id: str, message_id: str, when: datetime, conversation_type: str,

@@ -432,6 +432,10 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
     if msg_type != MessageType.COMMAND:
         content = moderate(app_id=app.pk, sender_id=sender_id, conversation_id=conv.pk, conversation_type=conv.kind,
                            msg_type=msg_type, content=content)
+    if msg_type != MessageType.COMMAND or conv.kind == ConversationKind.CHATROOM:  # what is metered
+        problem = metering.messages_reserve(app=app, kind=conv.kind)[0]
+        if problem is not None:
+            raise problem
     # The common case is one statement (seq + insert, see _store) in autocommit: one round trip
     # instead of BEGIN, statement, COMMIT (docs/decisions/0505). A transaction is needed only when
     # the send also writes the sender's first DAU fact of the day, or for chatrooms and commands.
@@ -503,9 +507,15 @@ def message_send_many(*, app: App, conv: Conversation,
         except ApiError as exc:
             results[i] = exc
     if len(accepted) == 1:
-        i, sender, msg_type, content, client_msg_id = accepted[0]
+        i, sender, msg_type, content, client_msg_id = accepted.pop()
         results[i] = _send_one(app, sender, conv, msg_type, content, client_msg_id)
     elif accepted:
+        problems = metering.messages_reserve(app=app, kind=conv.kind, count=len(accepted))  # one call for all
+        for (i, *_rest), problem in zip(accepted, problems, strict=True):
+            if problem is not None:
+                results[i] = problem
+        accepted = [item for item, problem in zip(accepted, problems, strict=True) if problem is None]
+    if accepted:
         recipients = list(members)
         try:
             with transaction.atomic():
