@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing import ledger
+from billing.models import UsageEvent
 from cpaas.carriers.sandbox import connector as sandbox
 from cpaas.messaging import pipeline
 from cpaas.messaging.models import Connector, Message, Route
@@ -171,3 +172,11 @@ def test_concurrent_sends_never_overdraw_the_balance(tenant, app, live, transact
     for thread in threads:
         thread.join()
     assert sorted(answers) == [201] * 4 + [402] * 8
+
+
+def test_usage_is_recorded_in_the_mode_of_the_message(app, api, live):
+    test_id = send(api).json()["id"]
+    live_id = send(live).json()["id"]
+    pipeline.dispatch_batch()
+    modes = dict(UsageEvent.objects.filter(app=app).values_list("idempotency_key", "mode"))
+    assert modes == {f"sms:{test_id}": "test", f"sms:{live_id}": "live"}

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from asgiref.sync import async_to_sync
 
+from billing.models import UsageEvent
 from cpaas.messaging.models import PhoneNumber
 from cpaas.tenants.keys import api_key_create
 from cpaas.voice import conf
@@ -94,12 +95,15 @@ def test_a_spend_cap_refuses_a_callback_that_needs_two_legs(tenant, app, live, l
     assert call(live).status_code == 201
 
 
-def test_test_calls_are_never_reserved(tenant, app, api):
+def test_test_calls_are_never_reserved_and_their_usage_is_test_usage(tenant, app, api, voice):
     price(tenant, PER_MINUTE)
     prepaid(tenant, "0")
-    body = {"to": TO, "from": "+15005559000", "instructions": "<Response><Say>Hi</Say></Response>"}
-    assert api.post("/v1/calls", body, format="json").status_code == 201
+    body = {"to": TO, "from": "+15005559000", "instructions": '<Response><Pause length="5"/></Response>'}
+    response = api.post("/v1/calls", body, format="json")
+    assert response.status_code == 201
     assert held(app) == 0
+    voice.run(response.json()["id"])
+    assert UsageEvent.objects.get(app=app).mode == "test"
 
 
 def test_a_leg_settles_its_real_cost_when_it_ends(tenant, app, live, live_route, voice,
@@ -112,4 +116,5 @@ def test_a_leg_settles_its_real_cost_when_it_ends(tenant, app, live, live_route,
         assert voice.run(call_id) == ["completed"]
     # 61 s in 60/60 increments = 2 minutes = 2.40: the hold became the real cost.
     assert (held(app), available(tenant)) == (0, 0)
+    assert UsageEvent.objects.get(app=app).mode == "live"
     assert call(live).json()["error"]["code"] == "insufficient_funds"
