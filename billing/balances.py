@@ -243,10 +243,11 @@ def cost_micro(gate: Gate, meter: str, quantity, dimensions: dict | None) -> int
     return hit
 
 
-def _keys(gate: Gate) -> list[str]:
+def _keys(tenant_id: str, app_id: str) -> list[str]:
+    """The Redis keys both scripts take, in their order."""
     period = open_period(_now()).isoformat()
-    return [f"billing:avail:{gate.tenant_id}", f"billing:cap:{gate.app_id}:{period}",
-            f"billing:held:t:{gate.tenant_id}", f"billing:held:a:{gate.app_id}", f"billing:holds:{gate.app_id}"]
+    return [f"billing:avail:{tenant_id}", f"billing:cap:{app_id}:{period}",
+            f"billing:held:t:{tenant_id}", f"billing:held:a:{app_id}", f"billing:holds:{app_id}"]
 
 
 # Check the balance and the cap and reserve every item that fits, atomically, in one round trip.
@@ -361,7 +362,7 @@ def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list[Hold]) 
         return [None] * len(holds)
     costs = [cost_micro(gate, h.meter, h.quantity, h.dimensions) for h in holds]
     client = _redis_or_503()
-    keys = _keys(gate)
+    keys = _keys(gate.tenant_id, gate.app_id)
     pairs = [value for hold, cost in zip(holds, costs, strict=True) for value in (cost, hold.id)]
     head = ["1" if gate.prepaid else "0", -1 if gate.cap_micro is None else gate.cap_micro, STATE_TTL]
     try:
@@ -417,8 +418,7 @@ def spend_settle(entries: list[tuple[str, str, str, int | None]]) -> None:
         script = _script(client, "settle", SETTLE)
         pipe = client.pipeline(transaction=False)
         for (tenant_id, app_id), pairs in by_app.items():
-            gate = Gate(tenant_id, app_id, False, None, Decimal(0), "EUR", 0, True, None, 0.0)
-            script(keys=_keys(gate), args=[len(pairs) // 2, *pairs], client=pipe)
+            script(keys=_keys(tenant_id, app_id), args=[len(pairs) // 2, *pairs], client=pipe)
         pipe.execute()
     except RedisError:
         log.warning("could not settle %d spend holds; the ledger recompute will correct it", len(entries))

@@ -308,6 +308,8 @@ def _reserve(caller: Caller, messages: list[Message]) -> list[ApiError | None]:
     """Money before traffic: reserve each live message's estimated price (402 when the prepaid
     balance or the app's spend cap cannot cover it). Test mode and postpaid apps without a cap
     cost nothing; otherwise one Redis round trip for all of them (decision 0820)."""
+    if caller.mode != Mode.LIVE:
+        return [None] * len(messages)
     return billing.spend_reserve(tenant_id=caller.tenant_id, app_id=caller.app_id, mode=caller.mode,
                                  holds=[_hold(message) for message in messages])
 
