@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import principal_cache
 from cpaas.tenants.services import tenant_provision
 
@@ -13,6 +14,7 @@ from cpaas.tenants.services import tenant_provision
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     principal_cache.clear()
+    gate().auth_reset("127.0.0.1")  # the test client's address: failed logins of one test never block the next
     yield
     principal_cache.clear()
 

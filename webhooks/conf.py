@@ -29,11 +29,8 @@ def _default_allowed_cidrs() -> str:
     return "" if os.environ.get("DATABASE_URL") else "127.0.0.0/8,::1/128"
 
 
-# Fernet keys (urlsafe base64, comma-separated, newest first) that encrypt endpoint secrets at
-# rest. Empty: one key derived from SECRET_KEY. Add a new key in front to rotate: new secrets are
-# encrypted with it, old rows still decrypt with the older keys, so keep those listed until every
-# endpoint's secrets have been rotated (or the rows re-encrypted with MultiFernet.rotate).
-SECRET_KEYS: list[str] = _list("WEBHOOK_SECRET_KEYS")
+# The keys that encrypt endpoint secrets at rest are the platform keyring's: SECRET_ENCRYPTION_KEYS
+# (cpaas/core/crypto.py; WEBHOOK_SECRET_KEYS is still read as its older name).
 
 # Extra networks endpoints may resolve to, despite the SSRF guard (e.g. "127.0.0.1/32").
 ALLOWED_CIDRS: list[str] = _list("WEBHOOK_ALLOWED_CIDRS", _default_allowed_cidrs())

@@ -19,7 +19,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from cpaas.messaging import conf
-from cpaas.messaging.models import StatusCallback
+from cpaas.messaging.models import Message, StatusCallback
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,11 @@ def callbacks_deliver(limit: int | None = None) -> dict[str, int]:
     counts = {"delivered": 0, "failed": 0}
     if not rows:
         return counts
-    secrets = {app_id: callback_secret(app_id) for app_id in {row.app_id for row in rows}}
+    # Each mode has its own secret (a test key never sees what signs live callbacks).
+    modes = dict(Message.objects.filter(pk__in={row.message_id for row in rows}).values_list("id", "mode"))
+    secrets = {key: callback_secret(*key) for key in {(row.app_id, modes[row.message_id]) for row in rows}}
     with ThreadPoolExecutor(max_workers=min(32, len(rows))) as pool:
-        outcomes = list(pool.map(lambda row: _post(row, secrets[row.app_id]), rows))
+        outcomes = list(pool.map(lambda row: _post(row, secrets[row.app_id, modes[row.message_id]]), rows))
     done = timezone.now()
     delivered, failed = [], []
     for row, (status, error) in zip(rows, outcomes, strict=True):
