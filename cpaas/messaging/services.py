@@ -316,11 +316,12 @@ def _reserve(caller: Caller, messages: list[Message]) -> list[ApiError | None]:
                                  holds=[_hold(message) for message in messages])
 
 
-def _release(caller: Caller, messages: list[Message]) -> None:
-    """Give back the reservations of messages that will never be sent (refused after reserving,
-    canceled)."""
-    if caller.mode == Mode.LIVE and messages:
-        billing.spend_settle([(caller.tenant_id, caller.app_id, message.id, 0) for message in messages])
+def _release(messages: list[Message]) -> None:
+    """Give back the reservations of live messages that will never be sent (refused after
+    reserving, canceled)."""
+    holds = [(m.tenant_id, m.app_id, m.id, 0) for m in messages if m.mode == Mode.LIVE]
+    if holds:
+        billing.spend_settle(holds)
 
 
 def message_send(*, caller: Caller, data: Any) -> Message:
@@ -342,11 +343,11 @@ def message_send(*, caller: Caller, data: Any) -> Message:
         try:
             inserted = _insert_unless_opted_out(message)
         except BaseException:
-            _release(caller, [message])
+            _release([message])
             raise
         if not inserted:
             _unprotect(caller, message, now)
-            _release(caller, [message])
+            _release([message])
             raise ApiError("This recipient has opted out of messages from this app (replied STOP).",
                            code="recipient_opted_out", param="to")
         if message.status == Status.QUEUED:
@@ -438,7 +439,7 @@ def messages_send_batch(*, caller: Caller, items: Any) -> list[BatchItem]:
     try:
         messages_insert(accepted)
     except BaseException:
-        _release(caller, accepted)
+        _release(accepted)
         raise
     if any(message.status == Status.QUEUED for message in accepted):
         transaction.on_commit(kick_dispatch)
@@ -510,7 +511,7 @@ def message_cancel(*, caller: Caller, message_id: str) -> Message:
     if not pipeline.transition(message, Status.CANCELED):
         raise ApiError(f"A {message.status} message cannot be canceled; only scheduled or queued ones.",
                        code="message_not_cancelable")
-    transaction.on_commit(lambda: _release(caller, [message]))
+    transaction.on_commit(lambda: _release([message]))
     return message
 
 
