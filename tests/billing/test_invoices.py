@@ -34,7 +34,7 @@ TIERS = [{"up_to": 1000, "unit_price": "0.05"}, {"up_to": 10000, "unit_price": "
          {"up_to": None, "unit_price": "0.03"}]
 
 
-def spend_check(app, meter, quantity, hold_id):
+def reserve_one(app, meter, quantity, hold_id):
     return spend_reserve(tenant_id=app.tenant_id, app_id=app.pk, mode="live",
                          holds=[Hold(str(hold_id), meter, quantity)])[0]
 
@@ -148,8 +148,8 @@ def test_prepaid_sends_are_cut_off_when_the_balance_runs_out(tenant, app, django
 
     with time_machine.travel(at(2026, 11, 5), tick=False):
         for n in range(10):
-            assert spend_check(app, "sms_segments", 1, n) is None
-        err = spend_check(app, "sms_segments", 1, "last")
+            assert reserve_one(app, "sms_segments", 1, n) is None
+        err = reserve_one(app, "sms_segments", 1, "last")
     assert (err.status, err.code) == (402, "insufficient_funds")
     assert Event.objects.filter(type="billing.balance_low").count() == 1
 
@@ -161,8 +161,8 @@ def test_an_app_spend_cap_refuses_sends_for_postpaid_tenants(tenant, app):
     import time_machine
 
     with time_machine.travel(at(2026, 11, 5), tick=False):
-        assert spend_check(app, "sms_segments", 2, "first") is None
-        err = spend_check(app, "sms_segments", 1, "second")
+        assert reserve_one(app, "sms_segments", 2, "first") is None
+        err = reserve_one(app, "sms_segments", 1, "second")
     assert (err.status, err.code) == (402, "spend_cap_exceeded")
 
 
