@@ -164,6 +164,10 @@ def estimate_cost(*, tenant_id: str, app_id: str, meter: str, quantity: Decimal,
 # --- the gate: reserve before a billable action is accepted, settle when its charge is known ---------
 
 GATE_SECONDS = 5.0  # how long a process trusts its copy of an app's money settings (decision 0820)
+# Holds outlive any send (scheduled 7 days ahead, valid 3 days); one never settled (a process
+# killed between commit and settle) stops reserving money after this, counted from the app's
+# last reservation.
+HOLD_TTL = 30 * 86400
 
 
 @dataclass
@@ -253,7 +257,8 @@ def _keys(tenant_id: str, app_id: str) -> list[str]:
 # Check the balance and the cap and reserve every item that fits, atomically, in one round trip.
 # KEYS: avail (tenant), spent this period (app), held (tenant), held (app), holds hash (app).
 # ARGV: prepaid, cap (-1: none), ttl, base avail or "", base spent or "", n, then cost/id pairs
-# (an empty id charges at once, without a hold: usage the ledger records within a second).
+# (an empty id charges at once, without a hold: usage the ledger records within a second),
+# then how long holds live (``HOLD_TTL``: a hold nothing settled is forgotten after it).
 # A missing avail/spent key without a base answers {-1}: the caller reads the ledger and retries.
 # Amounts are integer micro-units; the state keys expire every ttl seconds and are then
 # recomputed from the ledger (less/plus what is still held), which corrects any drift.
@@ -303,6 +308,7 @@ end
 if held > 0 then
   redis.call('INCRBY', KEYS[3], held)
   redis.call('INCRBY', KEYS[4], held)
+  for k = 3, 5 do redis.call('EXPIRE', KEYS[k], ARGV[7 + 2 * tonumber(ARGV[6])]) end
 end
 out[2] = avail or 0
 return out
@@ -367,10 +373,10 @@ def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list[Hold]) 
     head = ["1" if gate.prepaid else "0", -1 if gate.cap_micro is None else gate.cap_micro, STATE_TTL]
     try:
         script = _script(client, "reserve", RESERVE)
-        answer = script(keys=keys, args=[*head, "", "", len(holds), *pairs])
+        answer = script(keys=keys, args=[*head, "", "", len(holds), *pairs, HOLD_TTL])
         if answer[0] == -1:
             base_avail, base_spent = _bases(gate)
-            answer = script(keys=keys, args=[*head, base_avail, base_spent, len(holds), *pairs])
+            answer = script(keys=keys, args=[*head, base_avail, base_spent, len(holds), *pairs, HOLD_TTL])
     except RedisError:
         raise ApiError("Balances cannot be checked right now; retry shortly.",
                        code="service_unavailable") from None
