@@ -143,7 +143,7 @@ def bench_ingest(n: int, batch: int, producers: int = 1) -> tuple[float, float]:
             with transaction.atomic(), billing.usage_batch():
                 for app_id, meter, qty, subject, dims, at, key in part[start:start + batch]:
                     billing.record_usage(app_id, meter, qty, subject=subject, dimensions=dims, occurred_at=at,
-                                         idempotency_key=key)
+                                         idempotency_key=key, mode="live")
 
     from django.db import connections
 

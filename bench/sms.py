@@ -115,13 +115,17 @@ def setup_django() -> None:
 
 
 def provision():
-    from cpaas.messaging.models import SmsSettings
+    from cpaas.messaging.models import Connector, Route, SmsSettings
     from cpaas.tenants.keys import api_key_create, tenant_set_limit
     from cpaas.tenants.services import tenant_provision
 
     provisioned = tenant_provision(name=f"sms bench {secrets.token_hex(3)}")
     tenant_set_limit(tenant=provisioned.tenant, live=1_000_000, test=None, actor="bench")
     key = api_key_create(app=provisioned.app, name="bench live", mode="live", rate_limit=1_000_000)
+    # A live send needs a live route (no_route otherwise); the accept benchmarks never dispatch,
+    # and the full chain adds its SMPP route ahead of this one (priority 0 < 1000).
+    connector, _ = Connector.objects.get_or_create(id="bench-accept", defaults={"kind": "sandbox"})
+    Route.objects.create(app=provisioned.app, prefix="+1", priority=1000, connector=connector)
     SmsSettings.objects.update_or_create(app=provisioned.app, defaults={
         "allowed_countries": ["US"], "velocity_limit": 10**9, "daily_cap": None})
     return provisioned.app, key.secret
@@ -518,7 +522,8 @@ def bench_contracts(app, count: int = 2000) -> float:
                     with billing.usage_batch():
                         for ident in idents:
                             billing.record_usage(app, "sms_segments", 1, dimensions={"country": "US"},
-                                                 occurred_at=timezone.now(), idempotency_key=f"sms:{ident}")
+                                                 occurred_at=timezone.now(), idempotency_key=f"sms:{ident}",
+                                                 mode="live")
     return count / (time.perf_counter() - started)
 
 

@@ -1,16 +1,29 @@
 """Billing: the usage ledger, meters, plans, rating, invoices and exports.
 
 The contract other rooms use is :func:`record_usage` (design.md §2); :func:`usage_batch` (buffer
-many calls into batched writes) and :func:`spend_check` (prepaid balance / spend cap gate, 402)
-are optional helpers for the channels.
+many calls into batched writes); :func:`spend_reserve` / :func:`spend_settle` (prepaid balance and
+spend cap gate, 402, before every billable action is accepted, decision 0820).
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """One billable action to reserve; ``id`` (a message id, ``<call id>:<leg role>``) is what its
+    settle names again. An empty ``id`` charges the estimate at once, with nothing to settle (IM
+    messages, whose usage the outbox records within a second)."""
+
+    id: str
+    meter: str
+    quantity: Decimal | int | str
+    dimensions: dict[str, Any] | None = None
 
 
 def record_usage(
@@ -22,9 +35,12 @@ def record_usage(
     dimensions: dict[str, Any] | None = None,
     occurred_at: datetime,
     idempotency_key: str,
+    mode: str,
 ):
-    """Append one usage fact to the ledger; the same key for the same app counts once.
+    """Append one usage fact to the ledger; the same key for the same app and mode counts once.
 
+    ``mode`` is the mode (``"test"`` / ``"live"``) of the key that caused the usage: required, so
+    no caller can forget it; test usage is kept and shown but never invoiced (design.md §7).
     Written inside the caller's transaction (or buffered until the enclosing ``usage_batch()``
     exits). The same key with different content raises a 409 ``usage_key_conflict``.
     """
@@ -32,7 +48,7 @@ def record_usage(
 
     return usage_record(app=app, meter=meter, quantity=quantity, subject=subject,
                         dimensions=dimensions, occurred_at=occurred_at,
-                        idempotency_key=idempotency_key)
+                        idempotency_key=idempotency_key, mode=mode)
 
 
 def usage_batch() -> contextlib.AbstractContextManager:
@@ -42,8 +58,35 @@ def usage_batch() -> contextlib.AbstractContextManager:
     return batch()
 
 
-def spend_check(app, meter: str, quantity: Decimal | int | str, *, dimensions: dict[str, Any] | None = None) -> None:
-    """Raise a 402 (``insufficient_funds`` / ``spend_cap_exceeded``) if this usage may not happen."""
-    from billing.balances import spend_check as check
+def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list) -> list:
+    """Reserve billable actions before accepting them (design.md §7 "money before traffic").
 
-    check(app=app, meter=meter, quantity=quantity, dimensions=dimensions)
+    ``holds``: :class:`Hold` items (id, meter, quantity, dimensions). Returns one
+    entry per hold: None (reserved) or the 402 ``ApiError`` (``insufficient_funds`` /
+    ``spend_cap_exceeded``) that refuses it. Test mode and postpaid apps without a cap cost no
+    I/O; otherwise one Redis round trip (decision 0820).
+    """
+    from billing.balances import spend_reserve as reserve
+
+    return reserve(tenant_id=tenant_id, app_id=app_id, mode=mode, holds=holds)
+
+
+def spend_settle(entries: list[tuple[str, str, str, int | None]]) -> None:
+    """Settle holds after the commit that decided them: ``(tenant_id, app_id, hold_id, real)``
+    with ``real`` None (charged as reserved), 0 (released) or the real cost in micro-units."""
+    from billing.balances import spend_settle as settle
+
+    settle(entries)
+
+
+def spend_settle_usage(app, *, hold_id: str, meter: str, quantity, dimensions: dict | None = None) -> None:
+    """Settle a live hold with the cost of the usage that really happened (a call leg's billable
+    seconds; 0 releases it). Nothing to do for postpaid apps without a cap. Call after commit."""
+    from billing.balances import cost_micro, gate_for, spend_settle
+    from billing.ledger import _tenant_id
+
+    app_id, tenant_id = _tenant_id(app)
+    gate = gate_for(app_id=app_id, tenant_id=tenant_id)
+    if gate.open:
+        return
+    spend_settle([(tenant_id, app_id, hold_id, cost_micro(gate, meter, quantity, dimensions))])

@@ -16,7 +16,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from billing import exports, ledger
+from billing import exports, ledger, pricing
 from billing.invoices import invoice_upcoming, minor_to_decimal
 from billing.meters import METERS
 from billing.models import CreditNote, DauMark, Invoice, UsageDaily
@@ -48,9 +48,10 @@ def invoice_out(invoice: Invoice, *, with_lines: bool = False) -> dict:
     if with_lines:
         body["lines"] = [{
             "position": line.position, "kind": line.kind, "meter": line.meter or None, "app": line.app_id or None,
-            "description": line.description, "dimensions": line.dimensions, "quantity": str(line.quantity.normalize()),
-            "unit_price": None if line.unit_price is None else str(line.unit_price.normalize()),
-            "tiers": line.tiers, "amount_precise": str(line.amount_precise), "amount": money(line.amount_minor, cur),
+            "description": line.description, "dimensions": line.dimensions, "quantity": pricing.plain(line.quantity),
+            "unit_price": None if line.unit_price is None else pricing.plain(line.unit_price),
+            "tiers": line.tiers, "amount_precise": format(line.amount_precise, ".6f"),
+            "amount": money(line.amount_minor, cur),
             "service_start": line.service_start.isoformat(), "service_end": line.service_end.isoformat(),
             "appendix": line.appendix,
         } for line in invoice.lines.all()]
@@ -110,22 +111,37 @@ class UsageEventImportView(BillingView):
             pending.append(ledger.usage_prepare(
                 app=self.principal.app_id, meter=str(raw["meter"]), quantity=raw["quantity"],
                 subject=raw.get("subject"), dimensions=dims, occurred_at=occurred,
-                idempotency_key=str(raw["idempotency_key"]), received_at=now, param_prefix=prefix))
+                idempotency_key=str(raw["idempotency_key"]), received_at=now, param_prefix=prefix,
+                mode=self.principal.mode, origin="tenant"))
         inserted = ledger.usage_flush(pending)
         return Response({"object": "usage_import", "received": len(pending), "inserted": inserted,
                          "duplicates": len(pending) - inserted}, status=status.HTTP_200_OK)
 
 
 class UsageEventVoidView(BillingView):
+    """Void usage the app reported itself (platform-metered usage: 403 ``usage_not_voidable``)."""
+
     @extend_schema(operation_id="usage_events_void", request=dict, responses={200: dict})
     def post(self, request, event_id: str):
         reason = request.data.get("reason") if isinstance(request.data, dict) else None
         if not isinstance(reason, str) or not reason.strip():
             raise ApiError("`reason` is required.", code="invalid_request", param="reason")
         event = ledger.usage_void(tenant_id=self.principal.tenant_id, event_id=event_id, reason=reason,
-                                  actor_key_id=self.principal.key_id)
+                                  actor_key_id=self.principal.key_id, mode=self.principal.mode)
         return Response({"id": event.pk, "object": "usage_event", "voided_at": event.voided_at.isoformat(),
                          "void_reason": event.void_reason})
+
+
+def _mode_param(principal, params) -> str:
+    """``?mode=test|live`` (default: the key's own mode). Test usage is never invoiced but is
+    shown; a test key sees only test usage, as it sees only test objects."""
+    mode = params.get("mode") or principal.mode
+    if mode not in ledger.MODES:
+        raise ApiError("`mode` is test or live.", param="mode")
+    if mode != principal.mode and principal.mode != "live":
+        raise ApiError("A test key reads test usage only; use a live key for live usage.",
+                       code="permission_denied", param="mode")
+    return mode
 
 
 def _date_param(params, name: str, default: date) -> date:
@@ -139,7 +155,7 @@ def _date_param(params, name: str, default: date) -> date:
 
 
 class UsageView(BillingView):
-    """Usage for charts: ``?meter=&from=&to=&granularity=day|month&group_by=<dimension>&app=``."""
+    """Usage for charts: ``?meter=&from=&to=&granularity=day|month&group_by=<dimension>&mode=test|live``."""
 
     @extend_schema(operation_id="usage_retrieve", responses={200: dict})
     def get(self, request):
@@ -162,19 +178,20 @@ class UsageView(BillingView):
         if group_by and definition.aggregation == "unique_count":
             raise ApiError("Unique-count meters cannot be grouped by a dimension.", param="group_by")
         tenant_id = self.principal.tenant_id
+        mode = _mode_param(self.principal, params)
         buckets: dict[tuple, Decimal] = defaultdict(Decimal)
 
         def bucket(day: date) -> str:
             return (day if granularity == "day" else day.replace(day=1)).isoformat()
 
         if definition.aggregation == "unique_count":
-            qs = DauMark.objects.filter(tenant_id=tenant_id, meter=meter, day__gte=start, day__lte=end)
+            qs = DauMark.objects.filter(tenant_id=tenant_id, mode=mode, meter=meter, day__gte=start, day__lte=end)
             daily = qs.values("day").annotate(n=Count("id"))
             for row in daily:
                 key = (bucket(row["day"]), None)
                 buckets[key] = max(buckets[key], Decimal(row["n"])) if granularity == "month" else Decimal(row["n"])
         else:
-            qs = UsageDaily.objects.filter(tenant_id=tenant_id, meter=meter, day__gte=start, day__lte=end)
+            qs = UsageDaily.objects.filter(tenant_id=tenant_id, mode=mode, meter=meter, day__gte=start, day__lte=end)
             rows = qs.values("day", "dimensions").annotate(q=Sum("quantity"), n=Sum("events"), m=Max("max_quantity"))
             for row in rows:
                 group = str(row["dimensions"].get(group_by, "")) if group_by else None
@@ -185,9 +202,9 @@ class UsageView(BillingView):
                     buckets[key] = max(buckets[key], row["m"])
                 else:
                     buckets[key] += row["q"]
-        data = [{"period": period, **({"group": group} if group_by else {}), "quantity": str(q.normalize())}
+        data = [{"period": period, **({"group": group} if group_by else {}), "quantity": pricing.plain(q)}
                 for (period, group), q in sorted(buckets.items(), key=lambda item: (item[0][0], item[0][1] or ""))]
-        return Response({"object": "usage", "meter": meter, "aggregation": definition.aggregation,
+        return Response({"object": "usage", "meter": meter, "mode": mode, "aggregation": definition.aggregation,
                          "granularity": granularity, "from": start.isoformat(), "to": end.isoformat(),
                          "group_by": group_by, "data": data})
 
@@ -291,7 +308,8 @@ class ActiveSubjectsView(BillingView):
         from cpaas.core.pagination import parse_limit
 
         limit = parse_limit(params)
-        qs = DauMark.objects.filter(tenant_id=self.principal.tenant_id, meter=meter, day=day)
+        qs = DauMark.objects.filter(tenant_id=self.principal.tenant_id, mode=_mode_param(self.principal, params),
+                                    meter=meter, day=day)
         after = params.get("starting_after")
         if after:
             qs = qs.filter(subject__gt=after)

@@ -1,27 +1,40 @@
-"""Prepaid balances and spend caps, checked before a send (``billing.spend_check``).
+"""Prepaid balances and spend caps, reserved before a billable action and settled after.
 
 The ledger stays the truth. Redis holds, per prepaid tenant, the *available* amount (balance
 minus the current period's rated usage so far) and, per capped app, the month's spend; both are
-recomputed from the ledger when their key expires (every ``STATE_TTL`` seconds) and decremented
-in between by each authorized send's estimated cost — so balances follow usage close to real
-time without rating on the hot path. Amounts in Redis are integer micro-units (1e-6).
+recomputed from the ledger when their key expires (every ``STATE_TTL`` seconds) and moved in
+between by each action's estimated cost — so balances follow usage close to real time without
+rating on the hot path. Amounts in Redis are integer micro-units (1e-6).
+
+Reserve, then settle (decision 0820): a channel reserves an action's estimate before accepting
+it (one Lua script: check balance and cap, take the estimate, record the hold by id), and
+settles the hold when the real charge is known (a message sent: as reserved; failed or canceled:
+released; a call leg: its real cost). Held amounts are counted apart (``billing:held:*``), so a
+recompute from the ledger subtracts what is reserved but not yet in the ledger.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from redis.exceptions import RedisError
 
-from billing import pricing
-from billing.ledger import _tenant_id, open_period, parse_quantity, redis_client
+from billing import Hold, pricing
+from billing.ledger import open_period, parse_quantity, redis_client
 from billing.meters import meter_get
 from billing.models import BalanceTransaction, BillingAccount, BillingMode, SpendCap
 from billing.rating import assignments_for
 from cpaas.core.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 MICRO = Decimal(1_000_000)
 STATE_TTL = 60
@@ -148,52 +161,273 @@ def estimate_cost(*, tenant_id: str, app_id: str, meter: str, quantity: Decimal,
     return cost
 
 
-def spend_check(*, app, meter: str, quantity, dimensions: dict[str, Any] | None = None) -> None:
-    """Refuse (402) a send that would overdraw a prepaid balance or pass the app's monthly cap."""
-    app_id, tenant_id = _tenant_id(app)
-    account = BillingAccount.objects.filter(tenant_id=tenant_id).only("mode", "tax_rate", "balance_minor",
-                                                                       "currency", "low_balance_minor",
-                                                                       "low_balance_notified").first()
-    cap = SpendCap.objects.filter(app_id=app_id).first()
-    prepaid = account is not None and account.mode == BillingMode.PREPAID
-    if not prepaid and cap is None:
-        return
-    value = parse_quantity(quantity)
-    cost = estimate_cost(tenant_id=tenant_id, app_id=app_id, meter=meter, quantity=value, dimensions=dimensions or {})
-    if account is not None:
-        cost *= 1 + account.tax_rate
-    cost_micro = _micro(cost)
+# --- the gate: reserve before a billable action is accepted, settle when its charge is known ---------
+
+GATE_SECONDS = 5.0  # how long a process trusts its copy of an app's money settings (decision 0820)
+# Holds outlive any send (scheduled 7 days ahead, valid 3 days); one never settled (a process
+# killed between commit and settle) stops reserving money after this, counted from the app's
+# last reservation.
+HOLD_TTL = 30 * 86400
+
+
+@dataclass
+class Gate:
+    """What a process knows about an app's money controls, cached ``GATE_SECONDS``.
+
+    ``open``: a postpaid account without a spend cap — nothing to check, so no Redis call at all.
+    """
+
+    tenant_id: str
+    app_id: str
+    prepaid: bool
+    cap_micro: int | None
+    tax_rate: Decimal
+    currency: str
+    low_micro: int
+    low_notified: bool
+    version: Any  # the PlanVersion in effect, or None
+    loaded: float
+    estimates: dict = field(default_factory=dict)
+
+    @property
+    def open(self) -> bool:
+        return not self.prepaid and self.cap_micro is None
+
+
+_gates: dict[str, Gate] = {}
+_gates_lock = threading.Lock()
+
+
+def gate_for(*, app_id: str, tenant_id: str) -> Gate:
+    """The app's money settings: from this process's cache (``GATE_SECONDS``), else two or three
+    small queries. Every process reloads on its own, so a change made anywhere (an account turned
+    prepaid, a cap set) holds everywhere within ``GATE_SECONDS``."""
+    gate = _gates.get(app_id)
+    now = time.monotonic()
+    if gate is not None and now - gate.loaded < GATE_SECONDS:
+        return gate
+    account = (BillingAccount.objects.filter(tenant_id=tenant_id)
+               .values_list("mode", "tax_rate", "currency", "low_balance_minor", "low_balance_notified").first())
+    mode, tax_rate, currency, low_minor, notified = account or (BillingMode.POSTPAID, Decimal(0), "EUR", 0, False)
+    cap_minor = SpendCap.objects.filter(app_id=app_id).values_list("monthly_limit_minor", flat=True).first()
+    prepaid = mode == BillingMode.PREPAID
+    exponent = pricing.CURRENCY_EXPONENT.get(currency, 2)
+    version = plan_in_effect(tenant_id, app_id) if prepaid or cap_minor is not None else None
+    gate = Gate(tenant_id=tenant_id, app_id=app_id, prepaid=prepaid,
+                cap_micro=None if cap_minor is None else _micro(Decimal(cap_minor).scaleb(-exponent)),
+                tax_rate=tax_rate, currency=currency, low_micro=_micro(Decimal(low_minor).scaleb(-exponent)),
+                low_notified=notified, version=version, loaded=now)
+    with _gates_lock:
+        if len(_gates) > 100_000:
+            _gates.clear()
+        _gates[app_id] = gate
+    return gate
+
+
+def gates_clear() -> None:
+    """Forget this process's money settings (tests; an operator change in this process)."""
+    with _gates_lock:
+        _gates.clear()
+
+
+def cost_micro(gate: Gate, meter: str, quantity, dimensions: dict | None) -> int:
+    """The upper-bound cost of this usage, tax included, in micro-units (memoised per gate)."""
+    key = (meter, str(quantity), tuple(sorted((dimensions or {}).items())))
+    hit = gate.estimates.get(key)
+    if hit is None:
+        if gate.version is None:
+            hit = 0
+        else:
+            cost = estimate_cost(tenant_id=gate.tenant_id, app_id=gate.app_id, meter=meter,
+                                 quantity=parse_quantity(quantity), dimensions=dimensions or {},
+                                 version=gate.version)
+            hit = _micro(cost * (1 + gate.tax_rate))
+        if len(gate.estimates) < 10_000:
+            gate.estimates[key] = hit
+    return hit
+
+
+def _keys(tenant_id: str, app_id: str) -> list[str]:
+    """The Redis keys both scripts take, in their order."""
+    period = open_period(_now()).isoformat()
+    return [f"billing:avail:{tenant_id}", f"billing:cap:{app_id}:{period}",
+            f"billing:held:t:{tenant_id}", f"billing:held:a:{app_id}", f"billing:holds:{app_id}"]
+
+
+# Check the balance and the cap and reserve every item that fits, atomically, in one round trip.
+# KEYS: avail (tenant), spent this period (app), held (tenant), held (app), holds hash (app).
+# ARGV: prepaid, cap (-1: none), ttl, base avail or "", base spent or "", n, then cost/id pairs
+# (an empty id charges at once, without a hold: usage the ledger records within a second),
+# then how long holds live (``HOLD_TTL``: a hold nothing settled is forgotten after it).
+# A missing avail/spent key without a base answers {-1}: the caller reads the ledger and retries.
+# Amounts are integer micro-units; the state keys expire every ttl seconds and are then
+# recomputed from the ledger (less/plus what is still held), which corrects any drift.
+RESERVE = """
+local prepaid = ARGV[1] == '1'
+local limit = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local avail, spent
+if prepaid then
+  avail = redis.call('GET', KEYS[1])
+  if not avail then
+    if ARGV[4] == '' then return {-1} end
+    avail = tonumber(ARGV[4]) - tonumber(redis.call('GET', KEYS[3]) or '0')
+    redis.call('SET', KEYS[1], avail, 'EX', ttl)
+  else avail = tonumber(avail) end
+end
+if limit >= 0 then
+  spent = redis.call('GET', KEYS[2])
+  if not spent then
+    if ARGV[5] == '' then return {-1} end
+    spent = tonumber(ARGV[5]) + tonumber(redis.call('GET', KEYS[4]) or '0')
+    redis.call('SET', KEYS[2], spent, 'EX', ttl)
+  else spent = tonumber(spent) end
+end
+local out = {0, 0}
+local taken, held = 0, 0
+for i = 0, tonumber(ARGV[6]) - 1 do
+  local cost, id = tonumber(ARGV[7 + 2 * i]), ARGV[8 + 2 * i]
+  local verdict = 0
+  if prepaid and avail - cost < 0 then verdict = 1
+  elseif limit >= 0 and spent + cost > limit then verdict = 2 end
+  if verdict == 0 then
+    if prepaid then avail = avail - cost end
+    if limit >= 0 then spent = spent + cost end
+    taken = taken + cost
+    if cost > 0 and id ~= '' then
+      held = held + cost
+      redis.call('HINCRBY', KEYS[5], id, cost)
+    end
+  end
+  out[#out + 1] = verdict
+end
+if taken > 0 then
+  if prepaid then redis.call('DECRBY', KEYS[1], taken) end
+  if limit >= 0 then redis.call('INCRBY', KEYS[2], taken) end
+end
+if held > 0 then
+  redis.call('INCRBY', KEYS[3], held)
+  redis.call('INCRBY', KEYS[4], held)
+  for k = 3, 5 do redis.call('EXPIRE', KEYS[k], ARGV[7 + 2 * tonumber(ARGV[6])]) end
+end
+out[2] = avail or 0
+return out
+"""
+
+# Settle holds: each id's hold is removed; its real cost ("" = as reserved, 0 = release) replaces
+# the estimate in the avail/spent keys (when they exist; otherwise the next recompute reads the
+# ledger). KEYS as RESERVE; ARGV: n, then id/real pairs. Returns what was held.
+SETTLE = """
+local held, delta = 0, 0
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local id, real = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  local est = tonumber(redis.call('HGET', KEYS[5], id) or '0')
+  if est > 0 then redis.call('HDEL', KEYS[5], id) end
+  held = held + est
+  if real ~= '' then delta = delta + tonumber(real) - est end
+end
+if held > 0 then
+  redis.call('DECRBY', KEYS[3], held)
+  redis.call('DECRBY', KEYS[4], held)
+end
+if delta ~= 0 then
+  if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECRBY', KEYS[1], delta) end
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], delta) end
+end
+return held
+"""
+
+_scripts: dict[str, Any] = {}
+
+
+def _script(client, name: str, source: str):
+    """Registered once per client (EVALSHA; redis-py loads it again after a Redis restart)."""
+    script = _scripts.get(name)
+    if script is None or script.registered_client is not client:
+        script = _scripts[name] = client.register_script(source)
+    return script
+
+
+def _redis_or_503():
     client = redis_client()
-    if prepaid:
-        exp = pricing.CURRENCY_EXPONENT.get(account.currency, 2)
-        key = f"billing:avail:{tenant_id}"
-        if client is not None and client.exists(key):
-            left = client.decrby(key, cost_micro)
-            if left < 0:
-                client.incrby(key, cost_micro)
-        else:
-            left = _micro(Decimal(account.balance_minor).scaleb(-exp) - period_usage_amount(tenant_id)) - cost_micro
-            if client is not None and left >= 0:
-                client.set(key, left, ex=STATE_TTL)
-        if left < 0:
-            raise ApiError("The prepaid balance is too low for this send; top up to continue.",
-                           code="insufficient_funds")
-        threshold = _micro(Decimal(account.low_balance_minor).scaleb(-exp))
-        if left < threshold and not account.low_balance_notified:
-            _notify_low(tenant_id, left, account.currency)
-    if cap is not None:
-        key = f"billing:cap:{app_id}:{open_period(_now()).isoformat()}"
-        limit = _micro(Decimal(cap.monthly_limit_minor).scaleb(-2))
-        if client is not None and client.exists(key):
-            spent = client.incrby(key, cost_micro)
-            if spent > limit:
-                client.decrby(key, cost_micro)
-        else:
-            spent = _micro(period_usage_amount(tenant_id, app_id=app_id)) + cost_micro
-            if client is not None and spent <= limit:
-                client.set(key, spent, ex=STATE_TTL)
-        if spent > limit:
-            raise ApiError("This app reached its monthly spend cap.", code="spend_cap_exceeded")
+    if client is None:
+        raise ApiError("Balances cannot be checked right now; retry shortly.", code="service_unavailable")
+    return client
+
+
+def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list[Hold]) -> list[ApiError | None]:
+    """Reserve each action's estimated cost against the prepaid balance and the app's cap.
+
+    One entry per hold: None (reserved) or the 402 error that refuses it. Test mode and open
+    apps (postpaid, no cap) cost nothing: no Redis call. Otherwise one Redis round trip (two,
+    plus the ledger read, once per ``STATE_TTL`` when the state keys expired)."""
+    if mode != "live" or not holds:
+        return [None] * len(holds)
+    gate = gate_for(app_id=app_id, tenant_id=tenant_id)
+    if gate.open:
+        return [None] * len(holds)
+    costs = [cost_micro(gate, h.meter, h.quantity, h.dimensions) for h in holds]
+    client = _redis_or_503()
+    keys = _keys(gate.tenant_id, gate.app_id)
+    pairs = [value for hold, cost in zip(holds, costs, strict=True) for value in (cost, hold.id)]
+    head = ["1" if gate.prepaid else "0", -1 if gate.cap_micro is None else gate.cap_micro, STATE_TTL]
+    try:
+        script = _script(client, "reserve", RESERVE)
+        answer = script(keys=keys, args=[*head, "", "", len(holds), *pairs, HOLD_TTL])
+        if answer[0] == -1:
+            base_avail, base_spent = _bases(gate)
+            answer = script(keys=keys, args=[*head, base_avail, base_spent, len(holds), *pairs, HOLD_TTL])
+    except RedisError:
+        raise ApiError("Balances cannot be checked right now; retry shortly.",
+                       code="service_unavailable") from None
+    verdicts = [int(v) for v in answer[2:]]
+    if gate.prepaid and not gate.low_notified and int(answer[1]) < gate.low_micro:
+        gate.low_notified = True
+        _notify_low(gate.tenant_id, int(answer[1]), gate.currency)
+    return [None if v == 0 else _refusal(v) for v in verdicts]
+
+
+def _refusal(verdict: int) -> ApiError:
+    if verdict == 1:
+        return ApiError("The prepaid balance is too low for this; top up to continue.",
+                        code="insufficient_funds", param=None)
+    return ApiError("This app reached its monthly spend cap.", code="spend_cap_exceeded", param=None)
+
+
+def _bases(gate: Gate) -> tuple[Any, Any]:
+    """From the ledger: the balance less this period's usage, and the app's usage this period."""
+    avail = spent = ""
+    if gate.prepaid:
+        balance = BillingAccount.objects.filter(tenant_id=gate.tenant_id).values_list("balance_minor", flat=True)
+        exponent = pricing.CURRENCY_EXPONENT.get(gate.currency, 2)
+        avail = _micro(Decimal(balance.first() or 0).scaleb(-exponent) - period_usage_amount(gate.tenant_id))
+    if gate.cap_micro is not None:
+        spent = _micro(period_usage_amount(gate.tenant_id, app_id=gate.app_id))
+    return avail, spent
+
+
+def spend_settle(entries: list[tuple[str, str, str, int | None]]) -> None:
+    """Settle holds once the real charge is known: ``(tenant_id, app_id, hold_id, real_micro)``,
+    ``real_micro`` None = as reserved (sent), 0 = release (failed, canceled). One pipelined round
+    trip for any number of apps; ids that hold nothing only charge their real cost. Call after
+    the commit that made the outcome true; a Redis failure here is logged, and the next recompute
+    from the ledger (``STATE_TTL``) corrects the balance."""
+    if not entries:
+        return
+    client = redis_client()
+    if client is None:
+        return
+    by_app: dict[tuple[str, str], list] = {}
+    for tenant_id, app_id, hold_id, real in entries:
+        by_app.setdefault((tenant_id, app_id), []).extend((hold_id, "" if real is None else int(real)))
+    try:
+        script = _script(client, "settle", SETTLE)
+        pipe = client.pipeline(transaction=False)
+        for (tenant_id, app_id), pairs in by_app.items():
+            script(keys=_keys(tenant_id, app_id), args=[len(pairs) // 2, *pairs], client=pipe)
+        pipe.execute()
+    except RedisError:
+        log.warning("could not settle %d spend holds; the ledger recompute will correct it", len(entries))
 
 
 def _notify_low(tenant_id: str, left_micro: int, currency: str) -> None:

@@ -35,10 +35,11 @@ def usage(request):
     start = period_of(datetime.now(UTC).date())
     end = period_after(start)
     days = [start + timedelta(days=i) for i in range((end - start).days)]
-    dau = {r["day"]: r["n"] for r in DauMark.objects.filter(tenant_id=tenant_id, meter="im_dau", day__gte=start,
-                                                             day__lt=end).values("day").annotate(n=Count("id"))}
+    dau = {r["day"]: r["n"] for r in DauMark.objects.filter(tenant_id=tenant_id, mode="live", meter="im_dau",
+                                                             day__gte=start, day__lt=end)
+           .values("day").annotate(n=Count("id"))}
     sums = defaultdict(dict)
-    rows = (UsageDaily.objects.filter(tenant_id=tenant_id, meter__in=["voice_seconds", "sms_segments"],
+    rows = (UsageDaily.objects.filter(tenant_id=tenant_id, mode="live", meter__in=["voice_seconds", "sms_segments"],
                                       day__gte=start, day__lt=end).values("meter", "day").annotate(q=Sum("quantity")))
     for row in rows:
         value = row["q"] / 60 if row["meter"] == "voice_seconds" else row["q"]

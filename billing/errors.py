@@ -15,4 +15,5 @@ register_codes({
     "credit_exceeds_invoice": (400, "invalid_request_error", False),
     "insufficient_funds": (402, "billing_error", False),
     "spend_cap_exceeded": (402, "billing_error", False),
+    "usage_not_voidable": (403, "permission_error", False),
 })

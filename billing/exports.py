@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from billing.invoices import minor_to_decimal
 from billing.ledger import period_after
 from billing.models import CreditNote, Invoice, InvoiceLine, Payment
+from billing.pricing import plain
 
 INVOICE_COLUMNS = ["invoice_id", "number", "status", "tenant_id", "customer_name", "customer_vat_id", "currency",
                    "period_start", "period_end", "issue_date", "due_date", "subtotal", "tax_rate", "tax", "total",
@@ -59,8 +60,8 @@ def invoice_row(invoice: Invoice) -> dict:
 def line_row(line: InvoiceLine, invoice: Invoice) -> dict:
     return {"invoice_id": invoice.pk, "invoice_number": invoice.number or "", "position": line.position,
             "kind": line.kind, "meter": line.meter, "description": line.description,
-            "quantity": str(line.quantity.normalize()),
-            "unit_price": "" if line.unit_price is None else str(line.unit_price.normalize()),
+            "quantity": plain(line.quantity),
+            "unit_price": "" if line.unit_price is None else plain(line.unit_price),
             "amount": _m(line.amount_minor, invoice.currency), "currency": invoice.currency,
             "tax_rate": str(invoice.tax_rate), "service_start": line.service_start.isoformat(),
             "service_end": line.service_end.isoformat()}
@@ -105,12 +106,13 @@ def invoice_csv(invoice: Invoice) -> str:
 
 def invoice_html(invoice: Invoice) -> str:
     cur = invoice.currency
-    lines = [{"line": line, "amount": _m(line.amount_minor, cur)} for line in invoice.lines.all()]
+    lines = [{"line": line, "amount": _m(line.amount_minor, cur), "quantity": plain(line.quantity),
+              "unit_price": "" if line.unit_price is None else plain(line.unit_price)} for line in invoice.lines.all()]
     dau = [line for line in invoice.lines.all() if line.appendix.get("daily")]
     return render_to_string("billing/invoice_pdf.html", {
         "invoice": invoice, "lines": lines, "dau_lines": dau, "subtotal": _m(invoice.subtotal_minor, cur),
         "tax": _m(invoice.tax_minor, cur), "total": _m(invoice.total_minor, cur),
-        "tax_percent": (invoice.tax_rate * 100).normalize(), "due_date": _due(invoice),
+        "tax_percent": plain(invoice.tax_rate * 100), "due_date": _due(invoice),
         "credit_notes": [{"note": n, "total": _m(n.total_minor, cur)} for n in invoice.credit_notes.all()],
     })
 

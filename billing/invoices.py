@@ -79,8 +79,9 @@ def invoice_data(invoice: Invoice) -> dict:
 
 
 def minor_to_decimal(amount_minor: int, currency: str) -> Decimal:
+    """Minor units as a Decimal at the currency's scale (``102000`` → ``1020.00``, never ``1.020E+3``)."""
     exponent = pricing.CURRENCY_EXPONENT.get(currency.upper(), 2)
-    return Decimal(amount_minor).scaleb(-exponent)
+    return Decimal(amount_minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
 
 
 # --- drafts ---------------------------------------------------------------------------------------
@@ -301,9 +302,9 @@ def invoice_upcoming(*, tenant_id: str, now: datetime | None = None) -> dict | N
     if rated is None:
         return None
     account = account_get(tenant_id)
-    lines = [{"kind": d.kind, "description": d.description, "meter": d.meter, "quantity": str(d.quantity),
-              "unit_price": None if d.unit_price is None else str(d.unit_price), "tiers": d.tiers,
-              "amount": str(pricing.round_money(d.amount, rated.currency)), "appendix": d.appendix}
+    lines = [{"kind": d.kind, "description": d.description, "meter": d.meter, "quantity": pricing.plain(d.quantity),
+              "unit_price": None if d.unit_price is None else pricing.plain(d.unit_price), "tiers": d.tiers,
+              "amount": pricing.money_text(d.amount, rated.currency), "appendix": d.appendix}
              for d in rated.lines]
     minor = [pricing.to_minor_units(d.amount, rated.currency) for d in rated.lines]
     subtotal, tax, total = totals(minor, account.tax_rate, rated.currency)

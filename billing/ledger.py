@@ -104,6 +104,8 @@ class Pending:
     fingerprint: str
     bill_period: date
     late: bool
+    mode: str = "live"
+    origin: str = "platform"
 
     @property
     def day(self) -> date:
@@ -157,12 +159,22 @@ def _dims(dimensions: dict[str, Any]) -> tuple[dict[str, str], str]:
     return hit
 
 
+MODES = ("test", "live")
+ORIGINS = ("platform", "tenant")
+
+
 def usage_prepare(*, app, meter: str, quantity, subject: str | None, dimensions: dict[str, Any] | None,
                   occurred_at: datetime, idempotency_key: str, received_at: datetime | None = None,
-                  param_prefix: str = "") -> Pending:
+                  param_prefix: str = "", mode: str = "live", origin: str = "platform") -> Pending:
     """Validate one event and compute what the ledger stores (no I/O except an app lookup once).
 
+    ``mode`` is the key mode the usage came from (only live usage is rated); ``origin`` says who
+    reported it (``tenant``: the usage-events API), which decides who may void it.
     This runs once per event on the hot path: error messages are only built on error."""
+    if mode not in MODES:
+        raise ValueError(f"usage mode must be 'test' or 'live', not {mode!r}")
+    if origin not in ORIGINS:
+        raise ValueError(f"usage origin must be 'platform' or 'tenant', not {origin!r}")
     definition = METERS.get(meter)
     if definition is None:
         raise ApiError(f"Unknown meter {meter!r}.", code="unknown_meter", param=param_prefix + "meter")
@@ -200,7 +212,7 @@ def usage_prepare(*, app, meter: str, quantity, subject: str | None, dimensions:
         f"{meter}\x1f{value.normalize()}\x1f{subject}\x1f{dims_key}\x1f{occurred.timestamp()}".encode(),
         digest_size=16).hexdigest()
     return Pending(tenant_id, app_id, meter, definition.aggregation, value, subject, dims, dims_key, occurred,
-                   received, idempotency_key, digest, bill_period, late)
+                   received, idempotency_key, digest, bill_period, late, mode, origin)
 
 
 # --- buffering ----------------------------------------------------------------------------------------
@@ -233,10 +245,10 @@ def usage_batch() -> Iterator[list[Pending]]:
 
 def usage_record(*, app, meter: str, quantity, subject: str | None = None,
                  dimensions: dict[str, Any] | None = None, occurred_at: datetime,
-                 idempotency_key: str) -> Pending:
+                 idempotency_key: str, mode: str = "live") -> Pending:
     """Validate and append one event (buffered inside ``usage_batch()``, else written now)."""
     pending = usage_prepare(app=app, meter=meter, quantity=quantity, subject=subject, dimensions=dimensions,
-                            occurred_at=occurred_at, idempotency_key=idempotency_key)
+                            occurred_at=occurred_at, idempotency_key=idempotency_key, mode=mode)
     buffer = getattr(_local, "buffer", None)
     if buffer is not None:
         buffer.append(pending)
@@ -267,8 +279,8 @@ def redis_client():
     return _redis
 
 
-def dau_key(app_id: str, meter: str, day: date) -> str:
-    return f"billing:dau:{app_id}:{meter}:{day.isoformat()}"
+def dau_key(app_id: str, meter: str, day: date, mode: str = "live") -> str:
+    return f"billing:dau:{app_id}:{mode}:{meter}:{day.isoformat()}"
 
 
 def _dau_filter(events: list[Pending]) -> list[Pending]:
@@ -281,7 +293,7 @@ def _dau_filter(events: list[Pending]) -> list[Pending]:
         return events
     groups: dict[str, list[Pending]] = defaultdict(list)
     for e in unique:
-        groups[dau_key(e.app_id, e.meter, e.day)].append(e)
+        groups[dau_key(e.app_id, e.meter, e.day, e.mode)].append(e)
     try:
         pipe = client.pipeline(transaction=False)
         for key, members in groups.items():
@@ -303,7 +315,7 @@ def _dau_mark_after_commit(marks: list[Pending]) -> None:
         try:
             pipe = client.pipeline(transaction=False)
             for e in marks:
-                key = dau_key(e.app_id, e.meter, e.day)
+                key = dau_key(e.app_id, e.meter, e.day, e.mode)
                 pipe.sadd(key, e.subject)
                 pipe.expire(key, conf.DAU_MARK_TTL)
             pipe.execute()
@@ -326,7 +338,7 @@ def usage_flush(events: list[Pending]) -> int:
     by_key: dict[tuple[str, str], Pending] = {}
     conflicts: list[str] = []
     for e in events:
-        first = by_key.setdefault((e.app_id, e.idempotency_key), e)
+        first = by_key.setdefault((e.app_id, e.mode, e.idempotency_key), e)
         if first is not e and first.fingerprint != e.fingerprint:
             conflicts.append(e.idempotency_key)
     if conflicts:
@@ -348,7 +360,8 @@ def usage_flush(events: list[Pending]) -> int:
 
 
 _EVENT_COLUMNS = ("id", "tenant_id", "app_id", "meter", "quantity", "subject", "dimensions", "occurred_at",
-                  "received_at", "idempotency_key", "fingerprint", "bill_period", "late", "void_reason")
+                  "received_at", "idempotency_key", "fingerprint", "bill_period", "late", "void_reason", "mode",
+                  "origin")
 
 
 def _insert_events(cursor, chunk: list[Pending]) -> list[Pending]:
@@ -361,17 +374,18 @@ def _insert_events(cursor, chunk: list[Pending]) -> list[Pending]:
             params.extend(_event_row(e, event_id))
         cursor.execute(
             f"INSERT INTO billing_usageevent ({','.join(_EVENT_COLUMNS)}) VALUES "  # noqa: S608 - fixed columns
-            f"{','.join([placeholders] * len(chunk))} ON CONFLICT (app_id, idempotency_key) DO NOTHING "
-            "RETURNING app_id, idempotency_key",
+            f"{','.join([placeholders] * len(chunk))} ON CONFLICT (app_id, mode, idempotency_key) DO NOTHING "
+            "RETURNING app_id, mode, idempotency_key",
             params,
         )
-        fresh = {(row[0], row[1]) for row in cursor.fetchall()}
-    return [e for e in chunk if (e.app_id, e.idempotency_key) in fresh]
+        fresh = {(row[0], row[1], row[2]) for row in cursor.fetchall()}
+    return [e for e in chunk if (e.app_id, e.mode, e.idempotency_key) in fresh]
 
 
 def _event_row(e: Pending, event_id: str) -> tuple:
     return (event_id, e.tenant_id, e.app_id, e.meter, e.quantity, e.subject, e.dims_key or "{}",
-            e.occurred_at, e.received_at, e.idempotency_key, e.fingerprint, e.bill_period, e.late, "")
+            e.occurred_at, e.received_at, e.idempotency_key, e.fingerprint, e.bill_period, e.late, "", e.mode,
+            e.origin)
 
 
 def _copy_events(chunk: list[Pending]) -> set[tuple[str, str]]:
@@ -391,9 +405,9 @@ def _copy_events(chunk: list[Pending]) -> set[tuple[str, str]]:
                 f"COPY billing_usageevent ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        return {(e.app_id, e.idempotency_key) for e in chunk}
+        return {(e.app_id, e.mode, e.idempotency_key) for e in chunk}
     except (DatabaseError, psycopg.errors.UniqueViolation) as exc:
-        if "usage_unique_app_key" not in str(exc):
+        if "usage_unique_app_mode_key" not in str(exc):
             raise
     with raw.cursor() as cur:
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS billing_usage_stage "
@@ -403,27 +417,28 @@ def _copy_events(chunk: list[Pending]) -> set[tuple[str, str]]:
                 copy.write_row(row)
         cur.execute(
             f"INSERT INTO billing_usageevent ({columns}) SELECT {columns} FROM billing_usage_stage "  # noqa: S608
-            "ON CONFLICT (app_id, idempotency_key) DO NOTHING RETURNING app_id, idempotency_key")
-        fresh = {(row[0], row[1]) for row in cur.fetchall()}
+            "ON CONFLICT (app_id, mode, idempotency_key) DO NOTHING RETURNING app_id, mode, idempotency_key")
+        fresh = {(row[0], row[1], row[2]) for row in cur.fetchall()}
         cur.execute("TRUNCATE billing_usage_stage")
     return fresh
 
 
 def _check_conflicts(cursor, events: list[Pending], inserted: list[Pending]) -> None:
-    new = {(e.app_id, e.idempotency_key) for e in inserted}
-    old = [e for e in events if (e.app_id, e.idempotency_key) not in new]
+    new = {(e.app_id, e.mode, e.idempotency_key) for e in inserted}
+    old = [e for e in events if (e.app_id, e.mode, e.idempotency_key) not in new]
     conflicts = []
     for chunk in chunks(old, 1000):
-        by_app: dict[str, list[str]] = defaultdict(list)
+        by_app: dict[tuple[str, str], list[str]] = defaultdict(list)
         for e in chunk:
-            by_app[e.app_id].append(e.idempotency_key)
-        stored: dict[tuple[str, str], str] = {}
-        for app_id, keys in by_app.items():
+            by_app[(e.app_id, e.mode)].append(e.idempotency_key)
+        stored: dict[tuple[str, str, str], str] = {}
+        for (app_id, mode), keys in by_app.items():
             cursor.execute(
-                "SELECT idempotency_key, fingerprint FROM billing_usageevent WHERE app_id = %s AND "  # noqa: S608
-                "idempotency_key IN (" + ",".join(["%s"] * len(keys)) + ")", [app_id, *keys])
-            stored.update({(app_id, k): f for k, f in cursor.fetchall()})
-        conflicts += [e.idempotency_key for e in chunk if stored.get((e.app_id, e.idempotency_key)) != e.fingerprint]
+                "SELECT idempotency_key, fingerprint FROM billing_usageevent WHERE app_id = %s AND mode = %s AND "  # noqa: S608
+                "idempotency_key IN (" + ",".join(["%s"] * len(keys)) + ")", [app_id, mode, *keys])
+            stored.update({(app_id, mode, k): f for k, f in cursor.fetchall()})
+        conflicts += [e.idempotency_key for e in chunk
+                      if stored.get((e.app_id, e.mode, e.idempotency_key)) != e.fingerprint]
     if conflicts:
         raise UsageConflict(f"Idempotency key {conflicts[0]!r} was already used with different content.",
                             param="idempotency_key", extra={"keys": conflicts[:100]})
@@ -434,7 +449,7 @@ def _upsert_rollups(cursor, inserted: list[Pending]) -> None:
     for e in inserted:
         if e.aggregation == "unique_count":
             continue
-        key = (e.app_id, e.meter, e.day, e.dims_key, e.bill_period)
+        key = (e.app_id, e.mode, e.meter, e.day, e.dims_key, e.bill_period)
         row = totals.get(key)
         if row is None:
             totals[key] = [e.tenant_id, e.dimensions, e.quantity, 1, e.quantity]
@@ -448,15 +463,17 @@ def _upsert_rollups(cursor, inserted: list[Pending]) -> None:
     if connection.vendor == "postgresql":
         import psycopg
 
-        columns = list(zip(*[(tenant_id, app_id, meter, day, dims_key, json.dumps(dims), bill_period, qty, count, top)
-                             for (app_id, meter, day, dims_key, bill_period), (tenant_id, dims, qty, count, top)
+        columns = list(zip(*[(tenant_id, app_id, mode, meter, day, dims_key, json.dumps(dims), bill_period, qty, count,
+                              top)
+                             for (app_id, mode, meter, day, dims_key, bill_period), (tenant_id, dims, qty, count, top)
                              in ordered], strict=True))
-        with psycopg.Cursor(connection.connection) as cur:  # server-side binding: 10 array parameters
+        with psycopg.Cursor(connection.connection) as cur:  # server-side binding: 11 array parameters
             cur.execute(
-                "INSERT INTO billing_usagedaily (tenant_id, app_id, meter, day, dims_key, dimensions, bill_period, "
-                "quantity, events, max_quantity) SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], "
-                "%s::date[], %s::varchar[], %s::jsonb[], %s::date[], %s::numeric[], %s::bigint[], %s::numeric[]) "
-                "ON CONFLICT (app_id, meter, day, dims_key, bill_period) DO UPDATE SET "
+                "INSERT INTO billing_usagedaily (tenant_id, app_id, mode, meter, day, dims_key, dimensions, "
+                "bill_period, quantity, events, max_quantity) SELECT * FROM unnest(%s::varchar[], %s::varchar[], "
+                "%s::varchar[], %s::varchar[], %s::date[], %s::varchar[], %s::jsonb[], %s::date[], %s::numeric[], "
+                "%s::bigint[], %s::numeric[]) "
+                "ON CONFLICT (app_id, mode, meter, day, dims_key, bill_period) DO UPDATE SET "
                 "quantity = billing_usagedaily.quantity + excluded.quantity, "
                 "events = billing_usagedaily.events + excluded.events, "
                 "max_quantity = GREATEST(billing_usagedaily.max_quantity, excluded.max_quantity)",
@@ -464,13 +481,14 @@ def _upsert_rollups(cursor, inserted: list[Pending]) -> None:
         return
     for chunk in chunks(ordered, 1000):
         params: list = []
-        for (app_id, meter, day, dims_key, bill_period), (tenant_id, dims, qty, count, top) in chunk:
-            params.extend((tenant_id, app_id, meter, day, dims_key, json.dumps(dims), bill_period, qty, count, top))
+        for (app_id, mode, meter, day, dims_key, bill_period), (tenant_id, dims, qty, count, top) in chunk:
+            params.extend((tenant_id, app_id, mode, meter, day, dims_key, json.dumps(dims), bill_period, qty, count,
+                           top))
         cursor.execute(
-            "INSERT INTO billing_usagedaily (tenant_id, app_id, meter, day, dims_key, dimensions, bill_period, "  # noqa: S608
-            "quantity, events, max_quantity) VALUES "
-            + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
-            + " ON CONFLICT (app_id, meter, day, dims_key, bill_period) DO UPDATE SET "
+            "INSERT INTO billing_usagedaily (tenant_id, app_id, mode, meter, day, dims_key, dimensions, "  # noqa: S608
+            "bill_period, quantity, events, max_quantity) VALUES "
+            + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
+            + " ON CONFLICT (app_id, mode, meter, day, dims_key, bill_period) DO UPDATE SET "
             "quantity = billing_usagedaily.quantity + excluded.quantity, "
             "events = billing_usagedaily.events + excluded.events, "
             "max_quantity = MAX(billing_usagedaily.max_quantity, excluded.max_quantity)",
@@ -482,23 +500,23 @@ def _insert_dau_marks(cursor, marks: list[Pending]) -> None:
     if not marks:
         return
     if connection.vendor == "postgresql":
-        columns = list(zip(*[(e.tenant_id, e.app_id, e.meter, e.day, e.subject, e.bill_period) for e in marks],
-                           strict=True))
+        columns = list(zip(*[(e.tenant_id, e.app_id, e.mode, e.meter, e.day, e.subject, e.bill_period)
+                             for e in marks], strict=True))
         with pg_cursor() as cur:
             cur.execute(
-                "INSERT INTO billing_daumark (tenant_id, app_id, meter, day, subject, bill_period) SELECT * FROM "
-                "unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::varchar[], %s::date[]) "
-                "ON CONFLICT (app_id, meter, day, subject) DO NOTHING",
+                "INSERT INTO billing_daumark (tenant_id, app_id, mode, meter, day, subject, bill_period) SELECT * "
+                "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::varchar[], "
+                "%s::date[]) ON CONFLICT (app_id, mode, meter, day, subject) DO NOTHING",
                 [list(column) for column in columns])
         return
     for chunk in chunks(marks, 1000):
         params: list = []
         for e in chunk:
-            params.extend((e.tenant_id, e.app_id, e.meter, e.day, e.subject, e.bill_period))
+            params.extend((e.tenant_id, e.app_id, e.mode, e.meter, e.day, e.subject, e.bill_period))
         cursor.execute(
-            "INSERT INTO billing_daumark (tenant_id, app_id, meter, day, subject, bill_period) VALUES "  # noqa: S608
-            + ",".join(["(%s,%s,%s,%s,%s,%s)"] * len(chunk))
-            + " ON CONFLICT (app_id, meter, day, subject) DO NOTHING",
+            "INSERT INTO billing_daumark (tenant_id, app_id, mode, meter, day, subject, bill_period) "
+            "VALUES " + ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
+            + " ON CONFLICT (app_id, mode, meter, day, subject) DO NOTHING",
             params,
         )
 
@@ -506,17 +524,28 @@ def _insert_dau_marks(cursor, marks: list[Pending]) -> None:
 # --- voiding ------------------------------------------------------------------------------------------------
 
 def usage_void(*, tenant_id: str, event_id: str, reason: str, actor_key_id: str = "",
-               actor_user_id: int | None = None):
-    """Void one event (audited): it stops counting; the row stays. Refused once its invoice is final."""
+               actor_user_id: int | None = None, mode: str | None = None, operator: bool = False):
+    """Void one event (audited): it stops counting; the row stays. Refused once its invoice is final.
+
+    A tenant (``operator=False``; ``mode`` = its key's mode, another mode's event is a 404) may void
+    only usage it reported itself (origin ``tenant``): platform-metered usage is what the platform
+    charges for, so only an operator voids it (``billing_admin void-usage``, decision 0822)."""
     from billing.models import DauMark, Invoice, UsageDaily, UsageEvent
     from cpaas.tenants.audit import audit_record
 
     if not reason.strip():
         raise ApiError("A reason is required to void usage.", param="reason")
     with transaction.atomic():
-        event = UsageEvent.objects.select_for_update().filter(tenant_id=tenant_id, pk=event_id).first()
+        events = UsageEvent.objects.select_for_update().filter(tenant_id=tenant_id, pk=event_id)
+        if not operator and mode is not None:
+            events = events.filter(mode=mode)
+        event = events.first()
         if event is None:
             raise ApiError(code="not_found")
+        if not operator and event.origin != "tenant":
+            raise ApiError("This usage was metered by the platform; only the platform operator can void it. "
+                           "Contact support, or void usage your app reported itself.",
+                           code="usage_not_voidable", param=None)
         if event.voided_at is not None:
             return event
         if Invoice.objects.filter(tenant_id=tenant_id, period_start=event.bill_period).exclude(
@@ -529,26 +558,30 @@ def usage_void(*, tenant_id: str, event_id: str, reason: str, actor_key_id: str 
         meter = meter_get(event.meter)
         day = event.occurred_at.astimezone(UTC).date()
         if meter and meter.aggregation == "unique_count":
-            DauMark.objects.filter(app_id=event.app_id, meter=event.meter, day=day, subject=event.subject).delete()
+            DauMark.objects.filter(app_id=event.app_id, mode=event.mode, meter=event.meter, day=day,
+                                   subject=event.subject).delete()
             client = redis_client()
             if client is not None:
                 with contextlib.suppress(Exception):
-                    client.srem(dau_key(event.app_id, event.meter, day), event.subject)
+                    client.srem(dau_key(event.app_id, event.meter, day, event.mode), event.subject)
         else:
             dims = event.dimensions
             dims_key = json.dumps(dims, separators=(",", ":"), ensure_ascii=False) if dims else ""
             rollup = UsageDaily.objects.select_for_update().get(
-                app_id=event.app_id, meter=event.meter, day=day, dims_key=dims_key, bill_period=event.bill_period)
+                app_id=event.app_id, mode=event.mode, meter=event.meter, day=day, dims_key=dims_key,
+                bill_period=event.bill_period)
             rollup.quantity -= event.quantity
             rollup.events -= 1
             day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             siblings = UsageEvent.objects.filter(
-                app_id=event.app_id, meter=event.meter, bill_period=event.bill_period, voided_at__isnull=True,
+                app_id=event.app_id, mode=event.mode, meter=event.meter, bill_period=event.bill_period,
+                voided_at__isnull=True,
                 occurred_at__gte=day_start, occurred_at__lt=day_start + timedelta(days=1),
             ).values_list("dimensions", "quantity")
             rollup.max_quantity = max((q for d, q in siblings if (d or {}) == (dims or {})), default=0)
             rollup.save(update_fields=["quantity", "events", "max_quantity"])
         audit_record(tenant_id=tenant_id, action="usage.void", actor_key_id=actor_key_id,
                      actor_user_id=actor_user_id, target_type="usage_event", target_id=event.pk,
-                     metadata={"reason": event.void_reason, "meter": event.meter, "quantity": str(event.quantity)})
+                     metadata={"reason": event.void_reason, "meter": event.meter, "quantity": str(event.quantity),
+                               "origin": event.origin, "mode": event.mode, "by": "operator" if operator else "tenant"})
     return event

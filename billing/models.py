@@ -18,6 +18,21 @@ from cpaas.core.scoping import LIVE_ONLY, Scoping
 MONEY = {"max_digits": 20, "decimal_places": 6}
 
 
+class UsageMode(models.TextChoices):
+    """The key mode the usage came from: only live usage is rated (design.md §7)."""
+
+    TEST = "test", "Test"
+    LIVE = "live", "Live"
+
+
+class UsageOrigin(models.TextChoices):
+    """Who reported the usage: the platform's own metering or the tenant (``POST /v1/usage-events``).
+    A tenant may void only what it reported itself (decision 0822)."""
+
+    PLATFORM = "platform", "Platform metered"
+    TENANT = "tenant", "Reported by the tenant"
+
+
 class UsageEvent(models.Model):
     """Append-only: one metered fact. Deduplicated forever by (app, idempotency_key).
 
@@ -33,6 +48,9 @@ class UsageEvent(models.Model):
     # are never deleted (decision 0700).
     app = models.ForeignKey("tenants.App", on_delete=models.DO_NOTHING, related_name="usage_events",
                             db_constraint=False, db_index=False)  # (app, idempotency key) leads with it
+    mode = models.CharField(max_length=4, choices=UsageMode.choices, default=UsageMode.LIVE, db_default=UsageMode.LIVE)
+    origin = models.CharField(max_length=8, choices=UsageOrigin.choices, default=UsageOrigin.PLATFORM,
+                              db_default=UsageOrigin.PLATFORM)
     meter = models.CharField(max_length=64)
     quantity = models.DecimalField(max_digits=20, decimal_places=6)
     subject = models.CharField(max_length=200, blank=True, default="")
@@ -48,7 +66,8 @@ class UsageEvent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["app", "idempotency_key"], name="usage_unique_app_key")
+            # Keys are scoped by app and mode, like the API's Idempotency-Key (design.md §7).
+            models.UniqueConstraint(fields=["app", "mode", "idempotency_key"], name="usage_unique_app_mode_key")
         ]
         indexes = [
             # Rating reads raw events only for voice per-call increments; every other read uses the
@@ -64,6 +83,7 @@ class UsageDaily(models.Model):
 
     tenant_id = models.CharField(max_length=40)
     app_id = models.CharField(max_length=40)
+    mode = models.CharField(max_length=4, choices=UsageMode.choices, default=UsageMode.LIVE, db_default=UsageMode.LIVE)
     meter = models.CharField(max_length=64)
     day = models.DateField()
     dims_key = models.CharField(max_length=400, default="")
@@ -75,8 +95,8 @@ class UsageDaily(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["app_id", "meter", "day", "dims_key", "bill_period"],
-                                    name="usage_daily_unique")
+            models.UniqueConstraint(fields=["app_id", "mode", "meter", "day", "dims_key", "bill_period"],
+                                    name="usage_daily_unique_mode")
         ]
         indexes = [models.Index(fields=["tenant_id", "bill_period", "meter"], name="usage_daily_tenant_idx")]
 
@@ -86,6 +106,7 @@ class DauMark(models.Model):
 
     tenant_id = models.CharField(max_length=40)
     app_id = models.CharField(max_length=40)
+    mode = models.CharField(max_length=4, choices=UsageMode.choices, default=UsageMode.LIVE, db_default=UsageMode.LIVE)
     meter = models.CharField(max_length=64)
     day = models.DateField()
     subject = models.CharField(max_length=200)
@@ -93,7 +114,7 @@ class DauMark(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["app_id", "meter", "day", "subject"], name="dau_mark_unique")
+            models.UniqueConstraint(fields=["app_id", "mode", "meter", "day", "subject"], name="dau_mark_unique_mode")
         ]
         indexes = [models.Index(fields=["tenant_id", "bill_period", "meter", "day"], name="dau_tenant_idx")]
 

@@ -51,6 +51,20 @@ def round_money(amount: Decimal, currency: str = "EUR") -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP)
 
 
+def plain(value: Decimal | int | str) -> str:
+    """A quantity or a rate as written to users: plain notation, no trailing zeros ("20", "0.0002";
+    never ``2E+1``)."""
+    text = format(dec(value).normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def money_text(amount: Decimal, currency: str = "EUR") -> str:
+    """An amount of money as written to users: plain notation at the currency's minor-unit scale
+    ("1020.00" for EUR, "1020" for JPY), rounded half up once."""
+    exponent = CURRENCY_EXPONENT.get(currency.upper(), 2)
+    return format(round_money(amount, currency), f".{exponent}f")
+
+
 def to_minor_units(amount: Decimal, currency: str = "EUR") -> int:
     exponent = CURRENCY_EXPONENT.get(currency.upper(), 2)
     return int(round_money(amount, currency).scaleb(exponent))
@@ -90,9 +104,9 @@ class TierCharge:
     amount: Decimal
 
     def as_dict(self) -> dict:
-        return {"from": str(self.first), "to": None if self.last is None else str(self.last),
-                "quantity": str(self.quantity), "unit_price": str(self.unit_price),
-                "flat_fee": str(self.flat_fee), "amount": str(self.amount)}
+        return {"from": plain(self.first), "to": None if self.last is None else plain(self.last),
+                "quantity": plain(self.quantity), "unit_price": plain(self.unit_price),
+                "flat_fee": plain(self.flat_fee), "amount": plain(self.amount)}
 
 
 @dataclass(frozen=True)
@@ -407,9 +421,13 @@ def price_quantity(charge: Mapping, quantity: Decimal) -> Priced:
     raise PricingError(f"Unknown charge model {model!r}.", code="invalid_plan")
 
 
-def minimum_shortfall(subtotal: Decimal, minimum: Decimal) -> Decimal:
-    """What a minimum commitment adds: ``minimum - subtotal`` when the usage falls short."""
-    return max(minimum - subtotal, ZERO)
+def minimum_shortfall(lines: Iterable[Decimal], minimum: Decimal, currency: str = "EUR") -> Decimal:
+    """What a minimum commitment adds, in money: the rounded minimum less the sum of the *rounded*
+    usage lines (each line is rounded once on the invoice), so the invoice's usage plus its top-up
+    equal the minimum exactly: lines of 49.995 and 49.995 print as 50.00 + 50.00, which already
+    meets a 100.00 minimum (the unrounded 99.99 would have added 0.01 and billed 100.01)."""
+    billed = sum((round_money(amount, currency) for amount in lines), ZERO)
+    return max(round_money(minimum, currency) - billed, ZERO)
 
 
 def prorate(amount: Decimal, used_days: int, period_days: int) -> Decimal:

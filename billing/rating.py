@@ -1,7 +1,8 @@
 """Rating: from the ledger's rollups and a plan version to invoice lines (precise, unrounded).
 
 Reads only; writes nothing. ``rate_period`` is deterministic for a given ledger state, so the
-billing run can repeat it (refresh) and get the same lines.
+billing run can repeat it (refresh) and get the same lines. Only live usage is rated: test-mode
+usage is kept and shown (``/v1/usage?mode=test``) but never reaches an invoice (design.md §7).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from billing.models import DauMark, PlanAssignment, PlanVersion, UsageDaily, Usa
 from billing.pricing import ZERO, dec
 
 SECONDS_PER_MINUTE = Decimal(60)
+RATED_MODE = "live"
 
 
 @dataclass
@@ -66,17 +68,18 @@ class RunCache:
             self.assignments[row.tenant_id].append(row)
         self.rollups: dict[tuple[str, str], list] = defaultdict(list)
         for tenant_id, app_id, meter, day, dims, qty, events, top in UsageDaily.objects.filter(
-                tenant_id__in=tenant_ids, bill_period=period_start, day__gte=period_start, day__lt=end).values_list(
+                tenant_id__in=tenant_ids, mode=RATED_MODE, bill_period=period_start, day__gte=period_start,
+                day__lt=end).values_list(
                 "tenant_id", "app_id", "meter", "day", "dimensions", "quantity", "events", "max_quantity"):
             self.rollups[(tenant_id, meter)].append((app_id, day, dims, qty, events, top))
         self.dau: dict[tuple[str, str], list] = defaultdict(list)
-        for row in (DauMark.objects.filter(tenant_id__in=tenant_ids, bill_period=period_start, day__gte=period_start,
-                                           day__lt=end)
+        for row in (DauMark.objects.filter(tenant_id__in=tenant_ids, mode=RATED_MODE, bill_period=period_start,
+                                           day__gte=period_start, day__lt=end)
                     .values("tenant_id", "app_id", "meter", "day").annotate(n=Count("id")).order_by()):
             self.dau[(row["tenant_id"], row["meter"])].append((row["app_id"], row["day"], row["n"]))
-        late = set(UsageDaily.objects.filter(tenant_id__in=tenant_ids, bill_period=period_start,
+        late = set(UsageDaily.objects.filter(tenant_id__in=tenant_ids, mode=RATED_MODE, bill_period=period_start,
                                              day__lt=period_start).values_list("tenant_id", flat=True).distinct())
-        late |= set(DauMark.objects.filter(tenant_id__in=tenant_ids, bill_period=period_start,
+        late |= set(DauMark.objects.filter(tenant_id__in=tenant_ids, mode=RATED_MODE, bill_period=period_start,
                                            day__lt=period_start).values_list("tenant_id", flat=True).distinct())
         self.late_tenants = late
 
@@ -97,7 +100,7 @@ class UsageSource:
         return (self.apps_in is None or app_id in self.apps_in) and app_id not in self.apps_not_in
 
     def _scope(self, qs):
-        qs = qs.filter(tenant_id=self.tenant_id, bill_period__in=self.bill_periods)
+        qs = qs.filter(tenant_id=self.tenant_id, mode=RATED_MODE, bill_period__in=self.bill_periods)
         if self.apps_in is not None:
             qs = qs.filter(app_id__in=self.apps_in)
         if self.apps_not_in:
@@ -274,7 +277,7 @@ def rate_segment(version: PlanVersion, source: UsageSource, *, period_start: dat
     lines.extend(usage_lines)
     minimum = version.minimum_commitment * share
     if minimum:
-        short = pricing.minimum_shortfall(sum((line.amount for line in usage_lines), ZERO), minimum)
+        short = pricing.minimum_shortfall([line.amount for line in usage_lines], minimum, version.currency)
         if short:
             lines.append(LineDraft("minimum", f"Minimum commitment top-up (usage below {pricing.round_money(minimum)})"
                                    f"{suffix}", short, quantity=Decimal(1), unit_price=short,
@@ -340,9 +343,11 @@ def rate_period(tenant_id: str, period_start: date, *, bill_periods: Iterable[da
 def _late_lines(tenant_id: str, period_start: date) -> list[LineDraft]:
     """Usage that arrived after an earlier period closed: re-rate that period with and without it;
     the difference is charged now on a labelled line (tiers stay right, the old invoice untouched)."""
-    late_days = (UsageDaily.objects.filter(tenant_id=tenant_id, bill_period=period_start, day__lt=period_start)
+    late_days = (UsageDaily.objects.filter(tenant_id=tenant_id, mode=RATED_MODE, bill_period=period_start,
+                                           day__lt=period_start)
                  .values_list("day", flat=True).distinct())
-    late_dau = (DauMark.objects.filter(tenant_id=tenant_id, bill_period=period_start, day__lt=period_start)
+    late_dau = (DauMark.objects.filter(tenant_id=tenant_id, mode=RATED_MODE, bill_period=period_start,
+                                       day__lt=period_start)
                 .values_list("day", flat=True).distinct())
     original = sorted({d.replace(day=1) for d in [*late_days, *late_dau]})
     lines = []

@@ -13,7 +13,7 @@ import logging
 import stripe
 from django.db import transaction
 
-from billing import conf
+from billing import conf, pricing
 from billing.models import BillingAccount, Invoice, InvoiceStatus
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def invoice_push(*, invoice_id: str) -> str:
     }, options={"idempotency_key": f"cpaas-invoice-{invoice.pk}"})
     items = [(f"line-{line.position}", line.amount_minor, line.description) for line in invoice.lines.all()]
     if invoice.tax_minor:
-        items.append(("tax", invoice.tax_minor, f"VAT {(invoice.tax_rate * 100).normalize()} %"))
+        items.append(("tax", invoice.tax_minor, f"VAT {pricing.plain(invoice.tax_rate * 100)} %"))
     for suffix, amount, description in items:
         _call(api.invoice_items.create, params={
             "customer": customer, "invoice": remote.id, "amount": amount, "currency": currency,

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import billing
+from cpaas.core.errors import ApiError
 from cpaas.im.state import state
 
 _lock = threading.Lock()
@@ -53,7 +54,7 @@ def dau_known(*, app, user_id: str, when: datetime) -> bool:
     return False
 
 
-def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
+def dau_touch(*, app, user_id: str, when: datetime | None = None, mode: str) -> bool:
     """Mark ``user_id`` active today; returns True when this call recorded the day's usage.
 
     Call inside a transaction (or autocommit); the marker sets are updated on commit.
@@ -68,7 +69,7 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
     # between two gateways, or a retry before the marker is set) is identical and deduplicates.
     day_start = datetime.combine(when.astimezone(UTC).date(), time.min, tzinfo=UTC)
     billing.record_usage(app, "im_dau", 1, subject=user_id, occurred_at=day_start,
-                         idempotency_key=f"dau:{user_id}:{day}")
+                         idempotency_key=f"dau:{user_id}:{day}", mode=mode)
 
     def mark() -> None:
         state().dau_add(app_id, day, user_id)
@@ -78,10 +79,20 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None) -> bool:
     return True
 
 
-def message_count(*, app, sender_id: str, message_id: str, when: datetime, conversation_type: str) -> None:
+def messages_reserve(*, app, kind: str, count: int = 1, mode: str) -> list[ApiError | None]:
+    """Money before traffic: IM messages are priced per message (``im_messages`` by ``kind``), so
+    each send is charged against the prepaid balance and the app's cap before it is accepted
+    (402 otherwise). Free for postpaid apps without a cap; else one Redis call for all ``count``."""
+    hold = billing.Hold("", "im_messages", 1, {"kind": kind})
+    return billing.spend_reserve(tenant_id=app.tenant_id, app_id=app.pk, mode=mode, holds=[hold] * count)
+
+
+def message_count(*, app, sender_id: str, message_id: str, when: datetime, conversation_type: str,
+                  mode: str) -> None:
+    """One ``im_messages`` usage; its dimension is ``kind`` (the conversation type), as plans price it."""
     billing.record_usage(app, "im_messages", 1, subject=sender_id or None,
-                         dimensions={"conversation_type": conversation_type}, occurred_at=when,
-                         idempotency_key=f"im_msg:{message_id}")
+                         dimensions={"kind": conversation_type}, occurred_at=when,
+                         idempotency_key=f"im_msg:{message_id}", mode=mode)
 
 
 def reset_local_cache() -> None:

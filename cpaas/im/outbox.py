@@ -34,20 +34,21 @@ def publish_pending(*, limit: int = BATCH) -> int:
         if not rows:
             return 0
         apps = {a.pk: a for a in App.objects.filter(pk__in={m.app_id for m in rows})}
-        counts: dict[str, Counter] = defaultdict(Counter)
+        counts: dict[str, Counter] = defaultdict(Counter)  # app -> (kind, mode) -> messages
         events: dict[str, list[tuple[str, dict, str]]] = defaultdict(list)
         for msg in rows:
             events[msg.app_id].append(webhooks.NewEvent(
                 "im.message.created", message_data(msg, msg.conversation.kind), f"im.message.created:{msg.id}",
                 livemode=msg.conversation.mode == "live"))
-            counts[msg.app_id][msg.conversation.kind] += 1
+            counts[msg.app_id][msg.conversation.kind, msg.conversation.mode] += 1
         for app_id, batch in events.items():
             webhooks.publish_many(apps[app_id], batch, returning=False)  # each event has its conversation's mode
         first = rows[0].id
         for app_id, by_kind in counts.items():
-            for kind, quantity in by_kind.items():
-                billing.record_usage(apps[app_id], "im_messages", quantity, dimensions={"conversation_type": kind},
-                                     occurred_at=rows[0].created_at, idempotency_key=f"im_messages:{first}:{kind}")
+            for (kind, mode), quantity in by_kind.items():
+                billing.record_usage(apps[app_id], "im_messages", quantity, dimensions={"kind": kind}, mode=mode,
+                                     occurred_at=rows[0].created_at,
+                                     idempotency_key=f"im_messages:{first}:{kind}:{mode}")
         Message.objects.filter(pk__in=[m.pk for m in rows]).update(published=True)
     return len(rows)
 

@@ -441,6 +441,10 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
     if msg_type != MessageType.COMMAND:
         content = moderate(app_id=app.pk, sender_id=sender_id, conversation_id=conv.pk, conversation_type=conv.kind,
                            msg_type=msg_type, content=content)
+    if msg_type != MessageType.COMMAND or conv.kind == ConversationKind.CHATROOM:  # what is metered
+        problem = metering.messages_reserve(app=app, kind=conv.kind, mode=conv.mode)[0]
+        if problem is not None:
+            raise problem
     # The common case is one statement (seq + insert, see _store) in autocommit: one round trip
     # instead of BEGIN, statement, COMMIT (docs/decisions/0505). A transaction is needed only when
     # the send also writes the sender's first DAU fact of the day, or for chatrooms and commands.
@@ -451,7 +455,7 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
     try:
         with nullcontext() if single else transaction.atomic():
             if sender is not None and not single:
-                metering.dau_touch(app=app, user_id=sender_id, when=now)
+                metering.dau_touch(app=app, user_id=sender_id, when=now, mode=conv.mode)
             if conv.kind == ConversationKind.CHATROOM:
                 return _room_send(app=app, room=conv, sender_id=sender_id, msg_type=msg_type, content=content,
                                   client_msg_id=client_msg_id, priority=priority, now=now)
@@ -512,14 +516,21 @@ def message_send_many(*, app: App, conv: Conversation,
         except ApiError as exc:
             results[i] = exc
     if len(accepted) == 1:
-        i, sender, msg_type, content, client_msg_id = accepted[0]
+        i, sender, msg_type, content, client_msg_id = accepted.pop()
         results[i] = _send_one(app, sender, conv, msg_type, content, client_msg_id)
     elif accepted:
+        # one Redis call for all
+        problems = metering.messages_reserve(app=app, kind=conv.kind, count=len(accepted), mode=conv.mode)
+        for (i, *_rest), problem in zip(accepted, problems, strict=True):
+            if problem is not None:
+                results[i] = problem
+        accepted = [item for item, problem in zip(accepted, problems, strict=True) if problem is None]
+    if accepted:
         recipients = list(members)
         try:
             with transaction.atomic():
                 for _i, sender, *_rest in accepted:
-                    metering.dau_touch(app=app, user_id=sender.user_id, when=now)
+                    metering.dau_touch(app=app, user_id=sender.user_id, when=now, mode=conv.mode)
                 with connection.cursor() as cursor:
                     cursor.execute(
                         "UPDATE im_conversation SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
@@ -569,7 +580,8 @@ def _room_send(*, app: App, room: Conversation, sender_id: str, msg_type: str, c
     frame = msg_frame(data)
     if msg_type != MessageType.COMMAND:
         state().room_backlog_push(app.pk, room.pk, frame)
-    metering.message_count(app=app, sender_id=sender_id, message_id=data["id"], when=now, conversation_type=room.kind)
+    metering.message_count(app=app, sender_id=sender_id, message_id=data["id"], when=now,
+                           conversation_type=room.kind, mode=room.mode)
     _on_commit_publish({"k": "room", "app": app.pk, "room": room.pk, "frame": frame})
     return SendResult("delivered", data)
 

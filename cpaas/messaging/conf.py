@@ -32,8 +32,9 @@ BATCH_MAX = _int("SMS_BATCH_MAX", 1000)
 VELOCITY_LIMIT = _int("SMS_VELOCITY_LIMIT", 500)
 VELOCITY_WINDOW_SECONDS = _int("SMS_VELOCITY_WINDOW_SECONDS", 60)
 VELOCITY_PREFIX_DIGITS = _int("SMS_VELOCITY_PREFIX_DIGITS", 8)
-# The connector used when no route matches (the embedded default has only the sandbox).
-FALLBACK_CONNECTOR = os.environ.get("SMS_FALLBACK_CONNECTOR", "sandbox")
+# A connector for live messages no route matches; empty: none (they are refused, ``no_route``).
+# The sandbox never carries live traffic, so "sandbox" here is ignored.
+FALLBACK_CONNECTOR = os.environ.get("SMS_FALLBACK_CONNECTOR", "")
 # Status callbacks: attempts before giving up, and how long a POST may take.
 CALLBACK_MAX_ATTEMPTS = _int("SMS_CALLBACK_MAX_ATTEMPTS", 8)
 CALLBACK_TIMEOUT_SECONDS = _int("SMS_CALLBACK_TIMEOUT_SECONDS", 10)

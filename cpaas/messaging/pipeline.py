@@ -151,13 +151,14 @@ def routing_reset() -> None:
 
 
 def route_candidates(message: Message) -> list[str]:
-    """Connector names for this message, best first. Test mode always stays in the sandbox."""
+    """Connector names for this message, best first. Test mode always stays in the sandbox; live
+    traffic never reaches it (no route, and no sandbox fallback: the message fails ``no_route``)."""
     if message.mode == Mode.TEST:
         return [SANDBOX]
     routes, _ = _routing_table()
     matching = []
     for route in routes:
-        if route.app_id not in (None, message.app_id):
+        if route.app_id not in (None, message.app_id) or route.connector_id == SANDBOX:
             continue
         if route.prefix and not message.to.startswith(route.prefix):
             continue
@@ -169,7 +170,7 @@ def route_candidates(message: Message) -> list[str]:
     for _, _, name in sorted(matching):
         if name not in names:
             names.append(name)
-    if not names and conf.FALLBACK_CONNECTOR:
+    if not names and conf.FALLBACK_CONNECTOR and conf.FALLBACK_CONNECTOR != SANDBOX:
         names.append(conf.FALLBACK_CONNECTOR)
     return names
 
@@ -367,8 +368,13 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
             for row in sent_rows:
                 billing.record_usage(apps[row.app_id], "sms_segments", row.segments,
                                      dimensions={"country": row.country, "direction": "outbound"},
-                                     occurred_at=now, idempotency_key=f"sms:{row.id}")
+                                     occurred_at=now, idempotency_key=f"sms:{row.id}", mode=row.mode)
         _adopt_orphans(sent_rows)
+        # Money: a sent message keeps what was reserved for it, a failed one gives it back.
+        holds = [(row.tenant_id, row.app_id, row.id, None if row.status != Status.FAILED else 0)
+                 for row in changed if row.mode == Mode.LIVE and row.lease_until is None]
+        if holds:
+            transaction.on_commit(lambda: billing.spend_settle(holds))
         if early:
             applied = [key for key in early if key in used]
             unused = [receipt for key, receipt in early.items() if key not in used]
@@ -607,7 +613,7 @@ def inbound_receive(inbound: InboundSms) -> Message | None:
                 transaction.on_commit(kick_dispatch)
         billing.record_usage(App.objects.get(pk=number.app_id), "sms_segments", info.segments,
                              dimensions={"country": country, "direction": "inbound"},
-                             occurred_at=now, idempotency_key=f"sms:{message.id}")
+                             occurred_at=now, idempotency_key=f"sms:{message.id}", mode=number.mode)
     return message
 
 

@@ -23,11 +23,12 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+import billing
 from cpaas.core import crypto
 from cpaas.core.db import execute_prepared, pg_request_cursor
 from cpaas.core.errors import ApiError
 from cpaas.core.scoping import scoped, scoped_get
-from cpaas.messaging import conf, encoding, infra
+from cpaas.messaging import conf, encoding, infra, pipeline
 from cpaas.messaging.models import (
     Direction,
     Message,
@@ -214,7 +215,7 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
     reference = _text(data, "reference", 100)
     settings_row = sms_settings(caller.app_id)
     _geo_check(settings_row, caller.mode, to.country)
-    return _new_message(
+    message = _new_message(
         tenant_id=caller.tenant_id, app_id=caller.app_id, direction=Direction.OUTBOUND,
         mode=caller.mode, to=to.e164, sender=sender, sender_pool=pool_id, country=to.country,
         body=info.body, encoding=info.encoding, segments=info.segments,
@@ -222,6 +223,12 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
         queued_at=None if send_at else now, created_at=now, reference=reference,
         status_callback=callback, validity_period=validity,
     )
+    # Live traffic never reaches the sandbox: no live route now is a 400, not a 201 that the
+    # sandbox would later "deliver". The routing table is the dispatcher's per-process copy
+    # (refreshed every 5 s), so this costs no query per send.
+    if caller.mode == Mode.LIVE and not pipeline.route_candidates(message):
+        raise ApiError(f"No carrier route serves {to.e164} for live traffic.", code="no_route", param="to")
+    return message
 
 
 _TEMPLATE: dict | None = None
@@ -297,10 +304,34 @@ def _protect(caller: Caller, messages: list[Message], now: datetime) -> list[Api
     return out
 
 
+def _hold(message: Message) -> billing.Hold:
+    return billing.Hold(message.id, "sms_segments", message.segments,
+                        {"country": message.country, "direction": "outbound"})
+
+
+def _reserve(caller: Caller, messages: list[Message]) -> list[ApiError | None]:
+    """Money before traffic: reserve each live message's estimated price (402 when the prepaid
+    balance or the app's spend cap cannot cover it). Test mode and postpaid apps without a cap
+    cost nothing; otherwise one Redis round trip for all of them (decision 0820)."""
+    if caller.mode != Mode.LIVE:
+        return [None] * len(messages)
+    return billing.spend_reserve(tenant_id=caller.tenant_id, app_id=caller.app_id, mode=caller.mode,
+                                 holds=[_hold(message) for message in messages])
+
+
+def _release(messages: list[Message]) -> None:
+    """Give back the reservations of live messages that will never be sent (refused after
+    reserving, canceled)."""
+    holds = [(m.tenant_id, m.app_id, m.id, 0) for m in messages if m.mode == Mode.LIVE]
+    if holds:
+        billing.spend_settle(holds)
+
+
 def message_send(*, caller: Caller, data: Any) -> Message:
     """Accept one message with one INSERT statement, so the caller need not hold a transaction
     (the API runs it in autocommit: docs/decisions/0405). A sender pool's sticky assignment is a
-    second write, so that case opens its own transaction."""
+    second write, so that case opens its own transaction. The money check is the one Redis call
+    of :func:`_reserve` (none in test mode or for a postpaid app without a cap)."""
     pooled = isinstance(data, dict) and data.get("sender_pool") not in (None, "")
     with transaction.atomic() if pooled else nullcontext():
         now = timezone.now()
@@ -308,8 +339,18 @@ def message_send(*, caller: Caller, data: Any) -> Message:
         problem = _protect(caller, [message], now)[0]
         if problem is not None:
             raise problem
-        if not _insert_unless_opted_out(message):
+        problem = _reserve(caller, [message])[0]
+        if problem is not None:
             _unprotect(caller, message, now)
+            raise problem
+        try:
+            inserted = _insert_unless_opted_out(message)
+        except BaseException:
+            _release([message])
+            raise
+        if not inserted:
+            _unprotect(caller, message, now)
+            _release([message])
             raise ApiError("This recipient has opted out of messages from this app (replied STOP).",
                            code="recipient_opted_out", param="to")
         if message.status == Status.QUEUED:
@@ -391,8 +432,18 @@ def messages_send_batch(*, caller: Caller, items: Any) -> list[BatchItem]:
         if problem is not None:
             problem.param = f"messages[{item.index}].{problem.param}" if problem.param else None
             item.error, item.message = problem, None
+    valid = [item for item in valid if item.message is not None]
+    for item, problem in zip(valid, _reserve(caller, [item.message for item in valid]), strict=True):
+        if problem is not None:
+            _unprotect(caller, item.message, now)
+            problem.param = f"messages[{item.index}]"
+            item.error, item.message = problem, None
     accepted = [item.message for item in results if item.message is not None]
-    messages_insert(accepted)
+    try:
+        messages_insert(accepted)
+    except BaseException:
+        _release(accepted)
+        raise
     if any(message.status == Status.QUEUED for message in accepted):
         transaction.on_commit(kick_dispatch)
     return results
@@ -457,12 +508,11 @@ def message_estimate(*, caller: Caller, data: Any) -> dict:
 
 
 def message_cancel(*, caller: Caller, message_id: str) -> Message:
-    from cpaas.messaging import pipeline
-
     message = scoped_get(Message, caller, message_id, message="No such message.")
     if not pipeline.transition(message, Status.CANCELED):
         raise ApiError(f"A {message.status} message cannot be canceled; only scheduled or queued ones.",
                        code="message_not_cancelable")
+    transaction.on_commit(lambda: _release([message]))
     return message
 
 

@@ -144,13 +144,13 @@ def _move_leg_and_call(leg_id: str, call_id: str | None, new: str, *, at: dateti
     return leg_data, call_data
 
 
-def _fail_call(call_id: str, *, at: datetime, message: str) -> None:
-    """Last resort after an engine bug: the call and its open legs end as failed."""
+def _fail_call(call_id: str, *, at: datetime, message: str, code: str = "internal_error") -> None:
+    """Last resort after an engine bug (or a live call without a live route, ``no_route``): the
+    call and its open legs end as failed."""
     for leg in CallLeg.objects.filter(call_id=call_id).exclude(status__in=states.FINAL):
-        leg_transition(leg.id, states.FAILED, at=at, ended_at=at, hangup_cause="internal_error",
-                       hangup_by="platform")
-    Call.objects.filter(pk=call_id, error_code="").update(error_code="internal_error", error_message=message[:500])
-    call_transition(call_id, states.FAILED, at=at, ended_at=at, hangup_cause="internal_error")
+        leg_transition(leg.id, states.FAILED, at=at, ended_at=at, hangup_cause=code, hangup_by="platform")
+    Call.objects.filter(pk=call_id, error_code="").update(error_code=code, error_message=message[:500])
+    call_transition(call_id, states.FAILED, at=at, ended_at=at, hangup_cause=code)
 
 
 # --- the engine ---------------------------------------------------------------------------------
@@ -195,7 +195,12 @@ class CallEngine:
         call, legs = loaded
         if call.status != states.QUEUED or call_id in self.sessions:
             return None
-        session = CallSession(self, call, legs, self.connector_for(call.mode))
+        connector = self.connector_for(call.mode)
+        if connector is None:  # a live call without a live route never rides the sandbox
+            await self.db(self.clock, _fail_call, call_id, at=self.clock.now(), code="no_route",
+                          message="No live voice route is configured; the call was not placed.")
+            return states.FAILED
+        session = CallSession(self, call, legs, connector)
         self.sessions[call_id] = session
         try:
             return await session.run()

@@ -8,4 +8,5 @@ register_codes({
     "invalid_instructions": (400, "invalid_request_error", False),
     "url_not_allowed": (400, "invalid_request_error", False),
     "call_not_in_progress": (409, "invalid_request_error", False),
+    "no_route": (400, "invalid_request_error", False),
 })

@@ -61,8 +61,9 @@ class EngineRuntime:
         self.loop.set_default_executor(ThreadPoolExecutor(conf.VOICE_ENGINE_DB_THREADS, "voice-db"))
         clock = RealClock(self.speed)
         sandbox = voice_connector_class("sandbox")(clock=clock)
-        live: VoiceConnector = (sandbox if conf.VOICE_LIVE_CONNECTOR == "sandbox"
-                                else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
+        # A live call never rides the sandbox network: without a live connector it fails (no_route).
+        live: VoiceConnector | None = (None if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox")
+                                       else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
         # Tenant URLs: SSRF-guarded (webhooks/ssrf.py), keep-alive, one small pool per origin.
         http = TenantClients()
         self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,

@@ -7,10 +7,11 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+import billing
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.scoping import Principal, scoped, scoped_get
 from cpaas.tenants.keys import KeyPrincipal
-from cpaas.voice import states
+from cpaas.voice import conf, states
 from cpaas.voice.document import DocumentError, parse_document
 from cpaas.voice.models import Call, CallKind, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of, normalize_e164
@@ -56,6 +57,34 @@ def _control(url: str | None, instructions: str | None) -> None:
     _tenant_url(url, param="url")
 
 
+# A reservation covers this much of each leg; the leg settles its real cost when it ends.
+RESERVED_SECONDS = 60
+
+
+def _live_route(principal: KeyPrincipal, *, param: str) -> None:
+    """A live call never rides the sandbox network: without a live voice connector it is refused."""
+    if principal.mode == "live" and conf.VOICE_LIVE_CONNECTOR in ("", "sandbox"):
+        raise ApiError("No live voice route is configured for this platform, so live calls cannot be placed "
+                       "(test keys use the sandbox).", code="no_route", param=param)
+
+
+def _reserve_legs(principal: KeyPrincipal, call: Call, legs: list[tuple[str, str]]) -> list[tuple]:
+    """Money before traffic: reserve a minute of each leg (``(role, country)``) against the
+    prepaid balance and the app's cap; 402 when it does not fit (decision 0820). Returns the
+    settle entries that release the holds if the call is not stored after all."""
+    holds = [billing.Hold(f"{call.id}:{role}", "voice_seconds", RESERVED_SECONDS,
+                          {"direction": "outbound", "country": country, "leg": role}) for role, country in legs]
+    problems = billing.spend_reserve(tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode,
+                                     holds=holds)
+    problem = next((p for p in problems if p is not None), None)
+    releases = [(principal.tenant_id, principal.app_id, hold.id, 0)
+                for hold, p in zip(holds, problems, strict=True) if p is None and principal.mode == "live"]
+    if problem is not None:
+        billing.spend_settle(releases)
+        raise problem
+    return releases
+
+
 def _enqueue_on_commit(call_id: str) -> None:
     from cpaas.voice.tasks import call_dispatch
 
@@ -71,18 +100,25 @@ def call_create(*, principal: KeyPrincipal, to: object, from_: object, url: str 
     from_number = _owned_caller_id(principal, from_, param="from")
     _control(url, instructions)
     _tenant_url(status_callback, param="status_callback")
-    with transaction.atomic():
-        call = Call.objects.create(
-            tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode,
-            kind=CallKind.CALL, to=to_number, from_number=from_number, url=url or "",
-            instructions=instructions or "", status_callback=status_callback or "",
-            status_events=status_events if status_events is not None else list(states.STATUS_EVENTS),
-            timeout=timeout, time_limit=time_limit, record=record,
-        )
-        CallLeg.objects.create(call=call, app_id=principal.app_id, role="a", position=0, to=to_number,
-                               from_number=from_number, country=country_of(to_number), timeout=timeout)
-        if enqueue:
-            _enqueue_on_commit(call.id)
+    _live_route(principal, param="to")
+    call = Call(
+        tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode,
+        kind=CallKind.CALL, to=to_number, from_number=from_number, url=url or "",
+        instructions=instructions or "", status_callback=status_callback or "",
+        status_events=status_events if status_events is not None else list(states.STATUS_EVENTS),
+        timeout=timeout, time_limit=time_limit, record=record,
+    )
+    releases = _reserve_legs(principal, call, [("a", country_of(to_number))])
+    try:
+        with transaction.atomic():
+            call.save(force_insert=True)
+            CallLeg.objects.create(call=call, app_id=principal.app_id, role="a", position=0, to=to_number,
+                                   from_number=from_number, country=country_of(to_number), timeout=timeout)
+            if enqueue:
+                _enqueue_on_commit(call.id)
+    except BaseException:
+        billing.spend_settle(releases)
+        raise
     return call
 
 
@@ -102,22 +138,29 @@ def callback_create(*, principal: KeyPrincipal, party_a: object, party_b: object
     if shown_b != a:
         shown_b = _owned_caller_id(principal, shown_b, param="caller_id_b")
     _tenant_url(status_callback, param="status_callback")
-    with transaction.atomic():
-        call = Call.objects.create(
-            tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode,
-            kind=CallKind.CALLBACK, to=a, from_number=shown_a, prompt=prompt or "",
-            status_callback=status_callback or "",
-            status_events=status_events if status_events is not None else list(states.STATUS_EVENTS),
-            timeout=timeout, time_limit=time_limit, record=record,
-        )
-        CallLeg.objects.bulk_create([
-            CallLeg(call=call, app_id=principal.app_id, role="a", position=0, to=a, from_number=shown_a,
-                    country=country_of(a), timeout=timeout),
-            CallLeg(call=call, app_id=principal.app_id, role="b", position=1, to=b, from_number=shown_b,
-                    country=country_of(b), timeout=timeout),
-        ])
-        if enqueue:
-            _enqueue_on_commit(call.id)
+    _live_route(principal, param="party_a")
+    call = Call(
+        tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode,
+        kind=CallKind.CALLBACK, to=a, from_number=shown_a, prompt=prompt or "",
+        status_callback=status_callback or "",
+        status_events=status_events if status_events is not None else list(states.STATUS_EVENTS),
+        timeout=timeout, time_limit=time_limit, record=record,
+    )
+    releases = _reserve_legs(principal, call, [("a", country_of(a)), ("b", country_of(b))])
+    try:
+        with transaction.atomic():
+            call.save(force_insert=True)
+            CallLeg.objects.bulk_create([
+                CallLeg(call=call, app_id=principal.app_id, role="a", position=0, to=a, from_number=shown_a,
+                        country=country_of(a), timeout=timeout),
+                CallLeg(call=call, app_id=principal.app_id, role="b", position=1, to=b, from_number=shown_b,
+                        country=country_of(b), timeout=timeout),
+            ])
+            if enqueue:
+                _enqueue_on_commit(call.id)
+    except BaseException:
+        billing.spend_settle(releases)
+        raise
     return call
 
 

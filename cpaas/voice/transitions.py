@@ -113,17 +113,30 @@ def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,
         if leg is None:
             return None
         data = leg_event_data(leg)
+        if (publish or new in states.FINAL) and livemode is None:
+            livemode = call_livemode(leg.call_id)
         if publish or new in states.FINAL:
             webhooks.publish(leg.app_id, f"call.leg.{states.EVENT_FOR_STATUS[new]}", data,
-                             idempotency_key=f"{leg.id}:{new}",
-                             livemode=call_livemode(leg.call_id) if livemode is None else livemode)
+                             idempotency_key=f"{leg.id}:{new}", livemode=livemode)
         if new in states.FINAL and leg.billable_seconds > 0:
             billing.record_usage(
                 leg.app_id, "voice_seconds", leg.billable_seconds,
                 dimensions={"direction": "outbound", "country": leg.country, "leg": leg.role},
                 occurred_at=leg.ended_at or at, idempotency_key=f"voice_seconds:{leg.id}",
+                mode="live" if livemode else "test",
             )
+        if new in states.FINAL and livemode:
+            _settle_leg(leg)
     return data
+
+
+def _settle_leg(leg: CallLeg) -> None:
+    """Money: the leg's hold (reserved when the call was accepted) becomes its real cost, after
+    this transaction commits (decision 0820)."""
+    app_id, hold_id, seconds = leg.app_id, f"{leg.call_id}:{leg.role}", leg.billable_seconds
+    dims = {"direction": "outbound", "country": leg.country, "leg": leg.role}
+    transaction.on_commit(lambda: billing.spend_settle_usage(app_id, hold_id=hold_id, meter="voice_seconds",
+                                                             quantity=seconds, dimensions=dims))
 
 
 def log_entry(call_id: str, app_id: str, kind: str, message: str, *, at: datetime, level: str = "info",

@@ -28,12 +28,12 @@ def _clean_redis_marks():
 _counter = iter(range(10**9))
 
 
-def use(app, meter, quantity, occurred, *, received=None, key=None, subject=None, **dims):
+def use(app, meter, quantity, occurred, *, received=None, key=None, subject=None, mode="live", **dims):
     """Record one event as if it arrived at ``received`` (default: when it occurred)."""
     with time_machine.travel(received or occurred, tick=False):
         return ledger.usage_record(app=app, meter=meter, quantity=quantity, subject=subject,
                                    dimensions=dims or None, occurred_at=occurred,
-                                   idempotency_key=key or f"k{next(_counter)}")
+                                   idempotency_key=key or f"k{next(_counter)}", mode=mode)
 
 
 def make_plan(tenant, *, code="plan", charges=(), fixed_fee="0", minimum="0", currency="EUR",

@@ -73,7 +73,7 @@ def test_an_import_is_limited_to_10000_events(api):
 
 
 def test_voiding_usage_via_the_api_and_isolation(api, other_api, app):
-    use(app, "sms_segments", 3, at(2026, 10, 3), key="v")
+    assert api.post("/v1/usage-events", {"events": [event(idempotency_key="v")]}, format="json").status_code == 200
     event_id = UsageEvent.objects.get().pk
     assert other_api.post(f"/v1/usage-events/{event_id}/void", {"reason": "x"}, format="json").status_code == 404
     missing = api.post(f"/v1/usage-events/{event_id}/void", {}, format="json")
@@ -85,9 +85,9 @@ def test_voiding_usage_via_the_api_and_isolation(api, other_api, app):
 
 def test_usage_for_charts_by_day_month_and_dimension(api, other_api, app):
     for day, country, qty in ((3, "GB", 2), (3, "FR", 1), (4, "GB", 5)):
-        use(app, "sms_segments", qty, at(2026, 10, day), country=country)
+        use(app, "sms_segments", qty, at(2026, 10, day), country=country, mode="test")
     for n, day in ((1, 3), (2, 3), (1, 4)):
-        use(app, "im_dau", 1, at(2026, 10, day), subject=f"u{n}")
+        use(app, "im_dau", 1, at(2026, 10, day), subject=f"u{n}", mode="test")
     by_day = api.get("/v1/usage", {"meter": "sms_segments", "from": "2026-10-01", "to": "2026-10-31"}).json()
     assert by_day["data"] == [{"period": "2026-10-03", "quantity": "3"}, {"period": "2026-10-04", "quantity": "5"}]
     grouped = api.get("/v1/usage", {"meter": "sms_segments", "from": "2026-10-01", "to": "2026-10-31",
@@ -199,8 +199,8 @@ def test_amounts_are_decimal_strings(live_api, finalized):
 
 def test_the_dau_drill_down_lists_who_was_active_on_a_day(api, other_api, app):
     for name in ("carol", "alice", "bob"):
-        use(app, "im_dau", 1, at(2026, 10, 3, 9), subject=name)
-    use(app, "im_dau", 1, at(2026, 10, 4, 9), subject="dave")
+        use(app, "im_dau", 1, at(2026, 10, 3, 9), subject=name, mode="test")
+    use(app, "im_dau", 1, at(2026, 10, 4, 9), subject="dave", mode="test")
     page = api.get("/v1/usage/active-subjects", {"day": "2026-10-03", "limit": 2}).json()
     assert ([row["subject"] for row in page["data"]], page["has_more"]) == (["alice", "bob"], True)
     rest = api.get("/v1/usage/active-subjects", {"day": "2026-10-03", "starting_after": "bob"}).json()

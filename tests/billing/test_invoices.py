@@ -8,7 +8,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing import spend_check, usage_batch
+from billing import Hold, spend_reserve, usage_batch
 from billing.balances import balance_top_up
 from billing.invoices import (
     billing_run,
@@ -32,6 +32,11 @@ NOV = date(2026, 11, 1)
 AFTER_GRACE = at(2026, 11, 1, 12, 30)
 TIERS = [{"up_to": 1000, "unit_price": "0.05"}, {"up_to": 10000, "unit_price": "0.04"},
          {"up_to": None, "unit_price": "0.03"}]
+
+
+def reserve_one(app, meter, quantity, hold_id):
+    return spend_reserve(tenant_id=app.tenant_id, app_id=app.pk, mode="live",
+                         holds=[Hold(str(hold_id), meter, quantity)])[0]
 
 
 def lines(invoice):
@@ -142,11 +147,10 @@ def test_prepaid_sends_are_cut_off_when_the_balance_runs_out(tenant, app, django
     import time_machine
 
     with time_machine.travel(at(2026, 11, 5), tick=False):
-        for _ in range(10):
-            spend_check(app, "sms_segments", 1)
-        with pytest.raises(ApiError) as err:
-            spend_check(app, "sms_segments", 1)
-    assert (err.value.status, err.value.code) == (402, "insufficient_funds")
+        for n in range(10):
+            assert reserve_one(app, "sms_segments", 1, n) is None
+        err = reserve_one(app, "sms_segments", 1, "last")
+    assert (err.status, err.code) == (402, "insufficient_funds")
     assert Event.objects.filter(type="billing.balance_low").count() == 1
 
 
@@ -157,10 +161,9 @@ def test_an_app_spend_cap_refuses_sends_for_postpaid_tenants(tenant, app):
     import time_machine
 
     with time_machine.travel(at(2026, 11, 5), tick=False):
-        spend_check(app, "sms_segments", 2)
-        with pytest.raises(ApiError) as err:
-            spend_check(app, "sms_segments", 1)
-    assert err.value.code == "spend_cap_exceeded"
+        assert reserve_one(app, "sms_segments", 2, "first") is None
+        err = reserve_one(app, "sms_segments", 1, "second")
+    assert (err.status, err.code) == (402, "spend_cap_exceeded")
 
 
 def test_a_credit_note_credits_a_finalized_invoice(tenant, app):

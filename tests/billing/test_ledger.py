@@ -17,9 +17,9 @@ from .conftest import at, use
 def test_record_usage_keeps_the_contract_signature(app):
     with time_machine.travel(at(2026, 10, 3, 9, 1), tick=False):
         record_usage(app, "sms_segments", 2, dimensions={"country": "GB"}, occurred_at=at(2026, 10, 3, 9),
-                     idempotency_key="msg_1")
+                     idempotency_key="msg_1", mode="live")
     event = UsageEvent.objects.get(app=app, idempotency_key="msg_1")
-    assert event.quantity == D(2)
+    assert (event.quantity, event.mode, event.origin) == (D(2), "live", "platform")
     assert event.tenant_id == app.tenant_id
     assert event.bill_period.isoformat() == "2026-10-01"
 
@@ -81,7 +81,7 @@ def test_batched_writes_roll_up_per_day_and_dimension(app):
 
 def test_a_rolled_back_transaction_records_nothing(app):
     with pytest.raises(RuntimeError), transaction.atomic():
-        record_usage(app, "sms_segments", 1, occurred_at=at(2026, 10, 3), idempotency_key="x")
+        record_usage(app, "sms_segments", 1, occurred_at=at(2026, 10, 3), idempotency_key="x", mode="test")
         raise RuntimeError("the send failed")
     assert not UsageEvent.objects.exists()
     assert not UsageDaily.objects.exists()
@@ -121,7 +121,8 @@ def test_voiding_an_event_is_audited_and_keeps_the_row(app):
     use(app, "sms_segments", 3, at(2026, 10, 3), key="v", country="GB")
     use(app, "sms_segments", 2, at(2026, 10, 3), key="w", country="GB")
     event = UsageEvent.objects.get(idempotency_key="v")
-    ledger.usage_void(tenant_id=app.tenant_id, event_id=event.pk, reason="carrier refunded", actor_key_id="key_x")
+    ledger.usage_void(tenant_id=app.tenant_id, event_id=event.pk, reason="carrier refunded", actor_key_id="key_x",
+                      operator=True)
     event.refresh_from_db()
     assert event.voided_at is not None
     rollup = UsageDaily.objects.get(app_id=app.pk)
@@ -134,5 +135,5 @@ def test_another_tenant_cannot_void_my_usage(app, other_provisioned):
     use(app, "sms_segments", 3, at(2026, 10, 3), key="v")
     event = UsageEvent.objects.get(idempotency_key="v")
     with pytest.raises(ApiError) as err:
-        ledger.usage_void(tenant_id=other_provisioned.tenant.pk, event_id=event.pk, reason="x")
+        ledger.usage_void(tenant_id=other_provisioned.tenant.pk, event_id=event.pk, reason="x", operator=True)
     assert err.value.code == "not_found"

@@ -133,8 +133,8 @@ def test_money_rounds_half_up_once_to_the_minor_unit(amount, currency, expected)
 
 
 def test_minimum_commitment_adds_only_the_shortfall():
-    assert pricing.minimum_shortfall(D("70.00"), D("100")) == D("30.00")
-    assert pricing.minimum_shortfall(D("170.00"), D("100")) == D(0)
+    assert pricing.minimum_shortfall([D("70.00")], D("100")) == D("30.00")
+    assert pricing.minimum_shortfall([D("170.00")], D("100")) == D(0)
 
 
 def test_floats_are_refused():

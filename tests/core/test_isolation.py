@@ -50,9 +50,7 @@ SHARED_BY_DESIGN = {
 
 #: Mode isolation another part of issue 13 completes; walked with another tenant's key only.
 #: The merger removes an entry when its part lands.
-MODE_PENDING = {
-    "usage-event-void": "usage rows get their mode from part 3 (money); void is then scoped by it",
-}
+MODE_PENDING: dict[str, str] = {}
 
 # Bodies that get a write past validation to its object lookup (so a 404 means "not yours").
 BODIES = {

@@ -53,11 +53,11 @@ def contracts(monkeypatch):
             calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=key, livemode=livemode))
         return real_publish_many(app, events, livemode=livemode, returning=returning)
 
-    def record_usage(app, meter, quantity, *, subject=None, dimensions=None, occurred_at, idempotency_key):
+    def record_usage(app, meter, quantity, *, subject=None, dimensions=None, occurred_at, idempotency_key, mode):
         calls.usage.append(SimpleNamespace(app=app, meter=meter, quantity=quantity, dimensions=dimensions,
-                                           occurred_at=occurred_at, key=idempotency_key))
+                                           occurred_at=occurred_at, key=idempotency_key, mode=mode))
         return real_record(app, meter, quantity, subject=subject, dimensions=dimensions,
-                           occurred_at=occurred_at, idempotency_key=idempotency_key)
+                           occurred_at=occurred_at, idempotency_key=idempotency_key, mode=mode)
 
     monkeypatch.setattr(webhooks, "publish", publish)
     monkeypatch.setattr(webhooks, "publish_many", publish_many)

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from cpaas.messaging.models import Message, OptOut
+from cpaas.messaging.models import Connector, Message, OptOut, Route
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
 from tests.messaging.conftest import send
@@ -100,6 +100,7 @@ def test_an_opt_out_belongs_to_one_app(api, other_provisioned):
 
 
 def test_live_keys_send_nowhere_until_countries_are_allowed(app, api):
+    Route.objects.create(prefix="+1", connector=Connector.objects.create(id="carrier", kind="sandbox"))
     live = client_for(api_key_create(app=app, name="live", mode="live").secret)
     response = send(live)
     assert response.status_code == 403

@@ -5,6 +5,10 @@
     manage.py billing_admin account TENANT_ID [--mode prepaid] [--tax-rate 0.20] [--top-up 50.00]
         [--low-balance 5.00] [--legal-name ...] [--vat-id ...] [--address ...] [--email ...]
     manage.py billing_admin cap APP_ID --monthly 100.00
+    manage.py billing_admin void-usage USAGE_EVENT_ID --reason "carrier refunded the batch"
+
+Voiding platform-metered usage is an operator action only (tenants void what they reported
+themselves through the API, decision 0822); it is written to the tenant's audit log.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import pricing
+from billing import ledger, pricing
 from billing.balances import balance_top_up
 from billing.invoices import account_get, credit_note_create, invoice_finalize, invoice_set_status
-from billing.models import BillingAccount, Invoice, SpendCap
+from billing.models import BillingAccount, Invoice, SpendCap, UsageEvent
 from cpaas.core.errors import ApiError
 from cpaas.tenants.audit import audit_record
 from cpaas.tenants.models import App
@@ -28,7 +32,8 @@ class Command(BaseCommand):
     help = "Operator actions: finalize/pay/void/uncollectible/credit invoices, account settings, spend caps."
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["finalize", "pay", "void", "uncollectible", "credit", "account", "cap"])
+        parser.add_argument("action", choices=["finalize", "pay", "void", "uncollectible", "credit", "account", "cap",
+                                               "void-usage"])
         parser.add_argument("target")
         parser.add_argument("--amount")
         parser.add_argument("--reason", default="")
@@ -62,6 +67,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"{invoice.pk} {invoice.number or ''} {invoice.status}")
             elif action == "account":
                 self._account(target, o)
+            elif action == "void-usage":
+                event = UsageEvent.objects.filter(pk=target).only("tenant_id").first()
+                if event is None:
+                    raise CommandError(f"no usage event {target}")
+                event = ledger.usage_void(tenant_id=event.tenant_id, event_id=target, reason=o["reason"],
+                                          actor_key_id=ACTOR, operator=True)
+                self.stdout.write(f"{event.pk} voided ({event.void_reason})")
             else:
                 app = App.objects.get(pk=target)
                 limit = pricing.to_minor_units(Decimal(o["monthly"]))

@@ -75,7 +75,7 @@ def _iso(now: datetime) -> str:
 def session_open(app, user_id: str, session_id: str, mode: str) -> None:
     now = datetime.now(UTC)
     with transaction.atomic():
-        metering.dau_touch(app=app, user_id=user_id, when=now)
+        metering.dau_touch(app=app, user_id=user_id, when=now, mode=mode)
         if state().presence_connect(app.pk, user_id, session_id):
             webhooks.publish(app, "im.user.online", {"user_id": user_id, "at": _iso(now), "session_id": session_id},
                              idempotency_key=f"im.user.online:{session_id}", livemode=mode == "live")

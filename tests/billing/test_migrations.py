@@ -1,0 +1,31 @@
+"""Data migrations of the billing room, run against the real models."""
+
+import importlib
+from datetime import UTC, date, datetime
+
+from django.apps import apps
+
+from billing.models import PlanVersion, UsageDaily, UsageEvent
+from billing.plans import plan_create
+
+rename = importlib.import_module("billing.migrations.0005_im_messages_dimension_kind")
+
+
+def test_the_im_messages_dimension_is_renamed_to_kind_everywhere(app):
+    at = datetime(2026, 10, 3, tzinfo=UTC)
+    UsageEvent.objects.create(tenant_id=app.tenant_id, app=app, meter="im_messages", quantity=3, occurred_at=at,
+                              idempotency_key="old", dimensions={"conversation_type": "group"})
+    UsageDaily.objects.create(tenant_id=app.tenant_id, app_id=app.pk, meter="im_messages", day=at.date(),
+                              bill_period=date(2026, 10, 1), quantity=3, events=1,
+                              dims_key='{"conversation_type":"group"}', dimensions={"conversation_type": "group"})
+    version = plan_create(code="im", name="IM", currency="EUR", fixed_fee="0", minimum_commitment="0", charges=[
+        {"meter": "im_messages", "model": "per_unit", "unit_price": "0.001", "group_by": "kind"}])
+    PlanVersion.objects.filter(pk=version.pk).update(charges=[
+        {"meter": "im_messages", "model": "per_unit", "unit_price": "0.001", "group_by": "conversation_type",
+         "filter": {"conversation_type": "group"}}])
+    rename.forwards(apps, None)
+    assert UsageEvent.objects.get().dimensions == {"kind": "group"}
+    rollup = UsageDaily.objects.get()
+    assert (rollup.dimensions, rollup.dims_key) == ({"kind": "group"}, '{"kind":"group"}')
+    charge = PlanVersion.objects.get(pk=version.pk).charges[0]
+    assert (charge["group_by"], charge["filter"]) == ("kind", {"kind": "group"})
