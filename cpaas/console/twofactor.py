@@ -153,10 +153,8 @@ def seeds_reseal() -> int:
     changed = 0
     with transaction.atomic():
         for device in AuthenticatorDevice.objects.select_for_update().only("pk", "key_sealed"):
-            token = crypto.reencrypt(device.key_sealed)
-            if token != device.key_sealed:
-                AuthenticatorDevice.objects.filter(pk=device.pk).update(key_sealed=token)
-                changed += 1
+            AuthenticatorDevice.objects.filter(pk=device.pk).update(key_sealed=crypto.reencrypt(device.key_sealed))
+            changed += 1
     return changed
 
 
