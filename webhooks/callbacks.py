@@ -35,8 +35,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from cpaas.core.db import pg_cursor
+from cpaas.core.egress import client as http
 from cpaas.core.ids import new_id
-from webhooks import conf, http, retry, signing
+from webhooks import conf, retry, signing
 from webhooks.callback_models import Callback
 from webhooks.models import Event
 from webhooks.sender import Result, attempt, get_sender

@@ -17,7 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from cpaas.core.aio import new_event_loop
-from webhooks import conf, http, ssrf
+from cpaas.core.egress import client as http
+from cpaas.core.egress import ssrf
+from webhooks import conf
 
 
 @dataclass(slots=True)

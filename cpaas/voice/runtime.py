@@ -66,7 +66,7 @@ class EngineRuntime:
         sandbox = voice_connector_class("sandbox")(clock=clock)
         live: VoiceConnector = (sandbox if conf.VOICE_LIVE_CONNECTOR == "sandbox"
                                 else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
-        # Tenant URLs: SSRF-guarded (webhooks/ssrf.py), keep-alive, one small pool per origin.
+        # Tenant URLs: through the egress (cpaas/core/egress), keep-alive, one small pool per origin.
         http = TenantClients()
         self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,
                                  db_thread_sensitive=False, group_commit=True)
