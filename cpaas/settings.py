@@ -8,6 +8,8 @@ filesystem Celery broker, used whenever ``DATABASE_URL`` / ``REDIS_URL`` are not
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -40,12 +42,41 @@ def envlist(name: str, default: str = "") -> list[str]:
 DEBUG = envbool("DEBUG", False)
 TESTING = envbool("CPAAS_TESTING", False)
 
+# The embedded default is the one running without DATABASE_URL (SQLite under var/).
+EMBEDDED = not env("DATABASE_URL")
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def embedded_secret_key(var_dir: Path) -> str:
+    """The embedded default's key: made once into ``var/secret_key`` (git-ignored, mode 0600), so
+    ``make run`` and a ``manage.py`` command in a second terminal sign with the same key.
+
+    Written to a temporary file and linked into place, so the web server, worker and beat starting
+    together all end up with the first one's key.
+    """
+    path = var_dir / "secret_key"
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=var_dir, prefix=".secret_key.")
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
+
+
 SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY:
-    if DEBUG or TESTING:
+    if EMBEDDED:
+        SECRET_KEY = embedded_secret_key(VAR_DIR)
+    elif DEBUG or TESTING:
         SECRET_KEY = "insecure-development-key-never-use-in-production"
     else:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+        # Production (a DATABASE_URL is set): refuse to start rather than sign with a made-up key.
+        raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is set and DEBUG is off")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
@@ -105,7 +136,6 @@ TEMPLATES = [
 ]
 
 # --- Databases -------------------------------------------------------------------------------
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'cpaas.sqlite3'}")
 DATABASES = {
     "default": dj_database_url.parse(

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TextIO
 
 import httpx
+
+# Signals that end a run the way Ctrl-C does: the endpoint is deleted before the process exits
+# (a terminal closed, `kill`, a process manager stopping it).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 FORWARDED_HEADERS = ("content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "user-agent")
 
@@ -23,7 +30,8 @@ FORWARDED_HEADERS = ("content-type", "webhook-id", "webhook-timestamp", "webhook
 def add_parser(commands) -> None:
     parser = commands.add_parser("listen", help="receive webhooks locally and forward them to your app")
     parser.add_argument("--forward-to", required=True, help="URL of your local handler, e.g. http://localhost:8000/hook")
-    parser.add_argument("--api-key", default=os.environ.get("CPAAS_API_KEY"), help="sk_test_… (or CPAAS_API_KEY)")
+    parser.add_argument("--api-key", default=_default_api_key(),
+                        help="sk_test_… (default: CPAAS_API_KEY, else the key `make run` wrote to var/demo_key)")
     parser.add_argument("--api-base", default=os.environ.get("CPAAS_API_BASE", "http://localhost:8000"),
                         help="the platform's base URL (or CPAAS_API_BASE)")
     parser.add_argument("--events", default="", help="comma-separated event types (default: all)")
@@ -31,6 +39,18 @@ def add_parser(commands) -> None:
     parser.add_argument("--public-url", default="",
                         help="the URL the platform should call, if it cannot reach this machine directly (a tunnel)")
     parser.set_defaults(handler=_command)
+
+
+def _default_api_key() -> str | None:
+    """CPAAS_API_KEY, else the demo key ``make run`` keeps in its var directory, so the README's
+    ``cpaas listen --forward-to …`` works as written from the repository's root."""
+    if os.environ.get("CPAAS_API_KEY"):
+        return os.environ["CPAAS_API_KEY"]
+    demo_key = Path(os.environ.get("CPAAS_VAR_DIR", "var")) / "demo_key"
+    try:
+        return demo_key.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _command(args: argparse.Namespace) -> int:
@@ -125,23 +145,38 @@ class Listener:
         return answer.status_code if 200 <= answer.status_code < 600 else 502
 
     def run(self) -> None:
-        secret = self.register()
-        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        thread.start()
-        self.say(f"Ready! Listening on {self.url} as endpoint {self.endpoint_id}")
-        self.say(f"Your webhook signing secret is {secret} (valid while this runs)")
-        self.say(f"Forwarding {', '.join(self.events) if self.events else 'all events'} to {self.forward_to}"
-                 " — Ctrl-C to stop")
-        try:
-            while not self.stopped.wait(0.5):
+        with self._stop_on_signals():
+            secret = self.register()
+            thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+            thread.start()
+            try:
+                self.say(f"Ready! Listening on {self.url} as endpoint {self.endpoint_id}")
+                self.say(f"Your webhook signing secret is {secret} (valid while this runs)")
+                self.say(f"Forwarding {', '.join(self.events) if self.events else 'all events'} to "
+                         f"{self.forward_to} — Ctrl-C to stop")
+                while not self.stopped.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
                 pass
-        except KeyboardInterrupt:
-            pass
+            finally:
+                self.server.shutdown()
+                self.server.server_close()
+                self.unregister()
+                self.say("Stopped; the temporary endpoint was deleted.")
+
+    @contextmanager
+    def _stop_on_signals(self):
+        """SIGINT, SIGTERM and SIGHUP stop the loop (so ``finally`` deletes the endpoint) instead of
+        killing the process with the endpoint left behind. Only the main thread may set handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, lambda *_: self.stop()) for signum in STOP_SIGNALS}
+        try:
+            yield
         finally:
-            self.server.shutdown()
-            self.server.server_close()
-            self.unregister()
-            self.say("Stopped; the temporary endpoint was deleted.")
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def stop(self) -> None:
         self.stopped.set()

@@ -42,5 +42,14 @@ VOICE_ENGINE_DB_THREADS = _int("VOICE_ENGINE_DB_THREADS", 2)
 VOICE_ENGINE_COMMIT_THREADS = _int("VOICE_ENGINE_COMMIT_THREADS", 1)
 # A claimed call not final after its ring time + time limit + this margin is failed by the sweeper.
 VOICE_SWEEP_MARGIN_SECONDS = _int("VOICE_SWEEP_MARGIN_SECONDS", 300)
+# Every engine renews its lease (cpaas/voice/lease.py) this often; a call whose engine's lease is
+# older than VOICE_ENGINE_LEASE_SECONDS is failed (`engine_lost`) by the sweeper, which runs every
+# VOICE_SWEEP_SECONDS: a dead engine's calls end within lease + sweep interval (75 s by default).
+VOICE_ENGINE_HEARTBEAT_SECONDS = _float("VOICE_ENGINE_HEARTBEAT_SECONDS", 10.0)
+VOICE_ENGINE_LEASE_SECONDS = _int("VOICE_ENGINE_LEASE_SECONDS", 45)
+VOICE_SWEEP_SECONDS = _float("VOICE_SWEEP_SECONDS", 30.0)
+# How often an engine looks in the database for controls (hang up, redirect) waiting for its calls:
+# the one path controls take, on the embedded default and in production alike.
+VOICE_CONTROL_POLL_SECONDS = _float("VOICE_CONTROL_POLL_SECONDS", 0.5)
 # A queued call not claimed within this many seconds is enqueued again.
 VOICE_REQUEUE_AFTER_SECONDS = _int("VOICE_REQUEUE_AFTER_SECONDS", 60)

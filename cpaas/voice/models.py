@@ -57,6 +57,9 @@ class Call(models.Model):
             models.Index(fields=["app", "id"], name="call_app_idx"),
             models.Index(fields=["app", "status", "id"], name="call_app_status_idx"),
             models.Index(fields=["status", "claimed_at"], name="call_sweep_idx"),
+            # The engines' control poll: only calls with a control waiting are in it.
+            models.Index(fields=["id"], condition=models.Q(pending_control__isnull=False),
+                         name="call_pending_control_idx"),
         ]
 
     @property
@@ -132,3 +135,12 @@ class Recording(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["app", "id"], name="recording_app_idx")]
+
+
+class VoiceEngine(models.Model):
+    """The lease of one engine (one worker process): renewed while it runs, so the sweeper can tell
+    a call whose engine died (its lease expired) from one still being played out."""
+
+    name = models.CharField(max_length=100, primary_key=True)  # host:pid:boot token, as in Call.claimed_by
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)

@@ -2,8 +2,13 @@
 
 A ``call_dispatch`` task (voice queue) claims a queued call and hands it to this process's
 engine, then returns: the Celery worker stays free for the next call while the loop plays this
-one out. API controls (hang up, redirect) reach the engine running a call through a Redis
-channel (``cpaas:voice:control``) and, in the same process, directly.
+one out.
+
+API controls (hang up, redirect) are written to the call's row (``pending_control``); the engine
+finds them by polling the rows of its live calls every ``VOICE_CONTROL_POLL_SECONDS``, the same
+path on the embedded default (SQLite, no Redis) and in production. An engine in the process that
+took the control (tests) is also woken at once. The same loop renews the engine's lease
+(cpaas/voice/lease.py), which the sweeper reads to end the calls of an engine that died.
 """
 
 from __future__ import annotations
@@ -14,18 +19,15 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from django.conf import settings
-
 from cpaas.carriers.voice_base import RealClock, VoiceConnector, voice_connector_class
 from cpaas.voice import conf
 from cpaas.voice.engine import CallEngine
+from cpaas.voice.lease import engine_name, lease_renew, pending_controls
 from cpaas.voice.urlguard import TenantClients
 
 log = logging.getLogger(__name__)
 
-CONTROL_CHANNEL = "cpaas:voice:control"
-
-# Engines living in this process, with their loops, so a control is delivered without Redis.
+# Engines living in this process, with their loops, so a control taken here wakes them at once.
 _engines: weakref.WeakKeyDictionary[CallEngine, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
 
 
@@ -34,16 +36,10 @@ def register_engine(engine: CallEngine, loop: asyncio.AbstractEventLoop) -> None
 
 
 def notify_control(call_id: str) -> None:
+    """Wake an engine of this process at once; engines elsewhere find the control by polling."""
     for engine, loop in list(_engines.items()):
         if not loop.is_closed():
             loop.call_soon_threadsafe(engine.control, call_id)
-    if settings.REDIS_URL:
-        import redis
-
-        try:
-            redis.Redis.from_url(settings.REDIS_URL).publish(CONTROL_CHANNEL, call_id)
-        except redis.RedisError:
-            log.warning("could not publish a voice control for %s", call_id, exc_info=True)
 
 
 class EngineRuntime:
@@ -53,6 +49,7 @@ class EngineRuntime:
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name="voice-engine", daemon=True)
         self.engine: CallEngine | None = None
+        self.name = engine_name()
 
     def start(self) -> EngineRuntime:
         self.thread.start()
@@ -71,27 +68,28 @@ class EngineRuntime:
         self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,
                                  db_thread_sensitive=False, group_commit=True)
         register_engine(self.engine, self.loop)
-        if settings.REDIS_URL:
-            self.loop.create_task(self._listen())
+        self.loop.create_task(self._watch())
         self.ready.set()
         self.loop.run_forever()
 
-    async def _listen(self) -> None:
-        import redis.asyncio as aioredis
-
+    async def _watch(self) -> None:
+        """Renew this engine's lease, and wake the sessions whose call has a control waiting."""
+        renewed_at = None
         while True:
             try:
-                client = aioredis.Redis.from_url(settings.REDIS_URL)
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CONTROL_CHANNEL)
-                    async for message in pubsub.listen():
-                        if message["type"] == "message":
-                            self.engine.control(message["data"].decode())
+                now = self.loop.time()
+                if renewed_at is None or now - renewed_at >= conf.VOICE_ENGINE_HEARTBEAT_SECONDS:
+                    await self.engine.read(lease_renew, self.name)
+                    renewed_at = now
+                if self.engine.sessions:
+                    for call_id in await self.engine.read(pending_controls, list(self.engine.sessions)):
+                        self.engine.control(call_id)
             except Exception:
-                log.warning("voice control listener lost Redis; reconnecting", exc_info=True)
-                await asyncio.sleep(1)
+                log.warning("voice engine %s could not reach the database", self.name, exc_info=True)
+            await asyncio.sleep(conf.VOICE_CONTROL_POLL_SECONDS)
 
     def submit(self, call_id: str) -> None:
+        """Play a call this engine's process claimed (``claimed_by`` is ``self.name``)."""
         future = asyncio.run_coroutine_threadsafe(self.engine.run_call(call_id), self.loop)
         future.add_done_callback(_log_failure)
 

@@ -1,5 +1,8 @@
 """Periodic tasks of the voice room (merged into the beat schedule by cpaas/celery.py)."""
 
+from cpaas.voice import conf
+
 BEAT = {
-    "voice-call-sweep": {"task": "cpaas.voice.tasks.call_sweep", "schedule": 60.0, "options": {"queue": "voice"}},
+    "voice-call-sweep": {"task": "cpaas.voice.tasks.call_sweep", "schedule": conf.VOICE_SWEEP_SECONDS,
+                         "options": {"queue": "voice"}},
 }

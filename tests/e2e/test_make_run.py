@@ -7,6 +7,7 @@ SIGINT stops every process it started.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -112,3 +114,123 @@ def test_runplatform_serves_the_printed_key_runs_tasks_and_stops_every_child_on_
             platform.kill()
         for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def new_user_env(var_dir: Path) -> dict[str, str]:
+    """A second terminal of someone who just ran `make run`: nothing exported (no DEBUG,
+    SECRET_KEY or DATABASE_URL). Only the var/ directory is the test's own."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CPAAS_TESTING", "SECRET_KEY", "DEBUG",
+                        "DJANGO_SETTINGS_MODULE", "CPAAS_API_KEY", "CPAAS_API_BASE"}}
+    env.update(CPAAS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """`make run` in one terminal, for the README's other commands to run beside it."""
+    var_dir, port = tmp_path_factory.mktemp("make-run") / "var", free_port()
+    process = subprocess.Popen([sys.executable, "manage.py", "runplatform"], cwd=ROOT,
+                               env=embedded_env(var_dir, port), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output = Output(process)
+    try:
+        secret = output.wait_for(r'curl -H "Authorization: Bearer (sk_test_\w+)"', timeout=90).group(1)
+        yield {"var_dir": var_dir, "base": f"http://127.0.0.1:{port}", "key": secret, "output": output}
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        for pid in processes_with(f"CPAAS_VAR_DIR={var_dir}\0"):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_the_readme_createtenant_line_works_in_a_second_terminal_against_make_runs_database(platform):
+    done = subprocess.run(
+        [sys.executable, "manage.py", "createtenant", "--name", "Acme", "--owner-email", "you@acme.test"],
+        cwd=ROOT, env=new_user_env(platform["var_dir"]), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tenant_id = re.search(r"Tenant\s+(ten_\w+)\s+Acme", done.stdout).group(1)
+    key = re.search(r"Test key\s+(sk_test_\w+)", done.stdout).group(1)
+    # The running platform knows the new tenant: one database, one secret key.
+    me = httpx.get(f"{platform['base']}/v1/me", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert me.status_code == 200, me.text
+    assert me.json()["tenant"] == tenant_id
+
+
+def test_a_call_hangs_up_through_the_api_under_make_run(platform):
+    """No Redis on the embedded default: the engine in make run's worker still gets the hang-up."""
+    headers = {"Authorization": f"Bearer {platform['key']}"}
+    with httpx.Client(base_url=platform["base"], headers=headers, timeout=10) as api:
+        created = api.post("/v1/calls", json={"to": "+12025550123", "from": "+15005559000",
+                                              "instructions": '<Response><Pause length="600"/></Response>'})
+        assert created.status_code == 201, created.text
+        call_id = created.json()["id"]
+
+        def wait_status(statuses: set[str], seconds: float) -> dict:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                call = api.get(f"/v1/calls/{call_id}").json()
+                if call["status"] in statuses:
+                    return call
+                time.sleep(0.2)
+            raise AssertionError(f"{call_id} is {call['status']}, not {statuses}, after {seconds}s")
+
+        wait_status({"in-progress"}, 60)
+        asked = api.post(f"/v1/calls/{call_id}", json={"status": "completed"})
+        assert asked.status_code == 200, asked.text
+        hung_up = wait_status({"completed", "canceled"}, 5)
+        assert hung_up["hangup_cause"] == "api_hangup"
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """The user's own webhook handler that `cpaas listen --forward-to` forwards to."""
+
+    received: list[dict] = []
+
+    def do_POST(self):
+        Receiver.received.append(json.loads(self.rfile.read(int(self.headers.get("content-length") or 0))))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        return None
+
+
+def test_the_readme_listen_and_curl_lines_work_beside_make_run_and_sigterm_deletes_the_endpoint(platform):
+    Receiver.received = []
+    handler = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=handler.serve_forever, daemon=True).start()
+    cli = Path(sys.executable).parent / "cpaas"
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "cpaas.cli"]
+    # As the README writes it (no key: the demo key make run wrote); only the port is the test's.
+    listen = subprocess.Popen(
+        [*command, "listen", "--forward-to", f"http://127.0.0.1:{handler.server_address[1]}/hook"],
+        cwd=ROOT, env={**new_user_env(platform["var_dir"]), "CPAAS_API_BASE": platform["base"]},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed = Output(listen)
+    headers = {"Authorization": f"Bearer {platform['key']}"}
+    try:
+        printed.wait_for(r"Ready! Listening on", timeout=30)
+        sender = platform["output"].wait_for(r'"from": "(\+\d+)"', timeout=5).group(1)
+        sent = httpx.post(f"{platform['base']}/v1/messages", headers=headers, timeout=10,
+                          json={"from": sender, "to": "+15005550000", "body": "Hello from CPaaS"})
+        assert sent.status_code in (200, 201, 202), sent.text
+        printed.wait_for(r"--> message\.\w+ \[evt_\w+\]", timeout=60)
+        deadline = time.monotonic() + 10
+        while not Receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert Receiver.received[0]["data"]["id"] == sent.json()["id"]
+
+        listen.send_signal(signal.SIGTERM)
+        assert listen.wait(15) == 0
+        printed.wait_for(r"the temporary endpoint was deleted", timeout=5)
+        endpoints = httpx.get(f"{platform['base']}/v1/webhook-endpoints", headers=headers, timeout=10).json()
+        assert endpoints["data"] == []
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+        handler.shutdown()

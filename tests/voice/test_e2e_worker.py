@@ -23,8 +23,8 @@ from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
 from billing.models import UsageEvent
-from cpaas.voice import states
-from cpaas.voice.models import Call, CallLeg
+from cpaas.voice import conf, states, tasks
+from cpaas.voice.models import Call, CallLeg, VoiceEngine
 from cpaas.voice.signing import signing_secret
 from webhooks.models import Event
 
@@ -62,14 +62,19 @@ def tenant_server():
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path):
+def worker_env():
+    return {}
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path, worker_env):
     redis.Redis.from_url(settings.REDIS_URL).delete("voice", "webhooks")
     db = connection.settings_dict
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CPAAS_TESTING": "1",
            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
            "REDIS_URL": settings.REDIS_URL, "VOICE_SANDBOX_SPEED": "20", "EGRESS_ALLOWED_CIDRS": "127.0.0.0/8",
            "LOG_LEVEL": "WARNING",
-           "VOICE_RECORDINGS_STORAGE_OPTIONS": json.dumps({"location": str(tmp_path)})}
+           "VOICE_RECORDINGS_STORAGE_OPTIONS": json.dumps({"location": str(tmp_path)}), **worker_env}
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "cpaas", "worker", "-Q", "voice,webhooks", "-P", "solo",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
@@ -127,3 +132,43 @@ def test_calls_run_end_to_end_through_a_worker_with_signed_status_webhooks(api, 
     published = set(Event.objects.filter(app=app).values_list("type", flat=True))
     assert {"call.initiated", "call.ringing", "call.answered", "call.completed", "call.leg.completed"} <= published
     assert UsageEvent.objects.filter(app=app, meter="voice_seconds").count() == 3
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("worker_env", [{"VOICE_ENGINE_HEARTBEAT_SECONDS": "0.5"}])
+def test_a_call_whose_worker_is_killed_ends_engine_lost_once_the_engine_lease_expires(api, worker, monkeypatch):
+    monkeypatch.setattr(conf, "VOICE_ENGINE_LEASE_SECONDS", 3)
+    call_id = api.post("/v1/calls", {"to": "+12025550123", "from": "+15005559000",
+                                     "instructions": '<Response><Pause length="600"/></Response>'},
+                       format="json").json()["id"]
+    deadline = time.monotonic() + 30
+    while Call.objects.get(pk=call_id).status != states.IN_PROGRESS:
+        assert time.monotonic() < deadline, "the call never got answered"
+        time.sleep(0.1)
+    engine = Call.objects.get(pk=call_id).claimed_by
+    time.sleep(3.5)  # longer than the lease: only renewals keep the call alive
+    assert VoiceEngine.objects.filter(pk=engine).exists()
+    assert tasks.call_sweep()["failed"] == 0
+
+    worker.kill()  # SIGKILL: no shutdown code runs, as in an OOM kill or a lost machine
+    worker.wait(10)
+    time.sleep(3.5)
+    assert tasks.call_sweep()["failed"] == 1
+    call = Call.objects.get(pk=call_id)
+    assert (call.status, call.hangup_cause, call.error_code) == ("failed", "engine_lost", "engine_lost")
+    assert Event.objects.filter(type="call.completed", data__call_id=call_id, data__status="failed").exists()
+
+
+@pytest.mark.worker
+def test_a_hang_up_reaches_the_engine_of_another_process_through_the_call_row(api, worker):
+    call_id = api.post("/v1/calls", {"to": "+12025550123", "from": "+15005559000",
+                                     "instructions": '<Response><Pause length="600"/></Response>'},
+                       format="json").json()["id"]
+    deadline = time.monotonic() + 30
+    while Call.objects.get(pk=call_id).status != states.IN_PROGRESS:
+        assert time.monotonic() < deadline, "the call never got answered"
+        time.sleep(0.1)
+    assert api.post(f"/v1/calls/{call_id}", {"status": "completed"}, format="json").status_code == 200
+    wait_final([call_id], seconds=3)
+    call = Call.objects.get(pk=call_id)
+    assert (call.status, call.hangup_cause, call.pending_control) == ("completed", "api_hangup", None)

@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cpaas.voice import runtime, states, tasks
-from cpaas.voice.models import Call, CallLeg
+from billing.models import UsageEvent
+from cpaas.voice import conf, runtime, states, tasks
+from cpaas.voice.lease import engine_name, lease_renew
+from cpaas.voice.models import Call, CallLeg, VoiceEngine
 from webhooks.models import Event
 
 
@@ -62,6 +64,65 @@ def test_the_sweeper_fails_calls_whose_engine_is_gone(call_id):
     assert CallLeg.objects.get(call_id=call_id).status == "failed"
     assert Event.objects.filter(type="call.completed", data__status="failed").count() == 1
     assert tasks.call_sweep() == {"requeued": 0, "failed": 0}
+
+
+def _in_progress(call_id: str, *, engine: str, claimed_ago: int, answered_ago: int) -> None:
+    now = timezone.now()
+    Call.objects.filter(pk=call_id).update(status=states.IN_PROGRESS, claimed_by=engine,
+                                           claimed_at=now - timedelta(seconds=claimed_ago),
+                                           answered_at=now - timedelta(seconds=answered_ago))
+    CallLeg.objects.filter(call_id=call_id).update(status=states.IN_PROGRESS,
+                                                   answered_at=now - timedelta(seconds=answered_ago))
+
+
+def test_a_call_whose_engine_stopped_renewing_its_lease_fails_within_two_minutes(call_id):
+    """Not hours later (ring time + a 4 h time limit): the engine's lease says it is gone."""
+    dead = "worker-1:4242:dead0000"
+    _in_progress(call_id, engine=dead, claimed_ago=110, answered_ago=100)
+    last_beat = timezone.now() - timedelta(seconds=conf.VOICE_ENGINE_LEASE_SECONDS + 1)
+    lease_renew(dead, now=last_beat)
+    assert tasks.call_sweep() == {"requeued": 0, "failed": 1}
+
+    call = Call.objects.get(pk=call_id)
+    assert (call.status, call.hangup_cause, call.error_code) == ("failed", "engine_lost", "engine_lost")
+    leg = CallLeg.objects.get(call_id=call_id)
+    assert (leg.status, leg.hangup_cause, leg.hangup_by) == ("failed", "engine_lost", "platform")
+    # Billed up to the engine's last sign of life, not up to the sweep.
+    assert leg.billable_seconds == 100 - conf.VOICE_ENGINE_LEASE_SECONDS - 1
+    (usage,) = UsageEvent.objects.filter(meter="voice_seconds")
+    assert usage.quantity == leg.billable_seconds
+    assert Event.objects.filter(type="call.completed", data__status="failed",
+                                data__hangup_cause="engine_lost").count() == 1
+    assert tasks.call_sweep()["failed"] == 0
+
+
+def test_a_call_whose_engine_never_renewed_a_lease_fails_once_the_grace_is_over(call_id):
+    _in_progress(call_id, engine="worker-1:4243:gone0000", claimed_ago=conf.VOICE_ENGINE_LEASE_SECONDS - 5,
+                 answered_ago=10)
+    assert tasks.call_sweep()["failed"] == 0
+    Call.objects.filter(pk=call_id).update(
+        claimed_at=timezone.now() - timedelta(seconds=conf.VOICE_ENGINE_LEASE_SECONDS + 1))
+    assert tasks.call_sweep()["failed"] == 1
+    assert CallLeg.objects.get(call_id=call_id).billable_seconds == 0  # nothing vouches for any second
+
+
+def test_the_sweeper_leaves_the_calls_of_an_engine_renewing_its_lease(call_id):
+    _in_progress(call_id, engine=engine_name(), claimed_ago=3600, answered_ago=3590)
+    lease_renew(engine_name())
+    assert tasks.call_sweep()["failed"] == 0
+    assert Call.objects.get(pk=call_id).status == states.IN_PROGRESS
+
+
+def test_the_sweeper_forgets_leases_expired_a_day_ago(db):
+    lease_renew("old:1:x", now=timezone.now() - timedelta(days=2))
+    lease_renew("new:1:x")
+    tasks.call_sweep()
+    assert list(VoiceEngine.objects.values_list("name", flat=True)) == ["new:1:x"]
+
+
+def test_a_claim_names_this_process_engine(call_id, submitted):
+    assert tasks.call_dispatch(call_id)
+    assert Call.objects.get(pk=call_id).claimed_by == engine_name()
 
 
 def test_the_sweeper_leaves_live_calls_within_their_limits(call_id):

@@ -1,6 +1,11 @@
 import io
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from standardwebhooks import Webhook
@@ -47,3 +52,37 @@ def test_listen_registers_a_temporary_endpoint_prints_and_forwards_events(live_s
     assert f"--> message.sent [{event.id}]" in printed
     assert "<-- 200" in printed
     assert not Endpoint.objects.exists()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+@pytest.mark.django_db(transaction=True)
+def test_listen_deletes_its_endpoint_when_the_process_is_stopped_by_a_signal(live_server, provisioned,
+                                                                              allow_loopback, signum):
+    """`kill`, a closed terminal or a process manager must not leave the endpoint behind."""
+    env = {k: v for k, v in os.environ.items() if k != "CPAAS_API_KEY"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cpaas.cli", "listen", "--api-key", provisioned.test_key.secret,
+         "--api-base", live_server.url, "--forward-to", "http://127.0.0.1:9/hook"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = process.stdout.readline()
+        assert ready.startswith("Ready!"), ready + process.stdout.read()
+        assert Endpoint.objects.count() == 1
+        process.send_signal(signum)
+        assert process.wait(15) == 0
+        assert "the temporary endpoint was deleted" in process.stdout.read()
+        assert not Endpoint.objects.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_listen_takes_the_demo_key_make_run_wrote_when_no_key_is_given(tmp_path, monkeypatch):
+    """The README's `cpaas listen --forward-to …` runs as written next to `make run`."""
+    (tmp_path / "demo_key").write_text("sk_test_demo\n")
+    monkeypatch.delenv("CPAAS_API_KEY", raising=False)
+    monkeypatch.setenv("CPAAS_VAR_DIR", str(tmp_path))
+    assert build_parser().parse_args(["listen", "--forward-to", "http://localhost:9000/hook"]).api_key == "sk_test_demo"
