@@ -1,7 +1,8 @@
 """Sending signed requests concurrently over pooled keep-alive connections (one loop per process).
 
 Each worker process owns one event loop (uvloop) in a background thread and one keep-alive
-connection pool on it (webhooks.http), so connections are kept alive across batches and tasks.
+connection pool on it (the egress client, cpaas/core/egress: the only way to a tenant URL), so
+connections are kept alive across batches and tasks.
 The dispatcher (sync, Django ORM) submits jobs and collects results; nothing here touches the
 database.
 """
