@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from cpaas.core.egress import client, conf, ssrf, sync
+from tests.support.receiver import start_receiver
 from tests.support.ssrf import LOOPBACK_HOSTS, REFUSED_URLS, answer_names, is_refusal, loopback_urls
-from tests.webhooks.receiver import start_receiver
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from cpaas.core.egress import conf as egress_conf
 from cpaas.im.models import ImSettings, Message
 from cpaas.im.moderation import forget_settings
+from tests.support.receiver import start_receiver
 from tests.support.ssrf import REFUSED_URLS, answer_names, is_refusal, loopback_urls
-from tests.webhooks.receiver import start_receiver
 
 SEND = {"from": "alice", "to": "bob", "type": "text", "content": {"text": "hello"}}
 

@@ -11,8 +11,8 @@ from cpaas.messaging import callbacks, conf, pipeline
 from cpaas.messaging.models import Message, StatusCallback
 from cpaas.messaging.services import callback_secret
 from tests.messaging.conftest import send
+from tests.support.receiver import start_receiver
 from tests.support.ssrf import REFUSED_URLS, answer_names, is_refusal, loopback_urls
-from tests.webhooks.receiver import start_receiver
 
 pytestmark = pytest.mark.django_db
 ALL_LOOPBACK = ["127.0.0.0/8", "::1/128", "0.0.0.0/32"]

@@ -8,10 +8,10 @@ import pytest
 
 from cpaas.voice.engine import APOLOGY
 from cpaas.voice.models import Call
+from tests.support.receiver import start_receiver
 from tests.support.ssrf import REFUSED_URLS, answer_names, loopback_urls
 from webhooks.models import Event
 
-from ..webhooks.receiver import start_receiver
 from .test_engine_calls import FROM, TO, place
 
 

@@ -20,11 +20,10 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from cpaas.core.egress import conf as egress_conf
+from tests.support.receiver import start_receiver
 from webhooks import send_callback
 from webhooks.callback_models import Callback
 from webhooks.callbacks import callbacks_deliver, register_signer
-
-from .receiver import start_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
