@@ -67,10 +67,11 @@ class BenchKey:
 
 def provision_key(rate_limit: int = 100_000) -> BenchKey:
     """A fresh tenant with a test key whose rate limit is far above anything the bench can send."""
-    from cpaas.tenants.keys import api_key_create
+    from cpaas.tenants.keys import api_key_create, tenant_set_limit
     from cpaas.tenants.services import tenant_provision
 
     provisioned = tenant_provision(name=f"bench {secrets.token_hex(4)}")
+    tenant_set_limit(tenant=provisioned.tenant, live=rate_limit, test=rate_limit, actor="bench")
     created = api_key_create(app=provisioned.app, name="bench key", rate_limit=rate_limit)
     return BenchKey(
         tenant_id=provisioned.tenant.id,

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     local_gate = LocalGate()
 
     class NoGate:
-        def admit(self, bucket, deny_flag, rate, burst, cost=1):
+        def admit(self, bucket, deny_flag, rate, burst, cost=1, **_):
             return Admission(False, True, burst, burst, 0, 0)
 
     no_gate = NoGate()

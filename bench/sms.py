@@ -116,14 +116,14 @@ def setup_django() -> None:
 
 def provision():
     from cpaas.messaging.models import SmsSettings
-    from cpaas.tenants.keys import api_key_create
+    from cpaas.tenants.keys import api_key_create, tenant_set_limit
     from cpaas.tenants.services import tenant_provision
 
     provisioned = tenant_provision(name=f"sms bench {secrets.token_hex(3)}")
+    tenant_set_limit(tenant=provisioned.tenant, live=1_000_000, test=None, actor="bench")
     key = api_key_create(app=provisioned.app, name="bench live", mode="live", rate_limit=1_000_000)
     SmsSettings.objects.update_or_create(app=provisioned.app, defaults={
-        "allowed_countries": ["US"], "velocity_limit": 10**9, "daily_cap": None,
-        "callback_secret": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+        "allowed_countries": ["US"], "velocity_limit": 10**9, "daily_cap": None})
     return provisioned.app, key.secret
 
 
@@ -337,7 +337,9 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     import httpx
     from django.utils import timezone
 
-    from cpaas.messaging.models import Connector, Message, Route, SmsSettings, Status, StatusCallback
+    from cpaas.messaging.connectors import connector_save
+    from cpaas.messaging.models import Message, Route, Status, StatusCallback
+    from cpaas.messaging.services import callback_secret
     from webhooks import crypto
     from webhooks.models import Endpoint
     from webhooks.services import _secret_entry
@@ -359,7 +361,7 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
                                 event_types=[] if subscribe == "all" else ["message.delivered"], enabled=True,
                                 secrets=[_secret_entry(signing_secret)])
     else:
-        signing_secret = SmsSettings.objects.get(app=app).callback_secret
+        signing_secret = callback_secret(app.pk, "live")  # created here on first use, like a worker would
     smsc = subprocess.Popen([PY, str(ROOT / "tests" / "carriers" / "smsc_server.py"), "--port", str(smsc_port)],
                             stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
     assert smsc.stdout.readline().startswith("READY")
@@ -367,7 +369,7 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     receiver = subprocess.Popen([PY, str(workdir / "receiver.py"), str(hook_port), signing_secret,
                                  str(received_path)], env=env, start_new_session=True)
     name = f"bench-smsc-{smsc_port}"
-    connector = Connector.objects.create(id=name, kind="smpp", throughput=5000, config={
+    connector, _ = connector_save(id=name, kind="smpp", throughput=5000, config={
         "host": "127.0.0.1", "port": smsc_port, "system_id": "bench", "password": "pw", "window": 100})
     route = Route.objects.create(app=app, prefix="+1", priority=0, connector=connector)
     subprocess.run([PY, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "sms"], cwd=ROOT, env=env,

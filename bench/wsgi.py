@@ -26,7 +26,7 @@ if "local-gate" in WHAT_IF or "no-gate" in WHAT_IF:
     from cpaas.core.ratelimit import Admission, LocalGate
 
     class _NoGate:
-        def admit(self, bucket, deny_flag, rate, burst, cost=1):
+        def admit(self, bucket, deny_flag, rate, burst, cost=1, **_):
             return Admission(False, True, burst, burst, 0, 0)
 
     _gate = _NoGate() if "no-gate" in WHAT_IF else LocalGate()

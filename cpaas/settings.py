@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -91,6 +92,11 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "cpaas.core",
     "cpaas.tenants",
     "cpaas.carriers",
@@ -111,8 +117,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "cpaas.core.csp.SiteCSPMiddleware",
+    # Last: turns a login that django-axes flagged as locked out into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cpaas.urls"
@@ -213,8 +223,54 @@ CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if env("SECURE_PROXY_SSL_HEADER") == "x-forwarded-proto":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Console sign-in (decisions 0850-0853). django-axes checks every password login first: after
+# CONSOLE_LOGIN_FAILURE_LIMIT failures (wrong passwords and wrong two-factor codes alike) from one
+# address for one username, that pair is refused for CONSOLE_LOCKOUT_MINUTES, counted from the
+# failure that locked it; attempts during the lockout neither count nor extend it. Attempts are rows
+# in the database, so every web process (and the embedded default) sees the same counts.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = envbool("CONSOLE_LOCKOUT_ENABLED", True)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = envint("CONSOLE_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("CONSOLE_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "cpaas.console.signin.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "cpaas.console.signin.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# TOTP (RFC 6238, 30 s steps, 6 digits) through django-otp; the issuer is what authenticator apps show.
+OTP_TOTP_ISSUER = env("CONSOLE_TOTP_ISSUER", "CPaaS console")
+# Seconds between the password and the code step before the password must be entered again.
+CONSOLE_CODE_STEP_SECONDS = envint("CONSOLE_CODE_STEP_SECONDS", 300)
+
+# Content-Security-Policy on every response (django-csp): the console and the docs load scripts,
+# styles and images from this origin only, nothing inline, no eval, and cannot be framed.
+# /v1/reference (Redoc) widens style-src and worker-src for itself (cpaas/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Request bodies above 1 MiB are refused with 413 (see cpaas.core.middleware).
 MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 1024 * 1024)
@@ -276,8 +332,24 @@ IDEMPOTENCY_LOCK_SECONDS = envint("IDEMPOTENCY_LOCK_SECONDS", 300)
 RATE_LIMIT_LIVE_PER_SECOND = envint("RATE_LIMIT_LIVE_PER_SECOND", 100)
 RATE_LIMIT_TEST_PER_SECOND = envint("RATE_LIMIT_TEST_PER_SECOND", 25)
 RATE_LIMIT_BURST_SECONDS = envint("RATE_LIMIT_BURST_SECONDS", 2)
+# Default aggregate bucket of a tenant, over all its keys of one mode (an operator may override it
+# per tenant with `manage.py tenant_limit`); a key's own limit never lifts it.
+RATE_LIMIT_TENANT_LIVE_PER_SECOND = envint("RATE_LIMIT_TENANT_LIVE_PER_SECOND", 1000)
+RATE_LIMIT_TENANT_TEST_PER_SECOND = envint("RATE_LIMIT_TENANT_TEST_PER_SECOND", 100)
+# Active (not revoked, not expired) API keys an app may hold; one more answers 409 too_many_keys.
+API_KEYS_PER_APP = envint("API_KEYS_PER_APP", 50)
+# Failed authentications (unknown, revoked or expired keys) one client address may make per window
+# before it gets 429 rate_limited for the rest of the window, without any database lookup.
+AUTH_FAILURES_PER_WINDOW = envint("AUTH_FAILURES_PER_WINDOW", 20)
+AUTH_FAILURE_WINDOW_SECONDS = envint("AUTH_FAILURE_WINDOW_SECONDS", 60)
+# Proxies (addresses or CIDRs) whose X-Forwarded-For is believed; the client address is then the
+# right-most address in that header that is not a trusted proxy. Empty: REMOTE_ADDR, always.
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
 # Seconds a process keeps a resolved API key in memory; revocation is pushed through Redis at once.
 API_KEY_CACHE_SECONDS = envint("API_KEY_CACHE_SECONDS", 60)
+# Fernet keys (urlsafe base64, comma-separated, newest first) of the keyring that encrypts secrets
+# at rest (cpaas/core/crypto.py). Empty: one key derived from SECRET_KEY.
+SECRET_ENCRYPTION_KEYS = envlist("SECRET_ENCRYPTION_KEYS") or envlist("WEBHOOK_SECRET_KEYS")
 DOCS_URL = env("DOCS_URL", f"{PUBLIC_BASE_URL}/docs").rstrip("/")
 
 # --- Logging: one JSON object per line ---------------------------------------------------------

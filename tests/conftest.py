@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from cpaas.core.egress import conf as egress_conf
 from cpaas.core.egress import ssrf
+from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import principal_cache
 from cpaas.tenants.services import tenant_provision
 
@@ -18,6 +19,7 @@ from cpaas.tenants.services import tenant_provision
 def _fresh_caches():
     principal_cache.clear()
     ssrf.forget_lookups()
+    gate().auth_reset("127.0.0.1")  # the test client's address: failed logins of one test never block the next
     yield
     principal_cache.clear()
 

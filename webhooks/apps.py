@@ -13,8 +13,12 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from cpaas.core.crypto import register_resealer
         from webhooks import callback_models, errors  # noqa: F401  (the callback outbox's model; error codes)
+        from webhooks.crypto import endpoint_secrets_reseal
         from webhooks.models import Endpoint
+
+        register_resealer("webhook endpoint secrets", endpoint_secrets_reseal)
 
         # Publishing caches each app's endpoints per process; any save or delete here drops it.
         post_save.connect(_forget_subscriptions, sender=Endpoint, dispatch_uid="webhooks-subscriptions")

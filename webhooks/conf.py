@@ -23,11 +23,8 @@ def _list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-# Fernet keys (urlsafe base64, comma-separated, newest first) that encrypt endpoint secrets at
-# rest. Empty: one key derived from SECRET_KEY. Add a new key in front to rotate: new secrets are
-# encrypted with it, old rows still decrypt with the older keys, so keep those listed until every
-# endpoint's secrets have been rotated (or the rows re-encrypted with MultiFernet.rotate).
-SECRET_KEYS: list[str] = _list("WEBHOOK_SECRET_KEYS")
+# The keys that encrypt endpoint secrets at rest are the platform keyring's: SECRET_ENCRYPTION_KEYS
+# (cpaas/core/crypto.py; WEBHOOK_SECRET_KEYS is still read as its older name).
 
 # The SSRF guard's allow-list, the connect timeout and the keep-alive time are the egress's
 # (cpaas/core/egress/conf.py): one setting for every tenant URL.

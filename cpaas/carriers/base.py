@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from cpaas.carriers.credentials import unseal
 
 
 class CarrierError(Exception):
@@ -94,8 +96,18 @@ class SmsConnector:
     config: dict = field(default_factory=dict)
     throughput: int = 100          # messages/second cap, per process
     sink: Sink | None = None
+    credentials: str = field(default="", repr=False)  # sealed secrets (cpaas.carriers.credentials)
 
     kind = "base"
+
+    def secret(self, name: str, default: Any = None) -> Any:
+        """A credential, decrypted on first use (when the connector binds or first calls the
+        carrier) and kept only in this object. A plain ``config`` entry is a fallback for
+        connectors built in code (tests), never for stored rows."""
+        opened = self.__dict__.get("_opened")
+        if opened is None:
+            opened = self.__dict__["_opened"] = unseal(self.credentials)
+        return opened.get(name, self.config.get(name, default))
 
     def __post_init__(self) -> None:
         """Subclasses set up their clients here (binds open lazily, on first submit)."""

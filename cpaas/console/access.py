@@ -1,4 +1,9 @@
-"""Who may see which console page: a logged-in member of the current tenant with an allowed role."""
+"""Who may see which console page: a logged-in member of the current tenant with an allowed role.
+
+A user with a second factor is logged in only through the code step, so their session is always
+verified; a session that is not (the factor was added in another session) is ended. A tenant that
+requires a second factor sends its members without one to the enrol page first (decision 0851).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, resolve_url
 
+from cpaas.console.twofactor import has_two_factor
 from cpaas.tenants.models import Membership, Role
 
 SESSION_TENANT = "console_tenant_id"
@@ -32,27 +39,72 @@ def current_membership(request) -> Membership | None:
     return membership
 
 
+def _to(request, url: str) -> HttpResponse:
+    if request.headers.get("HX-Request") == "true":
+        # htmx would swap the target page into a table row: send the whole page there.
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def signed_in_refusal(request) -> HttpResponse | None:
+    """None if the request carries a usable console session, else the response that sends it away."""
+    if not request.user.is_authenticated:
+        if request.headers.get("HX-Request") == "true":
+            return _to(request, resolve_url(settings.LOGIN_URL))
+        return redirect_to_login(request.get_full_path())
+    if not request.user.is_verified() and has_two_factor(request.user):
+        logout(request)
+        return redirect_to_login(request.get_full_path())
+    return None
+
+
+def two_factor_missing(request, membership: Membership) -> bool:
+    return membership.tenant.require_two_factor and not request.user.is_verified()
+
+
+def account_view(view):
+    """Decorate a page about the signed-in user rather than a tenant (two-factor set-up).
+
+    It stays reachable when the tenant requires a second factor the user lacks, so it is where
+    ``console_view`` sends them; the tenant's sidebar is shown only once nothing is missing.
+    """
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        refusal = signed_in_refusal(request)
+        if refusal is not None:
+            return refusal
+        membership = current_membership(request)
+        if membership is not None and not two_factor_missing(request, membership):
+            request.console_membership = membership
+            request.console_tenant = membership.tenant
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 def console_view(roles: Iterable[str] = TECH_ROLES) -> Callable:
     """Decorate a console view: sets ``request.console_tenant`` and ``request.console_membership``.
 
-    Anonymous → login page (htmx requests get an ``HX-Redirect`` there); a member whose role is not
-    in ``roles`` → 403.
+    Anonymous → login page (htmx requests get an ``HX-Redirect`` there); a member of a tenant that
+    requires a second factor, without one → the enrol page; a member whose role is not in ``roles``
+    → 403.
     """
     allowed = set(roles)
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                if request.headers.get("HX-Request") == "true":
-                    # htmx would swap the login page into a table row: send the whole page there.
-                    response = HttpResponse(status=204)
-                    response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
-                    return response
-                return redirect_to_login(request.get_full_path())
+            refusal = signed_in_refusal(request)
+            if refusal is not None:
+                return refusal
             membership = current_membership(request)
             if membership is None:
                 return redirect("console:no-tenant")
+            if two_factor_missing(request, membership):
+                return _to(request, resolve_url("console:two-factor"))
             if membership.role not in allowed:
                 raise PermissionDenied("Your role cannot see this page.")
             request.console_membership = membership

@@ -62,3 +62,19 @@ class ApiKeyForm(forms.Form):
         else:
             data["expires_at"] = now + timedelta(days=int(choice))
         return data
+
+
+class CodeForm(forms.Form):
+    """A six-digit code from the authenticator app, or one of the recovery codes."""
+
+    code = forms.CharField(
+        max_length=32, strip=True, label="Code",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}),
+    )
+
+
+class TenantSecurityForm(forms.Form):
+    require_two_factor = forms.BooleanField(
+        required=False, label="Require two-factor sign-in for every member",
+        help_text="Members without it are asked to set it up before they can open any other page.",
+    )

@@ -62,6 +62,7 @@ def nav_items(*, role: str, path: str) -> list[NavItem]:
     ]
     candidates += [(room.label, room.path, room.roles) for room in ROOMS if room_is_served(room)]
     candidates.append(("Audit log", reverse("console:audit"), OWNER_ONLY))
+    candidates.append(("Settings", reverse("console:settings"), OWNER_ONLY))
     items = []
     for label, url, roles in candidates:
         if role not in roles:

@@ -6,21 +6,26 @@ through the services, which also record the audit entries. Another tenant's obje
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import login, logout
 from django.contrib.auth.views import LoginView, redirect_to_login
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice
 
-from cpaas.console.access import ALL_ROLES, SESSION_TENANT, TECH_ROLES, console_view
-from cpaas.console.forms import PRODUCT_LABELS, ApiKeyForm, AppForm
+from cpaas.console import signin, twofactor
+from cpaas.console.access import ALL_ROLES, SESSION_TENANT, TECH_ROLES, account_view, console_view
+from cpaas.console.forms import PRODUCT_LABELS, ApiKeyForm, AppForm, CodeForm, TenantSecurityForm
 from cpaas.console.nav import OWNER_ONLY, ROOMS, room_is_served
+from cpaas.console.signin import client_ip
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.tenants import selectors
 from cpaas.tenants.keys import api_key_create, api_key_revoke
@@ -28,10 +33,6 @@ from cpaas.tenants.models import ApiKey, App, AuditLogEntry, Membership, Role
 from cpaas.tenants.services import app_create
 
 PAGE_SIZE = 50
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def is_htmx(request) -> bool:
@@ -77,8 +78,46 @@ def _describe(key: ApiKey, now=None) -> ApiKey:
 
 
 class ConsoleLoginView(LoginView):
+    """The password step. django-axes has already refused a locked (username, address) pair, and
+    Django's ModelBackend hashes the password once whether or not the username exists."""
+
     template_name = "console/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        user = form.get_user()
+        if twofactor.has_two_factor(user):
+            signin.pending_start(self.request, user=user, next_url=self.get_success_url())
+            return redirect("console:login-code")
+        return super().form_valid(form)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_code(request):
+    """The second step: a code from the authenticator app or a recovery code, then the session."""
+    pending = signin.pending_get(request)
+    if pending is None:
+        return redirect("console:login")
+    username = pending.user.get_username()
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if signin.is_locked_out(request, username):
+            return signin.lockout_response(request, None, {"username": username})
+        device = twofactor.code_verify(pending.user, form.cleaned_data["code"])
+        if device is None:
+            signin.code_failed(request, username)  # may lock the pair: axes' middleware then answers
+            form.add_error("code", "That code is not right. Codes change every 30 seconds.")
+        else:
+            signin.pending_clear(request)
+            login(request, pending.user, backend=pending.backend)
+            otp_login(request, device)
+            if isinstance(device, StaticDevice):
+                left = twofactor.recovery_codes_left(pending.user)
+                messages.warning(request, f"You signed in with a recovery code: {left} left. "
+                                          "Set up two-factor sign-in again if you lost your app.")
+            return redirect(pending.next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    return render(request, "console/login_code.html", {"form": form})
 
 
 @require_POST
@@ -230,6 +269,59 @@ def key_revoke(request, app_id: str, key_id: str):
         return render(request, "console/_key_row.html", {"app": app, "key": _describe(key), "flash": True})
     messages.success(request, f"Key “{key.name or key.redacted}” revoked.")
     return redirect("console:keys", app_id=app.id)
+
+
+# --- Two-factor sign-in and the tenant's security settings ---------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@account_view
+def two_factor(request):
+    """Set up the authenticator app (QR code, secret, confirm with a code), or turn it off (a code)."""
+    user = request.user
+    enabled = twofactor.has_two_factor(user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
+        if enabled:
+            if twofactor.two_factor_disable(user=user, token=code, ip=client_ip(request)):
+                messages.success(request, "Two-factor sign-in is off.")
+                return redirect("console:two-factor")
+            form.add_error("code", "That code is not right.")
+        else:
+            enrolled = twofactor.enrolment_confirm(user=user, signed_key=request.POST.get("key", ""), token=code,
+                                                   ip=client_ip(request))
+            if enrolled is not None:
+                otp_login(request, enrolled.device)
+                return render(request, "console/recovery_codes.html",
+                              {"codes": enrolled.recovery_codes}, status=201)
+            form.add_error("code", "That code is not right. Check the time on your phone and try the next code.")
+    context = {
+        "enabled": enabled,
+        "form": form,
+        # A failed confirmation shows the same key again: it is the one in the user's app.
+        "enrolment": None if enabled else twofactor.enrolment_start(user, request.POST.get("key")),
+        "required": bool(getattr(request, "console_membership", None) is None
+                         and user.memberships.filter(tenant__require_two_factor=True).exists()),
+        "codes_left": twofactor.recovery_codes_left(user) if enabled else 0,
+    }
+    return render(request, "console/two_factor.html", context, status=400 if form.is_bound else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@console_view(roles=OWNER_ONLY)
+def tenant_settings(request):
+    tenant = request.console_tenant
+    form = TenantSecurityForm(request.POST or None, initial={"require_two_factor": tenant.require_two_factor})
+    if request.method == "POST" and form.is_valid():
+        required = form.cleaned_data["require_two_factor"]
+        twofactor.tenant_two_factor_set(tenant=tenant, required=required, actor_user_id=request.user.pk,
+                                        ip=client_ip(request))
+        messages.success(request, "Every member now signs in with a second factor." if required
+                         else "Two-factor sign-in is now up to each member.")
+        return redirect("console:settings")
+    return render(request, "console/settings.html", {"form": form, "tenant": tenant})
 
 
 # --- Audit log ----------------------------------------------------------------------------------

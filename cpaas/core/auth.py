@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
+from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from cpaas.core.clientip import client_ip
 from cpaas.core.context import app_id_var, key_id_var
 from cpaas.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from cpaas.core.ratelimit import gate
-from cpaas.tenants.keys import KeyPrincipal, key_resolve
+from cpaas.tenants.keys import KeyPrincipal, key_is_cached, key_resolve
 
 # A view's ``product``: one of the key product scopes, ANY_PRODUCT (any key may call it), or
 # MANAGEMENT (needs a full-access key without product restriction).
@@ -17,19 +21,34 @@ MANAGEMENT = "management"
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """``Authorization: Bearer sk_…``. Every failure is the same 401, with no hint of the cause."""
+    """``Authorization: Bearer sk_…``. Every failure is the same 401, with no hint of the cause.
+
+    A client address that failed ``AUTH_FAILURES_PER_WINDOW`` times in the window gets 429 for the
+    rest of it, asked before any database lookup; a key already resolved in this process (the hot
+    path) never pays for that check (decision 0843).
+    """
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
             raise AuthenticationFailed()
-        principal = key_resolve(secret.strip())
+        address = None
+        if not key_is_cached(secret):
+            address = client_ip(request) or "unknown"
+            throttle = gate().auth_throttle(address, settings.AUTH_FAILURES_PER_WINDOW)
+            if throttle.blocked:
+                raise RateLimited("Too many failed authentications from this address. "
+                                  "Retry after the number of seconds in `Retry-After`.",
+                                  headers={"Retry-After": str(throttle.retry_after)})
+        principal = key_resolve(secret)
         if principal is None:
-            raise AuthenticationFailed()
-        admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst)
+            _failed(request, address)
+        admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst,
+                                 tenant=principal.tenant_bucket)
         if admission.denied:
-            raise AuthenticationFailed()
+            _failed(request, address)
         request.rate_limit = admission
         app_id_var.set(principal.app_id)
         key_id_var.set(principal.key_id)
@@ -39,6 +58,13 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="cpaas"'
+
+
+def _failed(request, address: str | None) -> NoReturn:
+    """Count the failure against the client's address, then answer the one 401."""
+    address = address or client_ip(request) or "unknown"
+    gate().auth_failed(address, settings.AUTH_FAILURES_PER_WINDOW, settings.AUTH_FAILURE_WINDOW_SECONDS)
+    raise AuthenticationFailed()
 
 
 class KeyScopePermission(BasePermission):

@@ -7,6 +7,7 @@ import re
 import markdown
 from django.conf import settings
 from django.http import Http404, HttpResponse
+from django.templatetags.static import static
 
 _PAGE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -20,7 +21,5 @@ def doc_page(request, page: str = "index"):
     html = markdown.markdown(path.read_text(), extensions=["tables", "fenced_code", "toc"])
     return HttpResponse(
         "<!doctype html><meta charset=utf-8><title>CPaaS docs</title>"
-        "<style>body{font:16px/1.5 system-ui;max-width:52rem;margin:2rem auto;padding:0 1rem}"
-        "code,pre{background:#f4f4f5}pre{padding:1rem;overflow:auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ddd;padding:.3rem .6rem}</style>" + html
+        f'<link rel="stylesheet" href="{static("core/docs.css")}">' + html
     )

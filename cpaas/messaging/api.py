@@ -9,6 +9,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from cpaas.core.clientip import client_ip
 from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
@@ -192,10 +193,15 @@ class SenderPoolsView(SmsView):
              "numbers": sorted(n.number for n in p.numbers.all())} for p in rows]))
 
 
-def settings_json(row) -> dict:
-    return {"object": "sms_settings", "allowed_countries": row.allowed_countries, "daily_cap": row.daily_cap,
+def settings_json(row, mode: str, new_secret: str | None = None) -> dict:
+    """The settings as the caller's mode sees them: the callback secret only as a hint, except in
+    the one response that created or rotated it."""
+    body = {"object": "sms_settings", "allowed_countries": row.allowed_countries, "daily_cap": row.daily_cap,
             "velocity_limit": row.velocity_limit, "help_text": row.help_text,
-            "callback_secret": row.callback_secret or None}
+            "callback_secret_hint": services.callback_secret_hint(row, mode)}
+    if new_secret is not None:
+        body["callback_secret"] = new_secret
+    return body
 
 
 class SmsSettingsView(SmsView):
@@ -203,8 +209,7 @@ class SmsSettingsView(SmsView):
 
     @extend_schema(operation_id="sms_settings_retrieve", responses={200: schemas.SmsSettingsOut})
     def get(self, request):
-        services.callback_secret(self.principal.app_id)
-        return Response(settings_json(services.sms_settings(self.principal.app_id)))
+        return Response(settings_json(services.sms_settings(self.principal.app_id), self.caller.mode))
 
     @extend_schema(operation_id="sms_settings_update", request=schemas.SmsSettingsIn,
                    responses={200: schemas.SmsSettingsOut})
@@ -228,5 +233,15 @@ class SmsSettingsView(SmsView):
                 changes[name] = value
             else:
                 raise ApiError(f"Unknown parameter `{name}`.", code="invalid_request", param=name)
-        row = services.sms_settings_update(caller=self.caller, changes=changes)
-        return Response(settings_json(row))
+        written = services.sms_settings_update(caller=self.caller, changes=changes)
+        return Response(settings_json(written.row, self.caller.mode, written.callback_secret))
+
+
+class SmsCallbackSecretRotateView(SmsView):
+    product = "management"
+
+    @extend_schema(operation_id="sms_callback_secret_rotate", request=None, responses={200: schemas.SmsSettingsOut})
+    def post(self, request):
+        written = services.callback_secret_rotate(caller=self.caller, actor_key_id=self.principal.key_id,
+                                                  ip=client_ip(request))
+        return Response(settings_json(written.row, self.caller.mode, written.callback_secret))

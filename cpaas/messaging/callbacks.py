@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 
 from cpaas.core.egress import client, ssrf, sync
 from cpaas.messaging import conf
-from cpaas.messaging.models import StatusCallback
+from cpaas.messaging.models import Message, StatusCallback
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,10 @@ def callbacks_deliver(limit: int | None = None) -> dict[str, int]:
     counts = {"delivered": 0, "failed": 0}
     if not rows:
         return counts
-    secrets = {app_id: callback_secret(app_id) for app_id in {row.app_id for row in rows}}
-    results = sync.post_many([_request(row, secrets[row.app_id]) for row in rows],
+    # Each mode has its own secret (a test key never sees what signs live callbacks).
+    modes = dict(Message.objects.filter(pk__in={row.message_id for row in rows}).values_list("id", "mode"))
+    secrets = {key: callback_secret(*key) for key in {(row.app_id, modes[row.message_id]) for row in rows}}
+    results = sync.post_many([_request(row, secrets[row.app_id, modes[row.message_id]]) for row in rows],
                              timeout=conf.CALLBACK_TIMEOUT_SECONDS, max_body=MAX_ANSWER_BYTES,
                              per_origin=PER_ORIGIN)
     done = timezone.now()

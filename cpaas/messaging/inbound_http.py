@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from cpaas.carriers.base import DeliveryReceipt
+from cpaas.core.clientip import client_ip
+from cpaas.core.ratelimit import gate
 from cpaas.messaging import pipeline
 from cpaas.messaging.models import Connector
 
@@ -19,11 +22,21 @@ from cpaas.messaging.models import Connector
 @csrf_exempt
 @require_POST
 def receipts(request, connector: str):
+    # Wrong tokens and unknown connectors count against the caller's address like failed API keys
+    # (decision 0843): past the limit the answer is 429, before any database lookup.
+    address = client_ip(request) or "unknown"
+    throttle = gate().auth_throttle(address, settings.AUTH_FAILURES_PER_WINDOW)
+    if throttle.blocked:
+        response = JsonResponse({"error": {"code": "rate_limited", "message": "Too many failed callbacks."}},
+                                status=429)
+        response["Retry-After"] = str(throttle.retry_after)
+        return response
     row = Connector.objects.filter(pk=connector, kind=Connector.Kind.HTTP, enabled=True).first()
-    if row is None:
-        return JsonResponse({"error": {"code": "not_found", "message": "No such connector."}}, status=404)
-    instance = pipeline.connector_for(row.id)
+    instance = pipeline.connector_for(row.id) if row is not None else None
     if instance is None or not instance.verify_callback(request.headers.get("X-Callback-Token")):
+        gate().auth_failed(address, settings.AUTH_FAILURES_PER_WINDOW, settings.AUTH_FAILURE_WINDOW_SECONDS)
+        if row is None:
+            return JsonResponse({"error": {"code": "not_found", "message": "No such connector."}}, status=404)
         return JsonResponse({"error": {"code": "authentication_failed", "message": "Bad callback token."}},
                             status=401)
     try:

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from cpaas.carriers.credentials import SECRET_FIELDS
 from cpaas.core.ids import id_field
 
 
@@ -159,7 +160,10 @@ class SmsSettings(models.Model):
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     velocity_limit = models.PositiveIntegerField(null=True, blank=True)  # per prefix per window
     help_text = models.CharField(max_length=320, blank=True, default="")
-    callback_secret = models.CharField(max_length=80, blank=True, default="")
+    # The status-callback signing secrets, one per mode so a test key never sees or changes what
+    # signs live callbacks: {"live": {"secret": <keyring token>, "hint": "whsec_…abcd"}, "test": …}.
+    # Shown once when created or rotated, afterwards only the hint (decision 0846).
+    callback_secrets = models.JSONField(default=dict, blank=True)
 
 
 class Connector(models.Model):
@@ -172,10 +176,19 @@ class Connector(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    config = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True)  # never a credential: see the constraint
+    # The credentials (SMPP password, HTTP headers and callback token), one keyring token, opened
+    # only by the connector when it binds (cpaas.carriers.credentials; write with connector_save).
+    credentials = models.TextField(blank=True, default="")
     throughput = models.PositiveIntegerField(default=100, help_text="messages/second")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(config__has_any_keys=sorted(SECRET_FIELDS)),
+                                   name="connector_config_without_credentials"),
+        ]
 
     def __str__(self) -> str:
         return self.id

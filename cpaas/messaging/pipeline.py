@@ -187,7 +187,7 @@ def connector_for(name: str):
     row = connectors.get(name)
     if row is None:
         return None
-    return registry.sms_connector(row.id, row.kind, row.config, row.throughput, sink())
+    return registry.sms_connector(row.id, row.kind, row.config, row.throughput, sink(), row.credentials)
 
 
 # --- dispatch ----------------------------------------------------------------------------------

@@ -156,4 +156,7 @@ class SmsSettingsOut(serializers.Serializer):
     daily_cap = serializers.IntegerField(allow_null=True)
     velocity_limit = serializers.IntegerField(allow_null=True)
     help_text = serializers.CharField()
-    callback_secret = serializers.CharField(allow_null=True)
+    callback_secret_hint = serializers.CharField(allow_null=True,
+                                                 help_text="`whsec_…abcd`; null before the first write")
+    callback_secret = serializers.CharField(
+        required=False, help_text="Only in the response that created or rotated it: store it then.")

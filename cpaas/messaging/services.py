@@ -23,7 +23,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from cpaas.core import egress
+from cpaas.core import crypto, egress
 from cpaas.core.db import execute_prepared, pg_request_cursor
 from cpaas.core.errors import ApiError
 from cpaas.messaging import conf, encoding, infra
@@ -39,6 +39,7 @@ from cpaas.messaging.models import (
     StickySender,
 )
 from cpaas.messaging.numbers import is_alphanumeric_sender, looks_like_number, parse_number
+from cpaas.tenants.audit import audit_record
 
 SEND_FIELDS = frozenset({"to", "from", "sender_pool", "body", "status_callback", "send_at",
                          "validity_period", "reference", "smart_encoding", "country"})
@@ -554,25 +555,75 @@ def new_callback_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def sms_settings_update(*, caller: Caller, changes: dict) -> SmsSettings:
-    row, _ = SmsSettings.objects.select_for_update().get_or_create(app_id=caller.app_id)
-    for name, value in changes.items():
-        setattr(row, name, value)
-    if not row.callback_secret:
-        row.callback_secret = new_callback_secret()
-    row.save()
-    caches_clear(caller.app_id)
-    return row
+def _set_callback_secret(row: SmsSettings, mode: str) -> str:
+    """Give ``row`` a new secret for ``mode`` (stored encrypted, with its hint); the plain secret
+    is returned to be shown once, never kept."""
+    secret = new_callback_secret()
+    row.callback_secrets = {**row.callback_secrets,
+                            mode: {"secret": crypto.encrypt(secret), "hint": crypto.hint(secret)}}
+    return secret
 
 
-def callback_secret(app_id: str) -> str:
-    row = sms_settings(app_id)
-    if row.callback_secret:
-        return row.callback_secret
+def callback_secret_hint(row: SmsSettings, mode: str) -> str | None:
+    entry = row.callback_secrets.get(mode)
+    return entry["hint"] if entry else None
+
+
+@dataclass(frozen=True)
+class SettingsWritten:
+    row: SmsSettings
+    callback_secret: str | None  # set only when this write created it: shown once
+
+
+def sms_settings_update(*, caller: Caller, changes: dict) -> SettingsWritten:
+    """Apply ``changes``; the first write of a mode also creates that mode's callback secret and
+    returns it (the only time it is shown, besides a rotation)."""
     with transaction.atomic():
-        row, _ = SmsSettings.objects.select_for_update().get_or_create(app_id=app_id)
-        if not row.callback_secret:
-            row.callback_secret = new_callback_secret()
-            row.save(update_fields=["callback_secret"])
-    caches_clear(app_id)
-    return row.callback_secret
+        row, _ = SmsSettings.objects.select_for_update().get_or_create(app_id=caller.app_id)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        secret = None if caller.mode in row.callback_secrets else _set_callback_secret(row, caller.mode)
+        row.save()
+    caches_clear(caller.app_id)
+    return SettingsWritten(row, secret)
+
+
+def callback_secret_rotate(*, caller: Caller, actor_key_id: str = "", ip: str | None = None) -> SettingsWritten:
+    """A new callback secret for the caller's mode, returned once; the old one stops signing at
+    once (decision 0846)."""
+    with transaction.atomic():
+        row, _ = SmsSettings.objects.select_for_update().get_or_create(app_id=caller.app_id)
+        secret = _set_callback_secret(row, caller.mode)
+        row.save(update_fields=["callback_secrets"])
+        audit_record(tenant_id=caller.tenant_id, action="sms.callback_secret_rotated", actor_key_id=actor_key_id,
+                     target_type="app", target_id=caller.app_id, ip=ip,
+                     metadata={"mode": caller.mode, "hint": callback_secret_hint(row, caller.mode)})
+    caches_clear(caller.app_id)
+    return SettingsWritten(row, secret)
+
+
+_plain_callback_secrets: dict[str, str] = {}  # ciphertext -> secret, so a batch decrypts once
+
+
+def callback_secret(app_id: str, mode: str = Mode.LIVE) -> str:
+    """The secret that signs the app's status callbacks of ``mode``, decrypted (for the callback
+    sender only).
+
+    An app that sends callbacks before its first settings write gets one here, in the worker; its
+    owner sees it by rotating. Reads of the settings never create it.
+    """
+    row = sms_settings(app_id)
+    if mode not in row.callback_secrets:
+        with transaction.atomic():
+            row, _ = SmsSettings.objects.select_for_update().get_or_create(app_id=app_id)
+            if mode not in row.callback_secrets:
+                _set_callback_secret(row, mode)
+                row.save(update_fields=["callback_secrets"])
+        caches_clear(app_id)
+    token = row.callback_secrets[mode]["secret"]
+    plain = _plain_callback_secrets.get(token)
+    if plain is None:
+        if len(_plain_callback_secrets) > 10_000:
+            _plain_callback_secrets.clear()
+        plain = _plain_callback_secrets[token] = crypto.decrypt(token)
+    return plain

@@ -14,5 +14,7 @@ urlpatterns = [
     path("numbers/<str:number_id>", api.NumberView.as_view(), name="number"),
     path("sender_pools", api.SenderPoolsView.as_view(), name="sender-pools"),
     path("sms/settings", api.SmsSettingsView.as_view(), name="sms-settings"),
+    path("sms/settings/rotate-callback-secret", api.SmsCallbackSecretRotateView.as_view(),
+         name="sms-callback-secret-rotate"),
     path("carriers/<str:connector>/receipts", inbound_http.receipts, name="carrier-receipts"),
 ]

@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from cpaas.core.auth import ANY_PRODUCT
+from cpaas.core.clientip import client_ip
 from cpaas.core.errors import PermissionDenied
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
@@ -15,10 +16,6 @@ from cpaas.tenants.keys import api_key_create, api_key_revoke
 from cpaas.tenants.models import App, KeyMode
 from cpaas.tenants.serializers import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, AppIn, AppOut, IdentityOut
 from cpaas.tenants.services import app_create
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class MeView(ApiView):
@@ -76,6 +73,9 @@ class ApiKeyListView(ApiView):
 
     @extend_schema(operation_id="api_keys_create", request=ApiKeyIn, responses={201: ApiKeyCreatedOut})
     def post(self, request):
+        if isinstance(request.data, dict) and "rate_limit" in request.data:
+            raise PermissionDenied("Only the platform operator sets a key's rate limit.",
+                                   code="operator_only", param="rate_limit")
         data = ApiKeyIn(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -87,7 +87,7 @@ class ApiKeyListView(ApiView):
         created = api_key_create(
             app=app, name=values["name"], mode=mode, access=values["access"],
             products=values["products"], expires_at=values["expires_at"],
-            rate_limit=values.get("rate_limit"), actor_key_id=p.key_id, ip=client_ip(request),
+            actor_key_id=p.key_id, ip=client_ip(request),
         )
         body = ApiKeyCreatedOut(created.key, context={"secret": created.secret}).data
         return Response(body, status=status.HTTP_201_CREATED)

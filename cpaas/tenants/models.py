@@ -12,6 +12,12 @@ from cpaas.core.ids import id_field
 class Tenant(models.Model):
     id = id_field("ten")
     name = models.CharField(max_length=200)
+    # Aggregate requests/second over all the tenant's keys of one mode; None = the settings default.
+    # Set by an operator only (manage.py tenant_limit), never through the tenant API.
+    rate_limit_live = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_test = models.PositiveIntegerField(null=True, blank=True)
+    # Every console member must sign in with a second factor (decision 0851).
+    require_two_factor = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -78,6 +84,7 @@ class ApiKey(models.Model):
     secret_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=16)
     last4 = models.CharField(max_length=4)
+    # None = the mode's default. Set by an operator only (manage.py apikey_limit).
     rate_limit = models.PositiveIntegerField(null=True, blank=True, help_text="requests/second")
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

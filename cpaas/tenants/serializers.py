@@ -33,7 +33,7 @@ class ApiKeyIn(StrictSerializer):
         child=serializers.ChoiceField(choices=PRODUCTS), required=False, default=list
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    rate_limit = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+    # No `rate_limit`: only the operator sets a key's limit (403 operator_only, decision 0840).
 
 
 class ApiKeyOut(serializers.ModelSerializer):

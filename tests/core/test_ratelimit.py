@@ -143,3 +143,32 @@ def test_a_lease_table_lock_held_at_fork_time_is_free_in_the_child():
             assert dict(table) == {}
         _in_a_forked_child(child)
     assert table["k"] == 1  # the parent keeps its own
+
+
+@pytest.mark.parametrize("make_gate", [LocalGate, lambda: gate()], ids=["local", "redis"])
+def test_both_gates_spend_the_tenant_bucket_with_the_key_bucket(make_gate):
+    import uuid
+
+    from cpaas.core.ratelimit import TenantBucket
+
+    limiter = make_gate()
+    tenant = TenantBucket(f"tb:{uuid.uuid4()}", rate=0.001, burst=3)
+    keys = [(f"k:{uuid.uuid4()}", f"f:{uuid.uuid4()}") for _ in range(3)]
+    allowed = [limiter.admit(b, f, rate=0.001, burst=2, tenant=tenant).allowed for b, f in keys for _ in range(2)]
+    assert allowed.count(True) == 3  # each key could pass twice; together they pass the tenant's three
+
+
+def test_the_tenant_bucket_costs_no_extra_redis_round_trip(settings):
+    import uuid
+
+    from cpaas.core.ratelimit import TenantBucket
+
+    limiter = RedisGate(settings.REDIS_URL)
+    limiter.admit(f"k:{uuid.uuid4()}", f"f:{uuid.uuid4()}", rate=100, burst=200)  # loads the script once
+    calls = []
+    real = limiter.client.execute_command
+    limiter.client.execute_command = lambda *args, **kwargs: calls.append(args[0]) or real(*args, **kwargs)
+    tenant = TenantBucket(f"tb:{uuid.uuid4()}", rate=1000, burst=2000)
+    admission = limiter.admit(f"k:{uuid.uuid4()}", f"f:{uuid.uuid4()}", rate=100, burst=200, tenant=tenant)
+    assert admission.allowed
+    assert len(calls) == 1, calls  # one EVALSHA grants the lease from both buckets

@@ -5,7 +5,8 @@ import pytest
 
 from cpaas.carriers.http.connector import HttpConnector
 from cpaas.messaging import pipeline
-from cpaas.messaging.models import Connector, Message, Route
+from cpaas.messaging.connectors import connector_save
+from cpaas.messaging.models import Message, Route
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
 from tests.messaging.conftest import send
@@ -22,8 +23,8 @@ def upstream(app, monkeypatch):
         return httpx.Response(200, json={"id": f"up-{len(posted)}"})
 
     monkeypatch.setattr(HttpConnector, "transport", httpx.MockTransport(handler))
-    Route.objects.create(prefix="+1", connector=Connector.objects.create(
-        id="up", kind="http", config={"url": "https://up.test/sms", "callback_token": "tok"}))
+    Route.objects.create(prefix="+1", connector=connector_save(
+        id="up", kind="http", config={"url": "https://up.test/sms", "callback_token": "tok"})[0])
     live = client_for(api_key_create(app=app, name="live", mode="live").secret)
     live.post("/v1/sms/settings", {"allowed_countries": ["US"]}, format="json")
     return live, posted

@@ -131,16 +131,16 @@ def test_it_stores_secrets_encrypted(make_endpoint):
     assert created.secret.removeprefix("whsec_") not in stored
 
 
-def test_it_decrypts_secrets_after_the_encryption_key_is_rotated(make_endpoint, monkeypatch):
+def test_it_decrypts_secrets_after_the_encryption_key_is_rotated(make_endpoint, settings):
     from cryptography.fernet import Fernet
 
     from webhooks import crypto
     from webhooks.services import _plain_secrets, active_secrets
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    monkeypatch.setattr(conf, "SECRET_KEYS", [old_key])
+    settings.SECRET_ENCRYPTION_KEYS = [old_key]
     created = make_endpoint("https://hooks.example.com/all")
-    monkeypatch.setattr(conf, "SECRET_KEYS", [new_key, old_key])
+    settings.SECRET_ENCRYPTION_KEYS = [new_key, old_key]
     _plain_secrets.clear()
     assert active_secrets(created.endpoint) == [created.secret]
     assert crypto.decrypt(crypto.encrypt("x")) == "x"

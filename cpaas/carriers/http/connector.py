@@ -11,6 +11,9 @@ Configuration (``Connector.config``)::
                  "delivered": ["delivered"], "undelivered": ["failed", "undelivered", "rejected"]},
      "inbound": {"from_path": "from", "to_path": "to", "body_path": "text", "id_path": "id"}}
 
+``headers`` and ``callback_token`` are credentials: stored encrypted apart from the rest
+(cpaas.carriers.credentials) and opened only by the connector, on first use.
+
 4xx answers are permanent rejections, 5xx and connection failures are transient; a timeout after
 the request was sent is "maybe submitted", so that upstream never gets the message again.
 """
@@ -68,7 +71,7 @@ class HttpConnector(SmsConnector):
                   "segments": str(len(message.parts))}
         payload = _render(self.config.get("body") or {"to": "{to}", "from": "{from}", "text": "{body}"}, values)
         try:
-            response = self._client.post(self.config["url"], json=payload, headers=self.config.get("headers") or {})
+            response = self._client.post(self.config["url"], json=payload, headers=self.secret("headers") or {})
         except httpx.ConnectError as exc:
             return SubmitResult(message.message_id, error=CarrierError(str(exc), code="carrier_unavailable"))
         except httpx.TimeoutException as exc:
@@ -100,7 +103,7 @@ class HttpConnector(SmsConnector):
             return list(pool.map(self._submit_one, messages))
 
     def verify_callback(self, token: str | None) -> bool:
-        expected = self.config.get("callback_token") or ""
+        expected = self.secret("callback_token") or ""
         return bool(expected) and hmac.compare_digest(expected, token or "")
 
     def parse_callback(self, payload: Any) -> list[DeliveryReceipt | InboundSms]:

@@ -8,7 +8,8 @@ bind is re-established with exponential backoff; enquire_link keep-alive is the 
 
 Configuration (``Connector.config``): host, port, system_id, password, system_type (""),
 window (50), inbound_capacity (50,000 unread deliver_sm), source_ton/source_npi for alphanumeric
-senders (5/0), submit_timeout (10 s), bind_timeout (5 s).
+senders (5/0), submit_timeout (10 s), bind_timeout (5 s). The ``password`` is stored encrypted apart
+from the rest (cpaas.carriers.credentials) and opened only here, when the bind is made.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class SmppConnector(SmsConnector):
             try:
                 self._client = smpp34.Client(
                     host=self.config.get("host", "127.0.0.1"), port=int(self.config["port"]),
-                    system_id=self.config.get("system_id", ""), password=self.config.get("password", ""),
+                    system_id=self.config.get("system_id", ""), password=self.secret("password", ""),
                     bind_type="TRX", system_type=self.config.get("system_type", ""),
                     window_size=int(self.config.get("window", 50)),
                     # deliver_sm beyond this many unread ones are NAKed (the SMSC retries later):

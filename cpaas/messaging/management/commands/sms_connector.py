@@ -1,4 +1,5 @@
-"""Operator: create or update a carrier connector, optionally with a route.
+"""Operator: create or update a carrier connector, optionally with a route. Credentials in the
+configuration (password, headers, callback_token…) are stored encrypted, apart from the rest.
 
     manage.py sms_connector acme-smsc smpp --config '{"host": "…", "port": 2775, "system_id": "…",
         "password": "…"}' --throughput 200 --route-prefix +44 --priority 10
@@ -10,6 +11,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from cpaas.messaging.connectors import connector_save, credential_names
 from cpaas.messaging.models import Connector, Route
 
 
@@ -31,10 +33,14 @@ class Command(BaseCommand):
             config = json.loads(options["config"])
         except ValueError as exc:
             raise CommandError(f"--config is not JSON: {exc}") from exc
-        connector, created = Connector.objects.update_or_create(
-            id=options["id"], defaults={"kind": options["kind"], "config": config,
-                                        "throughput": options["throughput"], "enabled": not options["disable"]})
+        if not isinstance(config, dict):
+            raise CommandError("--config must be a JSON object.")
+        connector, created = connector_save(id=options["id"], kind=options["kind"], config=config,
+                                            throughput=options["throughput"], enabled=not options["disable"])
         self.stdout.write(f"{'created' if created else 'updated'} connector {connector.id} ({connector.kind})")
+        sealed = credential_names(connector, config)
+        if sealed:
+            self.stdout.write(f"credentials stored encrypted: {', '.join(sealed)}")
         if options["route_prefix"] is not None or options["route_country"]:
             route = Route.objects.create(prefix=options["route_prefix"] or "",
                                          country=options["route_country"].upper(),
