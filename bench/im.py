@@ -276,7 +276,7 @@ def provision(n_users: int):
 
     stamp = int(time.time())
     p = tenant_provision(name=f"bench-{stamp}", owner_email=f"bench{stamp}@im.test", owner_password="bench-pass-123!")
-    users = ImUser.objects.bulk_create([ImUser(app=p.app, tenant_id=p.tenant.pk, user_id=f"u{i}")
+    users = ImUser.objects.bulk_create([ImUser(app=p.app, tenant_id=p.tenant.pk, mode="test", user_id=f"u{i}")
                                         for i in range(n_users)], batch_size=2000)
     tokens, rows = [], []
     for u in users:
@@ -414,7 +414,7 @@ async def run_group(args, app, users, real_url, real_setup, base_url, pids):
     from cpaas.im import services
 
     size = args.group_size
-    group = await sync_to_async(services.group_create)(app=app, name="bench", owner_id=None,
+    group = await sync_to_async(services.group_create)(app=app, mode="test", name="bench", owner_id=None,
                                                        member_ids=[u.user_id for u in users[:size]])
     receivers = await lean_many(lambda i: real_url(i), size, setup=lambda c, i: lean_setup(c))
     # senders are extra devices of the first members (each connection sends one message at a time,
@@ -463,7 +463,7 @@ async def run_room(args, app, users, real_url, real_setup, base_url, pids):
     from cpaas.im import services
 
     size = args.room_size
-    room = await sync_to_async(services.chatroom_create)(app=app, name="bench-room")
+    room = await sync_to_async(services.chatroom_create)(app=app, mode="test", name="bench-room")
 
     async def join(ws, i):
         await real_setup(ws)

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cpaas.core.ids import id_field
+from cpaas.core.scoping import LIVE_ONLY, Scoping
 
 MONEY = {"max_digits": 20, "decimal_places": 6}
 
@@ -231,6 +232,7 @@ INVOICE_TRANSITIONS: dict[str, set[str]] = {
 class Invoice(models.Model):
     id = id_field("inv")
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="invoices")
+    scoping = Scoping.tenant(mode=LIVE_ONLY)  # live money only: a test key sees no invoice (0801)
     issuer = models.ForeignKey(Issuer, on_delete=models.PROTECT, null=True, blank=True)
     number = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001 - NULL until finalized (unique)
     status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
@@ -291,6 +293,7 @@ class InvoiceLine(models.Model):
 class CreditNote(models.Model):
     id = id_field("cn")
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="credit_notes")
+    scoping = Scoping.tenant(mode=LIVE_ONLY)
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
     issuer = models.ForeignKey(Issuer, on_delete=models.PROTECT, null=True, blank=True)
     number = models.CharField(max_length=40)

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from cpaas.core.egress import conf as egress_conf
 from cpaas.core.egress import ssrf
 from cpaas.core.ratelimit import gate
-from cpaas.tenants.keys import principal_cache
+from cpaas.tenants.keys import api_key_create, principal_cache
 from cpaas.tenants.services import tenant_provision
 
 
@@ -97,6 +97,17 @@ def client_for(secret: str | None) -> APIClient:
 @pytest.fixture
 def api(secret) -> APIClient:
     return client_for(secret)
+
+
+@pytest.fixture
+def live_secret(app) -> str:
+    """A live key of our app (a fresh tenant gets only a test key)."""
+    return api_key_create(app=app, name="live", mode="live").secret
+
+
+@pytest.fixture
+def live_api(live_secret) -> APIClient:
+    return client_for(live_secret)
 
 
 @pytest.fixture

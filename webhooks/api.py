@@ -143,14 +143,11 @@ class WebhooksView(ApiView):
     product = "webhooks"
 
     def endpoint(self, endpoint_id: str) -> Endpoint:
-        endpoint = Endpoint.objects.filter(app_id=self.principal.app_id, pk=endpoint_id).first()
-        if endpoint is None:
-            raise NotFound("No such webhook endpoint.")
-        return endpoint
+        return self.get_scoped(Endpoint, endpoint_id, message="No such webhook endpoint.")
 
     def delivery(self, endpoint_id: str, delivery_id: str) -> Delivery:
         delivery = (
-            deliveries_with_attempts(Delivery.objects.filter(app_id=self.principal.app_id))
+            deliveries_with_attempts(self.scoped(Delivery))
             .select_related("endpoint")
             .filter(endpoint_id=endpoint_id, pk=delivery_id)
             .first()
@@ -172,7 +169,7 @@ class EventTypesView(ApiView):
 class EndpointsView(WebhooksView):
     @extend_schema(operation_id="webhook_endpoints_list", responses={200: dict})
     def get(self, request):
-        endpoints = Endpoint.objects.filter(app_id=self.principal.app_id)
+        endpoints = self.scoped(Endpoint)
         return Response(paginate(request, endpoints, lambda rows: [endpoint_out(e) for e in rows]))
 
     @extend_schema(operation_id="webhook_endpoints_create", request=EndpointIn, responses={201: dict})
@@ -222,7 +219,7 @@ class EndpointTestView(WebhooksView):
         if not endpoint.enabled:
             raise ApiError("The endpoint is disabled; enable it first.", code="endpoint_disabled")
         delivery = services.endpoint_ping(endpoint=endpoint)
-        return Response(delivery_out(deliveries_with_attempts(Delivery.objects.filter(pk=delivery.pk)).get()),
+        return Response(delivery_out(deliveries_with_attempts(self.scoped(Delivery).filter(pk=delivery.pk)).get()),
                         status=202)
 
 
@@ -244,7 +241,7 @@ class DeliveriesView(WebhooksView):
     @extend_schema(operation_id="webhook_deliveries_list", responses={200: dict})
     def get(self, request, endpoint_id):
         endpoint = self.endpoint(endpoint_id)
-        deliveries = Delivery.objects.filter(app_id=self.principal.app_id, endpoint=endpoint)
+        deliveries = self.scoped(Delivery).filter(endpoint=endpoint)
         status = request.query_params.get("status")
         if status:
             if status not in Delivery.Status.values:
@@ -275,7 +272,7 @@ class DeliveryRetryView(WebhooksView):
 class EventsView(WebhooksView):
     @extend_schema(operation_id="events_list", responses={200: dict})
     def get(self, request):
-        events = Event.objects.filter(app_id=self.principal.app_id)
+        events = self.scoped(Event)  # the key's mode, and events published for both
         type_ = request.query_params.get("type")
         if type_:
             events = events.filter(type=type_)
@@ -290,7 +287,5 @@ class EventsView(WebhooksView):
 class EventView(WebhooksView):
     @extend_schema(operation_id="events_retrieve", responses={200: dict})
     def get(self, request, event_id):
-        event = Event.objects.filter(app_id=self.principal.app_id, pk=event_id).first()
-        if event is None:
-            raise NotFound("No such event.")
+        event = self.get_scoped(Event, event_id, message="No such event.")
         return Response(event_out(event))

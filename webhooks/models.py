@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cpaas.core.ids import id_field
+from cpaas.core.scoping import Scoping
 
 
 class Event(models.Model):
@@ -32,6 +33,7 @@ class Event(models.Model):
     # Published by live (True) or test-mode (False) activity; it only reaches endpoints of that
     # mode. None: the publisher did not say (reaches both; see docs/decisions/0106).
     livemode = models.BooleanField(null=True, default=None)
+    scoping = Scoping.app(mode="livemode", livemode_flag=True)  # null: published for both modes
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -68,6 +70,7 @@ class Endpoint(models.Model):
     event_types = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
     mode = models.CharField(max_length=4, default="test")  # the mode of the key that created it
+    scoping = Scoping.app()
     rate_limit = models.PositiveIntegerField(null=True, blank=True, help_text="deliveries/second")
     # [{"secret": <Fernet token>, "expires_at": ISO time or null}], the current secret first.
     secrets = models.JSONField(default=list)
@@ -92,6 +95,7 @@ class Delivery(models.Model):
 
     id = id_field("dlv")
     app = models.ForeignKey("tenants.App", on_delete=models.CASCADE, related_name="+")
+    scoping = Scoping.app(mode="endpoint__mode")  # a delivery has its endpoint's mode
     # No single-column FK indexes: delivery_endpoint_idx and delivery_event_idx lead with these
     # columns, and every index is written on each claim and result (updates here are never HOT).
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)

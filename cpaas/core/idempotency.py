@@ -73,8 +73,12 @@ def _replay(record: IdempotencyKey) -> Response:
     return response
 
 
-def idempotency_begin(request, *, app_id: str) -> Claim | None:
-    """Claim the request's key, or return a replay, or raise 409/422. None without the header."""
+def idempotency_begin(request, *, app_id: str, mode: str) -> Claim | None:
+    """Claim the request's key, or return a replay, or raise 409/422. None without the header.
+
+    Keys are scoped by app AND mode: a live request's key never answers a test request (and the
+    other way round), as two keys of the two modes are two different callers.
+    """
     key = request.META.get("HTTP_IDEMPOTENCY_KEY")
     if key is None:
         return None
@@ -90,6 +94,7 @@ def idempotency_begin(request, *, app_id: str) -> Claim | None:
             with transaction.atomic():
                 record = IdempotencyKey.objects.create(
                     app_id=app_id,
+                    mode=mode,
                     key=key,
                     method=request.method,
                     path=request.path,
@@ -100,7 +105,7 @@ def idempotency_begin(request, *, app_id: str) -> Claim | None:
             return Claim(record)
         except IntegrityError:
             pass
-        existing = IdempotencyKey.objects.filter(app_id=app_id, key=key).first()
+        existing = IdempotencyKey.objects.filter(app_id=app_id, mode=mode, key=key).first()
         if existing is None:
             continue  # released or purged between our insert and our read: try again
         if existing.expires_at <= now:

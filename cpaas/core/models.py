@@ -14,6 +14,7 @@ class IdempotencyKey(models.Model):
         COMPLETED = "completed"
 
     app_id = models.CharField(max_length=40)
+    mode = models.CharField(max_length=4)  # the key's mode: test and live keys never share a record
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
@@ -28,6 +29,6 @@ class IdempotencyKey(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["app_id", "key"], name="idempotency_unique_app_key")
+            models.UniqueConstraint(fields=["app_id", "mode", "key"], name="idempotency_unique_app_mode_key")
         ]
         indexes = [models.Index(fields=["expires_at"], name="idempotency_expiry_idx")]

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from typing import TypeVar
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import QuerySet
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.views import APIView
 
 from cpaas.core.auth import MANAGEMENT
 from cpaas.core.idempotency import idempotency_begin
+from cpaas.core.scoping import scoped, scoped_get
 from cpaas.tenants.keys import KeyPrincipal
+
+M = TypeVar("M", bound=models.Model)
 
 _PLAIN_ACCEPT = frozenset({None, "", "*/*", "application/json"})
 
@@ -18,8 +23,10 @@ _PLAIN_ACCEPT = frozenset({None, "", "*/*", "application/json"})
 class ApiView(APIView):
     """Every ``/v1/`` endpoint derives from this.
 
-    Subclasses set ``product`` (a key scope, ``ANY_PRODUCT`` or ``MANAGEMENT``) and read the
-    caller's tenant and app from ``self.principal``; every query they make is scoped by it.
+    Subclasses set ``product`` (a key scope, ``ANY_PRODUCT`` or ``MANAGEMENT``) and reach tenant
+    data only through ``self.scoped(Model)`` / ``self.get_scoped(Model, id)`` (or a selector or
+    service given ``self.principal``), which filter by the key's app or tenant AND its mode: another
+    mode's object is a 404 like another tenant's (cpaas/core/scoping.py).
     Writes (POST, PATCH, DELETE…) run inside one transaction, POSTs together with their idempotency
     record; reads run outside any transaction.
     """
@@ -33,6 +40,15 @@ class ApiView(APIView):
     def principal(self) -> KeyPrincipal:
         return self.request.auth
 
+    def scoped(self, model: type[M]) -> QuerySet[M]:
+        """The rows of ``model`` the calling key may see and change (its owner and its mode)."""
+        return scoped(model, self.principal)
+
+    def get_scoped(self, model: type[M], pk: str, *, queryset: QuerySet[M] | None = None,
+                   message: str | None = None, param: str = "id") -> M:
+        """One row within the key's scope, or 404 ``not_found``."""
+        return scoped_get(model, self.principal, pk, queryset=queryset, message=message, param=param)
+
     def dispatch(self, request, *args, **kwargs):
         self.args, self.kwargs = args, kwargs
         request = self.initialize_request(request, *args, **kwargs)
@@ -45,7 +61,7 @@ class ApiView(APIView):
             handler = getattr(self, method, None) if method in self.http_method_names else None
             handler = handler or self.http_method_not_allowed
             if request.method == "POST" and handler is not self.http_method_not_allowed:
-                claim = idempotency_begin(request, app_id=self.principal.app_id)
+                claim = idempotency_begin(request, app_id=self.principal.app_id, mode=self.principal.mode)
             if claim is not None and claim.replay is not None:
                 response = claim.replay
             elif request.method in SAFE_METHODS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -26,14 +25,19 @@ class ImView(ApiView):
     def app_id(self) -> str:
         return self.principal.app_id
 
+    @property
+    def mode(self) -> str:
+        return self.principal.mode
+
     def app(self) -> App:
-        return App.objects.get(pk=self.principal.app_id)
+        return self.get_scoped(App, self.principal.app_id)
 
     def user(self, user_id: str) -> ImUser:
-        return services.user_get(app_id=self.app_id, user_id=user_id)
+        return services.user_get(app_id=self.app_id, mode=self.mode, user_id=user_id)
 
     def conversation(self, conversation_id: str, kinds=None) -> Conversation:
-        return services.conversation_get(app_id=self.app_id, conversation_id=conversation_id, kinds=kinds)
+        return services.conversation_get(app_id=self.app_id, mode=self.mode, conversation_id=conversation_id,
+                                         kinds=kinds)
 
 
 def _validated(serializer_class, data):
@@ -58,13 +62,13 @@ def _int_param(request, name: str) -> int | None:
 class UserListView(ImView):
     @extend_schema(operation_id="im_users_list", responses={200: dict})
     def get(self, request):
-        users = ImUser.objects.filter(app_id=self.app_id)
+        users = self.scoped(ImUser)
         return Response(paginate(request, users, lambda rows: [s.user_out(u) for u in rows]))
 
     @extend_schema(operation_id="im_users_create", request=s.UserIn, responses={201: dict})
     def post(self, request):
         data = _validated(s.UserIn, request.data)
-        user = services.user_create(app=self.app(), **data)
+        user = services.user_create(app=self.app(), mode=self.mode, **data)
         return Response(s.user_out(user), status=status.HTTP_201_CREATED)
 
 
@@ -133,13 +137,13 @@ class UserConversationsView(ImView):
 class GroupListView(ImView):
     @extend_schema(operation_id="im_groups_list", responses={200: dict})
     def get(self, request):
-        groups = Conversation.objects.filter(app_id=self.app_id, kind=ConversationKind.GROUP)
+        groups = self.scoped(Conversation).filter(kind=ConversationKind.GROUP)
         return Response(paginate(request, groups, lambda rows: [s.conversation_out(g) for g in rows]))
 
     @extend_schema(operation_id="im_groups_create", request=s.GroupIn, responses={201: dict})
     def post(self, request):
         data = _validated(s.GroupIn, request.data)
-        group = services.group_create(app=self.app(), name=data["name"], owner_id=data.get("owner"),
+        group = services.group_create(app=self.app(), mode=self.mode, name=data["name"], owner_id=data.get("owner"),
                                       member_ids=data["members"], metadata=data["metadata"])
         return Response(s.conversation_out(group), status=status.HTTP_201_CREATED)
 
@@ -161,7 +165,7 @@ class GroupMembersView(ImView):
         group = self.conversation(group_id, [ConversationKind.GROUP])
         limit = parse_limit(request.query_params)
         after = request.query_params.get("starting_after") or ""
-        rows = list(Member.objects.filter(conversation=group, user__user_id__gt=after)
+        rows = list(self.scoped(Member).filter(conversation=group, user__user_id__gt=after)
                     .select_related("user").order_by("user__user_id")[: limit + 1])
         data = [{"object": "im.member", "user_id": m.user.user_id, "joined_at": m.joined_at.isoformat(),
                  "muted_until": m.muted_until.isoformat() if m.muted_until else None} for m in rows[:limit]]
@@ -207,14 +211,13 @@ class GroupMuteView(ImView):
 class ChatroomListView(ImView):
     @extend_schema(operation_id="im_chatrooms_list", responses={200: dict})
     def get(self, request):
-        rooms = Conversation.objects.filter(app_id=self.app_id, kind=ConversationKind.CHATROOM,
-                                            dismissed_at__isnull=True)
+        rooms = self.scoped(Conversation).filter(kind=ConversationKind.CHATROOM, dismissed_at__isnull=True)
         return Response(paginate(request, rooms, lambda rows: [s.conversation_out(r) for r in rows]))
 
     @extend_schema(operation_id="im_chatrooms_create", request=s.ChatroomIn, responses={201: dict})
     def post(self, request):
         data = _validated(s.ChatroomIn, request.data)
-        room = services.chatroom_create(app=self.app(), name=data["name"], metadata=data["metadata"])
+        room = services.chatroom_create(app=self.app(), mode=self.mode, name=data["name"], metadata=data["metadata"])
         return Response(s.conversation_out(room), status=status.HTTP_201_CREATED)
 
 
@@ -243,7 +246,7 @@ class MessageListView(ImView):
         app = self.app()
         sender = self.user(data["from"]) if data.get("from") else None
         if data.get("to"):
-            peer = services.user_get(app_id=app.pk, user_id=data["to"])
+            peer = self.user(data["to"])
             conv = services.private_conversation(app_id=app.pk, a=sender, b=peer)
         else:
             conv = self.conversation(data["conversation_id"])
@@ -257,9 +260,8 @@ class MessageListView(ImView):
 class RecallView(ImView):
     @extend_schema(operation_id="im_messages_recall", request=None, responses={200: dict})
     def post(self, request, message_id: str):
-        msg = Message.objects.filter(app_id=self.app_id, pk=message_id).select_related("conversation").first()
-        if msg is None:
-            raise NotFound("No such message.")
+        msg = self.get_scoped(Message, message_id, message="No such message.",
+                              queryset=self.scoped(Message).select_related("conversation"))
         msg = services.message_recall(app=self.app(), message=msg, by=None)
         return Response({"object": "im.message", **services.message_data(msg, msg.conversation.kind)})
 
@@ -269,7 +271,7 @@ class BroadcastView(ImView):
     def post(self, request):
         data = _validated(s.BroadcastIn, request.data)
         app = self.app()
-        conv = services.broadcast_conversation(app_id=app.pk)
+        conv = services.broadcast_conversation(app_id=app.pk, mode=self.mode)
         result = services.message_send(app=app, sender=None, conv=conv, msg_type=data["type"],
                                        content=data["content"], client_msg_id=data["client_msg_id"])
         return Response(send_result_out(result), status=status.HTTP_201_CREATED)
@@ -316,6 +318,5 @@ class StatsView(ImView):
         day = timezone.now().date().isoformat()
         return Response({"object": "im.stats", "online": state().online_count(self.app_id),
                          "dau_today": state().dau_count(self.app_id, day),
-                         "users": ImUser.objects.filter(app_id=self.app_id).count(),
-                         "groups": Conversation.objects.filter(Q(app_id=self.app_id),
-                                                               kind=ConversationKind.GROUP).count()})
+                         "users": self.scoped(ImUser).count(),
+                         "groups": self.scoped(Conversation).filter(kind=ConversationKind.GROUP).count()})

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cpaas.core.ids import id_field
+from cpaas.core.scoping import SHARED, Scoping
 from cpaas.tenants.models import App
 
 
@@ -21,6 +22,10 @@ class ImUser(models.Model):
     id = id_field("imu")
     app = models.ForeignKey(App, on_delete=models.PROTECT, related_name="+")
     tenant_id = models.CharField(max_length=40)
+    # The mode of the key that created the user; its tokens, sessions and conversations share it.
+    # User ids stay unique per app across modes, so presence and cursors keyed by user need no mode.
+    mode = models.CharField(max_length=4)
+    scoping = Scoping.app()
     user_id = models.CharField(max_length=64)
     name = models.CharField(max_length=200, blank=True, default="")
     avatar_url = models.URLField(max_length=1000, blank=True, default="")
@@ -45,6 +50,7 @@ class ImToken(models.Model):
     id = id_field("imt")
     app = models.ForeignKey(App, on_delete=models.PROTECT, related_name="+")
     user = models.ForeignKey(ImUser, on_delete=models.CASCADE, related_name="tokens")
+    scoping = Scoping.app(mode="user__mode")  # a token has its user's mode
     token_hash = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -65,6 +71,8 @@ class Conversation(models.Model):
     id = id_field("cnv")
     app = models.ForeignKey(App, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=10, choices=ConversationKind.choices)
+    mode = models.CharField(max_length=4)  # its members' mode; messages have their conversation's
+    scoping = Scoping.app()
     # private: "p:<user_a>\n<user_b>" (sorted); broadcast: "broadcast"; group/chatroom: its id.
     key = models.CharField(max_length=200)
     name = models.CharField(max_length=200, blank=True, default="")
@@ -85,6 +93,7 @@ class Conversation(models.Model):
 class Member(models.Model):
     app = models.ForeignKey(App, on_delete=models.PROTECT, related_name="+")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="members")
+    scoping = Scoping.app(mode="conversation__mode")
     user = models.ForeignKey(ImUser, on_delete=models.CASCADE, related_name="memberships")
     # Messages with seq <= joined_seq were sent before the member joined: not theirs to sync.
     joined_seq = models.BigIntegerField(default=0)
@@ -111,6 +120,7 @@ class Message(models.Model):
     id = id_field("imm")
     app = models.ForeignKey(App, on_delete=models.PROTECT, related_name="+")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    scoping = Scoping.app(mode="conversation__mode")
     seq = models.BigIntegerField()
     sender_id = models.CharField(max_length=64, blank=True, default="")  # "" is the system
     type = models.CharField(max_length=10, choices=MessageType.choices)
@@ -140,6 +150,7 @@ class ImSettings(models.Model):
     """Per-app IM policy: moderation and chatroom shedding."""
 
     app = models.OneToOneField(App, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    scoping = Scoping.app(mode=SHARED)  # the app's policy, for both modes
     blocklist = models.JSONField(default=list, blank=True)
     blocklist_action = models.CharField(max_length=6, default="reject")  # reject | mask
     hook_url = models.URLField(max_length=1000, blank=True, default="")

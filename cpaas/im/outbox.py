@@ -37,11 +37,12 @@ def publish_pending(*, limit: int = BATCH) -> int:
         counts: dict[str, Counter] = defaultdict(Counter)
         events: dict[str, list[tuple[str, dict, str]]] = defaultdict(list)
         for msg in rows:
-            events[msg.app_id].append(("im.message.created", message_data(msg, msg.conversation.kind),
-                                       f"im.message.created:{msg.id}"))
+            events[msg.app_id].append(webhooks.NewEvent(
+                "im.message.created", message_data(msg, msg.conversation.kind), f"im.message.created:{msg.id}",
+                livemode=msg.conversation.mode == "live"))
             counts[msg.app_id][msg.conversation.kind] += 1
         for app_id, batch in events.items():
-            webhooks.publish_many(apps[app_id], batch, returning=False)  # no test mode: events reach both
+            webhooks.publish_many(apps[app_id], batch, returning=False)  # each event has its conversation's mode
         first = rows[0].id
         for app_id, by_kind in counts.items():
             for kind, quantity in by_kind.items():

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from cpaas.im import conf
 from cpaas.im.models import Conversation, ConversationKind, ImUser, Member, Message
-from cpaas.im.services import message_data
+from cpaas.im.services import broadcast_key, message_data
 
 
 def messages_page(*, conv: Conversation, after_seq: int | None = None, before_seq: int | None = None,
@@ -43,7 +43,7 @@ def sync_plan(*, user: ImUser, cursors: dict[str, int]) -> list[tuple[str, str, 
         conv = member.conversation
         start = max(int(cursors.get(conv.pk, 0)), member.joined_seq)
         plan.append((conv.pk, conv.kind, start, conv.last_seq))
-    broadcast = Conversation.objects.filter(app_id=user.app_id, key="broadcast").first()
+    broadcast = Conversation.objects.filter(app_id=user.app_id, key=broadcast_key(user.mode)).first()
     if broadcast is not None:
         plan.append((broadcast.pk, broadcast.kind, int(cursors.get(broadcast.pk, 0)), broadcast.last_seq))
     return plan
@@ -57,7 +57,7 @@ def sync_batch(*, conv_id: str, kind: str, after_seq: int, limit: int) -> list[d
 
 
 def membership(*, user: ImUser, conv_id: str) -> tuple[Conversation, Member | None] | None:
-    conv = Conversation.objects.filter(app_id=user.app_id, pk=conv_id).first()
+    conv = Conversation.objects.filter(app_id=user.app_id, mode=user.mode, pk=conv_id).first()
     if conv is None:
         return None
     member = Member.objects.filter(conversation=conv, user=user).first()

@@ -57,18 +57,19 @@ def _kick(app_id: str, user_id: str, *, code: int, reason: str, token_id: str | 
 
 # --- users and tokens ---------------------------------------------------------------------------
 
-def user_get(*, app_id: str, user_id: str) -> ImUser:
-    user = ImUser.objects.filter(app_id=app_id, user_id=user_id).first()
+def user_get(*, app_id: str, mode: str, user_id: str) -> ImUser:
+    """A user of the app in ``mode``; one of the other mode is as absent as another app's."""
+    user = ImUser.objects.filter(app_id=app_id, mode=mode, user_id=user_id).first()
     if user is None:
         raise NotFound(f"No IM user `{user_id}`.")
     return user
 
 
-def user_create(*, app: App, user_id: str, name: str = "", avatar_url: str = "",
+def user_create(*, app: App, mode: str, user_id: str, name: str = "", avatar_url: str = "",
                 metadata: dict | None = None) -> ImUser:
     try:
         with transaction.atomic():
-            return ImUser.objects.create(app=app, tenant_id=app.tenant_id, user_id=user_id, name=name,
+            return ImUser.objects.create(app=app, tenant_id=app.tenant_id, mode=mode, user_id=user_id, name=name,
                                          avatar_url=avatar_url, metadata=metadata or {})
     except IntegrityError:
         raise ApiError(f"An IM user `{user_id}` already exists.", code="user_exists", param="user_id") from None
@@ -184,7 +185,9 @@ def _group_members(conv: Conversation) -> list[tuple[str, datetime | None]]:
 
 
 def private_conversation(*, app_id: str, a: ImUser, b: ImUser) -> Conversation:
-    """The one private conversation of two users, created on first use."""
+    """The one private conversation of two users of one mode, created on first use."""
+    if a.mode != b.mode:
+        raise NotFound(f"No IM user `{b.user_id}`.")
     first, second = sorted([a.user_id, b.user_id])
     key = f"p:{first}\n{second}"
     conv = Conversation.objects.filter(app_id=app_id, key=key).first()
@@ -192,7 +195,7 @@ def private_conversation(*, app_id: str, a: ImUser, b: ImUser) -> Conversation:
         return conv
     try:
         with transaction.atomic():
-            conv = Conversation.objects.create(app_id=app_id, kind=ConversationKind.PRIVATE, key=key,
+            conv = Conversation.objects.create(app_id=app_id, kind=ConversationKind.PRIVATE, key=key, mode=a.mode,
                                                member_count=1 if a.pk == b.pk else 2)
             Member.objects.bulk_create([Member(app_id=app_id, conversation=conv, user=u)
                                         for u in {a.pk: a, b.pk: b}.values()])
@@ -201,37 +204,43 @@ def private_conversation(*, app_id: str, a: ImUser, b: ImUser) -> Conversation:
         return Conversation.objects.get(app_id=app_id, key=key)
 
 
-def broadcast_conversation(*, app_id: str) -> Conversation:
+def broadcast_key(mode: str) -> str:
+    """One broadcast conversation per app and mode: a test broadcast reaches test users only."""
+    return "broadcast" if mode == "live" else f"broadcast:{mode}"
+
+
+def broadcast_conversation(*, app_id: str, mode: str) -> Conversation:
     conv, _ = Conversation.objects.get_or_create(
-        app_id=app_id, key="broadcast", defaults={"kind": ConversationKind.BROADCAST, "name": "broadcast"})
+        app_id=app_id, key=broadcast_key(mode),
+        defaults={"kind": ConversationKind.BROADCAST, "name": "broadcast", "mode": mode})
     return conv
 
 
-def conversation_get(*, app_id: str, conversation_id: str, kinds=None) -> Conversation:
-    conv = Conversation.objects.filter(app_id=app_id, pk=conversation_id).first()
+def conversation_get(*, app_id: str, mode: str, conversation_id: str, kinds=None) -> Conversation:
+    conv = Conversation.objects.filter(app_id=app_id, mode=mode, pk=conversation_id).first()
     if conv is None or (kinds and conv.kind not in kinds):
         raise NotFound("No such conversation.")
     return conv
 
 
-def _users_for(app_id: str, user_ids: list[str], param: str) -> list[ImUser]:
-    users = list(ImUser.objects.filter(app_id=app_id, user_id__in=set(user_ids)))
+def _users_for(app_id: str, mode: str, user_ids: list[str], param: str) -> list[ImUser]:
+    users = list(ImUser.objects.filter(app_id=app_id, mode=mode, user_id__in=set(user_ids)))
     missing = sorted(set(user_ids) - {u.user_id for u in users})
     if missing:
         raise ApiError(f"No IM user `{missing[0]}`.", code="not_found", param=param, status=400)
     return users
 
 
-def group_create(*, app: App, name: str, owner_id: str | None, member_ids: list[str],
+def group_create(*, app: App, mode: str, name: str, owner_id: str | None, member_ids: list[str],
                  metadata: dict | None = None) -> Conversation:
     ids = list(dict.fromkeys([*([owner_id] if owner_id else []), *member_ids]))
     if len(ids) > conf.MAX_GROUP_MEMBERS:
         raise ApiError(f"A group holds at most {conf.MAX_GROUP_MEMBERS} members.", code="group_full",
                        param="members")
-    users = _users_for(app.pk, ids, "members")
+    users = _users_for(app.pk, mode, ids, "members")
     with transaction.atomic():
         gid = new_id("cnv")
-        conv = Conversation.objects.create(id=gid, app=app, kind=ConversationKind.GROUP, key=gid, name=name,
+        conv = Conversation.objects.create(id=gid, app=app, mode=mode, kind=ConversationKind.GROUP, key=gid, name=name,
                                            owner_user_id=owner_id or "", metadata=metadata or {},
                                            member_count=len(users))
         Member.objects.bulk_create([Member(app=app, conversation=conv, user=u) for u in users], batch_size=1000)
@@ -239,7 +248,7 @@ def group_create(*, app: App, name: str, owner_id: str | None, member_ids: list[
 
 
 def group_members_add(*, group: Conversation, user_ids: list[str]) -> int:
-    users = _users_for(group.app_id, user_ids, "members")
+    users = _users_for(group.app_id, group.mode, user_ids, "members")
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=group.pk)
         if locked.dismissed_at is not None:
@@ -280,9 +289,9 @@ def member_mute(*, group: Conversation, user_id: str, duration_seconds: int) -> 
     return member
 
 
-def chatroom_create(*, app: App, name: str, metadata: dict | None = None) -> Conversation:
+def chatroom_create(*, app: App, mode: str, name: str, metadata: dict | None = None) -> Conversation:
     cid = new_id("cnv")
-    return Conversation.objects.create(id=cid, app=app, kind=ConversationKind.CHATROOM, key=cid, name=name,
+    return Conversation.objects.create(id=cid, app=app, mode=mode, kind=ConversationKind.CHATROOM, key=cid, name=name,
                                        metadata=metadata or {})
 
 
@@ -352,7 +361,7 @@ class SendResult:
 
 def _recipients(conv: Conversation) -> list[str] | str:
     if conv.kind == ConversationKind.BROADCAST:
-        return "*"
+        return f"*{conv.mode}"
     if conv.kind == ConversationKind.PRIVATE:
         return conv.key[2:].split("\n")
     return [user_id for user_id, _ in _group_members(conv)]
@@ -592,7 +601,7 @@ def message_recall(*, app: App, message: Message, by: ImUser | None) -> Message:
         webhooks.publish(app, "im.message.recalled",
                          {"id": message.id, "conversation_id": conv.pk, "seq": message.seq,
                           "recalled_by": by.user_id if by else None},
-                         idempotency_key=f"im.message.recalled:{message.id}")
+                         idempotency_key=f"im.message.recalled:{message.id}", livemode=conv.mode == "live")
         _on_commit_publish({"k": "msg", "app": app.pk, "conv": conv.pk, "seq": notice.seq, "to": _recipients(conv),
                             "frame": msg_frame(data)})
     return message

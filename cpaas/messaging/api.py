@@ -87,14 +87,14 @@ class MessagesView(SmsView):
 
     @extend_schema(operation_id="messages_list", responses={200: schemas.SmsMessageList})
     def get(self, request):
-        queryset = selectors.message_list(app_id=self.principal.app_id, params=request.query_params)
+        queryset = selectors.message_list(self.scoped(Message), params=request.query_params)
         return Response(paginate(request, queryset, lambda rows: [message_json(m) for m in rows]))
 
 
 class MessageView(SmsView):
     @extend_schema(operation_id="messages_retrieve", responses={200: schemas.SmsMessageOut})
     def get(self, request, message_id: str):
-        return Response(message_json(selectors.message_get(app_id=self.principal.app_id, message_id=message_id)))
+        return Response(message_json(self.get_scoped(Message, message_id, message="No such message.")))
 
 
 class MessageCancelView(SmsView):
@@ -139,7 +139,7 @@ class MessageBatchView(SmsView):
 class NumbersView(SmsView):
     @extend_schema(operation_id="numbers_list", responses={200: schemas.NumberList})
     def get(self, request):
-        queryset = PhoneNumber.objects.filter(app_id=self.principal.app_id)
+        queryset = self.scoped(PhoneNumber)
         return Response(paginate(request, queryset, lambda rows: [number_json(n) for n in rows]))
 
     @extend_schema(operation_id="numbers_create", request=schemas.NumberIn, responses={201: schemas.NumberOut})
@@ -163,9 +163,7 @@ class NumbersView(SmsView):
 class NumberView(SmsView):
     @extend_schema(operation_id="numbers_retrieve", responses={200: schemas.NumberOut})
     def get(self, request, number_id: str):
-        number = PhoneNumber.objects.filter(app_id=self.principal.app_id, pk=number_id).first()
-        if number is None:
-            raise ApiError(code="not_found")
+        number = self.get_scoped(PhoneNumber, number_id, message="No such number.")
         return Response(number_json(number))
 
 
@@ -187,7 +185,7 @@ class SenderPoolsView(SmsView):
 
     @extend_schema(operation_id="sender_pools_list", responses={200: schemas.SenderPoolList})
     def get(self, request):
-        queryset = SenderPool.objects.filter(app_id=self.principal.app_id).prefetch_related("numbers")
+        queryset = self.scoped(SenderPool).prefetch_related("numbers")
         return Response(paginate(request, queryset, lambda rows: [
             {"id": p.id, "object": "sender_pool", "name": p.name,
              "numbers": sorted(n.number for n in p.numbers.all())} for p in rows]))

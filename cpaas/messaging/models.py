@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from cpaas.carriers.credentials import SECRET_FIELDS
 from cpaas.core.ids import id_field
+from cpaas.core.scoping import SHARED, Scoping
 
 
 class Status(models.TextChoices):
@@ -46,6 +47,7 @@ class Message(models.Model):
                             db_constraint=False, db_index=False)
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.TEST)
+    scoping = Scoping.app()
     to = models.CharField(max_length=20)
     sender = models.CharField("from", max_length=20)
     sender_pool = models.CharField(max_length=40, blank=True, default="")
@@ -106,6 +108,7 @@ class PhoneNumber(models.Model):
     number = models.CharField(max_length=20, unique=True)
     country = models.CharField(max_length=2)
     mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.TEST)
+    scoping = Scoping.app()
     capabilities = models.JSONField(default=list)  # ["sms", "voice"]
     connector = models.CharField(max_length=40, default="sandbox")
     inbound_enabled = models.BooleanField(default=True)
@@ -124,6 +127,8 @@ class SenderPool(models.Model):
     id = id_field("pool")
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
     app = models.ForeignKey("tenants.App", on_delete=models.PROTECT, related_name="sender_pools")
+    mode = models.CharField(max_length=4, choices=Mode.choices)  # of the key that made it; its numbers share it
+    scoping = Scoping.app()
     name = models.CharField(max_length=100)
     numbers = models.ManyToManyField(PhoneNumber, related_name="pools")
     created_at = models.DateTimeField(default=timezone.now)
@@ -153,6 +158,7 @@ class OptOut(models.Model):
 class SmsSettings(models.Model):
     """Per-app SMS settings: protection (geo, daily cap, velocity) and inbound (HELP text)."""
 
+    scoping = Scoping.app(mode=SHARED)  # the app's policy, for both modes
     app = models.OneToOneField("tenants.App", on_delete=models.CASCADE, primary_key=True,
                                related_name="sms_settings")
     # ISO 3166 alpha-2 codes; None = not set (live keys may send nowhere, test keys anywhere).

@@ -10,13 +10,6 @@ from cpaas.messaging.models import Message, Status
 from cpaas.messaging.numbers import parse_number
 
 
-def message_get(*, app_id: str, message_id: str) -> Message:
-    message = Message.objects.filter(app_id=app_id, pk=message_id).first()
-    if message is None:
-        raise ApiError(code="not_found")
-    return message
-
-
 def _when(params, name: str):
     raw = params.get(name)
     if raw in (None, ""):
@@ -27,9 +20,9 @@ def _when(params, name: str):
     return value
 
 
-def message_list(*, app_id: str, params) -> QuerySet[Message]:
-    """Messages of one app filtered by status, to, from, direction and a created_at range."""
-    queryset = Message.objects.filter(app_id=app_id)
+def message_list(queryset: QuerySet[Message], params) -> QuerySet[Message]:
+    """The caller's messages (``scoped(Message, principal)``) filtered by status, to, from,
+    direction and a created_at range."""
     status = params.get("status")
     if status:
         if status not in Status.values:
@@ -55,12 +48,13 @@ def message_list(*, app_id: str, params) -> QuerySet[Message]:
     return queryset
 
 
-def number_owned(*, app_id: str, number: str, capability: str | None = None) -> bool:
-    """Whether ``number`` (E.164) belongs to the app, optionally with a capability (sms, voice).
+def number_owned(*, app_id: str, mode: str, number: str, capability: str | None = None) -> bool:
+    """Whether ``number`` (E.164) belongs to the app in ``mode``, optionally with a capability.
 
     The one read of the number inventory other rooms may use (voice checks caller ids with it).
     """
     from cpaas.messaging.models import PhoneNumber
 
-    row = PhoneNumber.objects.filter(app_id=app_id, number=number).values_list("capabilities", flat=True).first()
+    row = (PhoneNumber.objects.filter(app_id=app_id, mode=mode, number=number)
+           .values_list("capabilities", flat=True).first())
     return row is not None and (capability is None or capability in (row or []))

@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from cpaas.core import crypto, egress
 from cpaas.core.db import execute_prepared, pg_request_cursor
 from cpaas.core.errors import ApiError
+from cpaas.core.scoping import scoped, scoped_get
 from cpaas.messaging import conf, encoding, infra
 from cpaas.messaging.models import (
     Direction,
@@ -49,7 +50,7 @@ SEND_FIELDS = frozenset({"to", "from", "sender_pool", "body", "status_callback",
 _CACHE_SECONDS = 5.0
 _cache_lock = threading.Lock()
 _settings_cache: dict[str, tuple[SmsSettings, float]] = {}
-_numbers_cache: dict[str, tuple[frozenset[str], float]] = {}
+_numbers_cache: dict[str, tuple[dict[str, frozenset[str]], float]] = {}
 
 
 def caches_clear(app_id: str | None = None) -> None:
@@ -73,14 +74,16 @@ def sms_settings(app_id: str) -> SmsSettings:
     return row
 
 
-def owned_numbers(app_id: str) -> frozenset[str]:
+def owned_numbers(app_id: str, mode: str) -> frozenset[str]:
+    """The app's numbers of one mode: a key sends only from numbers of its own mode."""
     hit = _numbers_cache.get(app_id)
     if hit is not None and time.monotonic() - hit[1] < _CACHE_SECONDS:
-        return hit[0]
-    numbers = frozenset(PhoneNumber.objects.filter(app_id=app_id).values_list("number", flat=True))
+        return hit[0].get(mode, frozenset())
+    rows = list(PhoneNumber.objects.filter(app_id=app_id).values_list("number", "mode"))
+    by_mode = {m: frozenset(number for number, row_mode in rows if row_mode == m) for m in ("test", "live")}
     with _cache_lock:
-        _numbers_cache[app_id] = (numbers, time.monotonic())
-    return numbers
+        _numbers_cache[app_id] = (by_mode, time.monotonic())
+    return by_mode.get(mode, frozenset())
 
 
 # --- validating one send ---------------------------------------------------------------------
@@ -148,7 +151,7 @@ def _sender(caller: Caller, data: dict, to: str) -> tuple[str, str]:
         raise ApiError("`from` must be a string.", code="invalid_phone_number", param="from")
     if looks_like_number(sender):
         parsed = parse_number(sender, param="from", country=data.get("country") or None)
-        if parsed.e164 not in owned_numbers(caller.app_id):
+        if parsed.e164 not in owned_numbers(caller.app_id, caller.mode):
             raise ApiError(f"The number {parsed.e164} is not owned by this app.",
                            code="sender_not_owned", param="from")
         return parsed.e164, ""
@@ -159,7 +162,7 @@ def _sender(caller: Caller, data: dict, to: str) -> tuple[str, str]:
 
 
 def _sticky_sender(caller: Caller, pool_id: str, to: str) -> str:
-    pool = SenderPool.objects.filter(pk=pool_id, app_id=caller.app_id).first()
+    pool = scoped(SenderPool, caller).filter(pk=pool_id).first()
     if pool is None:
         raise ApiError("No such sender pool.", code="not_found", param="sender_pool")
     sticky = StickySender.objects.filter(pool=pool, recipient=to).values_list("number", flat=True).first()
@@ -456,9 +459,7 @@ def message_estimate(*, caller: Caller, data: Any) -> dict:
 def message_cancel(*, caller: Caller, message_id: str) -> Message:
     from cpaas.messaging import pipeline
 
-    message = Message.objects.filter(pk=message_id, app_id=caller.app_id).first()
-    if message is None:
-        raise ApiError(code="not_found")
+    message = scoped_get(Message, caller, message_id, message="No such message.")
     if not pipeline.transition(message, Status.CANCELED):
         raise ApiError(f"A {message.status} message cannot be canceled; only scheduled or queued ones.",
                        code="message_not_cancelable")
@@ -538,13 +539,13 @@ def sandbox_numbers_provision(*, app, count: int = 3) -> list[PhoneNumber]:
 
 
 def sender_pool_create(*, caller: Caller, name: str, numbers: list[str]) -> SenderPool:
-    rows = list(PhoneNumber.objects.filter(app_id=caller.app_id, number__in=numbers))
+    rows = list(scoped(PhoneNumber, caller).filter(number__in=numbers))  # numbers of the caller's mode
     found = {row.number for row in rows}
     missing = [number for number in numbers if number not in found]
     if missing:
         raise ApiError(f"The number {missing[0]} is not owned by this app.", code="sender_not_owned",
                        param="numbers")
-    pool = SenderPool.objects.create(tenant_id=caller.tenant_id, app_id=caller.app_id, name=name)
+    pool = SenderPool.objects.create(tenant_id=caller.tenant_id, app_id=caller.app_id, mode=caller.mode, name=name)
     pool.numbers.set(rows)
     return pool
 

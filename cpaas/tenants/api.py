@@ -11,9 +11,8 @@ from cpaas.core.clientip import client_ip
 from cpaas.core.errors import PermissionDenied
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
-from cpaas.tenants import selectors
 from cpaas.tenants.keys import api_key_create, api_key_revoke
-from cpaas.tenants.models import App, KeyMode
+from cpaas.tenants.models import ApiKey, App, KeyMode
 from cpaas.tenants.serializers import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, AppIn, AppOut, IdentityOut
 from cpaas.tenants.services import app_create
 
@@ -43,7 +42,7 @@ class MeView(ApiView):
 class AppListView(ApiView):
     @extend_schema(operation_id="apps_list", responses={200: AppOut(many=True)})
     def get(self, request):
-        apps = selectors.app_list(tenant_id=self.principal.tenant_id)
+        apps = self.scoped(App)
         return Response(paginate(request, apps, lambda rows: AppOut(rows, many=True).data))
 
     @extend_schema(operation_id="apps_create", request=AppIn, responses={201: AppOut})
@@ -58,7 +57,7 @@ class AppListView(ApiView):
 class AppDetailView(ApiView):
     @extend_schema(operation_id="apps_retrieve", responses={200: AppOut})
     def get(self, request, app_id: str):
-        app = selectors.app_get(tenant_id=self.principal.tenant_id, app_id=app_id)
+        app = self.get_scoped(App, app_id, message=f"No such app: {app_id}")
         return Response(AppOut(app).data)
 
 
@@ -66,9 +65,10 @@ class ApiKeyListView(ApiView):
     @extend_schema(operation_id="api_keys_list", responses={200: ApiKeyOut(many=True)})
     def get(self, request):
         app_id = request.query_params.get("app")
+        keys = self.scoped(ApiKey)  # the tenant's keys of the caller's mode only
         if app_id:
-            selectors.app_get(tenant_id=self.principal.tenant_id, app_id=app_id)
-        keys = selectors.api_key_list(tenant_id=self.principal.tenant_id, app_id=app_id)
+            self.get_scoped(App, app_id, message=f"No such app: {app_id}")
+            keys = keys.filter(app_id=app_id)
         return Response(paginate(request, keys, lambda rows: ApiKeyOut(rows, many=True).data))
 
     @extend_schema(operation_id="api_keys_create", request=ApiKeyIn, responses={201: ApiKeyCreatedOut})
@@ -80,7 +80,8 @@ class ApiKeyListView(ApiView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         p = self.principal
-        app: App = selectors.app_get(tenant_id=p.tenant_id, app_id=values.get("app", p.app_id))
+        app_id = values.get("app", p.app_id)
+        app: App = self.get_scoped(App, app_id, message=f"No such app: {app_id}")
         mode = values.get("mode", p.mode)
         if p.is_test and mode == KeyMode.LIVE:
             raise PermissionDenied("A test key cannot create live keys.", param="mode")
@@ -96,12 +97,12 @@ class ApiKeyListView(ApiView):
 class ApiKeyDetailView(ApiView):
     @extend_schema(operation_id="api_keys_retrieve", responses={200: ApiKeyOut})
     def get(self, request, key_id: str):
-        key = selectors.api_key_get(tenant_id=self.principal.tenant_id, key_id=key_id)
+        key = self.get_scoped(ApiKey, key_id, message=f"No such API key: {key_id}")
         return Response(ApiKeyOut(key).data)
 
     @extend_schema(operation_id="api_keys_revoke", responses={200: ApiKeyOut})
     def delete(self, request, key_id: str):
-        key = selectors.api_key_get(tenant_id=self.principal.tenant_id, key_id=key_id)
+        key = self.get_scoped(ApiKey, key_id, message=f"No such API key: {key_id}")
         key = api_key_revoke(key=key, actor_key_id=self.principal.key_id, ip=client_ip(request))
         return Response(ApiKeyOut(key).data)
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from cpaas.core.ids import id_field
+from cpaas.core.scoping import SHARED, Scoping
 
 
 class Tenant(models.Model):
@@ -47,6 +48,8 @@ class Membership(models.Model):
 class App(models.Model):
     id = id_field("app")
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="apps")
+    #: An app holds both modes' data: every key of the tenant sees it (docs/decisions/0801).
+    scoping = Scoping.tenant(mode=SHARED)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -78,6 +81,8 @@ class ApiKey(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="api_keys")
     name = models.CharField(max_length=200, blank=True, default="")
     mode = models.CharField(max_length=4, choices=KeyMode.choices)
+    #: A key sees the tenant's keys of its own mode only: a test key cannot list or revoke live keys.
+    scoping = Scoping.tenant(mode="mode")
     access = models.CharField(max_length=10, choices=KeyAccess.choices, default=KeyAccess.FULL)
     # Empty list: every product. Otherwise a subset of PRODUCTS.
     products = models.JSONField(default=list, blank=True)

@@ -11,6 +11,7 @@ from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
 from cpaas.voice import selectors, services, states
+from cpaas.voice.models import Call, Recording
 from cpaas.voice.serializers import (
     CallbackCreateIn,
     CallCreateIn,
@@ -38,7 +39,7 @@ class CallListView(ApiView):
         kind = params.get("kind")
         if kind is not None and kind not in ("call", "callback"):
             raise ApiError("`kind` must be call or callback.", param="kind")
-        calls = selectors.call_list(app_id=self.principal.app_id, status=state, kind=kind,
+        calls = selectors.call_list(self.scoped(Call), status=state, kind=kind,
                                     to=params.get("to"), from_number=params.get("from"))
         return Response(paginate(request, calls, _calls_out))
 
@@ -53,7 +54,7 @@ class CallListView(ApiView):
             status_events=v.get("status_events"), timeout=v["timeout"], time_limit=v["time_limit"],
             record=v["record"],
         )
-        return Response(call_out(services.call_get(app_id=call.app_id, call_id=call.id)),
+        return Response(call_out(services.call_get(principal=self.principal, call_id=call.id)),
                         status=status.HTTP_201_CREATED)
 
 
@@ -71,7 +72,7 @@ class CallbackCreateView(ApiView):
             status_callback=v.get("status_callback", ""), status_events=v.get("status_events"),
             timeout=v["timeout"], time_limit=v["time_limit"], record=v["record"],
         )
-        return Response(call_out(services.call_get(app_id=call.app_id, call_id=call.id)),
+        return Response(call_out(services.call_get(principal=self.principal, call_id=call.id)),
                         status=status.HTTP_201_CREATED)
 
 
@@ -80,14 +81,14 @@ class CallDetailView(ApiView):
 
     @extend_schema(operation_id="calls_retrieve", responses={200: dict})
     def get(self, request, call_id: str):
-        return Response(call_out(services.call_get(app_id=self.principal.app_id, call_id=call_id)))
+        return Response(call_out(services.call_get(principal=self.principal, call_id=call_id)))
 
     @extend_schema(operation_id="calls_modify", request=CallModifyIn, responses={200: dict})
     def post(self, request, call_id: str):
         data = CallModifyIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        call = services.call_modify(app_id=self.principal.app_id, call_id=call_id, status=v.get("status"),
+        call = services.call_modify(principal=self.principal, call_id=call_id, status=v.get("status"),
                                     url=v.get("url"), instructions=v.get("instructions"))
         return Response(call_out(call))
 
@@ -98,7 +99,7 @@ class RecordingListView(ApiView):
     @extend_schema(operation_id="recordings_list", responses={200: dict},
                    parameters=[OpenApiParameter("call_id", str)])
     def get(self, request):
-        rows = selectors.recording_list(app_id=self.principal.app_id, call_id=request.query_params.get("call_id"))
+        rows = selectors.recording_list(self.scoped(Recording), call_id=request.query_params.get("call_id"))
         return Response(paginate(request, rows, lambda page: [recording_out(r) for r in page]))
 
 
@@ -107,12 +108,12 @@ class RecordingDetailView(ApiView):
 
     @extend_schema(operation_id="recordings_retrieve", responses={200: dict})
     def get(self, request, recording_id: str):
-        return Response(recording_out(services.recording_get(app_id=self.principal.app_id,
+        return Response(recording_out(services.recording_get(principal=self.principal,
                                                              recording_id=recording_id)))
 
     @extend_schema(operation_id="recordings_delete", responses={200: dict})
     def delete(self, request, recording_id: str):
-        recording = services.recording_delete(app_id=self.principal.app_id, recording_id=recording_id)
+        recording = services.recording_delete(principal=self.principal, recording_id=recording_id)
         return Response({"id": recording.id, "object": "recording", "deleted": True})
 
 
@@ -123,7 +124,7 @@ class RecordingAudioView(ApiView):
     def get(self, request, recording_id: str):
         from cpaas.voice.storage import recordings_storage
 
-        recording = services.recording_get(app_id=self.principal.app_id, recording_id=recording_id)
+        recording = services.recording_get(principal=self.principal, recording_id=recording_id)
         handle = recordings_storage().open(recording.storage_name, "rb")
         response = FileResponse(handle, content_type=recording.content_type,
                                 filename=f"{recording.id}.wav")

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from cpaas.core.ids import id_field
+from cpaas.core.scoping import Scoping
 from cpaas.voice import states
 
 STATUS_CHOICES = [(s, s) for s in states.STATUSES]
@@ -23,6 +24,7 @@ class Call(models.Model):
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
     app = models.ForeignKey("tenants.App", on_delete=models.PROTECT, related_name="calls")
     mode = models.CharField(max_length=4)  # "test" (sandbox network) or "live"
+    scoping = Scoping.app()
     kind = models.CharField(max_length=10, choices=CallKind.choices, default=CallKind.CALL)
     direction = models.CharField(max_length=10, default="outbound")
     to = models.CharField(max_length=20)
@@ -121,6 +123,7 @@ class CallLogEntry(models.Model):
 class Recording(models.Model):
     id = id_field("rec")
     app = models.ForeignKey("tenants.App", on_delete=models.PROTECT, related_name="recordings")
+    scoping = Scoping.app(mode="call__mode")  # a recording has its call's mode
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="recordings")
     leg = models.ForeignKey(CallLeg, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source = models.CharField(max_length=10)  # "call" (record=true) or "verb" (<Record>)

@@ -43,4 +43,4 @@ def caller_id_owned(app_id: str, number: str, *, is_test: bool = False) -> bool:
 
     if is_test and is_sandbox_caller_id(number):
         return True
-    return number_owned(app_id=app_id, number=number, capability="voice")
+    return number_owned(app_id=app_id, mode="test" if is_test else "live", number=number, capability="voice")

@@ -7,9 +7,10 @@ from django.db.models import QuerySet
 from cpaas.voice.models import Call, Recording
 
 
-def call_list(*, app_id: str, status: str | None = None, kind: str | None = None, to: str | None = None,
+def call_list(calls: QuerySet[Call], *, status: str | None = None, kind: str | None = None, to: str | None = None,
               from_number: str | None = None) -> QuerySet[Call]:
-    calls = Call.objects.filter(app_id=app_id).prefetch_related("legs")
+    """The caller's calls (``scoped(Call, principal)``) filtered by status, kind, to and from."""
+    calls = calls.prefetch_related("legs")
     if status:
         calls = calls.filter(status=status)
     if kind:
@@ -21,8 +22,8 @@ def call_list(*, app_id: str, status: str | None = None, kind: str | None = None
     return calls
 
 
-def recording_list(*, app_id: str, call_id: str | None = None) -> QuerySet[Recording]:
-    rows = Recording.objects.filter(app_id=app_id, deleted_at__isnull=True)
+def recording_list(rows: QuerySet[Recording], *, call_id: str | None = None) -> QuerySet[Recording]:
+    rows = rows.filter(deleted_at__isnull=True)
     if call_id:
         rows = rows.filter(call_id=call_id)
     return rows

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from cpaas.core import egress
 from cpaas.core.errors import ApiError, NotFound
+from cpaas.core.scoping import Principal, scoped, scoped_get
 from cpaas.tenants.keys import KeyPrincipal
 from cpaas.voice import states
 from cpaas.voice.document import DocumentError, parse_document
@@ -116,11 +117,9 @@ def callback_create(*, principal: KeyPrincipal, party_a: object, party_b: object
     return call
 
 
-def call_get(*, app_id: str, call_id: str) -> Call:
-    call = Call.objects.filter(app_id=app_id, pk=call_id).prefetch_related("legs").first()
-    if call is None:
-        raise NotFound("No such call.", param="id")
-    return call
+def call_get(*, principal: Principal, call_id: str) -> Call:
+    return scoped_get(Call, principal, call_id, queryset=scoped(Call, principal).prefetch_related("legs"),
+                      message="No such call.")
 
 
 def call_cancel_queued(call: Call, *, cause: str) -> bool:
@@ -135,7 +134,7 @@ def call_cancel_queued(call: Call, *, cause: str) -> bool:
     return True
 
 
-def call_modify(*, app_id: str, call_id: str, status: str | None = None, url: str | None = None,
+def call_modify(*, principal: Principal, call_id: str, status: str | None = None, url: str | None = None,
                 instructions: str | None = None) -> Call:
     """Hang up (``status``) or redirect (``url`` / ``instructions``) a live call.
 
@@ -151,7 +150,7 @@ def call_modify(*, app_id: str, call_id: str, status: str | None = None, url: st
         validate_instructions(instructions)
     _tenant_url(url, param="url")
     with transaction.atomic():
-        call = Call.objects.select_for_update().filter(app_id=app_id, pk=call_id).first()
+        call = scoped(Call, principal).select_for_update().filter(pk=call_id).first()
         if call is None:
             raise NotFound("No such call.", param="id")
         if status is None and call.kind == CallKind.CALLBACK:
@@ -162,13 +161,13 @@ def call_modify(*, app_id: str, call_id: str, status: str | None = None, url: st
                            if status is None else f"The call is already {call.status}.",
                            code="call_not_in_progress", param="status" if status else given[0])
         if status is not None and call.status == states.QUEUED and call_cancel_queued(call, cause="api_hangup"):
-            return call_get(app_id=app_id, call_id=call_id)
+            return call_get(principal=principal, call_id=call_id)
         control = {"action": "hangup"} if status is not None else {
             "action": "redirect", "url": url, "instructions": instructions}
         Call.objects.filter(pk=call.pk).update(pending_control=control, control_seq=call.control_seq + 1,
                                                updated_at=timezone.now())
         transaction.on_commit(lambda: control_notify(call.id))
-    return call_get(app_id=app_id, call_id=call_id)
+    return call_get(principal=principal, call_id=call_id)
 
 
 def control_notify(call_id: str) -> None:
@@ -178,17 +177,16 @@ def control_notify(call_id: str) -> None:
     notify_control(call_id)
 
 
-def recording_get(*, app_id: str, recording_id: str) -> Recording:
-    recording = Recording.objects.filter(app_id=app_id, pk=recording_id, deleted_at__isnull=True).first()
-    if recording is None:
-        raise NotFound("No such recording.", param="id")
-    return recording
+def recording_get(*, principal: Principal, recording_id: str) -> Recording:
+    return scoped_get(Recording, principal, recording_id,
+                      queryset=scoped(Recording, principal).filter(deleted_at__isnull=True),
+                      message="No such recording.")
 
 
-def recording_delete(*, app_id: str, recording_id: str) -> Recording:
+def recording_delete(*, principal: Principal, recording_id: str) -> Recording:
     from cpaas.voice.storage import recordings_storage
 
-    recording = recording_get(app_id=app_id, recording_id=recording_id)
+    recording = recording_get(principal=principal, recording_id=recording_id)
     Recording.objects.filter(pk=recording.pk).update(deleted_at=timezone.now())
     storage = recordings_storage()
     name = recording.storage_name

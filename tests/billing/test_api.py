@@ -123,10 +123,10 @@ def finalized(tenant, app):
     return invoice_finalize(tenant_id=tenant.pk, invoice_id=invoice.pk, now=at(2026, 11, 1, 13))
 
 
-def test_invoices_list_and_detail(api, finalized):
-    listed = api.get("/v1/invoices").json()
+def test_invoices_list_and_detail(live_api, finalized):
+    listed = live_api.get("/v1/invoices").json()
     assert [row["number"] for row in listed["data"]] == ["INV-2026-000001"]
-    detail = api.get(f"/v1/invoices/{finalized.pk}").json()
+    detail = live_api.get(f"/v1/invoices/{finalized.pk}").json()
     # 10.00 fee + 100 x 0.05 + 50 x 0.04 = 17.00
     assert (detail["status"], detail["total"]) == ("open", "17.00")
     assert [line["amount"] for line in detail["lines"]] == ["10.00", "7.00"]
@@ -140,41 +140,50 @@ def test_another_tenants_invoice_is_a_404_in_every_format(other_api, finalized):
     assert other_api.get("/v1/invoices").json()["data"] == []
 
 
-def test_the_invoice_csv_carries_the_stored_figures(api, finalized):
-    response = api.get(f"/v1/invoices/{finalized.pk}.csv")
+def test_the_invoice_csv_carries_the_stored_figures(live_api, finalized):
+    response = live_api.get(f"/v1/invoices/{finalized.pk}.csv")
     assert response["Content-Type"].startswith("text/csv")
     rows = response.content.decode().splitlines()
     assert rows[0].startswith("invoice_id,invoice_number,position")
     assert rows[-1].split(",")[8] == "17.00"
 
 
-def test_the_invoice_pdf_is_a_pdf_with_the_legal_content(api, finalized):
+def test_the_invoice_pdf_is_a_pdf_with_the_legal_content(live_api, finalized):
     from billing.exports import invoice_html
 
     html = invoice_html(finalized)
     for needle in ("INV-2026-000001", "Supply period", "VAT ID", "Subtotal", "17.00"):
         assert needle in html
-    response = api.get(f"/v1/invoices/{finalized.pk}.pdf")
+    response = live_api.get(f"/v1/invoices/{finalized.pk}.pdf")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
 
 
-def test_credit_notes_list_and_isolation(api, other_api, tenant, finalized):
+def test_credit_notes_list_and_isolation(live_api, other_api, tenant, finalized):
     note = credit_note_create(tenant_id=tenant.pk, invoice_id=finalized.pk, amount="2.00", reason="goodwill")
-    listed = api.get("/v1/credit-notes").json()["data"]
+    listed = live_api.get("/v1/credit-notes").json()["data"]
     assert [(row["number"], row["total"]) for row in listed] == [(note.number, "2.00")]
-    assert api.get(f"/v1/credit-notes/{note.pk}").status_code == 200
+    assert live_api.get(f"/v1/credit-notes/{note.pk}").status_code == 200
     assert other_api.get(f"/v1/credit-notes/{note.pk}").status_code == 404
     assert other_api.get("/v1/credit-notes").json()["data"] == []
 
 
-def test_the_upcoming_invoice(api, other_api, tenant, app):
+def test_the_upcoming_invoice(live_api, other_api, tenant, app):
     make_plan(tenant, charges=[{"meter": "sms_segments", "model": "per_unit", "unit_price": "0.10"}])
     use(app, "sms_segments", 4, at(2026, 10, 9))
-    body = api.get("/v1/invoices/upcoming").json()
+    body = live_api.get("/v1/invoices/upcoming").json()
     assert (body["total"], body["period_start"]) == ("0.40", "2026-10-01")
     assert other_api.get("/v1/invoices/upcoming").status_code == 404
+
+
+def test_invoices_are_live_money_a_test_key_sees_none(api, tenant, finalized):
+    note = credit_note_create(tenant_id=tenant.pk, invoice_id=finalized.pk, amount="1.00", reason="goodwill")
+    assert api.get("/v1/invoices").json()["data"] == []
+    assert api.get("/v1/credit-notes").json()["data"] == []
+    for path in (f"/v1/invoices/{finalized.pk}", f"/v1/invoices/{finalized.pk}.pdf",
+                 f"/v1/invoices/{finalized.pk}.csv", f"/v1/credit-notes/{note.pk}", "/v1/invoices/upcoming"):
+        assert api.get(path).status_code == 404, path
 
 
 def test_anonymous_callers_are_refused(anon):
@@ -182,8 +191,8 @@ def test_anonymous_callers_are_refused(anon):
     assert anon.post("/v1/usage-events", {"events": [event()]}, format="json").status_code == 401
 
 
-def test_amounts_are_decimal_strings(api, finalized):
-    detail = api.get(f"/v1/invoices/{finalized.pk}").json()
+def test_amounts_are_decimal_strings(live_api, finalized):
+    detail = live_api.get(f"/v1/invoices/{finalized.pk}").json()
     assert isinstance(detail["total"], str)
     assert D(detail["subtotal"]) + D(detail["tax"]) == D(detail["total"])
 

@@ -45,7 +45,7 @@ def test_the_same_key_on_another_path_is_refused_with_422(api):
 
 def test_a_key_still_running_answers_409(api, app):
     IdempotencyKey.objects.create(
-        app_id=app.id, key="k-4", method="POST", path="/v1/apps",
+        app_id=app.id, mode="test", key="k-4", method="POST", path="/v1/apps",
         request_hash="x" * 64, expires_at=timezone.now() + timedelta(hours=24),
     )
     from cpaas.core.idempotency import request_fingerprint
@@ -64,7 +64,7 @@ def test_a_key_abandoned_by_a_crashed_request_is_taken_over(api, app, settings):
     from cpaas.core.idempotency import request_fingerprint
 
     IdempotencyKey.objects.create(
-        app_id=app.id, key="k-5", method="POST", path="/v1/apps",
+        app_id=app.id, mode="test", key="k-5", method="POST", path="/v1/apps",
         request_hash=request_fingerprint("POST", "/v1/apps", {"name": "Shop"}),
         locked_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS + 1),
         expires_at=timezone.now() + timedelta(hours=24),
@@ -155,3 +155,17 @@ def test_concurrent_duplicates_create_exactly_one_object():
     replay = post_app(client_for(secret), "race-key", name="Raced")
     assert replay["Idempotent-Replayed"] == "true"
     assert replay.json()["id"] in created_ids
+
+
+def test_a_live_requests_key_is_never_replayed_to_a_test_request(api, live_api, tenant):
+    live = post_app(live_api, "k-mode", name="Live shop")
+    test = post_app(api, "k-mode", name="Live shop")
+    assert live.status_code == test.status_code == 201
+    assert not test.has_header("Idempotent-Replayed")
+    assert test.json()["id"] != live.json()["id"]
+    assert set(IdempotencyKey.objects.filter(key="k-mode").values_list("mode", flat=True)) == {"live", "test"}
+
+
+def test_the_same_key_in_the_other_mode_with_another_body_is_not_a_conflict(api, live_api):
+    assert post_app(live_api, "k-mode-2", name="One").status_code == 201
+    assert post_app(api, "k-mode-2", name="Two").status_code == 201

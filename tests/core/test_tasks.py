@@ -13,7 +13,7 @@ from tests.support.worker import celery_worker
 
 def expired_key(app, key):
     return IdempotencyKey.objects.create(
-        app_id=app.id, key=key, method="POST", path="/v1/apps", request_hash="0" * 64,
+        app_id=app.id, mode="test", key=key, method="POST", path="/v1/apps", request_hash="0" * 64,
         status=IdempotencyKey.Status.COMPLETED, expires_at=timezone.now() - timedelta(seconds=1),
     )
 

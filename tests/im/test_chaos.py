@@ -46,11 +46,12 @@ def test_every_client_holds_every_message_once_and_in_order_despite_drops_and_a_
     users = [f"u{i:02d}" for i in range(CLIENTS)]
     tokens = {}
     for u in users:
-        tokens[u] = services.token_create(user=services.user_create(app=app, user_id=u)).secret
+        tokens[u] = services.token_create(user=services.user_create(app=app, mode="test", user_id=u)).secret
     groups = {}
     for g in range(max(2, CLIENTS // 6)):
         members = rng.sample(users, k=min(len(users), 6 + g % 4))
-        groups[services.group_create(app=app, name=f"g{g}", owner_id=None, member_ids=members).pk] = members
+        group = services.group_create(app=app, mode="test", name=f"g{g}", owner_id=None, member_ids=members)
+        groups[group.pk] = members
     pairs = sorted({tuple(sorted(rng.sample(users, 2))) for _ in range(CLIENTS)})
 
     report = asyncio.run(chaos_run(

@@ -13,8 +13,8 @@ def console(provisioned):
 
 
 def test_the_im_console_shows_online_dau_users_and_a_conversation(console, app):
-    alice = services.user_create(app=app, user_id="alice")
-    bob = services.user_create(app=app, user_id="bob")
+    alice = services.user_create(app=app, mode="test", user_id="alice")
+    bob = services.user_create(app=app, mode="test", user_id="bob")
     conv = services.private_conversation(app_id=app.pk, a=alice, b=bob)
     services.message_send(app=app, sender=alice, conv=conv, msg_type="text", content={"text": "hello console"})
     page = console.get("/console/im/")
@@ -26,8 +26,8 @@ def test_the_im_console_shows_online_dau_users_and_a_conversation(console, app):
 
 
 def test_another_tenants_conversation_is_a_404_in_the_console(console, other_provisioned):
-    a = services.user_create(app=other_provisioned.app, user_id="a")
-    b = services.user_create(app=other_provisioned.app, user_id="b")
+    a = services.user_create(app=other_provisioned.app, mode="test", user_id="a")
+    b = services.user_create(app=other_provisioned.app, mode="test", user_id="b")
     conv = services.private_conversation(app_id=other_provisioned.app.pk, a=a, b=b)
     assert console.get(f"/console/im/conversations/{conv.pk}").status_code == 404
     assert Conversation.objects.count() == 1

@@ -101,11 +101,14 @@ def voice(db) -> Voice:
 @pytest.fixture
 def modify(voice, django_capture_on_commit_callbacks):
     """Modify a call through the service from inside a running engine test (controls fire on commit)."""
+    from cpaas.core.scoping import Scope
+    from cpaas.voice.models import Call
     from cpaas.voice.services import call_modify
 
     def _modify(app_id, call_id, **changes):
+        call = Call.objects.get(pk=call_id)
         with django_capture_on_commit_callbacks(execute=True):
-            return call_modify(app_id=app_id, call_id=call_id, **changes)
+            return call_modify(principal=Scope(call.tenant_id, app_id, call.mode), call_id=call_id, **changes)
 
     async def run(app_id, call_id, **changes):
         with voice.clock.busy():  # time stands still while the API call runs

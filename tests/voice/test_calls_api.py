@@ -76,11 +76,11 @@ def test_it_refuses_the_sandbox_caller_ids_to_live_keys(db, provisioned):
     assert not caller_id_owned(provisioned.app.id, FROM, is_test=False)
 
 
-def own_number(app, number, capabilities):
+def own_number(app, number, capabilities, mode="test"):
     from cpaas.messaging.models import PhoneNumber
 
     return PhoneNumber.objects.create(tenant_id=app.tenant_id, app=app, number=number, country="US",
-                                      mode="live", capabilities=capabilities)
+                                      mode=mode, capabilities=capabilities)
 
 
 def test_a_number_of_the_app_with_voice_capability_is_a_valid_caller_id(api, provisioned):
@@ -89,7 +89,13 @@ def test_a_number_of_the_app_with_voice_capability_is_a_valid_caller_id(api, pro
     assert response.status_code == 201, response.json()
     from cpaas.voice.numbers import caller_id_owned
 
-    assert caller_id_owned(provisioned.app.id, "+12025550142", is_test=False)
+    assert caller_id_owned(provisioned.app.id, "+12025550142", is_test=True)
+    assert not caller_id_owned(provisioned.app.id, "+12025550142", is_test=False)  # a test number
+
+
+def test_a_live_number_is_not_a_caller_id_for_a_test_key(api, provisioned):
+    own_number(provisioned.app, "+12025550145", ["sms", "voice"], mode="live")
+    assert create(api, **{"from": "+12025550145"}).json()["error"]["code"] == "caller_id_not_owned"
 
 
 def test_an_sms_only_number_or_another_apps_number_is_not_a_caller_id(api, provisioned, other_provisioned):

@@ -141,16 +141,20 @@ def test_events_older_than_the_retention_are_purged(app, make_endpoint):
     assert Delivery.objects.count() == 1
 
 
-def test_events_show_their_mode_and_can_be_filtered_by_it(api, app):
+def test_events_show_their_mode_and_each_key_sees_its_own_mode_only(api, live_api, app):
     live = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a", livemode=True)
     test = publish(app, "message.sent", {"id": "msg_2"}, idempotency_key="b", livemode=False)
     unstated = publish(app, "message.sent", {"id": "msg_3"}, idempotency_key="c")
 
     listed = {e["id"]: e["livemode"] for e in api.get("/v1/events").json()["data"]}
-    assert listed == {live.id: True, test.id: False, unstated.id: None}
+    assert listed == {test.id: False, unstated.id: None}  # null: published for both modes
+    listed_live = {e["id"]: e["livemode"] for e in live_api.get("/v1/events").json()["data"]}
+    assert listed_live == {live.id: True, unstated.id: None}
     assert [e["id"] for e in api.get("/v1/events?livemode=false").json()["data"]] == [test.id]
-    assert [e["id"] for e in api.get("/v1/events?livemode=true").json()["data"]] == [live.id]
-    assert api.get(f"/v1/events/{live.id}").json()["livemode"] is True
+    assert api.get("/v1/events?livemode=true").json()["data"] == []
+    assert [e["id"] for e in live_api.get("/v1/events?livemode=true").json()["data"]] == [live.id]
+    assert live_api.get(f"/v1/events/{live.id}").json()["livemode"] is True
+    assert api.get(f"/v1/events/{live.id}").status_code == 404
     bad = api.get("/v1/events?livemode=maybe")
     assert bad.status_code == 400
     assert bad.json()["error"]["param"] == "livemode"

@@ -57,7 +57,7 @@ async def gateway_app(scope, receive, send) -> None:
     expiry = loop.call_later(max(0.0, token.expires_at.timestamp() - time.time()), session.close, 4001,
                              "token expired")
     try:
-        await db.run(db.session_open, app, user.user_id, session.id)
+        await db.run(db.session_open, app, user.user_id, session.id, user.mode)
         session.push(dumps({"type": "hello", "session_id": session.id, "user_id": user.user_id,
                             "heartbeat": HEARTBEAT_SECONDS}))
         while True:
@@ -83,7 +83,7 @@ async def gateway_app(scope, receive, send) -> None:
         except (TimeoutError, asyncio.CancelledError, Exception):
             writer.cancel()
         try:
-            await db.run(db.session_close, app, user.user_id, session.id)
+            await db.run(db.session_close, app, user.user_id, session.id, user.mode)
         except Exception:
             log.exception("im gateway could not record the disconnect")
 

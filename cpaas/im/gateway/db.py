@@ -72,20 +72,20 @@ def _iso(now: datetime) -> str:
     return now.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def session_open(app, user_id: str, session_id: str) -> None:
+def session_open(app, user_id: str, session_id: str, mode: str) -> None:
     now = datetime.now(UTC)
     with transaction.atomic():
         metering.dau_touch(app=app, user_id=user_id, when=now)
         if state().presence_connect(app.pk, user_id, session_id):
             webhooks.publish(app, "im.user.online", {"user_id": user_id, "at": _iso(now), "session_id": session_id},
-                             idempotency_key=f"im.user.online:{session_id}")
+                             idempotency_key=f"im.user.online:{session_id}", livemode=mode == "live")
 
 
-def session_close(app, user_id: str, session_id: str) -> None:
+def session_close(app, user_id: str, session_id: str, mode: str) -> None:
     now = datetime.now(UTC)
     if state().presence_disconnect(app.pk, user_id, session_id):
         webhooks.publish(app, "im.user.offline", {"user_id": user_id, "at": _iso(now), "session_id": session_id},
-                         idempotency_key=f"im.user.offline:{session_id}")
+                         idempotency_key=f"im.user.offline:{session_id}", livemode=mode == "live")
 
 
 def presence_refresh(app_id: str, user_id: str, session_id: str) -> None:
@@ -102,7 +102,7 @@ def batch(conv_id: str, kind: str, after_seq: int, limit: int) -> list[tuple[int
 
 def start_cursor(user, conv_id: str) -> int | None:
     """Where a session new to a conversation starts: after the member's joined_seq; None if not a member."""
-    conv = Conversation.objects.filter(app_id=user.app_id, pk=conv_id).only("kind").first()
+    conv = Conversation.objects.filter(app_id=user.app_id, mode=user.mode, pk=conv_id).only("kind").first()
     if conv is None:
         return None
     if conv.kind == ConversationKind.BROADCAST:
@@ -133,13 +133,13 @@ PRIVATE_CACHE_SECONDS = 30.0
 
 def _private_cached(app, user, to: str) -> Conversation:
     """Private conversations never change kind or id; keep them a little to save two queries a send."""
-    key = (app.pk, *sorted((user.user_id, to)))
+    key = (app.pk, user.mode, *sorted((user.user_id, to)))
     now = time.monotonic()
     with _private_lock:
         hit = _private.get(key)
     if hit and hit[0] > now:
         return hit[1]
-    peer = services.user_get(app_id=app.pk, user_id=to)
+    peer = services.user_get(app_id=app.pk, mode=user.mode, user_id=to)
     conv = services.private_conversation(app_id=app.pk, a=user, b=peer)
     with _private_lock:
         if len(_private) > 100_000:
@@ -159,7 +159,7 @@ def send(app, user, frame: dict[str, Any], rooms: frozenset[str] = frozenset()) 
     else:
         if not isinstance(conv_id, str):
             raise ApiError("`conversation_id` must be a string.", param="conversation_id")
-        conv = services.conversation_get(app_id=app.pk, conversation_id=conv_id)
+        conv = services.conversation_get(app_id=app.pk, mode=user.mode, conversation_id=conv_id)
         if conv.kind == ConversationKind.BROADCAST:
             raise ApiError("Only the system broadcasts.", code="not_a_member", param="conversation_id")
         if conv.kind == ConversationKind.CHATROOM and conv.pk not in rooms:
@@ -179,7 +179,7 @@ def send(app, user, frame: dict[str, Any], rooms: frozenset[str] = frozenset()) 
 def send_many(app, conv_id: str, items: list[tuple[Any, dict[str, Any]]]) -> list:
     """Sends from several sessions into one conversation, coalesced (see services.message_send_many)."""
     try:
-        conv = services.conversation_get(app_id=app.pk, conversation_id=conv_id)
+        conv = services.conversation_get(app_id=app.pk, mode=items[0][0].mode, conversation_id=conv_id)
     except ApiError as exc:
         return [exc] * len(items)
     if conv.kind != ConversationKind.GROUP:
@@ -205,8 +205,9 @@ def send_many(app, conv_id: str, items: list[tuple[Any, dict[str, Any]]]) -> lis
             if i in bad else next(it) for i in range(len(prepared))]
 
 
-def room_check(app_id: str, room_id: str) -> Conversation:
-    return services.conversation_get(app_id=app_id, conversation_id=room_id, kinds=[ConversationKind.CHATROOM])
+def room_check(app_id: str, mode: str, room_id: str) -> Conversation:
+    return services.conversation_get(app_id=app_id, mode=mode, conversation_id=room_id,
+                                     kinds=[ConversationKind.CHATROOM])
 
 
 def room_backlog(app_id: str, room_id: str) -> list[str]:
@@ -214,7 +215,8 @@ def room_backlog(app_id: str, room_id: str) -> list[str]:
 
 
 def recall(app, user, message_id: str) -> dict[str, Any]:
-    msg = Message.objects.filter(app_id=app.pk, pk=message_id).select_related("conversation").first()
+    msg = (Message.objects.filter(app_id=app.pk, conversation__mode=user.mode, pk=message_id)
+           .select_related("conversation").first())
     if msg is None:
         raise NotFound("No such message.")
     msg = services.message_recall(app=app, message=msg, by=user)
@@ -222,7 +224,7 @@ def recall(app, user, message_id: str) -> dict[str, Any]:
 
 
 def read(user, conv_id: str, seq: int) -> None:
-    conv = services.conversation_get(app_id=user.app_id, conversation_id=conv_id)
+    conv = services.conversation_get(app_id=user.app_id, mode=user.mode, conversation_id=conv_id)
     if not Member.objects.filter(conversation=conv, user=user).exists():
         raise ApiError("You are not a member of this conversation.", code="not_a_member", param="conversation_id")
     services.read_mark(user=user, conv=conv, seq=seq)

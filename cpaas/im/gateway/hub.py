@@ -177,8 +177,9 @@ class Hub:
 
     # --- events ---
     def _targets(self, app_id: str, to) -> list[Session]:
-        if to == "*":
-            return list(self.apps.get(app_id, ()))
+        if isinstance(to, str):  # "*<mode>": a broadcast reaches the app's users of that mode only
+            mode = to[1:]
+            return [s for s in self.apps.get(app_id, ()) if s.user.mode == mode]
         out: list[Session] = []
         users = self.users
         for user_id in to:

@@ -313,7 +313,7 @@ class Session:
                                   req_id=req_id))
             return
         try:
-            room = await db.run(db.room_check, self.app_id, room_id)
+            room = await db.run(db.room_check, self.app_id, self.user.mode, room_id)
         except ApiError as exc:
             self.push(error_frame(exc.code, exc.message, param="chatroom_id", req_id=req_id))
             return
