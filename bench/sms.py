@@ -101,7 +101,7 @@ def env_for_children() -> dict:
     env["DJANGO_SETTINGS_MODULE"] = "cpaas.settings"
     env["PYTHONPATH"] = str(ROOT)
     env["LOG_LEVEL"] = "WARNING"
-    env.setdefault("WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8")  # the receiver listens on loopback
+    env.setdefault("EGRESS_ALLOWED_CIDRS", "127.0.0.0/8")  # the receiver listens on loopback
     env["ACCESS_LOG_LEVEL"] = os.environ.get("ACCESS_LOG_LEVEL", "INFO")
     return env
 
