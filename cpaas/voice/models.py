@@ -147,3 +147,16 @@ class VoiceEngine(models.Model):
     name = models.CharField(max_length=100, primary_key=True)  # host:pid:boot token, as in Call.claimed_by
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now)
+
+
+class VoiceSettings(models.Model):
+    """Per-app voice settings: the secret that signs call-control fetches and status callbacks.
+
+    One secret per mode so a test key never sees or changes what signs live traffic:
+    {"live": {"secret": <keyring token>, "hint": "whsec_…abcd"}, "test": …}. Shown once when
+    created or rotated, afterwards only the hint (decision 0870).
+    """
+
+    app = models.OneToOneField("tenants.App", on_delete=models.CASCADE, primary_key=True,
+                               related_name="voice_settings")
+    signing_secrets = models.JSONField(default=dict, blank=True)

@@ -54,7 +54,7 @@ def test_they_reach_the_tenant_signed_with_the_apps_voice_secret(api, app, voice
     voice.run(call_id)
     assert callbacks_deliver()["delivered"] == 1
     [(headers, body)] = receiver.posted("/status")
-    payload = Webhook(signing_secret(app.id)).verify(body.decode(), headers)
+    payload = Webhook(signing_secret(app.id, "test")).verify(body.decode(), headers)
     assert payload["type"] == "call.completed" and payload["data"]["call_id"] == call_id
 
 
