@@ -12,8 +12,7 @@ def callback_secrets_reseal() -> int:
     changed = 0
     with transaction.atomic():
         for row in SmsSettings.objects.select_for_update().exclude(callback_secrets={}):
-            row.callback_secrets = {mode: {**entry, "secret": crypto.reencrypt(entry["secret"])}
-                                    for mode, entry in row.callback_secrets.items()}
+            row.callback_secrets = crypto.mode_secrets_reseal(row.callback_secrets)
             row.save(update_fields=["callback_secrets"])
             changed += 1
     return changed

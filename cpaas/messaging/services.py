@@ -7,7 +7,6 @@ caller's transaction, and the dispatcher is woken on commit (pipeline.py takes i
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -602,22 +601,15 @@ def sender_pool_create(*, caller: Caller, name: str, numbers: list[str]) -> Send
 
 # --- settings ----------------------------------------------------------------------------------
 
-def new_callback_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
 def _set_callback_secret(row: SmsSettings, mode: str) -> str:
     """Give ``row`` a new secret for ``mode`` (stored encrypted, with its hint); the plain secret
     is returned to be shown once, never kept."""
-    secret = new_callback_secret()
-    row.callback_secrets = {**row.callback_secrets,
-                            mode: {"secret": crypto.encrypt(secret), "hint": crypto.hint(secret)}}
+    row.callback_secrets, secret = crypto.mode_secret_new(row.callback_secrets, mode)
     return secret
 
 
 def callback_secret_hint(row: SmsSettings, mode: str) -> str | None:
-    entry = row.callback_secrets.get(mode)
-    return entry["hint"] if entry else None
+    return crypto.mode_secret_hint(row.callback_secrets, mode)
 
 
 @dataclass(frozen=True)
@@ -653,9 +645,6 @@ def callback_secret_rotate(*, caller: Caller, actor_key_id: str = "", ip: str | 
     return SettingsWritten(row, secret)
 
 
-_plain_callback_secrets: dict[str, str] = {}  # ciphertext -> secret, so a batch decrypts once
-
-
 def callback_secret(app_id: str, mode: str = Mode.LIVE) -> str:
     """The secret that signs the app's status callbacks of ``mode``, decrypted (for the callback
     sender only).
@@ -671,10 +660,4 @@ def callback_secret(app_id: str, mode: str = Mode.LIVE) -> str:
                 _set_callback_secret(row, mode)
                 row.save(update_fields=["callback_secrets"])
         caches_clear(app_id)
-    token = row.callback_secrets[mode]["secret"]
-    plain = _plain_callback_secrets.get(token)
-    if plain is None:
-        if len(_plain_callback_secrets) > 10_000:
-            _plain_callback_secrets.clear()
-        plain = _plain_callback_secrets[token] = crypto.decrypt(token)
-    return plain
+    return crypto.decrypt_cached(row.callback_secrets[mode]["secret"])

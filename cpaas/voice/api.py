@@ -1,4 +1,5 @@
-"""The Calls and Recordings API: /v1/calls, /v1/calls/callback, /v1/calls/{id}, /v1/recordings."""
+"""The Calls and Recordings API: /v1/calls, /v1/calls/callback, /v1/calls/{id}, /v1/recordings, and
+the voice settings (the signing secret): /v1/voice/settings."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from cpaas.core.clientip import client_ip
 from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
-from cpaas.voice import selectors, services, states
+from cpaas.voice import selectors, services, signing, states
 from cpaas.voice.models import Call, Recording
 from cpaas.voice.serializers import (
     CallbackCreateIn,
     CallCreateIn,
     CallModifyIn,
+    VoiceSettingsOut,
     call_out,
     recording_out,
+    voice_settings_out,
 )
 
 
@@ -134,3 +138,32 @@ class RecordingAudioView(ApiView):
         if isinstance(response, FileResponse):
             return response
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+def _mode(principal) -> str:
+    return "test" if principal.is_test else "live"
+
+
+class VoiceSettingsView(ApiView):
+    """The key's mode's signing secret, as a hint only. Reading creates nothing (decision 0870)."""
+
+    product = "management"
+
+    @extend_schema(operation_id="voice_settings_retrieve", responses={200: VoiceSettingsOut})
+    def get(self, request):
+        principal = self.principal
+        return Response(voice_settings_out(signing.signing_secret_hint(principal.app_id, _mode(principal))))
+
+
+class VoiceSigningSecretRotateView(ApiView):
+    """A new signing secret for the key's mode (the first one too), shown in this response only."""
+
+    product = "management"
+
+    @extend_schema(operation_id="voice_signing_secret_rotate", request=None, responses={200: VoiceSettingsOut})
+    def post(self, request):
+        principal = self.principal
+        rotated = signing.signing_secret_rotate(tenant_id=principal.tenant_id, app_id=principal.app_id,
+                                                mode=_mode(principal), actor_key_id=principal.key_id,
+                                                ip=client_ip(request))
+        return Response(voice_settings_out(rotated.hint, rotated.secret))

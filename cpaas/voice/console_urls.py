@@ -11,4 +11,6 @@ urlpatterns = [
     path("calls/<str:call_id>", console_views.call_detail, name="call"),
     path("recordings/<str:recording_id>/audio", console_views.recording_audio, name="recording-audio"),
     path("debugger", console_views.debugger, name="debugger"),
+    path("apps/<str:app_id>/signing-secret/<str:mode>/rotate", console_views.signing_secret_rotate_view,
+         name="signing-secret-rotate"),
 ]

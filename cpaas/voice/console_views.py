@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from django.http import FileResponse, Http404
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 import webhooks
 from cpaas.console.access import console_view
+from cpaas.console.signin import client_ip
+from cpaas.core import crypto
 from cpaas.tenants.models import App
 from cpaas.voice import states
-from cpaas.voice.models import Call, CallLogEntry, Recording
-from cpaas.voice.signing import signing_secret
+from cpaas.voice.models import Call, CallLogEntry, Recording, VoiceSettings
+from cpaas.voice.signing import MODES, signing_secret_rotate
 from cpaas.voice.storage import recordings_storage
 from cpaas.voice.transitions import status_callback_key
 
@@ -31,12 +35,31 @@ def call_list(request):
     if before:
         calls = calls.filter(pk__lt=before)
     rows = list(calls.order_by("-pk")[: PAGE + 1])
-    apps = App.objects.filter(tenant=request.console_tenant).order_by("created_at")
     return render(request, "voice/call_list.html", {
         "calls": rows[:PAGE], "next_before": rows[PAGE - 1].pk if len(rows) > PAGE else None,
-        "statuses": states.STATUSES, "status": status,
-        "secrets": [(app, signing_secret(app.id)) for app in apps],
+        "statuses": states.STATUSES, "status": status, "secrets": _secret_hints(request),
     })
+
+
+def _secret_hints(request) -> list[tuple[App, list[tuple[str, str | None]]]]:
+    """Each app with its signing secrets' hints per mode: never the secrets (decision 0870)."""
+    apps = list(App.objects.filter(tenant=request.console_tenant).order_by("created_at"))
+    stored = dict(VoiceSettings.objects.filter(app__in=apps).values_list("app_id", "signing_secrets"))
+    return [(app, [(mode, crypto.mode_secret_hint(stored.get(app.id, {}), mode)) for mode in MODES])
+            for app in apps]
+
+
+@never_cache
+@require_POST
+@console_view()
+def signing_secret_rotate_view(request, app_id: str, mode: str):
+    """Create or rotate one app's signing secret of ``mode``: the only page that shows it."""
+    app = App.objects.filter(tenant=request.console_tenant, pk=app_id).first()
+    if app is None or mode not in MODES:
+        raise Http404("No such app.")
+    rotated = signing_secret_rotate(tenant_id=app.tenant_id, app_id=app.id, mode=mode,
+                                    actor_user_id=request.user.pk, ip=client_ip(request))
+    return render(request, "voice/signing_secret_created.html", {"app": app, "mode": mode, "secret": rotated.secret})
 
 
 def _timeline(call: Call, legs, log) -> list[dict]:

@@ -470,10 +470,11 @@ class CallSession:
             return await self._application_error(
                 "too_many_fetches", f"more than {conf.VOICE_MAX_FETCHES_PER_CALL} documents fetched", url=where)
         body = json.dumps(self._params(extra)).encode()
+        headers = await signed_headers(self.call.app_id, self.call.mode, body, read=self.engine.read)
         try:
             with self.clock.busy():
                 status, content = await self.engine.http.post(
-                    where, body, signed_headers(self.call.app_id, body), timeout=conf.VOICE_FETCH_TIMEOUT,
+                    where, body, headers, timeout=conf.VOICE_FETCH_TIMEOUT,
                     limit=conf.VOICE_MAX_DOCUMENT_BYTES)
             self.engine.fetches += 1
         except UrlNotAllowed as exc:

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from cpaas.core.ids import id_field
-from cpaas.core.scoping import Scoping
+from cpaas.core.scoping import SHARED, Scoping
 from cpaas.voice import states
 
 STATUS_CHOICES = [(s, s) for s in states.STATUSES]
@@ -147,3 +147,19 @@ class VoiceEngine(models.Model):
     name = models.CharField(max_length=100, primary_key=True)  # host:pid:boot token, as in Call.claimed_by
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now)
+
+
+class VoiceSettings(models.Model):
+    """Per-app voice settings: the secret that signs call-control fetches and status callbacks.
+
+    One secret per mode so a test key never sees or changes what signs live traffic:
+    {"live": {"secret": <keyring token>, "hint": "whsec_…abcd"}, "test": …}. Shown once when
+    created or rotated, afterwards only the hint (decision 0870).
+    """
+
+    # One row serves both modes; a key reads and rotates only its own mode's entry inside it
+    # (cpaas.voice.signing, given the key's mode).
+    scoping = Scoping.app(mode=SHARED)
+    app = models.OneToOneField("tenants.App", on_delete=models.CASCADE, primary_key=True,
+                               related_name="voice_settings")
+    signing_secrets = models.JSONField(default=dict, blank=True)

@@ -123,3 +123,20 @@ def recording_out(recording: Recording) -> dict[str, Any]:
         "created": _iso(recording.created_at),
         "audio_url": f"/v1/recordings/{recording.id}/audio",
     }
+
+
+class VoiceSettingsOut(serializers.Serializer):
+    """The voice settings as the key's mode sees them (schema of ``/v1/voice/settings``)."""
+
+    object = serializers.CharField()
+    signing_secret_hint = serializers.CharField(
+        allow_null=True, help_text="`whsec_…abcd`; null before the mode's first secret exists")
+    signing_secret = serializers.CharField(
+        required=False, help_text="Only in the response that created or rotated it: store it then.")
+
+
+def voice_settings_out(hint: str | None, new_secret: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"object": "voice_settings", "signing_secret_hint": hint}
+    if new_secret is not None:
+        body["signing_secret"] = new_secret
+    return body

@@ -18,6 +18,7 @@ import webhooks
 from cpaas.voice import states
 from cpaas.voice.models import Call, CallLeg, CallLogEntry
 from cpaas.voice.serializers import _iso
+from cpaas.voice.signing import callback_channel
 
 
 def call_event_data(call: Call) -> dict[str, Any]:
@@ -96,7 +97,8 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
             # Durable: recorded with the transition, delivered and retried by the webhooks worker.
             webhooks.send_callback(call.app_id, call.status_callback, f"call.{event}",
                                    status_callback_data(call, event),
-                                   idempotency_key=status_callback_key(call.id, new), channel="voice")
+                                   idempotency_key=status_callback_key(call.id, new),
+                                   channel=callback_channel(call.mode))
     return data
 
 

@@ -11,4 +11,7 @@ urlpatterns = [
     path("recordings", api.RecordingListView.as_view(), name="recordings"),
     path("recordings/<str:recording_id>", api.RecordingDetailView.as_view(), name="recording-detail"),
     path("recordings/<str:recording_id>/audio", api.RecordingAudioView.as_view(), name="recording-audio"),
+    path("voice/settings", api.VoiceSettingsView.as_view(), name="voice-settings"),
+    path("voice/settings/rotate-signing-secret", api.VoiceSigningSecretRotateView.as_view(),
+         name="voice-signing-secret-rotate"),
 ]

@@ -38,7 +38,7 @@ def test_every_stored_secret_survives_a_key_rotation_and_the_old_key_can_then_go
     settings.SECRET_ENCRYPTION_KEYS = [new]  # the old key is gone: everything must still open
     _plain_secrets.clear()
     services.caches_clear()
-    services._plain_callback_secrets.clear()
+    crypto.forget_plain()
     assert active_secrets(Endpoint.objects.get(pk=endpoint.pk)) == [webhook_secret]
     assert services.callback_secret(app.id, "test") == sms_secret
     assert unseal(Connector.objects.get(pk="acme").credentials) == {"password": "carrier-pw"}

@@ -123,7 +123,7 @@ def test_calls_run_end_to_end_through_a_worker_with_signed_status_webhooks(api, 
     while time.monotonic() < deadline and len([r for r in Tenant.received if r[0] == "/status"]) < 8:
         time.sleep(0.1)
     status_posts = [(body, headers) for path, body, headers in Tenant.received if path == "/status"]
-    secret = Webhook(signing_secret(app.id))
+    secret = Webhook(signing_secret(app.id, "test"))
     status_posts = [(secret.verify(body, headers)["data"], headers) for body, headers in status_posts]
     by_call = {cid: [p["event"] for p, _ in status_posts if p["call_id"] == cid] for cid in (done.id, bridged.id)}
     assert sorted(by_call[done.id]) == sorted(["initiated", "ringing", "answered", "completed"])

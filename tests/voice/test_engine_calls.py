@@ -157,7 +157,7 @@ def test_the_call_url_is_fetched_with_a_signed_post(api, app, voice):
     voice.run(call_id)
     [(_url, params, request)] = voice.requests
     assert params["call_status"] == "in-progress" and params["to"] == TO
-    verified = Webhook(signing_secret(app.id)).verify(request.content.decode(), dict(request.headers))
+    verified = Webhook(signing_secret(app.id, "test")).verify(request.content.decode(), dict(request.headers))
     assert verified is not None
     assert voice.network.spoken[0][1] == "From the web"
 
