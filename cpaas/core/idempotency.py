@@ -8,6 +8,10 @@ result is written in the handler's own transaction, so a response is stored if a
 work it describes committed. Error responses are never stored (the claim is released): nothing was
 done, so a corrected or later retry with the same key must be free to run, and bad input writes
 nothing at all (docs/decisions/0002-idempotency-stores-successes-only.md).
+
+A stored response is sealed with the secrets keyring: the first answer of a key creation or a
+secret rotation carries the secret in clear, and the replay store must not keep it so
+(docs/decisions/0872-idempotent-responses-sealed.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
+from cpaas.core import crypto
 from cpaas.core.errors import ApiError
 from cpaas.core.models import IdempotencyKey
 
@@ -49,7 +54,7 @@ class Claim:
         if response.status_code >= 400:
             self.release()
             return
-        body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
+        body = {"sealed": crypto.encrypt(json.dumps(response.data, cls=DjangoJSONEncoder))}
         headers = {name: response[name] for name in _STORED_HEADERS if response.has_header(name)}
         IdempotencyKey.objects.filter(pk=self.record.pk).update(
             status=IdempotencyKey.Status.COMPLETED,
@@ -66,11 +71,18 @@ class Claim:
 
 
 def _replay(record: IdempotencyKey) -> Response:
-    response = Response(record.response_body, status=record.response_status)
+    response = Response(_opened(record.response_body), status=record.response_status)
     for name, value in (record.response_headers or {}).items():
         response[name] = value
     response[REPLAYED_HEADER] = "true"
     return response
+
+
+def _opened(body):
+    """The stored response body; records written before bodies were sealed are plain JSON."""
+    if isinstance(body, dict) and set(body) == {"sealed"}:
+        return json.loads(crypto.decrypt(body["sealed"]))
+    return body
 
 
 def idempotency_begin(request, *, app_id: str, mode: str) -> Claim | None:
@@ -136,6 +148,19 @@ def idempotency_begin(request, *, app_id: str, mode: str) -> Claim | None:
             headers={"Retry-After": "1"},
         )
     raise ApiError(code="idempotency_in_progress", param=HEADER, headers={"Retry-After": "1"})
+
+
+def idempotency_reseal() -> int:
+    """Re-encrypt every stored response with the keyring's newest key; returns how many."""
+    changed = 0
+    for pk, body in IdempotencyKey.objects.filter(status=IdempotencyKey.Status.COMPLETED).values_list(
+            "pk", "response_body").iterator():
+        if isinstance(body, dict) and set(body) == {"sealed"}:
+            sealed = {"sealed": crypto.reencrypt(body["sealed"])}
+        else:  # written before bodies were sealed
+            sealed = {"sealed": crypto.encrypt(json.dumps(body, cls=DjangoJSONEncoder))}
+        changed += IdempotencyKey.objects.filter(pk=pk).update(response_body=sealed)
+    return changed
 
 
 def idempotency_purge(*, now=None, batch: int = 5000) -> int:

@@ -5,9 +5,11 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from cryptography.fernet import Fernet
 from django.db import connection
 from django.utils import timezone
 
+from cpaas.core import crypto
 from cpaas.core.idempotency import idempotency_purge
 from cpaas.core.models import IdempotencyKey
 from cpaas.tenants.models import App
@@ -169,3 +171,26 @@ def test_a_live_requests_key_is_never_replayed_to_a_test_request(api, live_api, 
 def test_the_same_key_in_the_other_mode_with_another_body_is_not_a_conflict(api, live_api):
     assert post_app(live_api, "k-mode-2", name="One").status_code == 201
     assert post_app(api, "k-mode-2", name="Two").status_code == 201
+
+
+def test_a_stored_response_never_keeps_a_secret_in_clear(api):
+    created = api.post("/v1/api-keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="k-secret")
+    assert created.status_code == 201
+    secret = created.json()["secret"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT response_body::text FROM core_idempotencykey WHERE key = 'k-secret'")
+        (raw,) = cursor.fetchone()
+    assert secret not in raw and secret[-12:] not in raw
+    replayed = api.post("/v1/api-keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="k-secret")
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json()["secret"] == secret
+
+
+def test_stored_responses_are_resealed_with_the_newest_key(api, settings):
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.SECRET_ENCRYPTION_KEYS = [old_key]
+    first = post_app(api, "k-reseal")
+    settings.SECRET_ENCRYPTION_KEYS = [new_key, old_key]
+    assert crypto.reseal_all()["stored idempotent responses"] >= 1
+    settings.SECRET_ENCRYPTION_KEYS = [new_key]  # the old key is gone: the replay must still open
+    assert post_app(api, "k-reseal").json() == first.json()
