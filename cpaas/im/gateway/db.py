@@ -96,14 +96,14 @@ def session_open(app, user_id: str, session_id: str, mode: str) -> None:
     now = datetime.now(UTC)
     with transaction.atomic():
         metering.dau_touch(app=app, user_id=user_id, when=now, mode=mode)
-        if state().presence_connect(app.pk, user_id, session_id):
+        if state().presence_connect(app.pk, user_id, session_id, mode):
             webhooks.publish(app, "im.user.online", {"user_id": user_id, "at": _iso(now), "session_id": session_id},
                              idempotency_key=f"im.user.online:{session_id}", livemode=mode == "live")
 
 
 def session_close(app, user_id: str, session_id: str, mode: str) -> None:
     now = datetime.now(UTC)
-    if state().presence_disconnect(app.pk, user_id, session_id):
+    if state().presence_disconnect(app.pk, user_id, session_id, mode):
         webhooks.publish(app, "im.user.offline", {"user_id": user_id, "at": _iso(now), "session_id": session_id},
                          idempotency_key=f"im.user.offline:{session_id}", livemode=mode == "live")
 
