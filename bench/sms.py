@@ -101,7 +101,7 @@ def env_for_children() -> dict:
     env["DJANGO_SETTINGS_MODULE"] = "cpaas.settings"
     env["PYTHONPATH"] = str(ROOT)
     env["LOG_LEVEL"] = "WARNING"
-    env.setdefault("WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8")  # the receiver listens on loopback
+    env.setdefault("EGRESS_ALLOWED_CIDRS", "127.0.0.0/8")  # the receiver listens on loopback
     env["ACCESS_LOG_LEVEL"] = os.environ.get("ACCESS_LOG_LEVEL", "INFO")
     return env
 
@@ -114,7 +114,7 @@ def setup_django() -> None:
     django.setup()
 
 
-def provision():
+def provision(billing_mode: str = "postpaid"):
     from cpaas.messaging.models import Connector, Route, SmsSettings
     from cpaas.tenants.keys import api_key_create, tenant_set_limit
     from cpaas.tenants.services import tenant_provision
@@ -128,7 +128,31 @@ def provision():
     Route.objects.create(app=provisioned.app, prefix="+1", priority=1000, connector=connector)
     SmsSettings.objects.update_or_create(app=provisioned.app, defaults={
         "allowed_countries": ["US"], "velocity_limit": 10**9, "daily_cap": None})
+    if billing_mode == "prepaid":
+        prepay(provisioned.tenant)
     return provisioned.app, key.secret
+
+
+def prepay(tenant) -> None:
+    """A prepaid account with a priced plan and a balance no run can spend: every accepted send
+    then takes the money check's reservation (one Redis script call, decision 0820)."""
+    from django.utils import timezone
+
+    from billing import ledger
+    from billing.balances import balance_top_up, gates_clear
+    from billing.invoices import account_get
+    from billing.models import BillingAccount
+    from billing.plans import plan_assign, plan_create
+
+    version = plan_create(code=f"bench-{tenant.pk[-6:].lower()}", name="bench", currency="EUR", fixed_fee="0",
+                          minimum_commitment="0",
+                          charges=[{"meter": "sms_segments", "model": "per_unit", "unit_price": "0.0001"}])
+    now = timezone.now()
+    plan_assign(tenant_id=tenant.pk, version=version, effective_from=ledger.open_period(now), now=now)
+    account_get(tenant.pk)
+    BillingAccount.objects.filter(tenant=tenant).update(mode="prepaid")
+    balance_top_up(tenant_id=tenant.pk, amount="100000000", reference="bench")
+    gates_clear()
 
 
 def run(cmd, **kwargs):
@@ -543,6 +567,9 @@ def main() -> None:
                         help="with --via webhooks: the endpoint's event types (message.delivered, or all)")
     parser.add_argument("--skip-accept", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--billing", choices=["postpaid", "prepaid"], default="postpaid",
+                        help="the bench tenant's account: postpaid without a cap skips the money check; "
+                             "prepaid reserves every send against its balance (one Redis call)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL: the figures are for that setup")
@@ -551,8 +578,9 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    app, secret = provision()
-    print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers")
+    app, secret = provision(args.billing)
+    print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers, "
+          f"{args.billing} account")
     if not args.skip_accept:
         figures = bench_accept(secret, args.seconds, args.rounds)
         print(f"bare DRF + one INSERT            {figures['bare']:8.0f} req/s")

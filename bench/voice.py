@@ -43,7 +43,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
 os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("ACCESS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8")  # the SSRF guard's allow-list: docs on loopback
+os.environ.setdefault("EGRESS_ALLOWED_CIDRS", "127.0.0.0/8")  # the SSRF guard's allow-list: docs on loopback
 
 DOC_SERVER = r'''
 import json

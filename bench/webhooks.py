@@ -37,7 +37,7 @@ from bench._support import descendants, machine_busy, proc_cpu  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ["WEBHOOK_ALLOWED_CIDRS"] = "127.0.0.0/8"
+os.environ["EGRESS_ALLOWED_CIDRS"] = "127.0.0.0/8"
 
 
 # --- the receiver (run in its own process) ----------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from cpaas.core.egress import conf as egress_conf
+from cpaas.core.egress import ssrf
 from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import api_key_create, principal_cache
 from cpaas.tenants.services import tenant_provision
@@ -14,9 +18,42 @@ from cpaas.tenants.services import tenant_provision
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     principal_cache.clear()
+    ssrf.forget_lookups()
     gate().auth_reset("127.0.0.1")  # the test client's address: failed logins of one test never block the next
     yield
     principal_cache.clear()
+
+
+@pytest.fixture
+def allow_loopback(monkeypatch):
+    """The operator's egress allow-list covers loopback (local receivers in tests)."""
+    monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128"])
+
+
+@pytest.fixture
+def no_allow_list(monkeypatch):
+    """A server deployment: the egress allow-list is empty."""
+    monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", [])
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """Answers for host names, as a DNS server would (other names resolve as usual). Per name, a
+    list of answers, one taken per lookup while more than one is left (a name that rebinds); an
+    answer is an address or a list of addresses."""
+    answers: dict[str, list] = {}
+    real = socket.getaddrinfo
+
+    def fake(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        answer = answers[host].pop(0) if len(answers[host]) > 1 else answers[host][0]
+        return [(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (address, port)) for address in ([answer] if isinstance(answer, str) else answer)]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    ssrf.forget_lookups()
+    return answers
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ does) and a ``webhooks`` worker delivers it after commit:
 - claimed in batches with ``SELECT … FOR UPDATE SKIP LOCKED`` and leased (``next_attempt_at``
   moved past the lease), so two workers never send the same row at once and a worker that dies
   mid-send loses nothing: the row is due again when its lease ends;
-- sent concurrently through the webhooks client (``http.py``: the SSRF guard's checked, pinned
-  addresses, keep-alive, no redirects) on the process's long-lived sender loop and pool
+- sent concurrently through the egress client (``cpaas/core/egress``: the SSRF guard's checked,
+  pinned addresses, keep-alive, no redirects) on the process's long-lived sender loop and pool
   (``sender.get_sender()``), so connections stay warm across batches and tasks;
 - outcomes written with one statement per batch on PostgreSQL;
 - signed with Standard Webhooks headers; ``webhook-id`` is the row id and the body is stored, so
@@ -35,8 +35,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from cpaas.core.db import pg_cursor
+from cpaas.core.egress import client as http
 from cpaas.core.ids import new_id
-from webhooks import conf, http, retry, signing
+from webhooks import conf, retry, signing
 from webhooks.callback_models import Callback
 from webhooks.models import Event
 from webhooks.sender import Result, attempt, get_sender

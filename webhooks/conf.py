@@ -1,6 +1,6 @@
 """Settings of the webhooks room, read from the environment with safe defaults.
 
-Read as module attributes at the moment of use (``conf.CONNECT_TIMEOUT``), so tests can
+Read as module attributes at the moment of use (``conf.TOTAL_TIMEOUT``), so tests can
 monkeypatch them. Documented in docs/webhooks.md ("Operating").
 """
 
@@ -23,19 +23,11 @@ def _list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def _default_allowed_cidrs() -> str:
-    # The embedded default (SQLite, everything on one machine) delivers to local receivers, so
-    # loopback is allowed there; a server deployment (DATABASE_URL set) allows nothing extra.
-    return "" if os.environ.get("DATABASE_URL") else "127.0.0.0/8,::1/128"
-
-
 # The keys that encrypt endpoint secrets at rest are the platform keyring's: SECRET_ENCRYPTION_KEYS
 # (cpaas/core/crypto.py; WEBHOOK_SECRET_KEYS is still read as its older name).
 
-# Extra networks endpoints may resolve to, despite the SSRF guard (e.g. "127.0.0.1/32").
-ALLOWED_CIDRS: list[str] = _list("WEBHOOK_ALLOWED_CIDRS", _default_allowed_cidrs())
-
-CONNECT_TIMEOUT = _float("WEBHOOK_CONNECT_TIMEOUT", 5.0)
+# The SSRF guard's allow-list, the connect timeout and the keep-alive time are the egress's
+# (cpaas/core/egress/conf.py): one setting for every tenant URL.
 TOTAL_TIMEOUT = _float("WEBHOOK_TOTAL_TIMEOUT", 15.0)
 MAX_RESPONSE_BYTES = _int("WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024)
 STORED_RESPONSE_BYTES = 1024
@@ -47,9 +39,6 @@ BATCH_SIZE = _int("WEBHOOK_BATCH_SIZE", 200)
 MAX_IN_FLIGHT = _int("WEBHOOK_MAX_IN_FLIGHT", 400)  # per worker process
 # Concurrent requests (and pooled connections) per endpoint per worker process.
 PER_ENDPOINT_CONCURRENCY = _int("WEBHOOK_PER_ENDPOINT_CONCURRENCY", 10)
-# Idle keep-alive connections are closed after this long: below the idle timeout of common
-# servers (uvicorn and node: 5 s), so we never write to a connection the receiver is closing.
-KEEPALIVE_SECONDS = _float("WEBHOOK_KEEPALIVE_SECONDS", 4.0)
 # A dispatcher task stops claiming after this long (then finishes what it has in flight) and
 # exits after this long without work.
 DISPATCH_RUN_SECONDS = _float("WEBHOOK_DISPATCH_RUN_SECONDS", 30.0)

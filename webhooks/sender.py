@@ -1,7 +1,8 @@
 """Sending signed requests concurrently over pooled keep-alive connections (one loop per process).
 
 Each worker process owns one event loop (uvloop) in a background thread and one keep-alive
-connection pool on it (webhooks.http), so connections are kept alive across batches and tasks.
+connection pool on it (the egress client, cpaas/core/egress: the only way to a tenant URL), so
+connections are kept alive across batches and tasks.
 The dispatcher (sync, Django ORM) submits jobs and collects results; nothing here touches the
 database.
 """
@@ -17,7 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from cpaas.core.aio import new_event_loop
-from webhooks import conf, http, ssrf
+from cpaas.core.egress import client as http
+from cpaas.core.egress import ssrf
+from webhooks import conf
 
 
 @dataclass(slots=True)

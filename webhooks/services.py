@@ -19,11 +19,12 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cpaas.core import egress
 from cpaas.core.db import chunks, pg_cursor
 from cpaas.core.errors import ApiError
 from cpaas.core.ids import new_id
 from cpaas.tenants.audit import audit_record
-from webhooks import catalog, conf, crypto, ssrf
+from webhooks import catalog, conf, crypto
 from webhooks.models import Attempt, Delivery, Endpoint, Event
 
 log = logging.getLogger(__name__)
@@ -443,10 +444,9 @@ class EndpointWithSecret:
 
 
 def _check_url(url: str, *, live: bool) -> str:
-    try:
-        return ssrf.validate_url(url, live=live)
-    except ssrf.UnsafeUrl as exc:
-        raise ApiError(f"`url` {exc}.", code="invalid_webhook_url", param="url") from None
+    """The egress's save-time check: a refused address is ``url_not_allowed``, a malformed URL
+    (or http in live mode) ``invalid_webhook_url``."""
+    return egress.tenant_url(url, param="url", live=live, invalid_code="invalid_webhook_url")
 
 
 def _check_event_types(types: list[str]) -> list[str]:

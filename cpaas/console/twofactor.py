@@ -3,8 +3,9 @@
 A user's second factor belongs to the user, not to a tenant: one authenticator app serves every
 tenant they are a member of. A tenant may *require* it (``Tenant.require_two_factor``); then its
 members without a device are sent to enrol before any other console page (``access.console_view``).
-Devices are django-otp's: one ``TOTPDevice`` (the app) and one ``StaticDevice`` holding single-use
-recovery codes. Every change is written to the audit log of each tenant the user belongs to, so
+Devices are django-otp devices of our own (``cpaas.console.models``): one ``AuthenticatorDevice`` (the
+app, its seed sealed by the keyring) and one ``RecoveryCodeDevice`` holding single-use recovery codes,
+stored hashed (decision 0880). Every change is written to the audit log of each tenant the user belongs to, so
 each tenant's owner sees it (decision 0851).
 """
 
@@ -22,9 +23,16 @@ from django.db import transaction
 from django_otp import devices_for_user
 from django_otp.models import Device
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
+from cpaas.console.models import (
+    AuthenticatorDevice,
+    RecoveryCode,
+    RecoveryCodeDevice,
+    recovery_code_hash,
+    recovery_code_new,
+    seed_new,
+)
+from cpaas.core import crypto
 from cpaas.tenants.audit import audit_record
 from cpaas.tenants.models import Membership, Tenant
 
@@ -46,7 +54,7 @@ class Enrolment:
 
 def has_two_factor(user) -> bool:
     """One query: the recovery codes come and go with the app, so the app's device is the factor."""
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def enrolment_start(user, signed_key: str | None = None) -> Enrolment:
@@ -56,8 +64,8 @@ def enrolment_start(user, signed_key: str | None = None) -> Enrolment:
     this user, so a GET of the page writes nothing (and abandoned set-ups leave no rows).
     """
     key = _key_from(user, signed_key) if signed_key else None
-    key = key or default_key()
-    device = TOTPDevice(user=user, name=TOTP_NAME, key=key)  # never saved: it only formats the URI
+    key = key or seed_new()
+    device = AuthenticatorDevice(user=user, name=TOTP_NAME, key=key)  # never saved: it only formats the URI
     secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
     signed = signing.dumps({"user": user.pk, "key": key}, salt=_ENROL_SALT)
     return Enrolment(secret=secret, qr_svg=qr_svg(device.config_url), signed_key=signed)
@@ -79,8 +87,8 @@ def qr_svg(text: str) -> str:
 
 @dataclass(frozen=True)
 class Enrolled:
-    device: TOTPDevice
-    recovery_codes: list[str]  # shown once, never again: only the codes themselves are stored
+    device: AuthenticatorDevice
+    recovery_codes: list[str]  # shown once, never again: only their hashes are stored
 
 
 def enrolment_confirm(*, user, signed_key: str, token: str, ip: str | None) -> Enrolled | None:
@@ -101,7 +109,7 @@ def enrolment_confirm(*, user, signed_key: str, token: str, ip: str | None) -> E
         for device in devices_for_user(user, confirmed=None):
             device.delete()
         # last_t: the code just used cannot sign in again (django-otp refuses t <= last_t).
-        device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, key=key, confirmed=True,
+        device = AuthenticatorDevice.objects.create(user=user, name=TOTP_NAME, key=key, confirmed=True,
                                            last_t=totp.t(), drift=totp.drift)
         codes = _recovery_codes_create(user)
         _audit_everywhere(user, "console.two_factor_enabled", ip, {"device": TOTP_NAME})
@@ -109,10 +117,12 @@ def enrolment_confirm(*, user, signed_key: str, token: str, ip: str | None) -> E
 
 
 def _recovery_codes_create(user) -> list[str]:
-    static = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
-    StaticToken.objects.bulk_create([StaticToken(device=static, token=code) for code in codes])
-    return codes
+    """New codes, shown as four groups of four ("abcd-efgh-ijkl-mnop"; dashes are ignored when typed)."""
+    device = RecoveryCodeDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
+    codes = [recovery_code_new() for _ in range(RECOVERY_CODE_COUNT)]
+    RecoveryCode.objects.bulk_create([RecoveryCode(device=device, code_hash=recovery_code_hash(code))
+                                      for code in codes])
+    return ["-".join(code[i:i + 4] for i in range(0, len(code), 4)) for code in codes]
 
 
 def code_verify(user, token: str) -> Device | None:
@@ -126,7 +136,7 @@ def code_verify(user, token: str) -> Device | None:
         return None
     # A six-digit code is for the app, anything else a recovery code: trying only the device the
     # code is meant for keeps a recovery code from counting as a failed TOTP try (and throttling it).
-    model = TOTPDevice if token.isdigit() and len(token) == 6 else StaticDevice
+    model = AuthenticatorDevice if token.isdigit() and len(token) == 6 else RecoveryCodeDevice
     with transaction.atomic():
         for device in model.objects.devices_for_user(user, confirmed=True).select_for_update():
             if device.verify_token(token):
@@ -135,7 +145,17 @@ def code_verify(user, token: str) -> Device | None:
 
 
 def recovery_codes_left(user) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return RecoveryCode.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def seeds_reseal() -> int:
+    """Re-encrypt every authenticator seed with the keyring's newest key (``secrets_reencrypt``)."""
+    changed = 0
+    with transaction.atomic():
+        for device in AuthenticatorDevice.objects.select_for_update().only("pk", "key_sealed"):
+            AuthenticatorDevice.objects.filter(pk=device.pk).update(key_sealed=crypto.reencrypt(device.key_sealed))
+            changed += 1
+    return changed
 
 
 def two_factor_disable(*, user, token: str, ip: str | None) -> bool:

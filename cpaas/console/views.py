@@ -19,11 +19,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
-from django_otp.plugins.otp_static.models import StaticDevice
 
 from cpaas.console import signin, twofactor
 from cpaas.console.access import ALL_ROLES, SESSION_TENANT, TECH_ROLES, account_view, console_view
 from cpaas.console.forms import PRODUCT_LABELS, ApiKeyForm, AppForm, CodeForm, TenantSecurityForm
+from cpaas.console.models import RecoveryCodeDevice
 from cpaas.console.nav import OWNER_ONLY, ROOMS, room_is_served
 from cpaas.console.signin import client_ip
 from cpaas.core.errors import ApiError, NotFound
@@ -112,7 +112,7 @@ def login_code(request):
             signin.pending_clear(request)
             login(request, pending.user, backend=pending.backend)
             otp_login(request, device)
-            if isinstance(device, StaticDevice):
+            if isinstance(device, RecoveryCodeDevice):
                 left = twofactor.recovery_codes_left(pending.user)
                 messages.warning(request, f"You signed in with a recovery code: {left} left. "
                                           "Set up two-factor sign-in again if you lost your app.")

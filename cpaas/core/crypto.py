@@ -1,7 +1,7 @@
 """The platform's keyring: every secret we must be able to read back is encrypted with it at rest.
 
-Webhook signing secrets, SMS callback secrets and carrier credentials are stored as MultiFernet
-tokens. Keys come from ``SECRET_ENCRYPTION_KEYS`` (urlsafe base64 Fernet keys, newest first; the
+Webhook signing secrets, SMS callback secrets, carrier credentials and console two-factor seeds are
+stored as MultiFernet tokens. Keys come from ``SECRET_ENCRYPTION_KEYS`` (urlsafe base64 Fernet keys, newest first; the
 older name ``WEBHOOK_SECRET_KEYS`` is still read) or, when unset, one key derived from Django's
 SECRET_KEY. Rotation: put a new key in front, run ``manage.py secrets_reencrypt``, then drop the
 old key. A database dump alone never reveals a secret (docs/decisions/0844-one-keyring-for-secrets-at-rest.md).

@@ -26,6 +26,7 @@ ERROR_CODES: dict[str, tuple[int, str, bool]] = {
     "invalid_request": (400, "invalid_request_error", False),
     "invalid_json": (400, "invalid_request_error", False),
     "invalid_cursor": (400, "invalid_request_error", False),
+    "url_not_allowed": (400, "invalid_request_error", False),
     "authentication_failed": (401, "authentication_error", False),
     "permission_denied": (403, "permission_error", False),
     "not_found": (404, "invalid_request_error", False),

@@ -2,20 +2,23 @@
 
 The blocklist rejects (``message_blocked``) or masks matching words in text content. The HTTP hook
 gets one try with a 3 s timeout and answers ``{"action": "allow" | "block" | "rewrite",
-"content": {...}}``; when it fails (timeout, error status, bad JSON) the message passes
-(fail-open) unless the app set ``hook_fail_closed``.
+"content": {...}}``; when it fails (timeout, error status, a redirect, bad JSON, an answer over
+``HOOK_MAX_ANSWER_BYTES``, or an address the SSRF guard refuses) the message passes (fail-open)
+unless the app set ``hook_fail_closed``. The hook's answer is stored as the message, so the
+request goes out only through the egress (``cpaas/core/egress``: guarded, pinned, no
+redirects): a hook URL can never make the platform read an internal address back to a tenant.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
 from typing import Any
 
-import httpx
-
+from cpaas.core.egress import client, ssrf, sync
 from cpaas.core.errors import ApiError
 from cpaas.im import conf
 from cpaas.im.models import ImSettings
@@ -25,8 +28,8 @@ log = logging.getLogger(__name__)
 _cache_lock = threading.Lock()
 _cache: dict[str, tuple[float, ImSettings]] = {}
 SETTINGS_CACHE_SECONDS = 5.0
-# Tests point this at an httpx.MockTransport (the edge of the world); None is the real network.
-transport: httpx.BaseTransport | None = None
+# The largest hook answer read; a longer one is a failed call.
+HOOK_MAX_ANSWER_BYTES = 64 * 1024
 
 
 def app_settings(app_id: str) -> ImSettings:
@@ -60,26 +63,27 @@ def _blocklist_apply(policy: ImSettings, content: dict[str, Any]) -> dict[str, A
     raise ApiError("The message contains a blocked word.", code="message_blocked", param="content")
 
 
-def _hook_call(policy: ImSettings, payload: dict[str, Any], client: httpx.Client | None) -> dict[str, Any] | None:
-    own = client is None
-    client = client or httpx.Client(timeout=conf.HOOK_TIMEOUT_SECONDS, follow_redirects=False, transport=transport)
+def _hook_call(policy: ImSettings, payload: dict[str, Any]) -> dict[str, Any] | None:
+    body = json.dumps(payload, separators=(",", ":")).encode()
     try:
-        response = client.post(policy.hook_url, json=payload, timeout=conf.HOOK_TIMEOUT_SECONDS)
-        response.raise_for_status()
-        answer = response.json()
+        response = sync.post(policy.hook_url, body, {"content-type": "application/json",
+                                                     "user-agent": "cpaas-im-moderation/1"},
+                             timeout=conf.HOOK_TIMEOUT_SECONDS, max_body=HOOK_MAX_ANSWER_BYTES + 1)
+        if not 200 <= response.status < 300:  # a 3xx included: redirects are never followed
+            raise ValueError(f"hook answered HTTP {response.status}")
+        if response.truncated or len(response.body) > HOOK_MAX_ANSWER_BYTES:
+            raise ValueError("hook answer too large")
+        answer = json.loads(bytes(response.body))
         if not isinstance(answer, dict):
             raise ValueError("hook answer is not an object")
         return answer
-    except (httpx.HTTPError, ValueError):
-        log.warning("im moderation hook failed", extra={"app_id": policy.app_id})
+    except (ssrf.BlockedAddress, client.HttpError, TimeoutError, ValueError, RecursionError) as exc:
+        log.warning("im moderation hook failed: %s", exc, extra={"app_id": policy.app_id})
         return None
-    finally:
-        if own:
-            client.close()
 
 
 def moderate(*, app_id: str, sender_id: str, conversation_id: str, conversation_type: str,
-             msg_type: str, content: dict[str, Any], client: httpx.Client | None = None) -> dict[str, Any]:
+             msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
     """Return the content to store (maybe masked or rewritten) or raise ``message_blocked``."""
     policy = app_settings(app_id)
     content = _blocklist_apply(policy, content)
@@ -88,7 +92,7 @@ def moderate(*, app_id: str, sender_id: str, conversation_id: str, conversation_
     answer = _hook_call(policy, {
         "app": app_id, "from": sender_id or None, "conversation_id": conversation_id,
         "conversation_type": conversation_type, "type": msg_type, "content": content,
-    }, client)
+    })
     if answer is None:
         if policy.hook_fail_closed:
             raise ApiError("The moderation hook did not answer; the app fails closed.",

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 import webhooks
+from cpaas.core import egress
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.ids import new_id
 from cpaas.im import conf, metering
@@ -300,6 +301,10 @@ def chatroom_delete(*, room: Conversation) -> None:
 
 
 def settings_update(*, app: App, **fields: Any) -> ImSettings:
+    """Change the app's IM policy; a ``hook_url`` must pass the egress's guard (400
+    ``url_not_allowed``), as it is checked again at every call."""
+    if fields.get("hook_url"):
+        fields["hook_url"] = egress.tenant_url(fields["hook_url"], param="hook_url")
     policy, _ = ImSettings.objects.get_or_create(app=app)
     for name, value in fields.items():
         setattr(policy, name, value)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 import billing
-from cpaas.core import crypto
+from cpaas.core import crypto, egress
 from cpaas.core.db import execute_prepared, pg_request_cursor
 from cpaas.core.errors import ApiError
 from cpaas.core.scoping import scoped, scoped_get
@@ -210,8 +210,8 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
                                  or not 60 <= validity <= 72 * 3600):
         raise ApiError("`validity_period` must be whole seconds from 60 to 259200.", param="validity_period")
     callback = _text(data, "status_callback", 500)
-    if callback and not callback.startswith(("https://", "http://")):
-        raise ApiError("`status_callback` must be an http(s) URL.", param="status_callback")
+    if callback:
+        callback = egress.tenant_url(callback, param="status_callback")
     reference = _text(data, "reference", 100)
     settings_row = sms_settings(caller.app_id)
     _geo_check(settings_row, caller.mode, to.country)

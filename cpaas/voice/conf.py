@@ -26,9 +26,9 @@ VOICE_FETCH_TIMEOUT = _float("VOICE_FETCH_TIMEOUT", 5.0)
 VOICE_MAX_DOCUMENT_BYTES = _int("VOICE_MAX_DOCUMENT_BYTES", 64 * 1024)
 # Documents one call may fetch before it is stopped (a Redirect loop must end).
 VOICE_MAX_FETCHES_PER_CALL = _int("VOICE_MAX_FETCHES_PER_CALL", 50)
-# Tenant URLs go through the webhooks room's SSRF guard; its allow-list (WEBHOOK_ALLOWED_CIDRS)
+# Tenant URLs go through the egress (cpaas/core/egress); its allow-list (EGRESS_ALLOWED_CIDRS)
 # is the only exemption. Requests in flight at once per tenant origin (each on a kept-alive
-# connection of webhooks/http.py's pool).
+# connection of the egress client's pool).
 VOICE_FETCH_CONNECTIONS_PER_ORIGIN = _int("VOICE_FETCH_CONNECTIONS_PER_ORIGIN", 16)
 # Recordings: a Django storage class (django-storages compatible) and its options as JSON.
 VOICE_RECORDINGS_STORAGE = os.environ.get(

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from asgiref.sync import sync_to_async
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -40,7 +39,7 @@ from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of
 from cpaas.voice.signing import signed_headers
 from cpaas.voice.transitions import call_error, call_transition, leg_transition, log_entry
-from cpaas.voice.urlguard import FetchError, FetchTimeout, HttpxFetcher, TenantClients, UrlNotAllowed
+from cpaas.voice.urlguard import FetchError, FetchTimeout, TenantClients, UrlNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +159,13 @@ class CallEngine:
     the connectors and the engine share one ``clock``."""
 
     def __init__(self, *, clock: Clock, connector_for: Callable[[str], VoiceConnector],
-                 http: httpx.AsyncClient | TenantClients, db_thread_sensitive: bool = True,
+                 http: TenantClients, db_thread_sensitive: bool = True,
                  group_commit: bool = False) -> None:
-        """``http``: the guarded per-origin clients (workers), or one client for every URL (tests
-        plug an ``httpx.MockTransport`` in, the edge of the world)."""
+        """``http``: the egress's guarded per-origin clients (tests may pass an object with the
+        same ``post``/``aclose``: the tenant's server, faked at the edge of the world)."""
         self.clock = clock
         self.connector_for = connector_for
-        self.http = HttpxFetcher(http) if isinstance(http, httpx.AsyncClient) else http
+        self.http = http
         self.thread_sensitive = db_thread_sensitive
         self.committer = GroupCommitter(runners=conf.VOICE_ENGINE_COMMIT_THREADS) if group_commit else None
         self.sessions: dict[str, CallSession] = {}

@@ -64,7 +64,7 @@ class EngineRuntime:
         # A live call never rides the sandbox network: without a live connector it fails (no_route).
         live: VoiceConnector | None = (None if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox")
                                        else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
-        # Tenant URLs: SSRF-guarded (webhooks/ssrf.py), keep-alive, one small pool per origin.
+        # Tenant URLs: through the egress (cpaas/core/egress), keep-alive, one small pool per origin.
         http = TenantClients()
         self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,
                                  db_thread_sensitive=False, group_commit=True)

@@ -18,9 +18,9 @@ class _StatusEvents(serializers.ListField):
 class CallCreateIn(StrictSerializer):
     to = serializers.JSONField()
     from_ = serializers.JSONField()
-    url = serializers.URLField(required=False, max_length=2000)
+    url = serializers.CharField(required=False, max_length=2000)  # the egress checks it (services)
     instructions = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
-    status_callback = serializers.URLField(required=False, max_length=2000)
+    status_callback = serializers.CharField(required=False, max_length=2000)  # the egress checks it
     status_events = _StatusEvents(required=False, max_length=4)
     timeout = serializers.IntegerField(required=False, min_value=5, max_value=600, default=30)
     time_limit = serializers.IntegerField(required=False, min_value=1, max_value=14400, default=14400)
@@ -38,7 +38,7 @@ class CallbackCreateIn(StrictSerializer):
     caller_id_a = serializers.JSONField()
     caller_id_b = serializers.JSONField()
     prompt = serializers.CharField(required=False, max_length=1000, allow_blank=True, default="")
-    status_callback = serializers.URLField(required=False, max_length=2000)
+    status_callback = serializers.CharField(required=False, max_length=2000)  # the egress checks it
     status_events = _StatusEvents(required=False, max_length=4)
     timeout = serializers.IntegerField(required=False, min_value=5, max_value=600, default=30)
     time_limit = serializers.IntegerField(required=False, min_value=1, max_value=14400, default=14400)
@@ -47,7 +47,7 @@ class CallbackCreateIn(StrictSerializer):
 
 class CallModifyIn(StrictSerializer):
     status = serializers.ChoiceField(required=False, choices=[states.COMPLETED, states.CANCELED])
-    url = serializers.URLField(required=False, max_length=2000)
+    url = serializers.CharField(required=False, max_length=2000)  # the egress checks it (services)
     instructions = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
 
 

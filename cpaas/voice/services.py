@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import billing
+from cpaas.core import egress
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.scoping import Principal, scoped, scoped_get
 from cpaas.tenants.keys import KeyPrincipal
@@ -16,8 +17,6 @@ from cpaas.voice.document import DocumentError, parse_document
 from cpaas.voice.models import Call, CallKind, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of, normalize_e164
 from cpaas.voice.transitions import call_transition, leg_transition
-from cpaas.voice.urlguard import validate_url
-from webhooks.ssrf import UnsafeUrl
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +38,10 @@ def validate_instructions(instructions: str, *, param: str = "instructions") -> 
 
 
 def _tenant_url(url: str | None, *, param: str) -> None:
-    """A URL the platform will POST to must pass the SSRF guard (checked again at every connect)."""
-    if not url:
-        return
-    try:
-        validate_url(url)
-    except UnsafeUrl as exc:
-        raise ApiError(f"`{param}` {exc}.", code="url_not_allowed", param=param) from None
+    """A URL the platform will POST to must pass the egress's guard (checked again at every
+    connect): ``url_not_allowed`` for a refused address, ``invalid_request`` for a malformed URL."""
+    if url:
+        egress.tenant_url(url, param=param)
 
 
 def _control(url: str | None, instructions: str | None) -> None:

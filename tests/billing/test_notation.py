@@ -70,8 +70,8 @@ def big_invoice(tenant, app):
             tenant_id=tenant.pk, period_start=OCT).pk, now=at(2026, 11, 2))
 
 
-def test_invoice_json_writes_plain_numbers(api, big_invoice):
-    body = api.get(f"/v1/invoices/{big_invoice.pk}").json()
+def test_invoice_json_writes_plain_numbers(live_api, big_invoice):
+    body = live_api.get(f"/v1/invoices/{big_invoice.pk}").json()
     assert (body["subtotal"], body["total"]) == ("1020.00", "1020.00")
     assert [(line["quantity"], line["amount"]) for line in body["lines"]] == [("1", "1000.00"), ("20", "20.00")]
     assert body["lines"][1]["amount_precise"] == "20.000000"

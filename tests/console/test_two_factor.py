@@ -1,4 +1,4 @@
-"""TOTP two-factor sign-in (django-otp): enrolment, the code step, recovery codes, turning it off."""
+"""TOTP two-factor sign-in (django-otp devices of our own): enrolment, the code step, recovery codes, turning it off."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from cpaas.console.models import AuthenticatorDevice, RecoveryCode, recovery_code_hash
 from cpaas.tenants.models import AuditLogEntry
 from tests.console.conftest import PASSWORD, logged_in
 
@@ -27,7 +26,7 @@ HOME = reverse("console:home")
 OWNER = "owner@acme.test"
 
 
-def code_for(device: TOTPDevice | str, steps_ahead: int = 0) -> str:
+def code_for(device: AuthenticatorDevice | str, steps_ahead: int = 0) -> str:
     """What the user's authenticator app shows now (or ``steps_ahead`` 30-second steps later), for
     an enrolled device or for the base32 secret of the enrol page."""
     if isinstance(device, str):
@@ -38,7 +37,7 @@ def code_for(device: TOTPDevice | str, steps_ahead: int = 0) -> str:
     return f"{totp.token():06d}"
 
 
-def wrong_code(device: TOTPDevice | str) -> str:
+def wrong_code(device: AuthenticatorDevice | str) -> str:
     """Six digits the app does not show in the accepted window (one step either side)."""
     valid = {code_for(device, steps) for steps in (-1, 0, 1, 2)}
     return next(code for code in ("000000", "111111", "222222", "333333", "444444") if code not in valid)
@@ -83,13 +82,13 @@ def test_the_enrol_page_shows_a_qr_code_and_the_secret_and_stores_nothing(owner_
     secret = first.context["enrolment"].secret
     assert len(secret) == 32 and secret in page
     assert "no-store" in first["Cache-Control"]
-    assert not TOTPDevice.objects.filter(user=owner).exists()  # a GET writes nothing
+    assert not AuthenticatorDevice.objects.filter(user=owner).exists()  # a GET writes nothing
 
 
 def test_the_qr_code_carries_the_otpauth_uri_of_the_secret(owner_client, owner):
     enrolment = owner_client.get(TWO_FACTOR).context["enrolment"]
     key = base64.b32decode(enrolment.secret).hex()
-    uri = TOTPDevice(user=owner, name="x", key=key).config_url
+    uri = AuthenticatorDevice(user=owner, name="x", key=key).config_url
     assert uri.startswith("otpauth://totp/") and "issuer=CPaaS%20console" in uri
     assert f"secret={enrolment.secret}" in uri
 
@@ -100,7 +99,7 @@ def test_a_wrong_code_does_not_turn_it_on_and_keeps_the_secret(owner_client, own
     assert response.status_code == 400
     assert b"not right" in response.content
     assert response.context["enrolment"].secret == secret  # the one already in the user's app
-    assert not TOTPDevice.objects.filter(user=owner).exists()
+    assert not AuthenticatorDevice.objects.filter(user=owner).exists()
     assert owner_client.post(TWO_FACTOR, {"key": key, "code": code_for(secret)}).status_code == 201
 
 
@@ -108,16 +107,16 @@ def test_a_key_signed_for_another_user_or_tampered_with_is_refused(owner_client,
     secret, key = enrol_form(developer_client)
     assert owner_client.post(TWO_FACTOR, {"key": key, "code": code_for(secret)}).status_code == 400
     assert owner_client.post(TWO_FACTOR, {"key": key[:-2] + "xx", "code": code_for(secret)}).status_code == 400
-    assert not TOTPDevice.objects.exists()
+    assert not AuthenticatorDevice.objects.exists()
 
 
 def test_confirming_shows_ten_recovery_codes_once_and_audits(owner_client, owner, tenant):
     codes = enrol(owner_client, owner)
     assert len(codes) == 10 and len(set(codes)) == 10
-    assert TOTPDevice.objects.filter(user=owner, confirmed=True).count() == 1
-    assert StaticToken.objects.filter(device__user=owner).count() == 10
+    assert AuthenticatorDevice.objects.filter(user=owner, confirmed=True).count() == 1
+    assert RecoveryCode.objects.filter(device__user=owner).count() == 10
     again = owner_client.get(TWO_FACTOR).content.decode()
-    assert TOTPDevice.objects.get(user=owner).last_t > 0  # the code used to confirm cannot sign in
+    assert AuthenticatorDevice.objects.get(user=owner).last_t > 0  # the code used to confirm cannot sign in
     assert "On" in again and "10 recovery codes left" in again
     assert not any(code in again for code in codes)
     entry = AuditLogEntry.objects.get(tenant=tenant, action="console.two_factor_enabled")
@@ -139,7 +138,7 @@ def test_the_password_alone_does_not_log_an_enrolled_user_in(enrolled):
 def test_the_right_code_completes_the_login(enrolled, owner):
     client = Client()
     password_step(client)
-    response = code_step(client, code_for(TOTPDevice.objects.get(user=owner), steps_ahead=1))
+    response = code_step(client, code_for(AuthenticatorDevice.objects.get(user=owner), steps_ahead=1))
     assert response.status_code == 302
     assert response["Location"] == HOME
     assert client.get(HOME).status_code == 200
@@ -148,7 +147,7 @@ def test_the_right_code_completes_the_login(enrolled, owner):
 def test_the_code_step_keeps_where_the_member_was_going(enrolled, owner):
     client = Client()
     client.post(LOGIN + "?next=/console/audit", {"username": OWNER, "password": PASSWORD, "next": "/console/audit"})
-    response = code_step(client, code_for(TOTPDevice.objects.get(user=owner), steps_ahead=1))
+    response = code_step(client, code_for(AuthenticatorDevice.objects.get(user=owner), steps_ahead=1))
     assert response["Location"] == "/console/audit"
 
 
@@ -156,18 +155,18 @@ def test_a_wrong_code_is_refused(enrolled, owner):
     client = Client()
     password_step(client)
     with time_machine.travel(timezone.now(), tick=True) as traveller:
-        response = code_step(client, wrong_code(TOTPDevice.objects.get(user=owner)))
+        response = code_step(client, wrong_code(AuthenticatorDevice.objects.get(user=owner)))
         assert response.status_code == 200
         assert b"not right" in response.content
         assert "_auth_user_id" not in client.session
         # django-otp throttles the device for a second after a failure; then the right code works.
         traveller.shift(timedelta(seconds=2))
-        response = code_step(client, code_for(TOTPDevice.objects.get(user=owner), steps_ahead=1))
+        response = code_step(client, code_for(AuthenticatorDevice.objects.get(user=owner), steps_ahead=1))
     assert response.status_code == 302
 
 
 def test_a_code_cannot_be_used_twice(enrolled, owner):
-    device = TOTPDevice.objects.get(user=owner)
+    device = AuthenticatorDevice.objects.get(user=owner)
     code = code_for(device, steps_ahead=1)
     first = Client()
     password_step(first)
@@ -196,7 +195,7 @@ def test_the_code_step_expires_after_five_minutes(enrolled, owner):
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         password_step(client)
         traveller.shift(timedelta(minutes=5, seconds=1))
-        response = code_step(client, code_for(TOTPDevice.objects.get(user=owner), steps_ahead=1))
+        response = code_step(client, code_for(AuthenticatorDevice.objects.get(user=owner), steps_ahead=1))
     assert response.status_code == 302
     assert response["Location"] == LOGIN
     assert "_auth_user_id" not in client.session
@@ -213,7 +212,7 @@ def test_a_recovery_code_works_once(enrolled):
     response = code_step(client, code.upper())
     assert response.status_code == 302
     assert client.get(HOME).status_code == 200
-    assert not StaticToken.objects.filter(token=code).exists()
+    assert not RecoveryCode.objects.filter(code_hash=recovery_code_hash(code.replace("-", ""))).exists()
 
     again = Client()
     password_step(again)
@@ -230,12 +229,12 @@ def test_turning_it_off_needs_a_valid_code(owner, tenant):
     with time_machine.travel(timezone.now(), tick=True) as traveller:
         refused = client.post(TWO_FACTOR, {"code": "zzzzzzzz"})
         assert refused.status_code == 400
-        assert TOTPDevice.objects.filter(user=owner, confirmed=True).exists()
+        assert AuthenticatorDevice.objects.filter(user=owner, confirmed=True).exists()
         traveller.shift(timedelta(seconds=2))
-        done = client.post(TWO_FACTOR, {"code": code_for(TOTPDevice.objects.get(user=owner), steps_ahead=1)})
+        done = client.post(TWO_FACTOR, {"code": code_for(AuthenticatorDevice.objects.get(user=owner), steps_ahead=1)})
     assert done.status_code == 302
-    assert not TOTPDevice.objects.filter(user=owner).exists()
-    assert not StaticToken.objects.filter(device__user=owner).exists()
+    assert not AuthenticatorDevice.objects.filter(user=owner).exists()
+    assert not RecoveryCode.objects.filter(device__user=owner).exists()
     assert AuditLogEntry.objects.filter(tenant=tenant, action="console.two_factor_disabled").count() == 1
     # Back to a password-only login.
     assert password_step(Client())["Location"] == HOME

@@ -7,10 +7,10 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
+from cpaas.core.egress import conf
 from tests.conftest import client_for
 from tests.support.worker import celery_worker
 from tests.webhooks.conftest import Receiver
-from webhooks import conf
 
 
 @pytest.mark.worker
@@ -19,7 +19,7 @@ def test_a_sent_sms_arrives_as_signed_webhooks(monkeypatch):
     from cpaas.tenants.services import tenant_provision
 
     monkeypatch.setattr(conf, "ALLOWED_CIDRS", ["127.0.0.0/8"])
-    monkeypatch.setenv("WEBHOOK_ALLOWED_CIDRS", "127.0.0.0/8")  # for the worker processes
+    monkeypatch.setenv("EGRESS_ALLOWED_CIDRS", "127.0.0.0/8")  # for the worker processes
     receiver = Receiver()
     try:
         api = client_for(tenant_provision(name="Spine").test_key.secret)

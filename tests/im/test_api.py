@@ -218,33 +218,6 @@ def test_the_blocklist_rejects_or_masks(api, users):
     assert r.json()["content"]["text"] == "oh ****"
 
 
-def test_the_pre_send_hook_rewrites_blocks_and_fails_open_or_closed(api, users, monkeypatch):
-    import httpx
-
-    from cpaas.im import moderation
-
-    answers = []
-
-    def handler(request):
-        answer = answers.pop(0)
-        if answer == "boom":
-            raise httpx.ConnectError("down")
-        return httpx.Response(200, json=answer)
-
-    monkeypatch.setattr(moderation, "transport", httpx.MockTransport(handler))
-    api.patch("/v1/im/settings", {"hook_url": "https://hook.example.com/im"}, format="json")
-    send = {"from": "alice", "to": "bob", "type": "text", "content": {"text": "hello"}}
-    answers.append({"action": "rewrite", "content": {"text": "HELLO"}})
-    assert post(api, "/v1/im/messages", send).json()["content"] == {"text": "HELLO"}
-    answers.append({"action": "block", "reason": "spam"})
-    assert post(api, "/v1/im/messages", send).json()["error"]["code"] == "message_blocked"
-    answers.append("boom")
-    assert post(api, "/v1/im/messages", send).status_code == 201  # fail-open
-    api.patch("/v1/im/settings", {"hook_fail_closed": True}, format="json")
-    answers.append("boom")
-    assert post(api, "/v1/im/messages", send).json()["error"]["code"] == "message_blocked"
-
-
 def test_chatrooms_shed_low_priority_beyond_the_window_and_count_drops(api, users, monkeypatch):
     from cpaas.im import state as state_mod
 

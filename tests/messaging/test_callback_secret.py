@@ -2,7 +2,6 @@
 
 import json
 
-import httpx
 from standardwebhooks import Webhook
 
 from cpaas.messaging import callbacks, pipeline
@@ -12,6 +11,7 @@ from cpaas.tenants.keys import api_key_create
 from cpaas.tenants.models import AuditLogEntry
 from tests.conftest import client_for
 from tests.messaging.conftest import send
+from tests.support.receiver import start_receiver
 
 ROTATE = "/v1/sms/settings/rotate-callback-secret"
 
@@ -41,7 +41,7 @@ def test_the_secret_is_stored_only_encrypted(api, app):
     assert secret not in stored and secret.removeprefix("whsec_") not in stored
 
 
-def test_rotation_shows_a_new_secret_once_signs_with_it_and_is_audited(api, app, monkeypatch):
+def test_rotation_shows_a_new_secret_once_signs_with_it_and_is_audited(api, app, allow_loopback):
     old = api.post("/v1/sms/settings", {}, format="json").json()["callback_secret"]
     rotated = api.post(ROTATE)
     assert rotated.status_code == 200
@@ -50,15 +50,17 @@ def test_rotation_shows_a_new_secret_once_signs_with_it_and_is_audited(api, app,
     assert "callback_secret" not in api.get("/v1/sms/settings").json()
     assert AuditLogEntry.objects.filter(action="sms.callback_secret_rotated", target_id=app.id).exists()
 
-    seen = []
-    monkeypatch.setattr(callbacks, "_client", httpx.Client(transport=httpx.MockTransport(
-        lambda request: seen.append(request) or httpx.Response(204))))
-    assert send(api, status_callback="https://hooks.test/sms", to="+15005550005").status_code == 201
-    pipeline.dispatch_batch()
-    assert StatusCallback.objects.exists()
-    callbacks.callbacks_deliver()
-    assert seen
-    Webhook(new).verify(seen[0].content, dict(seen[0].headers))
+    receiver, server = start_receiver()  # the tenant's server, on loopback (allowed here)
+    try:
+        assert send(api, status_callback=f"{receiver.base}/sms", to="+15005550005").status_code == 201
+        pipeline.dispatch_batch()
+        assert StatusCallback.objects.exists()
+        callbacks.callbacks_deliver()
+    finally:
+        server.shutdown()
+        server.server_close()
+    headers, body = receiver.posted("/sms")[0]
+    Webhook(new).verify(body, headers)
 
 
 def test_a_test_key_never_sees_or_changes_the_live_secret(api, app):

@@ -2,12 +2,11 @@ import json
 
 import httpx
 import pytest
-from standardwebhooks import Webhook
 
 from cpaas.carriers.http.connector import HttpConnector
-from cpaas.messaging import callbacks, pipeline
+from cpaas.messaging import pipeline
 from cpaas.messaging.connectors import connector_save
-from cpaas.messaging.models import Message, Route, StatusCallback
+from cpaas.messaging.models import Message, Route
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
 from tests.messaging.conftest import send
@@ -48,27 +47,3 @@ def test_the_receipt_endpoint_wants_the_token(upstream, client):
                            HTTP_X_CALLBACK_TOKEN="wrong")
     assert response.status_code == 401
     assert client.post("/v1/carriers/nope/receipts", [], content_type="application/json").status_code == 404
-
-
-def test_status_callbacks_are_signed_and_retried_until_they_succeed(api, app, monkeypatch):
-    answers = iter([500, 204])
-    seen = []
-    secret = api.post("/v1/sms/settings", {}, format="json").json()["callback_secret"]  # the first write shows it
-
-    def handler(request):
-        seen.append(request)
-        return httpx.Response(next(answers))
-
-    monkeypatch.setattr(callbacks, "_client", httpx.Client(transport=httpx.MockTransport(handler)))
-    message_id = send(api, status_callback="https://hooks.test/sms", to="+15005550005").json()["id"]
-    pipeline.dispatch_batch()
-    (row,) = StatusCallback.objects.filter(message_id=message_id)
-    assert row.payload["type"] == "message.sent"
-    assert callbacks.callbacks_deliver() == {"delivered": 0, "failed": 1}
-    row.refresh_from_db()
-    assert (row.attempts, row.last_status, row.delivered_at) == (1, 500, None)
-    StatusCallback.objects.filter(pk=row.pk).update(next_attempt_at=row.created_at)
-    assert callbacks.callbacks_deliver() == {"delivered": 1, "failed": 0}
-    payload = Webhook(secret).verify(seen[-1].content, dict(seen[-1].headers))
-    assert payload["data"]["id"] == message_id
-    assert callbacks.callbacks_deliver() == {"delivered": 0, "failed": 0}

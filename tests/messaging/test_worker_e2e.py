@@ -42,7 +42,9 @@ class Worker:
         db = settings.DATABASES["default"]
         url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         self.env = {**os.environ, "DATABASE_URL": url, "CPAAS_TESTING": "1", "LOG_LEVEL": "WARNING",
-                    "DJANGO_SETTINGS_MODULE": "cpaas.settings", **env}
+                    "DJANGO_SETTINGS_MODULE": "cpaas.settings",
+                    "EGRESS_ALLOWED_CIDRS": "127.0.0.0/8",  # status callbacks to the loopback receiver
+                    **env}
         self.process = None
 
     def start(self):
@@ -74,7 +76,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def receiver():
+def receiver(allow_loopback):
     Receiver.received = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

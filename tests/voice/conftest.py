@@ -15,9 +15,31 @@ from cpaas.carriers.sandbox_voice.network import SandboxVoiceNetwork
 from cpaas.carriers.voice_base import VirtualClock
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.runtime import register_engine
-from cpaas.voice.urlguard import TenantClients
+from cpaas.voice.urlguard import FetchError, FetchTimeout, TenantClients
 
 FROM = "+15005559000"
+
+
+class MockFetcher:
+    """The engine's fetcher interface over an ``httpx.MockTransport``: the tenant's web server,
+    faked at the edge of the world for tests about documents. Tests about the guard itself set
+    ``voice.real_http`` and go through the egress client against loopback servers."""
+
+    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+        self.client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float,
+                   limit: int) -> tuple[int, bytes]:
+        try:
+            response = await self.client.post(url, content=body, headers=headers, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise FetchTimeout(type(exc).__name__) from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{type(exc).__name__}: {exc}") from None
+        return response.status_code, response.content[: limit + 1] if response.status_code == 200 else b""
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 @dataclass
@@ -52,7 +74,7 @@ class Voice:
         return async_to_sync(self._run)(call_ids, during)
 
     async def _run(self, call_ids, during):
-        http = TenantClients() if self.real_http else httpx.AsyncClient(transport=httpx.MockTransport(self._handle))
+        http = TenantClients() if self.real_http else MockFetcher(self._handle)
         engine = CallEngine(clock=self.clock, connector_for=lambda mode: self.network, http=http)
         register_engine(engine, asyncio.get_running_loop())
         jobs = [engine.run_call(call_id) for call_id in call_ids]
@@ -107,9 +129,7 @@ def _recordings_in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _tenant_urls_on_test_hosts(monkeypatch):
+def _tenant_urls_on_test_hosts(allow_loopback):
     # The tenant's servers in these tests are mocked (tenant.example, which does not resolve) or on
-    # loopback, which the operator's allow-list of the SSRF guard lets through here.
-    from webhooks import conf
-
-    monkeypatch.setattr(conf, "ALLOWED_CIDRS", ["127.0.0.0/8"])
+    # loopback, which the operator's egress allow-list lets through here.
+    return

@@ -72,7 +72,7 @@ def worker(transactional_db, tmp_path, worker_env):
     db = connection.settings_dict
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CPAAS_TESTING": "1",
            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "REDIS_URL": settings.REDIS_URL, "VOICE_SANDBOX_SPEED": "20", "WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8",
+           "REDIS_URL": settings.REDIS_URL, "VOICE_SANDBOX_SPEED": "20", "EGRESS_ALLOWED_CIDRS": "127.0.0.0/8",
            "LOG_LEVEL": "WARNING",
            "VOICE_RECORDINGS_STORAGE_OPTIONS": json.dumps({"location": str(tmp_path)}), **worker_env}
     process = subprocess.Popen(

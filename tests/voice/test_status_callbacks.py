@@ -8,10 +8,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from cpaas.voice.signing import signing_secret
+from tests.support.receiver import start_receiver
 from webhooks.callback_models import Callback
 from webhooks.callbacks import callbacks_deliver
 
-from ..webhooks.receiver import start_receiver
 from .test_engine_calls import place
 
 

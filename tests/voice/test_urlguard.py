@@ -1,4 +1,4 @@
-"""Tenant URLs pass the webhooks room's SSRF guard: at creation, and at every connect (pinned)."""
+"""Tenant URLs of calls pass the egress's guard: at creation, and at every connect (pinned)."""
 
 from __future__ import annotations
 
@@ -8,32 +8,11 @@ import pytest
 
 from cpaas.voice.engine import APOLOGY
 from cpaas.voice.models import Call
-from webhooks import conf
+from tests.support.receiver import start_receiver
+from tests.support.ssrf import REFUSED_URLS, answer_names, loopback_urls
 from webhooks.models import Event
 
-from ..webhooks.receiver import start_receiver
 from .test_engine_calls import FROM, TO, place
-
-
-@pytest.fixture
-def resolver(monkeypatch):
-    """Answers for host names, as a DNS server would (other names resolve as usual)."""
-    answers: dict[str, list[str]] = {}
-    real = socket.getaddrinfo
-
-    def fake(host, port, *args, **kwargs):
-        if host in answers:
-            address = answers[host].pop(0) if len(answers[host]) > 1 else answers[host][0]
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", fake)
-    return answers
-
-
-@pytest.fixture
-def no_allow_list(monkeypatch):
-    monkeypatch.setattr(conf, "ALLOWED_CIDRS", [])
 
 
 @pytest.mark.parametrize(("field", "url"), [
@@ -134,3 +113,51 @@ def test_a_document_past_the_size_limit_is_refused_without_reading_it_all(api, v
         server.shutdown()
     call = Call.objects.get(pk=call_id)
     assert call.error_code == "invalid_document" and "200" in call.error_message
+
+
+# --- the SSRF corpus (tests/support/ssrf.py), on loopback only ----------------------------------
+
+def _refused(response, param: str) -> bool:
+    error = response.json()["error"]
+    return response.status_code == 400 and (error["code"], error["param"]) == ("url_not_allowed", param)
+
+
+@pytest.mark.parametrize("bad", REFUSED_URLS)
+def test_every_call_field_holding_a_tenant_url_refuses_the_corpus(api, no_allow_list, resolver, bad):
+    answer_names(resolver)
+    good = "https://93.184.216.34/voice"
+    assert _refused(api.post("/v1/calls", {"to": TO, "from": FROM, "url": bad}, format="json"), "url")
+    assert _refused(api.post("/v1/calls", {"to": TO, "from": FROM, "url": good, "status_callback": bad},
+                             format="json"), "status_callback")
+    assert _refused(api.post("/v1/calls/callback", {"party_a": TO, "party_b": "+12025550199", "caller_id_a": FROM,
+                                                    "caller_id_b": TO, "status_callback": bad}, format="json"),
+                    "status_callback")
+    assert not Call.objects.exists()
+
+
+def test_a_redirect_of_a_live_call_refuses_the_corpus(api, no_allow_list, resolver):
+    answer_names(resolver)
+    call_id = place(api, "<Response><Pause length=\"60\"/></Response>")
+    for bad in REFUSED_URLS:
+        assert _refused(api.post(f"/v1/calls/{call_id}", {"url": bad}, format="json"), "url"), bad
+
+
+def test_every_loopback_spelling_is_refused_when_the_engine_connects(api, voice, resolver, monkeypatch):
+    # Accepted while the operator allowed loopback, refused once the allow-list is empty: the
+    # connect-time check is the one that matters, and the receiver listening there hears nothing.
+    from cpaas.core.egress import conf
+
+    answer_names(resolver)
+    receiver, server = start_receiver()
+    try:
+        port = int(receiver.base.rsplit(":", 1)[1])
+        monkeypatch.setattr(conf, "ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128", "0.0.0.0/32"])
+        call_ids = [place(api, url=url) for url in loopback_urls(port, "/voice")]
+        monkeypatch.setattr(conf, "ALLOWED_CIDRS", [])
+        voice.real_http = True
+        voice.run(*call_ids)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert receiver.received == []
+    assert {call.error_code for call in Call.objects.filter(pk__in=call_ids)} == {"url_not_allowed"}

@@ -13,7 +13,6 @@ import pytest
 from cpaas.tenants.keys import api_key_create
 from cpaas.tenants.models import KeyMode
 from tests.conftest import client_for
-from webhooks import conf
 from webhooks.dispatch import Breaker, Dispatcher
 from webhooks.sender import Sender
 from webhooks.services import endpoint_create
@@ -106,11 +105,6 @@ def _fresh_kick_throttle(monkeypatch):
     from webhooks import services
 
     monkeypatch.setattr(services, "_kicked_at", -1e9)
-
-
-@pytest.fixture
-def allow_loopback(monkeypatch):
-    monkeypatch.setattr(conf, "ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128"])
 
 
 @pytest.fixture

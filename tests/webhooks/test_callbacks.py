@@ -19,11 +19,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from webhooks import conf, send_callback
+from cpaas.core.egress import conf as egress_conf
+from tests.support.receiver import start_receiver
+from webhooks import send_callback
 from webhooks.callback_models import Callback
 from webhooks.callbacks import callbacks_deliver, register_signer
-
-from .receiver import start_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
@@ -32,7 +32,7 @@ SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
 @pytest.fixture(autouse=True)
 def _signer_and_loopback(monkeypatch):
     register_signer("test", lambda app_id: [SECRET])
-    monkeypatch.setattr(conf, "ALLOWED_CIDRS", ["127.0.0.0/8"])
+    monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", ["127.0.0.0/8"])
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_a_redirect_is_not_followed(app, receiver):
 
 
 def test_a_private_address_is_never_contacted_and_fails_at_once(app, monkeypatch):
-    monkeypatch.setattr(conf, "ALLOWED_CIDRS", [])
+    monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", [])
     row = record(app, "http://169.254.169.254/latest/meta-data/")
     assert callbacks_deliver() == {"delivered": 0, "retrying": 0, "failed": 1}
     row.refresh_from_db()
@@ -195,7 +195,7 @@ def _worker(tmp_path: Path, name: str) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CPAAS_TESTING": "1",
            "CPAAS_VAR_DIR": str(tmp_path / "var"),
            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-           "REDIS_URL": settings.REDIS_URL, "WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8",
+           "REDIS_URL": settings.REDIS_URL, "EGRESS_ALLOWED_CIDRS": "127.0.0.0/8",
            "WEBHOOK_CLAIM_LEASE_SECONDS": "3", "WEBHOOK_TOTAL_TIMEOUT": "2.5", "LOG_LEVEL": "WARNING"}
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "cpaas", "worker", "-Q", "webhooks", "-c", "1", "-n",

@@ -176,7 +176,7 @@ def test_a_misbehaving_receiver_costs_one_logged_attempt(app, receiver, dispatch
 
 
 def test_a_redirect_to_the_metadata_address_is_never_followed(app, receiver, dispatcher, make_endpoint, monkeypatch):
-    from webhooks import ssrf
+    from cpaas.core.egress import ssrf
 
     connected = []
     real = ssrf.checked_addresses

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from cpaas.core.egress import conf as egress_conf
 from tests.webhooks.conftest import run
 from webhooks import conf, publish
 from webhooks.dispatch import Breaker, claim, record_results
@@ -73,7 +74,7 @@ def test_dns_rebinding_to_a_private_address_after_creation_is_blocked(app, recei
                                                                       make_endpoint, monkeypatch):
     _fake_dns(monkeypatch, {"rebind.example.com": "93.184.216.34"})
     make_endpoint(f"http://rebind.example.com:{receiver.port}/ok")
-    monkeypatch.setattr(conf, "ALLOWED_CIDRS", [])
+    monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", [])
     _fake_dns(monkeypatch, {"rebind.example.com": "127.0.0.1"})
     publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     run(dispatcher)

@@ -62,7 +62,7 @@ def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
         "CPAAS_VAR_DIR": str(tmp_path / "var"),
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
-        "WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8",
+        "EGRESS_ALLOWED_CIDRS": "127.0.0.0/8",
         "WEBHOOK_CLAIM_LEASE_SECONDS": "3",
         "WEBHOOK_TOTAL_TIMEOUT": "2.5",
         "WEBHOOK_SWEEP_SECONDS": "0.5",

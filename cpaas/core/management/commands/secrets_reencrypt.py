@@ -12,7 +12,7 @@ from cpaas.core.crypto import reseal_all
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every stored secret (webhook, SMS callback, carrier) with the newest keyring key."
+    help = "Re-encrypt every stored secret (webhooks, SMS callbacks, carriers, two-factor seeds) with the newest key."
 
     def handle(self, *args, **options) -> None:
         for label, count in reseal_all().items():

@@ -1,12 +1,16 @@
-"""A lean HTTP/1.1 POST client for deliveries: asyncio protocol + httptools parser, keep-alive pools.
+"""The egress client: the only way to send an HTTP request to a tenant-supplied URL.
 
-Why not httpx: profiled in a worker, httpx/httpcore spent more CPU per delivery than everything
-else together (pool bookkeeping, a liveness probe of every idle connection per request, the head
-and the body in two writes); this sends one write per request and parses the answer in C
-(docs/decisions/0107). It does only what a webhook needs: POST, no redirects, no compression,
-answers read up to a cap. Every new connection goes through the SSRF guard: the host is resolved
-once, every address checked, and the socket opened to the checked address (Host and TLS SNI keep
-the name), so DNS rebinding cannot slip through.
+A lean HTTP/1.1 POST client: asyncio protocol + httptools parser, keep-alive pools. Why not
+httpx: profiled in a worker, httpx/httpcore spent more CPU per delivery than everything else
+together (pool bookkeeping, a liveness probe of every idle connection per request, the head and
+the body in two writes); this sends one write per request and parses the answer in C
+(docs/decisions/0107). It does only what a tenant URL needs: POST, no redirects (a 3xx is
+returned as it is, never followed), no compression, the answer's head capped at
+``conf.MAX_HEAD_BYTES`` and its body read up to the caller's cap. Every new connection goes
+through the SSRF guard (``ssrf.py``): the host is resolved once, every address checked, and the
+socket opened to the checked address (Host and TLS SNI keep the name), so DNS rebinding cannot
+slip through. Time limits: ``conf.CONNECT_TIMEOUT`` per connect, the caller's total timeout
+around the request (``sync.py`` and every async caller wrap it in ``asyncio.timeout``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
-from webhooks import conf, ssrf
+from cpaas.core.egress import conf, ssrf
 
 
 class HttpError(Exception):
@@ -82,10 +86,11 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class Response:
-    __slots__ = ("body", "headers", "keep_alive", "status", "truncated")
+    __slots__ = ("body", "head_bytes", "headers", "keep_alive", "status", "truncated")
 
     def __init__(self) -> None:
         self.status = 0
+        self.head_bytes = 0
         self.headers: dict[str, str] = {}
         self.body = bytearray()
         self.truncated = False
@@ -109,15 +114,22 @@ class Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        if self.response is None:  # bytes nobody asked for: the connection is unusable
+        response = self.response
+        if response is None:  # bytes nobody asked for: the connection is unusable
             self.close()
             return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(ProtocolError("unexpected protocol upgrade"))
+            return
         except httptools.HttpParserError as exc:
             self._fail(ProtocolError(f"invalid HTTP response: {exc}"))
+            return
+        if response.status == 0:  # still in the head: cap it (the parser keeps what it has read)
+            response.head_bytes += len(data)
+            if response.head_bytes > conf.MAX_HEAD_BYTES:
+                self._fail(ProtocolError(f"response head larger than {conf.MAX_HEAD_BYTES} bytes"))
 
     def eof_received(self):
         self.closed = True

@@ -1,5 +1,5 @@
-"""The lean delivery client (webhooks/http.py) against raw asyncio servers that answer in every
-framing HTTP/1.1 allows, and in the broken ways receivers do."""
+"""The egress client (cpaas/core/egress/client.py) against raw asyncio servers that answer in
+every framing HTTP/1.1 allows, and in the broken ways receivers do."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from webhooks import http
+from cpaas.core.egress import client as http
 
 pytestmark = pytest.mark.usefixtures("allow_loopback")
 
@@ -95,3 +95,16 @@ def test_a_server_closing_mid_response_is_a_read_error(answer):
 def test_garbage_is_a_protocol_error():
     [result], _, _ = _post(b"SMTP ready\r\n\r\n", close=True)
     assert isinstance(result, http.ProtocolError)
+
+
+def test_a_head_past_the_cap_is_a_protocol_error_not_buffered_forever():
+    answer = b"HTTP/1.1 200 OK\r\n" + b"x-filler: " + b"a" * 200_000 + b"\r\nContent-Length: 0\r\n\r\n"
+    [result], _, _ = _post(answer, close=True)
+    assert isinstance(result, http.ProtocolError) and "head larger" in str(result)
+
+
+def test_a_redirect_is_returned_as_it_is_never_followed():
+    [response], requests, _ = _post(b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\n"
+                                    b"Content-Length: 0\r\n\r\n", close=False)
+    assert response.status == 302 and response.headers["location"] == "http://169.254.169.254/"
+    assert len(requests) == 1

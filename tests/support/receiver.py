@@ -1,4 +1,4 @@
-"""A real local HTTP receiver for callback tests: records every POST, answers per path."""
+"""A real loopback HTTP receiver for tests of the egress callers: records every POST, answers per path."""
 
 from __future__ import annotations
 

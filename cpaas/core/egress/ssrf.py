@@ -1,19 +1,22 @@
-"""The SSRF guard: which addresses a webhook may reach, checked at creation and at every connect.
+"""The SSRF guard: which addresses a tenant URL may reach, checked when it is saved and at every connect.
 
 Every address a host resolves to must be public; the connection then goes to that checked
 address (the pinned one), while the Host header and TLS SNI keep the original name. A DNS answer
 that changes between the check and the connect (rebinding) therefore cannot slip through: there
-is no second lookup. Redirects are never followed (see dispatch), so a 3xx cannot point us
-elsewhere either.
+is no second lookup. Redirects are never followed (``client.py``), so a 3xx cannot point us
+elsewhere either. The operator's allow-list (``conf.ALLOWED_CIDRS``) is the only exemption.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-from webhooks import conf
+from cpaas.core.egress import conf
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -53,7 +56,16 @@ BLOCKED_NETWORKS: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]
 
 
 class UnsafeUrl(ValueError):
-    """The URL may not be used as a webhook endpoint; ``str(exc)`` says why."""
+    """The URL may not be used as a tenant URL; ``str(exc)`` says why. ``blocked``: because of
+    where it points (a non-public address), not because of its shape."""
+
+    blocked = False
+
+
+class NotAllowedUrl(UnsafeUrl):
+    """The URL points to (or its host resolves to) an address the guard refuses."""
+
+    blocked = True
 
 
 class BlockedAddress(ConnectionError):
@@ -71,12 +83,14 @@ def canonical(ip: IPAddress) -> IPAddress:
     return ip
 
 
+@lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
 def _allowed_extra(ip: IPAddress) -> bool:
-    for cidr in conf.ALLOWED_CIDRS:
-        network = ipaddress.ip_network(cidr, strict=False)
-        if ip.version == network.version and ip in network:
-            return True
-    return False
+    return any(ip.version == network.version and ip in network
+               for network in _networks(tuple(conf.ALLOWED_CIDRS)))
 
 
 def blocked_reason(address: str | IPAddress) -> str | None:
@@ -115,8 +129,36 @@ def checked_addresses(host: str, port: int) -> list[str]:
     return addresses
 
 
-def validate_url(url: str, *, live: bool) -> str:
-    """Check an endpoint URL at creation; returns it normalised or raises UnsafeUrl."""
+# Save-time lookups, kept briefly per (host, port): a batch of sends naming one callback URL
+# resolves it once. Only the addresses are kept (the allow-list is applied afresh), and the
+# connect-time check never uses this cache.
+_SAVE_TIME_TTL = 30.0
+_save_time_lock = threading.Lock()
+_save_time: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+
+def _resolve_for_save(host: str, port: int) -> list[str]:
+    now = time.monotonic()
+    hit = _save_time.get((host, port))
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    addresses = resolve(host, port)
+    with _save_time_lock:
+        if len(_save_time) >= 1024:
+            _save_time.clear()
+        _save_time[(host, port)] = (now + _SAVE_TIME_TTL, addresses)
+    return addresses
+
+
+def forget_lookups() -> None:
+    """Drop the save-time lookups (tests that answer DNS themselves)."""
+    with _save_time_lock:
+        _save_time.clear()
+
+
+def validate_url(url: str, *, live: bool = False) -> str:
+    """Check a tenant URL when it is saved; returns it normalised or raises UnsafeUrl (its
+    subclass NotAllowedUrl when the address is what is refused). ``live``: https only."""
     if not isinstance(url, str) or len(url) > 2048:
         raise UnsafeUrl("must be a URL of at most 2048 characters")
     try:
@@ -134,11 +176,14 @@ def validate_url(url: str, *, live: bool) -> str:
         raise UnsafeUrl("must not contain a fragment")
     port = port or (443 if parts.scheme == "https" else 80)
     try:
-        checked_addresses(parts.hostname, port)
-    except BlockedAddress as exc:
-        raise UnsafeUrl(f"points to a non-public address: {exc}") from None
+        addresses = _resolve_for_save(parts.hostname, port)
     except (socket.gaierror, UnicodeError):
         # Not resolvable now (DNS down, or not yet published): the connect-time check still
-        # applies to every delivery, so accepting it opens nothing.
-        pass
+        # applies to every request, so accepting it opens nothing.
+        return parts.geturl()
+    for address in addresses:
+        reason = blocked_reason(address)
+        if reason:
+            raise NotAllowedUrl(f"points to a non-public address: {parts.hostname} resolves to "
+                                f"{address} ({reason})")
     return parts.geturl()
