@@ -197,7 +197,7 @@ def publish_batches(app, n: int, tag: str, *, batch: int = 500) -> None:
     for start in range(0, n, batch):
         with transaction.atomic():
             publish_many(app, [("message.sent", {"id": f"msg_{tag}_{i}", "to": "+15550100"}, f"{tag}-{i}")
-                               for i in range(start, min(n, start + batch))])
+                               for i in range(start, min(n, start + batch))], livemode=False)
 
 
 def drain(app, port: int, n: int, tag: str, *, healthy_paths: set[str], concurrency: int,
@@ -273,10 +273,11 @@ def _publisher(app_id: str, tag: str, k: int, publishers: int, total: int, rate:
         with transaction.atomic():
             if batch == 1:
                 i = items[0]
-                events = [publish(app_id, "message.sent", {"id": f"msg_{tag}_{i}"}, idempotency_key=f"{tag}-{i}")]
+                events = [publish(app_id, "message.sent", {"id": f"msg_{tag}_{i}"}, idempotency_key=f"{tag}-{i}",
+                                  livemode=False)]
             else:
                 events = publish_many(app_id, [("message.sent", {"id": f"msg_{tag}_{i}"}, f"{tag}-{i}")
-                                               for i in items])
+                                               for i in items], livemode=False)
             at = time.time()  # the publish call returned; the commit is counted in the latency
         published.extend((event.id, at) for event in events)
     out.put(published)

@@ -14,13 +14,12 @@ if TYPE_CHECKING:
     from webhooks.services import NewEvent
 
 
-def publish(app, type: str, data: dict[str, Any], *, idempotency_key: str,
-            livemode: bool | None = None) -> Event:
+def publish(app, type: str, data: dict[str, Any], *, idempotency_key: str, livemode: bool) -> Event:
     """Record an Event for ``app`` inside the caller's transaction; deliveries start on commit.
 
     The same ``idempotency_key`` for the same app records the event once. ``livemode``: True
-    for live activity, False for test mode (sk_test_ keys, sandbox); the event reaches only
-    endpoints of that mode. None (not stated) reaches both.
+    for live activity, False for test mode (sk_test_ keys, sandbox), required: the event reaches
+    only endpoints of that mode and is listed only to keys of that mode (docs/decisions/0890).
     """
     from webhooks.services import event_publish
 
@@ -28,9 +27,11 @@ def publish(app, type: str, data: dict[str, Any], *, idempotency_key: str,
 
 
 def publish_many(app, events: Iterable[NewEvent | tuple[str, dict[str, Any], str]], *,
-                 livemode: bool | None = None, returning: bool = True) -> list[Event] | None:
+                 livemode: bool | None, returning: bool = True) -> list[Event] | None:
     """:func:`publish` for a batch: ``events`` are ``(type, data, idempotency_key)`` tuples (or
-    ``webhooks.NewEvent``, which may also carry its own ``livemode``).
+    ``webhooks.NewEvent``, which may also carry its own ``livemode``). ``livemode`` (required)
+    is the batch's mode; ``None`` only when every ``NewEvent`` states its own: an event left
+    without a mode raises TypeError and nothing is recorded.
 
     Same semantics as one ``publish`` per item, in order, with a fixed number of queries per
     batch. Returns one Event per item (the existing one for a key already recorded), or None

@@ -548,11 +548,13 @@ def record_results(results: list[Result], *, breaker: Breaker | None = None, ses
                 pk__in={n[1].endpoint_id for n in notices}).values_list("id", "url", "mode")}
             by_app: dict[str, list[NewEvent]] = defaultdict(list)
             for type_, job, result, made in notices:
-                url, mode = endpoints.get(job.endpoint_id, (job.url, None))
+                if job.endpoint_id not in endpoints:
+                    continue  # deleted meanwhile: its mode is unknown, and nobody to warn about it
+                url, mode = endpoints[job.endpoint_id]
                 by_app[job.app_id].append(NewEvent(
                     type_, _attempt_payload(job, result, made, url), f"{type_}:{job.delivery_id}:{made}",
-                    None if mode is None else mode == "live"))
+                    mode == "live"))
             for app_id, events in by_app.items():
-                events_publish(app=app_id, events=events, returning=False)
+                events_publish(app=app_id, events=events, livemode=None, returning=False)  # each its own
     for endpoint_id in gone:
         endpoint_disable(endpoint_id=endpoint_id, reason="gone", now=now)

@@ -31,9 +31,9 @@ class Event(models.Model):
     subject = models.CharField(max_length=200, blank=True, default="")
     sequence = models.PositiveBigIntegerField(default=0)
     # Published by live (True) or test-mode (False) activity; it only reaches endpoints of that
-    # mode. None: the publisher did not say (reaches both; see docs/decisions/0106).
-    livemode = models.BooleanField(null=True, default=None)
-    scoping = Scoping.app(mode="livemode", livemode_flag=True)  # null: published for both modes
+    # mode and is listed only to keys of that mode. Every publisher states it (decision 0890).
+    livemode = models.BooleanField()
+    scoping = Scoping.app(mode="livemode", livemode_flag=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

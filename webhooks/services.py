@@ -39,7 +39,8 @@ PING = "ping"
 # --- publishing -------------------------------------------------------------------------------
 
 class NewEvent(NamedTuple):
-    """One event of a :func:`events_publish` batch. ``livemode`` None: the batch's mode."""
+    """One event of a :func:`events_publish` batch. ``livemode`` None: the batch's mode (one of
+    the two must be stated, docs/decisions/0890)."""
 
     type: str
     data: dict[str, Any]
@@ -205,17 +206,27 @@ def _known_keys(app_id: str, keys: list[str]) -> list[str]:
     return out
 
 
-def _wants(types: frozenset[str] | None, mode: str, type_: str, livemode: bool | None) -> bool:
-    if livemode is not None and mode != ("live" if livemode else "test"):
+def _wants(types: frozenset[str] | None, mode: str, type_: str, livemode: bool) -> bool:
+    if mode != ("live" if livemode else "test"):
         return False
     return types is None or type_ in types
 
 
-def events_publish(*, app, events: Iterable[NewEvent | tuple], livemode: bool | None = None,
+def _mode_of(item: NewEvent, livemode: bool | None) -> bool:
+    """The event's own mode, else the batch's; neither stated is a programming error, never "both"
+    (an unstated mode once reached endpoints of both modes: docs/decisions/0890)."""
+    mode = livemode if item.livemode is None else item.livemode
+    if not isinstance(mode, bool):
+        raise TypeError(f"event {item.type!r} ({item.idempotency_key}) has no mode: pass livemode=True or False")
+    return mode
+
+
+def events_publish(*, app, events: Iterable[NewEvent | tuple], livemode: bool | None,
                    returning: bool = True) -> list[Event] | None:
     """Record Events and one Delivery per matching enabled endpoint, in the caller's transaction.
 
-    Returns one Event per input, in order (None with ``returning=False``, which skips building
+    ``livemode`` is the batch's mode; None only when every ``NewEvent`` states its own (else
+    TypeError). Returns one Event per input, in order (None with ``returning=False``, which skips building
     them). An idempotency key already recorded for the app (or
     repeated in the batch) yields the existing Event and creates nothing. The number of queries
     does not grow with the batch: one lookup of existing keys, one sequence upsert, one
@@ -228,6 +239,8 @@ def events_publish(*, app, events: Iterable[NewEvent | tuple], livemode: bool | 
         return [] if returning else None
     if connection.vendor == "postgresql":
         return _publish_pg(app_id, items, livemode, returning)
+    for item in items:
+        _mode_of(item, livemode)  # before any write
     keys = list(dict.fromkeys(item.idempotency_key for item in items))
     found: dict[str, Event] = {}
     known = _known_keys(app_id, keys)
@@ -297,15 +310,15 @@ class _Row(NamedTuple):
     data: dict[str, Any]
     idempotency_key: str
     subject: str
-    livemode: bool | None  # None: the event reaches endpoints of both modes
+    livemode: bool
 
 
 def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None, returning: bool = True
                 ) -> list[Event] | None:
     new: dict[str, _Row] = {}
     for item in items:
+        mode = _mode_of(item, livemode)
         if item.idempotency_key not in new:
-            mode = livemode if item.livemode is None else item.livemode
             # Plain rows, not Event instances: a model's __init__ was a fifth of an SMS worker's CPU.
             new[item.idempotency_key] = _Row(new_id("evt"), item.type, item.data, item.idempotency_key,
                                              _subject(item.data), mode)
@@ -368,7 +381,7 @@ def _record_new(app_id: str, items: list[NewEvent], livemode: bool | None) -> di
         if subject:
             given[subject] += 1
             sequence = given[subject]
-        mode = livemode if item.livemode is None else item.livemode
+        mode = _mode_of(item, livemode)
         events.append(Event(app_id=app_id, type=item.type, data=item.data, idempotency_key=item.idempotency_key,
                             subject=subject, sequence=sequence, livemode=mode, created_at=now))
     inserted = _events_insert(events)
@@ -387,8 +400,7 @@ def _record_new(app_id: str, items: list[NewEvent], livemode: bool | None) -> di
     return out
 
 
-def event_publish(*, app, type: str, data: dict[str, Any], idempotency_key: str,
-                  livemode: bool | None = None) -> Event:
+def event_publish(*, app, type: str, data: dict[str, Any], idempotency_key: str, livemode: bool) -> Event:
     """One event: :func:`events_publish` with a batch of one."""
     return events_publish(app=app, events=[NewEvent(type, data, idempotency_key)], livemode=livemode)[0]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from cpaas.core import authfail
 from cpaas.core.clientip import client_ip
 from cpaas.core.context import app_id_var, key_id_var
 from cpaas.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
@@ -37,7 +37,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         address = None
         if not key_is_cached(secret):
             address = client_ip(request) or "unknown"
-            throttle = gate().auth_throttle(address, settings.AUTH_FAILURES_PER_WINDOW)
+            throttle = authfail.throttled(address)
             if throttle.blocked:
                 raise RateLimited("Too many failed authentications from this address. "
                                   "Retry after the number of seconds in `Retry-After`.",
@@ -63,7 +63,7 @@ class ApiKeyAuthentication(BaseAuthentication):
 def _failed(request, address: str | None) -> NoReturn:
     """Count the failure against the client's address, then answer the one 401."""
     address = address or client_ip(request) or "unknown"
-    gate().auth_failed(address, settings.AUTH_FAILURES_PER_WINDOW, settings.AUTH_FAILURE_WINDOW_SECONDS)
+    authfail.failed(address)
     raise AuthenticationFailed()
 
 

@@ -41,13 +41,25 @@ def _trusted(address, networks: tuple[Network, ...]) -> bool:
 
 def client_ip(request) -> str | None:
     """The address to account a request to (throttles, audit log); None if there is none."""
-    peer = _parse(request.META.get("REMOTE_ADDR") or "")
+    return client_address(request.META.get("REMOTE_ADDR") or "", request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def scope_client_ip(scope) -> str | None:
+    """:func:`client_ip` of an ASGI connection (the IM gateway's WebSocket handshake)."""
+    peer = (scope.get("client") or ("",))[0] or ""
+    forwarded = ", ".join(value.decode("latin-1") for name, value in scope.get("headers", ())
+                          if name == b"x-forwarded-for")
+    return client_address(peer, forwarded)
+
+
+def client_address(remote: str, forwarded: str) -> str | None:
+    """The client behind peer ``remote`` given its ``X-Forwarded-For`` header (see the module)."""
+    peer = _parse(remote)
     if peer is None:
         return None
     networks = _networks(tuple(settings.TRUSTED_PROXIES))
     if not networks or not _trusted(peer, networks):
         return str(peer)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     for hop in reversed([part for part in forwarded.split(",") if part.strip()]):
         address = _parse(hop)
         if address is None:

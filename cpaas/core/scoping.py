@@ -55,8 +55,8 @@ class Scoping:
     ``owner`` is the lookup holding the owner's id (``app_id``, ``tenant_id``, or a path through a
     parent such as ``conversation__app_id``); ``by`` says which of the principal's ids it matches
     (``app`` or ``tenant``). ``mode`` is the lookup holding the row's mode (``mode``,
-    ``call__mode``…), or ``SHARED`` / ``LIVE_ONLY``. ``livemode_flag`` marks a nullable boolean
-    ``livemode`` column instead, where null means "published for both modes" (webhook events).
+    ``call__mode``…), or ``SHARED`` / ``LIVE_ONLY``. ``livemode_flag`` marks a boolean
+    ``livemode`` column instead (webhook events; never null, decision 0890).
     """
 
     owner: str
@@ -85,7 +85,7 @@ class Scoping:
         if self.mode == LIVE_ONLY:
             return None if mode == "live" else Q(pk__in=[])
         if self.livemode_flag:
-            return Q(**{self.mode: mode == "live"}) | Q(**{f"{self.mode}__isnull": True})
+            return Q(**{self.mode: mode == "live"})
         return Q(**{self.mode: mode})
 
 

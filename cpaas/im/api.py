@@ -316,7 +316,8 @@ class StatsView(ImView):
         from django.utils import timezone
 
         day = timezone.now().date().isoformat()
-        return Response({"object": "im.stats", "online": state().online_count(self.app_id),
-                         "dau_today": state().dau_count(self.app_id, day),
+        # Redis keeps these per mode (decision 0892): a test key sees its sandbox's activity only.
+        return Response({"object": "im.stats", "online": state().online_count(self.app_id, self.mode),
+                         "dau_today": state().dau_count(self.app_id, self.mode, day),
                          "users": self.scoped(ImUser).count(),
                          "groups": self.scoped(Conversation).filter(kind=ConversationKind.GROUP).count()})

@@ -127,6 +127,9 @@ class ImClient:
                     self._fail_all(self.closed)
                     self.synced.set()  # wake waiters; they see .closed
                     return
+            except websockets.InvalidStatus as exc:  # 429: too many bad tokens from this address
+                retry_after = exc.response.headers.get("Retry-After", "") if exc.response.status_code == 429 else ""
+                backoff = max(backoff, float(retry_after)) if retry_after.isdigit() else backoff
             except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI):
                 pass
             except asyncio.CancelledError:

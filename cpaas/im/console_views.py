@@ -31,10 +31,12 @@ def overview(request):
     if app is not None:
         today = timezone.now().date()
         days = [(today - timedelta(days=n)).isoformat() for n in range(CHART_DAYS - 1, -1, -1)]
-        counts = state().dau_history(app.pk, days)
+        # The console shows both modes (a member sees test and live); Redis keeps them apart.
+        counts = [sum(pair) for pair in zip(state().dau_history(app.pk, "live", days),
+                                            state().dau_history(app.pk, "test", days), strict=True)]
         peak = max(counts) or 1
         context.update(
-            online=state().online_count(app.pk),
+            online=state().online_count(app.pk, "live") + state().online_count(app.pk, "test"),
             dau_today=counts[-1],
             users=ImUser.objects.filter(app=app).count(),
             groups=Conversation.objects.filter(app=app, kind=ConversationKind.GROUP, dismissed_at__isnull=True).count(),

@@ -2,7 +2,7 @@
 
 A user is active on a UTC day when they connect or send. The first activity of a (user, day)
 records ``im_dau`` in the billing ledger with the idempotency key ``dau:<user>:<day>``; a Redis set
-per app and day (and a small in-process set) in front of it means later activity costs a set
+per app, mode and day (and a small in-process set) in front of it means later activity costs a set
 lookup, not a database write. The set is filled only after the ledger row committed, so a crash in
 between records the usage again next time, and the ledger's key makes that a no-op: exact, no
 HyperLogLog.
@@ -41,14 +41,14 @@ def _local_add(key: tuple[str, str, str]) -> None:
         _seen.add(key)
 
 
-def dau_known(*, app, user_id: str, when: datetime) -> bool:
+def dau_known(*, app, user_id: str, when: datetime, mode: str) -> bool:
     """True when ``user_id``'s activity of that UTC day is already recorded (no write needed)."""
     app_id = getattr(app, "pk", app)
     day = when.astimezone(UTC).date().isoformat()
     key = (app_id, user_id, day)
     if _local_seen(key):
         return True
-    if state().dau_seen(app_id, day, user_id):
+    if state().dau_seen(app_id, mode, day, user_id):
         _local_add(key)
         return True
     return False
@@ -60,7 +60,7 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None, mode: str) -> 
     Call inside a transaction (or autocommit); the marker sets are updated on commit.
     """
     when = when or timezone.now()
-    if dau_known(app=app, user_id=user_id, when=when):
+    if dau_known(app=app, user_id=user_id, when=when, mode=mode):
         return False
     app_id = getattr(app, "pk", app)
     day = when.astimezone(UTC).date().isoformat()
@@ -72,7 +72,7 @@ def dau_touch(*, app, user_id: str, when: datetime | None = None, mode: str) -> 
                          idempotency_key=f"dau:{user_id}:{day}", mode=mode)
 
     def mark() -> None:
-        state().dau_add(app_id, day, user_id)
+        state().dau_add(app_id, mode, day, user_id)
         _local_add(key)
 
     transaction.on_commit(mark)

@@ -42,7 +42,7 @@ def publish_pending(*, limit: int = BATCH) -> int:
                 livemode=msg.conversation.mode == "live"))
             counts[msg.app_id][msg.conversation.kind, msg.conversation.mode] += 1
         for app_id, batch in events.items():
-            webhooks.publish_many(apps[app_id], batch, returning=False)  # each event has its conversation's mode
+            webhooks.publish_many(apps[app_id], batch, livemode=None, returning=False)  # each its conversation's
         first = rows[0].id
         for app_id, by_kind in counts.items():
             for (kind, mode), quantity in by_kind.items():

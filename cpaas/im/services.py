@@ -456,7 +456,7 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
     single = (connection.vendor == "postgresql" and not connection.in_atomic_block
               and msg_type != MessageType.COMMAND
               and conv.kind != ConversationKind.CHATROOM
-              and (sender is None or metering.dau_known(app=app, user_id=sender_id, when=now)))
+              and (sender is None or metering.dau_known(app=app, user_id=sender_id, when=now, mode=conv.mode)))
     try:
         with nullcontext() if single else transaction.atomic():
             if sender is not None and not single:

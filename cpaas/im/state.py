@@ -1,7 +1,10 @@
 """Shared fast state of the IM room: DAU sets, chatroom windows and backlogs, presence, cursors.
 
 Redis when ``REDIS_URL`` is set (shared by every gateway and API process), process memory in the
-embedded default. Every key carries the app id (tenant isolation holds in Redis too).
+embedded default. Every key carries the app id (tenant isolation holds in Redis too), and the
+counted figures (online users, daily actives) also the mode, so a test key's stats never count live
+users (decision 0892). Live keys keep their original names (every user that existed before IM had
+a mode became live); test keys insert ``:test`` after the app id.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ return 1
 """
 
 
+def _m(app_id: str, mode: str) -> str:
+    """The app (and mode) part of a counted key: ``app`` for live, ``app:test`` for test."""
+    if mode == "live":
+        return app_id
+    if mode == "test":
+        return f"{app_id}:test"
+    raise ValueError(f"unknown mode {mode!r}")
+
+
 def _window() -> int:
     return int(time.time() * 1000) // conf.ROOM_WINDOW_MS
 
@@ -46,12 +58,12 @@ class RedisState:
         self.r = redis.Redis.from_url(url, socket_timeout=5, health_check_interval=30, decode_responses=True)
         self._admit = self.r.register_script(_ROOM_ADMIT)
 
-    # --- DAU: one set per app and day in front of the ledger ---
-    def dau_seen(self, app_id: str, day: str, user_id: str) -> bool:
-        return bool(self.r.sismember(f"{P}:dau:{app_id}:{day}", user_id))
+    # --- DAU: one set per app, mode and day in front of the ledger ---
+    def dau_seen(self, app_id: str, mode: str, day: str, user_id: str) -> bool:
+        return bool(self.r.sismember(f"{P}:dau:{_m(app_id, mode)}:{day}", user_id))
 
-    def dau_add(self, app_id: str, day: str, user_id: str) -> None:
-        key = f"{P}:dau:{app_id}:{day}"
+    def dau_add(self, app_id: str, mode: str, day: str, user_id: str) -> None:
+        key = f"{P}:dau:{_m(app_id, mode)}:{day}"
         pipe = self.r.pipeline()
         pipe.sadd(key, user_id)
         pipe.expire(key, 3 * 86400)
@@ -59,15 +71,16 @@ class RedisState:
         if added:
             # a small per-day counter outlives the set, for the console's DAU chart
             pipe = self.r.pipeline()
-            pipe.incr(f"{P}:daun:{app_id}:{day}")
-            pipe.expire(f"{P}:daun:{app_id}:{day}", 95 * 86400)
+            pipe.incr(f"{P}:daun:{_m(app_id, mode)}:{day}")
+            pipe.expire(f"{P}:daun:{_m(app_id, mode)}:{day}", 95 * 86400)
             pipe.execute()
 
-    def dau_count(self, app_id: str, day: str) -> int:
-        return int(self.r.get(f"{P}:daun:{app_id}:{day}") or 0)
+    def dau_count(self, app_id: str, mode: str, day: str) -> int:
+        return int(self.r.get(f"{P}:daun:{_m(app_id, mode)}:{day}") or 0)
 
-    def dau_history(self, app_id: str, days: list[str]) -> list[int]:
-        return [int(v or 0) for v in self.r.mget([f"{P}:daun:{app_id}:{d}" for d in days])] if days else []
+    def dau_history(self, app_id: str, mode: str, days: list[str]) -> list[int]:
+        keys = [f"{P}:daun:{_m(app_id, mode)}:{d}" for d in days]
+        return [int(v or 0) for v in self.r.mget(keys)] if days else []
 
     # --- chatrooms ---
     def room_admit(self, app_id: str, room_id: str, *, low: bool, whitelisted: bool) -> bool:
@@ -101,8 +114,8 @@ class RedisState:
         self.r.delete(f"{base}:backlog", f"{base}:drops", f"{base}:seq")
 
     # --- presence: a sorted set of live connections per user (score = expiry) ---
-    def presence_connect(self, app_id: str, user_id: str, conn_id: str) -> bool:
-        """Add a connection; True when the user was offline before."""
+    def presence_connect(self, app_id: str, user_id: str, conn_id: str, mode: str) -> bool:
+        """Add a connection of a ``mode`` user; True when the user was offline before."""
         key = f"{P}:conn:{app_id}:{user_id}"
         now = time.time()
         pipe = self.r.pipeline()
@@ -110,7 +123,7 @@ class RedisState:
         pipe.zcard(key)
         pipe.zadd(key, {conn_id: now + conf.PRESENCE_TTL_SECONDS})
         pipe.expire(key, conf.PRESENCE_TTL_SECONDS * 2)
-        pipe.sadd(f"{P}:online:{app_id}", user_id)
+        pipe.sadd(f"{P}:online:{_m(app_id, mode)}", user_id)
         _, before, *_ = pipe.execute()
         return int(before) == 0
 
@@ -121,7 +134,7 @@ class RedisState:
         pipe.expire(key, conf.PRESENCE_TTL_SECONDS * 2)
         pipe.execute()
 
-    def presence_disconnect(self, app_id: str, user_id: str, conn_id: str) -> bool:
+    def presence_disconnect(self, app_id: str, user_id: str, conn_id: str, mode: str) -> bool:
         """Remove a connection; True when it was the user's last one."""
         key = f"{P}:conn:{app_id}:{user_id}"
         pipe = self.r.pipeline()
@@ -130,12 +143,12 @@ class RedisState:
         pipe.zcard(key)
         _, _, after = pipe.execute()
         if int(after) == 0:
-            self.r.srem(f"{P}:online:{app_id}", user_id)
+            self.r.srem(f"{P}:online:{_m(app_id, mode)}", user_id)
             return True
         return False
 
-    def online_count(self, app_id: str) -> int:
-        return int(self.r.scard(f"{P}:online:{app_id}"))
+    def online_count(self, app_id: str, mode: str) -> int:
+        return int(self.r.scard(f"{P}:online:{_m(app_id, mode)}"))
 
     def is_online(self, app_id: str, user_id: str) -> bool:
         return bool(self.r.zcount(f"{P}:conn:{app_id}:{user_id}", time.time(), "+inf"))
@@ -164,22 +177,23 @@ class MemoryState:
         self.seqs: dict[tuple[str, str], int] = defaultdict(int)
         self.backlogs: dict[tuple[str, str], deque] = defaultdict(lambda: deque(maxlen=conf.ROOM_BACKLOG))
         self.conns: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.modes: dict[tuple[str, str], str] = {}  # (app, user) online -> the user's mode
         self.cursors: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
 
-    def dau_seen(self, app_id, day, user_id) -> bool:
+    def dau_seen(self, app_id, mode, day, user_id) -> bool:
         with self.lock:
-            return user_id in self.dau[(app_id, day)]
+            return user_id in self.dau[(_m(app_id, mode), day)]
 
-    def dau_add(self, app_id, day, user_id) -> None:
+    def dau_add(self, app_id, mode, day, user_id) -> None:
         with self.lock:
-            self.dau[(app_id, day)].add(user_id)
+            self.dau[(_m(app_id, mode), day)].add(user_id)
 
-    def dau_count(self, app_id, day) -> int:
+    def dau_count(self, app_id, mode, day) -> int:
         with self.lock:
-            return len(self.dau.get((app_id, day), ()))
+            return len(self.dau.get((_m(app_id, mode), day), ()))
 
-    def dau_history(self, app_id, days) -> list[int]:
-        return [self.dau_count(app_id, d) for d in days]
+    def dau_history(self, app_id, mode, days) -> list[int]:
+        return [self.dau_count(app_id, mode, d) for d in days]
 
     def room_admit(self, app_id, room_id, *, low: bool, whitelisted: bool) -> bool:
         w = _window()
@@ -217,28 +231,31 @@ class MemoryState:
             for store in (self.backlogs, self.drops, self.seqs):
                 store.pop((app_id, room_id), None)
 
-    def presence_connect(self, app_id, user_id, conn_id) -> bool:
+    def presence_connect(self, app_id, user_id, conn_id, mode) -> bool:
+        _m(app_id, mode)
         with self.lock:
             conns = self.conns[(app_id, user_id)]
             before = len(conns)
             conns.add(conn_id)
+            self.modes[(app_id, user_id)] = mode
             return before == 0
 
     def presence_refresh(self, app_id, user_id, conn_id) -> None:
         return None
 
-    def presence_disconnect(self, app_id, user_id, conn_id) -> bool:
+    def presence_disconnect(self, app_id, user_id, conn_id, mode) -> bool:
         with self.lock:
             conns = self.conns[(app_id, user_id)]
             conns.discard(conn_id)
             if not conns:
                 self.conns.pop((app_id, user_id), None)
+                self.modes.pop((app_id, user_id), None)
                 return True
             return False
 
-    def online_count(self, app_id) -> int:
+    def online_count(self, app_id, mode) -> int:
         with self.lock:
-            return sum(1 for (a, _u), c in self.conns.items() if a == app_id and c)
+            return sum(1 for (a, u), c in self.conns.items() if a == app_id and c and self.modes.get((a, u)) == mode)
 
     def is_online(self, app_id, user_id) -> bool:
         with self.lock:

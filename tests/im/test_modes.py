@@ -68,3 +68,24 @@ def test_im_events_carry_the_mode_of_their_conversation(db, api, live_api, app):
     assert created == {"tess": False, "lisa": True}
     assert [e["data"]["content"]["text"] for e in api.get("/v1/events?type=im.message.created").json()["data"]] \
         == ["tess"]
+
+
+def test_a_test_keys_stats_count_neither_live_users_online_nor_live_daily_actives(gateway, api, live_api):
+    """Decision 0892: online and daily-active figures are kept per mode in Redis."""
+    liver, leo = token(live_api, "lisa"), token(live_api, "leo")
+    tester = token(api, "tess")
+
+    async def scenario():
+        clients = [ImClient(gateway.url, secret) for secret in (liver, leo, tester)]
+        for client in clients:
+            await client.start()
+        loop = asyncio.get_running_loop()
+        stats = await loop.run_in_executor(None, lambda: (api.get("/v1/im/stats").json(),
+                                                          live_api.get("/v1/im/stats").json()))
+        for client in clients:
+            await client.close()
+        return stats
+
+    test_stats, live_stats = run(scenario())
+    assert (test_stats["online"], test_stats["dau_today"], test_stats["users"]) == (1, 1, 1)
+    assert (live_stats["online"], live_stats["dau_today"], live_stats["users"]) == (2, 2, 2)

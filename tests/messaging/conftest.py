@@ -43,11 +43,11 @@ def contracts(monkeypatch):
     calls = SimpleNamespace(events=[], usage=[])
     real_publish, real_publish_many, real_record = webhooks.publish, webhooks.publish_many, billing.record_usage
 
-    def publish(app, type, data, *, idempotency_key):
-        calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=idempotency_key))
-        return real_publish(app, type, data, idempotency_key=idempotency_key)
+    def publish(app, type, data, *, idempotency_key, livemode):
+        calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=idempotency_key, livemode=livemode))
+        return real_publish(app, type, data, idempotency_key=idempotency_key, livemode=livemode)
 
-    def publish_many(app, events, *, livemode=None, returning=True):
+    def publish_many(app, events, *, livemode, returning=True):
         events = list(events)
         for type, data, key in events:
             calls.events.append(SimpleNamespace(app=app, type=type, data=data, key=key, livemode=livemode))

@@ -16,7 +16,7 @@ from webhooks.models import Delivery
 
 
 def _fill(app, type_: str, n: int, tag: str) -> None:
-    publish_many(app, [(type_, {"id": f"msg_{tag}_{i}"}, f"{tag}-{i}") for i in range(n)])
+    publish_many(app, [(type_, {"id": f"msg_{tag}_{i}"}, f"{tag}-{i}") for i in range(n)], livemode=False)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def test_listen_registers_a_temporary_endpoint_prints_and_forwards_events(live_s
         time.sleep(0.05)
     secret = next(line.split()[5] for line in out.getvalue().splitlines() if "signing secret" in line)
 
-    event = publish(provisioned.app, "message.sent", {"id": "msg_1"}, idempotency_key="k1")
+    event = publish(provisioned.app, "message.sent", {"id": "msg_1"}, idempotency_key="k1", livemode=False)
     run(dispatcher)
     listener.stop()
     thread.join(10)

@@ -26,7 +26,7 @@ def test_the_console_lists_endpoints_with_a_disabled_notice(console, make_endpoi
 def test_the_console_shows_deliveries_with_attempts_and_the_signed_request(console, app, receiver, dispatcher,
                                                                            make_endpoint):
     endpoint = make_endpoint(receiver.url("/status/500")).endpoint
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     run(dispatcher)
     page = console.get(f"/console/webhooks/{endpoint.id}")
     assert page.status_code == 200
@@ -36,7 +36,7 @@ def test_the_console_shows_deliveries_with_attempts_and_the_signed_request(conso
 
 def test_the_console_retry_and_recover_buttons_work(console, app, make_endpoint):
     endpoint = make_endpoint("https://hooks.example.com/x").endpoint
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     Delivery.objects.update(status="failed", next_attempt_at=None)
     delivery = Delivery.objects.get()
     response = console.post(f"/console/webhooks/{endpoint.id}/recover", {"since": "2020-01-01T00:00", "dry_run": "1"})

@@ -13,7 +13,7 @@ from webhooks.services import endpoint_rotate_secret
 
 def test_it_delivers_a_published_event_signed_so_standardwebhooks_verifies_it(app, receiver, dispatcher, make_endpoint):
     created = make_endpoint(receiver.url("/ok"))
-    event = publish(app, "ping", {"endpoint_id": "x", "message": "hi"}, idempotency_key="k1")
+    event = publish(app, "ping", {"endpoint_id": "x", "message": "hi"}, idempotency_key="k1", livemode=False)
 
     assert run(dispatcher) == 1
 
@@ -39,24 +39,24 @@ def test_it_creates_deliveries_only_for_enabled_endpoints_whose_filter_matches(a
     make_endpoint("https://hooks.example.com/other", event_types=["webhook.attempt.failing"])
     make_endpoint("https://hooks.example.com/off", enabled=False)
 
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
 
     assert set(Delivery.objects.values_list("endpoint_id", flat=True)) == {everything.id, pings.id}
 
 
 def test_it_records_an_event_once_per_idempotency_key(app, make_endpoint):
     make_endpoint("https://hooks.example.com/all")
-    first = publish(app, "ping", {"id": "msg_1"}, idempotency_key="same")
-    second = publish(app, "ping", {"id": "msg_1"}, idempotency_key="same")
+    first = publish(app, "ping", {"id": "msg_1"}, idempotency_key="same", livemode=False)
+    second = publish(app, "ping", {"id": "msg_1"}, idempotency_key="same", livemode=False)
     assert first.id == second.id
     assert Event.objects.count() == 1
     assert Delivery.objects.count() == 1
 
 
 def test_it_numbers_events_per_subject(app):
-    a1 = publish(app, "ping", {"id": "msg_a"}, idempotency_key="1")
-    b1 = publish(app, "ping", {"id": "msg_b"}, idempotency_key="2")
-    a2 = publish(app, "ping", {"id": "msg_a"}, idempotency_key="3")
+    a1 = publish(app, "ping", {"id": "msg_a"}, idempotency_key="1", livemode=False)
+    b1 = publish(app, "ping", {"id": "msg_b"}, idempotency_key="2", livemode=False)
+    a2 = publish(app, "ping", {"id": "msg_a"}, idempotency_key="3", livemode=False)
     assert (a1.sequence, b1.sequence, a2.sequence) == (1, 1, 2)
     assert a2.subject == "msg_a"
 
@@ -73,7 +73,7 @@ def test_it_starts_sending_on_commit_with_one_kick_for_a_burst(app, make_endpoin
     make_endpoint("https://hooks.example.com/all")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         for n in range(50):
-            publish(app, "ping", {"id": f"msg_{n}"}, idempotency_key=f"k{n}")
+            publish(app, "ping", {"id": f"msg_{n}"}, idempotency_key=f"k{n}", livemode=False)
     assert callbacks
     assert sent == [1]
 
@@ -85,7 +85,7 @@ def test_it_does_not_send_before_commit(app, make_endpoint, monkeypatch, django_
     monkeypatch.setattr(tasks.dispatch, "delay", lambda: sent.append(1))
     make_endpoint("https://hooks.example.com/all")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        publish(app, "ping", {"id": "msg_1"}, idempotency_key="k")
+        publish(app, "ping", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     assert len(callbacks) == 1
     assert sent == []
 
@@ -94,7 +94,7 @@ def test_it_signs_with_the_old_and_new_secret_for_a_day_after_rotation(app, rece
     created = make_endpoint(receiver.url("/ok"))
     new_secret = endpoint_rotate_secret(endpoint=created.endpoint)
 
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
     run(dispatcher)
 
     request = receiver.requests[-1]
@@ -109,7 +109,7 @@ def test_it_stops_signing_with_an_old_secret_after_the_overlap(app, receiver, di
     endpoint_rotate_secret(endpoint=endpoint, now=timezone.now() - timedelta(seconds=conf.ROTATION_OVERLAP_SECONDS + 1))
     endpoint.refresh_from_db()
 
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
     run(dispatcher)
 
     assert len(receiver.requests[-1]["headers"]["webhook-signature"].split(" ")) == 1
@@ -150,7 +150,7 @@ def test_it_decrypts_secrets_after_the_encryption_key_is_rotated(make_endpoint, 
 def test_a_misbehaving_receiver_costs_one_logged_attempt(app, receiver, dispatcher, make_endpoint, monkeypatch, path):
     monkeypatch.setattr(conf, "TOTAL_TIMEOUT", 1.0)
     make_endpoint(receiver.url(path))
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
 
     run(dispatcher)
 
@@ -182,7 +182,7 @@ def test_a_redirect_to_the_metadata_address_is_never_followed(app, receiver, dis
     real = ssrf.checked_addresses
     monkeypatch.setattr(ssrf, "checked_addresses", lambda host, port: connected.append(host) or real(host, port))
     make_endpoint(receiver.url("/redirect"))
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
 
     run(dispatcher)
 

@@ -25,7 +25,7 @@ def _fake_dns(monkeypatch, answers: dict[str, str]):
 def test_two_claims_never_take_the_same_delivery(app, make_endpoint):
     make_endpoint("https://hooks.example.com/x")
     for n in range(10):
-        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}")
+        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}", livemode=False)
     first, second, third = claim(6), claim(6), claim(6)
     assert len(first) == 6
     assert len(second) == 4
@@ -35,7 +35,7 @@ def test_two_claims_never_take_the_same_delivery(app, make_endpoint):
 
 def test_a_claim_whose_lease_ran_out_is_due_again(app, make_endpoint):
     make_endpoint("https://hooks.example.com/x")
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     (taken,) = claim(10)
     assert claim(10) == []
     later = timezone.now() + timedelta(seconds=conf.CLAIM_LEASE_SECONDS + 1)
@@ -46,7 +46,7 @@ def test_a_claim_whose_lease_ran_out_is_due_again(app, make_endpoint):
 
 def test_a_stale_worker_s_result_does_not_overwrite_the_new_claim(app, make_endpoint):
     make_endpoint("https://hooks.example.com/x")
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     (stale,) = claim(10)
     claim(10, now=timezone.now() + timedelta(seconds=conf.CLAIM_LEASE_SECONDS + 1))
     job = Job(delivery_id=stale.id, endpoint_id=stale.endpoint_id, app_id=stale.app_id, url="u", body=b"",
@@ -63,7 +63,7 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host(app, 
                                                                            make_endpoint, monkeypatch):
     _fake_dns(monkeypatch, {"hooks.example.com": "127.0.0.1"})
     make_endpoint(f"http://hooks.example.com:{receiver.port}/ok")
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     run(dispatcher)
     (request,) = receiver.requests
     assert request["headers"]["host"] == f"hooks.example.com:{receiver.port}"
@@ -76,7 +76,7 @@ def test_dns_rebinding_to_a_private_address_after_creation_is_blocked(app, recei
     make_endpoint(f"http://rebind.example.com:{receiver.port}/ok")
     monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", [])
     _fake_dns(monkeypatch, {"rebind.example.com": "127.0.0.1"})
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     run(dispatcher)
     assert receiver.requests == []
     attempt = Attempt.objects.get()
@@ -111,7 +111,7 @@ def test_an_open_circuit_puts_deliveries_back_without_counting_an_attempt(app, r
     endpoint = make_endpoint(receiver.url("/ok")).endpoint
     for _ in range(conf.BREAKER_FAILURES):
         dispatcher.breaker.failure(endpoint.id)
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     run(dispatcher)  # excluded from the claim while open
     assert Delivery.objects.get().next_attempt_at <= timezone.now()
     monkeypatch.setattr(dispatcher.breaker, "blocked", set)  # the circuit opened after the claim
@@ -128,9 +128,9 @@ def test_a_slow_endpoint_does_not_hold_back_a_healthy_one(app, receiver, dispatc
     make_endpoint(receiver.url("/sleep/1.5"), event_types=["ping"])
     make_endpoint(receiver.url("/ok"), event_types=["webhook.attempt.failing"])
     for n in range(10):
-        publish(app, "ping", {"endpoint_id": "x", "message": str(n)}, idempotency_key=f"slow{n}")
+        publish(app, "ping", {"endpoint_id": "x", "message": str(n)}, idempotency_key=f"slow{n}", livemode=False)
     for n in range(30):
-        publish(app, "webhook.attempt.failing", {"n": n}, idempotency_key=f"fast{n}")
+        publish(app, "webhook.attempt.failing", {"n": n}, idempotency_key=f"fast{n}", livemode=False)
     dispatcher.run(run_seconds=1.0, idle_exit=0)
     fast = Attempt.objects.filter(delivery__event__type="webhook.attempt.failing")
     slow = Attempt.objects.filter(delivery__event__type="ping")
@@ -144,7 +144,7 @@ def test_a_slow_endpoint_does_not_hold_back_a_healthy_one(app, receiver, dispatc
 def test_an_endpoint_rate_limit_spreads_deliveries_out(app, receiver, dispatcher, make_endpoint):
     make_endpoint(receiver.url("/ok"), rate_limit=1)
     for n in range(3):
-        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}")
+        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}", livemode=False)
     run(dispatcher)
     assert len(receiver.requests) == 1
     waiting = Delivery.objects.filter(status="pending")

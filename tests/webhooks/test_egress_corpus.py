@@ -25,7 +25,7 @@ def test_endpoint_deliveries_never_reach_a_loopback_spelling(app, receiver, disp
     for url in urls:
         make_endpoint(url)
     monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", [])  # … sent once it is not
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k", livemode=False)
     run(dispatcher)
     assert receiver.requests == []
     errors = list(Attempt.objects.values_list("error", flat=True))

@@ -11,7 +11,7 @@ def test_it_lists_deliveries_with_their_attempts(api, app, receiver, dispatcher,
                                                  django_assert_max_num_queries):
     endpoint = make_endpoint(receiver.url("/status/500")).endpoint
     for n in range(3):
-        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}")
+        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}", livemode=False)
     run(dispatcher)
     with django_assert_max_num_queries(8):
         body = api.get(f"/v1/webhook-endpoints/{endpoint.id}/deliveries").json()
@@ -29,7 +29,7 @@ def test_it_lists_deliveries_with_their_attempts(api, app, receiver, dispatcher,
 
 def test_a_retried_delivery_is_sent_again_with_the_same_webhook_id(api, app, receiver, dispatcher, make_endpoint):
     endpoint = make_endpoint(receiver.url("/ok")).endpoint
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k1")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k1", livemode=False)
     run(dispatcher)
     delivery = Delivery.objects.get()
 
@@ -47,7 +47,7 @@ def test_a_retried_delivery_is_sent_again_with_the_same_webhook_id(api, app, rec
 
 def test_a_manual_retry_that_fails_gets_one_attempt_not_a_new_schedule(api, app, receiver, dispatcher, make_endpoint):
     endpoint = make_endpoint(receiver.url("/status/503")).endpoint
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k1")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k1", livemode=False)
     Delivery.objects.update(status="failed", attempts=8, next_attempt_at=None)
     delivery = Delivery.objects.get()
     api.post(f"/v1/webhook-endpoints/{endpoint.id}/deliveries/{delivery.id}/retry", {}, format="json")
@@ -61,7 +61,7 @@ def test_recover_resends_failed_deliveries_since_a_time_and_dry_run_only_counts(
                                                                                  make_endpoint):
     endpoint = make_endpoint(receiver.url("/ok")).endpoint
     for n in range(4):
-        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}")
+        publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}", livemode=False)
     old = Delivery.objects.order_by("id").first()
     Delivery.objects.update(status="failed", next_attempt_at=None)
     Delivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
@@ -108,8 +108,8 @@ def test_the_test_call_refuses_a_disabled_endpoint(api, make_endpoint):
 
 
 def test_events_are_listed_and_fetched_with_their_sequence(api, app):
-    first = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a")
-    publish(app, "message.delivered", {"id": "msg_1"}, idempotency_key="b")
+    first = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a", livemode=False)
+    publish(app, "message.delivered", {"id": "msg_1"}, idempotency_key="b", livemode=False)
     listed = api.get("/v1/events").json()["data"]
     assert [e["sequence"] for e in listed] == [2, 1]
     assert api.get("/v1/events?type=message.sent").json()["data"][0]["id"] == first.id
@@ -120,7 +120,7 @@ def test_events_are_listed_and_fetched_with_their_sequence(api, app):
 
 def test_another_tenant_s_events_and_deliveries_are_not_found(api, other_api, app, make_endpoint):
     endpoint = make_endpoint("https://hooks.example.com/x").endpoint
-    event = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a")
+    event = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a", livemode=False)
     delivery = Delivery.objects.get()
     assert other_api.get(f"/v1/events/{event.id}").status_code == 404
     assert other_api.get("/v1/events").json()["data"] == []
@@ -133,8 +133,8 @@ def test_events_older_than_the_retention_are_purged(app, make_endpoint):
     from webhooks.services import events_purge
 
     make_endpoint("https://hooks.example.com/x")
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a")
-    publish(app, "message.sent", {"id": "msg_2"}, idempotency_key="b")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a", livemode=False)
+    publish(app, "message.sent", {"id": "msg_2"}, idempotency_key="b", livemode=False)
     Event.objects.filter(idempotency_key="a").update(created_at=timezone.now() - timedelta(days=91))
     assert events_purge() == 1
     assert list(Event.objects.values_list("idempotency_key", flat=True)) == ["b"]
@@ -144,12 +144,11 @@ def test_events_older_than_the_retention_are_purged(app, make_endpoint):
 def test_events_show_their_mode_and_each_key_sees_its_own_mode_only(api, live_api, app):
     live = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="a", livemode=True)
     test = publish(app, "message.sent", {"id": "msg_2"}, idempotency_key="b", livemode=False)
-    unstated = publish(app, "message.sent", {"id": "msg_3"}, idempotency_key="c")
 
     listed = {e["id"]: e["livemode"] for e in api.get("/v1/events").json()["data"]}
-    assert listed == {test.id: False, unstated.id: None}  # null: published for both modes
+    assert listed == {test.id: False}  # every event has a mode (decision 0890): none is listed to both
     listed_live = {e["id"]: e["livemode"] for e in live_api.get("/v1/events").json()["data"]}
-    assert listed_live == {live.id: True, unstated.id: None}
+    assert listed_live == {live.id: True}
     assert [e["id"] for e in api.get("/v1/events?livemode=false").json()["data"]] == [test.id]
     assert api.get("/v1/events?livemode=true").json()["data"] == []
     assert [e["id"] for e in live_api.get("/v1/events?livemode=true").json()["data"]] == [live.id]

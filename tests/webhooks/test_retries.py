@@ -55,7 +55,7 @@ def test_a_failing_delivery_follows_the_schedule_then_is_exhausted(app, receiver
     monkeypatch.setattr(conf, "BREAKER_FAILURES", 1000)  # the breaker is tested on its own
     with time_machine.travel(START, tick=True) as traveller:
         endpoint = make_endpoint(receiver.url("/status/500")).endpoint
-        event = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k1")
+        event = publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k1", livemode=False)
         for made in range(1, 9):
             run(dispatcher)
             delivery = Delivery.objects.get(event=event)
@@ -79,21 +79,21 @@ def test_a_failing_delivery_follows_the_schedule_then_is_exhausted(app, receiver
 
 def test_a_429_with_retry_after_is_retried_after_the_header(app, receiver, dispatcher, make_endpoint):
     make_endpoint(receiver.url("/status/429?retry_after=600"))
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
     run(dispatcher)
     assert 595 <= _due_in(Delivery.objects.get()) <= 601
 
 
 def test_a_429_without_retry_after_waits_at_least_a_minute(app, receiver, dispatcher, make_endpoint):
     make_endpoint(receiver.url("/status/429"))
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
     run(dispatcher)
     assert _due_in(Delivery.objects.get()) >= 58
 
 
 def test_410_gone_disables_the_endpoint_at_once(app, receiver, dispatcher, make_endpoint):
     endpoint = make_endpoint(receiver.url("/status/410")).endpoint
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
     run(dispatcher)
     endpoint.refresh_from_db()
     assert not endpoint.enabled
@@ -107,7 +107,7 @@ def test_an_endpoint_still_failing_five_days_after_exhaustion_is_disabled(app, m
     with time_machine.travel(START, tick=False) as traveller:
         endpoint = make_endpoint("https://hooks.example.com/x").endpoint
         Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now())
-        publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+        publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
         traveller.shift(timedelta(days=4, hours=23))
         assert endpoints_disable_failing() == 0
         traveller.shift(timedelta(hours=2))
@@ -123,7 +123,7 @@ def test_an_endpoint_still_failing_five_days_after_exhaustion_is_disabled(app, m
 def test_any_success_resets_the_failure_clock(app, receiver, dispatcher, make_endpoint):
     endpoint = make_endpoint(receiver.url("/ok")).endpoint
     Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=3))
-    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1")
+    publish(app, "ping", {"endpoint_id": "x", "message": "m"}, idempotency_key="k1", livemode=False)
     run(dispatcher)
     endpoint.refresh_from_db()
     assert endpoint.failing_since is None
@@ -132,7 +132,7 @@ def test_any_success_resets_the_failure_clock(app, receiver, dispatcher, make_en
 
 def test_a_delivery_that_succeeds_after_failing_sends_recovered(app, receiver, dispatcher, make_endpoint):
     make_endpoint(receiver.url("/ok"))
-    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k1")
+    publish(app, "message.sent", {"id": "msg_1"}, idempotency_key="k1", livemode=False)
     Delivery.objects.update(attempts=5)
     run(dispatcher)
     recovered = Event.objects.get(type="webhook.attempt.recovered")

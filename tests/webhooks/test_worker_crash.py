@@ -102,7 +102,8 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_redelivers_the_same_webh
     second = None
     try:
         with transaction.atomic():
-            events = [publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}") for n in range(20)]
+            events = [publish(app, "message.sent", {"id": f"msg_{n}"}, idempotency_key=f"k{n}", livemode=False)
+                      for n in range(20)]
         assert state["arrived"].wait(60), "the first worker never sent anything"
         _kill(first)  # SIGKILL to the whole worker, pool children included, mid-request
         state["release"].set()

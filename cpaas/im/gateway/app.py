@@ -1,16 +1,20 @@
 """The ASGI WebSocket app mounted at ``/v1/im/connect`` (cpaas/asgi.py routes to it).
 
 ``wss://host/v1/im/connect?token=imtk_…&device=phone``. A bad token closes with 4001, a banned
-user with 4003, each with the reason; the frames are specified in docs/im-protocol.md.
+user with 4003, each with the reason; an address that presented too many bad tokens gets HTTP 429
+before the upgrade. The frames are specified in docs/im-protocol.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from urllib.parse import parse_qs
 
+from cpaas.core.clientip import scope_client_ip
+from cpaas.core.errors import RateLimited
 from cpaas.im.bus import dumps
 from cpaas.im.conf import HEARTBEAT_SECONDS
 from cpaas.im.gateway import db
@@ -25,6 +29,22 @@ log = logging.getLogger(__name__)
 async def _refuse(send, code: int, reason: str) -> None:
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def _too_many(scope, send, retry_after: int) -> None:
+    """HTTP 429 instead of the upgrade (ASGI's WebSocket denial response), the API's error body and
+    ``Retry-After``; a server without that extension closes with 1013 "try again later"."""
+    error = RateLimited("Too many failed authentications from this address. "
+                        "Retry after the number of seconds in `Retry-After`.")
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1013, "reason": f"retry after {retry_after} s"})
+        return
+    body = json.dumps(error.body()).encode()
+    await send({"type": "websocket.http.response.start", "status": error.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"retry-after", str(retry_after).encode())]})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 async def gateway_app(scope, receive, send) -> None:
@@ -42,9 +62,12 @@ async def gateway_app(scope, receive, send) -> None:
     device = (params.get("device") or ["default"])[0][:64]
     hub = get_hub()
     try:
-        token, user, app = await db.run(db.authenticate, secret)
+        token, user, app = await db.run(db.authenticate, secret, scope_client_ip(scope) or "unknown")
     except AuthFailure as failure:
         await _refuse(send, failure.code, failure.reason)
+        return
+    except db.Throttled as throttled:
+        await _too_many(scope, send, throttled.retry_after)
         return
     await hub.ready.wait()
     await send({"type": "websocket.accept"})

@@ -17,11 +17,12 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, connection, transaction
 
 import webhooks
+from cpaas.core import authfail
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.im import conf, metering, services
 from cpaas.im.models import Conversation, ConversationKind, Member, Message
 from cpaas.im.selectors import sync_batch, sync_plan
-from cpaas.im.services import msg_frame
+from cpaas.im.services import CLOSE_UNAUTHORIZED, AuthFailure, msg_frame
 from cpaas.im.state import state
 
 _lock = threading.Lock()
@@ -64,8 +65,27 @@ async def run(fn, *args, **kwargs) -> Any:
 
 # --- the functions ------------------------------------------------------------------------------
 
-def authenticate(secret: str):
-    return services.token_authenticate(secret)
+class Throttled(Exception):
+    """The client's address failed authentication too often; it may try again in ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+def authenticate(secret: str, address: str):
+    """The token's check, behind the failed-authentication throttle shared with API keys
+    (decision 0891): a blocked address is refused before the token lookup; only a bad token counts
+    (a banned user's token is genuine, and a valid one writes nothing)."""
+    throttle = authfail.throttled(address)
+    if throttle.blocked:
+        raise Throttled(throttle.retry_after)
+    try:
+        return services.token_authenticate(secret)
+    except AuthFailure as failure:
+        if failure.code == CLOSE_UNAUTHORIZED:
+            authfail.failed(address)
+        raise
 
 
 def _iso(now: datetime) -> str:
@@ -76,14 +96,14 @@ def session_open(app, user_id: str, session_id: str, mode: str) -> None:
     now = datetime.now(UTC)
     with transaction.atomic():
         metering.dau_touch(app=app, user_id=user_id, when=now, mode=mode)
-        if state().presence_connect(app.pk, user_id, session_id):
+        if state().presence_connect(app.pk, user_id, session_id, mode):
             webhooks.publish(app, "im.user.online", {"user_id": user_id, "at": _iso(now), "session_id": session_id},
                              idempotency_key=f"im.user.online:{session_id}", livemode=mode == "live")
 
 
 def session_close(app, user_id: str, session_id: str, mode: str) -> None:
     now = datetime.now(UTC)
-    if state().presence_disconnect(app.pk, user_id, session_id):
+    if state().presence_disconnect(app.pk, user_id, session_id, mode):
         webhooks.publish(app, "im.user.offline", {"user_id": user_id, "at": _iso(now), "session_id": session_id},
                          idempotency_key=f"im.user.offline:{session_id}", livemode=mode == "live")
 
