@@ -318,6 +318,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cpaas.core.openapi.add_error_responses",
+        "cpaas.core.openapi.document_list_envelopes",
     ],
     "ENUM_NAME_OVERRIDES": {
         "KeyModeEnum": "cpaas.tenants.models.KeyMode",

@@ -125,3 +125,9 @@ def test_an_impossible_date_in_a_usage_filter_is_a_400(api, path, param):
     response = api.get(path)
     assert response.status_code == 400
     assert error_of(response)["param"] == param
+
+
+def test_a_wrongly_typed_list_item_is_a_400_not_a_crash(api):
+    response = api.post("/v1/numbers", {"capabilities": [{}]}, format="json")  # found by tests/core/test_fuzz.py
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "capabilities"
