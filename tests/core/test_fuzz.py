@@ -38,6 +38,7 @@ def _document() -> dict:
 def fuzz_key(settings, db, secret):
     # The fuzzer sends hundreds of requests a second; the rate limit is tested elsewhere.
     settings.RATE_LIMIT_TEST_PER_SECOND = 1_000_000
+    settings.RATE_LIMIT_TENANT_TEST_PER_SECOND = 1_000_000
     cache.clear()
     # As Django's test client does: the WSGI handler would close the test's database connection
     # (and with it the transaction holding the fixtures) at the end of every request.
