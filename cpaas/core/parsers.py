@@ -84,7 +84,10 @@ def check_tree(data: Any, *, check_text: bool = True, check_depth: bool = True) 
 
 def json_loads(raw: bytes | str) -> Any:
     """Parse a JSON document from a client; every refusal is an :class:`ApiError` (400)."""
-    text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+    except UnicodeDecodeError:
+        raise ApiError("The request body is not valid UTF-8.", code="invalid_json") from None
     try:
         data = json.loads(text, parse_float=_parse_float, parse_constant=_parse_constant)
     except RecursionError:
@@ -104,8 +107,4 @@ class ApiJsonParser(JSONParser):
     """DRF's JSON parser with the refusals above (settings: ``DEFAULT_PARSER_CLASSES``)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        raw = stream.read() if stream is not None else b""
-        try:
-            return json_loads(raw)
-        except UnicodeDecodeError:
-            raise ApiError("The request body is not valid UTF-8.", code="invalid_json") from None
+        return json_loads(stream.read() if stream is not None else b"")

@@ -176,3 +176,16 @@ def test_doc_url_never_echoes_a_host_that_is_not_allowed(anon, db, settings):
     response = anon.get("/v1/me", HTTP_HOST="evil.example")
     assert response.status_code in (400, 401)
     assert "evil.example" not in response.content.decode()
+
+
+@pytest.mark.urls("tests.core.urls_boom")
+@pytest.mark.parametrize("path", ["/v1/redis-down", "/v1/plain-db-down"])
+def test_a_lost_dependency_is_a_retryable_503_with_retry_after(api, settings, path):
+    for debug in (False, True):
+        settings.DEBUG = debug
+        response = api.get(path)
+        assert response.status_code == 503
+        error = error_of(response)
+        assert (error["code"], error["retryable"]) == ("service_unavailable", True)
+        assert int(response["Retry-After"]) > 0
+        assert "127.0.0.1" not in json.dumps(error)
