@@ -102,7 +102,7 @@ def test_with_both_unreachable_every_call_is_a_retryable_503(platform, secret):
 
 
 def test_the_im_gateway_says_try_again_later_when_postgresql_is_down(platform, app):
-    token = im_services.token_create(user=im_services.user_create(app=app, user_id="alice")).secret
+    token = im_services.token_create(user=im_services.user_create(app=app, mode="test", user_id="alice")).secret
     process = platform(database_url=f"postgres://postgres@127.0.0.1:{dead_port()}/cpaas",
                        redis_url=settings.REDIS_URL)
     code, reason = asyncio.run(close_code(f"{process.url}?token={token}"))
@@ -110,7 +110,7 @@ def test_the_im_gateway_says_try_again_later_when_postgresql_is_down(platform, a
 
 
 def test_the_im_gateway_says_try_again_later_when_redis_is_down(platform, app):
-    token = im_services.token_create(user=im_services.user_create(app=app, user_id="alice")).secret
+    token = im_services.token_create(user=im_services.user_create(app=app, mode="test", user_id="alice")).secret
     process = platform(database_url=_database_url(), redis_url=f"redis://127.0.0.1:{dead_port()}/0")
     code, _ = asyncio.run(close_code(f"{process.url}?token={token}"))
     assert code == 1013
