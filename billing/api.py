@@ -9,7 +9,7 @@ from decimal import Decimal
 import stripe
 from django.db.models import Count, Max, Sum
 from django.http import HttpResponse, JsonResponse
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema
@@ -22,6 +22,7 @@ from billing.meters import METERS
 from billing.models import CreditNote, DauMark, Invoice, UsageDaily
 from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
+from cpaas.core.params import query_date
 from cpaas.core.scoping import scoped_get
 from cpaas.core.views import ApiView
 
@@ -105,6 +106,9 @@ class UsageEventImportView(BillingView):
             dims = raw.get("dimensions") or {}
             if not isinstance(dims, dict) or not all(isinstance(v, str | int) for v in dims.values()):
                 raise ApiError("`dimensions` maps names to strings.", param=prefix + "dimensions")
+            for name in ("meter", "subject"):
+                if raw.get(name) is not None and not isinstance(raw[name], str):
+                    raise ApiError(f"`{name}` must be a string.", param=prefix + name)
             if not isinstance(raw["quantity"], str | int) or isinstance(raw["quantity"], bool):
                 raise ApiError("`quantity` must be a decimal string or an integer.", code="invalid_quantity",
                                param=prefix + "quantity")
@@ -144,16 +148,6 @@ def _mode_param(principal, params) -> str:
     return mode
 
 
-def _date_param(params, name: str, default: date) -> date:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    value = parse_date(raw)
-    if value is None:
-        raise ApiError(f"`{name}` must be a date (YYYY-MM-DD).", param=name)
-    return value
-
-
 class UsageView(BillingView):
     """Usage for charts: ``?meter=&from=&to=&granularity=day|month&group_by=<dimension>&mode=test|live``."""
 
@@ -167,8 +161,8 @@ class UsageView(BillingView):
         if definition is None:
             raise ApiError(f"Unknown meter {meter!r}.", code="unknown_meter", param="meter")
         today = datetime.now(UTC).date()
-        start = _date_param(params, "from", ledger.period_of(today))
-        end = _date_param(params, "to", today)
+        start = query_date(params, "from", ledger.period_of(today))
+        end = query_date(params, "to", today)
         if end < start or (end - start).days > 366:
             raise ApiError("`to` must be on or after `from`, at most 366 days later.", param="to")
         granularity = params.get("granularity", "day")
@@ -304,7 +298,7 @@ class ActiveSubjectsView(BillingView):
             raise ApiError("`meter` must be a unique-count meter.", code="unknown_meter", param="meter")
         if not params.get("day"):
             raise ApiError("`day` is required.", code="invalid_request", param="day")
-        day = _date_param(params, "day", None)
+        day = query_date(params, "day", None)
         from cpaas.core.pagination import parse_limit
 
         limit = parse_limit(params)

@@ -6,7 +6,12 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
-django_http = get_asgi_application()
+django_asgi = get_asgi_application()
+
+from cpaas.core.bodylimit import asgi_body_limit  # noqa: E402  (needs the apps set up above)
+
+# Bodies over MAX_REQUEST_BYTES are refused on the way in, however they are framed.
+django_http = asgi_body_limit(django_asgi)
 
 IM_CONNECT_PATH = "/v1/im/connect"
 

@@ -81,7 +81,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+# The URL users reach the platform at (links in error bodies and printed banners). Unset, links
+# are built from each request's own scheme and host.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -295,7 +297,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["cpaas.core.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["cpaas.core.auth.KeyScopePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["cpaas.core.parsers.ApiJsonParser"],
     "EXCEPTION_HANDLER": "cpaas.core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -316,6 +318,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cpaas.core.openapi.add_error_responses",
+        "cpaas.core.openapi.document_list_envelopes",
     ],
     "ENUM_NAME_OVERRIDES": {
         "KeyModeEnum": "cpaas.tenants.models.KeyMode",
@@ -350,7 +353,8 @@ API_KEY_CACHE_SECONDS = envint("API_KEY_CACHE_SECONDS", 60)
 # Fernet keys (urlsafe base64, comma-separated, newest first) of the keyring that encrypts secrets
 # at rest (cpaas/core/crypto.py). Empty: one key derived from SECRET_KEY.
 SECRET_ENCRYPTION_KEYS = envlist("SECRET_ENCRYPTION_KEYS") or envlist("WEBHOOK_SECRET_KEYS")
-DOCS_URL = env("DOCS_URL", f"{PUBLIC_BASE_URL}/docs").rstrip("/")
+# Base of error bodies' `doc_url`; unset: PUBLIC_BASE_URL/docs, else the request's host (core.errors).
+DOCS_URL = env("DOCS_URL").rstrip("/")
 
 # --- Logging: one JSON object per line ---------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")

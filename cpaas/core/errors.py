@@ -13,11 +13,15 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from cpaas.core.context import current_request_id
+from cpaas.core.context import current_docs_url, current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,8 @@ ERROR_CODES: dict[str, tuple[int, str, bool]] = {
     "invalid_json": (400, "invalid_request_error", False),
     "invalid_cursor": (400, "invalid_request_error", False),
     "url_not_allowed": (400, "invalid_request_error", False),
+    "invalid_characters": (400, "invalid_request_error", False),
+    "nesting_too_deep": (400, "invalid_request_error", False),
     "authentication_failed": (401, "authentication_error", False),
     "permission_denied": (403, "permission_error", False),
     "not_found": (404, "invalid_request_error", False),
@@ -53,7 +59,17 @@ DEFAULT_MESSAGES = {
     "unsupported_media_type": "Send the body as JSON with `Content-Type: application/json`.",
     "rate_limited": "Too many requests. Retry after the number of seconds in `Retry-After`.",
     "internal_error": "Something went wrong on our side. The request can be retried.",
+    "service_unavailable": "A service the platform depends on is unreachable. Retry after `Retry-After` seconds.",
 }
+
+#: Seconds a client is asked to wait (``Retry-After``) when a dependency is down.
+OUTAGE_RETRY_AFTER_SECONDS = 5
+
+#: What a lost database, Redis or broker raises: a 503 the client may retry, never a 500 and never
+#: a pass (authentication that cannot be checked fails with it, as everything else does).
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError, BrokerError,
+)
 
 
 def register_codes(codes: dict[str, tuple[int, str, bool]]) -> None:
@@ -97,10 +113,20 @@ class ApiError(Exception):
             "param": self.param,
             "request_id": current_request_id(),
             "retryable": self.retryable,
-            "doc_url": f"{settings.DOCS_URL}/errors#{self.code}",
+            "doc_url": f"{docs_base()}/errors#{self.code}",
         }
         error.update(self.extra)
         return {"error": error}
+
+
+def docs_base() -> str:
+    """Where the docs are, as the caller reaches us: ``DOCS_URL``, else ``PUBLIC_BASE_URL``/docs,
+    else this request's own scheme and host (never a host the client did not use)."""
+    if settings.DOCS_URL:
+        return settings.DOCS_URL
+    if settings.PUBLIC_BASE_URL:
+        return f"{settings.PUBLIC_BASE_URL}/docs"
+    return current_docs_url() or "/docs"
 
 
 class InvalidRequest(ApiError):
@@ -125,6 +151,13 @@ class Conflict(ApiError):
 
 class RateLimited(ApiError):
     code = "rate_limited"
+
+
+class ServiceUnavailable(ApiError):
+    code = "service_unavailable"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
 
 
 # --- translating DRF and Django exceptions --------------------------------------------------
@@ -166,6 +199,9 @@ def from_validation_error(exc: drf.ValidationError) -> ApiError:
 def to_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, OUTAGE_ERRORS):
+        log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+        return ServiceUnavailable()
     if isinstance(exc, drf.ValidationError):
         return from_validation_error(exc)
     if isinstance(exc, drf.ParseError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.views import defaults
 
-from cpaas.core.errors import ApiError, NotFound, error_response
+from cpaas.core.errors import ApiError, NotFound, ServiceUnavailable, error_response, to_api_error
 from cpaas.core.middleware import is_api_path
 
 
@@ -16,7 +18,11 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if is_api_path(request.path):
-        return error_response(ApiError(code="internal_error"))
+        # Django calls this inside its ``except``: an outage raised by a middleware is still a 503.
+        error = to_api_error(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
+        if not isinstance(error, ServiceUnavailable):
+            error = ApiError(code="internal_error")
+        return error_response(error)
     return defaults.server_error(request)
 
 

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.pagination import paginate, parse_limit
+from cpaas.core.params import query_int
 from cpaas.core.views import ApiView
 from cpaas.im import serializers as s
 from cpaas.im import services
@@ -44,19 +45,6 @@ def _validated(serializer_class, data):
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-def _int_param(request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ApiError(f"`{name}` must be a non-negative integer.", param=name)
-    return value
 
 
 class UserListView(ImView):
@@ -287,7 +275,7 @@ class ConversationMessagesView(ImView):
     @extend_schema(operation_id="im_conversation_messages", responses={200: dict})
     def get(self, request, conversation_id: str):
         conv = self.conversation(conversation_id)
-        after, before = _int_param(request, "after_seq"), _int_param(request, "before_seq")
+        after, before = query_int(request.query_params, "after_seq"), query_int(request.query_params, "before_seq")
         if after is not None and before is not None:
             raise ApiError("Use `after_seq` or `before_seq`, not both.", param="before_seq")
         limit = parse_limit(request.query_params)

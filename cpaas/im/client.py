@@ -30,7 +30,7 @@ from websockets.asyncio.client import connect
 
 log = logging.getLogger(__name__)
 
-FATAL_CLOSE_CODES = {4001: "unauthorized", 4003: "banned"}
+FATAL_CLOSE_CODES = {1008: "refused", 4001: "unauthorized", 4003: "banned"}
 RETRYABLE_ERRORS = {"rate_limited", "internal_error"}
 
 
@@ -208,7 +208,8 @@ class ImClient:
         error = ImError(frame.get("code", "error"), frame.get("message", ""), frame.get("param"))
         entry = self._pending.get(req_id)
         if entry is not None:
-            if error.code in RETRYABLE_ERRORS:
+            # The server marks each error; older servers did not, hence the fallback list.
+            if frame.get("retryable", error.code in RETRYABLE_ERRORS):
                 asyncio.get_running_loop().create_task(self._resend_later(ws, entry[0]))
                 return
             self._pending.pop(req_id, None)

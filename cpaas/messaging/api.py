@@ -152,8 +152,8 @@ class NumbersView(SmsView):
             raise ApiError("Live numbers are assigned by the operator. Test keys provision sandbox numbers.",
                            code="permission_denied")
         capabilities = data.get("capabilities")
-        if capabilities is not None and (not isinstance(capabilities, list)
-                                         or not set(capabilities) <= {"sms", "voice"} or not capabilities):
+        if capabilities is not None and (not isinstance(capabilities, list) or not capabilities
+                                         or not all(c in ("sms", "voice") for c in capabilities)):
             raise ApiError("`capabilities` must be a list of sms and/or voice.", param="capabilities")
         number = services.number_provision_test(caller=self.caller, number=data.get("number"),
                                                 capabilities=capabilities)

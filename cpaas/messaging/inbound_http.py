@@ -5,8 +5,6 @@ Not an API-key endpoint: the upstream proves itself with the connector's ``callb
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,6 +12,8 @@ from django.views.decorators.http import require_POST
 
 from cpaas.carriers.base import DeliveryReceipt
 from cpaas.core.clientip import client_ip
+from cpaas.core.errors import ApiError, error_response
+from cpaas.core.parsers import json_loads
 from cpaas.core.ratelimit import gate
 from cpaas.messaging import pipeline
 from cpaas.messaging.models import Connector
@@ -40,9 +40,9 @@ def receipts(request, connector: str):
         return JsonResponse({"error": {"code": "authentication_failed", "message": "Bad callback token."}},
                             status=401)
     try:
-        payload = json.loads(request.body or b"null")
-    except ValueError:
-        return JsonResponse({"error": {"code": "invalid_json", "message": "Body is not JSON."}}, status=400)
+        payload = json_loads(request.body or b"null")  # NUL and lone surrogates refused, as on the API
+    except ApiError as error:
+        return error_response(error)
     items = instance.parse_callback(payload)
     receipts_ = [item for item in items if isinstance(item, DeliveryReceipt)]
     counts = pipeline.receipts_apply(receipts_)

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
 
 from cpaas.core.errors import ApiError
+from cpaas.core.params import query_datetime
 from cpaas.messaging.models import Message, Status
 from cpaas.messaging.numbers import parse_number
-
-
-def _when(params, name: str):
-    raw = params.get(name)
-    if raw in (None, ""):
-        return None
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise ApiError(f"`{name}` must be an ISO 8601 date-time with a time zone.", param=name)
-    return value
 
 
 def message_list(queryset: QuerySet[Message], params) -> QuerySet[Message]:
@@ -40,7 +30,7 @@ def message_list(queryset: QuerySet[Message], params) -> QuerySet[Message]:
         if sender.startswith("+"):
             sender = parse_number(sender, param="from").e164
         queryset = queryset.filter(sender=sender)
-    created_after, created_before = _when(params, "created_after"), _when(params, "created_before")
+    created_after, created_before = query_datetime(params, "created_after"), query_datetime(params, "created_before")
     if created_after:
         queryset = queryset.filter(created_at__gte=created_after)
     if created_before:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from cpaas.core.auth import ANY_PRODUCT
 from cpaas.core.clientip import client_ip
 from cpaas.core.errors import PermissionDenied
+from cpaas.core.openapi import list_envelope
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
 from cpaas.tenants.keys import api_key_create, api_key_revoke
@@ -40,7 +41,7 @@ class MeView(ApiView):
 
 
 class AppListView(ApiView):
-    @extend_schema(operation_id="apps_list", responses={200: AppOut(many=True)})
+    @extend_schema(operation_id="apps_list", responses={200: list_envelope(AppOut, "AppList")})
     def get(self, request):
         apps = self.scoped(App)
         return Response(paginate(request, apps, lambda rows: AppOut(rows, many=True).data))
@@ -62,7 +63,7 @@ class AppDetailView(ApiView):
 
 
 class ApiKeyListView(ApiView):
-    @extend_schema(operation_id="api_keys_list", responses={200: ApiKeyOut(many=True)})
+    @extend_schema(operation_id="api_keys_list", responses={200: list_envelope(ApiKeyOut, "ApiKeyList")})
     def get(self, request):
         app_id = request.query_params.get("app")
         keys = self.scoped(ApiKey)  # the tenant's keys of the caller's mode only

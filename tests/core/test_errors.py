@@ -144,3 +144,48 @@ def test_the_console_keeps_html_404s(client, db):
     response = client.get("/console/no-such-page")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("path", ["/v1/no-such-thing", "/v1/messages/msg_x/no-such-action", "/v1/"])
+def test_unknown_api_urls_are_json_404s_even_with_debug_on(anon, db, settings, path):
+    settings.DEBUG = True
+    response = anon.get(path)
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+    assert b"urlpatterns" not in response.content and b"<html" not in response.content.lower()
+
+
+def test_doc_url_uses_the_host_the_client_called(anon, db, settings):
+    settings.PUBLIC_BASE_URL = ""
+    settings.DOCS_URL = ""
+    settings.ALLOWED_HOSTS = ["api.example.test"]
+    response = anon.get("/v1/me", HTTP_HOST="api.example.test", secure=True)
+    assert error_of(response)["doc_url"] == "https://api.example.test/docs/errors#authentication_failed"
+
+
+def test_doc_url_uses_public_base_url_when_set(anon, db, settings):
+    settings.PUBLIC_BASE_URL = "https://cpaas.example.com"
+    settings.DOCS_URL = ""
+    response = anon.get("/v1/me")
+    assert error_of(response)["doc_url"] == "https://cpaas.example.com/docs/errors#authentication_failed"
+
+
+def test_doc_url_never_echoes_a_host_that_is_not_allowed(anon, db, settings):
+    settings.PUBLIC_BASE_URL = ""
+    settings.DOCS_URL = ""
+    response = anon.get("/v1/me", HTTP_HOST="evil.example")
+    assert response.status_code in (400, 401)
+    assert "evil.example" not in response.content.decode()
+
+
+@pytest.mark.urls("tests.core.urls_boom")
+@pytest.mark.parametrize("path", ["/v1/redis-down", "/v1/plain-db-down"])
+def test_a_lost_dependency_is_a_retryable_503_with_retry_after(api, settings, path):
+    for debug in (False, True):
+        settings.DEBUG = debug
+        response = api.get(path)
+        assert response.status_code == 503
+        error = error_of(response)
+        assert (error["code"], error["retryable"]) == ("service_unavailable", True)
+        assert int(response["Retry-After"]) > 0
+        assert "127.0.0.1" not in json.dumps(error)

@@ -30,3 +30,15 @@ def test_the_schema_validates_without_warnings(db, tmp_path):
 
     document = json.loads((tmp_path / "schema.json").read_text())
     assert document["paths"]["/v1/me"]["get"]["responses"]["default"]["content"]
+
+
+def test_list_operations_document_the_list_envelope_not_a_bare_array(anon, db):
+    document = anon.get("/v1/openapi.json").json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method != "get" or not operation["operationId"].endswith("_list"):
+                continue
+            schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            if "$ref" in schema:
+                schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+            assert schema.get("type") == "object" and "data" in schema["properties"], (path, schema)

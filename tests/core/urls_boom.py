@@ -1,6 +1,9 @@
 """A URLconf with views that fail on purpose, for the error-envelope tests."""
 
+from django.db import OperationalError
+from django.http import HttpResponse
 from django.urls import include, path
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.response import Response
 
 from cpaas.core.auth import ANY_PRODUCT
@@ -29,8 +32,22 @@ class Ok(ApiView):
         return Response({"ok": True})
 
 
+class RedisDown(ApiView):
+    product = ANY_PRODUCT
+
+    def get(self, request):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+
+def plain_view_database_down(request) -> HttpResponse:
+    """A plain Django view (no DRF), as the carrier and Stripe callbacks are."""
+    raise OperationalError("connection to server at 127.0.0.1 port 1 failed: Connection refused")
+
+
 urlpatterns = [
     path("v1/boom", Boom.as_view()),
+    path("v1/redis-down", RedisDown.as_view()),
+    path("v1/plain-db-down", plain_view_database_down),
     path("v1/ok", Ok.as_view()),
     path("", include("cpaas.urls")),
 ]

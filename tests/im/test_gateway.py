@@ -92,6 +92,63 @@ def test_bad_frames_get_error_frames_and_the_connection_stays(gateway, token_for
     run(scenario())
 
 
+def test_frames_with_text_that_cannot_be_stored_get_a_permanent_error(gateway, token_for):
+    from cpaas.im.models import Message
+
+    token = token_for("alice")
+    token_for("bob")
+
+    async def scenario():
+        async with connect(f"{gateway.url}?token={token}") as ws:
+            await ws.send(json.dumps({"type": "sync"}))
+            await _next_of(ws, "synced")
+            frames = [
+                ('{"type": "send", "id": "n", "to": "bob", "content": {"text": "a\\u0000b"}}', "content.text"),
+                ('{"type": "send", "id": "s", "to": "bob", "content": {"text": "\\ud800"}}', "content.text"),
+                ('{"type": "send", "id": "k", "to": "bob", "content": {"te\\u0000xt": "x"}}', "content.te\x00xt"),
+            ]
+            for text, param in frames:
+                await ws.send(text)
+                error = await _next_of(ws, "error")
+                assert (error["code"], error["retryable"]) == ("invalid_characters", False)
+                assert error["param"] == param
+            await ws.send("[" * 5000 + "]" * 5000)
+            error = await _next_of(ws, "error")
+            assert (error["code"], error["retryable"]) == ("nesting_too_deep", False)
+            await ws.send(json.dumps({"type": "send", "id": "ok", "to": "bob", "content": {"text": "fine"}}))
+            assert (await _next_of(ws, "sent"))["id"] == "ok"  # the connection stays usable
+
+    run(scenario())
+    assert list(Message.objects.values_list("content", flat=True)) == [{"text": "fine"}]
+
+
+def test_error_frames_say_whether_a_retry_can_succeed(gateway, token_for, monkeypatch):
+    from cpaas.im import conf
+
+    monkeypatch.setattr(conf, "CONNECTION_SEND_RATE", 1)
+    monkeypatch.setattr(conf, "CONNECTION_SEND_BURST", 1)
+    token = token_for("alice")
+
+    async def scenario():
+        async with connect(f"{gateway.url}?token={token}") as ws:
+            await ws.send(json.dumps({"type": "sync"}))
+            await _next_of(ws, "synced")
+            await ws.send(json.dumps({"type": "send", "id": "1", "to": "nobody", "content": {"text": "x"}}))
+            first = await _next_of(ws, "error")
+            await ws.send(json.dumps({"type": "send", "id": "2", "to": "nobody", "content": {"text": "x"}}))
+            second = await _next_of(ws, "error")
+            return first, second
+
+    first, second = run(scenario())
+    assert (first["code"], first["retryable"]) == ("not_found", False)
+    assert (second["code"], second["retryable"]) == ("rate_limited", True)
+
+
+def test_a_nul_in_the_device_name_is_refused_for_good(gateway, token_for):
+    token = token_for("alice")
+    assert run(_close_code(f"{gateway.url}?token={token}&device=a%00b")) == (1008, "invalid characters in the query")
+
+
 def test_sending_faster_than_the_rate_limit_gets_rate_limited_frames(gateway, token_for, monkeypatch):
     from cpaas.im import conf
 

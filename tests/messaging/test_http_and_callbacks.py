@@ -47,3 +47,10 @@ def test_the_receipt_endpoint_wants_the_token(upstream, client):
                            HTTP_X_CALLBACK_TOKEN="wrong")
     assert response.status_code == 401
     assert client.post("/v1/carriers/nope/receipts", [], content_type="application/json").status_code == 404
+
+
+def test_a_carrier_callback_with_a_nul_is_a_400_naming_it(upstream, client):
+    response = client.post("/v1/carriers/up/receipts", b'[{"id": "up-\\u0000", "status": "delivered"}]',
+                           content_type="application/json", HTTP_X_CALLBACK_TOKEN="tok")
+    assert response.status_code == 400
+    assert (response.json()["error"]["code"], response.json()["error"]["param"]) == ("invalid_characters", "[0].id")

@@ -14,16 +14,20 @@ import time
 from urllib.parse import parse_qs
 
 from cpaas.core.clientip import scope_client_ip
-from cpaas.core.errors import RateLimited
+from cpaas.core.errors import OUTAGE_ERRORS, RateLimited
+from cpaas.core.parsers import text_problem
 from cpaas.im.bus import dumps
 from cpaas.im.conf import HEARTBEAT_SECONDS
 from cpaas.im.gateway import db
 from cpaas.im.gateway.hub import get_hub, stop_hub
-from cpaas.im.gateway.session import Session
+from cpaas.im.gateway.session import CLOSE_TRY_AGAIN_LATER, UNAVAILABLE, Session
 from cpaas.im.gateway.wsproto import RAW_EXTENSION
 from cpaas.im.services import AuthFailure
 
 log = logging.getLogger(__name__)
+
+#: Seconds a new connection waits for the hub's bus subscription (Redis) before it is told to come back.
+BUS_WAIT_SECONDS = 5.0
 
 
 async def _refuse(send, code: int, reason: str) -> None:
@@ -38,7 +42,7 @@ async def _too_many(scope, send, retry_after: int) -> None:
                         "Retry after the number of seconds in `Retry-After`.")
     if "websocket.http.response" not in (scope.get("extensions") or {}):
         await send({"type": "websocket.accept"})
-        await send({"type": "websocket.close", "code": 1013, "reason": f"retry after {retry_after} s"})
+        await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": f"retry after {retry_after} s"})
         return
     body = json.dumps(error.body()).encode()
     await send({"type": "websocket.http.response.start", "status": error.status,
@@ -60,6 +64,9 @@ async def gateway_app(scope, receive, send) -> None:
             if scheme.lower() == "bearer" and credential.strip():
                 secret = credential.strip()
     device = (params.get("device") or ["default"])[0][:64]
+    if text_problem(device) or text_problem(secret):
+        await _refuse(send, 1008, "invalid characters in the query")  # permanent: fix the URL
+        return
     hub = get_hub()
     try:
         token, user, app = await db.run(db.authenticate, secret, scope_client_ip(scope) or "unknown")
@@ -69,7 +76,14 @@ async def gateway_app(scope, receive, send) -> None:
     except db.Throttled as throttled:
         await _too_many(scope, send, throttled.retry_after)
         return
-    await hub.ready.wait()
+    except OUTAGE_ERRORS:  # the token cannot be checked: never a pass, a "come back later"
+        await _refuse(send, CLOSE_TRY_AGAIN_LATER, UNAVAILABLE)
+        return
+    try:
+        await asyncio.wait_for(hub.ready.wait(), BUS_WAIT_SECONDS)
+    except TimeoutError:  # no bus (Redis down): live delivery is impossible, so is the guarantee
+        await _refuse(send, CLOSE_TRY_AGAIN_LATER, UNAVAILABLE)
+        return
     await send({"type": "websocket.accept"})
     session = Session(hub, send, app=app, user=user, token=token, device=device,
                       raw=(scope.get("extensions") or {}).get(RAW_EXTENSION))
@@ -90,6 +104,8 @@ async def gateway_app(scope, receive, send) -> None:
                 await session.handle(message.get("text"))
             elif kind == "websocket.disconnect":
                 break
+    except OUTAGE_ERRORS:
+        session.unavailable()
     except Exception:
         log.exception("im gateway session failed")
         session.close(1011, "internal error")

@@ -12,14 +12,14 @@ cursors it acks, which is what makes reconnects exactly-once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
 from typing import Any
 
-from cpaas.core.errors import ApiError
+from cpaas.core.errors import ERROR_CODES, OUTAGE_ERRORS, ApiError
 from cpaas.core.ids import new_id
+from cpaas.core.parsers import json_loads
 from cpaas.im import conf
 from cpaas.im.bus import dumps
 from cpaas.im.gateway import db
@@ -34,8 +34,16 @@ CONGESTED_BYTES = 1024 * 1024  # a sync waits while more than this is unsent
 BATCH_MAX = 256  # frames coalesced into one WebSocket message when a socket falls behind
 
 
+#: Close code when the database or Redis is unreachable: "try again later" (RFC 6455), retryable.
+CLOSE_TRY_AGAIN_LATER = 1013
+UNAVAILABLE = "service unavailable; reconnect with backoff and sync"
+
+
 def error_frame(code: str, message: str, *, param: str | None = None, req_id: Any = None) -> str:
-    return dumps({"type": "error", "id": req_id, "code": code, "message": message, "param": param})
+    """An ``error`` frame; ``retryable`` says whether the same frame can ever succeed if resent."""
+    retryable = ERROR_CODES.get(code, (400, "", False))[2]
+    return dumps({"type": "error", "id": req_id, "code": code, "message": message, "param": param,
+                  "retryable": retryable})
 
 
 class TokenBucket:
@@ -144,7 +152,15 @@ class Session:
     def spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._spawned_done)
+
+    def _spawned_done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, OUTAGE_ERRORS):  # a sync or a cursor save that cannot reach the database
+            self.unavailable()
+        elif error is not None:
+            log.error("im gateway task failed", exc_info=error)
 
     # --- the ordering core ---
     def on_msg(self, conv: str, seq: int, frame: str, wire: bytes | None = None) -> None:
@@ -180,6 +196,9 @@ class Session:
                     self.push(frame)
                     cursor = seq
             self.cursors[conv] = max(cursor, target)
+        except OUTAGE_ERRORS:
+            self.unavailable()
+            return
         except Exception:
             log.exception("im gateway gap fill failed")
             self.close(1011, "internal error; reconnect and sync")
@@ -233,6 +252,8 @@ class Session:
                 self.push(dumps({"type": "sent", "id": req_id, "status": result.status, "message": result.message}))
             except ApiError as exc:
                 self.push(error_frame(exc.code, exc.message, param=exc.param, req_id=req_id))
+            except OUTAGE_ERRORS:
+                self.unavailable(req_id)
             except Exception:
                 log.exception("im gateway send failed")
                 self.push(error_frame("internal_error", "The send failed; retry with the same client_msg_id.",
@@ -248,9 +269,10 @@ class Session:
                                   param="content"))
             return
         try:
-            frame = json.loads(text)
-        except ValueError:
-            self.push(error_frame("invalid_json", "The frame is not valid JSON."))
+            frame = json_loads(text)  # refuses NUL, lone surrogates and deep nesting, as the API does
+        except ApiError as exc:
+            message = "The frame is not valid JSON." if exc.code == "invalid_json" else exc.message
+            self.push(error_frame(exc.code, message, param=exc.param))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             self.push(error_frame("unknown_frame", "A frame is a JSON object with a `type`.", param="type"))
@@ -300,12 +322,21 @@ class Session:
                 self.hub.room_leave(self, room)
             self.push(dumps({"type": "left", "id": req_id, "chatroom_id": room}))
 
+    def unavailable(self, req_id: Any = None) -> None:
+        """A dependency is down: say so (retryable) and close with 1013 so the client reconnects later."""
+        log.warning("im gateway dependency unavailable; closing session %s", self.id)
+        self.push(error_frame("service_unavailable", "The service is unavailable; reconnect later and resend.",
+                              req_id=req_id))
+        self.close(CLOSE_TRY_AGAIN_LATER, UNAVAILABLE)
+
     async def _call(self, req_id, ok_type: str, fn, *args) -> None:
         try:
             result = await db.run(fn, *args)
             self.push(dumps({"type": ok_type, "id": req_id, "result": result}))
         except ApiError as exc:
             self.push(error_frame(exc.code, exc.message, param=exc.param, req_id=req_id))
+        except OUTAGE_ERRORS:
+            self.unavailable(req_id)
 
     async def _join(self, req_id, room_id) -> None:
         if not isinstance(room_id, str):

@@ -17,4 +17,4 @@ class Command(BaseCommand):
             self.stdout.write(f"Created the demo tenant {demo.tenant.id}.")
         elif demo.minted:
             self.stdout.write("The stored demo key was missing or revoked: minted a new one.")
-        self.stdout.write(demo_banner(demo, settings.PUBLIC_BASE_URL))
+        self.stdout.write(demo_banner(demo, settings.PUBLIC_BASE_URL or "http://localhost:8000"))
