@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import logging
 from typing import TypeVar
 
 from django.db import models, transaction
@@ -16,6 +16,8 @@ from cpaas.core.scoping import scoped, scoped_get
 from cpaas.tenants.keys import KeyPrincipal
 
 M = TypeVar("M", bound=models.Model)
+
+log = logging.getLogger(__name__)
 
 _PLAIN_ACCEPT = frozenset({None, "", "*/*", "application/json"})
 
@@ -68,16 +70,38 @@ class ApiView(APIView):
                 response = handler(request, *args, **kwargs)
             else:
                 own_transaction = claim is None and request.method == "POST" and self.single_statement_post
-                with nullcontext() if own_transaction else transaction.atomic():
-                    response = handler(request, *args, **kwargs)
-                    if claim is not None:
-                        claim.complete(response)
+                response = self._write(handler, claim, own_transaction, request, *args, **kwargs)
         except Exception as exc:
             response = self.handle_exception(exc)
             if claim is not None and claim.replay is None:
                 claim.complete(response)
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
+
+    def _write(self, handler, claim, own_transaction: bool, request, *args, **kwargs):
+        """Run a write handler in its transaction. Once the transaction has committed, the answer is
+        the handler's: a post-commit hook that fails (an enqueue while the broker is lost) is logged,
+        never turned into a 503 for work that is stored (sweepers pick the work up)."""
+        if own_transaction:
+            return handler(request, *args, **kwargs)
+        committed = False
+
+        def mark_committed() -> None:
+            nonlocal committed
+            committed = True
+
+        try:
+            with transaction.atomic():
+                transaction.on_commit(mark_committed)  # runs first of this block's hooks
+                response = handler(request, *args, **kwargs)
+                if claim is not None:
+                    claim.complete(response)
+        except Exception:
+            if not committed:
+                raise
+            log.warning("a post-commit hook failed after %s %s committed", request.method, request.path,
+                        exc_info=True)
+        return response
 
     def perform_content_negotiation(self, request, force=False):
         """The API speaks JSON only: when the client accepts anything or JSON (nearly every call),

@@ -125,6 +125,15 @@ def test_a_crash_after_a_write_rolls_the_write_back(api, app):
 
 
 @pytest.mark.urls("tests.core.urls_boom")
+@pytest.mark.django_db(transaction=True)
+def test_work_committed_before_a_post_commit_hook_fails_is_answered_as_done(api):
+    # The write is stored; answering 503 would invite a retry without a key to write it twice.
+    response = api.post("/v1/broker-lost-after-commit", {}, format="json")
+    assert response.status_code == 201
+    assert App.objects.filter(pk=response.json()["id"]).exists()
+
+
+@pytest.mark.urls("tests.core.urls_boom")
 def test_it_answers_json_even_with_debug_on(api, settings):
     settings.DEBUG = True
     response = api.get("/v1/boom")

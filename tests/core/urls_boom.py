@@ -1,6 +1,6 @@
 """A URLconf with views that fail on purpose, for the error-envelope tests."""
 
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.http import HttpResponse
 from django.urls import include, path
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -32,6 +32,21 @@ class Ok(ApiView):
         return Response({"ok": True})
 
 
+class BrokerLostAfterCommit(ApiView):
+    """Writes, then a post-commit hook fails as an enqueue does when the broker is gone."""
+
+    product = ANY_PRODUCT
+
+    def post(self, request):
+        app = app_create(tenant_id=self.principal.tenant_id, name="committed before the hook")
+
+        def enqueue() -> None:
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+        transaction.on_commit(enqueue)
+        return Response({"id": app.pk}, status=201)
+
+
 class RedisDown(ApiView):
     product = ANY_PRODUCT
 
@@ -49,5 +64,6 @@ urlpatterns = [
     path("v1/redis-down", RedisDown.as_view()),
     path("v1/plain-db-down", plain_view_database_down),
     path("v1/ok", Ok.as_view()),
+    path("v1/broker-lost-after-commit", BrokerLostAfterCommit.as_view()),
     path("", include("cpaas.urls")),
 ]
