@@ -21,14 +21,14 @@ async def application(scope, receive, send):
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             message = await receive()
-        from cpaas.im.gateway import gateway_shutdown
+        from cpaas.im.gateway.app import gateway_shutdown
 
         await gateway_shutdown()
         await send({"type": "lifespan.shutdown.complete"})
         return
     if scope["type"] == "websocket":
         if scope["path"].rstrip("/") == IM_CONNECT_PATH:
-            from cpaas.im.gateway import gateway_app
+            from cpaas.im.gateway.app import gateway_app
 
             await gateway_app(scope, receive, send)
             return
