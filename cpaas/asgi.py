@@ -3,9 +3,14 @@ WebSocket app beside Django, see docs/decisions/0500-im-gateway-lean-asgi.md).""
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
+if not settings.configured:  # the server process itself (not a test or shell that imports this module)
+    # A bounded connection pool (each request's sync code runs in a new thread, whose own persistent
+    # connection would never be reused; decision 0913). DB_POOL_MAX_SIZE=0 turns it off.
+    os.environ.setdefault("DB_POOL_MAX_SIZE", "16")
 django_http = get_asgi_application()
 
 IM_CONNECT_PATH = "/v1/im/connect"
