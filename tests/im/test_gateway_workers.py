@@ -13,13 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cpaas.im import services
 from cpaas.im.client import ImClient
 from tests.carriers.smsc import free_port
 from tests.im.conftest import terminate_other_connections
 from tests.im.test_chaos import _database_url
 
 ROOT = Path(__file__).resolve().parents[2]
-SESSIONS = 16
+SESSIONS = 40
 
 
 def workers_of(pid: int) -> list[int]:
@@ -80,7 +81,7 @@ def uvicorn_workers(transactional_db, settings):
         terminate_other_connections()
 
 
-def test_two_uvicorn_workers_serve_http_and_im_logins(uvicorn_workers, token_for, secret):
+def test_two_uvicorn_workers_serve_http_and_im_logins(uvicorn_workers, app, secret):
     process, port = uvicorn_workers
     workers = workers_of(process.pid)
     assert len(workers) == 2
@@ -88,19 +89,29 @@ def test_two_uvicorn_workers_serve_http_and_im_logins(uvicorn_workers, token_for
         response = httpx.get(f"http://127.0.0.1:{port}/v1/im/users", timeout=5.0,
                              headers={"Authorization": f"Bearer {secret}"})
         assert response.status_code == 200, response.text
-    tokens = [token_for(f"user{i}") for i in range(SESSIONS)]
+    tokens = [services.token_create(user=services.user_create(app=app, mode="test", user_id=f"user{i}")).secret
+              for i in range(SESSIONS)]
 
     async def scenario():
-        clients = [ImClient(f"ws://127.0.0.1:{port}/v1/im/connect", token) for token in tokens]
-        await asyncio.gather(*(client.start() for client in clients))  # each one a logged-in session
-        held = {pid: established_on(pid, port) for pid in workers}
-        sent = await clients[0].send(to="user1", content={"text": "across workers"})
-        got = await clients[1].next_message()
+        # Logged-in sessions, held open, until each worker holds one: the kernel hands a new
+        # connection to whichever worker accepts first, so a few may land on the same one.
+        clients = []
+        held = {}
+        for token in tokens:
+            client = ImClient(f"ws://127.0.0.1:{port}/v1/im/connect", token)
+            await client.start()
+            clients.append(client)
+            held = {pid: established_on(pid, port) for pid in workers}
+            if all(held.values()):
+                break
+            await asyncio.sleep(0.25)  # a worker still starting under load accepts nothing yet
+        # the first session and the last are on different workers: a message crosses the Redis bus
+        sent = await clients[0].send(to=f"user{len(clients) - 1}", content={"text": "across workers"})
+        got = await clients[-1].next_message()
         await asyncio.gather(*(client.close() for client in clients))
         return held, sent, got
 
-    held, sent, got = asyncio.run(asyncio.wait_for(scenario(), 60))
-    assert got["id"] == sent["id"]
-    # the kernel spread the sessions over both workers: each process is alive and logged users in
+    held, sent, got = asyncio.run(asyncio.wait_for(scenario(), 90))
     assert all(count >= 1 for count in held.values()), held
+    assert got["id"] == sent["id"]
     assert workers_of(process.pid) == workers  # no worker died and was replaced
