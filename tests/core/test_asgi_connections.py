@@ -107,3 +107,16 @@ def test_concurrent_requests_keep_the_server_within_its_connection_bound(server,
     assert set(statuses) == {200, 201}, sorted(set(statuses))
     assert max(seen) <= BOUND, f"the server held up to {max(seen)} connections (bound {BOUND})"
     assert max(seen) >= 1  # the sampler saw the server's connections at all
+
+
+def test_the_asgi_entry_point_turns_the_pool_on_by_default_and_workers_do_not(settings):
+    env = {k: v for k, v in os.environ.items() if k != "DB_POOL_MAX_SIZE"}
+    env.update(DJANGO_SETTINGS_MODULE="cpaas.settings", CPAAS_TESTING="1",
+               DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused")
+    show = "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS', {}).get('pool'))"
+    server = subprocess.run([sys.executable, "-c", f"import cpaas.asgi; {show}"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert "'max_size': 16" in server.stdout
+    worker = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {show}"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert worker.stdout.strip() == "None"
