@@ -3,12 +3,18 @@ WebSocket app beside Django, see docs/decisions/0500-im-gateway-lean-asgi.md).""
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
+if not settings.configured:  # the server process itself (not a test or shell that imports this module)
+    # A bounded connection pool (each request's sync code runs in a new thread, whose own persistent
+    # connection would never be reused; decision 0913). DB_POOL_MAX_SIZE=0 turns it off.
+    os.environ.setdefault("DB_POOL_MAX_SIZE", "16")
 django_asgi = get_asgi_application()
 
-from cpaas.core.bodylimit import asgi_body_limit  # noqa: E402  (needs the apps set up above)
+from cpaas.core.bodylimit import asgi_body_limit  # noqa: E402  (these need the apps set up above)
+from cpaas.im.gateway.app import gateway_app, gateway_shutdown  # noqa: E402
 
 # Bodies over MAX_REQUEST_BYTES are refused on the way in, however they are framed.
 django_http = asgi_body_limit(django_asgi)
@@ -26,15 +32,11 @@ async def application(scope, receive, send):
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             message = await receive()
-        from cpaas.im.gateway import gateway_shutdown
-
         await gateway_shutdown()
         await send({"type": "lifespan.shutdown.complete"})
         return
     if scope["type"] == "websocket":
         if scope["path"].rstrip("/") == IM_CONNECT_PATH:
-            from cpaas.im.gateway import gateway_app
-
             await gateway_app(scope, receive, send)
             return
         await receive()

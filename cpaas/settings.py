@@ -165,6 +165,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Under ASGI, Django runs each request's sync code in a thread of its own, so a persistent connection
+# per thread (CONN_MAX_AGE) is never reused: they piled up until "too many clients". A process with
+# DB_POOL_MAX_SIZE > 0 (cpaas.asgi sets 16 unless told otherwise) takes its connections from
+# psycopg's pool instead, at most that many; Celery workers keep theirs per process (decision 0913).
+DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 0)
+if DB_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django gives each back per request
+    # With CONN_HEALTH_CHECKS (on) Django has the pool check each connection it hands out (an empty
+    # query): a server restart or a terminated backend never reaches a request.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, DB_POOL_MAX_SIZE), "max_size": DB_POOL_MAX_SIZE,
+        "timeout": envint("DB_POOL_TIMEOUT_SECONDS", 10), "max_idle": 300}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker, rate limits ---------------------------------------------------------

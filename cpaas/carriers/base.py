@@ -94,7 +94,7 @@ class SmsConnector:
 
     name: str
     config: dict = field(default_factory=dict)
-    throughput: int = 100          # messages/second cap, per process
+    throughput: int = 100          # messages/second cap, per process; 0 = unlimited
     sink: Sink | None = None
     credentials: str = field(default="", repr=False)  # sealed secrets (cpaas.carriers.credentials)
 

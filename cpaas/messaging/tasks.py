@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 
-from celery import shared_task
+from celery import current_app, shared_task
 from celery.signals import worker_process_init
 
 from cpaas.core.tasks import BaseTask
 from cpaas.messaging import conf, infra
 
+SMS_QUEUE = "sms"
 
-@shared_task(base=BaseTask, name="sms.dispatch", queue="sms")
+
+@shared_task(base=BaseTask, name="sms.dispatch", queue=SMS_QUEUE)
 def dispatch() -> int:
     """Claim and submit queued messages in batches until none are left or the time slice ends."""
     from cpaas.messaging import pipeline
@@ -31,7 +33,7 @@ def dispatch() -> int:
     return total
 
 
-@shared_task(base=BaseTask, name="sms.apply_receipt", queue="sms")
+@shared_task(base=BaseTask, name="sms.apply_receipt", queue=SMS_QUEUE)
 def apply_receipt(connector: str, carrier_message_id: str, status: str, error_code: str = "") -> dict:
     from cpaas.carriers.base import DeliveryReceipt
     from cpaas.messaging import pipeline
@@ -39,21 +41,21 @@ def apply_receipt(connector: str, carrier_message_id: str, status: str, error_co
     return pipeline.receipts_apply([DeliveryReceipt(connector, carrier_message_id, status, error_code)])
 
 
-@shared_task(base=BaseTask, name="sms.sweep", queue="sms")
+@shared_task(base=BaseTask, name="sms.sweep", queue=SMS_QUEUE)
 def sweep() -> dict:
     from cpaas.messaging import pipeline
 
     return pipeline.sweep()
 
 
-@shared_task(base=BaseTask, name="sms.release_scheduled", queue="sms")
+@shared_task(base=BaseTask, name="sms.release_scheduled", queue=SMS_QUEUE)
 def release_scheduled() -> int:
     from cpaas.messaging import pipeline
 
     return pipeline.release_scheduled()
 
 
-@shared_task(base=BaseTask, name="sms.deliver_callbacks", queue="sms")
+@shared_task(base=BaseTask, name="sms.deliver_callbacks", queue=SMS_QUEUE)
 def deliver_callbacks() -> dict:
     from cpaas.messaging.callbacks import callbacks_deliver
 
@@ -67,13 +69,21 @@ def deliver_callbacks() -> dict:
             return totals
 
 
+def consumes_sms_queue() -> bool:
+    """Whether this worker consumes the ``sms`` queue (``-Q``; Celery selected the queues in the
+    parent before it forked this process). A worker without ``-Q`` consumes only ``default``."""
+    return SMS_QUEUE in current_app.amqp.queues.consume_from
+
+
 @worker_process_init.connect
 def _open_binds(**_kwargs) -> None:
-    """Every worker process binds its SMPP connectors at start, so receipts and MO arrive even
-    before it submits anything (and a receipt stored by the SMSC for a dead bind finds a home)."""
+    """Every process of a worker on the ``sms`` queue binds its SMPP connectors at start, so
+    receipts and MO arrive even before it submits anything (and a receipt stored by the SMSC for a
+    dead bind finds a home). Workers of other queues (webhooks, voice…) open none (decision 0912):
+    an SMSC counts binds per account, and a bind nobody submits on only takes receipts away."""
     import os
 
-    if os.environ.get("SMS_EAGER_BINDS", "1") != "1":
+    if os.environ.get("SMS_EAGER_BINDS", "1") != "1" or not consumes_sms_queue():
         return
     from cpaas.messaging import pipeline
 

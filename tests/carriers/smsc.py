@@ -42,10 +42,17 @@ class Smsc:
             self.process.kill()
             self.process.wait(5)
 
-    def submits(self) -> list[dict]:
+    def lines(self) -> list[dict]:
         if not self.log.exists():
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def submits(self) -> list[dict]:
+        return [line for line in self.lines() if "event" not in line]
+
+    def binds(self) -> int:
+        """Transceiver binds the SMSC accepted since it started (restarts included)."""
+        return sum(1 for line in self.lines() if line.get("event") == "bind")
 
     def config(self) -> dict:
         return {"host": "127.0.0.1", "port": self.port, "system_id": "esme", "password": "pw",

@@ -4,7 +4,8 @@ It accepts transceiver binds, answers every submit_sm with a message id, and sen
 receipt (deliver_sm, ``id:… stat:…``) for each one that asked for it. Behaviour by flags:
 
     --port N           listen here (pick a free port first)
-    --log PATH         append one JSON line per received submit_sm (to count resubmits)
+    --log PATH         append one JSON line per received submit_sm (to count resubmits) and one
+                       ``{"event": "bind", …}`` line per accepted bind (to count binds)
     --stat DELIVRD     the receipt's final state (UNDELIV to test undelivered)
     --dlr-delay S      seconds before each receipt
     --refuse-binds     unbind every session right after it binds
@@ -86,6 +87,8 @@ async def main() -> None:
                 spawn(event.unbind())
                 continue  # its submits are refused below
             sessions[event.session_id] = event
+            if log is not None:
+                log.write(json.dumps({"event": "bind", "session": event.session_id}) + "\n")
             waiting, parked[:] = list(parked), []
             for to, text, source, esm_class in waiting:
                 spawn(deliver(event.session_id, to, text, source, esm_class, 0.05))

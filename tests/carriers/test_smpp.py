@@ -203,3 +203,29 @@ def test_validity_is_sent_as_smpp_relative_time():
 
     assert relative_time(None) == ""
     assert relative_time(90061) == "0000010101 01000R".replace(" ", "")
+
+
+def test_a_throughput_of_zero_means_unlimited_not_one_a_second(smsc):
+    """`sms_connector --throughput 0` (benchmarks, a carrier without a cap): only `window` paces."""
+    connector = SmppConnector(name="smsc-unlimited", config=smsc.config(), throughput=0, sink=CollectingSink())
+    try:
+        connector.submit([sms(0)])  # bind first: the timing below is of the submits alone
+        started = time.monotonic()
+        results = connector.submit([sms(i) for i in range(1, 11)])
+        elapsed = time.monotonic() - started
+    finally:
+        connector.close()
+    assert all(result.accepted for result in results)
+    assert elapsed < 3.0  # one a second would take 10 s
+
+
+def test_a_throughput_still_caps_submits_per_second(smsc):
+    connector = SmppConnector(name="smsc-capped", config=smsc.config(), throughput=5, sink=CollectingSink())
+    try:
+        connector.submit([sms(0)])
+        started = time.monotonic()
+        connector.submit([sms(i) for i in range(1, 11)])
+        elapsed = time.monotonic() - started
+    finally:
+        connector.close()
+    assert elapsed >= 1.6  # ten slots 0.2 s apart

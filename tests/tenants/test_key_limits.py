@@ -129,3 +129,16 @@ def test_the_keys_cap_is_per_app(app, tenant, settings):
     settings.API_KEYS_PER_APP = 1
     other_app = app_create(tenant_id=tenant.id, name="second")
     assert api_key_create(app=other_app, name="its first").key.app_id == other_app.id
+
+
+def test_a_benchmark_lifts_a_key_and_its_tenant_high_with_the_two_commands(app, tenant):
+    """Issue 14 item 7: a bench or a big tenant needs both: the key's own limit and the tenant's
+    aggregate (a key limit never lifts the tenant's). 120 requests at once pass the defaults' burst
+    of 50 (test key: 25/s for 2 s) only with both raised."""
+    created = api_key_create(app=app, name="bench")
+    call_command("apikey_limit", created.key.id, "--rate", "100000")
+    call_command("tenant_limit", tenant.id, "--test", "100000", "--live", "100000")
+    client = client_for(created.secret)
+    assert client.get("/v1/me").json()["rate_limit"]["per_second"] == 100_000
+    statuses = {client.get("/v1/me").status_code for _ in range(120)}
+    assert statuses == {200}

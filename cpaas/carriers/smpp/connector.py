@@ -2,7 +2,7 @@
 
 One transceiver bind per connector per process, kept open by a background thread running an
 asyncio loop: callers (Celery tasks, threads) hand it whole batches, which go out with up to
-``window`` submit_sm outstanding, capped at ``throughput`` messages/s. Receipts (deliver_sm with
+``window`` submit_sm outstanding, capped at ``throughput`` messages/s (0: no cap). Receipts (deliver_sm with
 ``id:… stat:…``) and mobile-originated messages are pushed to the sink as they arrive. A dropped
 bind is re-established with exponential backoff; enquire_link keep-alive is the library's timer.
 
@@ -76,13 +76,16 @@ def relative_time(seconds: int | None) -> str:
 
 
 class _Throttle:
-    """At most ``rate`` sends per second, smoothed (one slot every 1/rate s)."""
+    """At most ``rate`` sends per second, smoothed (one slot every 1/rate s); a rate of 0 or less
+    means unlimited (only ``window`` bounds the PDUs in flight), as operators and benchmarks expect."""
 
     def __init__(self, rate: int) -> None:
-        self.interval = 1.0 / max(1, rate)
+        self.interval = 1.0 / rate if rate > 0 else 0.0
         self.next_slot = 0.0
 
     async def wait(self) -> None:
+        if not self.interval:
+            return
         now = time.monotonic()
         slot = max(now, self.next_slot)
         self.next_slot = slot + self.interval

@@ -1,5 +1,6 @@
-"""The IM WebSocket gateway: a lean ASGI WebSocket app beside Django (see docs/decisions/0500)."""
+"""The IM WebSocket gateway: a lean ASGI WebSocket app beside Django (see docs/decisions/0500).
 
-from cpaas.im.gateway.app import gateway_app, gateway_shutdown
-
-__all__ = ["gateway_app", "gateway_shutdown"]
+The app lives in ``cpaas.im.gateway.app`` (it needs Django's app registry). This package imports
+nothing itself: uvicorn imports ``cpaas.im.gateway.wsproto`` (``--ws``) in each ``--workers``
+process *before* the ASGI app and so before ``django.setup()`` (decision 0911).
+"""

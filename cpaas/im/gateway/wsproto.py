@@ -8,6 +8,9 @@ extension ``cpaas.ws.raw`` whose ``write(data)`` puts already-framed server-to-c
 buffer so the app can drop a consumer that stops reading. Everything else (handshake, close,
 pings, inbound frames) is uvicorn's own code; without the extension the gateway falls back to
 ordinary ASGI sends, so any ASGI server still works.
+
+uvicorn imports this module in each ``--workers`` process before the app, before ``django.setup()``:
+import nothing here (nor in the package ``__init__``) that needs Django's app registry (decision 0911).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("id")
         parser.add_argument("kind", choices=Connector.Kind.values)
         parser.add_argument("--config", default="{}", help="JSON object (see docs/carriers.md)")
-        parser.add_argument("--throughput", type=int, default=100, help="messages/s per worker process")
+        parser.add_argument("--throughput", type=int, default=100, help="messages/s per worker process; 0 = unlimited")
         parser.add_argument("--disable", action="store_true")
         parser.add_argument("--route-prefix", default=None, help="add a platform route for this E.164 prefix")
         parser.add_argument("--route-country", default="", help="…or for this ISO country")
@@ -35,6 +35,8 @@ class Command(BaseCommand):
             raise CommandError(f"--config is not JSON: {exc}") from exc
         if not isinstance(config, dict):
             raise CommandError("--config must be a JSON object.")
+        if options["throughput"] < 0:
+            raise CommandError("--throughput must be 0 (unlimited) or more messages/s.")
         connector, created = connector_save(id=options["id"], kind=options["kind"], config=config,
                                             throughput=options["throughput"], enabled=not options["disable"])
         self.stdout.write(f"{'created' if created else 'updated'} connector {connector.id} ({connector.kind})")
