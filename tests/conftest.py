@@ -14,6 +14,7 @@ from cpaas.core.egress import ssrf
 from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import api_key_create, principal_cache
 from cpaas.tenants.services import tenant_provision
+from tests.support.money import reset_money_state
 from tests.support.receiver import Receiver, start_receiver
 
 
@@ -42,6 +43,14 @@ def receiver() -> Iterator[Receiver]:
         receiver.hang.set()
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def money_state() -> Iterator[None]:
+    """Billing's Redis state and gate caches reset before and after the test (holds are per app)."""
+    reset_money_state()
+    yield
+    reset_money_state()
 
 
 @pytest.fixture

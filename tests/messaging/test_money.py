@@ -20,16 +20,12 @@ from cpaas.messaging.models import Connector, Message, Route
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
 from tests.messaging.conftest import send
-from tests.support.money import available, capped, held, prepaid, price, reset_money_state
+from tests.support.money import available, capped, held, prepaid, price
 
 TEN_CENTS = [{"meter": "sms_segments", "model": "per_unit", "unit_price": "0.10"}]
 
 
-@pytest.fixture(autouse=True)
-def _money():
-    reset_money_state()
-    yield
-    reset_money_state()
+pytestmark = pytest.mark.usefixtures("money_state")
 
 
 @pytest.fixture
