@@ -1,5 +1,5 @@
-"""Endpoint signing secrets: the ``whsec_`` format. Encryption at rest is the platform keyring's
-(:mod:`cpaas.core.crypto`), re-exported here for the webhooks room.
+"""Endpoint signing secrets: the ``whsec_`` format, and re-sealing the stored ones. Encryption at
+rest is the platform keyring's (:mod:`cpaas.core.crypto`), called by that name.
 """
 
 from __future__ import annotations
@@ -7,11 +7,10 @@ from __future__ import annotations
 import base64
 import secrets
 
-from cpaas.core.crypto import decrypt, encrypt, fernet, reencrypt, reseal_column
+from cpaas.core.crypto import reencrypt, reseal_column
 from webhooks.models import Endpoint
 
-__all__ = ["SECRET_PREFIX", "decrypt", "encrypt", "endpoint_secrets_reseal", "fernet", "secret_generate",
-           "secret_key_bytes"]
+__all__ = ["SECRET_PREFIX", "endpoint_secrets_reseal", "secret_generate", "secret_key_bytes"]
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
