@@ -82,11 +82,6 @@ def spend_settle(entries: list[tuple[str, str, str, int | None]]) -> None:
 def spend_settle_usage(app, *, hold_id: str, meter: str, quantity, dimensions: dict | None = None) -> None:
     """Settle a live hold with the cost of the usage that really happened (a call leg's billable
     seconds; 0 releases it). Nothing to do for postpaid apps without a cap. Call after commit."""
-    from billing.balances import cost_micro, gate_for, spend_settle
-    from billing.ledger import _tenant_id
+    from billing.balances import spend_settle_usage as settle_usage
 
-    app_id, tenant_id = _tenant_id(app)
-    gate = gate_for(app_id=app_id, tenant_id=tenant_id)
-    if gate.open:
-        return
-    spend_settle([(tenant_id, app_id, hold_id, cost_micro(gate, meter, quantity, dimensions))])
+    settle_usage(app, hold_id=hold_id, meter=meter, quantity=quantity, dimensions=dimensions)

@@ -23,7 +23,7 @@ from billing.models import CreditNote, DauMark, Invoice, UsageDaily
 from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
 from cpaas.core.params import query_date
-from cpaas.core.scoping import scoped_get
+from cpaas.core.scoping import MODES, scoped_get
 from cpaas.core.views import ApiView
 
 MAX_IMPORT = 10_000
@@ -140,7 +140,7 @@ def _mode_param(principal, params) -> str:
     """``?mode=test|live`` (default: the key's own mode). Test usage is never invoiced but is
     shown; a test key sees only test usage, as it sees only test objects."""
     mode = params.get("mode") or principal.mode
-    if mode not in ledger.MODES:
+    if mode not in MODES:
         raise ApiError("`mode` is test or live.", param="mode")
     if mode != principal.mode and principal.mode != "live":
         raise ApiError("A test key reads test usage only; use a live key for live usage.",

@@ -28,7 +28,7 @@ from django.db.models import F
 from redis.exceptions import RedisError
 
 from billing import Hold, pricing
-from billing.ledger import open_period, parse_quantity, redis_client
+from billing.ledger import _tenant_id, open_period, parse_quantity, redis_client
 from billing.meters import meter_get
 from billing.models import BalanceTransaction, BillingAccount, BillingMode, SpendCap
 from billing.rating import assignments_for
@@ -428,6 +428,15 @@ def spend_settle(entries: list[tuple[str, str, str, int | None]]) -> None:
         pipe.execute()
     except RedisError:
         log.warning("could not settle %d spend holds; the ledger recompute will correct it", len(entries))
+
+
+def spend_settle_usage(app, *, hold_id: str, meter: str, quantity, dimensions: dict | None = None) -> None:
+    """:func:`spend_settle` of one hold at the cost of ``quantity`` of ``meter`` (billing.spend_settle_usage)."""
+    app_id, tenant_id = _tenant_id(app)
+    gate = gate_for(app_id=app_id, tenant_id=tenant_id)
+    if gate.open:
+        return
+    spend_settle([(tenant_id, app_id, hold_id, cost_micro(gate, meter, quantity, dimensions))])
 
 
 def _notify_low(tenant_id: str, left_micro: int, currency: str) -> None:

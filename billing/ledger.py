@@ -31,6 +31,7 @@ from billing import conf
 from billing.meters import METERS, meter_get
 from cpaas.core.db import chunks, pg_cursor
 from cpaas.core.errors import ApiError
+from cpaas.core.scoping import MODES
 
 MAX_QUANTITY = Decimal("1e13")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -159,7 +160,6 @@ def _dims(dimensions: dict[str, Any]) -> tuple[dict[str, str], str]:
     return hit
 
 
-MODES = ("test", "live")
 ORIGINS = ("platform", "tenant")
 
 

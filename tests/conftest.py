@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
@@ -13,6 +14,8 @@ from cpaas.core.egress import ssrf
 from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import api_key_create, principal_cache
 from cpaas.tenants.services import tenant_provision
+from tests.support.money import reset_money_state
+from tests.support.receiver import Receiver, start_receiver
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +31,26 @@ def _fresh_caches():
 def allow_loopback(monkeypatch):
     """The operator's egress allow-list covers loopback (local receivers in tests)."""
     monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", ["127.0.0.0/8", "::1/128"])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A loopback HTTP receiver (tests/support/receiver.py), stopped after the test (a hung request
+    released first). tests/webhooks has a receiver of its own under the same name."""
+    receiver, server = start_receiver()
+    yield receiver
+    if receiver.hang is not None:
+        receiver.hang.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def money_state() -> Iterator[None]:
+    """Billing's Redis state and gate caches reset before and after the test (holds are per app)."""
+    reset_money_state()
+    yield
+    reset_money_state()
 
 
 @pytest.fixture

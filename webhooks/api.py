@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from cpaas.core.auth import ANY_PRODUCT
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.pagination import paginate
+from cpaas.core.params import query_bool, query_enum
 from cpaas.core.serializers import StrictSerializer
 from cpaas.core.views import ApiView
 from webhooks import catalog, services
@@ -242,10 +243,8 @@ class DeliveriesView(WebhooksView):
     def get(self, request, endpoint_id):
         endpoint = self.endpoint(endpoint_id)
         deliveries = self.scoped(Delivery).filter(endpoint=endpoint)
-        status = request.query_params.get("status")
+        status = query_enum(request.query_params, "status", Delivery.Status.values)
         if status:
-            if status not in Delivery.Status.values:
-                raise ApiError(f"`status` must be one of {', '.join(Delivery.Status.values)}.", param="status")
             deliveries = deliveries.filter(status=status)
         event_id = request.query_params.get("event")
         if event_id:
@@ -276,11 +275,9 @@ class EventsView(WebhooksView):
         type_ = request.query_params.get("type")
         if type_:
             events = events.filter(type=type_)
-        livemode = request.query_params.get("livemode")
+        livemode = query_bool(request.query_params, "livemode")
         if livemode is not None:
-            if livemode not in ("true", "false"):
-                raise ApiError("`livemode` must be `true` or `false`.", code="invalid_request", param="livemode")
-            events = events.filter(livemode=livemode == "true")
+            events = events.filter(livemode=livemode)
         return Response(paginate(request, events, lambda rows: [event_out(e) for e in rows]))
 
 

@@ -1,5 +1,5 @@
-"""Endpoint signing secrets: the ``whsec_`` format. Encryption at rest is the platform keyring's
-(:mod:`cpaas.core.crypto`), re-exported here for the webhooks room.
+"""Endpoint signing secrets: the ``whsec_`` format, and re-sealing the stored ones. Encryption at
+rest is the platform keyring's (:mod:`cpaas.core.crypto`), called by that name.
 """
 
 from __future__ import annotations
@@ -7,13 +7,10 @@ from __future__ import annotations
 import base64
 import secrets
 
-from django.db import transaction
-
-from cpaas.core.crypto import decrypt, encrypt, fernet, reencrypt
+from cpaas.core.crypto import reencrypt, reseal_column
 from webhooks.models import Endpoint
 
-__all__ = ["SECRET_PREFIX", "decrypt", "encrypt", "endpoint_secrets_reseal", "fernet", "secret_generate",
-           "secret_key_bytes"]
+__all__ = ["SECRET_PREFIX", "endpoint_secrets_reseal", "secret_generate", "secret_key_bytes"]
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -31,10 +28,5 @@ def secret_key_bytes(secret: str) -> bytes:
 
 def endpoint_secrets_reseal() -> int:
     """Re-encrypt every endpoint's secrets with the keyring's newest key (secrets_reencrypt)."""
-    changed = 0
-    with transaction.atomic():
-        for endpoint in Endpoint.objects.select_for_update().exclude(secrets=[]):
-            resealed = [{**entry, "secret": reencrypt(entry["secret"])} for entry in endpoint.secrets]
-            Endpoint.objects.filter(pk=endpoint.pk).update(secrets=resealed)
-            changed += 1
-    return changed
+    return reseal_column(Endpoint.objects.exclude(secrets=[]), "secrets",
+                         lambda entries: [{**entry, "secret": reencrypt(entry["secret"])} for entry in entries])

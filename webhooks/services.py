@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cpaas.core import crypto as keyring
 from cpaas.core import egress
 from cpaas.core.db import chunks, pg_cursor
 from cpaas.core.errors import ApiError
@@ -460,7 +461,7 @@ def _check_event_types(types: list[str]) -> list[str]:
 
 
 def _secret_entry(secret: str, expires_at: datetime | None = None) -> dict[str, Any]:
-    return {"secret": crypto.encrypt(secret), "expires_at": expires_at.isoformat() if expires_at else None}
+    return {"secret": keyring.encrypt(secret), "expires_at": expires_at.isoformat() if expires_at else None}
 
 
 def endpoint_create(*, app_id: str, mode: str, url: str, description: str = "",
@@ -542,7 +543,7 @@ def active_secrets(endpoint: Endpoint, now: datetime | None = None) -> list[str]
         if plain is None:
             if len(_plain_secrets) > 10_000:
                 _plain_secrets.clear()
-            plain = _plain_secrets[token] = crypto.decrypt(token)
+            plain = _plain_secrets[token] = keyring.decrypt(token)
         out.append(plain)
     return out
 

@@ -2,8 +2,10 @@
 
 django-axes counts failed logins per (username, client address) in the database and refuses a
 locked pair before any password is checked (settings: ``AXES_*``, decision 0850). This module is
-what axes calls back: the client address, the lockout response, and (through its ``user_locked_out``
-signal, the only hook it offers) the audit entry. Wrong two-factor codes are reported to axes as
+what axes calls back: the client address (``client_ip``, imported from cpaas/core/clientip.py so
+the console counts the same address as the API's throttles; ``AXES_CLIENT_IP_CALLABLE`` names it
+here), the lockout response, and (through its ``user_locked_out`` signal, the only hook it offers)
+the audit entry. Wrong two-factor codes are reported to axes as
 failed logins too (``code_failed``), so a stolen password does not buy unlimited code guesses.
 """
 
@@ -25,17 +27,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from cpaas.core.clientip import client_ip
 from cpaas.tenants.audit import audit_record
 from cpaas.tenants.models import Membership
 
 log = logging.getLogger(__name__)
 
 PENDING = "console_signin_pending"
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The address attempts are counted by: the peer address, as everywhere in the console."""
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def lockout_minutes_left(username: str, ip: str | None) -> int:

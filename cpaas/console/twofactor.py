@@ -150,12 +150,7 @@ def recovery_codes_left(user) -> int:
 
 def seeds_reseal() -> int:
     """Re-encrypt every authenticator seed with the keyring's newest key (``secrets_reencrypt``)."""
-    changed = 0
-    with transaction.atomic():
-        for device in AuthenticatorDevice.objects.select_for_update().only("pk", "key_sealed"):
-            AuthenticatorDevice.objects.filter(pk=device.pk).update(key_sealed=crypto.reencrypt(device.key_sealed))
-            changed += 1
-    return changed
+    return crypto.reseal_column(AuthenticatorDevice.objects.all(), "key_sealed", crypto.reencrypt)
 
 
 def two_factor_disable(*, user, token: str, ip: str | None) -> bool:

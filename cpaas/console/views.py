@@ -25,7 +25,7 @@ from cpaas.console.access import ALL_ROLES, SESSION_TENANT, TECH_ROLES, account_
 from cpaas.console.forms import PRODUCT_LABELS, ApiKeyForm, AppForm, CodeForm, TenantSecurityForm
 from cpaas.console.models import RecoveryCodeDevice
 from cpaas.console.nav import OWNER_ONLY, ROOMS, room_is_served
-from cpaas.console.signin import client_ip
+from cpaas.core.clientip import client_ip
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.tenants import selectors
 from cpaas.tenants.keys import api_key_create, api_key_revoke

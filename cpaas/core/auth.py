@@ -39,9 +39,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             address = client_ip(request) or "unknown"
             throttle = authfail.throttled(address)
             if throttle.blocked:
-                raise RateLimited("Too many failed authentications from this address. "
-                                  "Retry after the number of seconds in `Retry-After`.",
-                                  headers={"Retry-After": str(throttle.retry_after)})
+                raise authfail.refusal(throttle.retry_after)
         principal = key_resolve(secret)
         if principal is None:
             _failed(request, address)

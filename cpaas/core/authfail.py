@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from cpaas.core.errors import RateLimited
 from cpaas.core.ratelimit import AuthThrottle, gate
 
 
@@ -22,3 +23,10 @@ def throttled(address: str) -> AuthThrottle:
 def failed(address: str) -> None:
     """Count one failed authentication against ``address``."""
     gate().auth_failed(address, settings.AUTH_FAILURES_PER_WINDOW, settings.AUTH_FAILURE_WINDOW_SECONDS)
+
+
+def refusal(retry_after: int) -> RateLimited:
+    """The 429 a blocked address gets, from the API and the IM gateway alike."""
+    return RateLimited("Too many failed authentications from this address. "
+                       "Retry after the number of seconds in `Retry-After`.",
+                       headers={"Retry-After": str(retry_after)})

@@ -20,6 +20,7 @@ from ulid import ULID
 
 from cpaas.core.context import request_id_var
 from cpaas.core.errors import ApiError
+from cpaas.core.middleware import is_api_path
 
 ASGIApp = Callable[..., Any]
 
@@ -38,7 +39,7 @@ def too_large_response(path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes
     request_id = f"req_{ULID()}"
     token = request_id_var.set(request_id)
     try:
-        if path.startswith("/v1"):
+        if is_api_path(path):
             body = json.dumps(ApiError(code="request_too_large").body()).encode()
             content_type = b"application/json"
         else:

@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 
 import webhooks
 from cpaas.console.access import console_view
-from cpaas.console.signin import client_ip
 from cpaas.core import crypto
+from cpaas.core.clientip import client_ip
 from cpaas.tenants.models import App
 from cpaas.voice import states
 from cpaas.voice.models import Call, CallLogEntry, Recording, VoiceSettings

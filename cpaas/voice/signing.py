@@ -101,13 +101,8 @@ def signing_secret_rotate(*, tenant_id: str, app_id: str, mode: str, actor_key_i
 
 def signing_secrets_reseal() -> int:
     """Re-encrypt every stored voice secret with the keyring's newest key (secrets_reencrypt)."""
-    changed = 0
-    with transaction.atomic():
-        for row in VoiceSettings.objects.select_for_update().exclude(signing_secrets={}):
-            row.signing_secrets = crypto.mode_secrets_reseal(row.signing_secrets)
-            row.save(update_fields=["signing_secrets"])
-            changed += 1
-    return changed
+    return crypto.reseal_column(VoiceSettings.objects.exclude(signing_secrets={}), "signing_secrets",
+                                crypto.mode_secrets_reseal)
 
 
 def headers_signed_with(secret: str, body: bytes) -> dict[str, str]:

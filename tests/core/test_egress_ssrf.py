@@ -8,16 +8,7 @@ import threading
 import pytest
 
 from cpaas.core.egress import client, conf, ssrf, sync
-from tests.support.receiver import start_receiver
 from tests.support.ssrf import LOOPBACK_HOSTS, REFUSED_URLS, answer_names, is_refusal, loopback_urls
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.mark.parametrize("url", REFUSED_URLS)

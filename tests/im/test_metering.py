@@ -6,7 +6,7 @@ from billing.models import UsageEvent
 from cpaas.im.outbox import publish_pending
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
-from tests.support.money import prepaid, price, reset_money_state
+from tests.support.money import prepaid, price
 
 
 def test_im_messages_are_metered_by_kind_as_plans_and_docs_say(api, users):
@@ -18,8 +18,7 @@ def test_im_messages_are_metered_by_kind_as_plans_and_docs_say(api, users):
     assert METERS["im_messages"].dimensions == ("kind",)
 
 
-def test_im_messages_priced_per_message_are_refused_402_when_the_balance_is_gone(app, tenant):
-    reset_money_state()
+def test_im_messages_priced_per_message_are_refused_402_when_the_balance_is_gone(app, tenant, money_state):
     price(tenant, [{"meter": "im_messages", "model": "per_unit", "unit_price": "0.01"}])
     prepaid(tenant, "0.02")
     live = client_for(api_key_create(app=app, name="live", mode="live").secret)
@@ -29,4 +28,3 @@ def test_im_messages_priced_per_message_are_refused_402_when_the_balance_is_gone
                                              "client_msg_id": f"m{n}"}, format="json") for n in range(3)]
     assert [a.status_code for a in answers] == [201, 201, 402]
     assert answers[2].json()["error"]["code"] == "insufficient_funds"
-    reset_money_state()

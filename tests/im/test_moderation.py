@@ -12,20 +12,9 @@ import pytest
 from cpaas.core.egress import conf as egress_conf
 from cpaas.im.models import ImSettings, Message
 from cpaas.im.moderation import forget_settings
-from tests.support.receiver import start_receiver
 from tests.support.ssrf import REFUSED_URLS, answer_names, is_refusal, loopback_urls
 
 SEND = {"from": "alice", "to": "bob", "type": "text", "content": {"text": "hello"}}
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    if receiver.hang is not None:
-        receiver.hang.set()
-    server.shutdown()
-    server.server_close()
 
 
 def post(api, path, data):

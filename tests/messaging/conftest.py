@@ -29,6 +29,13 @@ def number(api):
     return response.json()["number"]
 
 
+@pytest.fixture
+def live(live_api):
+    """A live key's client whose app may send to the US (a live send needs its country allowed)."""
+    assert live_api.post("/v1/sms/settings", {"allowed_countries": ["US"]}, format="json").status_code == 200
+    return live_api
+
+
 def send(api, **fields):
     body = {"to": "+15005550000", "from": "Acme", "body": "Hello"}
     body.update(fields)

@@ -10,19 +10,10 @@ from cpaas.core.egress import conf as egress_conf
 from cpaas.messaging import callbacks, conf, pipeline
 from cpaas.messaging.models import Message, StatusCallback
 from tests.messaging.conftest import send
-from tests.support.receiver import start_receiver
 from tests.support.ssrf import REFUSED_URLS, answer_names, is_refusal, loopback_urls
 
 pytestmark = pytest.mark.django_db
 ALL_LOOPBACK = ["127.0.0.0/8", "::1/128", "0.0.0.0/32"]
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
-    server.server_close()
 
 
 def test_status_callbacks_are_signed_and_retried_until_they_succeed(api, receiver, allow_loopback):

@@ -3,20 +3,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from cpaas.messaging import pipeline
 from cpaas.messaging.models import Connector, Message, Route
-from cpaas.tenants.keys import api_key_create
-from tests.conftest import client_for
 from tests.messaging.conftest import send
-
-
-@pytest.fixture
-def live(app):
-    client = client_for(api_key_create(app=app, name="live", mode="live").secret)
-    assert client.post("/v1/sms/settings", {"allowed_countries": ["US"]}, format="json").status_code == 200
-    return client
 
 
 def test_a_live_send_without_a_live_route_is_a_400_no_route(live):

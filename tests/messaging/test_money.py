@@ -17,27 +17,20 @@ from billing.models import UsageEvent
 from cpaas.carriers.sandbox import connector as sandbox
 from cpaas.messaging import pipeline
 from cpaas.messaging.models import Connector, Message, Route
-from cpaas.tenants.keys import api_key_create
-from tests.conftest import client_for
 from tests.messaging.conftest import send
-from tests.support.money import available, capped, held, prepaid, price, reset_money_state
+from tests.support.money import available, capped, held, prepaid, price
 
 TEN_CENTS = [{"meter": "sms_segments", "model": "per_unit", "unit_price": "0.10"}]
 
 
-@pytest.fixture(autouse=True)
-def _money():
-    reset_money_state()
-    yield
-    reset_money_state()
+pytestmark = pytest.mark.usefixtures("money_state")
 
 
 @pytest.fixture
-def live(app):
+def live(live):
+    """The live client of tests/messaging/conftest.py, with a live route to +1."""
     Route.objects.create(prefix="+1", connector=Connector.objects.create(id="carrier", kind="sandbox"))
-    client = client_for(api_key_create(app=app, name="live", mode="live").secret)
-    assert client.post("/v1/sms/settings", {"allowed_countries": ["US"]}, format="json").status_code == 200
-    return client
+    return live
 
 
 class RedisCalls:

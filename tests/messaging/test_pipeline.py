@@ -8,8 +8,6 @@ from cpaas.carriers.base import DeliveryReceipt, InboundSms
 from cpaas.carriers.sandbox import connector as sandbox
 from cpaas.messaging import infra, pipeline, states
 from cpaas.messaging.models import Connector, Message, OptOut, ReceiptOrphan, Route, Status
-from cpaas.tenants.keys import api_key_create
-from tests.conftest import client_for
 from tests.messaging.conftest import send
 
 pytestmark = pytest.mark.django_db
@@ -226,16 +224,9 @@ class Broken:
         return [SubmitResult(m.message_id, error=self.error) for m in messages]
 
 
-def live_api(app):
-    client = client_for(api_key_create(app=app, name="live", mode="live").secret)
-    client.post("/v1/sms/settings", {"allowed_countries": ["US"]}, format="json")
-    return client
-
-
-def test_a_route_that_is_down_fails_over_to_the_next(app, monkeypatch):
+def test_a_route_that_is_down_fails_over_to_the_next(app, monkeypatch, live):
     from cpaas.carriers.base import CarrierError
 
-    live = live_api(app)
     primary = Connector.objects.create(id="primary", kind="sandbox")
     backup = Connector.objects.create(id="backup", kind="sandbox")
     Route.objects.create(prefix="+1", priority=1, connector=primary)
@@ -250,10 +241,9 @@ def test_a_route_that_is_down_fails_over_to_the_next(app, monkeypatch):
     assert broken.calls == 1
 
 
-def test_a_rejection_fails_over_but_a_message_never_reaches_one_carrier_twice(app, monkeypatch):
+def test_a_rejection_fails_over_but_a_message_never_reaches_one_carrier_twice(app, monkeypatch, live):
     from cpaas.carriers.base import CarrierError
 
-    live = live_api(app)
     only = Connector.objects.create(id="only", kind="sandbox")
     Route.objects.create(country="US", connector=only)
     broken = Broken(CarrierError("maybe", code="carrier_timeout", submitted=True))
@@ -279,10 +269,9 @@ def test_app_routes_beat_platform_routes_and_longer_prefixes_win(app):
     assert pipeline.route_candidates(Message(app_id=app.id, mode="test", to="+1202")) == ["sandbox"]
 
 
-def test_a_transient_failure_everywhere_keeps_the_message_for_the_sweeper(app, monkeypatch):
+def test_a_transient_failure_everywhere_keeps_the_message_for_the_sweeper(app, monkeypatch, live):
     from cpaas.carriers.base import CarrierError
 
-    live = live_api(app)
     Route.objects.create(country="US", connector=Connector.objects.create(id="x", kind="sandbox"))
     monkeypatch.setattr(pipeline, "connector_for", lambda name: Broken(CarrierError("down")))
     message_id = send(live).json()["id"]

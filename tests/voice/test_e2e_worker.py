@@ -96,6 +96,18 @@ def wait_final(call_ids, seconds=40):
     raise AssertionError(f"calls not final: {list(Call.objects.filter(pk__in=call_ids).values('id', 'status'))}")
 
 
+def answered_long_call(api) -> str:
+    """A call that pauses for ten minutes, once the worker's engine has answered it."""
+    call_id = api.post("/v1/calls", {"to": "+12025550123", "from": "+15005559000",
+                                     "instructions": '<Response><Pause length="600"/></Response>'},
+                       format="json").json()["id"]
+    deadline = time.monotonic() + 30
+    while Call.objects.get(pk=call_id).status != states.IN_PROGRESS:
+        assert time.monotonic() < deadline, "the call never got answered"
+        time.sleep(0.1)
+    return call_id
+
+
 @pytest.mark.worker
 def test_calls_run_end_to_end_through_a_worker_with_signed_status_webhooks(api, app, worker, tenant_server):
     call = api.post("/v1/calls", {
@@ -138,13 +150,7 @@ def test_calls_run_end_to_end_through_a_worker_with_signed_status_webhooks(api, 
 @pytest.mark.parametrize("worker_env", [{"VOICE_ENGINE_HEARTBEAT_SECONDS": "0.5"}])
 def test_a_call_whose_worker_is_killed_ends_engine_lost_once_the_engine_lease_expires(api, worker, monkeypatch):
     monkeypatch.setattr(conf, "VOICE_ENGINE_LEASE_SECONDS", 3)
-    call_id = api.post("/v1/calls", {"to": "+12025550123", "from": "+15005559000",
-                                     "instructions": '<Response><Pause length="600"/></Response>'},
-                       format="json").json()["id"]
-    deadline = time.monotonic() + 30
-    while Call.objects.get(pk=call_id).status != states.IN_PROGRESS:
-        assert time.monotonic() < deadline, "the call never got answered"
-        time.sleep(0.1)
+    call_id = answered_long_call(api)
     engine = Call.objects.get(pk=call_id).claimed_by
     time.sleep(3.5)  # longer than the lease: only renewals keep the call alive
     assert VoiceEngine.objects.filter(pk=engine).exists()
@@ -161,13 +167,7 @@ def test_a_call_whose_worker_is_killed_ends_engine_lost_once_the_engine_lease_ex
 
 @pytest.mark.worker
 def test_a_hang_up_reaches_the_engine_of_another_process_through_the_call_row(api, worker):
-    call_id = api.post("/v1/calls", {"to": "+12025550123", "from": "+15005559000",
-                                     "instructions": '<Response><Pause length="600"/></Response>'},
-                       format="json").json()["id"]
-    deadline = time.monotonic() + 30
-    while Call.objects.get(pk=call_id).status != states.IN_PROGRESS:
-        assert time.monotonic() < deadline, "the call never got answered"
-        time.sleep(0.1)
+    call_id = answered_long_call(api)
     assert api.post(f"/v1/calls/{call_id}", {"status": "completed"}, format="json").status_code == 200
     wait_final([call_id], seconds=3)
     call = Call.objects.get(pk=call_id)

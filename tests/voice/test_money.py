@@ -16,18 +16,14 @@ from cpaas.voice import conf
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.models import Call
 from tests.conftest import client_for
-from tests.support.money import available, capped, held, prepaid, price, reset_money_state
+from tests.support.money import available, capped, held, prepaid, price
 
 CALLER = "+12025550142"  # a live number the app owns
 TO = "+12025550123"
 PER_MINUTE = [{"meter": "voice_seconds", "model": "per_unit", "unit_price": "1.20", "increments": [60, 60]}]
 
 
-@pytest.fixture(autouse=True)
-def _money():
-    reset_money_state()
-    yield
-    reset_money_state()
+pytestmark = pytest.mark.usefixtures("money_state")
 
 
 @pytest.fixture

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from cpaas.voice.signing import signing_secret
-from tests.support.receiver import start_receiver
 from webhooks.callback_models import Callback
 from webhooks.callbacks import callbacks_deliver
 
 from .test_engine_calls import place
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
 
 
 def bodies(call_id: str) -> list[dict]:

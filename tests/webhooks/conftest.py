@@ -10,9 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cpaas.tenants.keys import api_key_create
-from cpaas.tenants.models import KeyMode
-from tests.conftest import client_for
 from webhooks.dispatch import Breaker, Dispatcher
 from webhooks.sender import Sender
 from webhooks.services import endpoint_create
@@ -132,9 +129,3 @@ def make_endpoint(app):
         return endpoint_create(app_id=app.id, mode="test", url=url, **kwargs)
 
     return make
-
-
-@pytest.fixture
-def live_api(app):
-    key = api_key_create(app=app, name="live", mode=KeyMode.LIVE)
-    return client_for(key.secret)

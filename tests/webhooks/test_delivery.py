@@ -134,7 +134,7 @@ def test_it_stores_secrets_encrypted(make_endpoint):
 def test_it_decrypts_secrets_after_the_encryption_key_is_rotated(make_endpoint, settings):
     from cryptography.fernet import Fernet
 
-    from webhooks import crypto
+    from cpaas.core import crypto
     from webhooks.services import _plain_secrets, active_secrets
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()

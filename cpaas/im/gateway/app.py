@@ -13,8 +13,9 @@ import logging
 import time
 from urllib.parse import parse_qs
 
+from cpaas.core import authfail
 from cpaas.core.clientip import scope_client_ip
-from cpaas.core.errors import OUTAGE_ERRORS, RateLimited
+from cpaas.core.errors import OUTAGE_ERRORS
 from cpaas.core.parsers import text_problem
 from cpaas.im.bus import dumps
 from cpaas.im.conf import HEARTBEAT_SECONDS
@@ -38,8 +39,7 @@ async def _refuse(send, code: int, reason: str) -> None:
 async def _too_many(scope, send, retry_after: int) -> None:
     """HTTP 429 instead of the upgrade (ASGI's WebSocket denial response), the API's error body and
     ``Retry-After``; a server without that extension closes with 1013 "try again later"."""
-    error = RateLimited("Too many failed authentications from this address. "
-                        "Retry after the number of seconds in `Retry-After`.")
+    error = authfail.refusal(retry_after)
     if "websocket.http.response" not in (scope.get("extensions") or {}):
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": f"retry after {retry_after} s"})
