@@ -115,11 +115,25 @@ class UsageEventImportView(BillingView):
             pending.append(ledger.usage_prepare(
                 app=self.principal.app_id, meter=str(raw["meter"]), quantity=raw["quantity"],
                 subject=raw.get("subject"), dimensions=dims, occurred_at=occurred,
-                idempotency_key=str(raw["idempotency_key"]), received_at=now, param_prefix=prefix,
+                idempotency_key=_tenant_key(raw["idempotency_key"], prefix), received_at=now, param_prefix=prefix,
                 mode=self.principal.mode, origin="tenant"))
         inserted = ledger.usage_flush(pending)
         return Response({"object": "usage_import", "received": len(pending), "inserted": inserted,
                          "duplicates": len(pending) - inserted}, status=status.HTTP_200_OK)
+
+
+# Keys a tenant imports live apart from the platform's own (``sms:{message}``, ``dau:{user}:{day}``…):
+# the index is unique per app and mode, so a tenant that took the key of a message it was about to
+# send could keep it off the bill (then void its own event) or make the dispatcher's write conflict.
+TENANT_KEY_PREFIX = "t:"
+
+
+def _tenant_key(value, prefix: str) -> str:
+    key = str(value)
+    if len(key) > 200 - len(TENANT_KEY_PREFIX):
+        raise ApiError(f"`idempotency_key` must be 1 to {200 - len(TENANT_KEY_PREFIX)} characters.",
+                       param=prefix + "idempotency_key")
+    return TENANT_KEY_PREFIX + key
 
 
 class UsageEventVoidView(BillingView):

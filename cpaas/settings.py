@@ -353,6 +353,12 @@ RATE_LIMIT_TENANT_LIVE_PER_SECOND = envint("RATE_LIMIT_TENANT_LIVE_PER_SECOND", 
 RATE_LIMIT_TENANT_TEST_PER_SECOND = envint("RATE_LIMIT_TENANT_TEST_PER_SECOND", 100)
 # Active (not revoked, not expired) API keys an app may hold; one more answers 409 too_many_keys.
 API_KEYS_PER_APP = envint("API_KEYS_PER_APP", 50)
+# Apps a tenant may hold; one more answers 409 too_many_apps (the keys cap is per app, so without
+# this a tenant could hold any number of keys by making apps).
+APPS_PER_TENANT = envint("APPS_PER_TENANT", 100)
+# Sandbox numbers a tenant may hold (both its test keys' apps together): the sandbox range has 9,000
+# numbers for every tenant, so one must not take them all. One more answers 409 too_many_numbers.
+SANDBOX_NUMBERS_PER_TENANT = envint("SANDBOX_NUMBERS_PER_TENANT", 100)
 # Failed authentications (unknown, revoked or expired keys) one client address may make per window
 # before it gets 429 rate_limited for the rest of the window, without any database lookup.
 AUTH_FAILURES_PER_WINDOW = envint("AUTH_FAILURES_PER_WINDOW", 20)

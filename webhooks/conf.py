@@ -36,6 +36,9 @@ STORED_RESPONSE_BYTES = 1024
 # and the delivery becomes due again (same webhook-id). Must exceed TOTAL_TIMEOUT.
 CLAIM_LEASE_SECONDS = _float("WEBHOOK_CLAIM_LEASE_SECONDS", 60.0)
 BATCH_SIZE = _int("WEBHOOK_BATCH_SIZE", 200)
+# Endpoints an app may have per mode: every event is delivered to each, so without a cap one
+# message could make the platform send any number of requests (to one victim URL, say).
+ENDPOINTS_PER_APP = _int("WEBHOOK_ENDPOINTS_PER_APP", 50)
 MAX_IN_FLIGHT = _int("WEBHOOK_MAX_IN_FLIGHT", 400)  # per worker process
 # Concurrent requests (and pooled connections) per endpoint per worker process.
 PER_ENDPOINT_CONCURRENCY = _int("WEBHOOK_PER_ENDPOINT_CONCURRENCY", 10)

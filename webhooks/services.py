@@ -468,7 +468,11 @@ def endpoint_create(*, app_id: str, mode: str, url: str, description: str = "",
                     event_types: list[str] | None = None, enabled: bool = True,
                     rate_limit: int | None = None, actor_key_id: str = "",
                     tenant_id: str | None = None) -> EndpointWithSecret:
-    """Create an endpoint; the returned secret is shown once and only stored encrypted."""
+    """Create an endpoint; the returned secret is shown once and only stored encrypted. At most
+    ``WEBHOOK_ENDPOINTS_PER_APP`` per app and mode (409 ``too_many_endpoints``)."""
+    if Endpoint.objects.filter(app_id=app_id, mode=mode).count() >= conf.ENDPOINTS_PER_APP:
+        raise ApiError(f"This app already has {conf.ENDPOINTS_PER_APP} {mode} webhook endpoints, the most it "
+                       "may. Delete endpoints you no longer use.", code="too_many_endpoints")
     url = _check_url(url, live=mode == "live")
     types = _check_event_types(event_types or [])
     secret = crypto.secret_generate()

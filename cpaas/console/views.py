@@ -188,10 +188,14 @@ def apps(request):
     tenant_id = request.console_tenant.id
     form = AppForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        app = app_create(tenant_id=tenant_id, name=form.cleaned_data["name"],
-                         actor_user_id=request.user.pk, ip=client_ip(request))
-        messages.success(request, f"App “{app.name}” created. Create its first API key below.")
-        return redirect("console:keys", app_id=app.id)
+        try:
+            app = app_create(tenant_id=tenant_id, name=form.cleaned_data["name"],
+                             actor_user_id=request.user.pk, ip=client_ip(request))
+        except ApiError as exc:  # too_many_apps
+            form.add_error("name", exc.message)
+        else:
+            messages.success(request, f"App “{app.name}” created. Create its first API key below.")
+            return redirect("console:keys", app_id=app.id)
     now = timezone.now()
     live = Q(api_keys__revoked_at__isnull=True) & (
         Q(api_keys__expires_at__isnull=True) | Q(api_keys__expires_at__gt=now)

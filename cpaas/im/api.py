@@ -289,13 +289,13 @@ class ConversationMessagesView(ImView):
 class SettingsView(ImView):
     @extend_schema(operation_id="im_settings_retrieve", responses={200: dict})
     def get(self, request):
-        return Response(s.settings_out(app_settings(self.app_id)))
+        return Response(s.settings_out(app_settings(self.app_id), self.mode))
 
     @extend_schema(operation_id="im_settings_update", request=s.SettingsIn, responses={200: dict})
     def patch(self, request):
         data = _validated(s.SettingsIn, request.data)
-        with_tx = services.settings_update(app=self.app(), **data)
-        return Response(s.settings_out(with_tx))
+        with_tx = services.settings_update(app=self.app(), mode=self.mode, **data)
+        return Response(s.settings_out(with_tx, self.mode))
 
 
 class StatsView(ImView):

@@ -153,8 +153,15 @@ class ImSettings(models.Model):
     scoping = Scoping.app(mode=SHARED)  # the app's policy, for both modes
     blocklist = models.JSONField(default=list, blank=True)
     blocklist_action = models.CharField(max_length=6, default="reject")  # reject | mask
-    hook_url = models.URLField(max_length=1000, blank=True, default="")
+    # The pre-send hook receives every message's content and may rewrite it, so each mode has its
+    # own: a test key sets and sees only ``test_hook_url`` and never receives live messages.
+    hook_url = models.URLField(max_length=1000, blank=True, default="")  # live conversations
+    test_hook_url = models.URLField(max_length=1000, blank=True, default="")  # test conversations
     hook_fail_closed = models.BooleanField(default=False)
     low_priority_types = models.JSONField(default=list, blank=True)
     whitelisted_senders = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    def hook_for(self, mode: str) -> str:
+        """The pre-send hook of ``mode``'s conversations (live: ``hook_url``)."""
+        return self.hook_url if mode == "live" else self.test_hook_url

@@ -63,11 +63,11 @@ def _blocklist_apply(policy: ImSettings, content: dict[str, Any]) -> dict[str, A
     raise ApiError("The message contains a blocked word.", code="message_blocked", param="content")
 
 
-def _hook_call(policy: ImSettings, payload: dict[str, Any]) -> dict[str, Any] | None:
+def _hook_call(policy: ImSettings, hook_url: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     body = json.dumps(payload, separators=(",", ":")).encode()
     try:
-        response = sync.post(policy.hook_url, body, {"content-type": "application/json",
-                                                     "user-agent": "cpaas-im-moderation/1"},
+        response = sync.post(hook_url, body, {"content-type": "application/json",
+                                              "user-agent": "cpaas-im-moderation/1"},
                              timeout=conf.HOOK_TIMEOUT_SECONDS, max_body=HOOK_MAX_ANSWER_BYTES + 1)
         if not 200 <= response.status < 300:  # a 3xx included: redirects are never followed
             raise ValueError(f"hook answered HTTP {response.status}")
@@ -82,14 +82,16 @@ def _hook_call(policy: ImSettings, payload: dict[str, Any]) -> dict[str, Any] | 
         return None
 
 
-def moderate(*, app_id: str, sender_id: str, conversation_id: str, conversation_type: str,
+def moderate(*, app_id: str, mode: str, sender_id: str, conversation_id: str, conversation_type: str,
              msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
-    """Return the content to store (maybe masked or rewritten) or raise ``message_blocked``."""
+    """Return the content to store (maybe masked or rewritten) or raise ``message_blocked``.
+    ``mode`` is the conversation's: only that mode's hook sees the message."""
     policy = app_settings(app_id)
     content = _blocklist_apply(policy, content)
-    if not policy.hook_url:
+    hook_url = policy.hook_for(mode)
+    if not hook_url:
         return content
-    answer = _hook_call(policy, {
+    answer = _hook_call(policy, hook_url, {
         "app": app_id, "from": sender_id or None, "conversation_id": conversation_id,
         "conversation_type": conversation_type, "type": msg_type, "content": content,
     })

@@ -114,7 +114,8 @@ class SettingsIn(StrictSerializer):
     whitelisted_senders = serializers.ListField(child=user_id_field(), required=False, max_length=1000)
 
 
-def settings_out(policy) -> dict:
+def settings_out(policy, mode: str) -> dict:
+    """The app's IM policy as a key of ``mode`` sees it: its own mode's hook only."""
     return {"object": "im.settings", "blocklist": policy.blocklist, "blocklist_action": policy.blocklist_action,
-            "hook_url": policy.hook_url, "hook_fail_closed": policy.hook_fail_closed,
+            "hook_url": policy.hook_for(mode), "hook_fail_closed": policy.hook_fail_closed,
             "low_priority_types": policy.low_priority_types, "whitelisted_senders": policy.whitelisted_senders}

@@ -300,11 +300,14 @@ def chatroom_delete(*, room: Conversation) -> None:
     _on_commit_publish({"k": "room_close", "app": room.app_id, "room": room.pk})
 
 
-def settings_update(*, app: App, **fields: Any) -> ImSettings:
+def settings_update(*, app: App, mode: str, **fields: Any) -> ImSettings:
     """Change the app's IM policy; a ``hook_url`` must pass the egress's guard (400
-    ``url_not_allowed``), as it is checked again at every call."""
+    ``url_not_allowed``), as it is checked again at every call. ``hook_url`` is the caller's
+    mode's hook: a test key never sets the hook that receives live messages."""
     if fields.get("hook_url"):
         fields["hook_url"] = egress.tenant_url(fields["hook_url"], param="hook_url")
+    if "hook_url" in fields and mode != "live":
+        fields["test_hook_url"] = fields.pop("hook_url")
     policy, _ = ImSettings.objects.get_or_create(app=app)
     for name, value in fields.items():
         setattr(policy, name, value)
@@ -444,8 +447,8 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
         elif conv.kind == ConversationKind.BROADCAST:
             raise ApiError("Only the system broadcasts.", code="not_a_member", param="conversation_id")
     if msg_type != MessageType.COMMAND:
-        content = moderate(app_id=app.pk, sender_id=sender_id, conversation_id=conv.pk, conversation_type=conv.kind,
-                           msg_type=msg_type, content=content)
+        content = moderate(app_id=app.pk, mode=conv.mode, sender_id=sender_id, conversation_id=conv.pk,
+                           conversation_type=conv.kind, msg_type=msg_type, content=content)
     if msg_type != MessageType.COMMAND or conv.kind == ConversationKind.CHATROOM:  # what is metered
         problem = metering.messages_reserve(app=app, kind=conv.kind, mode=conv.mode)[0]
         if problem is not None:
@@ -513,7 +516,7 @@ def message_send_many(*, app: App, conv: Conversation,
             muted = members[sender.user_id]
             if muted is not None and muted > now:
                 raise ApiError("The sender is muted in this group.", code="member_muted")
-            content = moderate(app_id=app.pk, sender_id=sender.user_id, conversation_id=conv.pk,
+            content = moderate(app_id=app.pk, mode=conv.mode, sender_id=sender.user_id, conversation_id=conv.pk,
                                conversation_type=conv.kind, msg_type=msg_type, content=content)
             accepted.append((i, sender, msg_type, content, client_msg_id))
         except _Single:

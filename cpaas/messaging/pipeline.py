@@ -33,6 +33,7 @@ import webhooks
 from cpaas.carriers import registry
 from cpaas.carriers.base import DeliveryReceipt, InboundSms, OutboundSms, SubmitResult
 from cpaas.core.db import pg_cursor
+from cpaas.core.errors import ApiError
 from cpaas.messaging import conf, encoding, infra, pricing
 from cpaas.messaging.models import (
     Connector,
@@ -604,17 +605,38 @@ def inbound_receive(inbound: InboundSms) -> Message | None:
             help_text = SmsSettings.objects.filter(app_id=number.app_id).values_list("help_text", flat=True).first()
             if help_text:
                 reply = encoding.segment(help_text)
-                Message.objects.create(
+                row = Message(
                     tenant_id=number.tenant_id, app_id=number.app_id, mode=number.mode, to=sender_e164,
                     sender=number.number, country=country, body=help_text, encoding=reply.encoding,
                     segments=reply.segments, status=Status.QUEUED, queued_at=now, created_at=now)
-                from cpaas.messaging.services import kick_dispatch
+                if _help_reply_paid(row):
+                    row.save(force_insert=True)
+                    from cpaas.messaging.services import kick_dispatch
 
-                transaction.on_commit(kick_dispatch)
+                    transaction.on_commit(kick_dispatch)
         billing.record_usage(App.objects.get(pk=number.app_id), "sms_segments", info.segments,
                              dimensions={"country": country, "direction": "inbound"},
                              occurred_at=now, idempotency_key=f"sms:{message.id}", mode=number.mode)
     return message
+
+
+def _help_reply_paid(reply: Message) -> bool:
+    """Money before traffic for the HELP auto-reply, a live send anyone can trigger by texting
+    HELP: reserved like an API send (settled by the dispatcher); not sent when refused or when
+    the money check cannot be made (fail closed, logged)."""
+    if reply.mode != Mode.LIVE:
+        return True
+    hold = billing.Hold(reply.id, "sms_segments", reply.segments,
+                        {"country": reply.country, "direction": "outbound"})
+    try:
+        problem = billing.spend_reserve(tenant_id=reply.tenant_id, app_id=reply.app_id, mode=reply.mode,
+                                        holds=[hold])[0]
+    except ApiError as exc:
+        problem = exc
+    if problem is not None:
+        log.warning("HELP reply not sent: %s", problem.message, extra={"app_id": reply.app_id})
+        return False
+    return True
 
 
 def inbound_join(inbound: InboundSms) -> InboundSms | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
@@ -545,8 +546,15 @@ SANDBOX_PREFIX = "+1500555"
 
 def number_provision_test(*, caller: Caller, number: str | None = None,
                           capabilities: list[str] | None = None) -> PhoneNumber:
-    """A sandbox test number, at once: the one asked for if free, else a random free one."""
+    """A sandbox test number, at once: the one asked for if free, else a random free one.
+
+    The range is shared by every tenant, so a tenant holds at most ``SANDBOX_NUMBERS_PER_TENANT``
+    (409 ``too_many_numbers``); otherwise one test key could take all 9,000 from the others."""
     capabilities = capabilities or ["sms", "voice"]
+    held = PhoneNumber.objects.filter(tenant_id=caller.tenant_id, mode=Mode.TEST).count()
+    if held >= settings.SANDBOX_NUMBERS_PER_TENANT:
+        raise ApiError(f"This tenant already holds {held} sandbox numbers, the most it may.",
+                       code="too_many_numbers", param=None)
     if number is not None:
         parsed = parse_number(number, param="number")
         if not parsed.e164.startswith(SANDBOX_PREFIX) or parsed.e164[len(SANDBOX_PREFIX):] < "1000":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from cpaas.core.errors import ApiError
 from cpaas.tenants.audit import audit_record
 from cpaas.tenants.keys import CreatedKey, api_key_create
 from cpaas.tenants.models import App, KeyMode, Membership, Role, Tenant
@@ -14,6 +16,11 @@ from cpaas.tenants.models import App, KeyMode, Membership, Role, Tenant
 
 def app_create(*, tenant_id: str, name: str, actor_user_id: int | None = None,
                actor_key_id: str = "", ip: str | None = None) -> App:
+    """A new app; at most ``APPS_PER_TENANT`` (409 ``too_many_apps``), since the keys cap is per
+    app and would otherwise be lifted by making apps."""
+    if App.objects.filter(tenant_id=tenant_id).count() >= settings.APPS_PER_TENANT:
+        raise ApiError(f"This tenant already has {settings.APPS_PER_TENANT} apps, the most it may.",
+                       code="too_many_apps")
     with transaction.atomic():
         app = App.objects.create(tenant_id=tenant_id, name=name)
         audit_record(tenant_id=tenant_id, action="app.created", actor_user_id=actor_user_id,

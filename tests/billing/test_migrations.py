@@ -4,11 +4,13 @@ import importlib
 from datetime import UTC, date, datetime
 
 from django.apps import apps
+from django.db import connection
 
 from billing.models import PlanVersion, UsageDaily, UsageEvent
 from billing.plans import plan_create
 
 rename = importlib.import_module("billing.migrations.0005_im_messages_dimension_kind")
+keys = importlib.import_module("billing.migrations.0006_tenant_usage_keys_apart")
 
 
 def test_the_im_messages_dimension_is_renamed_to_kind_everywhere(app):
@@ -29,3 +31,14 @@ def test_the_im_messages_dimension_is_renamed_to_kind_everywhere(app):
     assert (rollup.dimensions, rollup.dims_key) == ({"kind": "group"}, '{"kind":"group"}')
     charge = PlanVersion.objects.get(pk=version.pk).charges[0]
     assert (charge["group_by"], charge["filter"]) == ("kind", {"kind": "group"})
+
+
+def test_tenant_keys_imported_before_the_prefix_get_it_and_platform_keys_do_not(app):
+    at = datetime(2026, 10, 3, tzinfo=UTC)
+    for origin, key in (("tenant", "imp-1"), ("platform", "sms:msg_1")):
+        UsageEvent.objects.create(tenant_id=app.tenant_id, app=app, meter="sms_segments", quantity=1,
+                                  occurred_at=at, idempotency_key=key, origin=origin)
+    with connection.cursor() as cursor:
+        cursor.execute(keys.Migration.operations[0].sql)
+    assert dict(UsageEvent.objects.values_list("origin", "idempotency_key")) == {
+        "tenant": "t:imp-1", "platform": "sms:msg_1"}

@@ -75,3 +75,17 @@ def test_the_operator_command_needs_a_reason_and_a_known_event(app):
         call_command("billing_admin", "void-usage", "use_missing", "--reason", "x")
     with pytest.raises(CommandError):
         call_command("billing_admin", "void-usage", UsageEvent.objects.get().pk)
+
+
+def test_a_tenant_import_cannot_take_the_key_of_platform_metered_usage(app):
+    # The platform meters a message as "sms:{id}" once it is sent; the id is known at 201. A tenant
+    # that imported that key first kept the message off the bill (voiding its own event) or made
+    # the dispatcher's usage write conflict.
+    live = client_for(api_key_create(app=app, name="live", mode="live").secret)
+    body = {"events": [{"meter": "sms_segments", "quantity": "0", "occurred_at": "2026-10-03T10:00:00Z",
+                        "idempotency_key": "sms:msg_about_to_be_sent"}]}
+    assert live.post("/v1/usage-events", body, format="json").json()["inserted"] == 1
+    use(app, "sms_segments", 2, at(2026, 10, 3, 11), key="sms:msg_about_to_be_sent", country="GB")
+    platform = UsageEvent.objects.get(origin="platform")
+    assert (platform.idempotency_key, platform.quantity) == ("sms:msg_about_to_be_sent", 2)
+    assert live.post("/v1/usage-events", body, format="json").json()["duplicates"] == 1

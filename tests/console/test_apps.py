@@ -50,3 +50,11 @@ def test_the_apps_page_costs_a_fixed_number_of_queries(owner_client, tenant, dja
     with django_assert_max_num_queries(12):
         response = owner_client.get(reverse("console:apps"))
     assert response.content.count(b"App ") >= 5
+
+
+def test_the_apps_cap_is_a_form_error_in_the_console(owner_client, tenant, settings):
+    settings.APPS_PER_TENANT = App.objects.filter(tenant=tenant).count()
+    response = owner_client.post(reverse("console:apps"), {"name": "One too many"})
+    assert response.status_code == 400
+    assert b"the most it may" in response.content
+    assert not App.objects.filter(tenant=tenant, name="One too many").exists()

@@ -66,6 +66,7 @@ def test_the_hook_url_setting_refuses_the_corpus(api, no_allow_list, resolver, b
     assert response.status_code == 400
     assert (response.json()["error"]["code"], response.json()["error"]["param"]) == ("url_not_allowed", "hook_url")
     assert not ImSettings.objects.exclude(hook_url="").exists()
+    assert not ImSettings.objects.exclude(test_hook_url="").exists()
 
 
 def test_the_hook_never_reaches_a_loopback_spelling_nor_stores_its_answer(
@@ -86,3 +87,22 @@ def test_the_hook_never_reaches_a_loopback_spelling_nor_stores_its_answer(
         assert any(is_refusal(record.getMessage()) for record in caplog.records), url
     assert receiver.received == []
     assert not Message.objects.filter(content__text="secret from inside").exists()
+
+
+def test_a_test_key_never_sets_the_hook_that_receives_live_messages(
+        api, live_api, users, receiver, allow_loopback):
+    # The hook reads every message and may rewrite it: a test key's hook hears test messages only.
+    assert api.patch("/v1/im/settings", {"hook_url": f"{receiver.base}/test"}, format="json").status_code == 200
+    answer(receiver, "/test", {"action": "rewrite", "content": {"text": "rewritten by a test key"}})
+    assert live_api.get("/v1/im/settings").json()["hook_url"] == ""
+    for user_id in ("alice", "bob"):
+        assert post(live_api, "/v1/im/users", {"user_id": f"live-{user_id}"}).status_code == 201
+    live = {**SEND, "from": "live-alice", "to": "live-bob", "content": {"text": "live secret"}}
+    assert post(live_api, "/v1/im/messages", live).json()["content"] == {"text": "live secret"}
+    assert receiver.received == []
+    assert post(api, "/v1/im/messages", SEND).json()["content"] == {"text": "rewritten by a test key"}
+
+    assert live_api.patch("/v1/im/settings", {"hook_url": f"{receiver.base}/live"}, format="json").status_code == 200
+    assert api.get("/v1/im/settings").json()["hook_url"] == f"{receiver.base}/test"
+    assert post(live_api, "/v1/im/messages", live).status_code == 201
+    assert [path for path, _, _ in receiver.received] == ["/test", "/live"]

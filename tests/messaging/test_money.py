@@ -14,9 +14,11 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.models import UsageEvent
+from cpaas.carriers.base import InboundSms
 from cpaas.carriers.sandbox import connector as sandbox
 from cpaas.messaging import pipeline
 from cpaas.messaging.models import Connector, Message, Route
+from cpaas.messaging.services import number_assign
 from tests.messaging.conftest import send
 from tests.support.money import available, capped, held, prepaid, price
 
@@ -173,3 +175,15 @@ def test_usage_is_recorded_in_the_mode_of_the_message(app, api, live):
     pipeline.dispatch_batch()
     modes = dict(UsageEvent.objects.filter(app=app).values_list("idempotency_key", "mode"))
     assert modes == {f"sms:{test_id}": "test", f"sms:{live_id}": "live"}
+
+
+def test_a_help_reply_is_a_live_send_and_is_not_sent_when_the_balance_cannot_pay(tenant, app, live):
+    # Anyone can text HELP to a live number: the auto-reply must pass the same money check.
+    number = number_assign(app=app, number="+12025550199", connector="carrier").number
+    assert live.post("/v1/sms/settings", {"help_text": "Acme support"}, format="json").status_code == 200
+    price(tenant, TEN_CENTS)
+    prepaid(tenant, "0.10")
+    for sender in ("+12025550101", "+12025550102"):
+        pipeline.inbound_receive(InboundSms("carrier", sender=sender, recipient=number, body="HELP"))
+    assert list(Message.objects.filter(direction="outbound").values_list("to", flat=True)) == ["+12025550101"]
+    assert held(app) > 0

@@ -97,3 +97,14 @@ def test_operators_configure_connectors_routes_and_numbers_from_the_command_line
     assert Route.objects.get(connector_id="acme").prefix == "+44"
     call_command("sms_number_assign", app.pk, "+442079460018", "--connector", "acme", stdout=out)
     assert PhoneNumber.objects.get(number="+442079460018").app_id == app.pk
+
+
+def test_a_tenant_cannot_take_the_whole_shared_sandbox_range(api, other_api, settings):
+    # 9,000 sandbox numbers serve every tenant: one test key must not be able to hold them all.
+    settings.SANDBOX_NUMBERS_PER_TENANT = 3
+    assert [api.post("/v1/numbers", {}, format="json").status_code for _ in range(3)] == [201] * 3
+    refused = api.post("/v1/numbers", {"number": "+15005559876"}, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "too_many_numbers")
+    assert api.post("/v1/numbers", {}, format="json").status_code == 409
+    assert PhoneNumber.objects.filter(number="+15005559876").count() == 0
+    assert other_api.post("/v1/numbers", {"number": "+15005559876"}, format="json").status_code == 201

@@ -30,3 +30,13 @@ def test_my_app_is_found(api, app):
 def test_a_name_is_required(api):
     assert api.post("/v1/apps", {"name": "  "}, format="json").json()["error"]["param"] == "name"
     assert App.objects.filter(name="  ").count() == 0
+
+
+def test_a_tenant_cannot_lift_the_keys_cap_by_making_apps(api, other_api, tenant, settings):
+    # The keys cap is per app: without a cap on apps, more apps would mean any number of keys.
+    settings.APPS_PER_TENANT = App.objects.filter(tenant=tenant).count() + 1
+    assert api.post("/v1/apps", {"name": "One more"}, format="json").status_code == 201
+    refused = api.post("/v1/apps", {"name": "Too many"}, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "too_many_apps")
+    assert not App.objects.filter(name="Too many").exists()
+    assert other_api.post("/v1/apps", {"name": "Theirs"}, format="json").status_code == 201

@@ -3,6 +3,7 @@ import base64
 import pytest
 
 from tests.support.ssrf import REFUSED_URLS, answer_names
+from webhooks import conf
 from webhooks.models import Endpoint
 
 
@@ -136,3 +137,13 @@ def test_event_types_lists_the_catalog_with_schemas(api):
             "webhook.attempt.recovered"} <= set(types)
     assert types["ping"]["version"] == 1
     assert types["ping"]["schema"]["type"] == "object"
+
+
+def test_an_app_has_a_bounded_number_of_endpoints_per_mode(api, live_api, monkeypatch):
+    # Every event goes to every endpoint: without a cap one message fans out without bound.
+    monkeypatch.setattr(conf, "ENDPOINTS_PER_APP", 2)
+    assert [_create(api).status_code for _ in range(2)] == [201, 201]
+    refused = _create(api)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "too_many_endpoints")
+    assert Endpoint.objects.filter(mode="test").count() == 2
+    assert _create(live_api).status_code == 201
