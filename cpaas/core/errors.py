@@ -35,6 +35,7 @@ ERROR_CODES: dict[str, tuple[int, str, bool]] = {
     "nesting_too_deep": (400, "invalid_request_error", False),
     "authentication_failed": (401, "authentication_error", False),
     "permission_denied": (403, "permission_error", False),
+    "live_key_required": (403, "permission_error", False),
     "not_found": (404, "invalid_request_error", False),
     "method_not_allowed": (405, "invalid_request_error", False),
     "not_acceptable": (406, "invalid_request_error", False),

@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q, QuerySet
 
-from cpaas.core.errors import NotFound
+from cpaas.core.errors import ApiError, NotFound
 
 MODES = ("test", "live")
 #: A row that serves both modes of its owner (an app itself): every key of the owner sees it.
@@ -87,6 +87,19 @@ class Scoping:
         if self.livemode_flag:
             return Q(**{self.mode: mode == "live"})
         return Q(**{self.mode: mode})
+
+
+def shared_policy_write(principal: Principal, names, *, per_mode: frozenset[str] = frozenset()) -> None:
+    """Refuse a test key's change to app-wide policy (SMS geo permissions and caps, IM blocklists):
+    such policy governs the live traffic too, so only a live key may change it (403
+    ``live_key_required``, ``param`` the first shared field). Fields kept per mode (``per_mode``,
+    such as a test-mode secret or hook) stay writable by the key of that mode (decision 0802)."""
+    if principal.mode == "live":
+        return
+    shared = [name for name in names if name not in per_mode]
+    if shared:
+        raise ApiError(f"`{shared[0]}` is app-wide policy that also governs live traffic: change it with a "
+                       "live key.", code="live_key_required", param=shared[0])
 
 
 def scoping_of(model: type[models.Model]) -> Scoping:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.pagination import paginate, parse_limit
 from cpaas.core.params import query_int
+from cpaas.core.scoping import shared_policy_write
 from cpaas.core.views import ApiView
 from cpaas.im import serializers as s
 from cpaas.im import services
@@ -286,6 +287,10 @@ class ConversationMessagesView(ImView):
                          "data": [services.message_data(m, conv.kind) for m in rows]})
 
 
+#: IM settings kept per mode (the moderation hook); the rest is app-wide policy (live keys only).
+IM_PER_MODE_SETTINGS = frozenset({"hook_url"})
+
+
 class SettingsView(ImView):
     @extend_schema(operation_id="im_settings_retrieve", responses={200: dict})
     def get(self, request):
@@ -294,6 +299,7 @@ class SettingsView(ImView):
     @extend_schema(operation_id="im_settings_update", request=s.SettingsIn, responses={200: dict})
     def patch(self, request):
         data = _validated(s.SettingsIn, request.data)
+        shared_policy_write(self.principal, data, per_mode=IM_PER_MODE_SETTINGS)
         with_tx = services.settings_update(app=self.app(), mode=self.mode, **data)
         return Response(s.settings_out(with_tx, self.mode))
 

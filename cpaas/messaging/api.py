@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from cpaas.core.clientip import client_ip
 from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
+from cpaas.core.scoping import shared_policy_write
 from cpaas.core.views import ApiView
 from cpaas.messaging import schemas, selectors, services
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
@@ -202,6 +203,10 @@ def settings_json(row, mode: str, new_secret: str | None = None) -> dict:
     return body
 
 
+#: App-wide SMS policy: it governs both modes' traffic, so only a live key changes it.
+SMS_POLICY_FIELDS = frozenset({"allowed_countries", "daily_cap", "velocity_limit", "help_text"})
+
+
 class SmsSettingsView(SmsView):
     product = "management"
 
@@ -213,6 +218,7 @@ class SmsSettingsView(SmsView):
                    responses={200: schemas.SmsSettingsOut})
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
+        shared_policy_write(self.caller, [name for name in data if name in SMS_POLICY_FIELDS])
         changes = {}
         for name, value in data.items():
             if name == "allowed_countries":

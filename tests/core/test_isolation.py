@@ -44,8 +44,8 @@ SHARED_BY_DESIGN = {
     "me": "the calling key itself",
     "apps": "an app holds both modes' data",
     "app-detail": "an app holds both modes' data",
-    "sms-settings": "the app's SMS policy applies to both modes",
-    "im-settings": "the app's IM policy applies to both modes",
+    "sms-settings": "the app's SMS policy applies to both modes (a test key reads it; writes need a live key)",
+    "im-settings": "the app's IM policy applies to both modes (a test key reads it; writes need a live key)",
 }
 
 #: Mode isolation another part of issue 13 completes; walked with another tenant's key only.

@@ -209,21 +209,21 @@ def test_broadcast_goes_into_the_apps_broadcast_conversation(api, users):
     assert Conversation.objects.filter(kind="broadcast").count() == 1
 
 
-def test_the_blocklist_rejects_or_masks(api, users):
-    assert api.patch("/v1/im/settings", {"blocklist": ["darn"]}, format="json").status_code == 200
+def test_the_blocklist_rejects_or_masks(api, users, live_api):
+    assert live_api.patch("/v1/im/settings", {"blocklist": ["darn"]}, format="json").status_code == 200
     r = post(api, "/v1/im/messages", {"from": "alice", "to": "bob", "type": "text", "content": {"text": "oh DARN"}})
     assert r.status_code == 422 and r.json()["error"]["code"] == "message_blocked"
-    api.patch("/v1/im/settings", {"blocklist_action": "mask"}, format="json")
+    live_api.patch("/v1/im/settings", {"blocklist_action": "mask"}, format="json")
     r = post(api, "/v1/im/messages", {"from": "alice", "to": "bob", "type": "text", "content": {"text": "oh DARN"}})
     assert r.json()["content"]["text"] == "oh ****"
 
 
-def test_chatrooms_shed_low_priority_beyond_the_window_and_count_drops(api, users, monkeypatch):
+def test_chatrooms_shed_low_priority_beyond_the_window_and_count_drops(api, users, monkeypatch, live_api):
     from cpaas.im import state as state_mod
 
     monkeypatch.setattr(state_mod, "_window", lambda: 42)
     room = post(api, "/v1/im/chatrooms", {"name": "live"}).json()
-    api.patch("/v1/im/settings", {"low_priority_types": ["text"]}, format="json")
+    live_api.patch("/v1/im/settings", {"low_priority_types": ["text"]}, format="json")
     results = [post(api, "/v1/im/messages", {"from": "alice", "conversation_id": room["id"], "type": "text",
                                              "content": {"text": str(i)}}).json()["status"] for i in range(25)]
     assert results.count("delivered") == 20 and results.count("shed") == 5
@@ -253,3 +253,12 @@ def test_coalesced_group_sends_take_consecutive_seqs_and_keep_per_item_errors(ap
     assert (again[0].status, again[0].message["seq"]) == ("duplicate", 1)
     assert (again[1].status, again[1].message["seq"]) == ("stored", 3)
     assert list(Message.objects.filter(conversation=conv).order_by("seq").values_list("seq", flat=True)) == [1, 2, 3]
+
+
+def test_a_test_key_sets_its_own_hook_but_not_the_policy_live_messages_follow(api, live_api):
+    for body in ({"blocklist": ["darn"]}, {"hook_fail_closed": True}, {"whitelisted_senders": ["alice"]}):
+        response = api.patch("/v1/im/settings", body, format="json")
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "live_key_required"
+    assert live_api.get("/v1/im/settings").json()["blocklist"] == []
+    assert api.patch("/v1/im/settings", {"hook_url": ""}, format="json").status_code == 200

@@ -25,7 +25,7 @@ def answer(receiver, path: str, body) -> None:
     receiver.bodies[path] = json.dumps(body).encode() if not isinstance(body, bytes) else body
 
 
-def test_the_hook_rewrites_blocks_and_fails_open_or_closed(api, users, receiver, allow_loopback):
+def test_the_hook_rewrites_blocks_and_fails_open_or_closed(api, users, receiver, allow_loopback, live_api):
     api.patch("/v1/im/settings", {"hook_url": f"{receiver.base}/im"}, format="json")
     answer(receiver, "/im", {"action": "rewrite", "content": {"text": "HELLO"}})
     assert post(api, "/v1/im/messages", SEND).json()["content"] == {"text": "HELLO"}
@@ -35,7 +35,7 @@ def test_the_hook_rewrites_blocks_and_fails_open_or_closed(api, users, receiver,
     assert post(api, "/v1/im/messages", SEND).json()["error"]["code"] == "message_blocked"
     receiver.answer("/im", 500)
     assert post(api, "/v1/im/messages", SEND).status_code == 201  # fail-open
-    api.patch("/v1/im/settings", {"hook_fail_closed": True}, format="json")
+    live_api.patch("/v1/im/settings", {"hook_fail_closed": True}, format="json")
     assert post(api, "/v1/im/messages", SEND).json()["error"]["code"] == "message_blocked"
 
 
@@ -47,10 +47,12 @@ def test_a_redirect_from_the_hook_is_not_followed(api, users, receiver, allow_lo
     assert [path for path, _, _ in receiver.received] == ["/im"]
 
 
-def test_an_oversized_or_slow_hook_answer_is_a_failed_call(api, users, receiver, allow_loopback, monkeypatch):
+def test_an_oversized_or_slow_hook_answer_is_a_failed_call(api, live_api, users, receiver, allow_loopback,
+                                                            monkeypatch):
     from cpaas.im import conf
 
-    api.patch("/v1/im/settings", {"hook_url": f"{receiver.base}/im", "hook_fail_closed": True}, format="json")
+    live_api.patch("/v1/im/settings", {"hook_fail_closed": True}, format="json")
+    api.patch("/v1/im/settings", {"hook_url": f"{receiver.base}/im"}, format="json")
     answer(receiver, "/im", b'{"action":"rewrite","content":{"text":"' + b"x" * 100_000 + b'"}}')
     assert post(api, "/v1/im/messages", SEND).json()["error"]["code"] == "message_blocked"
     monkeypatch.setattr(conf, "HOOK_TIMEOUT_SECONDS", 0.3)

@@ -36,8 +36,8 @@ def test_another_tenants_message_is_not_in_the_console(member, other_api):
     assert theirs not in member.get("/console/sms/messages").content.decode()
 
 
-def test_blocked_sends_are_visible(member, api):
-    api.post("/v1/sms/settings", {"velocity_limit": 1}, format="json")
+def test_blocked_sends_are_visible(member, api, live_api):
+    live_api.post("/v1/sms/settings", {"velocity_limit": 1}, format="json")
     send(api, to="+12025550120")
     assert send(api, to="+12025550121").status_code == 403
     page = member.get("/console/sms/protection").content.decode()

@@ -99,13 +99,13 @@ def test_an_opt_out_belongs_to_one_app(api, other_provisioned):
     assert send(api).status_code == 201
 
 
-def test_live_keys_send_nowhere_until_countries_are_allowed(app, api):
+def test_live_keys_send_nowhere_until_countries_are_allowed(app, api, live_api):
     Route.objects.create(prefix="+1", connector=Connector.objects.create(id="carrier", kind="sandbox"))
     live = client_for(api_key_create(app=app, name="live", mode="live").secret)
     response = send(live)
     assert response.status_code == 403
     assert (response.json()["error"]["code"], response.json()["error"]["param"]) == ("geo_not_permitted", "to")
-    assert api.post("/v1/sms/settings", {"allowed_countries": ["us"]}, format="json").status_code == 200
+    assert live_api.post("/v1/sms/settings", {"allowed_countries": ["us"]}, format="json").status_code == 200
     assert send(live).status_code == 201
     assert send(live, to="+8613800138000").json()["error"]["code"] == "geo_not_permitted"
     assert Message.objects.count() == 1
@@ -245,16 +245,16 @@ def test_a_batch_of_1001_is_refused_whole(api):
     assert Message.objects.count() == 0
 
 
-def test_a_batch_of_1000_is_accepted(api):
-    api.post("/v1/sms/settings", {"velocity_limit": 5000}, format="json")
+def test_a_batch_of_1000_is_accepted(api, live_api):
+    live_api.post("/v1/sms/settings", {"velocity_limit": 5000}, format="json")
     messages = [{"to": "+15005550000", "from": "Acme", "body": f"x{i}"} for i in range(1000)]
     response = api.post("/v1/messages/batch", {"messages": messages}, format="json")
     assert response.json()["accepted"] == 1000
     assert Message.objects.count() == 1000
 
 
-def test_the_daily_cap_stops_sends(api):
-    api.post("/v1/sms/settings", {"daily_cap": 2}, format="json")
+def test_the_daily_cap_stops_sends(api, live_api):
+    live_api.post("/v1/sms/settings", {"daily_cap": 2}, format="json")
     assert send(api).status_code == 201
     assert send(api).status_code == 201
     response = send(api)
@@ -263,10 +263,10 @@ def test_the_daily_cap_stops_sends(api):
     assert Message.objects.count() == 2
 
 
-def test_the_velocity_guard_blocks_pumping_to_one_prefix(api, app, provisioned):
+def test_the_velocity_guard_blocks_pumping_to_one_prefix(api, app, provisioned, live_api):
     from cpaas.messaging.infra import fraud_recent
 
-    api.post("/v1/sms/settings", {"velocity_limit": 3}, format="json")
+    live_api.post("/v1/sms/settings", {"velocity_limit": 3}, format="json")
     for suffix in range(3):
         assert send(api, to=f"+1202555012{suffix}").status_code == 201
     response = send(api, to="+12025550129")
@@ -277,8 +277,8 @@ def test_the_velocity_guard_blocks_pumping_to_one_prefix(api, app, provisioned):
     assert blocked[0]["to"] == "+12025550129"
 
 
-def test_a_refused_opted_out_send_does_not_use_the_daily_cap(api, app):
-    api.post("/v1/sms/settings", {"daily_cap": 1}, format="json")
+def test_a_refused_opted_out_send_does_not_use_the_daily_cap(api, app, live_api):
+    live_api.post("/v1/sms/settings", {"daily_cap": 1}, format="json")
     OptOut.objects.create(app=app, number="+12025550123")
     assert send(api, to="+12025550123").json()["error"]["code"] == "recipient_opted_out"
     assert send(api, to="+15005550000").status_code == 201

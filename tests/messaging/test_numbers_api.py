@@ -68,14 +68,15 @@ def test_a_sender_pool_of_another_tenant_is_not_found(api, other_api):
     assert response.json()["error"]["param"] == "sender_pool"
 
 
-def test_settings_refuse_bad_values(api):
+def test_settings_refuse_bad_values(api, live_api):
     for body, param in (({"allowed_countries": "US"}, "allowed_countries"), ({"daily_cap": 0}, "daily_cap"),
                         ({"help_text": "x" * 400}, "help_text"), ({"nope": 1}, "nope")):
-        assert api.post("/v1/sms/settings", body, format="json").json()["error"]["param"] == param
+        assert live_api.post("/v1/sms/settings", body, format="json").json()["error"]["param"] == param
 
 
-def test_settings_belong_to_one_app(api, other_api):
-    api.post("/v1/sms/settings", {"daily_cap": 5, "allowed_countries": ["gb", "us"]}, format="json")
+def test_settings_belong_to_one_app(api, other_api, live_api):
+    live_api.post("/v1/sms/settings", {"daily_cap": 5, "allowed_countries": ["gb", "us"]}, format="json")
+    api.post("/v1/sms/settings", {}, format="json")  # the test mode's first write makes its callback secret
     mine, theirs = api.get("/v1/sms/settings").json(), other_api.get("/v1/sms/settings").json()
     assert (mine["daily_cap"], mine["allowed_countries"]) == (5, ["GB", "US"])
     assert (theirs["daily_cap"], theirs["allowed_countries"]) == (None, None)
@@ -108,3 +109,14 @@ def test_a_tenant_cannot_take_the_whole_shared_sandbox_range(api, other_api, set
     assert api.post("/v1/numbers", {}, format="json").status_code == 409
     assert PhoneNumber.objects.filter(number="+15005559876").count() == 0
     assert other_api.post("/v1/numbers", {"number": "+15005559876"}, format="json").status_code == 201
+
+
+def test_a_test_key_cannot_change_the_policy_live_traffic_follows(api, live_api, app):
+    live_api.post("/v1/sms/settings", {"allowed_countries": ["us"]}, format="json")
+    for body in ({"allowed_countries": ["gb"]}, {"daily_cap": 1}, {"velocity_limit": 1}, {"help_text": "x"}):
+        response = api.post("/v1/sms/settings", body, format="json")
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert (error["code"], error["param"]) == ("live_key_required", next(iter(body)))
+    settings = live_api.get("/v1/sms/settings").json()
+    assert (settings["allowed_countries"], settings["daily_cap"], settings["velocity_limit"]) == (["US"], None, None)

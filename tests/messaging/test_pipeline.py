@@ -192,8 +192,8 @@ def test_stop_opts_out_and_start_opts_back_in(api, app, number):
     assert len(events_of("message.received")) == 3
 
 
-def test_help_answers_with_the_apps_text(api, number):
-    api.post("/v1/sms/settings", {"help_text": "Acme support: reply STOP to stop."}, format="json")
+def test_help_answers_with_the_apps_text(api, number, live_api):
+    live_api.post("/v1/sms/settings", {"help_text": "Acme support: reply STOP to stop."}, format="json")
     pipeline.inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient=number, body="help"))
     reply = Message.objects.get(direction="outbound")
     assert (reply.to, reply.sender, reply.body, reply.status) == \
