@@ -112,8 +112,9 @@ def prepare_postgres(paths: Paths) -> list[str]:
     """
     user = server_user()
     paths.var_dir.mkdir(parents=True, exist_ok=True)
-    paths.socket_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # The servers trust whoever reaches their sockets: only the server account (and root) may.
     _give_to(paths.socket_dir, user)
+    paths.socket_dir.chmod(0o700)
     if not (paths.pgdata / "PG_VERSION").exists():
         if paths.pgdata.exists():
             shutil.rmtree(paths.pgdata)  # a half-made folder from an interrupted first start
@@ -134,7 +135,7 @@ def prepare_postgres(paths: Paths) -> list[str]:
 def redis_command(paths: Paths) -> list[str]:
     """The ``valkey-server`` command line: unix socket only, snapshots in ``var/redis``."""
     paths.redis_dir.mkdir(parents=True, exist_ok=True)
-    paths.socket_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    paths.socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return [str(valkey_server_path()), "--port", "0", "--unixsocket", str(paths.redis_socket),
             "--unixsocketperm", "700", "--dir", str(paths.redis_dir), "--save", "60 1",
             "--daemonize", "no", "--loglevel", "warning"]
