@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make run      install into $(VENV) and run the platform (SQLite, no servers needed)"
+	@echo "make run      install into $(VENV) and run the platform (embedded PostgreSQL and Redis, nothing to install)"
 	@echo "make test     install, make sure PostgreSQL and Redis run, then ruff and the whole test suite"
 	@echo "make lint     ruff check ."
 	@echo "make migrate  apply database migrations"

@@ -20,8 +20,10 @@ def configure_env() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(32))
     BENCH_VAR.mkdir(parents=True, exist_ok=True)
-    # Without DATABASE_URL, a SQLite file of the bench's own, not the one `make run` uses.
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{BENCH_VAR / 'bench.sqlite3'}")
+    # Without DATABASE_URL / REDIS_URL, the servers `make test` uses, with a database of the bench's
+    # own (not the embedded ones of `make run`, which may not be running).
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cpaas_bench")
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def ensure_database() -> None:

@@ -1,6 +1,6 @@
 """What API-key authentication costs: ``GET /v1/me`` against a bare DRF view, same server, same run.
 
-    export DATABASE_URL=postgres://... REDIS_URL=redis://...   # optional: SQLite / in-process
+    export DATABASE_URL=postgres://... REDIS_URL=redis://...   # optional: defaults as in bench/_support.py
     .venv/bin/python bench/auth_overhead.py [--rounds 7 --duration 4 --connections 16]
 
 The script migrates the database, provisions a tenant with a key whose rate limit is out of

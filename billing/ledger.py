@@ -365,20 +365,7 @@ _EVENT_COLUMNS = ("id", "tenant_id", "app_id", "meter", "quantity", "subject", "
 
 
 def _insert_events(cursor, chunk: list[Pending]) -> list[Pending]:
-    if connection.vendor == "postgresql":
-        fresh = _copy_events(chunk)
-    else:
-        placeholders = "(" + ",".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
-        params: list = []
-        for e, event_id in zip(chunk, ulid_ids("use", len(chunk)), strict=True):
-            params.extend(_event_row(e, event_id))
-        cursor.execute(
-            f"INSERT INTO billing_usageevent ({','.join(_EVENT_COLUMNS)}) VALUES "  # noqa: S608 - fixed columns
-            f"{','.join([placeholders] * len(chunk))} ON CONFLICT (app_id, mode, idempotency_key) DO NOTHING "
-            "RETURNING app_id, mode, idempotency_key",
-            params,
-        )
-        fresh = {(row[0], row[1], row[2]) for row in cursor.fetchall()}
+    fresh = _copy_events(chunk)
     return [e for e in chunk if (e.app_id, e.mode, e.idempotency_key) in fresh]
 
 
@@ -389,7 +376,7 @@ def _event_row(e: Pending, event_id: str) -> tuple:
 
 
 def _copy_events(chunk: list[Pending]) -> set[tuple[str, str]]:
-    """PostgreSQL: COPY straight into the ledger (the cheapest way in). If any key already
+    """COPY straight into the ledger (the cheapest way in). If any key already
     exists the unique index fails the COPY; we roll back to a savepoint and take the slower
     road for that chunk: COPY into a staging table, then INSERT … ON CONFLICT DO NOTHING
     RETURNING the rows that were new."""
@@ -460,65 +447,36 @@ def _upsert_rollups(cursor, inserted: list[Pending]) -> None:
     if not totals:
         return
     ordered = sorted(totals.items(), key=lambda item: tuple(map(str, item[0])))  # lock order: no deadlocks
-    if connection.vendor == "postgresql":
-        import psycopg
+    import psycopg
 
-        columns = list(zip(*[(tenant_id, app_id, mode, meter, day, dims_key, json.dumps(dims), bill_period, qty, count,
-                              top)
-                             for (app_id, mode, meter, day, dims_key, bill_period), (tenant_id, dims, qty, count, top)
-                             in ordered], strict=True))
-        with psycopg.Cursor(connection.connection) as cur:  # server-side binding: 11 array parameters
-            cur.execute(
-                "INSERT INTO billing_usagedaily (tenant_id, app_id, mode, meter, day, dims_key, dimensions, "
-                "bill_period, quantity, events, max_quantity) SELECT * FROM unnest(%s::varchar[], %s::varchar[], "
-                "%s::varchar[], %s::varchar[], %s::date[], %s::varchar[], %s::jsonb[], %s::date[], %s::numeric[], "
-                "%s::bigint[], %s::numeric[]) "
-                "ON CONFLICT (app_id, mode, meter, day, dims_key, bill_period) DO UPDATE SET "
-                "quantity = billing_usagedaily.quantity + excluded.quantity, "
-                "events = billing_usagedaily.events + excluded.events, "
-                "max_quantity = GREATEST(billing_usagedaily.max_quantity, excluded.max_quantity)",
-                [list(column) for column in columns])
-        return
-    for chunk in chunks(ordered, 1000):
-        params: list = []
-        for (app_id, mode, meter, day, dims_key, bill_period), (tenant_id, dims, qty, count, top) in chunk:
-            params.extend((tenant_id, app_id, mode, meter, day, dims_key, json.dumps(dims), bill_period, qty, count,
-                           top))
-        cursor.execute(
-            "INSERT INTO billing_usagedaily (tenant_id, app_id, mode, meter, day, dims_key, dimensions, "  # noqa: S608
-            "bill_period, quantity, events, max_quantity) VALUES "
-            + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
-            + " ON CONFLICT (app_id, mode, meter, day, dims_key, bill_period) DO UPDATE SET "
+    columns = list(zip(*[(tenant_id, app_id, mode, meter, day, dims_key, json.dumps(dims), bill_period, qty, count,
+                          top)
+                         for (app_id, mode, meter, day, dims_key, bill_period), (tenant_id, dims, qty, count, top)
+                         in ordered], strict=True))
+    with psycopg.Cursor(connection.connection) as cur:  # server-side binding: 11 array parameters
+        cur.execute(
+            "INSERT INTO billing_usagedaily (tenant_id, app_id, mode, meter, day, dims_key, dimensions, "
+            "bill_period, quantity, events, max_quantity) SELECT * FROM unnest(%s::varchar[], %s::varchar[], "
+            "%s::varchar[], %s::varchar[], %s::date[], %s::varchar[], %s::jsonb[], %s::date[], %s::numeric[], "
+            "%s::bigint[], %s::numeric[]) "
+            "ON CONFLICT (app_id, mode, meter, day, dims_key, bill_period) DO UPDATE SET "
             "quantity = billing_usagedaily.quantity + excluded.quantity, "
             "events = billing_usagedaily.events + excluded.events, "
-            "max_quantity = MAX(billing_usagedaily.max_quantity, excluded.max_quantity)",
-            params,
-        )
+            "max_quantity = GREATEST(billing_usagedaily.max_quantity, excluded.max_quantity)",
+            [list(column) for column in columns])
 
 
 def _insert_dau_marks(cursor, marks: list[Pending]) -> None:
     if not marks:
         return
-    if connection.vendor == "postgresql":
-        columns = list(zip(*[(e.tenant_id, e.app_id, e.mode, e.meter, e.day, e.subject, e.bill_period)
-                             for e in marks], strict=True))
-        with pg_cursor() as cur:
-            cur.execute(
-                "INSERT INTO billing_daumark (tenant_id, app_id, mode, meter, day, subject, bill_period) SELECT * "
-                "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::varchar[], "
-                "%s::date[]) ON CONFLICT (app_id, mode, meter, day, subject) DO NOTHING",
-                [list(column) for column in columns])
-        return
-    for chunk in chunks(marks, 1000):
-        params: list = []
-        for e in chunk:
-            params.extend((e.tenant_id, e.app_id, e.mode, e.meter, e.day, e.subject, e.bill_period))
-        cursor.execute(
-            "INSERT INTO billing_daumark (tenant_id, app_id, mode, meter, day, subject, bill_period) "
-            "VALUES " + ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
-            + " ON CONFLICT (app_id, mode, meter, day, subject) DO NOTHING",
-            params,
-        )
+    columns = list(zip(*[(e.tenant_id, e.app_id, e.mode, e.meter, e.day, e.subject, e.bill_period)
+                         for e in marks], strict=True))
+    with pg_cursor() as cur:
+        cur.execute(
+            "INSERT INTO billing_daumark (tenant_id, app_id, mode, meter, day, subject, bill_period) SELECT * "
+            "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::varchar[], "
+            "%s::date[]) ON CONFLICT (app_id, mode, meter, day, subject) DO NOTHING",
+            [list(column) for column in columns])
 
 
 # --- voiding ------------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Case, Count, DecimalField, F, Sum, Value, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Ceil
@@ -139,12 +138,6 @@ class UsageSource:
                                                    voided_at__isnull=True))
         for key, value in (filt or {}).items():
             qs = qs.filter(**{f"dimensions__{key}": str(value)})
-        if connection.vendor != "postgresql":  # SQLite divides integers as integers: round in Python
-            grouped: dict[tuple[str, str], int] = defaultdict(int)
-            for dims, qty in qs.values_list("dimensions", "quantity").iterator(chunk_size=5000):
-                key = (dims.get("destination", ""), dims.get("country", "")) if by_destination else ("", "")
-                grouped[key] += pricing.billable_seconds(qty, first, subsequent)
-            return [(dest, country, seconds) for (dest, country), seconds in grouped.items()] or [("", "", 0)]
         billed = Case(
             When(quantity__lte=0, then=Value(0)),
             When(quantity__lte=first, then=Value(first)),

@@ -1,8 +1,9 @@
 """Settings, read only from environment variables (documented in docs/configuration.md).
 
 Defaults are safe for production (DEBUG off, secure cookies, no secret key) except where the
-embedded default needs a value to start with no servers at all: SQLite under ``var/`` and a
-filesystem Celery broker, used whenever ``DATABASE_URL`` / ``REDIS_URL`` are not set.
+embedded default needs a value to start with nothing installed: without ``DATABASE_URL`` /
+``REDIS_URL`` the platform uses the embedded PostgreSQL and Redis that ``make run`` starts, with
+their data and unix sockets under ``var/`` (cpaas/core/embedded.py, decision 0900).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from cpaas.core.embedded import Paths as EmbeddedPaths
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CPAAS_VAR_DIR", BASE_DIR / "var"))
@@ -43,9 +46,13 @@ def envlist(name: str, default: str = "") -> list[str]:
 DEBUG = envbool("DEBUG", False)
 TESTING = envbool("CPAAS_TESTING", False)
 
-# The embedded default is the one running without DATABASE_URL (SQLite under var/).
-EMBEDDED = not env("DATABASE_URL")
+# The embedded default is the one running without DATABASE_URL: PostgreSQL (and Redis, without
+# REDIS_URL) started by `make run` with their data in var/.
+EMBEDDED_POSTGRES = not env("DATABASE_URL")
+EMBEDDED_REDIS = not env("REDIS_URL")
+EMBEDDED = EMBEDDED_POSTGRES
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+EMBEDDED_PATHS = EmbeddedPaths(VAR_DIR)
 
 
 def embedded_secret_key(var_dir: Path) -> str:
@@ -148,7 +155,7 @@ TEMPLATES = [
 ]
 
 # --- Databases -------------------------------------------------------------------------------
-DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'cpaas.sqlite3'}")
+DATABASE_URL = env("DATABASE_URL") or EMBEDDED_PATHS.database_url()
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
@@ -156,21 +163,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several processes (web, worker, beat) share the file: WAL lets readers run beside a writer,
-    # IMMEDIATE transactions take the write lock up front instead of failing on upgrade.
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Under ASGI, Django runs each request's sync code in a thread of its own, so a persistent connection
 # per thread (CONN_MAX_AGE) is never reused: they piled up until "too many clients". A process with
 # DB_POOL_MAX_SIZE > 0 (cpaas.asgi sets 16 unless told otherwise) takes its connections from
 # psycopg's pool instead, at most that many; Celery workers keep theirs per process (decision 0913).
 DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 0)
-if DB_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+if DB_POOL_MAX_SIZE > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django gives each back per request
     # With CONN_HEALTH_CHECKS (on) Django has the pool check each connection it hands out (an empty
     # query): a server restart or a terminated backend never reaches a request.
@@ -180,34 +178,18 @@ if DB_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"] == "django.db.backend
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker, rate limits ---------------------------------------------------------
-REDIS_URL = env("REDIS_URL")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "cpaas",
-        }
+REDIS_URL = env("REDIS_URL") or EMBEDDED_PATHS.redis_url()
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cpaas",
     }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+}
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("out", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "out"),
-        "data_folder_out": str(_broker_dir / "out"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
-else:
-    # Longer than the longest task, so a late-acked task is not redelivered while it still runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_URL = env("CELERY_BROKER_URL") or (EMBEDDED_PATHS.broker_url() if EMBEDDED_REDIS else REDIS_URL)
+# Longer than the longest task, so a late-acked task is not redelivered while it still runs.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

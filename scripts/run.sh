@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: the platform in the foreground on the embedded default (SQLite under var/ and a
-# filesystem Celery broker), unless DATABASE_URL / REDIS_URL point elsewhere. Ctrl-C stops it.
+# `make run`: the platform in the foreground. Without DATABASE_URL / REDIS_URL it starts the
+# embedded PostgreSQL and Redis (pip packages, data under var/; decision 0900). Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,6 @@ mkdir -p "$var_dir"
 # var/secret_key (git-ignored), so `manage.py …` in another terminal signs with the same key.
 export DEBUG="${DEBUG:-1}"
 
-echo "==> Database: ${DATABASE_URL:-SQLite in $var_dir/cpaas.sqlite3}"
-echo "==> Broker:   ${CELERY_BROKER_URL:-${REDIS_URL:-the filesystem, in $var_dir/broker}}"
+echo "==> Database: ${DATABASE_URL:-embedded PostgreSQL, data in $var_dir/postgres}"
+echo "==> Redis:    ${REDIS_URL:-embedded Redis, data in $var_dir/redis}"
 exec .venv/bin/python manage.py runplatform

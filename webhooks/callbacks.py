@@ -11,7 +11,7 @@ does) and a ``webhooks`` worker delivers it after commit:
 - sent concurrently through the egress client (``cpaas/core/egress``: the SSRF guard's checked,
   pinned addresses, keep-alive, no redirects) on the process's long-lived sender loop and pool
   (``sender.get_sender()``), so connections stay warm across batches and tasks;
-- outcomes written with one statement per batch on PostgreSQL;
+- outcomes written with one statement per batch;
 - signed with Standard Webhooks headers; ``webhook-id`` is the row id and the body is stored, so
   every retry is byte-identical and receivers de-duplicate on ``webhook-id``;
 - retried on ``retry.SCHEDULE`` (5 s, 5 min, 30 min, 2 h, …), then ``failed``.
@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -154,22 +154,15 @@ _OUTCOMES_SQL = (
 def _outcomes_update(rows: list[Callback]) -> None:
     """Write the batch's outcomes, only to rows still held by this attempt (attempts unchanged
     since the claim): a row whose lease ran out and that another worker took is that worker's to
-    record. One statement on PostgreSQL; one conditional UPDATE per row elsewhere."""
+    record. One statement for the whole batch."""
     if not rows:
         return
-    if connection.vendor == "postgresql":
-        with pg_cursor() as cursor:
-            cursor.execute(_OUTCOMES_SQL, [
-                [row.pk for row in rows], [row.attempts + 1 for row in rows], [row.status for row in rows],
-                [row.delivered_at for row in rows], [row.next_attempt_at for row in rows],
-                [row.last_status_code for row in rows], [row.last_error[:500] for row in rows],
-            ])
-        return
-    with transaction.atomic():
-        for row in rows:
-            Callback.objects.filter(pk=row.pk, attempts=row.attempts + 1).update(
-                status=row.status, delivered_at=row.delivered_at, next_attempt_at=row.next_attempt_at,
-                last_status_code=row.last_status_code, last_error=row.last_error)
+    with pg_cursor() as cursor:
+        cursor.execute(_OUTCOMES_SQL, [
+            [row.pk for row in rows], [row.attempts + 1 for row in rows], [row.status for row in rows],
+            [row.delivered_at for row in rows], [row.next_attempt_at for row in rows],
+            [row.last_status_code for row in rows], [row.last_error[:500] for row in rows],
+        ])
 
 
 def callbacks_deliver(*, limit: int = BATCH, run_seconds: float | None = None) -> dict[str, int]:

@@ -6,12 +6,11 @@ it has room (at most MAX_IN_FLIGHT requests in flight per process, and per endpo
 delays healthy ones. Results are written in batches by the same (sync) thread.
 
 Claims go per endpoint (docs/decisions/0109): first the endpoints with due work (a loose index
-scan on PostgreSQL, one probe per endpoint, so a saturated endpoint's pile of due rows is never
+scan, one probe per endpoint, so a saturated endpoint's pile of due rows is never
 walked), then each one's fair share of the batch, capped by what this process can still hold for
-it. On PostgreSQL one ``UPDATE … WHERE id = ANY(ARRAY(… LATERAL (… FOR UPDATE SKIP LOCKED)))``
-moves ``next_attempt_at`` forward by the lease, stamps a claim token and returns the rows with
-their events; on SQLite (where IMMEDIATE transactions serialise writers) a conditional ORM UPDATE
-does the same. Results are only written where the claim token still matches.
+it. One ``UPDATE … WHERE id = ANY(ARRAY(… LATERAL (… FOR UPDATE SKIP LOCKED)))`` moves
+``next_attempt_at`` forward by the lease, stamps a claim token and returns the rows with their
+events. Results are only written where the claim token still matches.
 """
 
 from __future__ import annotations
@@ -26,13 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Min
+from django.db.models import F
 from django.utils import timezone
 
 from cpaas.core.db import pg_cursor
 from cpaas.core.ids import new_id
 from webhooks import conf, retry
-from webhooks.models import Attempt, Delivery, Endpoint
+from webhooks.models import Delivery, Endpoint
 from webhooks.sender import Job, Result, Sender, get_sender
 from webhooks.services import (
     NewEvent,
@@ -108,15 +107,14 @@ POLL_SECONDS = 0.01
 
 
 def _relaxed_commit() -> None:
-    """Inside a transaction on PostgreSQL: don't wait for the WAL flush at commit.
+    """Inside a transaction: don't wait for the WAL flush at commit.
 
     Losing the last few milliseconds of claims or results in a database crash only means some
     deliveries are sent again, which at-least-once delivery allows (receivers dedupe on
     webhook-id); in exchange a commit costs no disk round trip.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 @dataclass(slots=True)
@@ -188,15 +186,9 @@ class Claims(list):
 
 def due_endpoints(now: datetime, *, exclude: set[str] = frozenset(), limit: int = 1000) -> list[str]:
     """Endpoints with due deliveries, the one waiting longest first, leaving out ``exclude``."""
-    if connection.vendor == "postgresql":
-        with pg_cursor() as cursor:
-            cursor.execute(_DUE_ENDPOINTS_SQL, [now, list(exclude), limit], prepare=True)
-            return [row[0] for row in cursor.fetchall()]
-    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-    if exclude:
-        due = due.exclude(endpoint_id__in=exclude)
-    return list(due.values("endpoint_id").annotate(due_at=Min("next_attempt_at"))
-                .order_by("due_at", "endpoint_id").values_list("endpoint_id", flat=True)[:limit])
+    with pg_cursor() as cursor:
+        cursor.execute(_DUE_ENDPOINTS_SQL, [now, list(exclude), limit], prepare=True)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def shares(endpoints: list[str], limit: int, room: Callable[[str], int] | None = None) -> dict[str, int]:
@@ -235,34 +227,15 @@ def claim(limit: int, *, exclude: set[str] = frozenset(), room: Callable[[str], 
     out = Claims()
     if not quotas:
         return out
-    if connection.vendor == "postgresql":
-        with pg_cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, [lease, token, list(quotas), list(quotas.values()), now], prepare=True)
-            rows = cursor.fetchall()
-        out.extend(
-            Claimed(pk, app_id, endpoint_id, event_id, attempts, manual, token,
-                    EventRow(event_id, type_, json.loads(data) if isinstance(data, str) else data, created, subject,
-                             sequence))
-            for pk, app_id, endpoint_id, event_id, attempts, manual, type_, data, created, subject, sequence in rows
-        )
-    else:
-        with transaction.atomic():
-            ids: list[str] = []
-            for endpoint_id, k in quotas.items():
-                ids += Delivery.objects.filter(
-                    status=Delivery.Status.PENDING, endpoint_id=endpoint_id, next_attempt_at__lte=now
-                ).order_by("next_attempt_at").values_list("id", flat=True)[:k]
-            if ids:
-                Delivery.objects.filter(
-                    id__in=ids, status=Delivery.Status.PENDING, next_attempt_at__lte=now
-                ).update(next_attempt_at=lease, claim_token=token)
-        if ids:
-            out.extend(
-                Claimed(d.id, d.app_id, d.endpoint_id, d.event_id, d.attempts, d.manual, token,
-                        EventRow(d.event.id, d.event.type, d.event.data, d.event.created_at, d.event.subject,
-                                 d.event.sequence))
-                for d in Delivery.objects.filter(claim_token=token).select_related("event")
-            )
+    with pg_cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [lease, token, list(quotas), list(quotas.values()), now], prepare=True)
+        rows = cursor.fetchall()
+    out.extend(
+        Claimed(pk, app_id, endpoint_id, event_id, attempts, manual, token,
+                EventRow(event_id, type_, json.loads(data) if isinstance(data, str) else data, created, subject,
+                         sequence))
+        for pk, app_id, endpoint_id, event_id, attempts, manual, type_, data, created, subject, sequence in rows
+    )
     taken: dict[str, int] = defaultdict(int)
     for row in out:
         taken[row.endpoint_id] += 1
@@ -296,7 +269,7 @@ class Dispatcher:
         run_seconds = conf.DISPATCH_RUN_SECONDS if run_seconds is None else run_seconds
         idle_exit = conf.DISPATCH_IDLE_EXIT_SECONDS if idle_exit is None else idle_exit
         # Claims are single autocommit statements: relax their commits for this session (0103).
-        relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
+        relaxed = not connection.in_atomic_block
         if relaxed:
             with connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit = off")
@@ -438,43 +411,30 @@ _ATTEMPT_COLUMNS = ("id", "delivery_id", "endpoint_id", "created_at", "status_co
 
 
 def _attempts_insert(rows: list[tuple]) -> None:
-    """The attempt log: COPY on PostgreSQL (no per-value quoting in Python), bulk_create elsewhere."""
+    """The attempt log: COPY (no per-value quoting in Python)."""
     if not rows:
         return
-    if connection.vendor == "postgresql":
-        from psycopg.types.json import Jsonb
+    from psycopg.types.json import Jsonb
 
-        with pg_cursor() as cursor, cursor.copy(
-            f"COPY webhooks_attempt ({', '.join(_ATTEMPT_COLUMNS)}) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row((*row[:8], Jsonb(row[8]), row[9]))
-        return
-    Attempt.objects.bulk_create([Attempt(**dict(zip(_ATTEMPT_COLUMNS, row, strict=True))) for row in rows])
+    with pg_cursor() as cursor, cursor.copy(
+        f"COPY webhooks_attempt ({', '.join(_ATTEMPT_COLUMNS)}) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row((*row[:8], Jsonb(row[8]), row[9]))
 
 
 def _succeeded_update(rows: list[tuple[str, str, int]], now: datetime) -> None:
     """Mark succeeded deliveries, each only where its claim token still matches (one statement)."""
     if not rows:
         return
-    if connection.vendor == "postgresql":
-        with pg_cursor() as cursor:
-            cursor.execute(
-                "UPDATE webhooks_delivery d SET status = 'succeeded', attempts = d.attempts + 1, "
-                "next_attempt_at = NULL, claim_token = '', last_status_code = v.code, last_error = '', "
-                "last_attempt_at = %s, completed_at = %s "
-                "FROM unnest(%s::text[], %s::text[], %s::int[]) AS v(id, token, code) "
-                "WHERE d.id = v.id AND d.claim_token = v.token",
-                [now, now, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
-            )
-        return
-    groups: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for delivery_id, token, code in rows:
-        groups[(token, code)].append(delivery_id)
-    for (token, code), ids in groups.items():
-        Delivery.objects.filter(pk__in=ids, claim_token=token).update(
-            status=Delivery.Status.SUCCEEDED, attempts=F("attempts") + 1, next_attempt_at=None,
-            claim_token="", last_status_code=code, last_error="", last_attempt_at=now, completed_at=now,
+    with pg_cursor() as cursor:
+        cursor.execute(
+            "UPDATE webhooks_delivery d SET status = 'succeeded', attempts = d.attempts + 1, "
+            "next_attempt_at = NULL, claim_token = '', last_status_code = v.code, last_error = '', "
+            "last_attempt_at = %s, completed_at = %s "
+            "FROM unnest(%s::text[], %s::text[], %s::int[]) AS v(id, token, code) "
+            "WHERE d.id = v.id AND d.claim_token = v.token",
+            [now, now, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
         )
 
 

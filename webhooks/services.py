@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from cpaas.core import crypto as keyring
@@ -116,97 +115,6 @@ def _subscribed(app_id: str) -> list[tuple[str, frozenset[str] | None, str]]:
     return rows
 
 
-def _sequences(app_id: str, counts: dict[str, int], now: datetime) -> dict[str, int]:
-    """Reserve ``counts[subject]`` sequence numbers per subject in one statement; returns each last.
-
-    The row locks it takes serialise publishes of the same subject until the caller commits, so
-    sequences follow commit order per subject. Subjects are locked in sorted order (no deadlock
-    between two batches).
-    """
-    table = "webhooks_subjectsequence"
-    subjects = sorted(counts)
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(subjects))
-    params: list[Any] = []
-    for subject in subjects:
-        params += [app_id, subject, counts[subject], now]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (app_id, subject, value, updated_at) VALUES {values} "  # noqa: S608
-            f"ON CONFLICT (app_id, subject) DO UPDATE SET value = {table}.value + excluded.value, "
-            "updated_at = excluded.updated_at RETURNING subject, value",
-            params,
-        )
-        return {subject: int(value) for subject, value in cursor.fetchall()}
-
-
-def _events_insert(events: list[Event]) -> set[str]:
-    """Multi-row INSERT … ON CONFLICT DO NOTHING; returns the ids actually inserted (the portable
-    path: on PostgreSQL ``_publish_pg`` does a whole batch in one statement)."""
-    fields = Event._meta.concrete_fields
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    inserted: set[str] = set()
-    with connection.cursor() as cursor:
-        for chunk in chunks(events, 80):
-            params = [field.get_db_prep_save(getattr(event, field.attname), connection)
-                      for event in chunk for field in fields]
-            cursor.execute(
-                f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(chunk))} "  # noqa: S608
-                "ON CONFLICT (app_id, idempotency_key) DO NOTHING RETURNING id",
-                params,
-            )
-            inserted.update(pk for (pk,) in cursor.fetchall())
-    return inserted
-
-
-_DELIVERY_COLUMNS = ("id", "app_id", "endpoint_id", "event_id", "status", "attempts", "next_attempt_at",
-                     "claim_token", "manual", "last_error", "created_at")
-
-
-def _deliveries_insert(app_id: str, pairs: list[tuple[str, str]], now: datetime) -> int:
-    """Insert one pending Delivery per (event id, endpoint id), only where the endpoint still exists
-    and is enabled (the candidates may come from a cache): one statement per chunk (the portable
-    path, like ``_events_insert``)."""
-    if not pairs:
-        return 0
-    table = Delivery._meta.db_table
-    columns = ", ".join(_DELIVERY_COLUMNS)
-    ids = [Delivery._meta.pk.get_default() for _ in pairs]
-    created = 0
-    with connection.cursor() as cursor:
-        now_db = Delivery._meta.get_field("created_at").get_db_prep_save(now, connection)
-        for start in range(0, len(pairs), 200):
-            chunk = pairs[start:start + 200]
-            rows = " UNION ALL ".join(["SELECT %s AS id, %s AS event_id, %s AS endpoint_id"] * len(chunk))
-            params: list[Any] = [app_id, now_db, now_db]
-            for pk, (event_id, endpoint_id) in zip(ids[start:start + 200], chunk, strict=True):
-                params += [pk, event_id, endpoint_id]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) "  # noqa: S608
-                "SELECT v.id, %s, v.endpoint_id, v.event_id, 'pending', 0, %s, '', 0, '', %s "
-                f"FROM ({rows}) AS v JOIN webhooks_endpoint e ON e.id = v.endpoint_id AND e.enabled",
-                params,
-            )
-            created += cursor.rowcount
-    return created
-
-
-def _known_keys(app_id: str, keys: list[str]) -> list[str]:
-    """Which keys are already recorded: one cheap indexed query, no ORM (usually none are)."""
-    out: list[str] = []
-    table = Event._meta.db_table
-    with connection.cursor() as cursor:
-        for chunk in chunks(keys, 500):
-            cursor.execute(
-                f"SELECT idempotency_key FROM {table} WHERE app_id = %s "  # noqa: S608
-                f"AND idempotency_key IN ({', '.join(['%s'] * len(chunk))})",
-                [app_id, *chunk],
-            )
-            out.extend(key for (key,) in cursor.fetchall())
-    return out
-
-
 def _wants(types: frozenset[str] | None, mode: str, type_: str, livemode: bool) -> bool:
     if mode != ("live" if livemode else "test"):
         return False
@@ -238,23 +146,7 @@ def events_publish(*, app, events: Iterable[NewEvent | tuple], livemode: bool | 
     items = [event if isinstance(event, NewEvent) else NewEvent(*event) for event in events]
     if not items:
         return [] if returning else None
-    if connection.vendor == "postgresql":
-        return _publish_pg(app_id, items, livemode, returning)
-    for item in items:
-        _mode_of(item, livemode)  # before any write
-    keys = list(dict.fromkeys(item.idempotency_key for item in items))
-    found: dict[str, Event] = {}
-    known = _known_keys(app_id, keys)
-    if known:
-        for chunk in chunks(known, 1000):
-            found.update((e.idempotency_key, e) for e in Event.objects.filter(app_id=app_id, idempotency_key__in=chunk))
-    new: dict[str, NewEvent] = {}
-    for item in items:
-        if item.idempotency_key not in found and item.idempotency_key not in new:
-            new[item.idempotency_key] = item
-    if new:
-        found.update(_record_new(app_id, list(new.values()), livemode))
-    return [found[item.idempotency_key] for item in items] if returning else None
+    return _publish_pg(app_id, items, livemode, returning)
 
 
 def _warn_unknown(items: list[NewEvent]) -> None:
@@ -363,42 +255,6 @@ def _publish_pg(app_id: str, items: list[NewEvent], livemode: bool | None, retur
     for chunk in chunks(missing, 1000):
         found.update((e.idempotency_key, e) for e in Event.objects.filter(app_id=app_id, idempotency_key__in=chunk))
     return [found[item.idempotency_key] for item in items]
-
-
-def _record_new(app_id: str, items: list[NewEvent], livemode: bool | None) -> dict[str, Event]:
-    now = timezone.now()
-    counts: dict[str, int] = defaultdict(int)
-    _warn_unknown(items)
-    for item in items:
-        subject = _subject(item.data)
-        if subject:
-            counts[subject] += 1
-    last = _sequences(app_id, counts, now) if counts else {}
-    given = {subject: last[subject] - count for subject, count in counts.items()}
-    events: list[Event] = []
-    for item in items:
-        subject = _subject(item.data)
-        sequence = 0
-        if subject:
-            given[subject] += 1
-            sequence = given[subject]
-        mode = _mode_of(item, livemode)
-        events.append(Event(app_id=app_id, type=item.type, data=item.data, idempotency_key=item.idempotency_key,
-                            subject=subject, sequence=sequence, livemode=mode, created_at=now))
-    inserted = _events_insert(events)
-    out = {event.idempotency_key: event for event in events if event.pk in inserted}
-    lost = [event.idempotency_key for event in events if event.pk not in inserted]
-    if lost:  # concurrent publishes with the same keys won (their sequence numbers stand)
-        out.update((e.idempotency_key, e) for e in Event.objects.filter(app_id=app_id, idempotency_key__in=lost))
-    subscribed = _subscribed(app_id) if out else []
-    pairs = [
-        (event.pk, endpoint_id)
-        for event in events if event.pk in inserted
-        for endpoint_id, types, mode in subscribed if _wants(types, mode, event.type, event.livemode)
-    ]
-    if _deliveries_insert(app_id, pairs, now):
-        transaction.on_commit(dispatch_kick)
-    return out
 
 
 def event_publish(*, app, type: str, data: dict[str, Any], idempotency_key: str, livemode: bool) -> Event:

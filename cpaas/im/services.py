@@ -378,25 +378,19 @@ def _store(*, app_id: str, conv: Conversation, sender_id: str, msg_type: str, co
     A repeated ``client_msg_id`` raises IntegrityError (the unique index is the arbiter, so two
     concurrent retries cannot both insert); the caller rolls back and returns the original.
     """
-    if connection.vendor == "postgresql":
-        # one round trip: take the number and insert the row
-        msg = Message(app_id=app_id, conversation=conv, sender_id=sender_id, type=msg_type, content=content,
-                      client_msg_id=client_msg_id, created_at=now)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "WITH s AS (UPDATE im_conversation SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq) "
-                "INSERT INTO im_message (id, app_id, conversation_id, seq, sender_id, type, content, client_msg_id, "
-                "recalled_at, created_at, published) "
-                "SELECT %s, %s, %s, s.last_seq, %s, %s, %s::jsonb, %s, NULL, %s, false FROM s RETURNING seq",
-                [conv.pk, msg.id, app_id, conv.pk, sender_id, msg_type,
-                 json.dumps(content, separators=(",", ":"), ensure_ascii=False), client_msg_id, now])
-            (msg.seq,) = cursor.fetchone()
-        return msg
+    # one round trip: take the number and insert the row
+    msg = Message(app_id=app_id, conversation=conv, sender_id=sender_id, type=msg_type, content=content,
+                  client_msg_id=client_msg_id, created_at=now)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE im_conversation SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [conv.pk])
-        (seq,) = cursor.fetchone()
-    return Message.objects.create(app_id=app_id, conversation=conv, seq=seq, sender_id=sender_id, type=msg_type,
-                                  content=content, client_msg_id=client_msg_id, created_at=now)
+        cursor.execute(
+            "WITH s AS (UPDATE im_conversation SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq) "
+            "INSERT INTO im_message (id, app_id, conversation_id, seq, sender_id, type, content, client_msg_id, "
+            "recalled_at, created_at, published) "
+            "SELECT %s, %s, %s, s.last_seq, %s, %s, %s::jsonb, %s, NULL, %s, false FROM s RETURNING seq",
+            [conv.pk, msg.id, app_id, conv.pk, sender_id, msg_type,
+             json.dumps(content, separators=(",", ":"), ensure_ascii=False), client_msg_id, now])
+        (msg.seq,) = cursor.fetchone()
+    return msg
 
 
 def _original(conv: Conversation, sender_id: str, client_msg_id: str) -> Message | None:
@@ -456,7 +450,7 @@ def message_send(*, app: App, sender: ImUser | None, conv: Conversation, msg_typ
     # The common case is one statement (seq + insert, see _store) in autocommit: one round trip
     # instead of BEGIN, statement, COMMIT (docs/decisions/0505). A transaction is needed only when
     # the send also writes the sender's first DAU fact of the day, or for chatrooms and commands.
-    single = (connection.vendor == "postgresql" and not connection.in_atomic_block
+    single = (not connection.in_atomic_block
               and msg_type != MessageType.COMMAND
               and conv.kind != ConversationKind.CHATROOM
               and (sender is None or metering.dau_known(app=app, user_id=sender_id, when=now, mode=conv.mode)))

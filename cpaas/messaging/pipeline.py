@@ -211,21 +211,11 @@ def claim_queued(limit: int) -> list[Message]:
     RETURNING *``) in autocommit: one round trip instead of a transaction of three.
     """
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        lease = now + timedelta(seconds=conf.LEASE_SECONDS)
-        claimed = list(Message.objects.raw(_CLAIM, [Status.SENDING, now, lease, Status.QUEUED, limit,
-                                                    Status.QUEUED]))
-        claimed.sort(key=lambda message: message.id)
-        return claimed
-    with transaction.atomic():
-        ids = list(Message.objects.select_for_update(skip_locked=True)
-                   .filter(status=Status.QUEUED).order_by("id").values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        Message.objects.filter(id__in=ids, status=Status.QUEUED).update(
-            status=Status.SENDING, sending_at=now, lease_until=now + timedelta(seconds=conf.LEASE_SECONDS),
-            attempts=F("attempts") + 1, sequence=F("sequence") + 1)
-    return list(Message.objects.filter(id__in=ids, status=Status.SENDING).order_by("id"))
+    lease = now + timedelta(seconds=conf.LEASE_SECONDS)
+    claimed = list(Message.objects.raw(_CLAIM, [Status.SENDING, now, lease, Status.QUEUED, limit,
+                                                Status.QUEUED]))
+    claimed.sort(key=lambda message: message.id)
+    return claimed
 
 
 def _outbound(message: Message) -> OutboundSms:
@@ -392,9 +382,6 @@ def _lock_sending(ids: list[str]) -> list[str]:
     The caller's objects are the claim's own (fresh: nothing else writes a ``sending`` row inside
     its lease), so only the lock and the status check go to the database, not the rows.
     """
-    if connection.vendor != "postgresql":
-        return list(Message.objects.select_for_update().filter(id__in=ids, status=Status.SENDING)
-                    .order_by("id").values_list("id", flat=True))
     with pg_cursor() as cursor:  # server-side binding: the ids go as one array
         cursor.execute(f"SELECT id FROM {Message._meta.db_table} WHERE id = ANY(%s) "  # noqa: S608
                        "AND status = %s ORDER BY id FOR UPDATE", [ids, Status.SENDING])
@@ -419,15 +406,11 @@ _UPDATES: dict[tuple[str, ...], tuple[str, list[str]]] = {}
 def rows_update(rows: list[Message], names: list[str]) -> None:
     """Write ``names`` of many locked rows in one statement.
 
-    On PostgreSQL the rows travel as one JSON parameter read by ``jsonb_to_recordset``: the SQL
-    text stays the same for any batch, so psycopg parses it once; a VALUES list of 200 rows by 15
-    parameters was re-split and re-adapted on every call (a tenth of a worker's CPU). The ORM's
-    bulk_update (a CASE per column) elsewhere.
+    The rows travel as one JSON parameter read by ``jsonb_to_recordset``: the SQL text stays the
+    same for any batch, so psycopg parses it once; a VALUES list of 200 rows by 15 parameters was
+    re-split and re-adapted on every call (a tenth of a worker's CPU).
     """
     if not rows:
-        return
-    if connection.vendor != "postgresql":
-        Message.objects.bulk_update(rows, names)
         return
     key = tuple(names)
     if key not in _UPDATES:
@@ -501,9 +484,6 @@ def _lock_by_carrier_id(keys: list[tuple[str, str]]) -> list[Message]:
     an ``IN`` list of more than 100 literals is past what the planner matches to that partial
     index, and a flush of a few hundred receipts scanned the whole table.
     """
-    if connection.vendor != "postgresql":
-        return list(Message.objects.select_for_update().filter(
-            carrier_message_id__in=list({key[1] for key in keys}), connector__in=list({key[0] for key in keys})))
     table = Message._meta.db_table
     return list(Message.objects.raw(
         f"SELECT m.* FROM {table} m WHERE (m.connector, m.carrier_message_id) IN "  # noqa: S608
@@ -515,23 +495,15 @@ def _adopt_orphans(sent_rows: list[Message]) -> None:
     """Receipts that outran their submit's status update: apply them now (same transaction)."""
     if not sent_rows:
         return
-    if connection.vendor == "postgresql":
-        # One statement of constant text that finds and takes them (by the unique index).
-        keys = json.dumps([[row.connector, row.carrier_message_id] for row in sent_rows])
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {ReceiptOrphan._meta.db_table} WHERE (connector, carrier_message_id) IN "  # noqa: S608
-                           "(SELECT k->>0, k->>1 FROM jsonb_array_elements(%s::jsonb) AS k) "
-                           "RETURNING connector, carrier_message_id, status, error_code", [keys])
-            found = cursor.fetchall()
-        if found:
-            receipts_apply([DeliveryReceipt(*row) for row in found])
-        return
-    orphans = list(ReceiptOrphan.objects.filter(
-        carrier_message_id__in=[row.carrier_message_id for row in sent_rows]))
-    if not orphans:
-        return
-    ReceiptOrphan.objects.filter(pk__in=[orphan.pk for orphan in orphans]).delete()
-    receipts_apply([DeliveryReceipt(o.connector, o.carrier_message_id, o.status, o.error_code) for o in orphans])
+    # One statement of constant text that finds and takes them (by the unique index).
+    keys = json.dumps([[row.connector, row.carrier_message_id] for row in sent_rows])
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {ReceiptOrphan._meta.db_table} WHERE (connector, carrier_message_id) IN "  # noqa: S608
+                       "(SELECT k->>0, k->>1 FROM jsonb_array_elements(%s::jsonb) AS k) "
+                       "RETURNING connector, carrier_message_id, status, error_code", [keys])
+        found = cursor.fetchall()
+    if found:
+        receipts_apply([DeliveryReceipt(*row) for row in found])
 
 
 def orphans_adopt(limit: int = 1000) -> int:
@@ -540,20 +512,14 @@ def orphans_adopt(limit: int = 1000) -> int:
     A receipt can land between a settle's own orphan check and its commit; this sweep (run by the
     flusher every second and by the sweeper) catches those. Orphans nobody claims in 7 days go.
     """
-    if connection.vendor == "postgresql":
-        # Only the adoptable ones, found through the (connector, carrier id) index: a filter on the
-        # carrier id alone scanned the whole index every second, and a table of unclaimable
-        # orphans (receipts for other platforms' ids) would have hidden newer ones behind them.
-        ready = list(ReceiptOrphan.objects.raw(
-            f"SELECT o.* FROM {ReceiptOrphan._meta.db_table} o CROSS JOIN LATERAL (SELECT 1 FROM "  # noqa: S608
-            f"{Message._meta.db_table} m WHERE m.connector = o.connector AND m.carrier_message_id = "
-            "o.carrier_message_id AND m.carrier_message_id <> '' LIMIT 1) AS known ORDER BY o.id LIMIT %s",
-            [limit]))
-    else:
-        orphans = list(ReceiptOrphan.objects.order_by("id")[:limit])
-        known = set(Message.objects.filter(carrier_message_id__in=[o.carrier_message_id for o in orphans])
-                    .values_list("connector", "carrier_message_id")) if orphans else set()
-        ready = [o for o in orphans if (o.connector, o.carrier_message_id) in known]
+    # Only the adoptable ones, found through the (connector, carrier id) index: a filter on the
+    # carrier id alone scanned the whole index every second, and a table of unclaimable
+    # orphans (receipts for other platforms' ids) would have hidden newer ones behind them.
+    ready = list(ReceiptOrphan.objects.raw(
+        f"SELECT o.* FROM {ReceiptOrphan._meta.db_table} o CROSS JOIN LATERAL (SELECT 1 FROM "  # noqa: S608
+        f"{Message._meta.db_table} m WHERE m.connector = o.connector AND m.carrier_message_id = "
+        "o.carrier_message_id AND m.carrier_message_id <> '' LIMIT 1) AS known ORDER BY o.id LIMIT %s",
+        [limit]))
     if ready:
         with transaction.atomic():
             taken = ReceiptOrphan.objects.filter(pk__in=[o.pk for o in ready]).delete()[0]

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from cpaas.core.management.supervisor import Supervisor
+from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
 from cpaas.tenants.keys import api_key_revoke, hash_secret
 from cpaas.tenants.models import ApiKey, Tenant
 from tests.conftest import client_for
@@ -197,3 +197,32 @@ def test_the_supervisor_still_stops_every_child_when_its_output_is_gone():
     assert supervisor.run(on_tick=supervisor.request_stop) == 0
 
     assert all(child.process.poll() is not None for child in supervisor.children)
+
+
+def test_the_supervisor_starts_the_others_once_its_services_answer_and_stops_the_services_last():
+    out = StringIO()
+    answers = iter([False, False, True])
+    seen_at_prepare = []
+    database = Child("database", sleeper(), ready=lambda: next(answers))
+    supervisor = Supervisor([database, ("web", sleeper())], out=out, grace_seconds=5)
+
+    def prepare():
+        seen_at_prepare.append([c.name for c in supervisor.children if c.process is not None])
+
+    def tick():
+        supervisor.request_stop()
+
+    assert supervisor.run(on_tick=tick, prepare=prepare) == 0
+    assert seen_at_prepare == [["database"]]
+    log = out.getvalue()
+    assert log.index("web stopped") < log.index("database stopped")
+
+
+def test_a_service_that_dies_while_starting_fails_the_start_and_nothing_else_runs():
+    out = StringIO()
+    crasher = Child("database", [sys.executable, "-c", "raise SystemExit(2)"], ready=lambda: False)
+    supervisor = Supervisor([crasher, ("web", sleeper())], out=out, grace_seconds=5)
+
+    with pytest.raises(StartFailed, match="database exited with status 2 while starting"):
+        supervisor.run()
+    assert supervisor.children[1].process is None

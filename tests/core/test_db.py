@@ -9,8 +9,6 @@ from django.db import connection, connections
 
 from cpaas.core.db import _idle_and_open, pg_request_cursor
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only")
-
 
 def _backend_pid() -> int:
     with connection.cursor() as cursor:

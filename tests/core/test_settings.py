@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cpaas.core import embedded
+
 ROOT = Path(__file__).resolve().parents[2]
 PRINT_KEY = "from django.conf import settings; print(settings.SECRET_KEY)"
 
@@ -39,3 +41,20 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
     assert done.returncode != 0
     assert "SECRET_KEY must be set" in done.stderr
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_without_urls_every_process_uses_the_embedded_servers_sockets_in_var(tmp_path):
+    show = ("from django.conf import settings as s; d = s.DATABASES['default']; "
+            "print(d['ENGINE'], d['NAME'], d['OPTIONS']['host']); print(s.CACHES['default']['LOCATION']); "
+            "print(s.CELERY_BROKER_URL)")
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(DJANGO_SETTINGS_MODULE="cpaas.settings", CPAAS_VAR_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    sockets = embedded.Paths(tmp_path).socket_dir
+    assert done.stdout.splitlines() == [
+        f"django.db.backends.postgresql cpaas {sockets}",
+        f"unix://{sockets}/redis.sock?db=0",
+        f"redis+socket://{sockets}/redis.sock",
+    ]

@@ -1,6 +1,6 @@
 """What ``make run`` starts, end to end: ``manage.py runplatform`` on the embedded default.
 
-A subprocess against a fresh var/ directory (SQLite and the filesystem broker, no DATABASE_URL or
+A subprocess against a fresh var/ directory (the embedded PostgreSQL and Redis, no DATABASE_URL or
 REDIS_URL), until the printed key answers /v1/me, a task round-trips through the real worker, and
 SIGINT stops every process it started.
 """
@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +27,12 @@ import pytest
 pytestmark = pytest.mark.worker
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def fresh_var_dir() -> Path:
+    """A var/ outside pytest's temporary root: as root the embedded PostgreSQL runs as ``nobody``,
+    which must be able to walk to its data, and every pytest session resets that root to 0700."""
+    return Path(tempfile.mkdtemp(prefix="cpaas-e2e-")) / "var"
 
 
 def free_port() -> int:
@@ -82,8 +90,8 @@ class Output:
         raise AssertionError(f"no {pattern!r} within {timeout}s in:\n{self.text[-4000:]}")
 
 
-def test_runplatform_serves_the_printed_key_runs_tasks_and_stops_every_child_on_sigint(tmp_path):
-    var_dir, port = tmp_path / "var", free_port()
+def test_runplatform_serves_the_printed_key_runs_tasks_and_stops_every_child_on_sigint():
+    var_dir, port = fresh_var_dir(), free_port()
     env = embedded_env(var_dir, port)
     marker = f"CPAAS_VAR_DIR={var_dir}\0"
     platform = subprocess.Popen([sys.executable, "manage.py", "runplatform"], cwd=ROOT, env=env,
@@ -104,7 +112,8 @@ def test_runplatform_serves_the_printed_key_runs_tasks_and_stops_every_child_on_
         output.wait_for(rf"cpaas\.core\.tasks\.ping\[{task_id}\] succeeded", timeout=20)
         output.wait_for(r"beat: Starting", timeout=10)
         children = {m.group(1) for m in re.finditer(r"started (\w+) \(pid \d+\)", output.text)}
-        assert children == {"web", "worker", "beat"}
+        assert children == {"postgres", "redis", "web", "worker", "beat"}
+        assert (var_dir / "postgres" / "PG_VERSION").exists()
 
         platform.send_signal(signal.SIGINT)
         assert platform.wait(timeout=15) == 0
@@ -114,6 +123,7 @@ def test_runplatform_serves_the_printed_key_runs_tasks_and_stops_every_child_on_
             platform.kill()
         for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(var_dir.parent, ignore_errors=True)
 
 
 def new_user_env(var_dir: Path) -> dict[str, str]:
@@ -127,9 +137,9 @@ def new_user_env(var_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory):
+def platform():
     """`make run` in one terminal, for the README's other commands to run beside it."""
-    var_dir, port = tmp_path_factory.mktemp("make-run") / "var", free_port()
+    var_dir, port = fresh_var_dir(), free_port()
     process = subprocess.Popen([sys.executable, "manage.py", "runplatform"], cwd=ROOT,
                                env=embedded_env(var_dir, port), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -145,6 +155,7 @@ def platform(tmp_path_factory):
             process.kill()
         for pid in processes_with(f"CPAAS_VAR_DIR={var_dir}\0"):
             os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(var_dir.parent, ignore_errors=True)
 
 
 def test_the_readme_createtenant_line_works_in_a_second_terminal_against_make_runs_database(platform):

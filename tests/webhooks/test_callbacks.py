@@ -155,8 +155,7 @@ def test_a_batch_s_outcomes_are_written_in_one_statement(app, receiver):
     with CaptureQueriesContext(connection) as queries:
         assert callbacks_deliver() == {"delivered": 1, "retrying": 1, "failed": 1}
     orm_updates = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "webhooks_callback"')]
-    if connection.vendor == "postgresql":  # elsewhere one conditional UPDATE per row
-        assert len(orm_updates) == 1  # the claim's; the outcomes went in one statement beside the ORM
+    assert len(orm_updates) == 1  # the claim's; the outcomes went in one statement beside the ORM
     rows = {row.pk: row for row in Callback.objects.all()}
     assert (rows[a.pk].status, rows[a.pk].last_status_code, rows[a.pk].next_attempt_at) == ("delivered", 200, None)
     assert rows[a.pk].delivered_at is not None

@@ -91,7 +91,6 @@ def _buffers(sql: str, params: list) -> int:
     return top["Shared Hit Blocks"] + top["Shared Read Blocks"]
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_a_saturated_endpoint_s_pile_of_due_rows_is_not_walked_by_the_claim(app, two_endpoints):
     """The claim's work for the healthy endpoint must not grow with the excluded one's pile (the
     old ``ORDER BY next_attempt_at … endpoint_id <> ALL(saturated)`` claim walked all of it)."""

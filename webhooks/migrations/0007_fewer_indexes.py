@@ -7,8 +7,7 @@ from django.db import migrations, models
 def _drop_like_index(apps, schema_editor):
     """Django adds a varchar_pattern_ops copy of a text primary key's index for LIKE queries;
     nothing searches ids by prefix, and every INSERT paid for it (decision 0110)."""
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP INDEX IF EXISTS webhooks_event_id_136b0861_like")
+    schema_editor.execute("DROP INDEX IF EXISTS webhooks_event_id_136b0861_like")
 
 
 class Migration(migrations.Migration):

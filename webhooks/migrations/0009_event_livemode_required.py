@@ -29,7 +29,7 @@ _DERIVE = [
 
 def derive(apps, schema_editor) -> None:
     with schema_editor.connection.cursor() as cursor:
-        for sql in _DERIVE if schema_editor.connection.vendor == "postgresql" else _DERIVE[-1:]:
+        for sql in _DERIVE:
             cursor.execute(sql)
 
 

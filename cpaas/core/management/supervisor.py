@@ -5,6 +5,9 @@ which then stops every child in order (SIGTERM to the child, SIGKILL to its grou
 period). Celery would otherwise see the terminal's SIGINT and our SIGTERM together and turn a warm
 shutdown into a cold one. When a child dies on its own, the others are stopped too and the
 supervisor reports failure, so a half-running platform never looks healthy.
+
+Services (the embedded PostgreSQL and Redis) start first and stop last: the supervisor waits
+until each answers, runs a ``prepare`` step (migrations), and only then starts the other children.
 """
 
 from __future__ import annotations
@@ -30,6 +33,15 @@ class Child:
     argv: Sequence[str]
     process: subprocess.Popen | None = None
     reader: threading.Thread | None = field(default=None, repr=False)
+    # A service: started before the others, which wait until ``ready()`` is true; stopped last.
+    ready: Callable[[], bool] | None = None
+    stop_signal: int = signal.SIGTERM
+    user: str | None = None
+    group: str | None = None
+
+
+class StartFailed(RuntimeError):
+    """A service exited or did not answer in time."""
 
 
 class Supervisor:
@@ -38,10 +50,11 @@ class Supervisor:
     ``run()`` returns 0 after a requested stop in which every child exited, 1 otherwise.
     """
 
-    def __init__(self, children: Sequence[tuple[str, Sequence[str]]], *, env: dict[str, str] | None = None,
+    def __init__(self, children: Sequence[tuple[str, Sequence[str]] | Child], *, env: dict[str, str] | None = None,
                  cwd: str | os.PathLike | None = None, out: TextIO | None = None,
-                 grace_seconds: float = 10.0) -> None:
-        self.children = [Child(name, list(argv)) for name, argv in children]
+                 grace_seconds: float = 10.0, ready_seconds: float = 60.0) -> None:
+        self.children = [c if isinstance(c, Child) else Child(c[0], list(c[1])) for c in children]
+        self.ready_seconds = ready_seconds
         self.env = env
         self.cwd = cwd
         self.out = out or sys.stdout
@@ -79,24 +92,48 @@ class Supervisor:
             self.say(line.rstrip("\n"), child.name)
 
     # --- lifecycle --------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, prepare: Callable[[], None] | None = None) -> None:
+        """Start the services, wait until they answer, run ``prepare``, then start the others."""
+        services = [c for c in self.children if c.ready is not None]
+        for child in services:
+            self._spawn(child)
+        for child in services:
+            self._await_ready(child)
+        if prepare is not None:
+            prepare()
         for child in self.children:
-            child.process = subprocess.Popen(  # noqa: S603 - argv built by our own commands
-                child.argv,
-                env=self.env,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                bufsize=1,
-                process_group=0,
-            )
-            child.reader = threading.Thread(target=self._pump, args=(child,), daemon=True,
-                                            name=f"log-{child.name}")
-            child.reader.start()
-            self.say(f"started {child.name} (pid {child.process.pid})")
+            if child.ready is None and not self._stop_requested.is_set():
+                self._spawn(child)
+
+    def _await_ready(self, child: Child) -> None:
+        deadline = time.monotonic() + self.ready_seconds
+        while not child.ready():
+            if child.process.poll() is not None:
+                raise StartFailed(f"{child.name} exited with status {child.process.returncode} while starting")
+            if time.monotonic() > deadline or self._stop_requested.is_set():
+                raise StartFailed(f"{child.name} did not answer within {self.ready_seconds:.0f}s")
+            time.sleep(0.05)
+
+    def _spawn(self, child: Child) -> None:
+        child.process = subprocess.Popen(  # noqa: S603 - argv built by our own commands
+            child.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            process_group=0,
+            user=child.user,
+            group=child.group,
+            extra_groups=[] if child.user else None,
+        )
+        child.reader = threading.Thread(target=self._pump, args=(child,), daemon=True,
+                                        name=f"log-{child.name}")
+        child.reader.start()
+        self.say(f"started {child.name} (pid {child.process.pid})")
 
     def request_stop(self, signum: int | None = None, frame=None) -> None:
         self._stop_requested.set()
@@ -122,10 +159,15 @@ class Supervisor:
         return 0 if clean and not failed else 1
 
     def stop(self) -> bool:
-        """SIGTERM every running child, then SIGKILL the groups of those still alive after the grace."""
-        running = [c for c in self.children if c.process is not None and c.process.poll() is None]
+        """Stop the children, then the services they use; see ``_stop``."""
+        clean = self._stop([c for c in self.children if c.ready is None])
+        return self._stop([c for c in self.children if c.ready is not None]) and clean
+
+    def _stop(self, children: list[Child]) -> bool:
+        """Signal every running child, then SIGKILL the groups of those still alive after the grace."""
+        running = [c for c in children if c.process is not None and c.process.poll() is None]
         for child in reversed(running):
-            _signal(child.process.pid, signal.SIGTERM, group=False)
+            _signal(child.process.pid, child.stop_signal, group=False)
         deadline = time.monotonic() + self.grace_seconds
         clean = True
         for child in running:
@@ -137,24 +179,24 @@ class Supervisor:
                 _signal(child.process.pid, signal.SIGKILL, group=True)
                 child.process.wait()
         # Whatever a child left in its group (pool processes) goes with it.
-        for child in self.children:
+        for child in children:
             if child.process is not None:
                 _signal(child.process.pid, signal.SIGKILL, group=True)
-        for child in self.children:
+        for child in children:
             if child.reader is not None:
                 child.reader.join(timeout=2)
         for child in running:
             code = child.process.returncode
             # 0, or death by the SIGTERM we sent (uvicorn re-raises it after a clean shutdown).
-            how = "" if code in (0, -signal.SIGTERM) else f" (status {code})"
+            how = "" if code in (0, -child.stop_signal) else f" (status {code})"
             self.say(f"{child.name} stopped{how}")
         return clean
 
-    def run(self, on_tick: Callable[[], None] | None = None) -> int:
+    def run(self, on_tick: Callable[[], None] | None = None, prepare: Callable[[], None] | None = None) -> int:
         previous = {sig: signal.signal(sig, self.request_stop) for sig in _STOP_SIGNALS}
         try:
             try:
-                self.start()
+                self.start(prepare)
                 return self.wait(on_tick)
             except BaseException:
                 self.stop()

@@ -15,14 +15,12 @@ def _id_like_index(schema_editor) -> str:
 
 
 def drop_id_like(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(_id_like_index(schema_editor))}")
+    schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(_id_like_index(schema_editor))}")
 
 
 def create_id_like(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {schema_editor.quote_name(_id_like_index(schema_editor))} "
-                              "ON messaging_message (id varchar_pattern_ops)")
+    schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {schema_editor.quote_name(_id_like_index(schema_editor))} "
+                          "ON messaging_message (id varchar_pattern_ops)")
 
 
 class Migration(migrations.Migration):

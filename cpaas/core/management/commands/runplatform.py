@@ -1,24 +1,30 @@
 """``manage.py runplatform``: the whole platform in the foreground, as ``make run`` starts it.
 
-Applies migrations, makes sure the demo tenant exists, then runs three children under one
-supervisor: the ASGI server (uvicorn), a Celery worker on every queue and Celery beat. Their logs
-are streamed with a prefix each. Ctrl-C or SIGTERM stops all of them; if one dies, the others are
+Without ``DATABASE_URL`` / ``REDIS_URL`` it first starts the embedded PostgreSQL and Redis (data
+under ``var/``, decision 0900) and waits until they answer. Then it applies migrations, makes sure
+the demo tenant exists, and runs three more children under the same supervisor: the ASGI server
+(uvicorn), a Celery worker on every queue and Celery beat. Their logs are streamed with a prefix
+each. Ctrl-C or SIGTERM stops all of them; if one dies, the others are
 stopped and the command exits non-zero.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
+from cpaas.core import embedded
 from cpaas.core.management.demo import demo_banner, demo_ensure
-from cpaas.core.management.supervisor import Supervisor
+from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
 
 QUEUES = ("default", "sms", "voice", "im", "webhooks", "billing")
 
@@ -39,13 +45,23 @@ class Command(BaseCommand):
         host, port = options["host"], options["port"]
         if not _port_free(host, port):
             raise CommandError(f"Port {port} on {host} is in use; free it or start with PORT=<another port>.")
-        if not options["no_migrate"]:
-            self.stdout.write("Applying database migrations…")
-            call_command("migrate", interactive=False, verbosity=0)
-        demo = None if options["no_demo"] else demo_ensure()
+        demo = None
+
+        def prepare() -> None:
+            nonlocal demo
+            if not options["no_migrate"]:
+                supervisor.say("applying database migrations")
+                call_command("migrate", interactive=False, verbosity=0)
+            demo = None if options["no_demo"] else demo_ensure()
+            connections.close_all()  # so the embedded PostgreSQL has no client of ours to wait for
 
         python = sys.executable
+        try:
+            services = embedded_services()
+        except embedded.EmbeddedServerError as exc:
+            raise CommandError(str(exc)) from exc
         children = [
+            *services,
             ("web", [python, "-m", "uvicorn", "cpaas.asgi:application", "--host", host, "--port", str(port),
                      "--no-access-log", "--ws", "cpaas.im.gateway.wsproto:RawFrameProtocol"]),
             ("worker", [python, "-m", "celery", "-A", "cpaas", "worker", "-Q", ",".join(QUEUES),
@@ -56,8 +72,6 @@ class Command(BaseCommand):
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
-        # Children run inside var/: kombu's filesystem transport keeps its exchange tables in a
-        # folder relative to the working directory, which must not land in the repository.
         supervisor = Supervisor(children, env=env, cwd=settings.VAR_DIR, out=self.stdout)
 
         shown, web_up_at = False, None
@@ -82,10 +96,28 @@ class Command(BaseCommand):
                 lines.append(demo_banner(demo, base_url))
             supervisor.say("\n".join(lines))
 
-        code = supervisor.run(on_tick=announce_when_ready)
+        try:
+            code = supervisor.run(on_tick=announce_when_ready, prepare=prepare)
+        except StartFailed as exc:
+            raise CommandError(str(exc)) from exc
         if code:
             raise SystemExit(code)
         supervisor.say("all processes stopped")
+
+
+def embedded_services() -> list[Child]:
+    """The embedded PostgreSQL and Redis, for whichever of DATABASE_URL / REDIS_URL is not set."""
+    paths = embedded.Paths(Path(settings.VAR_DIR))
+    services = []
+    if settings.EMBEDDED_POSTGRES:
+        # SIGINT is PostgreSQL's fast shutdown: it does not wait for a second terminal's clients.
+        services.append(Child("postgres", embedded.prepare_postgres(paths),
+                              ready=lambda: embedded.postgres_ready(paths),
+                              stop_signal=signal.SIGINT, user=embedded.server_user(),
+                              group=embedded.server_group()))
+    if settings.EMBEDDED_REDIS:
+        services.append(Child("redis", embedded.redis_command(paths), ready=lambda: embedded.redis_ready(paths)))
+    return services
 
 
 def _port_free(host: str, port: int) -> bool:
