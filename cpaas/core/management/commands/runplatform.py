@@ -63,7 +63,10 @@ class Command(BaseCommand):
         children = [
             *services,
             ("web", [python, "-m", "uvicorn", "cpaas.asgi:application", "--host", host, "--port", str(port),
-                     "--no-access-log", "--ws", "cpaas.im.gateway.wsproto:RawFrameProtocol"]),
+                     "--no-access-log", "--ws", "cpaas.im.gateway.wsproto:RawFrameProtocol",
+                     # the client address is the peer's; X-Forwarded-For only from TRUSTED_PROXIES
+                     # (cpaas/core/clientip.py), never uvicorn's belief of any loopback peer
+                     "--no-proxy-headers"]),
             ("worker", [python, "-m", "celery", "-A", "cpaas", "worker", "-Q", ",".join(QUEUES),
                         "-c", str(options["concurrency"]), "-n", "embedded@%h", "-l", "INFO",
                         "--without-mingle", "--without-gossip"]),
