@@ -174,7 +174,7 @@ if DB_POOL_MAX_SIZE > 0:
     # query): a server restart or a terminated backend never reaches a request.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(2, DB_POOL_MAX_SIZE), "max_size": DB_POOL_MAX_SIZE,
-        "timeout": envint("DB_POOL_TIMEOUT_SECONDS", 10), "max_idle": 300}
+        "timeout": envint("DB_POOL_TIMEOUT_SECONDS", 3), "max_idle": 300}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker, rate limits ---------------------------------------------------------

@@ -46,7 +46,8 @@ def platform(transactional_db):
     started: list[GatewayProcess] = []
 
     def start(*, database_url: str, redis_url: str) -> GatewayProcess:
-        process = GatewayProcess(database_url, redis_url)
+        # A lost PostgreSQL is noticed when the pool gives up waiting for a connection.
+        process = GatewayProcess(database_url, redis_url, extra_env={"DB_POOL_TIMEOUT_SECONDS": "1"})
         started.append(process)
         return process.start()
 
