@@ -74,6 +74,8 @@ class ListenError(Exception):
 class Listener:
     def __init__(self, *, api_key: str, api_base: str, forward_to: str, events: list[str] | None = None,
                  port: int = 0, public_url: str = "", out: TextIO | None = None) -> None:
+        # Runs on the developer's own machine: it calls our API and forwards to the developer's own
+        # local URL, never a URL on the platform's side, so it needs no egress guard.
         self.api = httpx.Client(base_url=api_base.rstrip("/") + "/v1",
                                 headers={"Authorization": f"Bearer {api_key}"}, timeout=15)
         self.forward = httpx.Client(timeout=30, follow_redirects=False)

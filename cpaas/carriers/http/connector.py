@@ -62,6 +62,8 @@ class HttpConnector(SmsConnector):
     transport: httpx.BaseTransport | None = None  # tests plug an httpx.MockTransport here
 
     def __post_init__(self) -> None:
+        # Not a tenant URL: the carrier's endpoint an operator configured (so not through the egress;
+        # tests/core/test_egress_only.py lists why).
         self._client = httpx.Client(timeout=float(self.config.get("timeout", 10)), transport=self.transport,
                                     limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
 
