@@ -372,6 +372,10 @@ def main() -> None:
                              "(webhooks room) or each message's status_callback (SMS room)")
     parser.add_argument("--webhook-workers", type=int, default=1, help="Celery worker processes on the webhooks queue")
     parser.add_argument("--dlr-delay", type=float, default=1.0, help="per-message: seconds before each receipt")
+    parser.add_argument("--web", choices=["gunicorn", "uvicorn"], default="gunicorn",
+                        help="per-message: the API server (gunicorn sync workers close each connection; uvicorn "
+                             "keeps them alive, as docs/configuration.md runs production)")
+    parser.add_argument("--web-workers", type=int, default=2, help="per-message: API server worker processes")
     parser.add_argument("--subscribe", choices=["delivered", "all"], default="delivered",
                         help="with --via webhooks: the endpoint's event types (message.delivered, or all)")
     parser.add_argument("--skip-accept", action="store_true")
@@ -388,8 +392,8 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     app, secret = provision(args.billing)
-    print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers, "
-          f"{args.billing} account")
+    print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers "
+          f"(per message: {args.web}, {args.web_workers} workers), {args.billing} account")
     batch = args.scenario in ("all", "batch")
     if batch and not args.skip_accept:
         figures = bench_accept(secret, args.seconds or 8, args.rounds)
@@ -432,7 +436,8 @@ def main() -> None:
         # A tenant of its own: the batch scenarios' messages stay out of its counts.
         app, secret = provision(args.billing)
         figures = sms_per_message.measure(app, secret, seconds=args.seconds or 20, workers=args.workers,
-                                          webhook_workers=args.webhook_workers, dlr_delay=args.dlr_delay)
+                                          webhook_workers=args.webhook_workers, dlr_delay=args.dlr_delay,
+                                          web=args.web, web_workers=args.web_workers)
         sms_per_message.report(figures)
         print(f"load {os.getloadavg()[0]:.2f}")
 

@@ -59,6 +59,19 @@ def start_gunicorn(port: int, workers: int = 2) -> subprocess.Popen:
     return process
 
 
+def start_uvicorn(port: int, workers: int = 2) -> subprocess.Popen:
+    log = open(ROOT / "var" / "bench-sms-uvicorn.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [PY, "-m", "uvicorn", "bench.sms_asgi:application", "--workers", str(workers), "--host", "127.0.0.1",
+         "--port", str(port), "--lifespan", "off", "--no-access-log", "--no-proxy-headers", "--log-level", "warning"],
+        cwd=ROOT, env=env_for_children(), stdout=log, stderr=log, start_new_session=True)
+    wait_port(port)
+    return process
+
+
+WEB_SERVERS = {"gunicorn": start_gunicorn, "uvicorn": start_uvicorn}
+
+
 def stop(process: subprocess.Popen | None) -> None:
     if process is not None and process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -202,15 +215,16 @@ def _celery(queue: str, concurrency: int, name: str, log) -> subprocess.Popen:
 
 
 class Chain:
-    """The deployment of one end-to-end run. ``with Chain(app) as chain`` starts the API (so a
+    """The deployment of one end-to-end run. ``with Chain(app) as chain`` starts the API (``web``:
+    gunicorn with sync workers, or uvicorn as production runs it; so a
     caller can use it, e.g. to get a signing secret); ``chain.start(secret)`` starts the rest;
     leaving the block stops every process and removes the SMPP connector and route."""
 
     def __init__(self, app, *, workers: int = 2, webhook_workers: int = 1, webhooks_worker: bool = True,
-                 dlr_delay: float = 0.0, web_workers: int = 2) -> None:
+                 dlr_delay: float = 0.0, web: str = "gunicorn", web_workers: int = 2) -> None:
         self.app = app
         self.workers, self.webhook_workers, self.webhooks_worker = workers, webhook_workers, webhooks_worker
-        self.dlr_delay, self.web_workers = dlr_delay, web_workers
+        self.dlr_delay, self.web, self.web_workers = dlr_delay, web, web_workers
         self.smsc_port, self.hook_port, self.api_port = free_port(), free_port(), free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.hook_url = f"http://127.0.0.1:{self.hook_port}/hook"
@@ -229,9 +243,9 @@ class Chain:
         if stale:
             print(f"  (canceled {stale} messages left queued by earlier runs)")
         vacuum_hot_tables()
-        self.api = start_gunicorn(self.api_port, self.web_workers)
+        self.api = WEB_SERVERS[self.web](self.api_port, self.web_workers)
         self.processes.append(self.api)
-        self.roots["web (gunicorn)"] = self.api.pid
+        self.roots["web"] = self.api.pid
         return self
 
     def start(self, signing_secret: str) -> None:
