@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._support import TICK, descendants, free_port, machine_busy, proc_cpu
+from bench._support import TICK, descendants, free_port, machine_busy, proc_cpu, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -70,6 +70,20 @@ def start_uvicorn(port: int, workers: int = 2) -> subprocess.Popen:
 
 
 WEB_SERVERS = {"gunicorn": start_gunicorn, "uvicorn": start_uvicorn}
+
+
+def warm_up(url: str, lua: str, connections: int, server_pid: int, rounds: int = 6) -> None:
+    """Drive ``url`` in 2 s rounds until one costs the server what the one before did: each
+    worker sets Django up at its first request (seconds of CPU on a loaded machine), which must
+    not land in a measured round."""
+    previous = None
+    for _ in range(rounds):
+        before = proc_cpu(descendants(server_pid))
+        _, total, _ = wrk(url, lua, 2, connections)
+        cost = (proc_cpu(descendants(server_pid)) - before) / max(1, total)
+        if previous is not None and total and cost < previous * 1.2:
+            return
+        previous = cost
 
 
 def stop(process: subprocess.Popen | None) -> None:

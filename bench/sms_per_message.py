@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench._support import run, wrk
-from bench.sms_chain import Chain, ChainCpu, callback_secret_rotate
+from bench.sms_chain import Chain, ChainCpu, callback_secret_rotate, warm_up
 
 CONNECTIONS = 16
 FINAL = "message.delivered"
@@ -165,17 +165,8 @@ def bare_baseline(chain: Chain, seconds: int) -> dict:
     requests/s, and CPU per request of the web processes and PostgreSQL."""
     lua = ("wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
            "wrk.path = '/bench/sms-bare'\nwrk.body = '{\"to\":\"+12025550123\",\"body\":\"Your code is 123456\"}'\n")
+    warm_up(chain.api_url, lua, CONNECTIONS, chain.api.pid)
     cpu = ChainCpu(chain.roots)
-    # Warm until a round costs what the one before did: each gunicorn worker sets Django up at its
-    # first request (a second or more of CPU), which must not land in the measured rounds.
-    previous = None
-    for _ in range(6):
-        before = cpu.sample()
-        _, total, _ = wrk(chain.api_url, lua, 2, CONNECTIONS)
-        cost = ChainCpu.per_message(before, cpu.sample(), total)["web"]
-        if previous is not None and cost < previous * 1.2:
-            break
-        previous = cost
     before = cpu.sample()
     rate, total, bad = wrk(chain.api_url, lua, seconds, CONNECTIONS)
     ms = ChainCpu.per_message(before, cpu.sample(), total)
@@ -217,7 +208,7 @@ def measure(app, secret: str, *, seconds: int = 20, workers: int = 2, webhook_wo
         result = tally(chain.received(), driven.accepted)
         after = cpu.sample()
         messages = Message.objects.filter(app=app, created_at__gte=_aware(started)).count()
-    warm = max(seconds * 0.25, dlr_delay + 2)
+    warm = min(max(seconds * 0.25, dlr_delay + 2), seconds * 0.5)  # a short run keeps half for its window
     window = (started + warm, stopped)
     span = max(0.001, window[1] - window[0])
     accepted_steady = sum(1 for _, answered in driven.accepted.values() if window[0] <= answered < window[1]) / span
