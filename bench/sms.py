@@ -377,6 +377,10 @@ def main() -> None:
                         help="per-message: the API server (gunicorn sync workers close each connection; uvicorn "
                              "keeps them alive, as docs/configuration.md runs production)")
     parser.add_argument("--web-workers", type=int, default=2, help="per-message: API server worker processes")
+    parser.add_argument("--callback-events", default=None,
+                        help="per-message: send this status_callback_events with each message (e.g. final); "
+                             "default none, so the callback hears of every status (the API before issue 14 "
+                             "refuses the field)")
     parser.add_argument("--subscribe", choices=["delivered", "all"], default="delivered",
                         help="with --via webhooks: the endpoint's event types (message.delivered, or all)")
     parser.add_argument("--skip-accept", action="store_true")
@@ -438,7 +442,8 @@ def main() -> None:
         app, secret = provision(args.billing)
         figures = sms_per_message.measure(app, secret, seconds=args.seconds or 20, workers=args.workers,
                                           webhook_workers=args.webhook_workers, dlr_delay=args.dlr_delay,
-                                          web=args.web, web_workers=args.web_workers)
+                                          web=args.web, web_workers=args.web_workers,
+                                          callback_events=args.callback_events)
         sms_per_message.report(figures)
         print(f"load {os.getloadavg()[0]:.2f}")
 

@@ -71,7 +71,7 @@ function request()
   sent = sent + 1
   local to = string.format("+1202555%%04d", (sent * 16 + tid) %% 10000)
   local body = '{"to":"' .. to .. '","from":"Acme","body":"Your code is ' .. tid .. '-' .. sent .. ' t' .. now_ms() ..
-    '","status_callback":"%(callback)s"}'
+    '","status_callback":"%(callback)s"%(extra)s}'
   return wrk.format(nil, "/v1/messages", nil, body)
 end
 
@@ -87,8 +87,11 @@ end
 """
 
 
-def per_message_lua(*, secret: str, callback: str, outdir: Path) -> str:
-    return PER_MESSAGE_LUA % {"secret": secret, "callback": callback, "outdir": outdir}
+def per_message_lua(*, secret: str, callback: str, outdir: Path, callback_events: str | None = None) -> str:
+    """``callback_events``: sent as ``status_callback_events`` (e.g. ``final``); None sends no such
+    field, so the callback hears of every status, as a Twilio user's does."""
+    extra = "" if callback_events is None else f',"status_callback_events":"{callback_events}"'
+    return PER_MESSAGE_LUA % {"secret": secret, "callback": callback, "outdir": outdir, "extra": extra}
 
 
 @dataclass
@@ -174,8 +177,8 @@ def bare_baseline(chain: Chain, seconds: int) -> dict:
 
 
 def measure(app, secret: str, *, seconds: int = 20, workers: int = 2, webhook_workers: int = 1,
-            dlr_delay: float = 1.0, web: str = "gunicorn", web_workers: int = 2, bare_seconds: int = 8,
-            drain_seconds: int = 60) -> dict:
+            dlr_delay: float = 1.0, web: str = "gunicorn", web_workers: int = 2, callback_events: str | None = None,
+            bare_seconds: int = 8, drain_seconds: int = 60) -> dict:
     from cpaas.messaging.models import Message
 
     with Chain(app, workers=workers, webhook_workers=webhook_workers, dlr_delay=dlr_delay, web=web,
@@ -183,7 +186,7 @@ def measure(app, secret: str, *, seconds: int = 20, workers: int = 2, webhook_wo
         bare = bare_baseline(chain, bare_seconds)
         chain.start(callback_secret_rotate(chain.api_url, secret))
         outdir = Path(tempfile.mkdtemp(prefix="sms-per-message-"))
-        lua = per_message_lua(secret=secret, callback=chain.hook_url, outdir=outdir)
+        lua = per_message_lua(secret=secret, callback=chain.hook_url, outdir=outdir, callback_events=callback_events)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", dir=outdir, delete=False) as script:
             script.write(lua)
         cpu = ChainCpu(chain.roots)
@@ -224,7 +227,8 @@ def measure(app, secret: str, *, seconds: int = 20, workers: int = 2, webhook_wo
             "median_answer_ms": statistics.median(a - r for r, a in driven.accepted.values()) * 1000
             if driven.accepted else None,
             "cpu_ms": ms, "bare": bare, "dlr_delay": dlr_delay,
-            "web": f"{web}, {web_workers} workers"}
+            "web": f"{web}, {web_workers} workers",
+            "callback_events": callback_events or "all"}
 
 
 def _aware(timestamp: float) -> datetime:
@@ -276,6 +280,7 @@ def report(figures: dict, console: Console | None = None) -> None:
         f"({figures['accepted_whole']:,.0f}/s answered over the whole run, steady window {figures['window']:.1f} s); "
         f"{len(driven.accepted):,} answered to the driver, {sum(driven.refused.values())} refused "
         f"{dict(driven.refused) or ''}; {len(result.finals):,} final callbacks, {result.callbacks:,} callbacks in all, "
+        f"(status_callback_events: {figures['callback_events']}), "
         f"{result.unknown} for requests wrk cut off at its stop, {result.bad_signatures} bad signatures; "
         f"median answer {figures['median_answer_ms'] or 0:.1f} ms")
     if driven.samples:
