@@ -365,9 +365,9 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     import httpx
     from django.utils import timezone
 
+    from cpaas.messaging.app_settings import callback_secret
     from cpaas.messaging.connectors import connector_save
     from cpaas.messaging.models import Message, Route, Status, StatusCallback
-    from cpaas.messaging.services import callback_secret
     from webhooks import crypto
     from webhooks.models import Endpoint
     from webhooks.services import _secret_entry

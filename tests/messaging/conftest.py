@@ -4,22 +4,23 @@ import pytest
 
 import billing
 import webhooks
-from cpaas.messaging import pipeline, pricing, services
+from cpaas.messaging import app_settings, pricing
 from cpaas.messaging.infra import redis_client
+from cpaas.messaging.route import routing_reset
 
 
 @pytest.fixture(autouse=True)
 def _fresh_sms_state():
-    services.caches_clear()
-    pipeline.routing_reset()
+    app_settings.caches_clear()
+    routing_reset()
     pricing.cache_clear()
     client = redis_client()
     if client is not None:
         for key in client.scan_iter("cpaas:sms:*"):
             client.delete(key)
     yield
-    services.caches_clear()
-    pipeline.routing_reset()
+    app_settings.caches_clear()
+    routing_reset()
 
 
 @pytest.fixture

@@ -6,8 +6,18 @@ from django.utils import timezone
 
 from cpaas.carriers.base import DeliveryReceipt, InboundSms
 from cpaas.carriers.sandbox import connector as sandbox
-from cpaas.messaging import infra, pipeline, states
+from cpaas.messaging import infra, queries, states
+from cpaas.messaging import sink as sink_stage
+from cpaas.messaging import submit as submit_stage
+from cpaas.messaging.claim import claim_queued
+from cpaas.messaging.dispatch import dispatch_batch
+from cpaas.messaging.inbound import inbound_join, inbound_receive
 from cpaas.messaging.models import Connector, Message, OptOut, ReceiptOrphan, Route, Status
+from cpaas.messaging.receipts import orphans_adopt, receipts_apply
+from cpaas.messaging.route import connector_for, route_candidates
+from cpaas.messaging.settle import settle
+from cpaas.messaging.sink import MessagingSink
+from cpaas.messaging.sweep import release_scheduled, sweep
 from tests.messaging.conftest import send
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +56,7 @@ def test_the_transition_table_only_moves_forward():
 
 def test_a_dispatch_sends_queued_messages_and_the_sandbox_delivers_them(api):
     ids = [send(api, to="+15005550000", body=f"m{i}").json()["id"] for i in range(3)]
-    counts = pipeline.dispatch_batch()
+    counts = dispatch_batch()
     assert counts["claimed"] == 3
     assert counts["sent"] == 3
     for message_id in ids:
@@ -63,8 +73,8 @@ def test_a_dispatch_sends_queued_messages_and_the_sandbox_delivers_them(api):
 
 def test_running_dispatch_twice_sends_once(api):
     message_id = send(api).json()["id"]
-    pipeline.dispatch_batch()
-    assert pipeline.dispatch_batch()["claimed"] == 0
+    dispatch_batch()
+    assert dispatch_batch()["claimed"] == 0
     assert len(events_of("message.sent", message_id)) == 1
     assert len(CALLS.usage) == 1
 
@@ -74,7 +84,7 @@ def test_each_magic_number_gives_its_outcome(api, settings):
     outcomes = {}
     for number in (sandbox.DELIVERED, sandbox.UNDELIVERED, sandbox.FAILED_AT_SUBMIT, sandbox.NO_RECEIPT):
         outcomes[number] = send(api, to=number).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     status = {number: Message.objects.get(pk=mid) for number, mid in outcomes.items()}
     assert status[sandbox.DELIVERED].status == "delivered"
     undelivered = status[sandbox.UNDELIVERED]
@@ -89,12 +99,13 @@ def test_a_delayed_receipt_arrives_through_its_task(api, monkeypatch):
     from cpaas.messaging import tasks
 
     scheduled = []
-    monkeypatch.setattr(tasks.apply_receipt, "apply_async",
-                        lambda args, countdown: scheduled.append((args, countdown)))
+    monkeypatch.setattr(sink_stage, "task_send",
+                        lambda name, args, countdown: scheduled.append((name, args, countdown)))
     message_id = send(api, to=sandbox.DELIVERED_AFTER_DELAY).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert Message.objects.get(pk=message_id).status == "sent"
-    (args, countdown), = scheduled
+    (name, args, countdown), = scheduled
+    assert name == tasks.apply_receipt.name
     assert countdown == 5
     tasks.apply_receipt(*args)
     assert Message.objects.get(pk=message_id).status == "delivered"
@@ -102,7 +113,7 @@ def test_a_delayed_receipt_arrives_through_its_task(api, monkeypatch):
 
 def test_the_sandbox_reply_number_answers_and_the_reply_is_received(api, number):
     message_id = send(api, to=sandbox.REPLIES, **{"from": number}).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     reply = Message.objects.get(direction="inbound")
     assert (reply.sender, reply.to, reply.status) == (sandbox.REPLIES, number, "received")
     assert message_id in reply.body
@@ -111,12 +122,12 @@ def test_the_sandbox_reply_number_answers_and_the_reply_is_received(api, number)
 
 def test_late_and_doubled_receipts_change_nothing(api):
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     message = Message.objects.get(pk=message_id)
     receipt = DeliveryReceipt("sandbox", message.carrier_message_id, "delivered")
-    assert pipeline.receipts_apply([receipt])["applied"] == 1
-    assert pipeline.receipts_apply([receipt])["ignored"] == 1
-    assert pipeline.receipts_apply([DeliveryReceipt("sandbox", message.carrier_message_id, "undelivered")])[
+    assert receipts_apply([receipt])["applied"] == 1
+    assert receipts_apply([receipt])["ignored"] == 1
+    assert receipts_apply([DeliveryReceipt("sandbox", message.carrier_message_id, "undelivered")])[
         "ignored"] == 1
     message.refresh_from_db()
     assert (message.status, message.sequence) == ("delivered", 4)
@@ -125,10 +136,10 @@ def test_late_and_doubled_receipts_change_nothing(api):
 
 def test_a_receipt_that_outruns_the_submit_waits_and_is_applied(api):
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    pipeline.receipts_apply([DeliveryReceipt("sandbox", "sbx-early", "delivered")])
+    receipts_apply([DeliveryReceipt("sandbox", "sbx-early", "delivered")])
     assert ReceiptOrphan.objects.count() == 1
-    claimed = pipeline.claim_queued(10)
-    pipeline.settle(claimed, accepted={message_id: ("sandbox", "sbx-early")}, failed={}, retry_later=[])
+    claimed = claim_queued(10)
+    settle(claimed, accepted={message_id: ("sandbox", "sbx-early")}, failed={}, retry_later=[])
     assert Message.objects.get(pk=message_id).status == "delivered"
     assert ReceiptOrphan.objects.count() == 0
 
@@ -136,28 +147,28 @@ def test_a_receipt_that_outruns_the_submit_waits_and_is_applied(api):
 def test_a_canceled_message_is_never_sent(api):
     message_id = send(api).json()["id"]
     assert api.post(f"/v1/messages/{message_id}/cancel").json()["status"] == "canceled"
-    assert pipeline.dispatch_batch()["claimed"] == 0
+    assert dispatch_batch()["claimed"] == 0
     assert events_for(message_id) == [("message.canceled", 2)]
 
 
 def test_scheduled_messages_are_released_at_their_time(api):
     when = timezone.now() + timedelta(hours=1)
     message_id = send(api, send_at=when.isoformat()).json()["id"]
-    assert pipeline.release_scheduled() == 0
+    assert release_scheduled() == 0
     Message.objects.filter(pk=message_id).update(send_at=timezone.now() - timedelta(seconds=1))
-    assert pipeline.release_scheduled() == 1
-    pipeline.dispatch_batch()
+    assert release_scheduled() == 1
+    dispatch_batch()
     assert [e[0] for e in events_for(message_id)] == ["message.queued", "message.sent", "message.delivered"]
 
 
 def test_the_sweeper_finishes_a_crashed_submit_from_the_journal_without_resubmitting(api, monkeypatch):
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    pipeline.claim_queued(10)
+    claim_queued(10)
     infra.journal_write({message_id: "submitted|sandbox|sbx-crashed"}, 60)
     Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
     submitted = []
     monkeypatch.setattr(sandbox.SandboxConnector, "submit", lambda self, batch: submitted.append(batch))
-    counts = pipeline.sweep()
+    counts = sweep()
     assert counts["recovered_sent"] == 1
     assert submitted == []
     message = Message.objects.get(pk=message_id)
@@ -166,18 +177,18 @@ def test_the_sweeper_finishes_a_crashed_submit_from_the_journal_without_resubmit
 
 def test_the_sweeper_resubmits_what_never_left(api):
     message_id = send(api).json()["id"]
-    pipeline.claim_queued(10)
+    claim_queued(10)
     Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert pipeline.sweep()["resubmitted"] == 1
+    assert sweep()["resubmitted"] == 1
     assert Message.objects.get(pk=message_id).status == "delivered"
 
 
 def test_the_sweeper_never_gives_an_unknown_submit_to_the_same_carrier(api):
     message_id = send(api).json()["id"]
-    pipeline.claim_queued(10)
+    claim_queued(10)
     infra.journal_write({message_id: "submitting|sandbox"}, 60)
     Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
-    pipeline.sweep()
+    sweep()
     message = Message.objects.get(pk=message_id)
     assert message.status == "failed"
     assert message.error_code == "no_route"
@@ -186,7 +197,7 @@ def test_the_sweeper_never_gives_an_unknown_submit_to_the_same_carrier(api):
 
 def test_stop_opts_out_and_start_opts_back_in(api, app, number):
     for word, expected in (("STOP", True), ("start", False), ("退订", True)):
-        pipeline.inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient=number, body=word))
+        inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient=number, body=word))
         assert OptOut.objects.filter(app=app, number="+12025550123").exists() is expected
     assert send(api, to="+12025550123").json()["error"]["code"] == "recipient_opted_out"
     assert len(events_of("message.received")) == 3
@@ -194,7 +205,7 @@ def test_stop_opts_out_and_start_opts_back_in(api, app, number):
 
 def test_help_answers_with_the_apps_text(api, number, live_api):
     live_api.post("/v1/sms/settings", {"help_text": "Acme support: reply STOP to stop."}, format="json")
-    pipeline.inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient=number, body="help"))
+    inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient=number, body="help"))
     reply = Message.objects.get(direction="outbound")
     assert (reply.to, reply.sender, reply.body, reply.status) == \
         ("+12025550123", number, "Acme support: reply STOP to stop.", "queued")
@@ -202,13 +213,13 @@ def test_help_answers_with_the_apps_text(api, number, live_api):
 
 def test_a_doubled_inbound_message_is_stored_once(number):
     inbound = InboundSms("sandbox", sender="+12025550123", recipient=number, body="hi", carrier_message_id="mo-1")
-    assert pipeline.inbound_receive(inbound) is not None
-    assert pipeline.inbound_receive(inbound) is None
+    assert inbound_receive(inbound) is not None
+    assert inbound_receive(inbound) is None
     assert Message.objects.filter(direction="inbound").count() == 1
 
 
 def test_inbound_to_an_unknown_number_is_dropped(db):
-    assert pipeline.inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient="+15005559999",
+    assert inbound_receive(InboundSms("sandbox", sender="+12025550123", recipient="+15005559999",
                                                body="hi")) is None
 
 
@@ -232,10 +243,10 @@ def test_a_route_that_is_down_fails_over_to_the_next(app, monkeypatch, live):
     Route.objects.create(prefix="+1", priority=1, connector=primary)
     Route.objects.create(prefix="+1", priority=2, connector=backup)
     broken = Broken(CarrierError("down", code="carrier_unavailable"))
-    real = pipeline.connector_for
-    monkeypatch.setattr(pipeline, "connector_for", lambda name: broken if name == "primary" else real(name))
+    real = connector_for
+    monkeypatch.setattr(submit_stage, "connector_for", lambda name: broken if name == "primary" else real(name))
     message_id = send(live).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     message = Message.objects.get(pk=message_id)
     assert (message.status, message.connector) == ("delivered", "backup")
     assert broken.calls == 1
@@ -247,9 +258,9 @@ def test_a_rejection_fails_over_but_a_message_never_reaches_one_carrier_twice(ap
     only = Connector.objects.create(id="only", kind="sandbox")
     Route.objects.create(country="US", connector=only)
     broken = Broken(CarrierError("maybe", code="carrier_timeout", submitted=True))
-    monkeypatch.setattr(pipeline, "connector_for", lambda name: broken)
+    monkeypatch.setattr(submit_stage, "connector_for", lambda name: broken)
     message_id = send(live).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     message = Message.objects.get(pk=message_id)
     assert (message.status, message.error_code, message.tried_connectors) == ("failed", "carrier_timeout", ["only"])
     assert broken.calls == 1
@@ -263,19 +274,19 @@ def test_app_routes_beat_platform_routes_and_longer_prefixes_win(app):
     Route.objects.create(prefix="+1202", connector=b)
     Route.objects.create(app=app, country="US", connector=c)
     message = Message(app_id=app.id, mode="live", to="+12025550123", country="US")
-    assert pipeline.route_candidates(message) == ["c", "b", "a"]
+    assert route_candidates(message) == ["c", "b", "a"]
     other = Message(app_id="app_other", mode="live", to="+12025550123", country="US")
-    assert pipeline.route_candidates(other) == ["b", "a"]
-    assert pipeline.route_candidates(Message(app_id=app.id, mode="test", to="+1202")) == ["sandbox"]
+    assert route_candidates(other) == ["b", "a"]
+    assert route_candidates(Message(app_id=app.id, mode="test", to="+1202")) == ["sandbox"]
 
 
 def test_a_transient_failure_everywhere_keeps_the_message_for_the_sweeper(app, monkeypatch, live):
     from cpaas.carriers.base import CarrierError
 
     Route.objects.create(country="US", connector=Connector.objects.create(id="x", kind="sandbox"))
-    monkeypatch.setattr(pipeline, "connector_for", lambda name: Broken(CarrierError("down")))
+    monkeypatch.setattr(submit_stage, "connector_for", lambda name: Broken(CarrierError("down")))
     message_id = send(live).json()["id"]
-    assert pipeline.dispatch_batch()["retry"] == 1
+    assert dispatch_batch()["retry"] == 1
     message = Message.objects.get(pk=message_id)
     assert message.status == "sending"
     assert message.lease_until > timezone.now()
@@ -284,11 +295,11 @@ def test_a_transient_failure_everywhere_keeps_the_message_for_the_sweeper(app, m
 
 def test_an_orphan_that_missed_its_settle_is_adopted_later(api):
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     carrier_id = Message.objects.get(pk=message_id).carrier_message_id
     ReceiptOrphan.objects.create(connector="sandbox", carrier_message_id=carrier_id, status="delivered")
     ReceiptOrphan.objects.create(connector="sandbox", carrier_message_id="sbx-unknown", status="delivered")
-    assert pipeline.orphans_adopt() == 1
+    assert orphans_adopt() == 1
     assert Message.objects.get(pk=message_id).status == "delivered"
     assert list(ReceiptOrphan.objects.values_list("carrier_message_id", flat=True)) == ["sbx-unknown"]
 
@@ -304,7 +315,7 @@ def test_a_submitted_message_shows_its_rated_price_and_the_estimate_too(api, app
     body = "x" * 200  # two GSM-7 segments
     sent = send(api, to="+15005550000", body=body).json()
     assert (sent["price"], sent["currency"]) == (None, None)  # not rated before it is submitted
-    pipeline.dispatch_batch()
+    dispatch_batch()
     shown = api.get(f"/v1/messages/{sent['id']}").json()
     assert (shown["segments"], shown["price"], shown["currency"]) == (2, "0.015000", "USD")
     assert Message.objects.get(pk=sent["id"]).price == Decimal("0.015")
@@ -326,18 +337,18 @@ def test_a_rating_is_reused_for_a_few_seconds_without_asking_billing_again(api, 
     monkeypatch.setattr(pricing, "rate", lambda *key: asked.append(key) or real_rate(*key))
     for _ in range(2):
         send(api, to="+15005550000")
-        pipeline.dispatch_batch()
+        dispatch_batch()
     assert len(asked) == 1
     assert set(Message.objects.filter(app=app).values_list("price", flat=True)) == {Decimal("0.0075")}
     monkeypatch.setattr(pricing, "CACHE_SECONDS", 0.0)
     send(api, to="+15005550000")
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert len(asked) == 2
 
 
 def test_without_a_plan_the_price_stays_null(api):
     sent = send(api, to="+15005550000").json()
-    pipeline.dispatch_batch()
+    dispatch_batch()
     shown = api.get(f"/v1/messages/{sent['id']}").json()
     assert (shown["status"], shown["price"], shown["currency"]) == ("delivered", None, None)
 
@@ -350,12 +361,8 @@ def test_a_multipart_reply_from_the_smsc_process_is_received_as_one_message(api,
     from cpaas.carriers.smpp.connector import SmppConnector
     from tests.carriers.smsc import Smsc
 
-    class TestSink(pipeline.MessagingSink):
-        def start_flusher(self, interval=0.05):  # this test flushes itself, in its own transaction
-            return None
-
     server = Smsc(tmp_path).start()
-    sink = TestSink()
+    sink = MessagingSink()  # no flusher thread: this test flushes itself, in its own transaction
     connector = SmppConnector(name="smsc-mo", config=server.config(), throughput=100, sink=sink)
     try:
         connector.submit([OutboundSms(message_id="msg_x", to="+447700900123", sender=number,
@@ -378,20 +385,20 @@ def test_a_multipart_reply_from_the_smsc_process_is_received_as_one_message(api,
 def test_parts_of_a_multipart_message_wait_for_each_other(number):
     first = InboundSms("smsc1", sender="447700900123", recipient=number.lstrip("+"), body="Hello ", part=(7, 2, 1))
     second = InboundSms("smsc1", sender="447700900123", recipient=number.lstrip("+"), body="world", part=(7, 2, 2))
-    assert pipeline.inbound_join(second) is None
-    assert pipeline.inbound_join(first).body == "Hello world"
-    assert pipeline.inbound_join(first) is None  # a new set starts: nothing is delivered twice
+    assert inbound_join(second) is None
+    assert inbound_join(first).body == "Hello world"
+    assert inbound_join(first) is None  # a new set starts: nothing is delivered twice
 
 
 def test_a_receipt_ahead_of_its_submit_is_parked_at_once_and_applied_when_the_submit_settles(api):
     """Never held only in memory: the SMSC already has its deliver_sm_resp."""
     message_id = send(api).json()["id"]
-    sink = pipeline.MessagingSink()
+    sink = MessagingSink()
     sink.receipt(DeliveryReceipt("sandbox", "sbx-ahead", "delivered"))
     sink.flush()
     assert ReceiptOrphan.objects.count() == 1
     Message.objects.filter(pk=message_id).update(status="sent", connector="sandbox", carrier_message_id="sbx-ahead")
-    pipeline.orphans_adopt()
+    orphans_adopt()
     assert (Message.objects.get(pk=message_id).status, ReceiptOrphan.objects.count()) == ("delivered", 0)
 
 
@@ -400,15 +407,15 @@ def test_a_receipt_ahead_of_its_submit_is_parked_at_once_and_applied_when_the_su
 def test_a_receipt_held_for_its_settle_is_applied_in_the_same_transaction_and_leaves_no_orphan(
         api, django_capture_on_commit_callbacks):
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    claimed = pipeline.claim_queued(10)
-    sink = pipeline.sink()
+    claimed = claim_queued(10)
+    sink = sink_stage.sink()
     sink.submitted("sandbox", "sbx-held")  # the connector's word, as the carrier answers
     sink.receipt(DeliveryReceipt("sandbox", "sbx-held", "delivered"))
     sink.flush()  # the flusher runs before the settle: it holds the receipt, journaled
     assert ReceiptOrphan.objects.count() == 0
     assert infra.receipts_journal_read([("sandbox", "sbx-held")]) == {("sandbox", "sbx-held"): ("delivered", "")}
     with django_capture_on_commit_callbacks(execute=True):
-        counts = pipeline.settle(claimed, accepted={message_id: ("sandbox", "sbx-held")}, failed={},
+        counts = settle(claimed, accepted={message_id: ("sandbox", "sbx-held")}, failed={},
                                  retry_later=[], receipts=sink.take([("sandbox", "sbx-held")]))
     assert counts["receipts"] == 1
     message = Message.objects.get(pk=message_id)
@@ -424,8 +431,8 @@ def test_a_receipt_arriving_while_its_settle_runs_is_applied_after_the_commit_no
     """Between ``take`` and the settle's commit the message is still ``sending`` in the database:
     a receipt landing then waits for :meth:`settled` instead of becoming a ReceiptOrphan row."""
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    claimed = pipeline.claim_queued(10)
-    sink = pipeline.MessagingSink()
+    claimed = claim_queued(10)
+    sink = MessagingSink()
     key = ("sandbox", "sbx-during-settle")
     sink.submitted(*key)
     assert sink.take([key]) == []  # nothing arrived yet: the settle starts without a receipt
@@ -433,7 +440,7 @@ def test_a_receipt_arriving_while_its_settle_runs_is_applied_after_the_commit_no
     sink.flush()  # the flusher runs while the settle is in flight
     assert ReceiptOrphan.objects.count() == 0
     assert list(sink.held) == [key]
-    pipeline.settle(claimed, accepted={message_id: key}, failed={}, retry_later=[])
+    settle(claimed, accepted={message_id: key}, failed={}, retry_later=[])
     sink.settled([key])
     assert Message.objects.get(pk=message_id).status == "sent"
     sink.flush()
@@ -447,9 +454,9 @@ def test_a_receipt_arriving_while_its_settle_runs_is_applied_after_the_commit_no
 
 def test_an_undelivered_receipt_held_for_its_settle_carries_its_error(api):
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    claimed = pipeline.claim_queued(10)
+    claimed = claim_queued(10)
     receipt = DeliveryReceipt("sandbox", "sbx-undeliv", "undelivered", "undeliv:001")
-    pipeline.settle(claimed, accepted={message_id: ("sandbox", "sbx-undeliv")}, failed={}, retry_later=[],
+    settle(claimed, accepted={message_id: ("sandbox", "sbx-undeliv")}, failed={}, retry_later=[],
                     receipts=[receipt])
     message = Message.objects.get(pk=message_id)
     assert (message.status, message.error_code) == ("undelivered", "undeliv:001")
@@ -457,7 +464,7 @@ def test_an_undelivered_receipt_held_for_its_settle_carries_its_error(api):
 
 
 def test_a_receipt_for_a_submit_nobody_announced_still_takes_the_orphan_path(api):
-    sink = pipeline.MessagingSink()
+    sink = MessagingSink()
     sink.receipt(DeliveryReceipt("sandbox", "sbx-unannounced", "delivered"))
     sink.flush()
     assert ReceiptOrphan.objects.count() == 1
@@ -465,12 +472,12 @@ def test_a_receipt_for_a_submit_nobody_announced_still_takes_the_orphan_path(api
 
 
 def test_a_held_receipt_whose_settle_never_comes_is_released_to_the_database_path(api, monkeypatch):
-    sink = pipeline.MessagingSink()
+    sink = MessagingSink()
     sink.submitted("sandbox", "sbx-stuck")
     sink.receipt(DeliveryReceipt("sandbox", "sbx-stuck", "delivered"))
     sink.flush()
     assert list(sink.held) == [("sandbox", "sbx-stuck")]
-    monkeypatch.setattr(pipeline.MessagingSink, "HOLD_SECONDS", 0.0)
+    monkeypatch.setattr(MessagingSink, "HOLD_SECONDS", 0.0)
     sink._last_expiry = 0.0
     sink.flush()
     assert sink.held == {} and sink.expected == {}
@@ -480,13 +487,13 @@ def test_a_held_receipt_whose_settle_never_comes_is_released_to_the_database_pat
 def test_the_sweeper_applies_the_journaled_receipt_of_a_crashed_submit(api, monkeypatch):
     """The worker died after the carrier answered and its receipt was held, before the settle."""
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    pipeline.claim_queued(10)
+    claim_queued(10)
     infra.journal_write({message_id: "submitted|sandbox|sbx-died"}, 60)
     infra.receipts_journal_write([("sandbox", "sbx-died", "delivered", "")], 60)
     Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
     submitted = []
     monkeypatch.setattr(sandbox.SandboxConnector, "submit", lambda self, batch: submitted.append(batch))
-    assert pipeline.sweep()["recovered_sent"] == 1
+    assert sweep()["recovered_sent"] == 1
     assert submitted == []
     message = Message.objects.get(pk=message_id)
     assert (message.status, message.carrier_message_id) == ("delivered", "sbx-died")
@@ -499,7 +506,7 @@ def test_a_flush_of_hundreds_of_receipts_applies_each_once(api):
     from copy import copy
 
     first = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     template = Message.objects.get(pk=first)
     clones = []
     for i in range(149):
@@ -510,26 +517,26 @@ def test_a_flush_of_hundreds_of_receipts_applies_each_once(api):
     ids = [first, *(clone.id for clone in clones)]
     carrier_ids = Message.objects.filter(pk__in=ids).values_list("carrier_message_id", flat=True)
     receipts = [DeliveryReceipt("sandbox", carrier_id, "delivered") for carrier_id in carrier_ids]
-    assert pipeline.receipts_apply(receipts + receipts[:5])["applied"] == 150
+    assert receipts_apply(receipts + receipts[:5])["applied"] == 150
     assert Message.objects.filter(pk__in=ids, status="delivered").count() == 150
-    assert pipeline.receipts_apply(receipts)["ignored"] == 150
+    assert receipts_apply(receipts)["ignored"] == 150
 
 
 def test_adoptable_orphans_are_found_behind_many_that_never_will_be(api):
     ReceiptOrphan.objects.bulk_create([ReceiptOrphan(connector="sandbox", carrier_message_id=f"sbx-never-{i}",
                                                      status="delivered") for i in range(30)])
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     carrier_id = Message.objects.get(pk=message_id).carrier_message_id
     ReceiptOrphan.objects.create(connector="sandbox", carrier_message_id=carrier_id, status="delivered")
-    assert pipeline.orphans_adopt(limit=10) == 1
+    assert orphans_adopt(limit=10) == 1
     assert Message.objects.get(pk=message_id).status == "delivered"
     assert ReceiptOrphan.objects.count() == 30
 
 
 def test_a_receipt_read_before_its_submit_answer_waits_one_flush_for_the_announcement(api):
     """The bind can hand us the receipt before the coroutine that got its submit_sm_resp runs."""
-    sink = pipeline.MessagingSink()
+    sink = MessagingSink()
     sink.submitted("sandbox", "sbx-other")  # a submit of this process is in flight
     sink.receipt(DeliveryReceipt("sandbox", "sbx-early-answer", "delivered"))
     sink.flush()
@@ -542,7 +549,7 @@ def test_a_receipt_read_before_its_submit_answer_waits_one_flush_for_the_announc
 
 
 def test_a_waiting_receipt_never_announced_is_parked_and_its_journal_entry_dropped(api):
-    sink = pipeline.MessagingSink()
+    sink = MessagingSink()
     sink.submitted("sandbox", "sbx-other")
     sink.receipt(DeliveryReceipt("sandbox", "sbx-foreign", "delivered"))
     sink.flush()
@@ -568,33 +575,33 @@ def test_the_claim_locks_its_batch_once_whatever_the_statistics_say(api, app):
         clones.append(clone)
     Message.objects.bulk_create(clones)
     assert template.status == "queued"
-    pipeline.claim_queued(0)  # builds the statement
+    claim_queued(0)  # builds the statement
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Message._meta.db_table}")
-        cursor.execute("EXPLAIN " + pipeline._CLAIM, ["sending", timezone.now(), timezone.now(), "queued", 100,
+        cursor.execute("EXPLAIN " + queries.CLAIM, ["sending", timezone.now(), timezone.now(), "queued", 100,
                                                       "queued"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "InitPlan" in plan and "Semi Join" not in plan, plan
-    assert [m.id for m in pipeline.claim_queued(100)] == [first]
+    assert [m.id for m in claim_queued(100)] == [first]
 
 
 def test_a_flush_whose_database_write_fails_keeps_its_receipts_for_the_next(api, monkeypatch):
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    claimed = pipeline.claim_queued(10)
+    claimed = claim_queued(10)
     key = ("sandbox", "sbx-flush-fails")
-    pipeline.settle(claimed, accepted={message_id: key}, failed={}, retry_later=[])
-    sink = pipeline.MessagingSink()
+    settle(claimed, accepted={message_id: key}, failed={}, retry_later=[])
+    sink = MessagingSink()
     sink.release([DeliveryReceipt(*key, "delivered")])
-    real_apply = pipeline.receipts_apply
+    real_apply = receipts_apply
 
     def down(receipts):
         raise RuntimeError("database unavailable")
 
-    monkeypatch.setattr(pipeline, "receipts_apply", down)
+    monkeypatch.setattr(sink_stage, "receipts_apply", down)
     with pytest.raises(RuntimeError):
         sink.flush()
     assert Message.objects.get(pk=message_id).status == "sent"
-    monkeypatch.setattr(pipeline, "receipts_apply", real_apply)
+    monkeypatch.setattr(sink_stage, "receipts_apply", real_apply)
     sink.flush()
     assert Message.objects.get(pk=message_id).status == "delivered"
 
@@ -604,15 +611,15 @@ def test_a_taken_receipt_whose_message_was_settled_elsewhere_goes_to_the_databas
     """The sweeper settled the message between the claim and this settle: the receipt this settle
     took must not vanish with its journal entry."""
     message_id = send(api, to=sandbox.NO_RECEIPT).json()["id"]
-    claimed = pipeline.claim_queued(10)
+    claimed = claim_queued(10)
     key = ("sandbox", "sbx-settled-elsewhere")
     Message.objects.filter(pk=message_id).update(status="sent", connector=key[0], carrier_message_id=key[1])
     receipt = DeliveryReceipt(*key, "delivered")
     infra.receipts_journal_write([(*key, "delivered", "")], 60)
     with django_capture_on_commit_callbacks(execute=True):
-        pipeline.settle(claimed, accepted={message_id: key}, failed={}, retry_later=[], receipts=[receipt])
+        settle(claimed, accepted={message_id: key}, failed={}, retry_later=[], receipts=[receipt])
     assert infra.receipts_journal_read([key])  # not applied here: its journal entry stays
-    assert receipt in pipeline.sink().released
-    pipeline.sink().flush()
+    assert receipt in sink_stage.sink().released
+    sink_stage.sink().flush()
     assert Message.objects.get(pk=message_id).status == "delivered"
     assert infra.receipts_journal_read([key]) == {}
