@@ -5,9 +5,9 @@ import json
 from standardwebhooks import Webhook
 
 from cpaas.messaging import callbacks
+from cpaas.messaging.app_settings import callback_secret
 from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import SmsSettings, StatusCallback
-from cpaas.messaging.app_settings import callback_secret
 from cpaas.tenants.keys import api_key_create
 from cpaas.tenants.models import AuditLogEntry
 from tests.conftest import client_for

@@ -18,8 +18,8 @@ from cpaas.carriers.base import InboundSms
 from cpaas.carriers.sandbox import connector as sandbox
 from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.inbound import inbound_receive
-from cpaas.messaging.models import Connector, Message, Route
 from cpaas.messaging.inventory import number_assign
+from cpaas.messaging.models import Connector, Message, Route
 from tests.messaging.conftest import send
 from tests.support.money import available, capped, held, prepaid, price
 
