@@ -44,6 +44,18 @@ def send(api, **fields):
     return api.post("/v1/messages", body, format="json")
 
 
+_current = SimpleNamespace(events=[], usage=[])  # the contract calls of the running test
+
+
+def events_for(message_id):
+    """(type, sequence) of the events published for one message, in order."""
+    return [(e.type, e.data["sequence"]) for e in _current.events if e.data["id"] == message_id]
+
+
+def events_of(type, message_id=None):
+    return [e for e in _current.events if e.type == type and (message_id is None or e.data["id"] == message_id)]
+
+
 @pytest.fixture(autouse=True)
 def contracts(monkeypatch):
     """Record every call across the two room contracts (and make it): tests assert on the calls,
@@ -70,4 +82,6 @@ def contracts(monkeypatch):
     monkeypatch.setattr(webhooks, "publish", publish)
     monkeypatch.setattr(webhooks, "publish_many", publish_many)
     monkeypatch.setattr(billing, "record_usage", record_usage)
+    global _current
+    _current = calls
     return calls
