@@ -34,7 +34,7 @@ from cpaas.carriers import registry
 from cpaas.carriers.base import DeliveryReceipt, InboundSms, OutboundSms, SubmitResult
 from cpaas.core.db import pg_cursor
 from cpaas.core.errors import ApiError
-from cpaas.messaging import conf, encoding, infra, pricing
+from cpaas.messaging import conf, encoding, infra, pricing, status_callbacks
 from cpaas.messaging.models import (
     Connector,
     Direction,
@@ -46,7 +46,6 @@ from cpaas.messaging.models import (
     Route,
     SmsSettings,
     Status,
-    StatusCallback,
 )
 from cpaas.messaging.numbers import parse_number
 from cpaas.messaging.states import TIMESTAMP, allowed_from, can_move
@@ -90,29 +89,21 @@ class Earlier(NamedTuple):
 
 
 def _announce(messages: Iterable[Message | Earlier], apps: dict[str, App] | None = None) -> None:
-    """Publish each message's current status (inside the caller's transaction): one
-    ``webhooks.publish_many`` per app and mode, so a batch costs a fixed number of queries."""
+    """Publish each message's current status and record the status callbacks it asked for (inside
+    the caller's transaction): one ``webhooks.publish_many`` per app and mode and one callback
+    INSERT, so a batch costs a fixed number of queries."""
     items = [item if isinstance(item, Earlier) else Earlier(item, event_data(item))
              for item in messages if isinstance(item, Earlier) or item.status in EVENTED]
     if not items:
         return
     apps = apps or App.objects.in_bulk({item.message.app_id for item in items})
     groups: dict[tuple[str, bool], list[tuple[str, dict, str]]] = defaultdict(list)
-    callbacks = []
     for message, data in items:
-        event_type = f"message.{data['status']}"
         groups[(message.app_id, message.mode == Mode.LIVE)].append(
-            (event_type, data, f"{message.id}:{data['status']}"))
-        if message.status_callback:
-            callbacks.append(StatusCallback(
-                app_id=message.app_id, message_id=message.id, url=message.status_callback,
-                payload={"id": f"{message.id}.{data['sequence']}", "type": event_type,
-                         "created": data["timestamp"], "data": data}))
+            (f"message.{data['status']}", data, f"{message.id}:{data['status']}"))
     for (app_id, livemode), events in groups.items():
         webhooks.publish_many(apps[app_id], events, livemode=livemode, returning=False)
-    if callbacks:
-        StatusCallback.objects.bulk_create(callbacks)
-        transaction.on_commit(kick_callbacks)
+    status_callbacks.callbacks_record(items)
 
 
 def transition(message: Message, new: str, **fields) -> bool:
@@ -813,7 +804,6 @@ class MessagingSink:
 
         self._flusher = threading.Thread(target=run, name="sms-sink-flusher", daemon=True)
         self._flusher.start()
-        callback_sender.start()
 
 
 def _journal_receipts(receipts: list[DeliveryReceipt]) -> None:
@@ -892,33 +882,6 @@ def release_scheduled(limit: int = 1000) -> int:
 
         transaction.on_commit(kick_dispatch)
     return len(ids)
-
-
-def _deliver_callbacks() -> None:
-    from cpaas.messaging.callbacks import callbacks_deliver
-
-    while True:  # a full batch means there may be more
-        counts = callbacks_deliver()
-        if counts["delivered"] + counts["failed"] < conf.CALLBACK_BATCH:
-            return
-
-
-# A worker process's thread that posts status callbacks as soon as they are committed (started
-# with the sink's flusher). A Celery task per wake-up would wait behind dispatch tasks on the
-# ``sms`` queue (seconds at load); this thread is woken directly by the commit that stored them.
-# Processes without it (the API, tests) wake the ``sms.deliver_callbacks`` task instead; the beat
-# catches retries.
-callback_sender = infra.Waker("sms-callbacks", _deliver_callbacks)
-
-
-def kick_callbacks() -> None:
-    if callback_sender.running():
-        callback_sender.wake()
-        return
-    if infra.flag_set_once("cpaas:sms:callbacks:kick", 5):
-        from cpaas.messaging.tasks import deliver_callbacks
-
-        deliver_callbacks.apply_async()
 
 
 def open_binds() -> list[str]:

@@ -28,7 +28,7 @@ from cpaas.core import crypto, egress
 from cpaas.core.db import execute_prepared, pg_request_cursor
 from cpaas.core.errors import ApiError
 from cpaas.core.scoping import scoped, scoped_get
-from cpaas.messaging import conf, encoding, infra, pipeline
+from cpaas.messaging import conf, encoding, infra, pipeline, status_callbacks
 from cpaas.messaging.models import (
     Direction,
     Message,
@@ -43,8 +43,8 @@ from cpaas.messaging.models import (
 from cpaas.messaging.numbers import is_alphanumeric_sender, looks_like_number, parse_number
 from cpaas.tenants.audit import audit_record
 
-SEND_FIELDS = frozenset({"to", "from", "sender_pool", "body", "status_callback", "send_at",
-                         "validity_period", "reference", "smart_encoding", "country"})
+SEND_FIELDS = frozenset({"to", "from", "sender_pool", "body", "status_callback", "status_callback_events",
+                         "send_at", "validity_period", "reference", "smart_encoding", "country"})
 
 # --- per-process caches of rarely changing rows (settings, owned numbers) -----------------------
 
@@ -212,6 +212,7 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
     callback = _text(data, "status_callback", 500)
     if callback:
         callback = egress.tenant_url(callback, param="status_callback")
+    callback_events = status_callbacks.events_parse(data.get("status_callback_events"))
     reference = _text(data, "reference", 100)
     settings_row = sms_settings(caller.app_id)
     _geo_check(settings_row, caller.mode, to.country)
@@ -221,7 +222,7 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
         body=info.body, encoding=info.encoding, segments=info.segments,
         status=Status.SCHEDULED if send_at else Status.QUEUED, send_at=send_at,
         queued_at=None if send_at else now, created_at=now, reference=reference,
-        status_callback=callback, validity_period=validity,
+        status_callback=callback, status_callback_events=callback_events, validity_period=validity,
     )
     # Live traffic never reaches the sandbox: no live route now is a 400, not a 201 that the
     # sandbox would later "deliver". The routing table is the dispatcher's per-process copy

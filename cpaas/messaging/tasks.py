@@ -55,20 +55,6 @@ def release_scheduled() -> int:
     return pipeline.release_scheduled()
 
 
-@shared_task(base=BaseTask, name="sms.deliver_callbacks", queue=SMS_QUEUE)
-def deliver_callbacks() -> dict:
-    from cpaas.messaging.callbacks import callbacks_deliver
-
-    infra.flag_clear("cpaas:sms:callbacks:kick")
-    totals = {"delivered": 0, "failed": 0}
-    while True:
-        counts = callbacks_deliver()
-        for key in totals:
-            totals[key] += counts[key]
-        if counts["delivered"] + counts["failed"] < conf.CALLBACK_BATCH:
-            return totals
-
-
 def consumes_sms_queue() -> bool:
     """Whether this worker consumes the ``sms`` queue (``-Q``; Celery selected the queues in the
     parent before it forked this process). A worker without ``-Q`` consumes only ``default``."""
