@@ -359,16 +359,18 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
               webhook_workers: int = 1, subscribe: str = "delivered") -> dict:
     """``via="webhooks"``: an endpoint subscribed to every event gets message.sent and
     message.delivered from the webhooks room's dispatcher (its own Celery worker, queue
-    ``webhooks``); ``via="callbacks"``: each message's ``status_callback`` gets them.
+    ``webhooks``); ``via="callbacks"``: each message's ``status_callback`` gets them, from the
+    same room's callback outbox (the same ``webhooks`` worker).
     ``subscribe="delivered"``: the endpoint subscribes to ``message.delivered`` only (every event
     is still published and stored; only the delivered one is sent), ``"all"``: to every event."""
     import httpx
     from django.utils import timezone
 
     from cpaas.messaging.connectors import connector_save
-    from cpaas.messaging.models import Message, Route, Status, StatusCallback
+    from cpaas.messaging.models import Message, Route, Status
     from cpaas.messaging.services import callback_secret
     from webhooks import crypto
+    from webhooks.callback_models import Callback
     from webhooks.models import Endpoint
     from webhooks.services import _secret_entry
 
@@ -407,22 +409,18 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
                                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
                                "-n", f"sms-bench-{os.getpid()}@%h"],
                               cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log, start_new_session=True)
-    hook_worker = None
-    if via == "webhooks":
-        subprocess.run([PY, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "webhooks"], cwd=ROOT, env=env,
-                       capture_output=True)
-        hook_worker = subprocess.Popen(
-            [PY, "-m", "celery", "-A", "cpaas", "worker", "-Q", "webhooks", "-c", str(webhook_workers),
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
-             "-n", f"sms-bench-hooks-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log, start_new_session=True)
+    subprocess.run([PY, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "webhooks"], cwd=ROOT, env=env,
+                   capture_output=True)
+    hook_worker = subprocess.Popen(
+        [PY, "-m", "celery", "-A", "cpaas", "worker", "-Q", "webhooks", "-c", str(webhook_workers),
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+         "-n", f"sms-bench-hooks-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log, start_new_session=True)
     server = start_gunicorn(api_port)
     wait_port(hook_port)
     time.sleep(3)  # worker processes start and bind
     roots = {"api (gunicorn)": server.pid, "sms workers": worker.pid, "smsc (test peer)": smsc.pid,
-             "receiver (test peer)": receiver.pid}
-    if hook_worker is not None:
-        roots["webhooks worker"] = hook_worker.pid
+             "receiver (test peer)": receiver.pid, "webhooks worker": hook_worker.pid}
     chain = ChainCpu(roots)
     cpu_before = chain.sample()
     callback = f"http://127.0.0.1:{hook_port}/hook"
@@ -520,7 +518,7 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
         route.delete()
         connector.delete()
         Message.objects.filter(app=app, status__in=["queued", "sending"]).update(status="canceled")
-        StatusCallback.objects.filter(app=app).delete()
+        Callback.objects.filter(app=app).delete()
         Endpoint.objects.filter(app=app).delete()
 
 
@@ -560,9 +558,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes on the sms queue")
     parser.add_argument("--via", choices=["webhooks", "callbacks"], default="webhooks",
                         help="how the signed delivered event reaches the receiver: a webhook endpoint "
-                             "(webhooks room) or each message's status_callback (SMS room)")
+                             "(webhooks room) or each message's status_callback (the same room's callback outbox)")
     parser.add_argument("--webhook-workers", type=int, default=1,
-                        help="Celery worker processes on the webhooks queue (with --via webhooks)")
+                        help="Celery worker processes on the webhooks queue (endpoints and status callbacks)")
     parser.add_argument("--subscribe", choices=["delivered", "all"], default="delivered",
                         help="with --via webhooks: the endpoint's event types (message.delivered, or all)")
     parser.add_argument("--skip-accept", action="store_true")
