@@ -10,7 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from cpaas.messaging.models import Message
 from webhooks.callback_models import Callback
 
-BEFORE = [("messaging", "0005_senderpool_mode"), ("webhooks", "0009_event_livemode_required")]
+BEFORE = [("messaging", "0005_senderpool_mode")]
 AFTER = [("messaging", "0006_status_callbacks_in_the_outbox")]
 
 

@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("messaging", "0005_senderpool_mode"),
-        ("webhooks", "0009_event_livemode_required"),
+        ("webhooks", "0004_callback_outbox"),
     ]
 
     operations = [
