@@ -213,3 +213,12 @@ def test_status_callbacks_never_reach_a_loopback_spelling(api, receiver, resolve
     assert receiver.received == []
     assert all(is_refusal(row.last_error) and row.status == "failed" for row in Callback.objects.all())
     assert callbacks_deliver() == {"delivered": 0, "retrying": 0, "failed": 0}
+
+
+def test_the_openapi_schema_documents_status_callback_events(anon):
+    schemas = json.loads(anon.get("/v1/openapi.json?format=json").content)["components"]["schemas"]
+    field = schemas["SmsMessageInRequest"]["properties"]["status_callback_events"]
+    assert field["oneOf"][0]["items"]["enum"] == ["queued", "sent", "delivered", "undelivered", "failed", "canceled"]
+    assert field["oneOf"][1]["enum"] == ["all", "final"]
+    listed = schemas["SmsMessageOut"]["properties"]["status_callback_events"]
+    assert listed["type"] == "array" and listed["items"] == {"$ref": "#/components/schemas/StatusCallbackEventsEnum"}
