@@ -10,9 +10,9 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from cpaas.core.crypto import register_resealer
         from cpaas.messaging import errors  # noqa: F401  (registers the room's error codes)
+        from cpaas.messaging.app_settings import callback_secret
         from cpaas.messaging.models import Mode
         from cpaas.messaging.sealed import callback_secrets_reseal, connector_credentials_reseal
-        from cpaas.messaging.services import callback_secret
         from cpaas.messaging.status_callbacks import channel
         from webhooks.callbacks import register_signer
 

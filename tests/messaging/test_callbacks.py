@@ -16,7 +16,8 @@ from standardwebhooks import Webhook
 
 from cpaas.carriers.sandbox import connector as sandbox
 from cpaas.core.egress import conf as egress_conf
-from cpaas.messaging import pipeline
+from cpaas.messaging.announce import transition
+from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import Message
 from tests.messaging.conftest import send
 from tests.support.ssrf import REFUSED_URLS, answer_names, is_refusal, loopback_urls
@@ -41,7 +42,7 @@ def test_status_callbacks_are_signed_with_the_mode_s_secret_and_retried_until_th
     secret = api.post("/v1/sms/settings", {}, format="json").json()["callback_secret"]  # the first write shows it
     receiver.answer("/sms", 500)
     message_id = send(api, status_callback=f"{receiver.base}/sms", to=sandbox.NO_RECEIPT).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     (row,) = Callback.objects.all()
     assert (row.type, row.channel, row.idempotency_key) == ("message.sent", "sms.test", f"{message_id}:sent")
     assert callbacks_deliver() == {"delivered": 0, "retrying": 1, "failed": 0}
@@ -65,7 +66,7 @@ def test_a_post_dropped_after_the_request_was_read_is_retried_with_the_same_id_a
     secret = api.post("/v1/sms/settings", {}, format="json").json()["callback_secret"]
     receiver.drop = 1
     send(api, status_callback=f"{receiver.base}/sms", to=sandbox.NO_RECEIPT)
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert callbacks_deliver() == {"delivered": 0, "retrying": 1, "failed": 0}
     make_due()
     assert callbacks_deliver() == {"delivered": 1, "retrying": 0, "failed": 0}
@@ -80,7 +81,7 @@ def test_a_live_message_s_callbacks_are_signed_with_the_live_secret(app, live_ap
     message = Message.objects.create(
         tenant_id=app.tenant_id, app=app, mode="live", to="+12025550123", sender="Acme", body="hi",
         encoding="GSM-7", segments=1, status="sending", status_callback=f"{receiver.base}/sms")
-    assert pipeline.transition(message, "sent")
+    assert transition(message, "sent")
     (row,) = Callback.objects.all()
     assert row.channel == "sms"
     callbacks_deliver()
@@ -94,7 +95,7 @@ def test_final_only_callbacks_hear_of_the_final_status_alone(api, receiver, allo
     every = send(api, status_callback=f"{receiver.base}/sms", to=sandbox.UNDELIVERED).json()
     assert final["status_callback_events"] == ["delivered", "undelivered", "failed", "canceled"]
     assert every["status_callback_events"] == ["queued", "sent", "delivered", "undelivered", "failed", "canceled"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert Message.objects.get(pk=final["id"]).status == "undelivered"
     assert types(final["id"]) == ["message.undelivered"]
     assert types(every["id"]) == ["message.sent", "message.undelivered"]
@@ -109,7 +110,7 @@ def test_a_list_of_statuses_is_honoured_and_stored_in_lifecycle_order(api, recei
     assert sent["status_callback_events"] == ["sent", "failed"]
     assert Message.objects.get(pk=sent["id"]).status_callback_events == ["sent", "failed"]
     assert api.get(f"/v1/messages/{sent['id']}").json()["status_callback_events"] == ["sent", "failed"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert Message.objects.get(pk=sent["id"]).status == "delivered"
     assert types(sent["id"]) == ["message.sent"]
 
@@ -146,7 +147,7 @@ def test_a_burst_of_single_sends_kicks_one_delivery_task_and_shares_connections(
     ids = [send(api, status_callback=f"{receiver.base}/sms", send_at=send_at).json()["id"] for _ in range(30)]
     for message in Message.objects.filter(pk__in=ids):  # thirty status changes, each committed on its own
         with django_capture_on_commit_callbacks(execute=True):
-            assert pipeline.transition(message, "canceled")
+            assert transition(message, "canceled")
     assert broker.llen("webhooks") == 1  # the kicks coalesced into one delivery task
     broker.delete("webhooks")
     assert callbacks_deliver() == {"delivered": 30, "retrying": 0, "failed": 0}
@@ -155,17 +156,17 @@ def test_a_burst_of_single_sends_kicks_one_delivery_task_and_shares_connections(
 
 def test_test_mode_messages_call_back_every_status_like_live_ones(api, receiver, allow_loopback):
     message_id = send(api, status_callback=f"{receiver.base}/sms", to=sandbox.FAILED_AT_SUBMIT).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert types(message_id) == ["message.failed"]
     message_id = send(api, status_callback=f"{receiver.base}/sms").json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert types(message_id) == ["message.delivered", "message.sent"]
 
 
 def test_a_redirect_is_a_failed_attempt_and_never_followed(api, receiver, allow_loopback):
     receiver.answer("/sms", 302, location="http://169.254.169.254/latest/meta-data/")
     send(api, status_callback=f"{receiver.base}/sms")
-    pipeline.dispatch_batch()
+    dispatch_batch()
     rows = Callback.objects.count()  # one per status the message reached
     assert callbacks_deliver() == {"delivered": 0, "retrying": rows, "failed": 0}
     assert {(row.last_status_code, "not followed" in row.last_error) for row in Callback.objects.all()} == {
@@ -205,7 +206,7 @@ def test_status_callbacks_never_reach_a_loopback_spelling(api, receiver, resolve
     urls = loopback_urls(port, "/sms")
     for url in urls:
         assert send(api, status_callback=url).status_code == 201, url
-    pipeline.dispatch_batch()
+    dispatch_batch()
     monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", [])
     rows = Callback.objects.count()
     assert rows >= len(urls)
