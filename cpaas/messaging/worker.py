@@ -11,7 +11,8 @@ the lock order they keep are in docs/architecture.md, "Threads of an SMS worker"
 - ``sms-sink-flusher``: flushes the sink every 50 ms, adopts orphaned receipts every second
   (``flusher_run``);
 - ``sms-callbacks``: posts status callbacks as soon as a commit stored them
-  (``announce.callback_sender``).
+  (``announce.callback_sender``);
+- ``sms-kicker``: wakes a dispatcher after a commit that queued messages (``kicks.kicker``).
 
 Celery's own thread runs the tasks (dispatch, sweep, …). A process without these threads (the
 API, a test) still works: the dispatcher flushes the sink after every batch, the sweeper every
@@ -29,7 +30,7 @@ from celery import current_app
 from django.db import close_old_connections
 
 from cpaas.messaging.announce import callback_sender
-from cpaas.messaging.kicks import SMS_QUEUE
+from cpaas.messaging.kicks import SMS_QUEUE, kicker
 from cpaas.messaging.models import Connector
 from cpaas.messaging.receipts import orphans_adopt
 from cpaas.messaging.route import connector_for
@@ -89,6 +90,7 @@ def start(*, binds: bool = True) -> list[str]:
     bound. The sink's threads start first: a bind's first receipt finds its flusher running."""
     flusher_start()
     callback_sender.start()
+    kicker.start()
     return open_binds() if binds else []
 
 
