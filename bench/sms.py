@@ -49,6 +49,7 @@ from bench.sms_chain import (  # noqa: E402
     env_for_children,
     start_gunicorn,
     stop,
+    warm_up,
 )
 
 # --- the server side: WSGI app and URLconf ------------------------------------------------------
@@ -182,9 +183,9 @@ def bench_accept(secret: str, seconds: int, rounds: int) -> dict:
     server = start_gunicorn(port)
     url = f"http://127.0.0.1:{port}"
     try:
-        # warm both paths (imports, connections, caches)
-        wrk(url, SINGLE_LUA % {"secret": secret, "path": "/bench/sms-bare"}, 2, 8)
-        wrk(url, SINGLE_LUA % {"secret": secret, "path": "/v1/messages"}, 2, 8)
+        # warm both paths (Django set-up, imports, connections, caches)
+        warm_up(url, SINGLE_LUA % {"secret": secret, "path": "/bench/sms-bare"}, 8, server.pid)
+        warm_up(url, SINGLE_LUA % {"secret": secret, "path": "/v1/messages"}, 8, server.pid)
         bare, ours, ratios = [], [], []
         for _ in range(rounds):
             b, _, bad_b = wrk(url, SINGLE_LUA % {"secret": secret, "path": "/bench/sms-bare"}, seconds, 8)
@@ -372,6 +373,14 @@ def main() -> None:
                              "(webhooks room) or each message's status_callback (SMS room)")
     parser.add_argument("--webhook-workers", type=int, default=1, help="Celery worker processes on the webhooks queue")
     parser.add_argument("--dlr-delay", type=float, default=1.0, help="per-message: seconds before each receipt")
+    parser.add_argument("--web", choices=["gunicorn", "uvicorn"], default="gunicorn",
+                        help="per-message: the API server (gunicorn sync workers close each connection; uvicorn "
+                             "keeps them alive, as docs/configuration.md runs production)")
+    parser.add_argument("--web-workers", type=int, default=2, help="per-message: API server worker processes")
+    parser.add_argument("--callback-events", default=None,
+                        help="per-message: send this status_callback_events with each message (e.g. final); "
+                             "default none, so the callback hears of every status (the API before issue 14 "
+                             "refuses the field)")
     parser.add_argument("--subscribe", choices=["delivered", "all"], default="delivered",
                         help="with --via webhooks: the endpoint's event types (message.delivered, or all)")
     parser.add_argument("--skip-accept", action="store_true")
@@ -388,8 +397,8 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     app, secret = provision(args.billing)
-    print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers, "
-          f"{args.billing} account")
+    print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers "
+          f"(per message: {args.web}, {args.web_workers} workers), {args.billing} account")
     batch = args.scenario in ("all", "batch")
     if batch and not args.skip_accept:
         figures = bench_accept(secret, args.seconds or 8, args.rounds)
@@ -432,7 +441,9 @@ def main() -> None:
         # A tenant of its own: the batch scenarios' messages stay out of its counts.
         app, secret = provision(args.billing)
         figures = sms_per_message.measure(app, secret, seconds=args.seconds or 20, workers=args.workers,
-                                          webhook_workers=args.webhook_workers, dlr_delay=args.dlr_delay)
+                                          webhook_workers=args.webhook_workers, dlr_delay=args.dlr_delay,
+                                          web=args.web, web_workers=args.web_workers,
+                                          callback_events=args.callback_events)
         sms_per_message.report(figures)
         print(f"load {os.getloadavg()[0]:.2f}")
 

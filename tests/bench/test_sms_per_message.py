@@ -28,6 +28,7 @@ class Echo(BaseHTTPRequestHandler):
             number = Echo.count
         assert self.headers["authorization"] == "Bearer sk_live_x"
         assert sent["status_callback"] == "http://127.0.0.1:9/hook"
+        assert sent["status_callback_events"] == "final"
         status, answer = (429, {"error": {"code": "rate_limited"}}) if number % 5 == 0 else (
             201, {"id": f"msg_{number:06d}", "status": "queued", "body": sent["body"]})
         data = json.dumps(answer).encode()
@@ -47,7 +48,8 @@ def test_lua_script_records_each_answer_with_its_request_time(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         script = tmp_path / "driver.lua"
-        script.write_text(per_message_lua(secret="sk_live_x", callback="http://127.0.0.1:9/hook", outdir=tmp_path))
+        script.write_text(per_message_lua(secret="sk_live_x", callback="http://127.0.0.1:9/hook", outdir=tmp_path,
+                                             callback_events="final"))
         subprocess.run(["wrk", "-t", "2", "-c", "4", "-d", "1s", "-s", str(script),
                         f"http://127.0.0.1:{server.server_port}"], check=True, capture_output=True)
     finally:
