@@ -86,12 +86,13 @@ def open_binds() -> list[str]:
 
 
 def start(*, binds: bool = True) -> list[str]:
-    """Start this process's SMS threads (each at most once per process); the SMPP connectors
-    bound. The sink's threads start first: a bind's first receipt finds its flusher running."""
+    """Bind the SMPP connectors, then start this process's SMS threads (each at most once per
+    process). A receipt that reaches a bind before its flusher runs waits in the sink (50 ms)."""
+    opened = open_binds() if binds else []
     flusher_start()
     callback_sender.start()
     kicker.start()
-    return open_binds() if binds else []
+    return opened
 
 
 def consumes_sms_queue() -> bool:
@@ -107,7 +108,9 @@ def on_process_init(**_kwargs) -> None:
     the binds to the first submit."""
     if not consumes_sms_queue():
         return
+    binds = os.environ.get("SMS_EAGER_BINDS", "1") == "1"
     try:
-        start(binds=os.environ.get("SMS_EAGER_BINDS", "1") == "1")
+        start(binds=binds)
     except Exception:  # the database may not be ready yet; binds open on first submit then
         log.exception("could not open SMPP binds at worker start")
+        start(binds=False)
