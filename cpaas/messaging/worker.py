@@ -10,13 +10,12 @@ the lock order they keep are in docs/architecture.md, "Threads of an SMS worker"
   and inbound messages into the sink (``open_binds``);
 - ``sms-sink-flusher``: flushes the sink every 50 ms, adopts orphaned receipts every second
   (``flusher_run``);
-- ``sms-callbacks``: posts status callbacks as soon as a commit stored them
-  (``announce.callback_sender``);
 - ``sms-kicker``: wakes a dispatcher after a commit that queued messages (``kicks.kicker``).
 
 Celery's own thread runs the tasks (dispatch, sweep, …). A process without these threads (the
 API, a test) still works: the dispatcher flushes the sink after every batch, the sweeper every
-15 s, and status callbacks go through the ``sms.deliver_callbacks`` task.
+15 s. Status callbacks are not posted here: they are rows of the webhooks room's callback outbox,
+sent by the ``webhooks`` workers (decision 0930).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import time
 from celery import current_app
 from django.db import close_old_connections
 
-from cpaas.messaging.announce import callback_sender
 from cpaas.messaging.kicks import SMS_QUEUE, kicker
 from cpaas.messaging.models import Connector
 from cpaas.messaging.receipts import orphans_adopt
@@ -90,7 +88,6 @@ def start(*, binds: bool = True) -> list[str]:
     process). A receipt that reaches a bind before its flusher runs waits in the sink (50 ms)."""
     opened = open_binds() if binds else []
     flusher_start()
-    callback_sender.start()
     kicker.start()
     return opened
 
