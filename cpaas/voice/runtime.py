@@ -19,7 +19,9 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from cpaas.carriers.voice_base import RealClock, VoiceConnector, voice_connector_class
+from cpaas.carriers import registry
+from cpaas.carriers.base import VoiceConnector
+from cpaas.carriers.clock import RealClock
 from cpaas.voice import conf
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.lease import engine_name, lease_renew, pending_controls
@@ -60,10 +62,10 @@ class EngineRuntime:
         asyncio.set_event_loop(self.loop)
         self.loop.set_default_executor(ThreadPoolExecutor(conf.VOICE_ENGINE_DB_THREADS, "voice-db"))
         clock = RealClock(self.speed)
-        sandbox = voice_connector_class("sandbox")(clock=clock)
+        sandbox = registry.voice_connector("sandbox", clock=clock)
         # A live call never rides the sandbox network: without a live connector it fails (no_route).
         live: VoiceConnector | None = (None if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox")
-                                       else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
+                                       else registry.voice_connector(conf.VOICE_LIVE_CONNECTOR, clock=clock))
         # Tenant URLs: through the egress (cpaas/core/egress), keep-alive, one small pool per origin.
         http = TenantClients()
         self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,

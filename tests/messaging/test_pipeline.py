@@ -156,7 +156,7 @@ def test_the_sweeper_finishes_a_crashed_submit_from_the_journal_without_resubmit
     infra.journal_write({message_id: "submitted|sandbox|sbx-crashed"}, 60)
     Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
     submitted = []
-    monkeypatch.setattr(sandbox.SandboxConnector, "submit", lambda self, batch: submitted.append(batch))
+    monkeypatch.setattr(sandbox.SandboxSmsConnector, "submit", lambda self, batch: submitted.append(batch))
     counts = pipeline.sweep()
     assert counts["recovered_sent"] == 1
     assert submitted == []
@@ -347,7 +347,7 @@ def test_a_multipart_reply_from_the_smsc_process_is_received_as_one_message(api,
     import time
 
     from cpaas.carriers.base import OutboundSms
-    from cpaas.carriers.smpp.connector import SmppConnector
+    from cpaas.carriers.smpp import SmppConfig, SmppConnector
     from tests.carriers.smsc import Smsc
 
     class TestSink(pipeline.MessagingSink):
@@ -356,7 +356,7 @@ def test_a_multipart_reply_from_the_smsc_process_is_received_as_one_message(api,
 
     server = Smsc(tmp_path).start()
     sink = TestSink()
-    connector = SmppConnector(name="smsc-mo", config=server.config(), throughput=100, sink=sink)
+    connector = SmppConnector(name="smsc-mo", config=SmppConfig.parse(server.config()), throughput=100, sink=sink)
     try:
         connector.submit([OutboundSms(message_id="msg_x", to="+447700900123", sender=number,
                                       parts=("MOLONG: tell me more",), encoding="GSM-7")])
@@ -485,7 +485,7 @@ def test_the_sweeper_applies_the_journaled_receipt_of_a_crashed_submit(api, monk
     infra.receipts_journal_write([("sandbox", "sbx-died", "delivered", "")], 60)
     Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
     submitted = []
-    monkeypatch.setattr(sandbox.SandboxConnector, "submit", lambda self, batch: submitted.append(batch))
+    monkeypatch.setattr(sandbox.SandboxSmsConnector, "submit", lambda self, batch: submitted.append(batch))
     assert pipeline.sweep()["recovered_sent"] == 1
     assert submitted == []
     message = Message.objects.get(pk=message_id)
