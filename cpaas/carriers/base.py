@@ -22,7 +22,7 @@ from cpaas.carriers.credentials import unseal
 
 
 class CarrierError(Exception):
-    """A connector failure. ``permanent``: retrying the same message will not help.
+    """A connector failure, SMS or voice. ``permanent``: retrying the same message will not help.
 
     ``submitted`` says whether the carrier may have received the message anyway (a timeout after
     writing the PDU): such a message must never be submitted to that carrier again.
@@ -290,14 +290,6 @@ class RecordedAudio:
     duration_seconds: int
     channels: int = 1
     sample_rate: int = 8000
-
-
-class VoiceConnectorError(Exception):
-    """A network-side failure; ``permanent`` says whether trying again can help."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 RingingCallback = Callable[[LegEvent], Awaitable[None]]

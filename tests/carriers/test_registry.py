@@ -67,7 +67,7 @@ def test_a_stored_row_the_kind_cannot_use_fails_its_batches_as_unavailable_and_n
     assert caught.value.code == "carrier_unavailable" and not caught.value.permanent
     assert "acme" in str(caught.value) and "windw: unknown key" in str(caught.value)
     assert "windw: unknown key" in caplog.text
-    assert isinstance(registry.sms_connector("old", "smtp", {}, 10, None).submit.__self__, registry.Misconfigured)
+    assert isinstance(registry.sms_connector("old", "smtp", {}, 10, None), registry.Misconfigured)
 
 
 def test_the_sandbox_voice_connector_places_a_call_by_kind():
