@@ -10,6 +10,7 @@ from cpaas.carriers.clock import VirtualClock
 from cpaas.carriers.http import HttpConnector
 from cpaas.carriers.sandbox import SandboxConfig, SandboxSmsConnector, SandboxVoiceConnector
 from cpaas.carriers.smpp import SmppConnector
+from cpaas.messaging.models import Connector
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +30,11 @@ def test_every_kind_names_its_config_and_the_channels_it_serves():
         connectors = [cls for cls in (kind.sms, kind.voice) if cls is not None]
         assert connectors and all(cls.__module__.rsplit(".", 2)[0] == kind.config.__module__.rsplit(".", 2)[0]
                                   for cls in connectors)  # one package per kind
+
+
+def test_the_connector_rows_offer_exactly_the_registered_sms_kinds():
+    # The column's choices are the one other list of kinds (docs/carriers.md, "Add a connector kind").
+    assert sorted(Connector.Kind.values) == registry.kinds("sms")
 
 
 def test_sms_connectors_are_built_by_kind_with_their_typed_config():
