@@ -6,6 +6,7 @@ calls fall back to process memory, which is exact for a single worker.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -14,6 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import close_old_connections
 
 from cpaas.core.ratelimit import LeaseTable
 
@@ -302,8 +304,6 @@ def _fraud_key(tenant_id: str, app_id: str) -> str:
 
 
 def fraud_log(tenant_id: str, app_id: str, entry: dict) -> None:
-    import json
-
     client = redis_client()
     key = _fraud_key(tenant_id, app_id)
     if client is None:
@@ -319,8 +319,6 @@ def fraud_log(tenant_id: str, app_id: str, entry: dict) -> None:
 
 
 def fraud_recent(tenant_id: str, app_id: str, limit: int = 50) -> list[dict]:
-    import json
-
     client = redis_client()
     key = _fraud_key(tenant_id, app_id)
     raw = (memory.get(key) or [])[:limit] if client is None else client.lrange(key, 0, limit - 1)
@@ -367,8 +365,6 @@ class Waker:
         self.wanted.set()
 
     def _run(self) -> None:
-        from django.db import close_old_connections
-
         wanted = self.wanted
         while True:
             wanted.wait()
