@@ -35,10 +35,6 @@ VELOCITY_PREFIX_DIGITS = _int("SMS_VELOCITY_PREFIX_DIGITS", 8)
 # A connector for live messages no route matches; empty: none (they are refused, ``no_route``).
 # The sandbox never carries live traffic, so "sandbox" here is ignored.
 FALLBACK_CONNECTOR = os.environ.get("SMS_FALLBACK_CONNECTOR", "")
-# Status callbacks: attempts before giving up, and how long a POST may take.
-CALLBACK_MAX_ATTEMPTS = _int("SMS_CALLBACK_MAX_ATTEMPTS", 8)
-CALLBACK_TIMEOUT_SECONDS = _int("SMS_CALLBACK_TIMEOUT_SECONDS", 10)
-CALLBACK_BATCH = _int("SMS_CALLBACK_BATCH", 200)
 # Journal of submits kept in Redis so a crashed worker's submits are reconciled, not resent.
 JOURNAL_TTL_SECONDS = _int("SMS_JOURNAL_TTL_SECONDS", 7 * 24 * 3600)
 # Receipts held for a settle are journaled this long (deleted by the settle; read by the sweeper).
