@@ -63,12 +63,12 @@ def test_worker_start_runs_each_thread_once_per_process():
         worker.start(binds=False)
         worker.start(binds=False)
         names = [t.name for t in threading.enumerate()]
-        print(names.count("sms-sink-flusher"), names.count("sms-callbacks"))
+        print(*(names.count(name) for name in ("sms-sink-flusher", "sms-callbacks", "sms-kicker")))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["1", "0"]  # no callback thread: the webhooks workers post them
+    assert done.stdout.split() == ["1", "0", "1"]  # no callback thread: the webhooks workers post them
 
 
 @pytest.mark.django_db
