@@ -187,31 +187,64 @@ def _outcomes_update(rows: list[Callback]) -> None:
         ])
 
 
-def callbacks_deliver(*, limit: int = BATCH, run_seconds: float | None = None) -> dict[str, int]:
-    """Claim due callbacks in batches and send them until none is due (or ``run_seconds`` pass).
+POLL_SECONDS = 0.05
 
-    Safe to run concurrently and twice: claims skip locked rows and lease what they take. The
-    kick flag is cleared first, so a callback recorded while this runs enqueues the next run
-    (a kick is only ever dropped while a run is queued and not yet claiming).
+
+def callbacks_deliver(*, limit: int = BATCH, run_seconds: float | None = None, idle_exit: float = 0.0
+                      ) -> dict[str, int]:
+    """Claim due callbacks in batches and send them until none has been due for ``idle_exit``
+    seconds (0: until none is due), or ``run_seconds`` pass.
+
+    Safe to run concurrently and twice: claims skip locked rows and lease what they take. While
+    it runs it holds the kick key, so commits meanwhile enqueue no task (a task per burst cost
+    more than the callbacks it sent); it polls every ``POLL_SECONDS`` instead. Before leaving it
+    drops the key and claims once more, so a callback recorded after its last empty claim is
+    either taken by that claim or kicks the next run.
     """
-    cache.delete(KICK_KEY)
-    deadline = time.monotonic() + (run_seconds if run_seconds is not None else conf.DISPATCH_RUN_SECONDS)
+    started = last_work = held = time.monotonic()
+    deadline = started + (run_seconds if run_seconds is not None else conf.DISPATCH_RUN_SECONDS)
+    hold = idle_exit + 5.0  # refreshed every second: a run that dies frees the kicks soon after
+    cache.set(KICK_KEY, 1, timeout=hold)
     totals = {"delivered": 0, "retrying": 0, "failed": 0}
-    while time.monotonic() < deadline:
+    while True:
         rows = _claim(limit)
-        if not rows:
-            break
-        secrets = {(row.channel, row.app_id): _signers[row.channel](row.app_id)
-                   for row in rows if row.channel in _signers}
-        sendable = [row for row in rows if (row.channel, row.app_id) in secrets]
-        outcomes = []
-        if sendable:
-            sender = get_sender()  # the process's long-lived loop and keep-alive pool
-            outcomes = sender.call(_post_all(sender.pool, sendable, secrets))
-        unsigned = [row for row in rows if (row.channel, row.app_id) not in secrets]
-        for key, value in _record(sendable + unsigned, outcomes + [
-                Result(error=f"no signer for channel {row.channel}") for row in unsigned]).items():
-            totals[key] += value
-        if len(rows) < limit:
-            break
-    return totals
+        now = time.monotonic()
+        if rows:
+            last_work = now
+            for key, value in _send(rows).items():
+                totals[key] += value
+            if len(rows) == limit and now < deadline:
+                continue
+        if now >= deadline:
+            cache.delete(KICK_KEY)
+            if rows:
+                callbacks_kick()  # stopped with work left: the next run carries on
+            return totals
+        if now - last_work >= idle_exit:
+            cache.delete(KICK_KEY)
+            rows = _claim(limit)
+            if not rows:
+                return totals
+            last_work = held = time.monotonic()
+            cache.set(KICK_KEY, 1, timeout=hold)
+            for key, value in _send(rows).items():
+                totals[key] += value
+            continue
+        if now - held >= 1.0:
+            held = now
+            cache.set(KICK_KEY, 1, timeout=hold)
+        time.sleep(POLL_SECONDS)
+
+
+def _send(rows: list[Callback]) -> dict[str, int]:
+    """Sign and send one claimed batch and record its outcomes."""
+    secrets = {(row.channel, row.app_id): _signers[row.channel](row.app_id)
+               for row in rows if row.channel in _signers}
+    sendable = [row for row in rows if (row.channel, row.app_id) in secrets]
+    outcomes = []
+    if sendable:
+        sender = get_sender()  # the process's long-lived loop and keep-alive pool
+        outcomes = sender.call(_post_all(sender.pool, sendable, secrets))
+    unsigned = [row for row in rows if (row.channel, row.app_id) not in secrets]
+    return _record(sendable + unsigned, outcomes + [
+        Result(error=f"no signer for channel {row.channel}") for row in unsigned])

@@ -41,7 +41,9 @@ def purge_events() -> int:
 
 @shared_task(base=BaseTask, name="webhooks.deliver_callbacks", queue="webhooks", ignore_result=True)
 def deliver_callbacks() -> dict:
-    """Send due callbacks to one-off URLs (webhooks/callbacks.py); kicked on commit and by beat."""
+    """Send due callbacks to one-off URLs (webhooks/callbacks.py) until they stop coming; kicked on
+    commit (not while a run is going) and by beat."""
+    from webhooks import conf
     from webhooks.callbacks import callbacks_deliver
 
-    return callbacks_deliver()
+    return callbacks_deliver(idle_exit=conf.DISPATCH_IDLE_EXIT_SECONDS)

@@ -22,6 +22,11 @@ KICK_FLAG_SECONDS = _int("SMS_KICK_FLAG_SECONDS", 5)
 KICK_PAUSE_MS = _int("SMS_KICK_PAUSE_MS", 50)
 # A dispatch task stops claiming after this many seconds and hands over to a fresh task.
 DISPATCH_SECONDS = _int("SMS_DISPATCH_SECONDS", 3)
+# A dispatch task keeps claiming, every DISPATCH_POLL_MS, until no message came for
+# DISPATCH_IDLE_MS: under a stream of single sends one task serves them all (a task per kick cost
+# more than the messages it sent).
+DISPATCH_POLL_MS = _int("SMS_DISPATCH_POLL_MS", 20)
+DISPATCH_IDLE_MS = _int("SMS_DISPATCH_IDLE_MS", 1000)
 # A claimed (sending) message whose lease ran out is reconciled by the sweeper.
 LEASE_SECONDS = _int("SMS_LEASE_SECONDS", 60)
 # Scheduling window for send_at.

@@ -166,6 +166,15 @@ def flag_set_once(key: str, ttl: int) -> bool:
     return bool(client.set(key, "1", ex=ttl, nx=True))
 
 
+def flag_hold(key: str, ttl: int) -> None:
+    """SET with a TTL: the flag stays set for ``ttl`` seconds more, whoever set it."""
+    client = redis_client()
+    if client is None:
+        memory.set(key, "1", ttl)
+    else:
+        client.set(key, "1", ex=ttl)
+
+
 def flag_clear(key: str) -> None:
     delete_many([key])
 

@@ -21,21 +21,48 @@ from cpaas.messaging.receipts import receipts_apply
 
 
 @shared_task(base=BaseTask, name="sms.dispatch", queue=SMS_QUEUE)
-def dispatch() -> int:
-    """Claim and submit queued messages in batches until none are left or the time slice ends."""
-    infra.flag_clear(DISPATCH_FLAG)
-    deadline = time.monotonic() + conf.DISPATCH_SECONDS
+def dispatch(idle_ms: int | None = None) -> int:
+    """Claim and submit queued messages in batches while they keep coming, until none came for
+    ``idle_ms`` (conf.DISPATCH_IDLE_MS) or the time slice ends.
+
+    The run holds the kick flag, so sends committed meanwhile enqueue no task; it polls every
+    DISPATCH_POLL_MS instead. Before leaving it clears the flag and claims once more: a message
+    committed after its last empty claim is either taken by that claim or kicks the next run.
+    """
+    idle = (conf.DISPATCH_IDLE_MS if idle_ms is None else idle_ms) / 1000
+    started = last_work = held = time.monotonic()
+    deadline = started + conf.DISPATCH_SECONDS
+    infra.flag_hold(DISPATCH_FLAG, conf.KICK_FLAG_SECONDS)
     total = 0
-    while time.monotonic() < deadline:
-        counts = dispatch_batch()
-        total += counts["claimed"]
-        if counts["claimed"] < conf.DISPATCH_BATCH:
+    helped = False
+    while True:
+        claimed = dispatch_batch()["claimed"]
+        total += claimed
+        now = time.monotonic()
+        if claimed:
+            last_work = now
+        if claimed >= conf.DISPATCH_BATCH and not helped:
+            helped = True
+            dispatch.apply_async()  # a full batch: there is more; let a second worker process help
+        if now >= deadline:
+            infra.flag_clear(DISPATCH_FLAG)
+            dispatch.apply_async()  # hand over to a fresh task
             return total
-        if total == counts["claimed"]:
-            # A full batch: there is more. Let a second worker process help.
-            dispatch.apply_async()
-    dispatch.apply_async()
-    return total
+        if claimed >= conf.DISPATCH_BATCH:
+            continue
+        if now - last_work >= idle:
+            infra.flag_clear(DISPATCH_FLAG)
+            claimed = dispatch_batch()["claimed"]
+            if not claimed:
+                return total
+            total += claimed
+            last_work = held = time.monotonic()
+            infra.flag_hold(DISPATCH_FLAG, conf.KICK_FLAG_SECONDS)
+            continue
+        if now - held >= 1:
+            held = now
+            infra.flag_hold(DISPATCH_FLAG, conf.KICK_FLAG_SECONDS)
+        time.sleep(conf.DISPATCH_POLL_MS / 1000)
 
 
 @shared_task(base=BaseTask, name="sms.apply_receipt", queue=SMS_QUEUE)

@@ -14,7 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -23,7 +25,7 @@ from cpaas.core.egress import conf as egress_conf
 from tests.support.receiver import start_receiver
 from webhooks import NewCallback, send_callback, send_callbacks
 from webhooks.callback_models import Callback
-from webhooks.callbacks import callbacks_deliver, register_signer
+from webhooks.callbacks import KICK_KEY, callbacks_deliver, register_signer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
@@ -251,11 +253,6 @@ def _wait(predicate, seconds: float, every: float = 0.1) -> bool:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_callback_survives_a_worker_killed_while_sending_it(app, receiver, tmp_path):
-    import redis
-    from django.core.cache import cache
-
-    from webhooks.callbacks import KICK_KEY
-
     redis.Redis.from_url(settings.REDIS_URL).delete("webhooks")  # no stale tasks from other tests
     cache.delete(KICK_KEY)  # a kick left by an earlier test must not swallow ours
     receiver.hang = threading.Event()  # the first POST never gets an answer
@@ -282,3 +279,30 @@ def test_a_callback_survives_a_worker_killed_while_sending_it(app, receiver, tmp
     (h1, b1), (h2, b2) = receiver.posted("/status")
     assert (h1["webhook-id"], b1) == (h2["webhook-id"], b2) == (row.id, row.body.encode())
     assert Callback.objects.get(pk=row.pk).attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_takes_callbacks_recorded_while_it_runs_and_their_commits_enqueue_no_task(app, receiver):
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("webhooks")
+    record(app, f"{receiver.base}/status", key="before")
+
+    def later() -> None:
+        try:
+            for n in range(2):
+                time.sleep(0.15)
+                record(app, f"{receiver.base}/status", key=f"during-{n}")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    started = time.monotonic()
+    assert callbacks_deliver(idle_exit=0.6) == {"delivered": 3, "retrying": 0, "failed": 0}
+    thread.join()
+    assert time.monotonic() - started >= 0.9  # it stayed until 0.6 s passed without work
+    assert broker.llen("webhooks") == 0  # the run held the kick: no task per commit
+    assert cache.get(KICK_KEY) is None  # and let go of it when it left
+    record(app, f"{receiver.base}/status", key="after")
+    assert broker.llen("webhooks") == 1  # the next commit kicks a run again
+    broker.delete("webhooks")
