@@ -28,11 +28,12 @@ from django.db.models import F
 from redis.exceptions import RedisError
 
 from billing import Hold, pricing
-from billing.ledger import _tenant_id, open_period, parse_quantity, redis_client
+from billing.ledger import _tenant_id, open_period, parse_quantity
 from billing.meters import meter_get
 from billing.models import BalanceTransaction, BillingAccount, BillingMode, SpendCap
 from billing.rating import assignments_for
 from cpaas.core.errors import ApiError
+from cpaas.core.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,8 @@ def balance_top_up(*, tenant_id: str, amount, reference: str = "", actor_key_id:
 
 
 def _forget(tenant_id: str) -> None:
-    client = redis_client()
-    if client is not None:
-        with contextlib.suppress(Exception):
-            client.delete(f"billing:avail:{tenant_id}")
+    with contextlib.suppress(Exception):
+        redis_client().delete(f"billing:avail:{tenant_id}")
 
 
 def period_usage_amount(tenant_id: str, *, app_id: str | None = None) -> Decimal:
@@ -348,13 +347,6 @@ def _script(client, name: str, source: str):
     return script
 
 
-def _redis_or_503():
-    client = redis_client()
-    if client is None:
-        raise ApiError("Balances cannot be checked right now; retry shortly.", code="service_unavailable")
-    return client
-
-
 def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list[Hold]) -> list[ApiError | None]:
     """Reserve each action's estimated cost against the prepaid balance and the app's cap.
 
@@ -367,7 +359,7 @@ def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list[Hold]) 
     if gate.open:
         return [None] * len(holds)
     costs = [cost_micro(gate, h.meter, h.quantity, h.dimensions) for h in holds]
-    client = _redis_or_503()
+    client = redis_client()
     keys = _keys(gate.tenant_id, gate.app_id)
     pairs = [value for hold, cost in zip(holds, costs, strict=True) for value in (cost, hold.id)]
     head = ["1" if gate.prepaid else "0", -1 if gate.cap_micro is None else gate.cap_micro, STATE_TTL]
@@ -415,8 +407,6 @@ def spend_settle(entries: list[tuple[str, str, str, int | None]]) -> None:
     if not entries:
         return
     client = redis_client()
-    if client is None:
-        return
     by_app: dict[tuple[str, str], list] = {}
     for tenant_id, app_id, hold_id, real in entries:
         by_app.setdefault((tenant_id, app_id), []).extend((hold_id, "" if real is None else int(real)))

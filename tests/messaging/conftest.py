@@ -4,8 +4,8 @@ import pytest
 
 import billing
 import webhooks
+from cpaas.core.redis_client import redis_client
 from cpaas.messaging import pipeline, pricing, services
-from cpaas.messaging.infra import redis_client
 
 
 @pytest.fixture(autouse=True)

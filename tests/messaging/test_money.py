@@ -12,10 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing import ledger
 from billing.models import UsageEvent
 from cpaas.carriers.base import InboundSms
 from cpaas.carriers.sandbox import connector as sandbox
+from cpaas.core.redis_client import redis_client
 from cpaas.messaging import pipeline
 from cpaas.messaging.models import Connector, Message, Route
 from cpaas.messaging.services import number_assign
@@ -40,7 +40,7 @@ class RedisCalls:
 
     def __init__(self, monkeypatch):
         self.commands: list[str] = []
-        client = ledger.redis_client()
+        client = redis_client()
         real = client.execute_command
 
         def spy(*args, **options):
