@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -34,6 +32,7 @@ from billing.models import BalanceTransaction, BillingAccount, BillingMode, Spen
 from billing.rating import assignments_for
 from cpaas.core.errors import ApiError
 from cpaas.core.redis_client import redis_client
+from cpaas.core.ttlcache import TtlCache
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +184,6 @@ class Gate:
     low_micro: int
     low_notified: bool
     version: Any  # the PlanVersion in effect, or None
-    loaded: float
     estimates: dict = field(default_factory=dict)
 
     @property
@@ -193,8 +191,7 @@ class Gate:
         return not self.prepaid and self.cap_micro is None
 
 
-_gates: dict[str, Gate] = {}
-_gates_lock = threading.Lock()
+_gates: TtlCache[str, Gate] = TtlCache(GATE_SECONDS, max_entries=100_000)
 
 
 def gate_for(*, app_id: str, tenant_id: str) -> Gate:
@@ -202,8 +199,7 @@ def gate_for(*, app_id: str, tenant_id: str) -> Gate:
     small queries. Every process reloads on its own, so a change made anywhere (an account turned
     prepaid, a cap set) holds everywhere within ``GATE_SECONDS``."""
     gate = _gates.get(app_id)
-    now = time.monotonic()
-    if gate is not None and now - gate.loaded < GATE_SECONDS:
+    if gate is not None:
         return gate
     account = (BillingAccount.objects.filter(tenant_id=tenant_id)
                .values_list("mode", "tax_rate", "currency", "low_balance_minor", "low_balance_notified").first())
@@ -215,18 +211,13 @@ def gate_for(*, app_id: str, tenant_id: str) -> Gate:
     gate = Gate(tenant_id=tenant_id, app_id=app_id, prepaid=prepaid,
                 cap_micro=None if cap_minor is None else _micro(Decimal(cap_minor).scaleb(-exponent)),
                 tax_rate=tax_rate, currency=currency, low_micro=_micro(Decimal(low_minor).scaleb(-exponent)),
-                low_notified=notified, version=version, loaded=now)
-    with _gates_lock:
-        if len(_gates) > 100_000:
-            _gates.clear()
-        _gates[app_id] = gate
-    return gate
+                low_notified=notified, version=version)
+    return _gates.put(app_id, gate)
 
 
 def gates_clear() -> None:
     """Forget this process's money settings (tests; an operator change in this process)."""
-    with _gates_lock:
-        _gates.clear()
+    _gates.clear()
 
 
 def cost_micro(gate: Gate, meter: str, quantity, dimensions: dict | None) -> int:

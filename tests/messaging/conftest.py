@@ -12,7 +12,7 @@ from cpaas.messaging import pipeline, pricing, services
 def _fresh_sms_state():
     services.caches_clear()
     pipeline.routing_reset()
-    pricing.cache_clear()
+    pricing.cache.clear()
     client = redis_client()
     if client is not None:
         for key in client.scan_iter("cpaas:sms:*"):
