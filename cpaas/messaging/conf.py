@@ -39,3 +39,5 @@ JOURNAL_TTL_SECONDS = env.int("SMS_JOURNAL_TTL_SECONDS", 7 * 24 * 3600)
 RECEIPT_JOURNAL_TTL_SECONDS = env.int("SMS_RECEIPT_JOURNAL_TTL_SECONDS", 24 * 3600)
 # Parts of a multipart inbound message wait this long for the rest.
 CONCAT_TTL_SECONDS = env.int("SMS_CONCAT_TTL_SECONDS", 3600)
+# Workers consuming the ``sms`` queue open their SMPP binds at start (decision 0912); 0: on first submit.
+EAGER_BINDS = env.bool("SMS_EAGER_BINDS", True)

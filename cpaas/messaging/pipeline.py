@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections import defaultdict
@@ -282,8 +281,6 @@ def submit_claimed(messages: list[Message]) -> dict[str, int]:
                     skipped[message.id].add(name)
                     pending.append(message)
             infra.journal_write(journal, conf.JOURNAL_TTL_SECONDS)
-            if os.environ.get("CPAAS_SMS_CRASH_AFTER_SUBMIT") == "1":
-                os._exit(17)  # fault-injection hook for the kill-the-worker test
     receipts = sink().take(accepted.values())
     try:
         counts.update(settle(messages, accepted=accepted, failed=failed, retry_later=retry_later,

@@ -81,9 +81,7 @@ def _open_binds(**_kwargs) -> None:
     receipts and MO arrive even before it submits anything (and a receipt stored by the SMSC for a
     dead bind finds a home). Workers of other queues (webhooks, voice…) open none (decision 0912):
     an SMSC counts binds per account, and a bind nobody submits on only takes receipts away."""
-    import os
-
-    if os.environ.get("SMS_EAGER_BINDS", "1") != "1" or not consumes_sms_queue():
+    if not conf.EAGER_BINDS or not consumes_sms_queue():
         return
     from cpaas.messaging import pipeline
 
