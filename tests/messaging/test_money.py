@@ -36,7 +36,8 @@ def live(live):
 
 
 class RedisCalls:
-    """Counts the commands billing sends to Redis (a spy on the real client, nothing replaced)."""
+    """Counts the commands billing sends to Redis (a spy on the real client, nothing replaced):
+    those naming a ``billing:`` key, since the SMS room shares the process's client."""
 
     def __init__(self, monkeypatch):
         self.commands: list[str] = []
@@ -44,7 +45,8 @@ class RedisCalls:
         real = client.execute_command
 
         def spy(*args, **options):
-            self.commands.append(str(args[0]))
+            if any(isinstance(arg, str) and arg.startswith("billing:") for arg in args[1:]):
+                self.commands.append(str(args[0]))
             return real(*args, **options)
 
         monkeypatch.setattr(client, "execute_command", spy)
