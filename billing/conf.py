@@ -1,4 +1,7 @@
-"""Billing settings, read from the environment with safe defaults."""
+"""Billing settings, read through ``cpaas.core.env`` with safe defaults (documented in docs/configuration.md).
+
+Read as module attributes at the moment of use (``conf.GRACE``), so tests can monkeypatch them.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""Settings of the webhooks room, read from the environment with safe defaults.
+"""Webhook settings, read through ``cpaas.core.env`` with safe defaults (documented in docs/configuration.md).
 
-Read as module attributes at the moment of use (``conf.TOTAL_TIMEOUT``), so tests can
-monkeypatch them. Documented in docs/webhooks.md ("Operating").
+Read as module attributes at the moment of use (``conf.TOTAL_TIMEOUT``), so tests can monkeypatch them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""IM settings, read from the environment with safe defaults (documented in docs/im.md)."""
+"""IM settings, read through ``cpaas.core.env`` with safe defaults (documented in docs/configuration.md).
+
+Read as module attributes at the moment of use (``conf.HEARTBEAT_SECONDS``), so tests can monkeypatch them.
+"""
 
 from __future__ import annotations
 

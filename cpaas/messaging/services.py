@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 import billing
 from cpaas.core import crypto, egress
-from cpaas.core.db import execute_prepared, pg_request_cursor
+from cpaas.core.db import execute_prepared, pg_cursor
 from cpaas.core.errors import ApiError
 from cpaas.core.scoping import scoped, scoped_get
 from cpaas.messaging import conf, encoding, infra, pipeline
@@ -380,7 +380,7 @@ def _insert_unless_opted_out(message: Message) -> bool:
     # A key left out is NULL, as a null value would be: a shorter document to write and to parse.
     row = json.dumps({column: value for column, attname in columns if (value := state[attname]) is not None},
                      default=infra.json_value)
-    with pg_request_cursor(db) as cursor, db.wrap_database_errors:
+    with pg_cursor(db) as cursor, db.wrap_database_errors:
         execute_prepared(cursor, sql, [row, message.app_id, message.to])
         return cursor.rowcount == 1
 

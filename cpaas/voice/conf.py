@@ -1,4 +1,7 @@
-"""Settings of the voice room, read from the environment with safe defaults."""
+"""Voice settings, read through ``cpaas.core.env`` with safe defaults (documented in docs/configuration.md).
+
+Read as module attributes at the moment of use (``conf.VOICE_FETCH_TIMEOUT``), so tests can monkeypatch them.
+"""
 
 from __future__ import annotations
 
