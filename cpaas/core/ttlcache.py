@@ -5,8 +5,8 @@ endpoints, money settings, signing secrets, prices). Each entry lives ``ttl`` se
 ``max_entries`` the oldest entry goes first. A change made in this process is seen at once when
 the writer calls ``forget``; a change made elsewhere within ``ttl``.
 
-``ttl`` may be a function, read at each store, so a cache follows a conf value that tests
-monkeypatch (``TtlCache(lambda: conf.ENDPOINT_CACHE_SECONDS)``).
+``ttl`` may be a function, read at each lookup, so a cache follows a conf value that tests
+monkeypatch (``TtlCache(lambda: conf.ENDPOINT_CACHE_SECONDS)``), entries already stored included.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ class TtlCache(Generic[K, V]):
         self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()  # key -> (stored at, value)
 
     def get(self, key: K, default: V | None = None) -> V | None:
         """The live value stored under ``key``, else ``default``."""
         hit = self._entries.get(key)
         if hit is None:
             return default
-        if hit[0] <= self._clock():
+        if self._clock() - hit[0] >= (self._ttl() if callable(self._ttl) else self._ttl):
             with self._lock:
                 if self._entries.get(key) is hit:
                     del self._entries[key]
@@ -47,10 +47,9 @@ class TtlCache(Generic[K, V]):
         return hit[1]
 
     def put(self, key: K, value: V) -> V:
-        ttl = self._ttl() if callable(self._ttl) else self._ttl
         with self._lock:
             self._entries.pop(key, None)
-            self._entries[key] = (self._clock() + ttl, value)
+            self._entries[key] = (self._clock(), value)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return value

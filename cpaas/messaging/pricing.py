@@ -23,7 +23,7 @@ _PLACES = Decimal("0.000001")  # Message.price has 6 decimal places
 # Prices are informative (billing rates the usage ledger on its own), so a rating is reused for a
 # few seconds per process: looking the plan up cost 5 ms per settled batch, 7 % of a worker.
 CACHE_SECONDS = 5.0
-cache: TtlCache[tuple[str, str, str, int], tuple[Decimal, str] | None] = TtlCache(CACHE_SECONDS)
+cache: TtlCache[tuple[str, str, str, int], tuple[Decimal, str] | None] = TtlCache(lambda: CACHE_SECONDS)
 
 
 def rate(tenant_id: str, app_id: str, country: str, segments: int, direction: str = "outbound"
