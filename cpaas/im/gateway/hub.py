@@ -1,7 +1,7 @@
 """The per-process hub: which sessions this gateway holds, and the bus listener feeding them.
 
 One hub per event loop. It indexes live sessions by (app, user) and by (app, chatroom), receives
-every bus event (Redis pub/sub, or in-process listeners in the embedded default), and hands each
+every bus event (one Redis pub/sub subscription per hub), and hands each
 event to the local sessions it concerns. A frame is encoded once per event, not once per socket.
 """
 
