@@ -10,12 +10,17 @@ from django.conf import settings
 
 from cpaas.core.env import env
 
-# Networks tenant URLs may reach despite the guard (e.g. "127.0.0.0/8" for local receivers): the
-# one allow-list of the SSRF guard. Unset: loopback only on a development server (DEBUG, which
-# `make run` turns on, so `cpaas listen --forward-to http://localhost:9000` works), nothing
-# otherwise; set, even empty, it replaces that default.
-ALLOWED_CIDRS: list[str] = env.list(
-    "EGRESS_ALLOWED_CIDRS", "127.0.0.0/8,::1/128" if settings.DEBUG else "", old="WEBHOOK_ALLOWED_CIDRS")
+
+def _allowed_cidrs() -> list[str]:
+    # The one allow-list of the SSRF guard. Unset: loopback only on a development server (DEBUG,
+    # which `make run` turns on, so `cpaas listen --forward-to http://localhost:9000` works),
+    # nothing otherwise; set, even empty, it replaces that default.
+    return env.list("EGRESS_ALLOWED_CIDRS", "127.0.0.0/8,::1/128" if settings.DEBUG else "",
+                    old="WEBHOOK_ALLOWED_CIDRS")
+
+
+# Networks tenant URLs may reach despite the guard (e.g. "127.0.0.0/8" for local receivers).
+ALLOWED_CIDRS: list[str] = _allowed_cidrs()
 
 CONNECT_TIMEOUT = env.float("EGRESS_CONNECT_TIMEOUT", 5.0, old="WEBHOOK_CONNECT_TIMEOUT")
 # Idle keep-alive connections are closed after this long: below the idle timeout of common
