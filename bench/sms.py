@@ -1,7 +1,8 @@
 """SMS benchmark: single-send accept rate vs a bare DRF+INSERT view, batch accept rate, and
 end-to-end throughput and latency through a real Celery worker, SMPP and signed callbacks.
 
-    DATABASE_URL=postgres://… REDIS_URL=redis://… python bench/sms.py [--seconds 10] [--e2e-seconds 20]
+    DATABASE_URL=postgres://… REDIS_URL=redis://… python bench/sms.py [--scenario all|batch|per-message]
+        [--seconds N] [--e2e-seconds 20]
 
 Everything runs on this machine in one run, so every figure comes with the baseline measured
 beside it:
@@ -10,7 +11,11 @@ beside it:
 2. batch: ``wrk`` POSTs /v1/messages/batch with 1,000 messages per request;
 3. end to end: batches offered at a fixed rate → Celery worker (``-Q sms``) → the test SMSC process
    (tests/carriers/smsc_server.py) → deliver_sm receipts → signed status callbacks POSTed to a
-   receiver process that verifies each signature; latency is accept → delivered callback received.
+   receiver process that verifies each signature; latency is accept → delivered callback received;
+4. per message (``--scenario per-message``, bench/sms_per_message.py): single sends, each with its
+   own status_callback, 16 connections in a closed loop, receipts 1 s after submit, counted at the
+   final callback; the bare view on the same server is its baseline.
+The deployment of 3 and 4 (processes, CPU meter) is bench/sms_chain.py.
 
 This module is also the WSGI app and the URLconf the benchmark's gunicorn serves (``application``,
 ``urlpatterns``), so the real URLconf and settings stay untouched.
@@ -21,20 +26,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+if str(ROOT) not in sys.path:  # run as ``python bench/sms.py``
+    sys.path.insert(0, str(ROOT))
+
+from bench import sms_per_message  # noqa: E402
+from bench._support import free_port, wrk  # noqa: E402
+from bench.sms_chain import (  # noqa: E402
+    Chain,
+    ChainCpu,
+    callback_secret_rotate,
+    ensure_bare_table,
+    env_for_children,
+    start_gunicorn,
+    stop,
+    warm_up,
+)
 
 # --- the server side: WSGI app and URLconf ------------------------------------------------------
 
@@ -89,23 +105,6 @@ def __getattr__(name):  # PEP 562: Django reads ``urlpatterns`` only when servin
 
 # --- the driver ---------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def env_for_children() -> dict:
-    env = dict(os.environ)
-    env.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(24))
-    env["DJANGO_SETTINGS_MODULE"] = "cpaas.settings"
-    env["PYTHONPATH"] = str(ROOT)
-    env["LOG_LEVEL"] = "WARNING"
-    env.setdefault("EGRESS_ALLOWED_CIDRS", "127.0.0.0/8")  # the receiver listens on loopback
-    env["ACCESS_LOG_LEVEL"] = os.environ.get("ACCESS_LOG_LEVEL", "INFO")
-    return env
-
-
 def setup_django() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.update({k: v for k, v in env_for_children().items() if k not in os.environ or k == "PYTHONPATH"})
@@ -155,32 +154,6 @@ def prepay(tenant) -> None:
     gates_clear()
 
 
-def run(cmd, **kwargs):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
-
-
-def wrk(url: str, lua: str, seconds: int, connections: int) -> tuple[float, int, int]:
-    """(requests/s, requests, non-2xx) from one wrk run."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua)
-    out = run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", script.name, url]).stdout
-    os.unlink(script.name)
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rate, total, int(bad.group(1)) if bad else 0
-
-
 SINGLE_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -204,43 +177,15 @@ wrk.path = "/v1/messages/batch"
 """
 
 
-def start_gunicorn(port: int, workers: int = 2) -> subprocess.Popen:
-    log = open(ROOT / "var" / "bench-sms-gunicorn.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [PY, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT),
-         "bench.sms:application"],
-        env=env_for_children(), stdout=log, stderr=log, start_new_session=True)
-    wait_port(port)
-    return process
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is not None and process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def ensure_bare_table() -> None:
-    """The table the baseline view inserts into (bench/sms_cpu.py and profile_sms_send.py too)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS bench_sms_bare (id bigserial PRIMARY KEY, to_number text, "
-                       "body text, created_at timestamptz)")
-
-
 def bench_accept(secret: str, seconds: int, rounds: int) -> dict:
     ensure_bare_table()
     port = free_port()
     server = start_gunicorn(port)
     url = f"http://127.0.0.1:{port}"
     try:
-        # warm both paths (imports, connections, caches)
-        wrk(url, SINGLE_LUA % {"secret": secret, "path": "/bench/sms-bare"}, 2, 8)
-        wrk(url, SINGLE_LUA % {"secret": secret, "path": "/v1/messages"}, 2, 8)
+        # warm both paths (Django set-up, imports, connections, caches)
+        warm_up(url, SINGLE_LUA % {"secret": secret, "path": "/bench/sms-bare"}, 8, server.pid)
+        warm_up(url, SINGLE_LUA % {"secret": secret, "path": "/v1/messages"}, 8, server.pid)
         bare, ours, ratios = [], [], []
         for _ in range(rounds):
             b, _, bad_b = wrk(url, SINGLE_LUA % {"secret": secret, "path": "/bench/sms-bare"}, seconds, 8)
@@ -260,101 +205,6 @@ def bench_accept(secret: str, seconds: int, rounds: int) -> dict:
             "batch_requests": batch_requests, "rounds": list(zip(bare, ours, strict=True))}
 
 
-RECEIVER = r'''
-import json, sys, time
-from standardwebhooks import Webhook
-hook = Webhook(sys.argv[2])
-out = open(sys.argv[3], "a", buffering=1)
-
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = b""
-    while True:
-        event = await receive()
-        body += event.get("body", b"")
-        if not event.get("more_body"):
-            break
-    headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-    try:
-        payload = hook.verify(body, headers)
-        out.write(json.dumps([payload["type"], payload["data"]["id"], time.time()]) + "\n")
-        status = 204
-    except Exception as exc:
-        out.write(json.dumps(["bad-signature", str(exc), time.time()]) + "\n")
-        status = 400
-    await send({"type": "http.response.start", "status": status, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
-
-if __name__ == "__main__":
-    import uvicorn
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-'''
-
-
-# --- CPU per message of the whole chain ---------------------------------------------------------
-
-def _redis_pids() -> list[int]:
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/comm") as f:
-                    if f.read().strip() == "redis-server":
-                        pids.append(int(name))
-            except OSError:
-                continue
-    return pids
-
-
-class ChainCpu:
-    """CPU seconds used by each part of the end-to-end chain (a process and its descendants;
-    PostgreSQL: this database's backends and the server's own background processes; Redis; not
-    counted: processes that exit during the run), so the run can say how many milliseconds of CPU
-    one message costs and where: req/s swings with the machine's other load, CPU per message much
-    less."""
-
-    def __init__(self, roots: dict[str, int]) -> None:
-        self.roots = roots
-
-    def sample(self) -> dict[str, float]:
-        from django.db import connection
-
-        from bench._support import TICK, descendants, machine_busy, proc_cpu
-
-        out = {label: proc_cpu(descendants(root)) for label, root in self.roots.items()}
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE (datname = current_database() AND "
-                           "backend_type = 'client backend') OR backend_type IN ('walwriter', "
-                           "'checkpointer', 'background writer', 'autovacuum worker', 'walsender')")
-            out["postgresql"] = proc_cpu(row[0] for row in cursor.fetchall())
-        out["this driver"] = proc_cpu([os.getpid()])
-        out["redis"] = proc_cpu(_redis_pids())
-        out["machine busy"] = machine_busy()[0] / TICK  # the whole machine: all but idle and iowait
-        return out
-
-    @staticmethod
-    def per_message(before: dict[str, float], after: dict[str, float], messages: int) -> dict[str, float]:
-        """Milliseconds of CPU per message, by part."""
-        return {label: (after[label] - before.get(label, 0.0)) * 1000 / max(1, messages) for label in after}
-
-
-def vacuum_hot_tables() -> None:
-    """Start from vacuumed, analyzed queue tables. PostgreSQL on this project's machines runs with
-    autovacuum off: without this, every earlier run's dead rows stay in the claim indexes (a claim
-    walked 4,000 dead index pages after half a million messages) and the planner works from no
-    statistics at all, so a run measured the database's history more than the code."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW autovacuum")
-        if cursor.fetchone()[0] == "on":
-            return
-        for table in ("messaging_message", "webhooks_delivery", "webhooks_event", "webhooks_subjectsequence",
-                      "webhooks_attempt", "billing_usageevent"):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-
-
 def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, workers: int, via: str = "webhooks",
               webhook_workers: int = 1, subscribe: str = "delivered") -> dict:
     """``via="webhooks"``: an endpoint subscribed to every event gets message.sent and
@@ -362,166 +212,121 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     ``webhooks``); ``via="callbacks"``: each message's ``status_callback`` gets them.
     ``subscribe="delivered"``: the endpoint subscribes to ``message.delivered`` only (every event
     is still published and stored; only the delivered one is sent), ``"all"``: to every event."""
-    import httpx
+    from webhooks.models import Endpoint
+
+    with Chain(app, workers=workers, webhook_workers=webhook_workers) as chain:
+        try:
+            return _e2e_run(chain, app, secret, rate, seconds, batch_size, via, subscribe)
+        finally:
+            Endpoint.objects.filter(app=app).delete()
+
+
+def _e2e_run(chain: Chain, app, secret: str, rate: int, seconds: int, batch_size: int, via: str,
+             subscribe: str) -> dict:
+    from django.db.models import Max
     from django.utils import timezone
 
-    from cpaas.messaging.connectors import connector_save
-    from cpaas.messaging.models import Message, Route, Status, StatusCallback
-    from cpaas.messaging.services import callback_secret
+    from cpaas.messaging.models import Message, Status
     from webhooks import crypto
     from webhooks.models import Endpoint
     from webhooks.services import _secret_entry
 
-    # Work left queued in this database by earlier runs would be dispatched first and skew the run.
-    stale = Message.objects.filter(status__in=["queued", "sending"]).update(status="canceled")
-    if stale:
-        print(f"  (canceled {stale} messages left queued by earlier runs)")
-    vacuum_hot_tables()
-    workdir = Path(tempfile.mkdtemp(prefix="sms-bench-"))
-    smsc_port, hook_port, api_port = free_port(), free_port(), free_port()
-    env = env_for_children()
-    (workdir / "receiver.py").write_text(RECEIVER)
     Endpoint.objects.filter(app=app).delete()
     if via == "webhooks":
         # Live endpoints must be https (a policy of endpoint_create); the receiver is local http.
         signing_secret = crypto.secret_generate()
-        Endpoint.objects.create(app_id=app.pk, url=f"http://127.0.0.1:{hook_port}/hook", mode="live",
+        Endpoint.objects.create(app_id=app.pk, url=chain.hook_url, mode="live",
                                 event_types=[] if subscribe == "all" else ["message.delivered"], enabled=True,
                                 secrets=[_secret_entry(signing_secret)])
     else:
-        signing_secret = callback_secret(app.pk, "live")  # created here on first use, like a worker would
-    smsc = subprocess.Popen([PY, str(ROOT / "tests" / "carriers" / "smsc_server.py"), "--port", str(smsc_port)],
-                            stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    assert smsc.stdout.readline().startswith("READY")
-    received_path = workdir / "received.jsonl"
-    receiver = subprocess.Popen([PY, str(workdir / "receiver.py"), str(hook_port), signing_secret,
-                                 str(received_path)], env=env, start_new_session=True)
-    name = f"bench-smsc-{smsc_port}"
-    connector, _ = connector_save(id=name, kind="smpp", throughput=5000, config={
-        "host": "127.0.0.1", "port": smsc_port, "system_id": "bench", "password": "pw", "window": 100})
-    route = Route.objects.create(app=app, prefix="+1", priority=0, connector=connector)
-    subprocess.run([PY, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "sms"], cwd=ROOT, env=env,
-                   capture_output=True)
-    worker_log = open(ROOT / "var" / "bench-sms-worker.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen([PY, "-m", "celery", "-A", "cpaas", "worker", "-Q", "sms", "-c", str(workers),
-                               "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
-                               "-n", f"sms-bench-{os.getpid()}@%h"],
-                              cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log, start_new_session=True)
-    hook_worker = None
-    if via == "webhooks":
-        subprocess.run([PY, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "webhooks"], cwd=ROOT, env=env,
-                       capture_output=True)
-        hook_worker = subprocess.Popen(
-            [PY, "-m", "celery", "-A", "cpaas", "worker", "-Q", "webhooks", "-c", str(webhook_workers),
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
-             "-n", f"sms-bench-hooks-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log, start_new_session=True)
-    server = start_gunicorn(api_port)
-    wait_port(hook_port)
-    time.sleep(3)  # worker processes start and bind
-    roots = {"api (gunicorn)": server.pid, "sms workers": worker.pid, "smsc (test peer)": smsc.pid,
-             "receiver (test peer)": receiver.pid}
-    if hook_worker is not None:
-        roots["webhooks worker"] = hook_worker.pid
-    chain = ChainCpu(roots)
-    cpu_before = chain.sample()
-    callback = f"http://127.0.0.1:{hook_port}/hook"
+        signing_secret = callback_secret_rotate(chain.api_url, secret)
+    chain.start(signing_secret)
+    received_path = chain.received_path
+    cpu = ChainCpu(chain.roots)
+    cpu_before = cpu.sample()
+    callback = chain.hook_url
     accepted: dict[str, float] = {}
     lock = threading.Lock()
-    try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=30,
-                              headers={"Authorization": f"Bearer {secret}"})
-        interval = batch_size / rate
-        total_batches = int(seconds * rate / batch_size)
-        started = time.time()
-        behind = 0
+    client = httpx.Client(base_url=chain.api_url, timeout=30,
+                          headers={"Authorization": f"Bearer {secret}"})
+    interval = batch_size / rate
+    total_batches = int(seconds * rate / batch_size)
+    started = time.time()
+    behind = 0
 
-        def post(index: int) -> None:
-            items = [{"to": f"+1202555{(index * batch_size + i) % 10000:04d}", "from": "Acme",
-                      "body": f"Code {index}-{i}"} for i in range(batch_size)]
-            if via == "callbacks":
-                for item in items:
-                    item["status_callback"] = callback
-            response = client.post("/v1/messages/batch", json={"messages": items})
-            now = time.time()
-            body = response.json()
-            with lock:
-                for item in body["data"]:
-                    if item["status"] == "accepted":
-                        accepted[item["id"]] = now
+    def post(index: int) -> None:
+        items = [{"to": f"+1202555{(index * batch_size + i) % 10000:04d}", "from": "Acme",
+                  "body": f"Code {index}-{i}"} for i in range(batch_size)]
+        if via == "callbacks":
+            for item in items:
+                item["status_callback"] = callback
+        response = client.post("/v1/messages/batch", json={"messages": items})
+        now = time.time()
+        body = response.json()
+        with lock:
+            for item in body["data"]:
+                if item["status"] == "accepted":
+                    accepted[item["id"]] = now
 
-        threads = []
-        for index in range(total_batches):
-            due = started + index * interval
-            delay = due - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                behind += 1
-            thread = threading.Thread(target=post, args=(index,))
-            thread.start()
-            threads.append(thread)
-        for thread in threads:
-            thread.join()
-        offered_seconds = time.time() - started
-        deadline = time.time() + max(30, seconds * 3)
-        delivered: dict[str, float] = {}
-        bad = 0
-        while time.time() < deadline:
-            delivered, bad = {}, 0
-            if received_path.exists():
-                for line in received_path.read_text().splitlines():
-                    kind, ident, at = json.loads(line)
-                    if kind == "message.delivered":
-                        delivered[ident] = at
-                    elif kind == "bad-signature":
-                        bad += 1
-            if len(delivered) >= len(accepted):
-                break
-            time.sleep(0.5)
-        cpu = ChainCpu.per_message(cpu_before, chain.sample(), len(delivered))
-        # Steady state: callbacks received while the offer was still running, past its first
-        # quarter (workers warming, first batches in flight). The whole-run rate below divides by
-        # the time to the last callback, so even a chain that keeps up shows a little under the
-        # offered rate (the last message's own latency is in the denominator).
-        window = (started + offered_seconds * 0.25, started + offered_seconds)
-        steady = sum(1 for at in delivered.values() if window[0] <= at < window[1]) / (window[1] - window[0])
-        # What entered the chain in the same window: a backlog from the first quarter can lift the
-        # callbacks above it, so "kept up" reads as steady ≈ accepted, not steady > offered.
-        entered = sum(1 for at in accepted.values() if window[0] <= at < window[1]) / (window[1] - window[0])
-        latencies = sorted(delivered[i] - accepted[i] for i in delivered if i in accepted)
-        last = max(delivered.values()) if delivered else started
-        ids = list(accepted)
-        statuses = {}
-        for status in Status.values:
-            count = Message.objects.filter(id__in=ids, status=status).count() if ids else 0
-            if count:
-                statuses[status] = count
-        from django.db.models import Max
-
-        done = Message.objects.filter(id__in=ids, status="delivered")
-        last_delivered = done.aggregate(last=Max("delivered_at"))["last"]
-        delivered_rate = done.count() / max(0.001, last_delivered.timestamp() - started) if last_delivered else 0.0
-        return {
-            "delivered_rate": delivered_rate,
-            "offered_rate": rate, "accepted": len(accepted), "offered_seconds": offered_seconds,
-            "delivered_callbacks": len(delivered), "bad_signatures": bad, "statuses": statuses,
-            "sustained": len(delivered) / max(0.001, last - started),
-            "p50": latencies[len(latencies) // 2] if latencies else None,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
-            "late_batches": behind, "since": timezone.now(), "cpu_ms": cpu, "steady": steady, "entered": entered,
-        }
-    finally:
-        stop(server)
-        stop(worker)
-        stop(hook_worker)
-        stop(receiver)
-        stop(smsc)
-        route.delete()
-        connector.delete()
-        Message.objects.filter(app=app, status__in=["queued", "sending"]).update(status="canceled")
-        StatusCallback.objects.filter(app=app).delete()
-        Endpoint.objects.filter(app=app).delete()
+    threads = []
+    for index in range(total_batches):
+        due = started + index * interval
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            behind += 1
+        thread = threading.Thread(target=post, args=(index,))
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    offered_seconds = time.time() - started
+    deadline = time.time() + max(30, seconds * 3)
+    delivered: dict[str, float] = {}
+    bad = 0
+    while time.time() < deadline:
+        delivered, bad = {}, 0
+        if received_path.exists():
+            for line in received_path.read_text().splitlines():
+                kind, ident, at = json.loads(line)[:3]
+                if kind == "message.delivered":
+                    delivered[ident] = at
+                elif kind == "bad-signature":
+                    bad += 1
+        if len(delivered) >= len(accepted):
+            break
+        time.sleep(0.5)
+    cpu_ms = ChainCpu.per_message(cpu_before, cpu.sample(), len(delivered))
+    # Steady state: callbacks received while the offer was still running, past its first
+    # quarter (workers warming, first batches in flight). The whole-run rate below divides by
+    # the time to the last callback, so even a chain that keeps up shows a little under the
+    # offered rate (the last message's own latency is in the denominator).
+    window = (started + offered_seconds * 0.25, started + offered_seconds)
+    steady = sum(1 for at in delivered.values() if window[0] <= at < window[1]) / (window[1] - window[0])
+    # What entered the chain in the same window: a backlog from the first quarter can lift the
+    # callbacks above it, so "kept up" reads as steady ≈ accepted, not steady > offered.
+    entered = sum(1 for at in accepted.values() if window[0] <= at < window[1]) / (window[1] - window[0])
+    latencies = sorted(delivered[i] - accepted[i] for i in delivered if i in accepted)
+    last = max(delivered.values()) if delivered else started
+    ids = list(accepted)
+    statuses = {}
+    for status in Status.values:
+        count = Message.objects.filter(id__in=ids, status=status).count() if ids else 0
+        if count:
+            statuses[status] = count
+    done = Message.objects.filter(id__in=ids, status="delivered")
+    last_delivered = done.aggregate(last=Max("delivered_at"))["last"]
+    delivered_rate = done.count() / max(0.001, last_delivered.timestamp() - started) if last_delivered else 0.0
+    return {
+        "delivered_rate": delivered_rate,
+        "offered_rate": rate, "accepted": len(accepted), "offered_seconds": offered_seconds,
+        "delivered_callbacks": len(delivered), "bad_signatures": bad, "statuses": statuses,
+        "sustained": len(delivered) / max(0.001, last - started),
+        "p50": latencies[len(latencies) // 2] if latencies else None,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
+        "late_batches": behind, "since": timezone.now(), "cpu_ms": cpu_ms, "steady": steady, "entered": entered,
+    }
 
 
 def bench_contracts(app, count: int = 2000) -> float:
@@ -553,7 +358,12 @@ def bench_contracts(app, count: int = 2000) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=8, help="seconds per wrk round")
+    parser.add_argument("--scenario", choices=["all", "batch", "per-message"], default="all",
+                        help="batch: single-send ratio, batch accepts and end to end with batches (the sections "
+                             "below); per-message: single sends with a status_callback each, counted at the final "
+                             "callback (bench/sms_per_message.py); all: both")
+    parser.add_argument("--seconds", type=int, default=None,
+                        help="seconds per wrk round (default 8), and of the per-message run (default 20)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds bare/single")
     parser.add_argument("--e2e-seconds", type=int, default=20)
     parser.add_argument("--e2e-rates", default="500,1000", help="offered end-to-end rates, messages/s")
@@ -561,8 +371,16 @@ def main() -> None:
     parser.add_argument("--via", choices=["webhooks", "callbacks"], default="webhooks",
                         help="how the signed delivered event reaches the receiver: a webhook endpoint "
                              "(webhooks room) or each message's status_callback (SMS room)")
-    parser.add_argument("--webhook-workers", type=int, default=1,
-                        help="Celery worker processes on the webhooks queue (with --via webhooks)")
+    parser.add_argument("--webhook-workers", type=int, default=1, help="Celery worker processes on the webhooks queue")
+    parser.add_argument("--dlr-delay", type=float, default=1.0, help="per-message: seconds before each receipt")
+    parser.add_argument("--web", choices=["gunicorn", "uvicorn"], default="gunicorn",
+                        help="per-message: the API server (gunicorn sync workers close each connection; uvicorn "
+                             "keeps them alive, as docs/configuration.md runs production)")
+    parser.add_argument("--web-workers", type=int, default=2, help="per-message: API server worker processes")
+    parser.add_argument("--callback-events", default=None,
+                        help="per-message: send this status_callback_events with each message (e.g. final); "
+                             "default none, so the callback hears of every status (the API before issue 14 "
+                             "refuses the field)")
     parser.add_argument("--subscribe", choices=["delivered", "all"], default="delivered",
                         help="with --via webhooks: the endpoint's event types (message.delivered, or all)")
     parser.add_argument("--skip-accept", action="store_true")
@@ -579,10 +397,11 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     app, secret = provision(args.billing)
-    print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers, "
-          f"{args.billing} account")
-    if not args.skip_accept:
-        figures = bench_accept(secret, args.seconds, args.rounds)
+    print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers "
+          f"(per message: {args.web}, {args.web_workers} workers), {args.billing} account")
+    batch = args.scenario in ("all", "batch")
+    if batch and not args.skip_accept:
+        figures = bench_accept(secret, args.seconds or 8, args.rounds)
         print(f"bare DRF + one INSERT            {figures['bare']:8.0f} req/s")
         print(f"POST /v1/messages (single)       {figures['single']:8.0f} accepted/s   "
               f"ratio {figures['ratio']:.2f}x  (targets: >= 0.8x and >= 500/s)")
@@ -593,7 +412,7 @@ def main() -> None:
         from cpaas.messaging.models import Message
 
         Message.objects.filter(app=app, status="queued").update(status="canceled")
-    if not args.skip_e2e:
+    if batch and not args.skip_e2e:
         floor = bench_contracts(app)
         print(f"contracts alone (2 events + 1 usage record per message, batched, one process) "
               f"{floor:8.0f} messages/s")
@@ -616,7 +435,17 @@ def main() -> None:
             print(f"  CPU per delivered message {sum(cpu.values()):.2f} ms in the chain's processes, {busy:.2f} ms "
                   f"on the whole machine ({os.cpu_count()} cores give {os.cpu_count() * 1000:,} ms/s): " + ", ".join(
                       f"{label} {ms:.2f}" for label, ms in sorted(cpu.items(), key=lambda item: -item[1])))
-    print("targets: end to end >= 1,000/s sustained through SMPP; p99 < 2 s at 500/s")
+        print("targets: end to end >= 1,000/s sustained through SMPP; p99 < 2 s at 500/s")
+    if args.scenario in ("all", "per-message"):
+        ensure_bare_table()
+        # A tenant of its own: the batch scenarios' messages stay out of its counts.
+        app, secret = provision(args.billing)
+        figures = sms_per_message.measure(app, secret, seconds=args.seconds or 20, workers=args.workers,
+                                          webhook_workers=args.webhook_workers, dlr_delay=args.dlr_delay,
+                                          web=args.web, web_workers=args.web_workers,
+                                          callback_events=args.callback_events)
+        sms_per_message.report(figures)
+        print(f"load {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

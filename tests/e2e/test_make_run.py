@@ -230,7 +230,10 @@ def test_the_readme_listen_and_curl_lines_work_beside_make_run_and_sigterm_delet
         sent = httpx.post(f"{platform['base']}/v1/messages", headers=headers, timeout=10,
                           json={"from": sender, "to": "+15005550000", "body": "Hello from CPaaS"})
         assert sent.status_code in (200, 201, 202), sent.text
-        printed.wait_for(r"--> message\.\w+ \[evt_\w+\]", timeout=60)
+        try:
+            printed.wait_for(r"--> message\.\w+ \[evt_\w+\]", timeout=60)
+        except AssertionError as exc:  # what the platform printed tells why no event came
+            raise AssertionError(f"{exc}\n--- make run printed:\n{platform['output'].text[-8000:]}") from None
         deadline = time.monotonic() + 10
         while not Receiver.received and time.monotonic() < deadline:
             time.sleep(0.1)
