@@ -87,11 +87,27 @@ ensure_chromium() {
   fi
 }
 
+# The third-party SIP peers the voice tests drive (tests/support/sipua.py, kamailio.py): baresip as
+# the far-end phone, Kamailio as registrar and proxy, espeak-ng and sox to make and measure audio.
+ensure_sip_peers() {
+  local missing=()
+  command -v baresip >/dev/null || missing+=(baresip-core)
+  command -v kamailio >/dev/null || missing+=(kamailio)
+  command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+  command -v sox >/dev/null || missing+=(sox)
+  if [ "${#missing[@]}" -eq 0 ]; then
+    echo "baresip, kamailio, espeak-ng and sox are installed"
+  else
+    apt_install --no-install-recommends "${missing[@]}"
+  fi
+}
+
 started=$SECONDS
 step "Checking the services the tests need"
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_sip_peers
 
 step "ruff check ."
 .venv/bin/ruff check .

@@ -14,10 +14,10 @@ from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
 from cpaas.core.scoping import shared_policy_write
 from cpaas.core.views import ApiView
-from cpaas.messaging import schemas, selectors, services
+from cpaas.messaging import app_settings, inventory, schemas, selectors, services
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
-from cpaas.messaging.services import Caller
 from cpaas.messaging.states import TIMESTAMP
+from cpaas.messaging.validation import Caller
 
 
 def _iso(value):
@@ -156,7 +156,7 @@ class NumbersView(SmsView):
         if capabilities is not None and (not isinstance(capabilities, list) or not capabilities
                                          or not all(c in ("sms", "voice") for c in capabilities)):
             raise ApiError("`capabilities` must be a list of sms and/or voice.", param="capabilities")
-        number = services.number_provision_test(caller=self.caller, number=data.get("number"),
+        number = inventory.number_provision_test(caller=self.caller, number=data.get("number"),
                                                 capabilities=capabilities)
         return Response(number_json(number), status=201)
 
@@ -179,7 +179,7 @@ class SenderPoolsView(SmsView):
         numbers = data.get("numbers")
         if not isinstance(numbers, list) or not numbers or not all(isinstance(n, str) for n in numbers):
             raise ApiError("`numbers` must be a non-empty list of numbers the app owns.", param="numbers")
-        pool = services.sender_pool_create(caller=self.caller, name=str(data.get("name") or "")[:100],
+        pool = inventory.sender_pool_create(caller=self.caller, name=str(data.get("name") or "")[:100],
                                            numbers=numbers)
         return Response({"id": pool.id, "object": "sender_pool", "name": pool.name,
                          "numbers": sorted(numbers)}, status=201)
@@ -197,7 +197,7 @@ def settings_json(row, mode: str, new_secret: str | None = None) -> dict:
     the one response that created or rotated it."""
     body = {"object": "sms_settings", "allowed_countries": row.allowed_countries, "daily_cap": row.daily_cap,
             "velocity_limit": row.velocity_limit, "help_text": row.help_text,
-            "callback_secret_hint": services.callback_secret_hint(row, mode)}
+            "callback_secret_hint": app_settings.callback_secret_hint(row, mode)}
     if new_secret is not None:
         body["callback_secret"] = new_secret
     return body
@@ -212,7 +212,7 @@ class SmsSettingsView(SmsView):
 
     @extend_schema(operation_id="sms_settings_retrieve", responses={200: schemas.SmsSettingsOut})
     def get(self, request):
-        return Response(settings_json(services.sms_settings(self.principal.app_id), self.caller.mode))
+        return Response(settings_json(app_settings.sms_settings(self.principal.app_id), self.caller.mode))
 
     @extend_schema(operation_id="sms_settings_update", request=schemas.SmsSettingsIn,
                    responses={200: schemas.SmsSettingsOut})

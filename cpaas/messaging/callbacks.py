@@ -20,6 +20,7 @@ from standardwebhooks import Webhook
 
 from cpaas.core.egress import client, ssrf, sync
 from cpaas.messaging import conf
+from cpaas.messaging.app_settings import callback_secret
 from cpaas.messaging.models import Message, StatusCallback
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,6 @@ def _outcome(result: client.Response | Exception) -> tuple[int | None, str, bool
 
 def callbacks_deliver(limit: int | None = None) -> dict[str, int]:
     """Claim due callbacks, post them, record the outcome. Safe to run concurrently."""
-    from cpaas.messaging.services import callback_secret
-
     now = timezone.now()
     limit = limit or conf.CALLBACK_BATCH
     with transaction.atomic():

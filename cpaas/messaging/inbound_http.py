@@ -15,8 +15,10 @@ from cpaas.core.clientip import client_ip
 from cpaas.core.errors import ApiError, error_response
 from cpaas.core.parsers import json_loads
 from cpaas.core.ratelimit import gate
-from cpaas.messaging import pipeline
+from cpaas.messaging.inbound import inbound_receive
 from cpaas.messaging.models import Connector
+from cpaas.messaging.receipts import receipts_apply
+from cpaas.messaging.route import connector_for
 
 
 @csrf_exempt
@@ -32,7 +34,7 @@ def receipts(request, connector: str):
         response["Retry-After"] = str(throttle.retry_after)
         return response
     row = Connector.objects.filter(pk=connector, kind=Connector.Kind.HTTP, enabled=True).first()
-    instance = pipeline.connector_for(row.id) if row is not None else None
+    instance = connector_for(row.id) if row is not None else None
     if instance is None or not instance.verify_callback(request.headers.get("X-Callback-Token")):
         gate().auth_failed(address, settings.AUTH_FAILURES_PER_WINDOW, settings.AUTH_FAILURE_WINDOW_SECONDS)
         if row is None:
@@ -45,8 +47,8 @@ def receipts(request, connector: str):
         return error_response(error)
     items = instance.parse_callback(payload)
     receipts_ = [item for item in items if isinstance(item, DeliveryReceipt)]
-    counts = pipeline.receipts_apply(receipts_)
+    counts = receipts_apply(receipts_)
     for item in items:
         if not isinstance(item, DeliveryReceipt):
-            pipeline.inbound_receive(item)
+            inbound_receive(item)
     return JsonResponse({"received": len(items), **counts})

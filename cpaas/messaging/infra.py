@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
 from datetime import datetime
 from functools import lru_cache
+
+from django.db import close_old_connections
 
 from cpaas.core.ratelimit import LeaseTable
 from cpaas.core.redis_client import redis_client
@@ -211,8 +214,6 @@ def _fraud_key(tenant_id: str, app_id: str) -> str:
 
 
 def fraud_log(tenant_id: str, app_id: str, entry: dict) -> None:
-    import json
-
     key = _fraud_key(tenant_id, app_id)
     pipe = redis_client().pipeline(transaction=False)
     pipe.lpush(key, json.dumps(entry))
@@ -222,8 +223,6 @@ def fraud_log(tenant_id: str, app_id: str, entry: dict) -> None:
 
 
 def fraud_recent(tenant_id: str, app_id: str, limit: int = 50) -> list[dict]:
-    import json
-
     raw = redis_client().lrange(_fraud_key(tenant_id, app_id), 0, limit - 1)
     return [json.loads(item) for item in raw]
 
@@ -268,8 +267,6 @@ class Waker:
         self.wanted.set()
 
     def _run(self) -> None:
-        from django.db import close_old_connections
-
         wanted = self.wanted
         while True:
             wanted.wait()

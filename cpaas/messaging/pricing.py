@@ -13,6 +13,7 @@ from functools import partial
 
 from django.db import transaction
 
+from billing.balances import estimate_cost, plan_in_effect
 from cpaas.core.ttlcache import TtlCache
 from cpaas.messaging.models import Message
 
@@ -30,8 +31,6 @@ def rate(tenant_id: str, app_id: str, country: str, segments: int, direction: st
          ) -> tuple[Decimal, str] | None:
     """(price, currency) of ``segments`` SMS segments to ``country`` under the plan in effect,
     or None when the tenant has no plan (nothing is billed)."""
-    from billing.balances import estimate_cost, plan_in_effect
-
     version = plan_in_effect(tenant_id, app_id)
     if version is None:
         return None

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from cpaas.core.errors import ApiError
 from cpaas.core.params import query_datetime
-from cpaas.messaging.models import Message, Status
+from cpaas.messaging.models import Message, PhoneNumber, Status
 from cpaas.messaging.numbers import parse_number
 
 
@@ -43,8 +43,6 @@ def number_owned(*, app_id: str, mode: str, number: str, capability: str | None 
 
     The one read of the number inventory other rooms may use (voice checks caller ids with it).
     """
-    from cpaas.messaging.models import PhoneNumber
-
     row = (PhoneNumber.objects.filter(app_id=app_id, mode=mode, number=number)
            .values_list("capabilities", flat=True).first())
     return row is not None and (capability is None or capability in (row or []))

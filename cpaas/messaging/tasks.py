@@ -1,28 +1,34 @@
-"""Celery tasks of the SMS room (queue ``sms``). Each moves many messages; all are safe to rerun."""
+"""Celery tasks of the SMS room (queue ``sms``). Each moves many messages; all are safe to rerun.
+
+Celery's autodiscovery imports this module in the worker's parent, before the pool forks: the
+hook below starts worker.py's threads in each pool process.
+"""
 
 from __future__ import annotations
 
 import time
 
-from celery import current_app, shared_task
+from celery import shared_task
 from celery.signals import worker_process_init
 
+from cpaas.carriers.base import DeliveryReceipt
 from cpaas.core.tasks import BaseTask
-from cpaas.messaging import conf, infra
-
-SMS_QUEUE = "sms"
+from cpaas.messaging import conf, infra, worker
+from cpaas.messaging import sweep as sweeper
+from cpaas.messaging.callbacks import callbacks_deliver
+from cpaas.messaging.dispatch import dispatch_batch
+from cpaas.messaging.kicks import CALLBACKS_FLAG, DISPATCH_FLAG, SMS_QUEUE
+from cpaas.messaging.receipts import receipts_apply
 
 
 @shared_task(base=BaseTask, name="sms.dispatch", queue=SMS_QUEUE)
 def dispatch() -> int:
     """Claim and submit queued messages in batches until none are left or the time slice ends."""
-    from cpaas.messaging import pipeline
-
-    infra.flag_clear("cpaas:sms:dispatch:kick")
+    infra.flag_clear(DISPATCH_FLAG)
     deadline = time.monotonic() + conf.DISPATCH_SECONDS
     total = 0
     while time.monotonic() < deadline:
-        counts = pipeline.dispatch_batch()
+        counts = dispatch_batch()
         total += counts["claimed"]
         if counts["claimed"] < conf.DISPATCH_BATCH:
             return total
@@ -35,31 +41,22 @@ def dispatch() -> int:
 
 @shared_task(base=BaseTask, name="sms.apply_receipt", queue=SMS_QUEUE)
 def apply_receipt(connector: str, carrier_message_id: str, status: str, error_code: str = "") -> dict:
-    from cpaas.carriers.base import DeliveryReceipt
-    from cpaas.messaging import pipeline
-
-    return pipeline.receipts_apply([DeliveryReceipt(connector, carrier_message_id, status, error_code)])
+    return receipts_apply([DeliveryReceipt(connector, carrier_message_id, status, error_code)])
 
 
 @shared_task(base=BaseTask, name="sms.sweep", queue=SMS_QUEUE)
 def sweep() -> dict:
-    from cpaas.messaging import pipeline
-
-    return pipeline.sweep()
+    return sweeper.sweep()
 
 
 @shared_task(base=BaseTask, name="sms.release_scheduled", queue=SMS_QUEUE)
 def release_scheduled() -> int:
-    from cpaas.messaging import pipeline
-
-    return pipeline.release_scheduled()
+    return sweeper.release_scheduled()
 
 
 @shared_task(base=BaseTask, name="sms.deliver_callbacks", queue=SMS_QUEUE)
 def deliver_callbacks() -> dict:
-    from cpaas.messaging.callbacks import callbacks_deliver
-
-    infra.flag_clear("cpaas:sms:callbacks:kick")
+    infra.flag_clear(CALLBACKS_FLAG)
     totals = {"delivered": 0, "failed": 0}
     while True:
         counts = callbacks_deliver()
@@ -69,25 +66,4 @@ def deliver_callbacks() -> dict:
             return totals
 
 
-def consumes_sms_queue() -> bool:
-    """Whether this worker consumes the ``sms`` queue (``-Q``; Celery selected the queues in the
-    parent before it forked this process). A worker without ``-Q`` consumes only ``default``."""
-    return SMS_QUEUE in current_app.amqp.queues.consume_from
-
-
-@worker_process_init.connect
-def _open_binds(**_kwargs) -> None:
-    """Every process of a worker on the ``sms`` queue binds its SMPP connectors at start, so
-    receipts and MO arrive even before it submits anything (and a receipt stored by the SMSC for a
-    dead bind finds a home). Workers of other queues (webhooks, voice…) open none (decision 0912):
-    an SMSC counts binds per account, and a bind nobody submits on only takes receipts away."""
-    if not conf.EAGER_BINDS or not consumes_sms_queue():
-        return
-    from cpaas.messaging import pipeline
-
-    try:
-        pipeline.open_binds()
-    except Exception:  # the database may not be ready yet; binds open on first submit then
-        import logging
-
-        logging.getLogger(__name__).exception("could not open SMPP binds at worker start")
+worker_process_init.connect(worker.on_process_init)

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from cpaas.carriers.credentials import unseal
 from cpaas.core import crypto
-from cpaas.messaging import services
+from cpaas.messaging import app_settings, services
 from cpaas.messaging.connectors import connector_save
 from cpaas.messaging.models import Connector, SmsSettings
 from webhooks.crypto import secret_generate
@@ -37,10 +37,10 @@ def test_every_stored_secret_survives_a_key_rotation_and_the_old_key_can_then_go
     assert "carrier credentials: 1 re-encrypted" in out.getvalue()
     settings.SECRET_ENCRYPTION_KEYS = [new]  # the old key is gone: everything must still open
     _plain_secrets.clear()
-    services.caches_clear()
+    app_settings.caches_clear()
     crypto.forget_plain()
     assert active_secrets(Endpoint.objects.get(pk=endpoint.pk)) == [webhook_secret]
-    assert services.callback_secret(app.id, "test") == sms_secret
+    assert app_settings.callback_secret(app.id, "test") == sms_secret
     assert unseal(Connector.objects.get(pk="acme").credentials) == {"password": "carrier-pw"}
     assert "carrier-pw" not in json.dumps(list(Connector.objects.values()), default=str)
     assert SmsSettings.objects.get(app=app).callback_secrets["test"]["hint"] == crypto.hint(sms_secret)

@@ -5,21 +5,22 @@ import pytest
 import billing
 import webhooks
 from cpaas.core.redis_client import redis_client
-from cpaas.messaging import pipeline, pricing, services
+from cpaas.messaging import app_settings, pricing
+from cpaas.messaging.route import routing_reset
 
 
 @pytest.fixture(autouse=True)
 def _fresh_sms_state():
-    services.caches_clear()
-    pipeline.routing_reset()
+    app_settings.caches_clear()
+    routing_reset()
     pricing.cache.clear()
     client = redis_client()
     if client is not None:
         for key in client.scan_iter("cpaas:sms:*"):
             client.delete(key)
     yield
-    services.caches_clear()
-    pipeline.routing_reset()
+    app_settings.caches_clear()
+    routing_reset()
 
 
 @pytest.fixture
@@ -41,6 +42,18 @@ def send(api, **fields):
     body.update(fields)
     body = {k: v for k, v in body.items() if v is not None}
     return api.post("/v1/messages", body, format="json")
+
+
+_current = SimpleNamespace(events=[], usage=[])  # the contract calls of the running test
+
+
+def events_for(message_id):
+    """(type, sequence) of the events published for one message, in order."""
+    return [(e.type, e.data["sequence"]) for e in _current.events if e.data["id"] == message_id]
+
+
+def events_of(type, message_id=None):
+    return [e for e in _current.events if e.type == type and (message_id is None or e.data["id"] == message_id)]
 
 
 @pytest.fixture(autouse=True)
@@ -69,4 +82,6 @@ def contracts(monkeypatch):
     monkeypatch.setattr(webhooks, "publish", publish)
     monkeypatch.setattr(webhooks, "publish_many", publish_many)
     monkeypatch.setattr(billing, "record_usage", record_usage)
+    global _current
+    _current = calls
     return calls

@@ -4,9 +4,10 @@ import json
 
 from standardwebhooks import Webhook
 
-from cpaas.messaging import callbacks, pipeline
+from cpaas.messaging import callbacks
+from cpaas.messaging.app_settings import callback_secret
+from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import SmsSettings, StatusCallback
-from cpaas.messaging.services import callback_secret
 from cpaas.tenants.keys import api_key_create
 from cpaas.tenants.models import AuditLogEntry
 from tests.conftest import client_for
@@ -53,7 +54,7 @@ def test_rotation_shows_a_new_secret_once_signs_with_it_and_is_audited(api, app,
     receiver, server = start_receiver()  # the tenant's server, on loopback (allowed here)
     try:
         assert send(api, status_callback=f"{receiver.base}/sms", to="+15005550005").status_code == 201
-        pipeline.dispatch_batch()
+        dispatch_batch()
         assert StatusCallback.objects.exists()
         callbacks.callbacks_deliver()
     finally:

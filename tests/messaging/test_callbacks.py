@@ -7,7 +7,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from cpaas.core.egress import conf as egress_conf
-from cpaas.messaging import callbacks, conf, pipeline
+from cpaas.messaging import callbacks, conf
+from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import Message, StatusCallback
 from tests.messaging.conftest import send
 from tests.support.ssrf import REFUSED_URLS, answer_names, is_refusal, loopback_urls
@@ -20,7 +21,7 @@ def test_status_callbacks_are_signed_and_retried_until_they_succeed(api, receive
     secret = api.post("/v1/sms/settings", {}, format="json").json()["callback_secret"]  # the first write shows it
     receiver.answer("/sms", 500)
     message_id = send(api, status_callback=f"{receiver.base}/sms", to="+15005550005").json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     (row,) = StatusCallback.objects.filter(message_id=message_id)
     assert row.payload["type"] == "message.sent"
     assert callbacks.callbacks_deliver() == {"delivered": 0, "failed": 1}
@@ -38,7 +39,7 @@ def test_status_callbacks_are_signed_and_retried_until_they_succeed(api, receive
 def test_a_redirect_is_a_failed_attempt_and_never_followed(api, receiver, allow_loopback):
     receiver.answer("/sms", 302, location="http://169.254.169.254/latest/meta-data/")
     send(api, status_callback=f"{receiver.base}/sms")
-    pipeline.dispatch_batch()
+    dispatch_batch()
     rows = StatusCallback.objects.count()  # one per status the message reached
     assert callbacks.callbacks_deliver() == {"delivered": 0, "failed": rows}
     assert {(row.last_status, "not followed" in row.last_error) for row in StatusCallback.objects.all()} == {
@@ -78,7 +79,7 @@ def test_status_callbacks_never_reach_a_loopback_spelling(api, receiver, resolve
     urls = loopback_urls(port, "/sms")
     for url in urls:
         assert send(api, status_callback=url).status_code == 201, url
-    pipeline.dispatch_batch()
+    dispatch_batch()
     monkeypatch.setattr(egress_conf, "ALLOWED_CIDRS", [])
     rows = list(StatusCallback.objects.all())
     assert len(rows) >= len(urls)

@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 
 from cpaas.carriers.credentials import unseal
 from cpaas.core.ratelimit import gate
-from cpaas.messaging import pipeline
 from cpaas.messaging.connectors import connector_save
 from cpaas.messaging.models import Connector
+from cpaas.messaging.route import connector_for
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_http_headers_and_callback_token_are_credentials():
                                                  "headers": {"Authorization": "Bearer upstream-key"}})
     text = stored("up")
     assert "tok-123" not in text and "upstream-key" not in text
-    connector = pipeline.connector_for("up")
+    connector = connector_for("up")
     assert connector.verify_callback("tok-123") and not connector.verify_callback("nope")
 
 
@@ -53,7 +53,7 @@ def test_a_plain_credential_cannot_be_written_into_the_configuration_even_by_a_r
 
 def test_only_the_connector_opens_its_credentials():
     connector_save(id="smsc1", kind="smpp", config={"host": "127.0.0.1", "port": 2775, "password": "pw"})
-    connector = pipeline.connector_for("smsc1")
+    connector = connector_for("smsc1")
     assert "password" not in connector.config and "pw" not in repr(connector)
     assert connector.secret("password") == "pw"  # what its bind sends (end to end: test_worker_e2e)
 

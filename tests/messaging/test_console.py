@@ -1,6 +1,6 @@
 import pytest
 
-from cpaas.messaging import pipeline
+from cpaas.messaging.dispatch import dispatch_batch
 from tests.messaging.conftest import send
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,7 @@ def member(client, provisioned):
 def test_the_message_log_lists_and_filters_messages(member, api):
     delivered = send(api, to="+15005550000", body="first").json()["id"]
     failed = send(api, to="+15005550002", body="second").json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     page = member.get("/console/sms/messages").content.decode()
     assert delivered in page and failed in page
     only_failed = member.get("/console/sms/messages", {"status": "failed"}).content.decode()
@@ -24,7 +24,7 @@ def test_the_message_log_lists_and_filters_messages(member, api):
 
 def test_the_detail_page_shows_the_timeline_and_callbacks(member, api):
     message_id = send(api, status_callback="https://hooks.test/x").json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     page = member.get(f"/console/sms/messages/{message_id}").content.decode()
     for text in ("queued", "sent", "delivered", "message.delivered", "https://hooks.test/x"):
         assert text in page

@@ -4,8 +4,8 @@ import httpx
 import pytest
 
 from cpaas.carriers.http.connector import HttpConnector
-from cpaas.messaging import pipeline
 from cpaas.messaging.connectors import connector_save
+from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import Message, Route
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
@@ -33,7 +33,7 @@ def upstream(app, monkeypatch):
 def test_a_message_routes_through_an_http_upstream_and_its_callback_delivers_it(upstream, client):
     live, posted = upstream
     message_id = send(live, to="+12025550123").json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert posted == [{"to": "+12025550123", "from": "Acme", "text": "Hello"}]
     assert Message.objects.get(pk=message_id).status == "sent"
     response = client.post("/v1/carriers/up/receipts", [{"id": "up-1", "status": "delivered"}],

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from cpaas.messaging import pipeline
+from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import Connector, Message, Route
+from cpaas.messaging.route import route_candidates, routing_reset
 from tests.messaging.conftest import send
 
 
@@ -27,8 +28,8 @@ def test_a_live_message_whose_route_is_gone_fails_with_no_route_instead_of_the_s
     message_id = send(live).json()["id"]
     test_id = send(api).json()["id"]
     route.delete()
-    pipeline.routing_reset()
-    pipeline.dispatch_batch()
+    routing_reset()
+    dispatch_batch()
     live_message = Message.objects.get(pk=message_id)
     assert (live_message.status, live_message.error_code) == ("failed", "no_route")
     assert "sandbox" not in live_message.tried_connectors and live_message.connector != "sandbox"
@@ -37,4 +38,4 @@ def test_a_live_message_whose_route_is_gone_fails_with_no_route_instead_of_the_s
 
 def test_live_routing_has_no_sandbox_fallback(app):
     message = Message(app_id=app.id, mode="live", to="+12025550123", country="US")
-    assert pipeline.route_candidates(message) == []
+    assert route_candidates(message) == []

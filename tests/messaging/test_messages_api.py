@@ -288,7 +288,7 @@ def test_a_built_message_has_every_field_a_model_instance_would_have(db):
     from django.utils import timezone as tz
 
     from cpaas.messaging.models import Message as M
-    from cpaas.messaging.services import _new_message
+    from cpaas.messaging.validation import _new_message
 
     fast = _new_message(to="+15005550000", created_at=tz.now())
     slow = M(to="+15005550000")
@@ -301,7 +301,7 @@ def test_a_built_message_has_every_field_a_model_instance_would_have(db):
 
 def test_the_documented_send_fields_are_the_accepted_ones():
     from cpaas.messaging.schemas import SmsMessageIn
-    from cpaas.messaging.services import SEND_FIELDS
+    from cpaas.messaging.validation import SEND_FIELDS
 
     assert set(SmsMessageIn().fields) == set(SEND_FIELDS)
 

@@ -16,9 +16,10 @@ from billing.models import UsageEvent
 from cpaas.carriers.base import InboundSms
 from cpaas.carriers.sandbox import connector as sandbox
 from cpaas.core.redis_client import redis_client
-from cpaas.messaging import pipeline
+from cpaas.messaging.dispatch import dispatch_batch
+from cpaas.messaging.inbound import inbound_receive
+from cpaas.messaging.inventory import number_assign
 from cpaas.messaging.models import Connector, Message, Route
-from cpaas.messaging.services import number_assign
 from tests.messaging.conftest import send
 from tests.support.money import available, capped, held, prepaid, price
 
@@ -91,7 +92,7 @@ def test_test_mode_traffic_is_never_reserved_or_charged(tenant, app, api, monkey
     prepaid(tenant, "0")
     redis = RedisCalls(monkeypatch)
     assert send(api).status_code == 201
-    pipeline.dispatch_batch()
+    dispatch_batch()
     assert redis.commands == []
     assert held(app) == 0
 
@@ -126,13 +127,13 @@ def test_a_sent_message_keeps_its_reservation_and_a_failed_one_gives_it_back(
     assert held(app) == 100_000
     assert send(live).json()["error"]["code"] == "insufficient_funds"
     with django_capture_on_commit_callbacks(execute=True):
-        pipeline.dispatch_batch()
+        dispatch_batch()
     assert Message.objects.get(pk=failing).status == "failed"
     assert (held(app), available(tenant)) == (0, 100_000)
     delivered = send(live)
     assert delivered.status_code == 201
     with django_capture_on_commit_callbacks(execute=True):
-        pipeline.dispatch_batch()
+        dispatch_batch()
     assert Message.objects.get(pk=delivered.json()["id"]).status in ("sent", "delivered")
     assert (held(app), available(tenant)) == (0, 0)
     assert send(live).status_code == 402
@@ -174,7 +175,7 @@ def test_concurrent_sends_never_overdraw_the_balance(tenant, app, live, transact
 def test_usage_is_recorded_in_the_mode_of_the_message(app, api, live):
     test_id = send(api).json()["id"]
     live_id = send(live).json()["id"]
-    pipeline.dispatch_batch()
+    dispatch_batch()
     modes = dict(UsageEvent.objects.filter(app=app).values_list("idempotency_key", "mode"))
     assert modes == {f"sms:{test_id}": "test", f"sms:{live_id}": "live"}
 
@@ -186,6 +187,6 @@ def test_a_help_reply_is_a_live_send_and_is_not_sent_when_the_balance_cannot_pay
     price(tenant, TEN_CENTS)
     prepaid(tenant, "0.10")
     for sender in ("+12025550101", "+12025550102"):
-        pipeline.inbound_receive(InboundSms("carrier", sender=sender, recipient=number, body="HELP"))
+        inbound_receive(InboundSms("carrier", sender=sender, recipient=number, body="HELP"))
     assert list(Message.objects.filter(direction="outbound").values_list("to", flat=True)) == ["+12025550101"]
     assert held(app) > 0

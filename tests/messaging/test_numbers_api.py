@@ -1,7 +1,7 @@
 import pytest
 
+from cpaas.messaging.inventory import number_assign, sandbox_numbers_provision
 from cpaas.messaging.models import PhoneNumber
-from cpaas.messaging.services import number_assign, sandbox_numbers_provision
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
 

@@ -126,7 +126,7 @@ def test_a_message_goes_through_the_worker_and_smpp_and_its_signed_callbacks_arr
 
 
 def test_a_worker_killed_between_submit_and_status_update_neither_loses_nor_resends(live, smsc):
-    from cpaas.messaging import pipeline
+    from cpaas.messaging.sweep import sweep
 
     # The receipt comes a second late, so it outlives the killed bind and is stored and forwarded
     # by the SMSC. (A receipt that reaches a process in its last ~50 ms, before the flusher applies
@@ -148,7 +148,7 @@ def test_a_worker_killed_between_submit_and_status_update_neither_loses_nor_rese
     healthy = Worker().start()
     try:
         # beat's sweeper, run here directly: it finds the expired lease and reads the journal
-        assert wait_for(lambda: pipeline.sweep()["recovered_sent"] == 1 or
+        assert wait_for(lambda: sweep()["recovered_sent"] == 1 or
                         Message.objects.get(pk=message_id).status != "sending", timeout=20)
         assert wait_for(lambda: Message.objects.get(pk=message_id).status == "delivered", timeout=30)
     finally:

@@ -131,8 +131,6 @@ class SmppConnector(SmsConnector):
             self._thread = threading.Thread(target=run, name=f"smpp-{self.name}", daemon=True)
             self._thread.start()
             ready.wait()
-            if self.sink is not None and hasattr(self.sink, "start_flusher"):
-                self.sink.start_flusher()
 
     async def _keep_bound(self) -> None:
         delay = 0.2

@@ -81,7 +81,7 @@ def demo_ensure(*, var_dir: Path | None = None) -> Demo:
     if secret != stored_secret:
         _write_private(key_file, secret)
     # The demo app owns a few sandbox numbers, so SMS and voice work from the first minute.
-    from cpaas.messaging.services import sandbox_numbers_provision
+    from cpaas.messaging.inventory import sandbox_numbers_provision
 
     numbers = tuple(n.number for n in sandbox_numbers_provision(app=app))
     return Demo(tenant=tenant, app=app, email=DEMO_EMAIL, password=password, secret=secret,

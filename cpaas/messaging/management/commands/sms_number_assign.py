@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from cpaas.core.errors import ApiError
-from cpaas.messaging.services import number_assign
+from cpaas.messaging.inventory import number_assign
 from cpaas.tenants.models import App
 
 
