@@ -209,7 +209,8 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
               webhook_workers: int = 1, subscribe: str = "delivered") -> dict:
     """``via="webhooks"``: an endpoint subscribed to every event gets message.sent and
     message.delivered from the webhooks room's dispatcher (its own Celery worker, queue
-    ``webhooks``); ``via="callbacks"``: each message's ``status_callback`` gets them.
+    ``webhooks``); ``via="callbacks"``: each message's ``status_callback`` gets them, from the
+    same room's callback outbox (the same ``webhooks`` worker).
     ``subscribe="delivered"``: the endpoint subscribes to ``message.delivered`` only (every event
     is still published and stored; only the delivered one is sent), ``"all"``: to every event."""
     from webhooks.models import Endpoint
@@ -370,7 +371,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes on the sms queue")
     parser.add_argument("--via", choices=["webhooks", "callbacks"], default="webhooks",
                         help="how the signed delivered event reaches the receiver: a webhook endpoint "
-                             "(webhooks room) or each message's status_callback (SMS room)")
+                             "(webhooks room) or each message's status_callback (the same room's callback outbox)")
     parser.add_argument("--webhook-workers", type=int, default=1, help="Celery worker processes on the webhooks queue")
     parser.add_argument("--dlr-delay", type=float, default=1.0, help="per-message: seconds before each receipt")
     parser.add_argument("--web", choices=["gunicorn", "uvicorn"], default="gunicorn",

@@ -212,7 +212,7 @@ def vacuum_hot_tables() -> None:
         if cursor.fetchone()[0] == "on":
             return
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
-                       [["messaging_message", "messaging_statuscallback", "webhooks_delivery", "webhooks_event",
+                       [["messaging_message", "webhooks_callback", "webhooks_delivery", "webhooks_event",
                          "webhooks_subjectsequence", "webhooks_attempt", "billing_usageevent"]])
         for (table,) in cursor.fetchall():  # whichever of them this schema has
             cursor.execute(f"VACUUM (ANALYZE) {table}")
@@ -284,8 +284,8 @@ class Chain:
         self.processes.append(worker)
         self.roots["sms workers"] = worker.pid
         if self.webhooks_worker:
-            # On main, status callbacks are posted by a thread of the sms workers; once they are rows
-            # of the shared callback outbox, this worker posts them (and webhooks always).
+            # Status callbacks are rows of the shared callback outbox (decision 0930): this worker
+            # posts them, and webhooks.
             hooks = _celery("webhooks", self.webhook_workers, "sms-bench-hooks", log)
             self.processes.append(hooks)
             self.roots["webhooks worker"] = hooks.pid

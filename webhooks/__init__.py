@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from webhooks.callbacks import NewCallback
     from webhooks.models import Event
     from webhooks.services import NewEvent
 
@@ -47,6 +48,10 @@ def __getattr__(name: str):
         from webhooks.services import NewEvent
 
         return NewEvent
+    if name == "NewCallback":
+        from webhooks.callbacks import NewCallback
+
+        return NewCallback
     raise AttributeError(name)
 
 
@@ -57,6 +62,14 @@ def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency
     from webhooks.callbacks import send_callback as _send
 
     _send(app, url, type, data, idempotency_key=idempotency_key, channel=channel)
+
+
+def send_callbacks(callbacks: Iterable[NewCallback]) -> None:
+    """:func:`send_callback` for a batch of ``webhooks.NewCallback`` (hot paths): one INSERT and
+    one kick on commit."""
+    from webhooks.callbacks import send_callbacks as _send_many
+
+    _send_many(callbacks)
 
 
 def callbacks_with_keys(app_id: str, idempotency_keys: Iterable[str]) -> list:

@@ -3,7 +3,9 @@
 A channel's ``status_callback`` (a call's, a message's) is a URL that comes with the object, not a
 subscribed endpoint; it still deserves what endpoints get. :func:`send_callback` records the
 callback inside the caller's transaction (so it exists exactly when the state change it reports
-does) and a ``webhooks`` worker delivers it after commit:
+does; :func:`send_callbacks` records a batch in one INSERT) and a ``webhooks`` worker delivers it
+after commit (the commit kicks a delivery task, coalesced to one per second however many commits
+there are):
 
 - claimed in batches with ``SELECT … FOR UPDATE SKIP LOCKED`` and leased (``next_attempt_at``
   moved past the lease), so two workers never send the same row at once and a worker that dies
@@ -13,7 +15,9 @@ does) and a ``webhooks`` worker delivers it after commit:
   (``sender.get_sender()``), so connections stay warm across batches and tasks;
 - outcomes written with one statement per batch;
 - signed with Standard Webhooks headers; ``webhook-id`` is the row id and the body is stored, so
-  every retry is byte-identical and receivers de-duplicate on ``webhook-id``;
+  every retry is byte-identical and receivers de-duplicate on ``webhook-id``. That matters most
+  for an attempt that failed after the request was written (the connection dropped before the
+  answer, a timeout): the receiver may have acted on it, and its retry says it is the same one;
 - retried on ``retry.SCHEDULE`` (5 s, 5 min, 30 min, 2 h, …), then ``failed``.
 
 Whose secret signs a callback is the channel's business: each channel registers a function from
@@ -25,9 +29,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.db import transaction
@@ -42,6 +46,7 @@ from webhooks.callback_models import Callback
 from webhooks.models import Event
 from webhooks.sender import Result, attempt, get_sender
 from webhooks.services import enqueue_once, payload
+from webhooks.tasks import deliver_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,17 @@ def register_signer(channel: str, secrets_for: Callable[[str], list[str]]) -> No
     _signers[channel] = secrets_for
 
 
+class NewCallback(NamedTuple):
+    """One callback to record: :func:`send_callbacks` takes a batch of these."""
+
+    app_id: str
+    url: str
+    type: str
+    data: dict[str, Any]
+    idempotency_key: str
+    channel: str
+
+
 def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency_key: str,
                   channel: str) -> None:
     """Record a signed POST of ``{"id", "type", "created", "data"}`` to ``url``, sent after commit.
@@ -65,23 +81,29 @@ def send_callback(app, url: str, type: str, data: dict[str, Any], *, idempotency
     Call inside the transaction that makes the change it reports. The same ``idempotency_key``
     for the same app records it once (later calls change nothing).
     """
-    if channel not in _signers:
-        raise ValueError(f"no signer registered for channel {channel!r}")
-    app_id = getattr(app, "pk", app)
-    callback_id = new_id("cbk")
+    send_callbacks([NewCallback(getattr(app, "pk", app), url, type, data, idempotency_key, channel)])
+
+
+def send_callbacks(callbacks: Iterable[NewCallback]) -> None:
+    """:func:`send_callback` for a batch: one INSERT and one kick on commit for all of them."""
     now = timezone.now()
-    body = payload(Event(id=callback_id, type=type, data=data, created_at=now)).decode()
-    Callback.objects.bulk_create(
-        [Callback(id=callback_id, app_id=app_id, channel=channel, url=url, type=type, body=body,
-                  idempotency_key=idempotency_key, next_attempt_at=now, created_at=now)],
-        ignore_conflicts=True)
+    rows = []
+    for item in callbacks:
+        if item.channel not in _signers:
+            raise ValueError(f"no signer registered for channel {item.channel!r}")
+        callback_id = new_id("cbk")
+        body = payload(Event(id=callback_id, type=item.type, data=item.data, created_at=now)).decode()
+        rows.append(Callback(id=callback_id, app_id=item.app_id, channel=item.channel, url=item.url,
+                             type=item.type, body=body, idempotency_key=item.idempotency_key,
+                             next_attempt_at=now, created_at=now))
+    if not rows:
+        return
+    Callback.objects.bulk_create(rows, ignore_conflicts=True)
     transaction.on_commit(callbacks_kick)
 
 
 def callbacks_kick() -> None:
     """Start a delivery task soon; a burst of callbacks enqueues at most one task per second."""
-    from webhooks.tasks import deliver_callbacks
-
     enqueue_once(KICK_KEY, deliver_callbacks, "callback delivery")
 
 

@@ -14,7 +14,7 @@ from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
 from cpaas.core.scoping import shared_policy_write
 from cpaas.core.views import ApiView
-from cpaas.messaging import app_settings, inventory, schemas, selectors, services
+from cpaas.messaging import app_settings, inventory, schemas, selectors, services, status_callbacks
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
 from cpaas.messaging.states import TIMESTAMP
 from cpaas.messaging.validation import Caller
@@ -48,6 +48,7 @@ def message_json(message: Message) -> dict:
         "error_message": message.error_message or None,
         "reference": message.reference or None,
         "status_callback": message.status_callback or None,
+        "status_callback_events": status_callbacks.events_of(message),
         "send_at": _iso(message.send_at),
         "validity_period": message.validity_period,
         "sequence": message.sequence,

@@ -32,10 +32,6 @@ VELOCITY_PREFIX_DIGITS = env.int("SMS_VELOCITY_PREFIX_DIGITS", 8)
 # A connector for live messages no route matches; empty: none (they are refused, ``no_route``).
 # The sandbox never carries live traffic, so "sandbox" here is ignored.
 FALLBACK_CONNECTOR = env.str("SMS_FALLBACK_CONNECTOR", "")
-# Status callbacks: attempts before giving up, and how long a POST may take.
-CALLBACK_MAX_ATTEMPTS = env.int("SMS_CALLBACK_MAX_ATTEMPTS", 8)
-CALLBACK_TIMEOUT_SECONDS = env.int("SMS_CALLBACK_TIMEOUT_SECONDS", 10)
-CALLBACK_BATCH = env.int("SMS_CALLBACK_BATCH", 200)
 # Journal of submits kept in Redis so a crashed worker's submits are reconciled, not resent.
 JOURNAL_TTL_SECONDS = env.int("SMS_JOURNAL_TTL_SECONDS", 7 * 24 * 3600)
 # Receipts held for a settle are journaled this long (deleted by the settle; read by the sweeper).

@@ -6,9 +6,10 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.dateparse import parse_date
 
+import webhooks
 from cpaas.console.access import console_view
-from cpaas.messaging import infra
-from cpaas.messaging.models import Message, SmsSettings, Status, StatusCallback
+from cpaas.messaging import infra, status_callbacks
+from cpaas.messaging.models import Message, SmsSettings, Status
 from cpaas.messaging.states import TIMESTAMP
 from cpaas.tenants.models import App
 
@@ -50,7 +51,9 @@ def message_detail(request, message_id: str):
         ((getattr(message, column), status) for status, column in TIMESTAMP.items()
          if getattr(message, column, None) is not None and not (status == "scheduled" and not message.send_at)),
         key=lambda item: item[0])
-    callbacks = StatusCallback.objects.filter(message=message).order_by("created_at")
+    callbacks = webhooks.callbacks_with_keys(
+        message.app_id, [status_callbacks.callback_key(message.id, status) for status in status_callbacks.STATUSES]
+    ) if message.status_callback else []
     return render(request, "messaging/console/message.html", {
         "message": message, "timeline": timeline, "callbacks": callbacks})
 

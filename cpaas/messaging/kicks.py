@@ -1,7 +1,7 @@
 """Wake-ups of the SMS room's Celery tasks, addressed by name.
 
-The stages enqueue work (a dispatcher after a commit, a sandbox receipt due later, a callback
-round); the tasks module imports the stages. Sending tasks by name keeps that one way: a stage
+The stages enqueue work (a dispatcher after a commit, a sandbox receipt due later); the tasks
+module imports the stages. Sending tasks by name keeps that one way: a stage
 never imports ``tasks``.
 """
 
@@ -13,7 +13,6 @@ from cpaas.messaging import conf, infra
 
 SMS_QUEUE = "sms"
 DISPATCH_FLAG = "cpaas:sms:dispatch:kick"
-CALLBACKS_FLAG = "cpaas:sms:callbacks:kick"
 
 
 def task_send(name: str, args: list | None = None, countdown: float | None = None) -> None:

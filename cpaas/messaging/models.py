@@ -61,6 +61,8 @@ class Message(models.Model):
     error_message = models.CharField(max_length=300, blank=True, default="")
     reference = models.CharField(max_length=100, blank=True, default="")
     status_callback = models.URLField(max_length=500, blank=True, default="")
+    # The statuses the status callback hears of (status_callbacks.py); empty: every one.
+    status_callback_events = models.JSONField(default=list, blank=True)
     validity_period = models.PositiveIntegerField(null=True, blank=True)  # seconds
     price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, default="")
@@ -225,23 +227,3 @@ class ReceiptOrphan(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["connector", "carrier_message_id", "status"],
                                                name="orphan_unique")]
-
-
-class StatusCallback(models.Model):
-    """One signed POST to a message's ``status_callback`` URL, retried until it answers 2xx."""
-
-    id = id_field("scb")
-    app = models.ForeignKey("tenants.App", on_delete=models.CASCADE, related_name="+")
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="callbacks")
-    url = models.URLField(max_length=500)
-    payload = models.JSONField()
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        indexes = [models.Index(fields=["next_attempt_at"], name="scb_due_idx",
-                                condition=Q(delivered_at__isnull=True))]

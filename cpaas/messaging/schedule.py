@@ -3,6 +3,5 @@
 BEAT = {
     "sms-sweep-stuck": {"task": "sms.sweep", "schedule": 15.0, "options": {"queue": "sms"}},
     "sms-release-scheduled": {"task": "sms.release_scheduled", "schedule": 10.0, "options": {"queue": "sms"}},
-    "sms-deliver-callbacks": {"task": "sms.deliver_callbacks", "schedule": 10.0, "options": {"queue": "sms"}},
     "sms-dispatch": {"task": "sms.dispatch", "schedule": 30.0, "options": {"queue": "sms"}},
 }

@@ -4,7 +4,10 @@ the request path; a test keeps them in step with the fields the services accept.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from cpaas.messaging.status_callbacks import SHORTHANDS, STATUSES
 
 
 class _FromField:
@@ -16,12 +19,25 @@ class _FromField:
         return fields
 
 
+@extend_schema_field({"oneOf": [
+    {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(STATUSES)}},
+    {"type": "string", "enum": list(SHORTHANDS)},
+]})
+class _StatusCallbackEvents(serializers.JSONField):
+    """A list of statuses, or the shorthand ``"final"`` / ``"all"``."""
+
+
 class SmsMessageIn(_FromField, serializers.Serializer):
     to = serializers.CharField(help_text="E.164 number (or national format with `country`).")
     from_ = serializers.CharField(required=False, help_text="An owned number or an alphanumeric sender id.")
     sender_pool = serializers.CharField(required=False, help_text="Send from a pool (sticky per recipient).")
     body = serializers.CharField(help_text="Up to 10 segments.")
-    status_callback = serializers.URLField(required=False)
+    status_callback = serializers.URLField(required=False, help_text="Signed POSTs of the message's status changes.")
+    status_callback_events = _StatusCallbackEvents(
+        required=False,
+        help_text='The statuses `status_callback` hears of: a list of `queued`, `sent`, `delivered`, '
+                  '`undelivered`, `failed`, `canceled`; or `"final"` (the status a message ends in: '
+                  '`delivered`, `undelivered`, `failed` or `canceled`); default every one (`"all"`).')
     send_at = serializers.DateTimeField(required=False, help_text="15 minutes to 7 days ahead.")
     validity_period = serializers.IntegerField(required=False, help_text="Seconds.")
     reference = serializers.CharField(required=False, help_text="Your own id, echoed back.")
@@ -47,6 +63,7 @@ class SmsMessageOut(_FromField, serializers.Serializer):
     error_message = serializers.CharField(allow_null=True)
     reference = serializers.CharField(allow_null=True)
     status_callback = serializers.CharField(allow_null=True)
+    status_callback_events = serializers.ListField(child=serializers.ChoiceField(choices=list(STATUSES)))
     send_at = serializers.DateTimeField(allow_null=True)
     validity_period = serializers.IntegerField(allow_null=True)
     sequence = serializers.IntegerField()

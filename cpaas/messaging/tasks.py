@@ -15,9 +15,8 @@ from cpaas.carriers.base import DeliveryReceipt
 from cpaas.core.tasks import BaseTask
 from cpaas.messaging import conf, infra, worker
 from cpaas.messaging import sweep as sweeper
-from cpaas.messaging.callbacks import callbacks_deliver
 from cpaas.messaging.dispatch import dispatch_batch
-from cpaas.messaging.kicks import CALLBACKS_FLAG, DISPATCH_FLAG, SMS_QUEUE
+from cpaas.messaging.kicks import DISPATCH_FLAG, SMS_QUEUE
 from cpaas.messaging.receipts import receipts_apply
 
 
@@ -52,18 +51,6 @@ def sweep() -> dict:
 @shared_task(base=BaseTask, name="sms.release_scheduled", queue=SMS_QUEUE)
 def release_scheduled() -> int:
     return sweeper.release_scheduled()
-
-
-@shared_task(base=BaseTask, name="sms.deliver_callbacks", queue=SMS_QUEUE)
-def deliver_callbacks() -> dict:
-    infra.flag_clear(CALLBACKS_FLAG)
-    totals = {"delivered": 0, "failed": 0}
-    while True:
-        counts = callbacks_deliver()
-        for key in totals:
-            totals[key] += counts[key]
-        if counts["delivered"] + counts["failed"] < conf.CALLBACK_BATCH:
-            return totals
 
 
 worker_process_init.connect(worker.on_process_init)

@@ -18,14 +18,14 @@ from django.utils.dateparse import parse_datetime
 from cpaas.core import egress
 from cpaas.core.errors import ApiError
 from cpaas.core.scoping import scoped
-from cpaas.messaging import conf, encoding
+from cpaas.messaging import conf, encoding, status_callbacks
 from cpaas.messaging.app_settings import owned_numbers, sms_settings
 from cpaas.messaging.models import Direction, Message, Mode, SenderPool, SmsSettings, Status, StickySender
 from cpaas.messaging.numbers import is_alphanumeric_sender, looks_like_number, parse_number
 from cpaas.messaging.route import route_candidates
 
-SEND_FIELDS = frozenset({"to", "from", "sender_pool", "body", "status_callback", "send_at",
-                         "validity_period", "reference", "smart_encoding", "country"})
+SEND_FIELDS = frozenset({"to", "from", "sender_pool", "body", "status_callback", "status_callback_events",
+                         "send_at", "validity_period", "reference", "smart_encoding", "country"})
 
 @dataclass
 class Caller:
@@ -150,6 +150,7 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
     callback = _text(data, "status_callback", 500)
     if callback:
         callback = egress.tenant_url(callback, param="status_callback")
+    callback_events = status_callbacks.events_parse(data.get("status_callback_events"))
     reference = _text(data, "reference", 100)
     settings_row = sms_settings(caller.app_id)
     _geo_check(settings_row, caller.mode, to.country)
@@ -159,7 +160,7 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
         body=info.body, encoding=info.encoding, segments=info.segments,
         status=Status.SCHEDULED if send_at else Status.QUEUED, send_at=send_at,
         queued_at=None if send_at else now, created_at=now, reference=reference,
-        status_callback=callback, validity_period=validity,
+        status_callback=callback, status_callback_events=callback_events, validity_period=validity,
     )
     # Live traffic never reaches the sandbox: no live route now is a 400, not a 201 that the
     # sandbox would later "deliver". The routing table is the dispatcher's per-process copy

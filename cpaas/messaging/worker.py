@@ -9,13 +9,12 @@ the lock order they keep are in docs/architecture.md, "Threads of an SMS worker"
 - ``smpp-<connector>``: one per enabled SMPP connector, its bind's asyncio loop; pushes receipts
   and inbound messages into the sink (``open_binds``);
 - ``sms-sink-flusher``: flushes the sink every 50 ms, adopts orphaned receipts every second
-  (``flusher_run``);
-- ``sms-callbacks``: posts status callbacks as soon as a commit stored them
-  (``announce.callback_sender``).
+  (``flusher_run``).
 
 Celery's own thread runs the tasks (dispatch, sweep, …). A process without these threads (the
 API, a test) still works: the dispatcher flushes the sink after every batch, the sweeper every
-15 s, and status callbacks go through the ``sms.deliver_callbacks`` task.
+15 s. Status callbacks are not posted here: they are rows of the webhooks room's callback outbox,
+sent by the ``webhooks`` workers (decision 0930).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from celery import current_app
 from django.db import close_old_connections
 
 from cpaas.messaging import conf
-from cpaas.messaging.announce import callback_sender
 from cpaas.messaging.kicks import SMS_QUEUE
 from cpaas.messaging.models import Connector
 from cpaas.messaging.receipts import orphans_adopt
@@ -89,7 +87,6 @@ def start(*, binds: bool = True) -> list[str]:
     """Start this process's SMS threads (each at most once per process); the SMPP connectors
     bound. The sink's threads start first: a bind's first receipt finds its flusher running."""
     flusher_start()
-    callback_sender.start()
     return open_binds() if binds else []
 
 

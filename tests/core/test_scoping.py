@@ -28,7 +28,6 @@ NOT_KEY_REACHABLE = {
     "AuditLogEntry": "written by services, read in the console only",
     "OptOut": "recipients' STOP replies; read by the send path, by app (a number opts out of the app)",
     "Route": "operator routing configuration",
-    "StatusCallback": "the SMS callback outbox, sent by workers",
     "CallLeg": "read with its call only (prefetched under a scoped Call)",
     "CallLogEntry": "read in the console only",
     "SubjectSequence": "a webhook ordering counter, internal",

@@ -4,15 +4,16 @@ import json
 
 from standardwebhooks import Webhook
 
-from cpaas.messaging import callbacks
 from cpaas.messaging.app_settings import callback_secret
 from cpaas.messaging.dispatch import dispatch_batch
-from cpaas.messaging.models import SmsSettings, StatusCallback
+from cpaas.messaging.models import SmsSettings
 from cpaas.tenants.keys import api_key_create
 from cpaas.tenants.models import AuditLogEntry
 from tests.conftest import client_for
 from tests.messaging.conftest import send
 from tests.support.receiver import start_receiver
+from webhooks.callback_models import Callback
+from webhooks.callbacks import callbacks_deliver
 
 ROTATE = "/v1/sms/settings/rotate-callback-secret"
 
@@ -55,8 +56,8 @@ def test_rotation_shows_a_new_secret_once_signs_with_it_and_is_audited(api, app,
     try:
         assert send(api, status_callback=f"{receiver.base}/sms", to="+15005550005").status_code == 201
         dispatch_batch()
-        assert StatusCallback.objects.exists()
-        callbacks.callbacks_deliver()
+        assert Callback.objects.exists()
+        callbacks_deliver()
     finally:
         server.shutdown()
         server.server_close()

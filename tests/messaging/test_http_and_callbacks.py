@@ -10,6 +10,7 @@ from cpaas.messaging.models import Message, Route
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
 from tests.messaging.conftest import send
+from webhooks.callback_models import Callback
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +55,16 @@ def test_a_carrier_callback_with_a_nul_is_a_400_naming_it(upstream, client):
                            content_type="application/json", HTTP_X_CALLBACK_TOKEN="tok")
     assert response.status_code == 400
     assert (response.json()["error"]["code"], response.json()["error"]["param"]) == ("invalid_characters", "[0].id")
+
+
+def test_a_live_message_s_final_only_callback_is_recorded_by_the_receipt_and_signed_live(upstream, client):
+    live, _ = upstream
+    message_id = send(live, to="+12025550123", status_callback="https://hooks.example.com/sms",
+                      status_callback_events="final").json()["id"]
+    dispatch_batch()
+    assert not Callback.objects.exists()  # `sent` was not asked for
+    client.post("/v1/carriers/up/receipts", [{"id": "up-1", "status": "delivered"}],
+                content_type="application/json", HTTP_X_CALLBACK_TOKEN="tok")
+    (row,) = Callback.objects.all()
+    assert (row.type, row.channel, row.url) == ("message.delivered", "sms", "https://hooks.example.com/sms")
+    assert json.loads(row.body)["data"]["id"] == message_id

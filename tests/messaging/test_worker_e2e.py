@@ -1,6 +1,7 @@
 """Whole flows with a real Celery worker process and the test SMSC process.
 
-API → worker (sms queue) → SMPP submit → deliver_sm receipt → status callback POSTed, signed, and
+API → worker (sms and webhooks queues) → SMPP submit → deliver_sm receipt → status callback POSTed
+from the callback outbox, signed, and
 verified with the standardwebhooks library; and a worker killed between submit and status update.
 """
 
@@ -49,10 +50,10 @@ class Worker:
         self.process = None
 
     def start(self):
-        subprocess.run([sys.executable, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "sms"],
+        subprocess.run([sys.executable, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "sms,webhooks"],
                        cwd=ROOT, env=self.env, capture_output=True, timeout=60)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", self.app, "worker", "-Q", "sms", "-c", "1",
+            [sys.executable, "-m", "celery", "-A", self.app, "worker", "-Q", "sms,webhooks", "-c", "1",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"sms-test-{os.getpid()}@%h"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         return self

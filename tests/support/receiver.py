@@ -15,6 +15,8 @@ class Receiver:
     hang: threading.Event | None = None  # set: the first request waits on it (a receiver stuck)
     bodies: dict[str, bytes] = field(default_factory=dict)  # answer bodies per path
     ports: list[int] = field(default_factory=list)  # the client port of each request (connection reuse)
+    drop: int = 0  # the next this many requests are read whole, then their connection closed unanswered
+
 
     def answer(self, path: str, status: int, **headers: str) -> None:
         self.answers[path] = (status, headers)
@@ -33,6 +35,10 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             receiver.received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             receiver.ports.append(self.client_address[1])
+            if receiver.drop:
+                receiver.drop -= 1
+                self.close_connection = True
+                return
             if receiver.hang is not None and len(receiver.received) == 1:
                 receiver.hang.wait(30)
                 self.close_connection = True

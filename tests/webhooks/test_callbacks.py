@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 
 from cpaas.core.egress import conf as egress_conf
 from tests.support.receiver import start_receiver
-from webhooks import send_callback
+from webhooks import NewCallback, send_callback, send_callbacks
 from webhooks.callback_models import Callback
 from webhooks.callbacks import callbacks_deliver, register_signer
 
@@ -89,6 +89,35 @@ def test_a_failing_receiver_gets_the_same_id_and_body_again_on_the_schedule(app,
     assert (h1["webhook-id"], b1) == (h2["webhook-id"], b2)
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("delivered", 2)
+
+
+def test_a_post_whose_connection_dropped_after_the_request_is_retried_with_the_same_id_and_body(app, receiver):
+    # The receiver read the whole request, then closed the connection without answering (a
+    # crash, a proxy timeout): it may have acted on it. The retry must be recognisable.
+    receiver.drop = 1
+    row = record(app, f"{receiver.base}/status")
+    assert callbacks_deliver()["retrying"] == 1
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert row.last_error
+    make_due(row)
+    assert callbacks_deliver()["delivered"] == 1
+    (h1, b1), (h2, b2) = receiver.posted("/status")
+    assert h1["webhook-id"] == h2["webhook-id"] == row.id
+    assert b1 == b2 == row.body.encode()
+    assert Webhook(SECRET).verify(b2.decode(), h2)["data"] == {"n": 1}
+
+
+def test_a_batch_is_recorded_in_one_insert_with_one_kick(app, django_assert_num_queries,
+                                                         django_capture_on_commit_callbacks):
+    items = [NewCallback(app.id, "https://tenant.example/status", "thing.happened", {"n": n}, f"k{n}", "test")
+             for n in range(20)]
+    with django_capture_on_commit_callbacks() as kicks, django_assert_num_queries(1):
+        send_callbacks(items)
+    assert len(kicks) == 1
+    assert Callback.objects.filter(app=app).count() == 20
+    send_callbacks(items)  # the same keys again: nothing new
+    assert Callback.objects.filter(app=app).count() == 20
 
 
 def test_the_schedule_ends_in_failed(app, receiver):
