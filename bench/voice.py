@@ -115,9 +115,9 @@ class TimedNetwork:
     """The sandbox network, noting when each INVITE arrives and how many answered calls are up."""
 
     def __new__(cls, clock):
-        from cpaas.carriers.sandbox_voice.network import SandboxVoiceNetwork
+        from cpaas.carriers.sandbox import SandboxVoiceConnector
 
-        class _Timed(SandboxVoiceNetwork):
+        class _Timed(SandboxVoiceConnector):
             def __init__(self, *, clock):
                 super().__init__(clock=clock)
                 self.invites: dict[str, float] = {}
@@ -147,8 +147,8 @@ async def drive_engine(call_ids: list[str], rate: float, talk: int, runners: int
     import httpx
     from asgiref.sync import sync_to_async
 
-    from cpaas.carriers.sandbox_voice.network import LegScript
-    from cpaas.carriers.voice_base import RealClock
+    from cpaas.carriers.clock import RealClock
+    from cpaas.carriers.sandbox.voice import LegScript
     from cpaas.voice import conf
     from cpaas.voice.engine import CallEngine
     from cpaas.voice.groupcommit import GroupCommitter
@@ -194,8 +194,8 @@ async def drive_engine(call_ids: list[str], rate: float, talk: int, runners: int
 
 async def drive_bare(count: int, rate: float, talk: int) -> dict:
     """The baseline: the same calls on the bare sandbox network, no engine, no database."""
-    from cpaas.carriers.sandbox_voice.network import LegScript
-    from cpaas.carriers.voice_base import RealClock
+    from cpaas.carriers.clock import RealClock
+    from cpaas.carriers.sandbox.voice import LegScript
 
     clock = RealClock()
     network = TimedNetwork(clock)
@@ -227,8 +227,8 @@ async def drive_bare(count: int, rate: float, talk: int) -> dict:
 
 
 async def fetch_engine(call_ids: list[str]) -> dict:
-    from cpaas.carriers.sandbox_voice.network import LegScript
-    from cpaas.carriers.voice_base import RealClock
+    from cpaas.carriers.clock import RealClock
+    from cpaas.carriers.sandbox.voice import LegScript
     from cpaas.voice.engine import CallEngine
     from cpaas.voice.urlguard import TenantClients
 

@@ -1,1 +1,2 @@
-"""Carrier connectors: one package per connector behind the interfaces of base.py. I/O only, no ORM."""
+"""Carrier connectors, SMS and voice: one package per kind (listed in registry.py) behind the
+interfaces of base.py. I/O only, no ORM."""

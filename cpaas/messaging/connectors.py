@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cpaas.carriers import registry
 from cpaas.carriers.credentials import SECRET_FIELDS, seal
 from cpaas.messaging.models import Connector
 
@@ -11,7 +12,10 @@ from cpaas.messaging.models import Connector
 def connector_save(*, id: str, kind: str, config: dict[str, Any], throughput: int = 100,
                    enabled: bool = True) -> tuple[Connector, bool]:
     """Create or replace connector ``id``. Credentials in ``config`` (``SECRET_FIELDS``) are kept
-    only encrypted, apart from the readable configuration. Returns (connector, created)."""
+    only encrypted, apart from the readable configuration. Returns (connector, created).
+    Raises ``ConfigError`` (cpaas.carriers.base) for an unknown kind or a configuration that kind
+    cannot use, naming the key; nothing is saved then."""
+    registry.sms_config(kind, config)
     plain, sealed = seal(config)
     return Connector.objects.update_or_create(
         id=id, defaults={"kind": kind, "config": plain, "credentials": sealed, "throughput": throughput,

@@ -1,4 +1,4 @@
-"""How carriers count an SMS: GSM-7 or UCS-2, segments, and the bytes that go on the wire.
+"""How carriers count an SMS: GSM-7 or UCS-2 and segments (the bytes on the wire: cpaas/carriers/smpp/codec.py).
 
 GSM 03.38 has a basic table (one septet per character) and an extension table reached through an
 escape septet, so ``€ [ ] { } ^ ~ | \\`` and form feed cost two septets. A body with any character
@@ -12,17 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cpaas.carriers.codec import (  # noqa: F401  (re-exported)
-    _BASIC_CODE,
-    GSM7,
-    GSM7_BASIC,
-    GSM7_EXTENSION,
-    UCS2,
-    decode_payload,
-    encode_part,
-    gsm7_decode,
-    gsm7_encode,
-)
+from cpaas.carriers.base import GSM7, GSM7_CHARACTERS, GSM7_EXTENSION, UCS2
 
 SINGLE_GSM7, MULTI_GSM7 = 160, 153
 SINGLE_UCS2, MULTI_UCS2 = 70, 67
@@ -47,7 +37,7 @@ SMART_REPLACEMENTS = {
 
 def septets(char: str) -> int | None:
     """Septets this character costs in GSM-7, or None when GSM-7 cannot carry it."""
-    if char in _BASIC_CODE:
+    if char in GSM7_CHARACTERS:
         return 1
     if char in GSM7_EXTENSION:
         return 2
@@ -117,14 +107,11 @@ def _split(text: str, cost, single: int, multi: int) -> tuple[int, tuple[str, ..
     return total, tuple(parts)
 
 
-_BASIC_SET = frozenset(_BASIC_CODE)
-
-
 def segment(text: str, *, smart_encoding: bool = False) -> SegmentInfo:
     """Encoding, segment count and the split of ``text``, exactly as carriers count them."""
     if smart_encoding:
         text = smart_encode(text)
-    if _BASIC_SET.issuperset(text):  # the common case: one septet per character, plain slicing
+    if GSM7_CHARACTERS.issuperset(text):  # the common case: one septet per character, plain slicing
         units = len(text)
         if units <= SINGLE_GSM7:
             parts: tuple[str, ...] = (text,) if text else ()

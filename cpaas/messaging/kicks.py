@@ -22,7 +22,7 @@ def task_send(name: str, args: list | None = None, countdown: float | None = Non
 
 def kick_dispatch() -> None:
     """Wake a dispatcher soon (after the caller's commit: call through ``transaction.on_commit``)."""
-    _kicker.wake(start=True)
+    kicker.wake(start=True)
 
 
 def kick_dispatch_now() -> None:
@@ -34,9 +34,10 @@ def kick_dispatch_now() -> None:
         task_send("sms.dispatch")
 
 
-# Kicks go from a daemon thread of the process that accepted the message (the web process), so a
-# request never waits on Redis or the broker; kicks asked while one is being sent coalesce into
-# the next, at most one per conf.KICK_PAUSE_MS. The only thread of the room started outside
-# worker.py: it serves the API processes, which have no worker init. A failed kick is logged; the
-# beat's safety net (every 30 s) still finds the message.
-_kicker = infra.Waker("sms-kicker", kick_dispatch_now, pause=conf.KICK_PAUSE_MS / 1000)
+# Kicks go from a daemon thread of the process that committed the message, so a request never
+# waits on Redis or the broker; kicks asked while one is being sent coalesce into the next, at
+# most one per conf.KICK_PAUSE_MS. An SMS worker starts it in worker.start (a HELP reply or a
+# released scheduled message kicks from there); an API process, which has no worker init, starts
+# it with its first kick. A failed kick is logged; the beat's safety net (every 30 s) still finds
+# the message.
+kicker = infra.Waker("sms-kicker", kick_dispatch_now, pause=conf.KICK_PAUSE_MS / 1000)

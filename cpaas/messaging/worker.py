@@ -9,7 +9,8 @@ the lock order they keep are in docs/architecture.md, "Threads of an SMS worker"
 - ``smpp-<connector>``: one per enabled SMPP connector, its bind's asyncio loop; pushes receipts
   and inbound messages into the sink (``open_binds``);
 - ``sms-sink-flusher``: flushes the sink every 50 ms, adopts orphaned receipts every second
-  (``flusher_run``).
+  (``flusher_run``);
+- ``sms-kicker``: wakes a dispatcher after a commit that queued messages (``kicks.kicker``).
 
 Celery's own thread runs the tasks (dispatch, sweep, …). A process without these threads (the
 API, a test) still works: the dispatcher flushes the sink after every batch, the sweeper every
@@ -28,7 +29,7 @@ from celery import current_app
 from django.db import close_old_connections
 
 from cpaas.messaging import conf
-from cpaas.messaging.kicks import SMS_QUEUE
+from cpaas.messaging.kicks import SMS_QUEUE, kicker
 from cpaas.messaging.models import Connector
 from cpaas.messaging.receipts import orphans_adopt
 from cpaas.messaging.route import connector_for
@@ -84,10 +85,12 @@ def open_binds() -> list[str]:
 
 
 def start(*, binds: bool = True) -> list[str]:
-    """Start this process's SMS threads (each at most once per process); the SMPP connectors
-    bound. The sink's threads start first: a bind's first receipt finds its flusher running."""
+    """Bind the SMPP connectors, then start this process's SMS threads (each at most once per
+    process). A receipt that reaches a bind before its flusher runs waits in the sink (50 ms)."""
+    opened = open_binds() if binds else []
     flusher_start()
-    return open_binds() if binds else []
+    kicker.start()
+    return opened
 
 
 def consumes_sms_queue() -> bool:
@@ -103,7 +106,9 @@ def on_process_init(**_kwargs) -> None:
     the binds to the first submit."""
     if not consumes_sms_queue():
         return
+    binds = conf.EAGER_BINDS
     try:
-        start(binds=conf.EAGER_BINDS)
+        start(binds=binds)
     except Exception:  # the database may not be ready yet; binds open on first submit then
         log.exception("could not open SMPP binds at worker start")
+        start(binds=False)

@@ -31,7 +31,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 import webhooks
-from cpaas.carriers.voice_base import Clock, LegEvent, OriginateOutcome, RecordedAudio, VoiceConnector
+from cpaas.carriers.base import LegEvent, OriginateOutcome, RecordedAudio, VoiceConnector
+from cpaas.carriers.clock import Clock
 from cpaas.voice import conf, states
 from cpaas.voice.document import Document, DocumentError, Verb, parse_document
 from cpaas.voice.groupcommit import GroupCommitter

@@ -19,7 +19,9 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from cpaas.carriers.voice_base import RealClock, VoiceConnector, voice_connector_class
+from cpaas.carriers import registry
+from cpaas.carriers.base import VoiceConnector
+from cpaas.carriers.clock import RealClock
 from cpaas.voice import conf
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.lease import engine_name, lease_renew, pending_controls
@@ -45,6 +47,13 @@ def notify_control(call_id: str) -> None:
 class EngineRuntime:
     def __init__(self, *, speed: float | None = None) -> None:
         self.speed = speed if speed is not None else conf.VOICE_SANDBOX_SPEED
+        # Built first, in the caller, so a VOICE_LIVE_CONNECTOR the registry does not know fails
+        # the dispatch with its name (UnknownKind) instead of killing the engine thread.
+        self.clock = RealClock(self.speed)
+        self.sandbox = registry.voice_connector("sandbox", clock=self.clock)
+        # A live call never rides the sandbox network: without a live connector it fails (no_route).
+        self.live: VoiceConnector | None = (None if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox")
+                                            else registry.voice_connector(conf.VOICE_LIVE_CONNECTOR, clock=self.clock))
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name="voice-engine", daemon=True)
@@ -59,15 +68,11 @@ class EngineRuntime:
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.set_default_executor(ThreadPoolExecutor(conf.VOICE_ENGINE_DB_THREADS, "voice-db"))
-        clock = RealClock(self.speed)
-        sandbox = voice_connector_class("sandbox")(clock=clock)
-        # A live call never rides the sandbox network: without a live connector it fails (no_route).
-        live: VoiceConnector | None = (None if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox")
-                                       else voice_connector_class(conf.VOICE_LIVE_CONNECTOR)(clock=clock))
+        sandbox, live = self.sandbox, self.live
         # Tenant URLs: through the egress (cpaas/core/egress), keep-alive, one small pool per origin.
         http = TenantClients()
-        self.engine = CallEngine(clock=clock, connector_for=lambda mode: sandbox if mode == "test" else live, http=http,
-                                 db_thread_sensitive=False, group_commit=True)
+        self.engine = CallEngine(clock=self.clock, connector_for=lambda mode: sandbox if mode == "test" else live,
+                                 http=http, db_thread_sensitive=False, group_commit=True)
         register_engine(self.engine, self.loop)
         self.loop.create_task(self._watch())
         self.ready.set()

@@ -29,7 +29,7 @@ def test_every_stored_secret_survives_a_key_rotation_and_the_old_key_can_then_go
                                        event_types=[], enabled=True, secrets=[_secret_entry(webhook_secret)])
     caller = services.Caller(tenant_id=app.tenant_id, app_id=app.id, mode="test")
     sms_secret = services.callback_secret_rotate(caller=caller).callback_secret
-    connector_save(id="acme", kind="smpp", config={"host": "h", "password": "carrier-pw"})
+    connector_save(id="acme", kind="smpp", config={"host": "h", "port": 2775, "password": "carrier-pw"})
 
     settings.SECRET_ENCRYPTION_KEYS = [new, old]
     out = StringIO()

@@ -3,7 +3,7 @@ import json
 import httpx
 import pytest
 
-from cpaas.carriers.http.connector import HttpConnector
+from cpaas.carriers.http import HttpConnector
 from cpaas.messaging.connectors import connector_save
 from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import Message, Route

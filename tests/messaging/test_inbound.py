@@ -56,12 +56,12 @@ def test_a_multipart_reply_from_the_smsc_process_is_received_as_one_message(api,
     import time
 
     from cpaas.carriers.base import OutboundSms
-    from cpaas.carriers.smpp.connector import SmppConnector
+    from cpaas.carriers.smpp import SmppConfig, SmppConnector
     from tests.carriers.smsc import Smsc
 
     server = Smsc(tmp_path).start()
     sink = MessagingSink()  # no flusher thread: this test flushes itself, in its own transaction
-    connector = SmppConnector(name="smsc-mo", config=server.config(), throughput=100, sink=sink)
+    connector = SmppConnector(name="smsc-mo", config=SmppConfig.parse(server.config()), throughput=100, sink=sink)
     try:
         connector.submit([OutboundSms(message_id="msg_x", to="+447700900123", sender=number,
                                       parts=("MOLONG: tell me more",), encoding="GSM-7")])

@@ -2,6 +2,7 @@
 cap needs it (0 = unlimited, decision 0910)."""
 
 import json
+import re
 import time
 from io import StringIO
 
@@ -12,8 +13,8 @@ from django.core.management.base import CommandError
 from cpaas.carriers import registry
 from cpaas.carriers.base import OutboundSms
 from cpaas.messaging.models import Connector
+from tests.carriers.sink import CollectingSink
 from tests.carriers.smsc import Smsc
-from tests.carriers.test_smpp import CollectingSink
 
 pytestmark = pytest.mark.django_db
 
@@ -49,3 +50,21 @@ def test_a_negative_throughput_is_refused_with_a_message():
     with pytest.raises(CommandError, match="--throughput"):
         call_command("sms_connector", "bad", "smpp", "--throughput", "-5", stdout=StringIO())
     assert not Connector.objects.filter(pk="bad").exists()
+
+
+@pytest.mark.parametrize(("kind", "config", "says"), [
+    ("smpp", {"host": "smsc.example", "port": 2775, "windw": 10}, "windw: unknown key"),
+    ("smpp", {"host": "smsc.example", "port": "x"}, "port: must be an integer"),
+    ("smpp", {"port": 2775}, "host: is required"),
+    ("http", {"url": "ftp://up.example"}, "url: must be an http:// or https:// URL"),
+    ("http", {"url": "https://up.example", "receipt": {"delivered": "ok"}}, "receipt.delivered: must be a list"),
+])
+def test_a_configuration_the_kind_cannot_use_is_refused_naming_the_key(kind, config, says):
+    with pytest.raises(CommandError, match=re.escape(f"not a valid {kind} configuration: {says}")):
+        call_command("sms_connector", "bad", kind, "--config", json.dumps(config), stdout=StringIO())
+    assert not Connector.objects.filter(pk="bad").exists()
+
+
+def test_an_unknown_kind_is_refused_with_the_registered_ones():
+    with pytest.raises(CommandError, match=r"invalid choice: 'smtp' \(choose from 'http', 'sandbox', 'smpp'\)"):
+        call_command("sms_connector", "bad", "smtp", stdout=StringIO())

@@ -32,7 +32,7 @@ def test_the_sweeper_finishes_a_crashed_submit_from_the_journal_without_resubmit
     infra.journal_write({message_id: "submitted|sandbox|sbx-crashed"}, 60)
     Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
     submitted = []
-    monkeypatch.setattr(sandbox.SandboxConnector, "submit", lambda self, batch: submitted.append(batch))
+    monkeypatch.setattr(sandbox.SandboxSmsConnector, "submit", lambda self, batch: submitted.append(batch))
     counts = sweep()
     assert counts["recovered_sent"] == 1
     assert submitted == []
@@ -68,7 +68,7 @@ def test_the_sweeper_applies_the_journaled_receipt_of_a_crashed_submit(api, monk
     infra.receipts_journal_write([("sandbox", "sbx-died", "delivered", "")], 60)
     Message.objects.filter(pk=message_id).update(lease_until=timezone.now() - timedelta(seconds=1))
     submitted = []
-    monkeypatch.setattr(sandbox.SandboxConnector, "submit", lambda self, batch: submitted.append(batch))
+    monkeypatch.setattr(sandbox.SandboxSmsConnector, "submit", lambda self, batch: submitted.append(batch))
     assert sweep()["recovered_sent"] == 1
     assert submitted == []
     message = Message.objects.get(pk=message_id)

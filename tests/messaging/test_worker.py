@@ -12,7 +12,7 @@ import pytest
 from celery.signals import worker_process_init
 
 from cpaas.carriers.base import OutboundSms
-from cpaas.carriers.smpp.connector import SmppConnector
+from cpaas.carriers.smpp import SmppConfig, SmppConnector
 from cpaas.messaging import tasks, worker
 from cpaas.messaging.sink import MessagingSink
 from tests.carriers.smsc import Smsc
@@ -31,7 +31,7 @@ def test_an_smpp_connector_starts_none_of_the_rooms_threads(tmp_path):
     assert not ROOM_THREADS & thread_names()
     server = Smsc(tmp_path).start()
     sink = MessagingSink()
-    connector = SmppConnector(name="smsc-threads", config=server.config(), throughput=0, sink=sink)
+    connector = SmppConnector(name="smsc-threads", config=SmppConfig.parse(server.config()), throughput=0, sink=sink)
     try:
         result, = connector.submit([OutboundSms(message_id="msg_t", to="+447700900123", sender="Acme",
                                                 parts=("Hello",), encoding="GSM-7")])
@@ -63,12 +63,12 @@ def test_worker_start_runs_each_thread_once_per_process():
         worker.start(binds=False)
         worker.start(binds=False)
         names = [t.name for t in threading.enumerate()]
-        print(names.count("sms-sink-flusher"), names.count("sms-callbacks"))
+        print(*(names.count(name) for name in ("sms-sink-flusher", "sms-callbacks", "sms-kicker")))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["1", "0"]  # no callback thread: the webhooks workers post them
+    assert done.stdout.split() == ["1", "0", "1"]  # no callback thread: the webhooks workers post them
 
 
 @pytest.mark.django_db

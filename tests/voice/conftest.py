@@ -11,8 +11,8 @@ import httpx
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 
-from cpaas.carriers.sandbox_voice.network import SandboxVoiceNetwork
-from cpaas.carriers.voice_base import VirtualClock
+from cpaas.carriers.clock import VirtualClock
+from cpaas.carriers.sandbox import SandboxVoiceConnector
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.runtime import register_engine
 from cpaas.voice.urlguard import FetchError, FetchTimeout, TenantClients
@@ -47,7 +47,7 @@ class Voice:
     """The engine, the sandbox network on a virtual clock, and the tenant's web server (mocked)."""
 
     clock: VirtualClock
-    network: SandboxVoiceNetwork
+    network: SandboxVoiceConnector
     routes: dict[str, Callable[[dict], httpx.Response | str]] = field(default_factory=dict)
     requests: list[tuple[str, dict, httpx.Request]] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
@@ -95,7 +95,7 @@ def voice(db) -> Voice:
     from django.utils import timezone
 
     clock = VirtualClock(start=timezone.now().replace(microsecond=0))
-    return Voice(clock=clock, network=SandboxVoiceNetwork(clock=clock))
+    return Voice(clock=clock, network=SandboxVoiceConnector(clock=clock))
 
 
 @pytest.fixture

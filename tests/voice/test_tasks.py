@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import UsageEvent
+from cpaas.carriers.base import UnknownKind
 from cpaas.voice import conf, runtime, states, tasks
 from cpaas.voice.lease import engine_name, lease_renew
 from cpaas.voice.models import Call, CallLeg, VoiceEngine
@@ -145,3 +146,9 @@ def test_the_openapi_document_lists_the_voice_endpoints(anon):
     paths = json.loads(anon.get("/v1/openapi.json?format=json").content)["paths"]
     assert {"/v1/calls", "/v1/calls/callback", "/v1/calls/{call_id}",
             "/v1/recordings/{recording_id}/audio"} <= set(paths)
+
+
+def test_a_live_connector_kind_the_registry_does_not_know_fails_at_once_with_its_name(monkeypatch):
+    monkeypatch.setattr(conf, "VOICE_LIVE_CONNECTOR", "smpp")  # an SMS-only kind
+    with pytest.raises(UnknownKind, match=r"no voice connector of kind 'smpp' \(known: sandbox\)"):
+        runtime.EngineRuntime()

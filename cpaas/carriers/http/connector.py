@@ -1,18 +1,8 @@
 """Generic HTTP upstream connector, so a tenant can route through another provider.
 
-Configuration (``Connector.config``)::
-
-    {"url": "https://api.upstream.example/sms",
-     "headers": {"Authorization": "Bearer …"},
-     "body": {"to": "{to}", "from": "{from}", "text": "{body}", "client_ref": "{message_id}"},
-     "id_path": "data.id",                       # where the upstream's message id is in its answer
-     "callback_token": "…",                      # the upstream sends it in X-Callback-Token
-     "receipt": {"id_path": "id", "status_path": "status", "error_path": "error",
-                 "delivered": ["delivered"], "undelivered": ["failed", "undelivered", "rejected"]},
-     "inbound": {"from_path": "from", "to_path": "to", "body_path": "text", "id_path": "id"}}
-
-``headers`` and ``callback_token`` are credentials: stored encrypted apart from the rest
-(cpaas.carriers.credentials) and opened only by the connector, on first use.
+Configuration: ``HttpConfig`` (config.py). ``headers`` and ``callback_token`` are credentials:
+stored encrypted apart from the rest (cpaas.carriers.credentials) and opened only by the
+connector, on first use.
 
 4xx answers are permanent rejections, 5xx and connection failures are transient; a timeout after
 the request was sent is "maybe submitted", so that upstream never gets the message again.
@@ -35,6 +25,7 @@ from cpaas.carriers.base import (
     SmsConnector,
     SubmitResult,
 )
+from cpaas.carriers.http.config import HttpConfig
 
 
 def _dig(data: Any, path: str) -> Any:
@@ -59,21 +50,22 @@ def _render(template: Any, values: dict[str, str]) -> Any:
 
 class HttpConnector(SmsConnector):
     kind = "http"
+    config: HttpConfig
     transport: httpx.BaseTransport | None = None  # tests plug an httpx.MockTransport here
 
     def __post_init__(self) -> None:
         # Not a tenant URL: the carrier's endpoint an operator configured (so not through the egress;
         # tests/core/test_egress_only.py lists why).
-        self._client = httpx.Client(timeout=float(self.config.get("timeout", 10)), transport=self.transport,
+        self._client = httpx.Client(timeout=self.config.timeout, transport=self.transport,
                                     limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
 
     def _submit_one(self, message: OutboundSms) -> SubmitResult:
         values = {"to": message.to, "from": message.sender, "body": "".join(message.parts),
                   "message_id": message.message_id, "encoding": message.encoding,
                   "segments": str(len(message.parts))}
-        payload = _render(self.config.get("body") or {"to": "{to}", "from": "{from}", "text": "{body}"}, values)
+        payload = _render(self.config.body, values)
         try:
-            response = self._client.post(self.config["url"], json=payload, headers=self.secret("headers") or {})
+            response = self._client.post(self.config.url, json=payload, headers=self.secret("headers") or {})
         except httpx.ConnectError as exc:
             return SubmitResult(message.message_id, error=CarrierError(str(exc), code="carrier_unavailable"))
         except httpx.TimeoutException as exc:
@@ -89,7 +81,7 @@ class HttpConnector(SmsConnector):
             return SubmitResult(message.message_id, error=CarrierError(
                 f"upstream error: HTTP {response.status_code}", code="carrier_unavailable"))
         try:
-            carrier_id = _dig(response.json(), self.config.get("id_path", "id"))
+            carrier_id = _dig(response.json(), self.config.id_path)
         except ValueError:
             carrier_id = None
         if not carrier_id:
@@ -100,7 +92,7 @@ class HttpConnector(SmsConnector):
     def submit(self, messages: Sequence[OutboundSms]) -> list[SubmitResult]:
         if len(messages) == 1:
             return [self._submit_one(messages[0])]
-        workers = min(int(self.config.get("concurrency", 16)), len(messages))
+        workers = min(self.config.concurrency, len(messages))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(self._submit_one, messages))
 
@@ -111,32 +103,29 @@ class HttpConnector(SmsConnector):
     def parse_callback(self, payload: Any) -> list[DeliveryReceipt | InboundSms]:
         """Receipts (and MO messages) from one callback body: an object or a list of objects."""
         items = payload if isinstance(payload, list) else [payload]
-        spec = self.config.get("receipt") or {}
-        inbound_spec = self.config.get("inbound") or {}
-        delivered = set(spec.get("delivered", ["delivered", "DELIVRD"]))
-        undelivered = set(spec.get("undelivered", ["undelivered", "failed", "rejected", "UNDELIV", "EXPIRED"]))
+        spec, inbound_spec = self.config.receipt, self.config.inbound
         out: list[DeliveryReceipt | InboundSms] = []
         for item in items:
             if not isinstance(item, dict):
                 continue
-            if inbound_spec and _dig(item, inbound_spec.get("body_path", "text")) is not None \
-                    and _dig(item, spec.get("status_path", "status")) is None:
-                out.append(InboundSms(self.name, sender=str(_dig(item, inbound_spec.get("from_path", "from"))),
-                                      recipient=str(_dig(item, inbound_spec.get("to_path", "to"))),
-                                      body=str(_dig(item, inbound_spec.get("body_path", "text"))),
-                                      carrier_message_id=str(_dig(item, inbound_spec.get("id_path", "id")) or "")))
+            if inbound_spec is not None and _dig(item, inbound_spec.body_path) is not None \
+                    and _dig(item, spec.status_path) is None:
+                out.append(InboundSms(self.name, sender=str(_dig(item, inbound_spec.from_path)),
+                                      recipient=str(_dig(item, inbound_spec.to_path)),
+                                      body=str(_dig(item, inbound_spec.body_path)),
+                                      carrier_message_id=str(_dig(item, inbound_spec.id_path) or "")))
                 continue
-            carrier_id = _dig(item, spec.get("id_path", "id"))
-            state = _dig(item, spec.get("status_path", "status"))
+            carrier_id = _dig(item, spec.id_path)
+            state = _dig(item, spec.status_path)
             if not carrier_id or state is None:
                 continue
-            if state in delivered:
+            if state in spec.delivered:
                 status = "delivered"
-            elif state in undelivered:
+            elif state in spec.undelivered:
                 status = "undelivered"
             else:
                 continue  # intermediate states (accepted, buffered) change nothing
-            error = _dig(item, spec.get("error_path", "error")) or ""
+            error = _dig(item, spec.error_path) or ""
             out.append(DeliveryReceipt(self.name, str(carrier_id), status, str(error)[:40]))
         return out
 

@@ -1,4 +1,4 @@
-"""Sandbox: every outcome of a real carrier, chosen by the destination number, with no network.
+"""Sandbox SMS: every outcome of a real carrier, chosen by the destination number, with no network.
 
 Used by ``sk_test_`` keys and by the embedded default. Unlike test credentials elsewhere, the
 sandbox produces receipts and replies through the same sink as real carriers, so every status
@@ -20,6 +20,7 @@ from cpaas.carriers.base import (
     SmsConnector,
     SubmitResult,
 )
+from cpaas.carriers.sandbox.config import SandboxConfig
 
 DELIVERED = "+15005550000"
 UNDELIVERED = "+15005550001"
@@ -42,8 +43,9 @@ MAGIC_NUMBERS = {
 _sequence = count(1)
 
 
-class SandboxConnector(SmsConnector):
+class SandboxSmsConnector(SmsConnector):
     kind = "sandbox"
+    config: SandboxConfig
 
     def submit(self, messages: Sequence[OutboundSms]) -> list[SubmitResult]:
         results: list[SubmitResult] = []
@@ -66,7 +68,7 @@ class SandboxConnector(SmsConnector):
             if message.to == UNDELIVERED:
                 receipts.append(DeliveryReceipt(self.name, carrier_id, "undelivered", "unreachable"))
             elif message.to == DELIVERED_AFTER_DELAY:
-                delay = float(self.config.get("delay_seconds", 5))
+                delay = self.config.delay_seconds
                 receipts.append(DeliveryReceipt(self.name, carrier_id, "delivered", delay_seconds=delay))
             else:
                 receipts.append(DeliveryReceipt(self.name, carrier_id, "delivered"))

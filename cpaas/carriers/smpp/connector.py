@@ -6,10 +6,8 @@ asyncio loop: callers (Celery tasks, threads) hand it whole batches, which go ou
 ``id:… stat:…``) and mobile-originated messages are pushed to the sink as they arrive. A dropped
 bind is re-established with exponential backoff; enquire_link keep-alive is the library's timer.
 
-Configuration (``Connector.config``): host, port, system_id, password, system_type (""),
-window (50), inbound_capacity (50,000 unread deliver_sm), source_ton/source_npi for alphanumeric
-senders (5/0), submit_timeout (10 s), bind_timeout (5 s). The ``password`` is stored encrypted apart
-from the rest (cpaas.carriers.credentials) and opened only here, when the bind is made.
+Configuration: ``SmppConfig`` (config.py). The ``password`` is stored encrypted apart from the
+rest (cpaas.carriers.credentials) and opened only here, when the bind is made.
 """
 
 from __future__ import annotations
@@ -32,7 +30,8 @@ from cpaas.carriers.base import (
     SmsConnector,
     SubmitResult,
 )
-from cpaas.carriers.codec import DATA_CODING, decode_payload, encode_part, udh_concat, udh_split
+from cpaas.carriers.smpp.codec import DATA_CODING, decode_payload, encode_part, udh_concat, udh_split
+from cpaas.carriers.smpp.config import SmppConfig
 from cpaas.core.aio import new_event_loop
 
 log = logging.getLogger(__name__)
@@ -95,6 +94,7 @@ class _Throttle:
 
 class SmppConnector(SmsConnector):
     kind = "smpp"
+    config: SmppConfig
 
     def __post_init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -106,9 +106,6 @@ class SmppConnector(SmsConnector):
         self._closing = False
         self._reference = random.randint(0, 255)
         self.binds = 0  # how many times we bound (tests, metrics)
-        self._submit_timeout = float(self.config.get("submit_timeout", 10))
-        self._source_ton = int(self.config.get("source_ton", 5))
-        self._source_npi = int(self.config.get("source_npi", 0))
 
     # --- the background loop ---------------------------------------------------------------
 
@@ -123,7 +120,7 @@ class SmppConnector(SmsConnector):
                 asyncio.set_event_loop(self._loop)
                 self._bound = asyncio.Event()
                 self._throttle = _Throttle(self.throughput)
-                self._window = asyncio.Semaphore(int(self.config.get("window", 50)))
+                self._window = asyncio.Semaphore(self.config.window)
                 self._keeper = self._loop.create_task(self._keep_bound())
                 ready.set()
                 self._loop.run_forever()
@@ -136,15 +133,15 @@ class SmppConnector(SmsConnector):
         delay = 0.2
         while not self._closing:
             try:
+                config = self.config
                 self._client = smpp34.Client(
-                    host=self.config.get("host", "127.0.0.1"), port=int(self.config["port"]),
-                    system_id=self.config.get("system_id", ""), password=self.secret("password", ""),
-                    bind_type="TRX", system_type=self.config.get("system_type", ""),
-                    window_size=int(self.config.get("window", 50)),
+                    host=config.host, port=config.port, system_id=config.system_id,
+                    password=self.secret("password", ""), bind_type="TRX", system_type=config.system_type,
+                    window_size=config.window,
                     # deliver_sm beyond this many unread ones are NAKed (the SMSC retries later):
                     # a burst of receipts must fit while the flusher is busy.
-                    inbound_capacity=int(self.config.get("inbound_capacity", 50_000)),
-                    connect_timeout_ms=int(float(self.config.get("bind_timeout", 5)) * 1000))
+                    inbound_capacity=config.inbound_capacity,
+                    connect_timeout_ms=int(config.bind_timeout * 1000))
                 self._smsc = await self._client.connect()
             except Exception as exc:
                 log.warning("smpp %s: bind failed: %s; retrying in %.1fs", self.name, exc, delay)
@@ -211,12 +208,12 @@ class SmppConnector(SmsConnector):
                 try:
                     # asyncio.timeout, not wait_for: no extra task per PDU (a third of the
                     # connector's own CPU per message went to tasks and timers).
-                    async with asyncio.timeout(self._submit_timeout):
+                    async with asyncio.timeout(self.config.submit_timeout):
                         response = await smsc.submit_sm(
                             message.to.lstrip("+"), payload,
                             source_addr=message.sender.lstrip("+"),
-                            source_addr_ton=self._source_ton if alphanumeric else 1,
-                            source_addr_npi=self._source_npi if alphanumeric else 1,
+                            source_addr_ton=self.config.source_ton if alphanumeric else 1,
+                            source_addr_npi=self.config.source_npi if alphanumeric else 1,
                             dest_addr_ton=1, dest_addr_npi=1, esm_class=esm_class,
                             registered_delivery=1 if index == len(parts) else 0,
                             validity_period=relative_time(message.validity_seconds),
@@ -243,7 +240,7 @@ class SmppConnector(SmsConnector):
 
     async def _submit_batch(self, messages: Sequence[OutboundSms]) -> list[SubmitResult]:
         try:
-            await asyncio.wait_for(self._bound.wait(), timeout=float(self.config.get("bind_timeout", 5)))
+            await asyncio.wait_for(self._bound.wait(), timeout=self.config.bind_timeout)
         except TimeoutError:
             raise CarrierError(f"smpp {self.name}: not bound", code="carrier_unavailable") from None
         smsc = self._smsc

@@ -11,8 +11,10 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from cpaas.carriers import registry
+from cpaas.carriers.base import ConfigError
 from cpaas.messaging.connectors import connector_save, credential_names
-from cpaas.messaging.models import Connector, Route
+from cpaas.messaging.models import Route
 
 
 class Command(BaseCommand):
@@ -20,7 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("id")
-        parser.add_argument("kind", choices=Connector.Kind.values)
+        parser.add_argument("kind", choices=registry.kinds("sms"))
         parser.add_argument("--config", default="{}", help="JSON object (see docs/carriers.md)")
         parser.add_argument("--throughput", type=int, default=100, help="messages/s per worker process; 0 = unlimited")
         parser.add_argument("--disable", action="store_true")
@@ -37,8 +39,11 @@ class Command(BaseCommand):
             raise CommandError("--config must be a JSON object.")
         if options["throughput"] < 0:
             raise CommandError("--throughput must be 0 (unlimited) or more messages/s.")
-        connector, created = connector_save(id=options["id"], kind=options["kind"], config=config,
-                                            throughput=options["throughput"], enabled=not options["disable"])
+        try:
+            connector, created = connector_save(id=options["id"], kind=options["kind"], config=config,
+                                                throughput=options["throughput"], enabled=not options["disable"])
+        except ConfigError as exc:
+            raise CommandError(f"--config is not a valid {options['kind']} configuration: {exc}") from exc
         self.stdout.write(f"{'created' if created else 'updated'} connector {connector.id} ({connector.kind})")
         sealed = credential_names(connector, config)
         if sealed:

@@ -1,4 +1,4 @@
-"""A simulated telephone network with magic numbers (docs/voice.md, "Sandbox numbers").
+"""Sandbox voice: a simulated telephone network with magic numbers (docs/voice.md, "Sandbox numbers").
 
 Destinations ``+1500555ABCD``:
 
@@ -12,7 +12,7 @@ Destinations ``+1500555ABCD``:
 anything else  answers after 3 s of ringing and stays on the line until the platform hangs up
 =============  ===========================================================================
 
-Tests may also script any number with :meth:`SandboxVoiceNetwork.script`. Timing follows the
+Tests may also script any number with :meth:`SandboxVoiceConnector.script`. Timing follows the
 connector's clock: real time, accelerated, or virtual.
 """
 
@@ -22,19 +22,20 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cpaas.carriers.sandbox_voice.audio import SAMPLE_RATE, tone_wav
-from cpaas.carriers.voice_base import (
+from cpaas.carriers.base import (
     ANSWERED,
     BUSY,
     FAILED,
     NO_ANSWER,
-    Clock,
     LegEvent,
     OriginateOutcome,
     RecordedAudio,
     RingingCallback,
     VoiceConnector,
 )
+from cpaas.carriers.clock import Clock
+from cpaas.carriers.sandbox.audio import SAMPLE_RATE, tone_wav
+from cpaas.carriers.sandbox.config import SandboxConfig
 
 MAGIC_PREFIX = "+1500555"
 SETUP_SECONDS = 1.0  # INVITE → first ringing (or busy / failure)
@@ -85,11 +86,11 @@ class _Leg:
     hangup_task: asyncio.Task | None = None
 
 
-class SandboxVoiceNetwork(VoiceConnector):
-    name = "sandbox"
+class SandboxVoiceConnector(VoiceConnector):
+    kind = "sandbox"
 
-    def __init__(self, *, clock: Clock) -> None:
-        super().__init__(clock=clock)
+    def __init__(self, *, clock: Clock, config: SandboxConfig | None = None) -> None:
+        super().__init__(clock=clock, config=config or SandboxConfig())
         self._scripts: dict[str, LegScript] = {}
         self._legs: dict[str, _Leg] = {}
         self._recordings: dict[str, datetime] = {}

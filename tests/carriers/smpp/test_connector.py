@@ -1,27 +1,13 @@
-import threading
 import time
 
 import pytest
 
-from cpaas.carriers.base import DeliveryReceipt, InboundSms, OutboundSms
-from cpaas.carriers.codec import gsm7_decode
-from cpaas.carriers.smpp.connector import SmppConnector
+from cpaas.carriers.base import CarrierError, OutboundSms
+from cpaas.carriers.smpp import SmppConfig, SmppConnector
+from cpaas.carriers.smpp.codec import gsm7_decode
+from cpaas.carriers.smpp.connector import relative_time
+from tests.carriers.sink import CollectingSink
 from tests.carriers.smsc import Smsc
-
-
-class CollectingSink:
-    def __init__(self):
-        self.receipts: list[DeliveryReceipt] = []
-        self.inbounds: list[InboundSms] = []
-        self.lock = threading.Lock()
-
-    def receipt(self, receipt):
-        with self.lock:
-            self.receipts.append(receipt)
-
-    def inbound(self, message):
-        with self.lock:
-            self.inbounds.append(message)
 
 
 def wait_for(predicate, timeout=10.0):
@@ -46,7 +32,8 @@ def connect():
 
     def make(server, **config):
         sink = CollectingSink()
-        connector = SmppConnector(name="smsc1", config={**server.config(), **config}, throughput=5000, sink=sink)
+        connector = SmppConnector(name="smsc1", config=SmppConfig.parse({**server.config(), **config}), throughput=5000,
+                                  sink=sink)
         made.append(connector)
         return connector, sink
 
@@ -150,8 +137,6 @@ def test_a_multipart_mobile_originated_message_arrives_as_parts_with_their_heade
 
 
 def test_no_server_means_the_connector_is_down_and_nothing_was_submitted(tmp_path, connect):
-    from cpaas.carriers.base import CarrierError
-
     server = Smsc(tmp_path)  # never started
     connector, _ = connect(server, bind_timeout=0.5)
     with pytest.raises(CarrierError) as caught:
@@ -160,8 +145,6 @@ def test_no_server_means_the_connector_is_down_and_nothing_was_submitted(tmp_pat
 
 
 def test_refused_binds_leave_the_connector_down(tmp_path, connect):
-    from cpaas.carriers.base import CarrierError
-
     server = Smsc(tmp_path, refuse_binds=True).start()
     try:
         connector, _ = connect(server, bind_timeout=1)
@@ -199,15 +182,14 @@ def test_a_drop_mid_window_loses_nothing_silently_and_the_bind_comes_back(tmp_pa
 
 
 def test_validity_is_sent_as_smpp_relative_time():
-    from cpaas.carriers.smpp.connector import relative_time
-
     assert relative_time(None) == ""
     assert relative_time(90061) == "0000010101 01000R".replace(" ", "")
 
 
 def test_a_throughput_of_zero_means_unlimited_not_one_a_second(smsc):
     """`sms_connector --throughput 0` (benchmarks, a carrier without a cap): only `window` paces."""
-    connector = SmppConnector(name="smsc-unlimited", config=smsc.config(), throughput=0, sink=CollectingSink())
+    connector = SmppConnector(name="smsc-unlimited", config=SmppConfig.parse(smsc.config()), throughput=0,
+                              sink=CollectingSink())
     try:
         connector.submit([sms(0)])  # bind first: the timing below is of the submits alone
         started = time.monotonic()
@@ -220,7 +202,8 @@ def test_a_throughput_of_zero_means_unlimited_not_one_a_second(smsc):
 
 
 def test_a_throughput_still_caps_submits_per_second(smsc):
-    connector = SmppConnector(name="smsc-capped", config=smsc.config(), throughput=5, sink=CollectingSink())
+    connector = SmppConnector(name="smsc-capped", config=SmppConfig.parse(smsc.config()), throughput=5,
+                              sink=CollectingSink())
     try:
         connector.submit([sms(0)])
         started = time.monotonic()

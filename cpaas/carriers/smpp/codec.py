@@ -1,23 +1,16 @@
-"""Bytes on the wire: GSM 03.38 (unpacked septets), UCS-2, and the concatenation UDH.
+"""SMPP's bytes on the wire: GSM 03.38 (unpacked septets), UCS-2, and the concatenation UDH.
 
-The character tables live here, at the carrier boundary; the messaging room's segment counting
-(cpaas/messaging/encoding.py) uses the same tables.
+Only the SMPP connector writes and reads these bytes. The alphabet itself is in
+cpaas/carriers/base.py, shared with the messaging room's segment counting
+(cpaas/messaging/encoding.py).
 """
 
 from __future__ import annotations
 
-GSM7 = "GSM-7"
-UCS2 = "UCS-2"
+from cpaas.carriers.base import GSM7, GSM7_BASIC, GSM7_CHARACTERS, GSM7_ESCAPE, GSM7_EXTENSION, UCS2
 
-GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENSION = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D,
-                  "]": 0x3E, "|": 0x40, "€": 0x65}
-_BASIC_CODE = {char: code for code, char in enumerate(GSM7_BASIC) if char != "\x1b"}
-_ESCAPE = 0x1B
-
+_BASIC_CODE = {char: code for code, char in enumerate(GSM7_BASIC) if char in GSM7_CHARACTERS}
+_EXTENSION_BY_CODE = {code: char for char, code in GSM7_EXTENSION.items()}
 
 DATA_CODING = {GSM7: 0x00, UCS2: 0x08}
 
@@ -30,11 +23,8 @@ def gsm7_encode(text: str) -> bytes:
         if code is not None:
             out.append(code)
         else:
-            out.extend((_ESCAPE, GSM7_EXTENSION[char]))
+            out.extend((GSM7_ESCAPE, GSM7_EXTENSION[char]))
     return bytes(out)
-
-
-_EXTENSION_BY_CODE = {code: char for char, code in GSM7_EXTENSION.items()}
 
 
 def gsm7_decode(data: bytes) -> str:
@@ -44,7 +34,7 @@ def gsm7_decode(data: bytes) -> str:
         if escaped:
             out.append(_EXTENSION_BY_CODE.get(byte, " "))
             escaped = False
-        elif byte == _ESCAPE:
+        elif byte == GSM7_ESCAPE:
             escaped = True
         elif byte < len(GSM7_BASIC):
             out.append(GSM7_BASIC[byte])

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from cpaas.carriers.base import DeliveryReceipt, InboundSms, OutboundSms
-from cpaas.carriers.http.connector import HttpConnector
+from cpaas.carriers.http import HttpConfig, HttpConnector
 
 CONFIG = {"url": "https://upstream.test/sms", "headers": {"Authorization": "Bearer up-key"},
           "body": {"to": "{to}", "from": "{from}", "text": "{body}", "ref": "{message_id}"},
@@ -13,7 +13,7 @@ CONFIG = {"url": "https://upstream.test/sms", "headers": {"Authorization": "Bear
 
 def connector_with(monkeypatch, handler, **config):
     monkeypatch.setattr(HttpConnector, "transport", httpx.MockTransport(handler))
-    return HttpConnector(name="up", config={**CONFIG, **config})
+    return HttpConnector(name="up", config=HttpConfig.parse({**CONFIG, **config}))
 
 
 def sms(i=1, to="+12025550123"):

@@ -9,15 +9,15 @@ import wave
 
 import pytest
 
-from cpaas.carriers.sandbox_voice.audio import tone_wav
-from cpaas.carriers.sandbox_voice.network import LegScript, SandboxVoiceNetwork, magic_script
-from cpaas.carriers.voice_base import RealClock, VirtualClock
+from cpaas.carriers.clock import RealClock, VirtualClock
+from cpaas.carriers.sandbox.audio import tone_wav
+from cpaas.carriers.sandbox.voice import LegScript, SandboxVoiceConnector, magic_script
 
 
 def run(coro_fn):
     async def main():
         clock = VirtualClock()
-        network = SandboxVoiceNetwork(clock=clock)
+        network = SandboxVoiceConnector(clock=clock)
         try:
             return await coro_fn(network, clock)
         finally:
@@ -132,7 +132,7 @@ def test_a_platform_hangup_ends_the_leg_and_cancels_its_scripted_hangup():
 def test_the_real_clock_can_run_faster_than_real_time():
     async def scenario():
         clock = RealClock(speed=1000)
-        network = SandboxVoiceNetwork(clock=clock)
+        network = SandboxVoiceConnector(clock=clock)
         start, real = clock.now(), time.monotonic()
         outcome = await network.originate(leg_id="leg_1", to="+12025550123", from_="+15005559000", timeout=30,
                                           on_ringing=_noop)

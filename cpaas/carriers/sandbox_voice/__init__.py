@@ -1,1 +1,0 @@
-"""The sandbox voice network: a simulated telephone network for test keys and the embedded default."""
