@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--what-if", default="", metavar="CHANGES",
                         help="price an optimisation by patching the server process only: "
-                             "comma-separated local-gate, no-gate, no-access-log (see bench/wsgi.py)")
+                             "comma-separated no-gate, no-access-log (see bench/wsgi.py)")
     args = parser.parse_args(argv)
 
     from rich.console import Console

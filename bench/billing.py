@@ -30,6 +30,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from cpaas.core.redis_client import redis_client
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
@@ -67,9 +69,8 @@ def reset() -> None:
                     "billing_creditnote, billing_payment, billing_invoice, billing_planassignment, "
                     "billing_planversion, billing_plan, billing_balancetransaction, billing_spendcap, "
                     "billing_billingaccount, billing_numbersequence, billing_issuer, webhooks_event CASCADE")
-    from billing import ledger
 
-    client = ledger.redis_client()
+    client = redis_client()
     if client is not None:
         for key in client.scan_iter("billing:dau:*"):
             client.delete(key)
@@ -160,7 +161,6 @@ def bench_ingest(n: int, batch: int, producers: int = 1) -> tuple[float, float]:
         for index in range(producers):
             pid = os.fork()
             if pid == 0:  # child
-                ledger._redis = None
                 try:
                     produce(events[index::producers])
                     os._exit(0)

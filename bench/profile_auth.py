@@ -84,11 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import cpaas.core.auth as core_auth
     from cpaas.core.middleware import access_log
-    from cpaas.core.ratelimit import Admission, LocalGate, gate
+    from cpaas.core.ratelimit import Admission, gate
     from cpaas.tenants.keys import hash_secret, key_resolve
 
     real_gate = core_auth.gate
-    local_gate = LocalGate()
 
     class NoGate:
         def admit(self, bucket, deny_flag, rate, burst, cost=1, **_):
@@ -103,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         ("GET /bench/bare (baseline)", "/bench/bare", {}, real_gate, False),
         ("GET /v1/me as shipped", "/v1/me", auth, real_gate, False),
         ("  same view at /bench/me (URL resolution)", "/bench/me", auth, real_gate, False),
-        ("  gate -> in-process LocalGate (no Redis)", "/v1/me", auth, lambda: local_gate, False),
         ("  gate -> constant Admission (no limiter)", "/v1/me", auth, lambda: no_gate, False),
         ("  no Redis, no access log", "/v1/me", auth, lambda: no_gate, True),
         ("GET /bench/bare, no access log", "/bench/bare", {}, real_gate, True),
@@ -129,12 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         "  of which hash_secret": lambda: hash_secret(key.secret),
         "gate().admit (Redis EVALSHA token bucket)": lambda: g.admit(
             principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst),
-        "LocalGate.admit": lambda: local_gate.admit(
-            principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst),
     }
-    if hasattr(g, "client"):
-        pieces["  Redis PING, same client (round trip)"] = g.client.ping
-        pieces["  Redis EXISTS, same client"] = lambda: g.client.exists(principal.deny_flag)
+    pieces["  Redis PING, same client (round trip)"] = g.client.ping
+    pieces["  Redis EXISTS, same client"] = lambda: g.client.exists(principal.deny_flag)
     pieces["access log line (JSON, to /dev/null)"] = lambda: access_log.info(
         "request", extra={"method": "GET", "path": "/v1/me", "status": 200, "duration_ms": 1.0})
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -28,11 +26,13 @@ from django.db.models import F
 from redis.exceptions import RedisError
 
 from billing import Hold, pricing
-from billing.ledger import _tenant_id, open_period, parse_quantity, redis_client
+from billing.ledger import _tenant_id, open_period, parse_quantity
 from billing.meters import meter_get
 from billing.models import BalanceTransaction, BillingAccount, BillingMode, SpendCap
 from billing.rating import assignments_for
 from cpaas.core.errors import ApiError
+from cpaas.core.redis_client import redis_client
+from cpaas.core.ttlcache import TtlCache
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,8 @@ def balance_top_up(*, tenant_id: str, amount, reference: str = "", actor_key_id:
 
 
 def _forget(tenant_id: str) -> None:
-    client = redis_client()
-    if client is not None:
-        with contextlib.suppress(Exception):
-            client.delete(f"billing:avail:{tenant_id}")
+    with contextlib.suppress(Exception):
+        redis_client().delete(f"billing:avail:{tenant_id}")
 
 
 def period_usage_amount(tenant_id: str, *, app_id: str | None = None) -> Decimal:
@@ -186,7 +184,6 @@ class Gate:
     low_micro: int
     low_notified: bool
     version: Any  # the PlanVersion in effect, or None
-    loaded: float
     estimates: dict = field(default_factory=dict)
 
     @property
@@ -194,8 +191,7 @@ class Gate:
         return not self.prepaid and self.cap_micro is None
 
 
-_gates: dict[str, Gate] = {}
-_gates_lock = threading.Lock()
+_gates: TtlCache[str, Gate] = TtlCache(GATE_SECONDS, max_entries=100_000)
 
 
 def gate_for(*, app_id: str, tenant_id: str) -> Gate:
@@ -203,8 +199,7 @@ def gate_for(*, app_id: str, tenant_id: str) -> Gate:
     small queries. Every process reloads on its own, so a change made anywhere (an account turned
     prepaid, a cap set) holds everywhere within ``GATE_SECONDS``."""
     gate = _gates.get(app_id)
-    now = time.monotonic()
-    if gate is not None and now - gate.loaded < GATE_SECONDS:
+    if gate is not None:
         return gate
     account = (BillingAccount.objects.filter(tenant_id=tenant_id)
                .values_list("mode", "tax_rate", "currency", "low_balance_minor", "low_balance_notified").first())
@@ -216,18 +211,13 @@ def gate_for(*, app_id: str, tenant_id: str) -> Gate:
     gate = Gate(tenant_id=tenant_id, app_id=app_id, prepaid=prepaid,
                 cap_micro=None if cap_minor is None else _micro(Decimal(cap_minor).scaleb(-exponent)),
                 tax_rate=tax_rate, currency=currency, low_micro=_micro(Decimal(low_minor).scaleb(-exponent)),
-                low_notified=notified, version=version, loaded=now)
-    with _gates_lock:
-        if len(_gates) > 100_000:
-            _gates.clear()
-        _gates[app_id] = gate
-    return gate
+                low_notified=notified, version=version)
+    return _gates.put(app_id, gate)
 
 
 def gates_clear() -> None:
     """Forget this process's money settings (tests; an operator change in this process)."""
-    with _gates_lock:
-        _gates.clear()
+    _gates.clear()
 
 
 def cost_micro(gate: Gate, meter: str, quantity, dimensions: dict | None) -> int:
@@ -348,13 +338,6 @@ def _script(client, name: str, source: str):
     return script
 
 
-def _redis_or_503():
-    client = redis_client()
-    if client is None:
-        raise ApiError("Balances cannot be checked right now; retry shortly.", code="service_unavailable")
-    return client
-
-
 def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list[Hold]) -> list[ApiError | None]:
     """Reserve each action's estimated cost against the prepaid balance and the app's cap.
 
@@ -367,7 +350,7 @@ def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list[Hold]) 
     if gate.open:
         return [None] * len(holds)
     costs = [cost_micro(gate, h.meter, h.quantity, h.dimensions) for h in holds]
-    client = _redis_or_503()
+    client = redis_client()
     keys = _keys(gate.tenant_id, gate.app_id)
     pairs = [value for hold, cost in zip(holds, costs, strict=True) for value in (cost, hold.id)]
     head = ["1" if gate.prepaid else "0", -1 if gate.cap_micro is None else gate.cap_micro, STATE_TTL]
@@ -415,8 +398,6 @@ def spend_settle(entries: list[tuple[str, str, str, int | None]]) -> None:
     if not entries:
         return
     client = redis_client()
-    if client is None:
-        return
     by_app: dict[tuple[str, str], list] = {}
     for tenant_id, app_id, hold_id, real in entries:
         by_app.setdefault((tenant_id, app_id), []).extend((hold_id, "" if real is None else int(real)))

@@ -31,6 +31,7 @@ from billing import conf
 from billing.meters import METERS, meter_get
 from cpaas.core.db import chunks, pg_cursor
 from cpaas.core.errors import ApiError
+from cpaas.core.redis_client import redis_client
 from cpaas.core.scoping import MODES
 
 MAX_QUANTITY = Decimal("1e13")
@@ -262,23 +263,6 @@ def usage_record(*, app, meter: str, quantity, subject: str | None = None,
 
 # --- Redis DAU filter -----------------------------------------------------------------------------------
 
-_redis = None
-
-
-def redis_client():
-    global _redis
-    if _redis is None:
-        from django.conf import settings
-
-        url = getattr(settings, "REDIS_URL", "")
-        if not url:
-            return None
-        import redis
-
-        _redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-    return _redis
-
-
 def dau_key(app_id: str, meter: str, day: date, mode: str = "live") -> str:
     return f"billing:dau:{app_id}:{mode}:{meter}:{day.isoformat()}"
 
@@ -289,8 +273,6 @@ def _dau_filter(events: list[Pending]) -> list[Pending]:
     if not unique:
         return events
     client = redis_client()
-    if client is None:
-        return events
     groups: dict[str, list[Pending]] = defaultdict(list)
     for e in unique:
         groups[dau_key(e.app_id, e.meter, e.day, e.mode)].append(e)
@@ -307,9 +289,9 @@ def _dau_filter(events: list[Pending]) -> list[Pending]:
 
 
 def _dau_mark_after_commit(marks: list[Pending]) -> None:
-    client = redis_client()
-    if client is None or not marks:
+    if not marks:
         return
+    client = redis_client()
 
     def mark() -> None:
         try:
@@ -518,10 +500,8 @@ def usage_void(*, tenant_id: str, event_id: str, reason: str, actor_key_id: str 
         if meter and meter.aggregation == "unique_count":
             DauMark.objects.filter(app_id=event.app_id, mode=event.mode, meter=event.meter, day=day,
                                    subject=event.subject).delete()
-            client = redis_client()
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    client.srem(dau_key(event.app_id, event.meter, day, event.mode), event.subject)
+            with contextlib.suppress(Exception):
+                redis_client().srem(dau_key(event.app_id, event.meter, day, event.mode), event.subject)
         else:
             dims = event.dimensions
             dims_key = json.dumps(dims, separators=(",", ":"), ensure_ascii=False) if dims else ""

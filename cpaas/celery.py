@@ -12,6 +12,8 @@ import os
 from celery import Celery
 from celery.signals import task_prerun
 
+from cpaas.core.env import env
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
 
 app = Celery("cpaas")
@@ -21,7 +23,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # SMS dispatch task's own queries (a third of a core at 1,000 messages/s). Connections now live
 # as Django's do between requests: CONN_MAX_AGE, health checks and close_old_connections() at
 # each task's start (below), and the fixup still closes them every 1,000 tasks.
-app.conf["CELERY_DB_REUSE_MAX"] = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
+app.conf["CELERY_DB_REUSE_MAX"] = env.int("CELERY_DB_REUSE_MAX", 1000)
 app.autodiscover_tasks()
 
 ROOMS_WITH_SCHEDULES = ("cpaas.core", "cpaas.messaging", "cpaas.im", "cpaas.voice", "webhooks", "billing")

@@ -18,38 +18,19 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from cpaas.core.embedded import Paths as EmbeddedPaths
+from cpaas.core.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("CPAAS_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(env.str("CPAAS_VAR_DIR") or BASE_DIR / "var")
 
 
-def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def envbool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
-
-
-def envlist(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env(name, default).split(",") if item.strip()]
-
-
-DEBUG = envbool("DEBUG", False)
-TESTING = envbool("CPAAS_TESTING", False)
+DEBUG = env.bool("DEBUG", False)
+TESTING = env.bool("CPAAS_TESTING", False)
 
 # The embedded default is the one running without DATABASE_URL: PostgreSQL (and Redis, without
 # REDIS_URL) started by `make run` with their data in var/.
-EMBEDDED_POSTGRES = not env("DATABASE_URL")
-EMBEDDED_REDIS = not env("REDIS_URL")
+EMBEDDED_POSTGRES = not env.url("DATABASE_URL")
+EMBEDDED_REDIS = not env.url("REDIS_URL")
 EMBEDDED = EMBEDDED_POSTGRES
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 EMBEDDED_PATHS = EmbeddedPaths(VAR_DIR)
@@ -76,7 +57,7 @@ def embedded_secret_key(var_dir: Path) -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = env("SECRET_KEY")
+SECRET_KEY = env.str("SECRET_KEY")
 if not SECRET_KEY:
     if EMBEDDED:
         SECRET_KEY = embedded_secret_key(VAR_DIR)
@@ -86,11 +67,11 @@ if not SECRET_KEY:
         # Production (a DATABASE_URL is set): refuse to start rather than sign with a made-up key.
         raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is set and DEBUG is off")
 
-ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
-CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
 # The URL users reach the platform at (links in error bodies and printed banners). Unset, links
 # are built from each request's own scheme and host.
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL").rstrip("/")
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -155,11 +136,11 @@ TEMPLATES = [
 ]
 
 # --- Databases -------------------------------------------------------------------------------
-DATABASE_URL = env("DATABASE_URL") or EMBEDDED_PATHS.database_url()
+DATABASE_URL = env.url("DATABASE_URL") or EMBEDDED_PATHS.database_url()
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
-        conn_max_age=envint("DB_CONN_MAX_AGE", 60),
+        conn_max_age=env.int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
@@ -167,18 +148,18 @@ DATABASES = {
 # per thread (CONN_MAX_AGE) is never reused: they piled up until "too many clients". A process with
 # DB_POOL_MAX_SIZE > 0 (cpaas.asgi sets 16 unless told otherwise) takes its connections from
 # psycopg's pool instead, at most that many; Celery workers keep theirs per process (decision 0913).
-DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 0)
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", 0)
 if DB_POOL_MAX_SIZE > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django gives each back per request
     # With CONN_HEALTH_CHECKS (on) Django has the pool check each connection it hands out (an empty
     # query): a server restart or a terminated backend never reaches a request.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(2, DB_POOL_MAX_SIZE), "max_size": DB_POOL_MAX_SIZE,
-        "timeout": envint("DB_POOL_TIMEOUT_SECONDS", 3), "max_idle": 300}
+        "timeout": env.int("DB_POOL_TIMEOUT_SECONDS", 3), "max_idle": 300}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker, rate limits ---------------------------------------------------------
-REDIS_URL = env("REDIS_URL") or EMBEDDED_PATHS.redis_url()
+REDIS_URL = env.url("REDIS_URL") or EMBEDDED_PATHS.redis_url()
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -187,9 +168,9 @@ CACHES = {
     }
 }
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL") or (EMBEDDED_PATHS.broker_url() if EMBEDDED_REDIS else REDIS_URL)
+CELERY_BROKER_URL = env.url("CELERY_BROKER_URL") or (EMBEDDED_PATHS.broker_url() if EMBEDDED_REDIS else REDIS_URL)
 # Longer than the longest task, so a late-acked task is not redelivered while it still runs.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -213,7 +194,7 @@ LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:home"
 LOGOUT_REDIRECT_URL = "console:login"
 
-SECURE_COOKIES = envbool("SECURE_COOKIES", not DEBUG and not TESTING)
+SECURE_COOKIES = env.bool("SECURE_COOKIES", not DEBUG and not TESTING)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
@@ -221,7 +202,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-if env("SECURE_PROXY_SSL_HEADER") == "x-forwarded-proto":
+if env.str("SECURE_PROXY_SSL_HEADER") == "x-forwarded-proto":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Console sign-in (decisions 0850-0853). django-axes checks every password login first: after
@@ -233,10 +214,10 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_ENABLED = envbool("CONSOLE_LOCKOUT_ENABLED", True)
+AXES_ENABLED = env.bool("CONSOLE_LOCKOUT_ENABLED", True)
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-AXES_FAILURE_LIMIT = envint("CONSOLE_LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=envint("CONSOLE_LOCKOUT_MINUTES", 15))
+AXES_FAILURE_LIMIT = env.int("CONSOLE_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("CONSOLE_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -246,9 +227,9 @@ AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 # TOTP (RFC 6238, 30 s steps, 6 digits) through django-otp; the issuer is what authenticator apps show.
-OTP_TOTP_ISSUER = env("CONSOLE_TOTP_ISSUER", "CPaaS console")
+OTP_TOTP_ISSUER = env.str("CONSOLE_TOTP_ISSUER", "CPaaS console")
 # Seconds between the password and the code step before the password must be entered again.
-CONSOLE_CODE_STEP_SECONDS = envint("CONSOLE_CODE_STEP_SECONDS", 300)
+CONSOLE_CODE_STEP_SECONDS = env.int("CONSOLE_CODE_STEP_SECONDS", 300)
 
 # Content-Security-Policy on every response (django-csp): the console and the docs load scripts,
 # styles and images from this origin only, nothing inline, no eval, and cannot be framed.
@@ -269,7 +250,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Request bodies above 1 MiB are refused with 413 (see cpaas.core.middleware).
-MAX_REQUEST_BYTES = envint("MAX_REQUEST_BYTES", 1024 * 1024)
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 LANGUAGE_CODE = "en-us"
@@ -278,7 +259,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -322,42 +303,42 @@ SPECTACULAR_SETTINGS = {
 
 # --- Platform -----------------------------------------------------------------------------------
 # Seconds an idempotency key is kept; a key older than this may be reused.
-IDEMPOTENCY_TTL_SECONDS = envint("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
+IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 # A request holding its key longer than this is assumed dead (crashed worker) and may be retaken.
-IDEMPOTENCY_LOCK_SECONDS = envint("IDEMPOTENCY_LOCK_SECONDS", 300)
+IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", 300)
 # Default per-key token bucket: sustained requests/second and burst size.
-RATE_LIMIT_LIVE_PER_SECOND = envint("RATE_LIMIT_LIVE_PER_SECOND", 100)
-RATE_LIMIT_TEST_PER_SECOND = envint("RATE_LIMIT_TEST_PER_SECOND", 25)
-RATE_LIMIT_BURST_SECONDS = envint("RATE_LIMIT_BURST_SECONDS", 2)
+RATE_LIMIT_LIVE_PER_SECOND = env.int("RATE_LIMIT_LIVE_PER_SECOND", 100)
+RATE_LIMIT_TEST_PER_SECOND = env.int("RATE_LIMIT_TEST_PER_SECOND", 25)
+RATE_LIMIT_BURST_SECONDS = env.int("RATE_LIMIT_BURST_SECONDS", 2)
 # Default aggregate bucket of a tenant, over all its keys of one mode (an operator may override it
 # per tenant with `manage.py tenant_limit`); a key's own limit never lifts it.
-RATE_LIMIT_TENANT_LIVE_PER_SECOND = envint("RATE_LIMIT_TENANT_LIVE_PER_SECOND", 1000)
-RATE_LIMIT_TENANT_TEST_PER_SECOND = envint("RATE_LIMIT_TENANT_TEST_PER_SECOND", 100)
+RATE_LIMIT_TENANT_LIVE_PER_SECOND = env.int("RATE_LIMIT_TENANT_LIVE_PER_SECOND", 1000)
+RATE_LIMIT_TENANT_TEST_PER_SECOND = env.int("RATE_LIMIT_TENANT_TEST_PER_SECOND", 100)
 # Active (not revoked, not expired) API keys an app may hold; one more answers 409 too_many_keys.
-API_KEYS_PER_APP = envint("API_KEYS_PER_APP", 50)
+API_KEYS_PER_APP = env.int("API_KEYS_PER_APP", 50)
 # Apps a tenant may hold; one more answers 409 too_many_apps (the keys cap is per app, so without
 # this a tenant could hold any number of keys by making apps).
-APPS_PER_TENANT = envint("APPS_PER_TENANT", 100)
+APPS_PER_TENANT = env.int("APPS_PER_TENANT", 100)
 # Sandbox numbers a tenant may hold (both its test keys' apps together): the sandbox range has 9,000
 # numbers for every tenant, so one must not take them all. One more answers 409 too_many_numbers.
-SANDBOX_NUMBERS_PER_TENANT = envint("SANDBOX_NUMBERS_PER_TENANT", 100)
+SANDBOX_NUMBERS_PER_TENANT = env.int("SANDBOX_NUMBERS_PER_TENANT", 100)
 # Failed authentications (unknown, revoked or expired keys) one client address may make per window
 # before it gets 429 rate_limited for the rest of the window, without any database lookup.
-AUTH_FAILURES_PER_WINDOW = envint("AUTH_FAILURES_PER_WINDOW", 20)
-AUTH_FAILURE_WINDOW_SECONDS = envint("AUTH_FAILURE_WINDOW_SECONDS", 60)
+AUTH_FAILURES_PER_WINDOW = env.int("AUTH_FAILURES_PER_WINDOW", 20)
+AUTH_FAILURE_WINDOW_SECONDS = env.int("AUTH_FAILURE_WINDOW_SECONDS", 60)
 # Proxies (addresses or CIDRs) whose X-Forwarded-For is believed; the client address is then the
 # right-most address in that header that is not a trusted proxy. Empty: REMOTE_ADDR, always.
-TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES")
 # Seconds a process keeps a resolved API key in memory; revocation is pushed through Redis at once.
-API_KEY_CACHE_SECONDS = envint("API_KEY_CACHE_SECONDS", 60)
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", 60)
 # Fernet keys (urlsafe base64, comma-separated, newest first) of the keyring that encrypts secrets
 # at rest (cpaas/core/crypto.py). Empty: one key derived from SECRET_KEY.
-SECRET_ENCRYPTION_KEYS = envlist("SECRET_ENCRYPTION_KEYS") or envlist("WEBHOOK_SECRET_KEYS")
+SECRET_ENCRYPTION_KEYS = env.list("SECRET_ENCRYPTION_KEYS", old="WEBHOOK_SECRET_KEYS")
 # Base of error bodies' `doc_url`; unset: PUBLIC_BASE_URL/docs, else the request's host (core.errors).
-DOCS_URL = env("DOCS_URL").rstrip("/")
+DOCS_URL = env.str("DOCS_URL").rstrip("/")
 
 # --- Logging: one JSON object per line ---------------------------------------------------------
-LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOG_LEVEL = env.str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -376,11 +357,11 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
-        "cpaas.access": {"level": env("ACCESS_LOG_LEVEL", "INFO")},
+        "cpaas.access": {"level": env.str("ACCESS_LOG_LEVEL", "INFO")},
         # One line per task received/succeeded and per beat tick drowns everything else; failures
         # are still logged at WARNING and above.
-        "celery.worker.strategy": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
-        "celery.app.trace": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
-        "celery.beat": {"level": env("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", "WARNING")},
+        "celery.beat": {"level": env.str("CELERY_TASK_LOG_LEVEL", "WARNING")},
     },
 }

@@ -23,6 +23,7 @@ from cpaas.core import egress
 from cpaas.core.db import chunks, execute_prepared, pg_cursor
 from cpaas.core.errors import ApiError
 from cpaas.core.ids import new_id
+from cpaas.core.ttlcache import TtlCache
 from cpaas.tenants.audit import audit_record
 from webhooks import catalog, conf, crypto
 from webhooks.models import Attempt, Delivery, Endpoint, Event
@@ -89,30 +90,23 @@ def _subject(data: dict[str, Any]) -> str:
 # per process for ENDPOINT_CACHE_SECONDS and dropped at once when this process changes an
 # endpoint. A stale entry can only miss an endpoint created in another process in the last
 # second; a deleted or disabled one is filtered out by the INSERT itself (it joins the table).
-_subscriptions: dict[str, tuple[float, list[tuple[str, frozenset[str] | None, str]]]] = {}
+_subscriptions: TtlCache[str, list[tuple[str, frozenset[str] | None, str]]] = TtlCache(
+    lambda: conf.ENDPOINT_CACHE_SECONDS)
 
 
 def subscriptions_forget(app_id: str | None = None) -> None:
     if app_id is None:
         _subscriptions.clear()
     else:
-        _subscriptions.pop(app_id, None)
+        _subscriptions.forget(app_id)
 
 
 def _subscribed(app_id: str) -> list[tuple[str, frozenset[str] | None, str]]:
-    now = time.monotonic()
-    entry = _subscriptions.get(app_id)
-    if entry is not None and now - entry[0] < conf.ENDPOINT_CACHE_SECONDS:
-        return entry[1]
-    rows = [
+    return _subscriptions.get_or_load(app_id, lambda: [
         (pk, frozenset(types) if types else None, mode)
         for pk, types, mode in Endpoint.objects.filter(app_id=app_id, enabled=True)
         .order_by("id").values_list("id", "event_types", "mode")
-    ]
-    if len(_subscriptions) > 10_000:
-        _subscriptions.clear()
-    _subscriptions[app_id] = (now, rows)
-    return rows
+    ])
 
 
 def _wants(types: frozenset[str] | None, mode: str, type_: str, livemode: bool) -> bool:

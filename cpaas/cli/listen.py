@@ -8,7 +8,6 @@ unchanged to ``--forward-to`` and deletes the endpoint on exit.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
+
+from cpaas.core.env import env
 
 # Signals that end a run the way Ctrl-C does: the endpoint is deleted before the process exits
 # (a terminal closed, `kill`, a process manager stopping it).
@@ -32,7 +33,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--forward-to", required=True, help="URL of your local handler, e.g. http://localhost:8000/hook")
     parser.add_argument("--api-key", default=_default_api_key(),
                         help="sk_test_… (default: CPAAS_API_KEY, else the key `make run` wrote to var/demo_key)")
-    parser.add_argument("--api-base", default=os.environ.get("CPAAS_API_BASE", "http://localhost:8000"),
+    parser.add_argument("--api-base", default=env.url("CPAAS_API_BASE", "http://localhost:8000"),
                         help="the platform's base URL (or CPAAS_API_BASE)")
     parser.add_argument("--events", default="", help="comma-separated event types (default: all)")
     parser.add_argument("--port", type=int, default=0, help="local port to listen on (default: any free port)")
@@ -44,9 +45,9 @@ def add_parser(commands) -> None:
 def _default_api_key() -> str | None:
     """CPAAS_API_KEY, else the demo key ``make run`` keeps in its var directory, so the README's
     ``cpaas listen --forward-to …`` works as written from the repository's root."""
-    if os.environ.get("CPAAS_API_KEY"):
-        return os.environ["CPAAS_API_KEY"]
-    demo_key = Path(os.environ.get("CPAAS_VAR_DIR", "var")) / "demo_key"
+    if env.str("CPAAS_API_KEY"):
+        return env.str("CPAAS_API_KEY")
+    demo_key = Path(env.str("CPAAS_VAR_DIR") or "var") / "demo_key"
     try:
         return demo_key.read_text().strip() or None
     except OSError:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from django.db import DEFAULT_DB_ALIAS, connections
 
 
-def pg_request_cursor(db=None):
+def pg_cursor(db=None):
     """A cursor with server-side parameter binding on Django's connection (PostgreSQL only):
     arrays and many values are dumped in C, where Django's client-side cursor inlines each one as
     a quoted literal (a hot statement can also be prepared: :func:`execute_prepared`).
@@ -47,8 +47,6 @@ def pg_request_cursor(db=None):
     return psycopg.Cursor(raw)
 
 
-pg_cursor = pg_request_cursor
-
 
 # psycopg prepares a statement executed with ``prepare=True`` only on a connection whose
 # ``prepare_threshold`` is not None, and Django opens every connection with None (prepared
@@ -58,7 +56,7 @@ _ONLY_WHEN_ASKED = 2**31 - 1
 
 
 def execute_prepared(cursor, sql: str, params) -> None:
-    """Run ``sql`` on a ``pg_cursor``/``pg_request_cursor`` as a prepared statement of this
+    """Run ``sql`` on a ``pg_cursor`` as a prepared statement of this
     connection (parsed and planned once per connection, then a generic plan), leaving the
     connection's setting for every other statement as it was. For hot statements whose plan
     does not depend on the values; about 40 % of the SMS send INSERT's database time

@@ -9,9 +9,7 @@ every process over Redis pub/sub, and every lease call checks the flag again, so
 fails on the next request (docs/decisions/0004-leased-rate-limit-tokens.md). The same call spends
 the tenant's aggregate bucket too (0841), so the hot path stays one round trip per lease. Failed
 authentications are counted per client address (0843) and asked about only before a database
-lookup. Without
-``REDIS_URL`` (the embedded default, a single web process) an in-process limiter gives the same
-answers.
+lookup.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
-from django.conf import settings
+from cpaas.core.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +177,8 @@ class _Lease:
 
 
 class RedisGate:
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self.url = url
-        self.client = redis.Redis.from_url(url, socket_timeout=2, health_check_interval=30)
+    def __init__(self) -> None:
+        self.client = redis_client()
         self.script = self.client.register_script(_GATE_LUA)
         self.auth_fail_script = self.client.register_script(_AUTH_FAIL_LUA)
         self._leases: LeaseTable = LeaseTable()  # bucket -> _Lease
@@ -287,11 +282,9 @@ class RedisGate:
         ready.wait(2)
 
     def _listen(self, ready: threading.Event) -> None:
-        import redis
-
         while True:
             try:
-                pubsub = redis.Redis.from_url(self.url).pubsub(ignore_subscribe_messages=True)
+                pubsub = redis_client(listening=True).pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(REVOCATIONS_CHANNEL)
                 with self._lock:
                     self._leases.clear()  # revocations may have been missed while disconnected
@@ -305,73 +298,10 @@ class RedisGate:
                 time.sleep(1)
 
 
-class LocalGate:
-    """The same semantics in process memory, for a single-process embedded deployment."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._denied: dict[str, float] = {}
-        self._failures: dict[str, tuple[int, float]] = {}  # address -> (count, window end)
-
-    def _refill(self, bucket: str, rate: float, burst: int, now: float) -> float:
-        tokens, stamp = self._buckets.get(bucket, (float(burst), now))
-        return min(burst, tokens + (now - stamp) * rate)
-
-    def admit(self, bucket: str, deny_flag: str, rate: float, burst: int, cost: int = 1, *,
-              tenant: TenantBucket | None = None) -> Admission:
-        now = time.monotonic()
-        with self._lock:
-            until = self._denied.get(deny_flag)
-            if until is not None and until > now:
-                return Admission(True, False, burst, 0, 0, 0)
-            tokens = self._refill(bucket, rate, burst, now)
-            tenant_tokens = self._refill(tenant.name, tenant.rate, tenant.burst, now) if tenant else tokens
-            allowed = min(tokens, tenant_tokens) >= cost
-            if allowed:
-                tokens -= cost
-                tenant_tokens -= cost
-            if len(self._buckets) > 100_000:
-                self._buckets.clear()
-            self._buckets[bucket] = (tokens, now)
-            if tenant is not None:
-                self._buckets[tenant.name] = (tenant_tokens, now)
-        return _binding(allowed, tokens, rate, burst, cost, tenant, tenant_tokens)
-
-    def auth_throttle(self, address: str, limit: int) -> AuthThrottle:
-        now = time.monotonic()
-        count, ends = self._failures.get(address, (0, now))
-        if count >= limit and ends > now:
-            return AuthThrottle(True, max(1, math.ceil(ends - now)))
-        return AuthThrottle(False, 0)
-
-    def auth_failed(self, address: str, limit: int, window: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            count, ends = self._failures.get(address, (0, now))
-            if ends <= now:
-                count, ends = 0, now + window
-            if len(self._failures) > 100_000:
-                self._failures.clear()
-            self._failures[address] = (count + 1, ends)
-
-    def auth_reset(self, address: str) -> None:
-        with self._lock:
-            self._failures.pop(address, None)
-
-    def deny(self, deny_flag: str, ttl_seconds: int) -> None:
-        with self._lock:
-            self._denied[deny_flag] = time.monotonic() + ttl_seconds
-
-    def reset(self, bucket: str) -> None:
-        with self._lock:
-            self._buckets.pop(bucket, None)
-
-
 def _auth_key(address: str) -> str:
     return f"cpaas:authfail:{address}"
 
 
 @lru_cache(maxsize=1)
-def gate() -> RedisGate | LocalGate:
-    return RedisGate(settings.REDIS_URL) if settings.REDIS_URL else LocalGate()
+def gate() -> RedisGate:
+    return RedisGate()

@@ -14,40 +14,30 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-import time
 from typing import Any
 
 from cpaas.core.egress import client, ssrf, sync
 from cpaas.core.errors import ApiError
+from cpaas.core.ttlcache import TtlCache
 from cpaas.im import conf
 from cpaas.im.models import ImSettings
 
 log = logging.getLogger(__name__)
 
-_cache_lock = threading.Lock()
-_cache: dict[str, tuple[float, ImSettings]] = {}
 SETTINGS_CACHE_SECONDS = 5.0
+_cache: TtlCache[str, ImSettings] = TtlCache(SETTINGS_CACHE_SECONDS)
 # The largest hook answer read; a longer one is a failed call.
 HOOK_MAX_ANSWER_BYTES = 64 * 1024
 
 
 def app_settings(app_id: str) -> ImSettings:
     """The app's IM settings, cached a few seconds per process (settings change rarely)."""
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(app_id)
-    if hit and hit[0] > now:
-        return hit[1]
-    found = ImSettings.objects.filter(app_id=app_id).first() or ImSettings(app_id=app_id)
-    with _cache_lock:
-        _cache[app_id] = (now + SETTINGS_CACHE_SECONDS, found)
-    return found
+    return _cache.get_or_load(
+        app_id, lambda: ImSettings.objects.filter(app_id=app_id).first() or ImSettings(app_id=app_id))
 
 
 def forget_settings(app_id: str) -> None:
-    with _cache_lock:
-        _cache.pop(app_id, None)
+    _cache.forget(app_id)
 
 
 def _blocklist_apply(policy: ImSettings, content: dict[str, Any]) -> dict[str, Any]:

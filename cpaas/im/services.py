@@ -23,7 +23,7 @@ from cpaas.core import egress
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.ids import new_id
 from cpaas.im import conf, metering
-from cpaas.im.bus import bus, dumps
+from cpaas.im.bus import dumps, publish
 from cpaas.im.models import (
     Conversation,
     ConversationKind,
@@ -47,7 +47,7 @@ MEDIA_TYPES = {MessageType.IMAGE, MessageType.FILE, MessageType.VOICE}
 
 
 def _on_commit_publish(event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: bus().publish(event))
+    transaction.on_commit(lambda: publish(event))
 
 
 def _kick(app_id: str, user_id: str, *, code: int, reason: str, token_id: str | None = None) -> None:

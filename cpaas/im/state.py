@@ -1,21 +1,18 @@
 """Shared fast state of the IM room: DAU sets, chatroom windows and backlogs, presence, cursors.
 
-Redis when ``REDIS_URL`` is set (shared by every gateway and API process), process memory in the
-embedded default. Every key carries the app id (tenant isolation holds in Redis too), and the
-counted figures (online users, daily actives) also the mode, so a test key's stats never count live
-users (decision 0892). Live keys keep their original names (every user that existed before IM had
-a mode became live); test keys insert ``:test`` after the app id.
+In Redis, shared by every gateway and API process. Every key carries the app id (tenant
+isolation holds in Redis too), and the counted figures (online users, daily actives) also the
+mode, so a test key's stats never count live users (decision 0892). Live keys keep their original
+names (every user that existed before IM had a mode became live); test keys insert ``:test``
+after the app id.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import defaultdict, deque
 from functools import lru_cache
 
-from django.conf import settings
-
+from cpaas.core.redis_client import redis_client
 from cpaas.im import conf
 
 P = "cpaas:im"
@@ -52,10 +49,8 @@ def _window() -> int:
 
 
 class RedisState:
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self.r = redis.Redis.from_url(url, socket_timeout=5, health_check_interval=30, decode_responses=True)
+    def __init__(self) -> None:
+        self.r = redis_client(decode_responses=True)
         self._admit = self.r.register_script(_ROOM_ADMIT)
 
     # --- DAU: one set per app, mode and day in front of the ledger ---
@@ -166,110 +161,6 @@ class RedisState:
         return {k: int(v) for k, v in self.r.hgetall(f"{P}:cur:{app_id}:{user_id}:{device}").items()}
 
 
-class MemoryState:
-    """The same in one process (embedded default)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.dau: dict[tuple[str, str], set[str]] = defaultdict(set)
-        self.windows: dict[tuple[str, str], list[int]] = {}
-        self.drops: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"low": 0, "high": 0})
-        self.seqs: dict[tuple[str, str], int] = defaultdict(int)
-        self.backlogs: dict[tuple[str, str], deque] = defaultdict(lambda: deque(maxlen=conf.ROOM_BACKLOG))
-        self.conns: dict[tuple[str, str], set[str]] = defaultdict(set)
-        self.modes: dict[tuple[str, str], str] = {}  # (app, user) online -> the user's mode
-        self.cursors: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
-
-    def dau_seen(self, app_id, mode, day, user_id) -> bool:
-        with self.lock:
-            return user_id in self.dau[(_m(app_id, mode), day)]
-
-    def dau_add(self, app_id, mode, day, user_id) -> None:
-        with self.lock:
-            self.dau[(_m(app_id, mode), day)].add(user_id)
-
-    def dau_count(self, app_id, mode, day) -> int:
-        with self.lock:
-            return len(self.dau.get((_m(app_id, mode), day), ()))
-
-    def dau_history(self, app_id, mode, days) -> list[int]:
-        return [self.dau_count(app_id, mode, d) for d in days]
-
-    def room_admit(self, app_id, room_id, *, low: bool, whitelisted: bool) -> bool:
-        w = _window()
-        with self.lock:
-            window = self.windows.get((app_id, room_id))
-            if window is None or window[0] != w:
-                window = self.windows[(app_id, room_id)] = [w, 0, 0]
-            if not whitelisted and (window[1] >= conf.ROOM_WINDOW_MAX or (
-                    low and window[2] >= conf.ROOM_WINDOW_MAX - conf.ROOM_WINDOW_RESERVED_HIGH)):
-                self.drops[(app_id, room_id)]["low" if low else "high"] += 1
-                return False
-            window[1] += 1
-            window[2] += int(low)
-            return True
-
-    def room_drops(self, app_id, room_id) -> dict[str, int]:
-        with self.lock:
-            return dict(self.drops[(app_id, room_id)])
-
-    def room_next_seq(self, app_id, room_id) -> int:
-        with self.lock:
-            self.seqs[(app_id, room_id)] += 1
-            return self.seqs[(app_id, room_id)]
-
-    def room_backlog_push(self, app_id, room_id, frame) -> None:
-        with self.lock:
-            self.backlogs[(app_id, room_id)].append(frame)
-
-    def room_backlog(self, app_id, room_id) -> list[str]:
-        with self.lock:
-            return list(self.backlogs[(app_id, room_id)])
-
-    def room_forget(self, app_id, room_id) -> None:
-        with self.lock:
-            for store in (self.backlogs, self.drops, self.seqs):
-                store.pop((app_id, room_id), None)
-
-    def presence_connect(self, app_id, user_id, conn_id, mode) -> bool:
-        _m(app_id, mode)
-        with self.lock:
-            conns = self.conns[(app_id, user_id)]
-            before = len(conns)
-            conns.add(conn_id)
-            self.modes[(app_id, user_id)] = mode
-            return before == 0
-
-    def presence_refresh(self, app_id, user_id, conn_id) -> None:
-        return None
-
-    def presence_disconnect(self, app_id, user_id, conn_id, mode) -> bool:
-        with self.lock:
-            conns = self.conns[(app_id, user_id)]
-            conns.discard(conn_id)
-            if not conns:
-                self.conns.pop((app_id, user_id), None)
-                self.modes.pop((app_id, user_id), None)
-                return True
-            return False
-
-    def online_count(self, app_id, mode) -> int:
-        with self.lock:
-            return sum(1 for (a, u), c in self.conns.items() if a == app_id and c and self.modes.get((a, u)) == mode)
-
-    def is_online(self, app_id, user_id) -> bool:
-        with self.lock:
-            return bool(self.conns.get((app_id, user_id)))
-
-    def cursors_save(self, app_id, user_id, device, cursors) -> None:
-        with self.lock:
-            self.cursors[(app_id, user_id, device)].update(cursors)
-
-    def cursors_load(self, app_id, user_id, device) -> dict[str, int]:
-        with self.lock:
-            return dict(self.cursors.get((app_id, user_id, device), {}))
-
-
 @lru_cache(maxsize=1)
-def state() -> RedisState | MemoryState:
-    return RedisState(settings.REDIS_URL) if settings.REDIS_URL else MemoryState()
+def state() -> RedisState:
+    return RedisState()

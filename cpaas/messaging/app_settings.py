@@ -3,54 +3,42 @@ reads (refreshed every few seconds: they change rarely and every send reads them
 
 from __future__ import annotations
 
-import threading
-import time
-
 from django.db import transaction
 
 from cpaas.core import crypto
+from cpaas.core.ttlcache import TtlCache
 from cpaas.messaging import infra
 from cpaas.messaging.models import Mode, PhoneNumber, SmsSettings
 
 # --- per-process caches of rarely changing rows (settings, owned numbers) -----------------------
 
 _CACHE_SECONDS = 5.0
-_cache_lock = threading.Lock()
-_settings_cache: dict[str, tuple[SmsSettings, float]] = {}
-_numbers_cache: dict[str, tuple[dict[str, frozenset[str]], float]] = {}
+_settings_cache: TtlCache[str, SmsSettings] = TtlCache(_CACHE_SECONDS)
+_numbers_cache: TtlCache[str, dict[str, frozenset[str]]] = TtlCache(_CACHE_SECONDS)
 
 
 def caches_clear(app_id: str | None = None) -> None:
     infra.counters.clear()
-    with _cache_lock:
+    for cache in (_settings_cache, _numbers_cache):
         if app_id is None:
-            _settings_cache.clear()
-            _numbers_cache.clear()
+            cache.clear()
         else:
-            _settings_cache.pop(app_id, None)
-            _numbers_cache.pop(app_id, None)
+            cache.forget(app_id)
 
 
 def sms_settings(app_id: str) -> SmsSettings:
-    hit = _settings_cache.get(app_id)
-    if hit is not None and time.monotonic() - hit[1] < _CACHE_SECONDS:
-        return hit[0]
-    row = SmsSettings.objects.filter(app_id=app_id).first() or SmsSettings(app_id=app_id)
-    with _cache_lock:
-        _settings_cache[app_id] = (row, time.monotonic())
-    return row
+    return _settings_cache.get_or_load(
+        app_id, lambda: SmsSettings.objects.filter(app_id=app_id).first() or SmsSettings(app_id=app_id))
 
 
 def owned_numbers(app_id: str, mode: str) -> frozenset[str]:
     """The app's numbers of one mode: a key sends only from numbers of its own mode."""
-    hit = _numbers_cache.get(app_id)
-    if hit is not None and time.monotonic() - hit[1] < _CACHE_SECONDS:
-        return hit[0].get(mode, frozenset())
+    return _numbers_cache.get_or_load(app_id, lambda: _numbers_by_mode(app_id)).get(mode, frozenset())
+
+
+def _numbers_by_mode(app_id: str) -> dict[str, frozenset[str]]:
     rows = list(PhoneNumber.objects.filter(app_id=app_id).values_list("number", "mode"))
-    by_mode = {m: frozenset(number for number, row_mode in rows if row_mode == m) for m in ("test", "live")}
-    with _cache_lock:
-        _numbers_cache[app_id] = (by_mode, time.monotonic())
-    return by_mode.get(mode, frozenset())
+    return {m: frozenset(number for number, row_mode in rows if row_mode == m) for m in ("test", "live")}
 
 
 # --- callback secrets -----------------------------------------------------------------------

@@ -1,8 +1,4 @@
-"""Redis helpers of the SMS room: counters (daily cap, velocity), the submit journal, task kicks.
-
-Without ``REDIS_URL`` (the embedded default: one process of each kind on one machine) the same
-calls fall back to process memory, which is exact for a single worker.
-"""
+"""Redis helpers of the SMS room: counters (daily cap, velocity), the submit journal, task kicks."""
 
 from __future__ import annotations
 
@@ -14,69 +10,15 @@ import time
 from datetime import datetime
 from functools import lru_cache
 
-from django.conf import settings
 from django.db import close_old_connections
 
 from cpaas.core.ratelimit import LeaseTable
-
-
-@lru_cache(maxsize=1)
-def redis_client():
-    if not settings.REDIS_URL:
-        return None
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, health_check_interval=30)
-
-
-class _Memory:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.values: dict[str, tuple[object, float]] = {}
-
-    def incr(self, key: str, ttl: int) -> int:
-        with self.lock:
-            value, expires = self.values.get(key, (0, 0.0))
-            if expires and expires < time.monotonic():
-                value = 0
-            value = int(value) + 1
-            self.values[key] = (value, time.monotonic() + ttl)
-            return value
-
-    def set(self, key: str, value, ttl: int, nx: bool = False) -> bool:
-        with self.lock:
-            current = self.values.get(key)
-            if nx and current is not None and current[1] > time.monotonic():
-                return False
-            self.values[key] = (value, time.monotonic() + ttl)
-            return True
-
-    def get(self, key: str):
-        with self.lock:
-            current = self.values.get(key)
-            if current is None or current[1] < time.monotonic():
-                return None
-            return current[0]
-
-    def delete(self, key: str) -> None:
-        with self.lock:
-            self.values.pop(key, None)
-
-
-memory = _Memory()
+from cpaas.core.redis_client import redis_client
 
 
 def incr_many(keys: list[tuple[str, int, int]]) -> list[int]:
     """INCRBY each (key, ttl, amount), setting the TTL on first use, in one round trip."""
-    client = redis_client()
-    if client is None:
-        out = []
-        for key, ttl, amount in keys:
-            for _ in range(amount):
-                value = memory.incr(key, ttl)
-            out.append(value)
-        return out
-    pipe = client.pipeline(transaction=False)
+    pipe = redis_client().pipeline(transaction=False)
     for key, ttl, amount in keys:
         pipe.incrby(key, amount)
         pipe.expire(key, ttl, nx=True)
@@ -149,30 +91,17 @@ counters = LeasedCounters()
 
 
 def decr(key: str) -> None:
-    client = redis_client()
-    if client is None:
-        with memory.lock:
-            value, expires = memory.values.get(key, (1, 0.0))
-            memory.values[key] = (int(value) - 1, expires)
-        return
-    client.decr(key)
+    redis_client().decr(key)
 
 
 def flag_set_once(key: str, ttl: int) -> bool:
     """SET NX: True when this call set the flag (and so should act)."""
-    client = redis_client()
-    if client is None:
-        return memory.set(key, "1", ttl, nx=True)
-    return bool(client.set(key, "1", ex=ttl, nx=True))
+    return bool(redis_client().set(key, "1", ex=ttl, nx=True))
 
 
 def flag_hold(key: str, ttl: int) -> None:
     """SET with a TTL: the flag stays set for ``ttl`` seconds more, whoever set it."""
-    client = redis_client()
-    if client is None:
-        memory.set(key, "1", ttl)
-    else:
-        client.set(key, "1", ex=ttl)
+    redis_client().set(key, "1", ex=ttl)
 
 
 def flag_clear(key: str) -> None:
@@ -203,11 +132,6 @@ def set_many(pairs: list[tuple[str, str]], ttl: int) -> None:
     """
     if not pairs:
         return
-    client = redis_client()
-    if client is None:
-        for key, value in pairs:
-            memory.set(key, value, ttl)
-        return
     _set_many_script()(keys=[key for key, _ in pairs], args=[*(value for _, value in pairs), ttl])
 
 
@@ -215,21 +139,13 @@ def get_many(keys: list[str]) -> list[str | None]:
     """MGET, as text (None where a key is missing)."""
     if not keys:
         return []
-    client = redis_client()
-    values = [memory.get(key) for key in keys] if client is None else client.mget(keys)
-    return [None if value is None else value.decode() if isinstance(value, bytes) else str(value)
-            for value in values]
+    return [None if value is None else value.decode() for value in redis_client().mget(keys)]
 
 
 def delete_many(keys: list[str]) -> None:
     if not keys:
         return
-    client = redis_client()
-    if client is None:
-        for key in keys:
-            memory.delete(key)
-        return
-    client.delete(*keys)
+    redis_client().delete(*keys)
 
 
 def journal_write(entries: dict[str, str], ttl: int) -> None:
@@ -289,20 +205,10 @@ return parts
 def concat_collect(key: str, index: int, total: int, text: str, ttl: int) -> list[str] | None:
     """Store part ``index`` of ``total``; return every part's text in order once all are in."""
     full_key = f"cpaas:sms:concat:{key}"
-    client = redis_client()
-    if client is None:
-        with memory.lock:
-            parts, _ = memory.values.get(full_key, ({}, 0.0))
-            parts = {**parts, index: text}
-            if len(parts) < total:
-                memory.values[full_key] = (parts, time.monotonic() + ttl)
-                return None
-            memory.values.pop(full_key, None)
-    else:
-        flat = client.eval(_CONCAT_LUA, 1, full_key, index, text, total, ttl)
-        if flat is None:
-            return None
-        parts = {int(flat[i]): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+    flat = redis_client().eval(_CONCAT_LUA, 1, full_key, index, text, total, ttl)
+    if flat is None:
+        return None
+    parts = {int(flat[i]): flat[i + 1].decode() for i in range(0, len(flat), 2)}
     return [parts.get(i, "") for i in range(1, total + 1)]
 
 
@@ -313,14 +219,8 @@ def _fraud_key(tenant_id: str, app_id: str) -> str:
 
 
 def fraud_log(tenant_id: str, app_id: str, entry: dict) -> None:
-    client = redis_client()
     key = _fraud_key(tenant_id, app_id)
-    if client is None:
-        with memory.lock:
-            entries = memory.values.get(key, ([], 0.0))[0]
-            memory.values[key] = ([json.dumps(entry), *entries][:200], time.monotonic() + 30 * 86400)
-        return
-    pipe = client.pipeline(transaction=False)
+    pipe = redis_client().pipeline(transaction=False)
     pipe.lpush(key, json.dumps(entry))
     pipe.ltrim(key, 0, 199)
     pipe.expire(key, 30 * 86400)
@@ -328,9 +228,7 @@ def fraud_log(tenant_id: str, app_id: str, entry: dict) -> None:
 
 
 def fraud_recent(tenant_id: str, app_id: str, limit: int = 50) -> list[dict]:
-    client = redis_client()
-    key = _fraud_key(tenant_id, app_id)
-    raw = (memory.get(key) or [])[:limit] if client is None else client.lrange(key, 0, limit - 1)
+    raw = redis_client().lrange(_fraud_key(tenant_id, app_id), 0, limit - 1)
     return [json.loads(item) for item in raw]
 
 

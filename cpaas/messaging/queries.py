@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from cpaas.core.db import execute_prepared, pg_cursor, pg_request_cursor
+from cpaas.core.db import execute_prepared, pg_cursor
 from cpaas.messaging import infra
 from cpaas.messaging.models import Message, OptOut, ReceiptOrphan, Status
 
@@ -43,7 +43,7 @@ def message_insert_unless_opted_out(message: Message) -> bool:
     # A key left out is NULL, as a null value would be: a shorter document to write and to parse.
     row = json.dumps({column: value for column, attname in columns if (value := state[attname]) is not None},
                      default=infra.json_value)
-    with pg_request_cursor(db) as cursor, db.wrap_database_errors:
+    with pg_cursor(db) as cursor, db.wrap_database_errors:
         execute_prepared(cursor, sql, [row, message.app_id, message.to])
         return cursor.rowcount == 1
 

@@ -7,31 +7,29 @@ live send no route serves). Test mode always stays in the sandbox; live traffic 
 
 from __future__ import annotations
 
-import time
-
 from cpaas.carriers import registry
+from cpaas.core.ttlcache import TtlCache
 from cpaas.messaging import conf
 from cpaas.messaging.models import Connector, Message, Mode, Route
 from cpaas.messaging.sink import sink
 
 SANDBOX = "sandbox"
 
-_routes_cache: tuple[float, list[Route], dict[str, Connector]] | None = None
+_routes_cache: TtlCache[str, tuple[list[Route], dict[str, Connector]]] = TtlCache(5.0)
 
 
 def _routing_table() -> tuple[list[Route], dict[str, Connector]]:
-    global _routes_cache
-    if _routes_cache is None or time.monotonic() - _routes_cache[0] > 5:
-        connectors = {row.id: row for row in Connector.objects.filter(enabled=True)}
-        routes = list(Route.objects.filter(connector_id__in=list(connectors)))
-        _routes_cache = (time.monotonic(), routes, connectors)
-    return _routes_cache[1], _routes_cache[2]
+    return _routes_cache.get_or_load("table", _routing_table_load)
+
+
+def _routing_table_load() -> tuple[list[Route], dict[str, Connector]]:
+    connectors = {row.id: row for row in Connector.objects.filter(enabled=True)}
+    return list(Route.objects.filter(connector_id__in=list(connectors))), connectors
 
 
 def routing_reset() -> None:
     """Forget the cached table (tests; an operator's change otherwise shows within 5 s)."""
-    global _routes_cache
-    _routes_cache = None
+    _routes_cache.clear()
 
 
 def route_candidates(message: Message) -> list[str]:

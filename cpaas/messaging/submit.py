@@ -11,7 +11,6 @@ route; docs/architecture.md).
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -102,6 +101,4 @@ def submit_claimed(messages: list[Message]) -> Submitted:
                     skipped[message.id].add(name)
                     pending.append(message)
             infra.journal_write(journal, conf.JOURNAL_TTL_SECONDS)
-            if os.environ.get("CPAAS_SMS_CRASH_AFTER_SUBMIT") == "1":
-                os._exit(17)  # fault-injection hook for the kill-the-worker test
     return Submitted(accepted, failed, retry_later)

@@ -28,6 +28,7 @@ import time
 from celery import current_app
 from django.db import close_old_connections
 
+from cpaas.messaging import conf
 from cpaas.messaging.kicks import SMS_QUEUE, kicker
 from cpaas.messaging.models import Connector
 from cpaas.messaging.receipts import orphans_adopt
@@ -105,7 +106,7 @@ def on_process_init(**_kwargs) -> None:
     the binds to the first submit."""
     if not consumes_sms_queue():
         return
-    binds = os.environ.get("SMS_EAGER_BINDS", "1") == "1"
+    binds = conf.EAGER_BINDS
     try:
         start(binds=binds)
     except Exception:  # the database may not be ready yet; binds open on first submit then

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +21,7 @@ from django.utils import timezone
 
 from cpaas.core.errors import ApiError
 from cpaas.core.ratelimit import TenantBucket, gate
+from cpaas.core.ttlcache import TtlCache
 from cpaas.tenants import errors as _errors  # noqa: F401  (registers the room's error codes)
 from cpaas.tenants.audit import audit_record
 from cpaas.tenants.models import PRODUCTS, ApiKey, App, KeyAccess, KeyMode, Tenant
@@ -119,42 +118,8 @@ def principal_for(key: ApiKey) -> KeyPrincipal:
     )
 
 
-class _PrincipalCache:
-    """hash → (principal, fetched_at). Bounded; entries live API_KEY_CACHE_SECONDS."""
-
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self._data: dict[str, tuple[KeyPrincipal, float]] = {}
-        self._lock = threading.Lock()
-        self.max_entries = max_entries
-
-    def get(self, digest: str) -> KeyPrincipal | None:
-        hit = self._data.get(digest)
-        if hit is None:
-            return None
-        principal, fetched = hit
-        if time.monotonic() - fetched > settings.API_KEY_CACHE_SECONDS:
-            self._data.pop(digest, None)
-            return None
-        return principal
-
-    def put(self, digest: str, principal: KeyPrincipal) -> None:
-        with self._lock:
-            if len(self._data) >= self.max_entries:
-                self._data.clear()
-            self._data[digest] = (principal, time.monotonic())
-
-    def drop_key(self, key_id: str) -> None:
-        with self._lock:
-            for digest, (principal, _) in list(self._data.items()):
-                if principal.key_id == key_id:
-                    self._data.pop(digest, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
-principal_cache = _PrincipalCache()
+# hash → principal, for API_KEY_CACHE_SECONDS; revocation drops a key's entries at once.
+principal_cache: TtlCache[str, KeyPrincipal] = TtlCache(lambda: settings.API_KEY_CACHE_SECONDS)
 
 
 def key_is_cached(secret: str) -> bool:
@@ -272,7 +237,7 @@ def api_key_revoke(
             )
     # The flag must outlive any process cache entry; after that the database says "revoked".
     gate().deny(revoked_flag(key.tenant_id, key.id), settings.API_KEY_CACHE_SECONDS * 10 + 60)
-    principal_cache.drop_key(key.id)
+    principal_cache.forget_where(lambda _digest, principal: principal.key_id == key.id)
     return key
 
 
@@ -290,7 +255,7 @@ def api_key_set_limit(*, key: ApiKey, rate_limit: int | None, actor: str = "oper
         audit_record(tenant_id=key.tenant_id, action="api_key.rate_limit_set", actor_key_id="",
                      target_type="api_key", target_id=key.id,
                      metadata={"from": before, "to": rate_limit, "by": actor})
-    principal_cache.drop_key(key.id)
+    principal_cache.forget_where(lambda _digest, principal: principal.key_id == key.id)
     return key
 
 

@@ -6,7 +6,7 @@ one out.
 
 API controls (hang up, redirect) are written to the call's row (``pending_control``); the engine
 finds them by polling the rows of its live calls every ``VOICE_CONTROL_POLL_SECONDS``, the same
-path on the embedded default (SQLite, no Redis) and in production. An engine in the process that
+path on the embedded default and in production. An engine in the process that
 took the control (tests) is also woken at once. The same loop renews the engine's lease
 (cpaas/voice/lease.py), which the sweeper reads to end the calls of an engine that died.
 """

@@ -22,6 +22,7 @@ from django.db import transaction
 
 from cpaas.core import crypto
 from cpaas.core.ids import new_id
+from cpaas.core.ttlcache import TtlCache
 from cpaas.tenants.audit import audit_record
 from cpaas.voice.models import VoiceSettings
 from webhooks.signing import sign
@@ -29,8 +30,8 @@ from webhooks.signing import sign
 CACHE_SECONDS = 10.0
 MODES = ("live", "test")
 
-# (app id, mode) -> (monotonic expiry, plain secret)
-_cache: dict[tuple[str, str], tuple[float, str]] = {}
+# (app id, mode) -> plain secret
+_cache: TtlCache[tuple[str, str], str] = TtlCache(CACHE_SECONDS)
 
 
 def callback_channel(mode: str) -> str:
@@ -45,25 +46,13 @@ def signing_secret_hint(app_id: str, mode: str) -> str | None:
     return crypto.mode_secret_hint(row.signing_secrets, mode) if row else None
 
 
-def _cached(app_id: str, mode: str) -> str | None:
-    hit = _cache.get((app_id, mode))
-    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
-
-
-def _remember(app_id: str, mode: str, secret: str) -> str:
-    if len(_cache) > 10_000:
-        _cache.clear()
-    _cache[(app_id, mode)] = (time.monotonic() + CACHE_SECONDS, secret)
-    return secret
-
-
 def signing_secret(app_id: str, mode: str) -> str:
     """The secret that signs the app's fetches and callbacks of ``mode``, decrypted (for signers only).
 
     An app whose calls need one before its owner created it gets it here, in the worker (a write by
     a sender, never by a read); the owner sees it by rotating.
     """
-    secret = _cached(app_id, mode)
+    secret = _cache.get((app_id, mode))
     if secret is not None:
         return secret
     row = VoiceSettings.objects.filter(app_id=app_id).only("signing_secrets").first()
@@ -73,7 +62,7 @@ def signing_secret(app_id: str, mode: str) -> str:
             if mode not in row.signing_secrets:
                 row.signing_secrets, _ = crypto.mode_secret_new(row.signing_secrets, mode)
                 row.save(update_fields=["signing_secrets"])
-    return _remember(app_id, mode, crypto.decrypt_cached(row.signing_secrets[mode]["secret"]))
+    return _cache.put((app_id, mode), crypto.decrypt_cached(row.signing_secrets[mode]["secret"]))
 
 
 @dataclass(frozen=True)
@@ -94,8 +83,8 @@ def signing_secret_rotate(*, tenant_id: str, app_id: str, mode: str, actor_key_i
         audit_record(tenant_id=tenant_id, action="voice.signing_secret_rotated", actor_key_id=actor_key_id,
                      actor_user_id=actor_user_id, target_type="app", target_id=app_id, ip=ip,
                      metadata={"mode": mode, "hint": hint})
-    transaction.on_commit(lambda: _cache.pop((app_id, mode), None))
-    _cache.pop((app_id, mode), None)
+    transaction.on_commit(lambda: _cache.forget((app_id, mode)))
+    _cache.forget((app_id, mode))
     return SecretRotated(secret=secret, hint=hint)
 
 
@@ -117,7 +106,7 @@ async def signed_headers(app_id: str, mode: str, body: bytes, *,
                          read: Callable[..., Awaitable[str]]) -> dict[str, str]:
     """Headers for a POST of ``body`` from the engine's event loop. ``read`` runs the database
     lookup off the loop (``CallEngine.read``) and only when the in-process cache has no secret."""
-    secret = _cached(app_id, mode)
+    secret = _cache.get((app_id, mode))
     if secret is None:
         secret = await read(signing_secret, app_id, mode)
     return headers_signed_with(secret, body)

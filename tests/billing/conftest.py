@@ -9,6 +9,7 @@ import time_machine
 
 from billing import ledger
 from billing.plans import plan_assign, plan_create
+from cpaas.core.redis_client import redis_client
 
 
 def at(*parts) -> datetime:
@@ -17,7 +18,7 @@ def at(*parts) -> datetime:
 
 @pytest.fixture(autouse=True)
 def _clean_redis_marks():
-    client = ledger.redis_client()
+    client = redis_client()
     if client is not None:
         for key in client.scan_iter("billing:*"):
             client.delete(key)

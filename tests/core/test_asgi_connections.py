@@ -79,7 +79,7 @@ def test_concurrent_requests_keep_the_server_within_its_connection_bound(server,
             time.sleep(0.02)
 
     async def burst(client: httpx.AsyncClient) -> list[int]:
-        # reads (the ORM) and single sends (the prepared INSERT on pg_request_cursor, decision 0420)
+        # reads (the ORM) and single sends (the prepared INSERT on pg_cursor, decision 0420)
         requests = [client.get("/v1/messages") if i % 2 else
                     client.post("/v1/messages", json={"to": "+15005550000", "from": "Acme", "body": f"hi {i}"})
                     for i in range(CONCURRENT)]

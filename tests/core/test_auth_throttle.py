@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from cpaas.core.ratelimit import LocalGate, gate
+from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import api_key_create, api_key_revoke
 from tests.conftest import client_for
 
@@ -77,9 +77,8 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(db, few_failures
     assert via_proxy("203.0.113.50").status_code == 401  # another client behind the same proxy
 
 
-@pytest.mark.parametrize("make_gate", [LocalGate, lambda: gate()], ids=["local", "redis"])
-def test_both_gates_block_an_address_for_the_rest_of_the_window(make_gate, address):
-    limiter = make_gate()
+def test_the_gate_blocks_an_address_for_the_rest_of_the_window(address):
+    limiter = gate()
     for _ in range(2):
         assert not limiter.auth_throttle(address, 2).blocked
         limiter.auth_failed(address, 2, 30)

@@ -1,4 +1,4 @@
-"""pg_request_cursor: Django's per-request connection health check without a SELECT 1."""
+"""pg_cursor: Django's per-request connection health check without a SELECT 1."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import connection, connections
 
-from cpaas.core.db import _idle_and_open, pg_request_cursor
+from cpaas.core.db import _idle_and_open, pg_cursor
 
 
 def _backend_pid() -> int:
@@ -34,7 +34,7 @@ def test_a_connection_the_server_ended_is_replaced_before_the_statement():
     dead = _backend_pid()
     _terminate(dead)
     connection.health_check_done = False  # a new request
-    with pg_request_cursor() as cursor, connection.wrap_database_errors:
+    with pg_cursor() as cursor, connection.wrap_database_errors:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != dead
 
@@ -44,7 +44,7 @@ def test_a_healthy_connection_is_checked_without_a_round_trip(monkeypatch):
     _backend_pid()
     connection.health_check_done = False
     monkeypatch.setattr(connections["default"], "is_usable", lambda: pytest.fail("SELECT 1 sent"))
-    with pg_request_cursor() as cursor:
+    with pg_cursor() as cursor:
         cursor.execute("SELECT 1")
     assert connection.health_check_done
 
@@ -55,7 +55,7 @@ def test_without_health_checks_nothing_is_checked(monkeypatch):
     monkeypatch.setattr(connections["default"], "health_check_enabled", False)
     connection.health_check_done = False
     monkeypatch.setattr(connections["default"], "is_usable", lambda: pytest.fail("checked"))
-    with pg_request_cursor() as cursor:
+    with pg_cursor() as cursor:
         cursor.execute("SELECT 1")
 
 
@@ -64,7 +64,7 @@ def test_execute_prepared_prepares_once_and_leaves_the_connection_setting_alone(
     from cpaas.core.db import execute_prepared
 
     sql = "SELECT %s::int + 1 AS answer_for_test_db"
-    with pg_request_cursor() as cursor:
+    with pg_cursor() as cursor:
         for value in (1, 2, 3):
             execute_prepared(cursor, sql, [value])
             assert cursor.fetchone()[0] == value + 1

@@ -1,8 +1,7 @@
 """Per-key token buckets in Redis (and in memory for the embedded default)."""
 
-import pytest
 
-from cpaas.core.ratelimit import LocalGate, RedisGate, gate
+from cpaas.core.ratelimit import RedisGate, gate
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
 
@@ -57,12 +56,11 @@ def test_the_configured_gate_is_redis():
     assert isinstance(gate(), RedisGate)
 
 
-@pytest.mark.parametrize("make_gate", [LocalGate, lambda: gate()], ids=["local", "redis"])
-def test_both_gates_refill_and_deny_alike(make_gate):
+def test_the_gate_refills_and_denies():
     import time
     import uuid
 
-    limiter = make_gate()
+    limiter = gate()
     bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
     results = [limiter.admit(bucket, flag, rate=20, burst=3).allowed for _ in range(4)]
     assert results == [True, True, True, False]
@@ -76,7 +74,7 @@ def test_both_gates_refill_and_deny_alike(make_gate):
 def test_leases_never_let_processes_exceed_the_shared_bucket(settings):
     import uuid
 
-    first, second = RedisGate(settings.REDIS_URL), RedisGate(settings.REDIS_URL)  # two "processes"
+    first, second = RedisGate(), RedisGate()  # two "processes"
     bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
     allowed = sum(g.admit(bucket, flag, rate=0.001, burst=100).allowed for _ in range(80) for g in (first, second))
     assert allowed == 100
@@ -86,7 +84,7 @@ def test_a_revocation_reaches_another_process_holding_a_lease(settings):
     import time
     import uuid
 
-    holder, revoker = RedisGate(settings.REDIS_URL), RedisGate(settings.REDIS_URL)
+    holder, revoker = RedisGate(), RedisGate()
     bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
     assert holder.admit(bucket, flag, rate=100, burst=200).allowed  # holds a lease of 20 tokens now
     revoker.deny(flag, 60)
@@ -117,7 +115,7 @@ def _in_a_forked_child(check) -> None:
 def test_a_forked_child_never_spends_its_parents_leases(settings):
     import uuid
 
-    parent = RedisGate(settings.REDIS_URL)
+    parent = RedisGate()
     bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
     assert parent.admit(bucket, flag, rate=0.001, burst=100).allowed  # leases 10, spends 1: 90 left shared
     leftover = parent._leases[bucket].tokens
@@ -145,13 +143,12 @@ def test_a_lease_table_lock_held_at_fork_time_is_free_in_the_child():
     assert table["k"] == 1  # the parent keeps its own
 
 
-@pytest.mark.parametrize("make_gate", [LocalGate, lambda: gate()], ids=["local", "redis"])
-def test_both_gates_spend_the_tenant_bucket_with_the_key_bucket(make_gate):
+def test_the_gate_spends_the_tenant_bucket_with_the_key_bucket():
     import uuid
 
     from cpaas.core.ratelimit import TenantBucket
 
-    limiter = make_gate()
+    limiter = gate()
     tenant = TenantBucket(f"tb:{uuid.uuid4()}", rate=0.001, burst=3)
     keys = [(f"k:{uuid.uuid4()}", f"f:{uuid.uuid4()}") for _ in range(3)]
     allowed = [limiter.admit(b, f, rate=0.001, burst=2, tenant=tenant).allowed for b, f in keys for _ in range(2)]
@@ -163,7 +160,7 @@ def test_the_tenant_bucket_costs_no_extra_redis_round_trip(settings):
 
     from cpaas.core.ratelimit import TenantBucket
 
-    limiter = RedisGate(settings.REDIS_URL)
+    limiter = RedisGate()
     limiter.admit(f"k:{uuid.uuid4()}", f"f:{uuid.uuid4()}", rate=100, burst=200)  # loads the script once
     calls = []
     real = limiter.client.execute_command

@@ -318,44 +318,6 @@ def test_the_client_stops_on_4001(gateway):
     run(scenario())
 
 
-@pytest.fixture
-def embedded(settings):
-    """No REDIS_URL: the in-process bus and state of the embedded default."""
-    from cpaas.im import bus as bus_mod
-    from cpaas.im import state as state_mod
-
-    settings.REDIS_URL = ""
-    bus_mod.bus.cache_clear()
-    state_mod.state.cache_clear()
-    yield
-    bus_mod.bus.cache_clear()
-    state_mod.state.cache_clear()
-
-
-def test_the_embedded_default_delivers_in_process_without_redis(embedded, gateway, token_for, api):
-    from cpaas.im.bus import LocalBus, bus
-    from cpaas.im.state import MemoryState, state
-
-    assert type(bus()) is LocalBus and type(state()) is MemoryState
-    bob = token_for("bob")
-    token_for("alice")
-    app_id = api.get("/v1/me").json()["app"]
-
-    async def scenario():
-        b = ImClient(gateway.url, bob)
-        await b.start()
-        loop = asyncio.get_running_loop()
-        r = await loop.run_in_executor(None, lambda: api.post("/v1/im/messages", {
-            "from": "alice", "to": "bob", "type": "text", "content": {"text": "no redis"}}, format="json"))
-        assert r.status_code == 201
-        got = await b.next_message()
-        assert got["content"] == {"text": "no redis"} and got["seq"] == 1
-        assert state().is_online(app_id, "bob")
-        await b.close()
-
-    run(scenario())
-
-
 def test_a_user_cannot_reach_another_tenants_conversations_over_the_gateway(gateway, token_for, other_api):
     token = token_for("alice")
     other_api.post("/v1/im/users", {"user_id": "alice"}, format="json")

@@ -4,8 +4,8 @@ import pytest
 
 import billing
 import webhooks
+from cpaas.core.redis_client import redis_client
 from cpaas.messaging import app_settings, pricing
-from cpaas.messaging.infra import redis_client
 from cpaas.messaging.route import routing_reset
 
 
@@ -13,7 +13,7 @@ from cpaas.messaging.route import routing_reset
 def _fresh_sms_state():
     app_settings.caches_clear()
     routing_reset()
-    pricing.cache_clear()
+    pricing.cache.clear()
     client = redis_client()
     if client is not None:
         for key in client.scan_iter("cpaas:sms:*"):

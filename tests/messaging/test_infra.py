@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from cpaas.core.redis_client import redis_client
 from cpaas.messaging.infra import Waker
 
 
@@ -52,7 +53,7 @@ def test_wake_without_start_does_not_start_a_thread():
 def test_set_many_writes_every_key_with_its_ttl_in_one_command(db):
     from cpaas.messaging import infra
 
-    client = infra.redis_client()
+    client = redis_client()
     pairs = [(f"cpaas:sms:test:set-many:{i}", f"value|{i}") for i in range(150)]
     infra.set_many(pairs, 120)
     assert [v.decode() for v in client.mget([key for key, _ in pairs])] == [value for _, value in pairs]

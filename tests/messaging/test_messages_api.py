@@ -83,7 +83,7 @@ def test_it_refuses_an_opted_out_recipient(api, app):
 @pytest.mark.django_db(transaction=True)
 def test_a_send_on_a_connection_the_server_ended_is_still_accepted(api):
     """A send's only query is its INSERT: the connection's health check must still replace a dead
-    connection first (cpaas.core.db.pg_request_cursor)."""
+    connection first (cpaas.core.db.pg_cursor)."""
     from tests.core.test_db import _backend_pid, _terminate
 
     assert send(api).status_code == 201  # key, settings and numbers now cached: one query per send

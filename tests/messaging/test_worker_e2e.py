@@ -39,7 +39,8 @@ def wait_for(predicate, timeout=30.0):
 
 
 class Worker:
-    def __init__(self, **env):
+    def __init__(self, app="cpaas", **env):
+        self.app = app
         db = settings.DATABASES["default"]
         url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         self.env = {**os.environ, "DATABASE_URL": url, "CPAAS_TESTING": "1", "LOG_LEVEL": "WARNING",
@@ -52,7 +53,7 @@ class Worker:
         subprocess.run([sys.executable, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "sms,webhooks"],
                        cwd=ROOT, env=self.env, capture_output=True, timeout=60)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "cpaas", "worker", "-Q", "sms,webhooks", "-c", "1",
+            [sys.executable, "-m", "celery", "-A", self.app, "worker", "-Q", "sms,webhooks", "-c", "1",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"sms-test-{os.getpid()}@%h"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         return self
@@ -134,7 +135,7 @@ def test_a_worker_killed_between_submit_and_status_update_neither_loses_nor_rese
     smsc.stop()
     smsc.start(dlr_delay=1)
 
-    crashing = Worker(CPAAS_SMS_CRASH_AFTER_SUBMIT="1", SMS_LEASE_SECONDS="1").start()
+    crashing = Worker("tests.messaging.crash_after_submit", SMS_LEASE_SECONDS="1").start()
     try:
         message_id = live.post("/v1/messages", {"to": "+12025550123", "from": "Acme", "body": "once"},
                                format="json").json()["id"]

@@ -12,10 +12,11 @@ from billing.balances import balance_top_up, gates_clear
 from billing.invoices import account_get
 from billing.models import BillingAccount, SpendCap
 from billing.plans import plan_assign, plan_create
+from cpaas.core.redis_client import redis_client
 
 
 def reset_money_state() -> None:
-    client = ledger.redis_client()
+    client = redis_client()
     if client is not None:
         for key in client.scan_iter("billing:*"):
             client.delete(key)
@@ -46,10 +47,10 @@ def capped(app, monthly_minor: int) -> None:
 
 def held(app) -> int:
     """Micro-units reserved for the app and not yet settled."""
-    client = ledger.redis_client()
+    client = redis_client()
     return int(client.get(f"billing:held:a:{app.pk}") or 0)
 
 
 def available(tenant) -> int | None:
-    value = ledger.redis_client().get(f"billing:avail:{tenant.pk}")
+    value = redis_client().get(f"billing:avail:{tenant.pk}")
     return None if value is None else int(value)

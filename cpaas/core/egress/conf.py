@@ -6,34 +6,26 @@ monkeypatch them. Documented in docs/configuration.md and docs/security.md.
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
 
-
-def _float(name: str, default: float, *, old: str = "") -> float:
-    value = os.environ.get(name) or (os.environ.get(old) if old else None)
-    return float(value) if value not in (None, "") else default
+from cpaas.core.env import env
 
 
 def _allowed_cidrs() -> list[str]:
-    # The one allow-list of the SSRF guard. EGRESS_ALLOWED_CIDRS, or its older name
-    # WEBHOOK_ALLOWED_CIDRS; unset: loopback only on a development server (DEBUG, which `make run`
-    # turns on, so `cpaas listen --forward-to http://localhost:9000` works), nothing otherwise.
-    for name in ("EGRESS_ALLOWED_CIDRS", "WEBHOOK_ALLOWED_CIDRS"):
-        value = os.environ.get(name)
-        if value is not None:
-            return [item.strip() for item in value.split(",") if item.strip()]
-    return ["127.0.0.0/8", "::1/128"] if settings.DEBUG else []
+    # The one allow-list of the SSRF guard. Unset: loopback only on a development server (DEBUG,
+    # which `make run` turns on, so `cpaas listen --forward-to http://localhost:9000` works),
+    # nothing otherwise; set, even empty, it replaces that default.
+    return env.list("EGRESS_ALLOWED_CIDRS", "127.0.0.0/8,::1/128" if settings.DEBUG else "",
+                    old="WEBHOOK_ALLOWED_CIDRS")
 
 
 # Networks tenant URLs may reach despite the guard (e.g. "127.0.0.0/8" for local receivers).
 ALLOWED_CIDRS: list[str] = _allowed_cidrs()
 
-CONNECT_TIMEOUT = _float("EGRESS_CONNECT_TIMEOUT", 5.0, old="WEBHOOK_CONNECT_TIMEOUT")
+CONNECT_TIMEOUT = env.float("EGRESS_CONNECT_TIMEOUT", 5.0, old="WEBHOOK_CONNECT_TIMEOUT")
 # Idle keep-alive connections are closed after this long: below the idle timeout of common
 # servers (uvicorn and node: 5 s), so we never write to a connection the receiver is closing.
-KEEPALIVE_SECONDS = _float("EGRESS_KEEPALIVE_SECONDS", 4.0, old="WEBHOOK_KEEPALIVE_SECONDS")
+KEEPALIVE_SECONDS = env.float("EGRESS_KEEPALIVE_SECONDS", 4.0, old="WEBHOOK_KEEPALIVE_SECONDS")
 # A response head (status line and headers) larger than this is a protocol error.
 MAX_HEAD_BYTES = 64 * 1024
 # Defaults of the synchronous facade (callers pass their own limits).

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
-import time
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from cpaas.core.egress import conf
+from cpaas.core.ttlcache import TtlCache
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -132,28 +131,16 @@ def checked_addresses(host: str, port: int) -> list[str]:
 # Save-time lookups, kept briefly per (host, port): a batch of sends naming one callback URL
 # resolves it once. Only the addresses are kept (the allow-list is applied afresh), and the
 # connect-time check never uses this cache.
-_SAVE_TIME_TTL = 30.0
-_save_time_lock = threading.Lock()
-_save_time: dict[tuple[str, int], tuple[float, list[str]]] = {}
+_save_time: TtlCache[tuple[str, int], list[str]] = TtlCache(30.0, max_entries=1024)
 
 
 def _resolve_for_save(host: str, port: int) -> list[str]:
-    now = time.monotonic()
-    hit = _save_time.get((host, port))
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    addresses = resolve(host, port)
-    with _save_time_lock:
-        if len(_save_time) >= 1024:
-            _save_time.clear()
-        _save_time[(host, port)] = (now + _SAVE_TIME_TTL, addresses)
-    return addresses
+    return _save_time.get_or_load((host, port), lambda: resolve(host, port))
 
 
 def forget_lookups() -> None:
     """Drop the save-time lookups (tests that answer DNS themselves)."""
-    with _save_time_lock:
-        _save_time.clear()
+    _save_time.clear()
 
 
 def validate_url(url: str, *, live: bool = False) -> str:

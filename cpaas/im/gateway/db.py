@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 import webhooks
 from cpaas.core import authfail
 from cpaas.core.errors import ApiError, NotFound
+from cpaas.core.ttlcache import TtlCache
 from cpaas.im import conf, metering, services
 from cpaas.im.models import Conversation, ConversationKind, Member, Message
 from cpaas.im.selectors import sync_batch, sync_plan
@@ -146,25 +146,17 @@ def cursors_load(app_id: str, user_id: str, device: str) -> dict[str, int]:
     return state().cursors_load(app_id, user_id, device)
 
 
-_private_lock = threading.Lock()
-_private: dict[tuple[str, str, str], tuple[float, Conversation]] = {}
 PRIVATE_CACHE_SECONDS = 30.0
+_private: TtlCache[tuple, Conversation] = TtlCache(PRIVATE_CACHE_SECONDS, max_entries=100_000)
 
 
 def _private_cached(app, user, to: str) -> Conversation:
     """Private conversations never change kind or id; keep them a little to save two queries a send."""
     key = (app.pk, user.mode, *sorted((user.user_id, to)))
-    now = time.monotonic()
-    with _private_lock:
-        hit = _private.get(key)
-    if hit and hit[0] > now:
-        return hit[1]
-    peer = services.user_get(app_id=app.pk, mode=user.mode, user_id=to)
-    conv = services.private_conversation(app_id=app.pk, a=user, b=peer)
-    with _private_lock:
-        if len(_private) > 100_000:
-            _private.clear()
-        _private[key] = (now + PRIVATE_CACHE_SECONDS, conv)
+    conv = _private.get(key)
+    if conv is None:
+        peer = services.user_get(app_id=app.pk, mode=user.mode, user_id=to)
+        conv = _private.put(key, services.private_conversation(app_id=app.pk, a=user, b=peer))
     return conv
 
 

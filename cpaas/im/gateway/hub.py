@@ -1,7 +1,7 @@
 """The per-process hub: which sessions this gateway holds, and the bus listener feeding them.
 
 One hub per event loop. It indexes live sessions by (app, user) and by (app, chatroom), receives
-every bus event (Redis pub/sub, or in-process listeners in the embedded default), and hands each
+every bus event (one Redis pub/sub subscription per hub), and hands each
 event to the local sessions it concerns. A frame is encoded once per event, not once per socket.
 """
 
@@ -15,11 +15,9 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-
 from cpaas.core.errors import ApiError
+from cpaas.core.redis_client import async_redis_client
 from cpaas.im import conf
-from cpaas.im.bus import bus
 from cpaas.im.gateway.wsproto import encode_text
 
 SWITCH_INTERVAL = 0.001
@@ -54,19 +52,13 @@ class Hub:
         # waits; 1 ms bounds what the gateway's database threads add to a delivery's latency.
         # Process-wide, so it is set here, where a process starts being a gateway.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
-        if settings.REDIS_URL:
-            self.tasks.append(self.loop.create_task(self._redis_listener()))
-        else:
-            bus().subscribe(self.loop, self.dispatch)
-            self.ready.set()
+        self.tasks.append(self.loop.create_task(self._redis_listener()))
         self.tasks.append(self.loop.create_task(self._watchdog()))
         if conf.OUTBOX_INTERVAL_SECONDS > 0:
             self.tasks.append(self.loop.create_task(self._outbox()))
 
     async def stop(self, code: int = 1012, reason: str = "server restart") -> None:
         self.stopped = True
-        if not settings.REDIS_URL:
-            bus().unsubscribe(self.dispatch)
         for task in self.tasks:
             task.cancel()
         sessions = [s for group in self.apps.values() for s in group]
@@ -76,11 +68,9 @@ class Hub:
             await asyncio.sleep(0.05)
 
     async def _redis_listener(self) -> None:
-        import redis.asyncio as aioredis
-
         first = True
         while not self.stopped:
-            client = aioredis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+            client = async_redis_client()
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(conf.BUS_CHANNEL)

@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from cpaas.core import embedded
+from cpaas.core.env import env
 from cpaas.core.management.demo import demo_banner, demo_ensure
 from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
 
@@ -33,9 +34,9 @@ class Command(BaseCommand):
     help = "Run the web server, a Celery worker (all queues) and Celery beat until Ctrl-C."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1",
+        parser.add_argument("--host", default=env.str("HOST") or "127.0.0.1",
                             help="Interface the web server binds (env HOST, default 127.0.0.1).")
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000),
+        parser.add_argument("--port", type=int, default=env.int("PORT", 8000),
                             help="Port of the web server (env PORT, default 8000).")
         parser.add_argument("--concurrency", type=int, default=2, help="Worker processes (default 2).")
         parser.add_argument("--no-migrate", action="store_true", help="Do not apply migrations first.")
@@ -72,10 +73,10 @@ class Command(BaseCommand):
                         "--without-mingle", "--without-gossip"]),
             ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
         ]
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
-        supervisor = Supervisor(children, env=env, cwd=settings.VAR_DIR, out=self.stdout)
+        child_env = dict(os.environ)
+        child_env["PYTHONUNBUFFERED"] = "1"
+        child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), child_env.get("PYTHONPATH")]))
+        supervisor = Supervisor(children, env=child_env, cwd=settings.VAR_DIR, out=self.stdout)
 
         shown, web_up_at = False, None
         display_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "localhost") else host  # noqa: S104
