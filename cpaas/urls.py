@@ -27,7 +27,7 @@ api_v1 = [
 urlpatterns = [
     path("v1/", include(api_v1)),
     path("docs/", docs_views.doc_page, name="docs-index"),
-    path("docs/<str:page>", docs_views.doc_page, name="docs"),
+    path("docs/<path:page>", docs_views.doc_page, name="docs"),
     path("", include("cpaas.console.urls")),
 ]
 

@@ -9,10 +9,13 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.templatetags.static import static
 
-_PAGE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# A page of docs/ or docs/decisions/; the ".md" the docs' own links carry (they are written to work
+# on GitHub too) is accepted, so following a link between two served pages does not 404.
+_PAGE = re.compile(r"^(?:decisions/)?[a-z0-9][a-z0-9_-]*$")
 
 
 def doc_page(request, page: str = "index"):
+    page = page.removesuffix(".md")
     if not _PAGE.match(page):
         raise Http404
     path = settings.BASE_DIR / "docs" / f"{page}.md"

@@ -21,6 +21,17 @@ def test_the_docs_pages_resolve_error_links(anon, db):
     assert anon.get("/docs/../settings").status_code == 404
 
 
+def test_links_between_served_docs_pages_resolve(anon, db):
+    """The docs link each other as ``sms.md`` and ``decisions/0930-….md`` (so they work on GitHub):
+    followed from a served page, those must be served too, and nothing outside docs/ is."""
+    assert anon.get("/docs/sms.md").status_code == 200
+    decision = "decisions/0930-sms-status-callbacks-in-the-callback-outbox.md"
+    assert anon.get(f"/docs/{decision}").status_code == 200
+    for outside in ("/docs/../README.md", "/docs/decisions/../../pyproject", "/docs/migrations/x.md",
+                    "/docs/.md", "/docs/decisions/"):
+        assert anon.get(outside).status_code == 404, outside
+
+
 def test_the_schema_validates_without_warnings(db, tmp_path):
     from django.core.management import call_command
 
