@@ -44,6 +44,17 @@ MESSAGE_STATE_TLV = {2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 7: 
 TRANSIENT_STATUSES = {0x14, 0x58, 0x08, 0x45}  # RMSGQFUL, RTHROTTLED, RSYSERR, RSUBMITFAIL
 
 
+# What ends the bind keeper instead of counting as a lost bind: cancellation (close) and exit.
+_FATAL = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _lost_bind(exc: BaseException) -> bool:
+    """True when ``exc`` should count as a failed or lost bind. A panic inside the Rust SMPP
+    library arrives as pyo3's ``PanicException``, a ``BaseException`` like ``SystemExit``: an
+    ``except Exception`` let it end the keeper task for good, and the process never bound again."""
+    return not isinstance(exc, _FATAL)
+
+
 def parse_receipt(event) -> tuple[str, str, str] | None:
     """(carrier id, final status, error) from a deliver_sm receipt, or None for interim states."""
     tlvs = {tlv.tag: tlv for tlv in getattr(event, "tlvs", []) or []}
@@ -143,7 +154,9 @@ class SmppConnector(SmsConnector):
                     inbound_capacity=config.inbound_capacity,
                     connect_timeout_ms=int(config.bind_timeout * 1000))
                 self._smsc = await self._client.connect()
-            except Exception as exc:
+            except BaseException as exc:
+                if not _lost_bind(exc):
+                    raise
                 log.warning("smpp %s: bind failed: %s; retrying in %.1fs", self.name, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(30.0, delay * 2)
@@ -161,7 +174,9 @@ class SmppConnector(SmsConnector):
         while True:
             try:
                 event = await smsc.next()
-            except Exception as exc:
+            except BaseException as exc:
+                if not _lost_bind(exc):
+                    raise
                 log.warning("smpp %s: receive failed: %s", self.name, exc)
                 return
             if isinstance(event, smpp34.Disconnected):

@@ -4,6 +4,7 @@ import pytest
 
 from cpaas.carriers.base import CarrierError, OutboundSms
 from cpaas.carriers.smpp import SmppConfig, SmppConnector
+from cpaas.carriers.smpp import connector as module
 from cpaas.carriers.smpp.codec import gsm7_decode
 from cpaas.carriers.smpp.connector import relative_time
 from tests.carriers.sink import CollectingSink
@@ -212,3 +213,41 @@ def test_a_throughput_still_caps_submits_per_second(smsc):
     finally:
         connector.close()
     assert elapsed >= 1.6  # ten slots 0.2 s apart
+
+
+class RustPanic(BaseException):
+    """Stands in for pyo3's PanicException (a BaseException), which smpp34 raises when its Rust
+    runtime panics (seen as "I/O driver: Invalid argument" under load)."""
+
+
+def test_a_panic_in_the_smpp_library_counts_as_a_lost_bind_and_the_connector_binds_again(smsc, connect, monkeypatch):
+    real_client = module.smpp34.Client
+    panicked = []
+
+    class Session:
+        def __init__(self, session):
+            self._session = session
+
+        def __getattr__(self, name):
+            return getattr(self._session, name)
+
+        async def next(self):
+            if not panicked:
+                panicked.append(True)
+                raise RustPanic("I/O driver: Invalid argument")
+            return await self._session.next()
+
+    class Client:
+        def __init__(self, **kwargs):
+            self._client = real_client(**kwargs)
+
+        async def connect(self):
+            return Session(await self._client.connect())
+
+    # The edge of the world here is the third-party library: only its session's first read fails.
+    monkeypatch.setattr(module.smpp34, "Client", Client)
+    connector, _ = connect(smsc)
+    connector.start()
+    assert wait_for(lambda: panicked and connector.binds >= 2, timeout=15), connector.binds
+    assert wait_for(lambda: connector.healthy(), timeout=15)
+    assert all(r.accepted for r in connector.submit([sms(i) for i in range(3)]))
