@@ -5,6 +5,7 @@ from __future__ import annotations
 import phonenumbers
 
 from cpaas.core.errors import ApiError
+from cpaas.messaging.selectors import number_owned
 
 # Caller ids every test key owns on the sandbox network (docs/voice.md, "Sandbox numbers").
 SANDBOX_CALLER_ID_PREFIX = "+15005559"
@@ -39,8 +40,6 @@ def caller_id_owned(app_id: str, number: str, *, is_test: bool = False) -> bool:
     """Whether ``app_id`` may show ``number`` as its caller id: a number of the app's inventory with
     the ``voice`` capability (docs/decisions/0005-number-inventory.md); test keys also own the
     sandbox caller-id range."""
-    from cpaas.messaging.selectors import number_owned
-
     if is_test and is_sandbox_caller_id(number):
         return True
     return number_owned(app_id=app_id, mode="test" if is_test else "live", number=number, capability="voice")

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cpaas.messaging.inventory import sandbox_numbers_provision
 from cpaas.tenants.keys import api_key_create, hash_secret
 from cpaas.tenants.models import ApiKey, App, KeyMode, Membership, Role, Tenant
 from cpaas.tenants.services import app_create, tenant_provision
@@ -81,8 +82,6 @@ def demo_ensure(*, var_dir: Path | None = None) -> Demo:
     if secret != stored_secret:
         _write_private(key_file, secret)
     # The demo app owns a few sandbox numbers, so SMS and voice work from the first minute.
-    from cpaas.messaging.inventory import sandbox_numbers_provision
-
     numbers = tuple(n.number for n in sandbox_numbers_provision(app=app))
     return Demo(tenant=tenant, app=app, email=DEMO_EMAIL, password=password, secret=secret,
                 numbers=numbers, created=created, minted=minted)
