@@ -19,6 +19,10 @@ from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.kicks import DISPATCH_FLAG, SMS_QUEUE
 from cpaas.messaging.receipts import receipts_apply
 
+# How long a run's hold on the kick flag lasts; the run refreshes it every second. A run that dies
+# (a killed worker) frees the kicks within this, instead of leaving new sends to beat's 30 s sweep.
+RUN_HOLD_SECONDS = 2
+
 
 @shared_task(base=BaseTask, name="sms.dispatch", queue=SMS_QUEUE)
 def dispatch(idle_ms: int | None = None) -> int:
@@ -32,7 +36,7 @@ def dispatch(idle_ms: int | None = None) -> int:
     idle = (conf.DISPATCH_IDLE_MS if idle_ms is None else idle_ms) / 1000
     started = last_work = held = time.monotonic()
     deadline = started + conf.DISPATCH_SECONDS
-    infra.flag_hold(DISPATCH_FLAG, conf.KICK_FLAG_SECONDS)
+    infra.flag_hold(DISPATCH_FLAG, RUN_HOLD_SECONDS)
     total = 0
     helped = False
     while True:
@@ -57,11 +61,11 @@ def dispatch(idle_ms: int | None = None) -> int:
                 return total
             total += claimed
             last_work = held = time.monotonic()
-            infra.flag_hold(DISPATCH_FLAG, conf.KICK_FLAG_SECONDS)
+            infra.flag_hold(DISPATCH_FLAG, RUN_HOLD_SECONDS)
             continue
         if now - held >= 1:
             held = now
-            infra.flag_hold(DISPATCH_FLAG, conf.KICK_FLAG_SECONDS)
+            infra.flag_hold(DISPATCH_FLAG, RUN_HOLD_SECONDS)
         time.sleep(conf.DISPATCH_POLL_MS / 1000)
 
 

@@ -18,7 +18,9 @@ import pytest
 from django.conf import settings
 from standardwebhooks import Webhook
 
+from cpaas.messaging import infra
 from cpaas.messaging.connectors import connector_save
+from cpaas.messaging.kicks import DISPATCH_FLAG
 from cpaas.messaging.models import Message, Route
 from cpaas.tenants.keys import api_key_create
 from tests.carriers.smsc import Smsc
@@ -52,6 +54,9 @@ class Worker:
     def start(self):
         subprocess.run([sys.executable, "-m", "celery", "-A", "cpaas", "purge", "-f", "-Q", "sms,webhooks"],
                        cwd=ROOT, env=self.env, capture_output=True, timeout=60)
+        # A worker the previous test SIGKILLed may have died holding the dispatch run's kick flag
+        # (it lapses within RUN_HOLD_SECONDS; beat's sweep is the net, and beat is not running here).
+        infra.flag_clear(DISPATCH_FLAG)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", self.app, "worker", "-Q", "sms,webhooks", "-c", "1",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"sms-test-{os.getpid()}@%h"],
