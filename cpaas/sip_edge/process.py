@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -57,14 +56,10 @@ def write_config(config: EdgeConfig, workdir: Path) -> Path:
 def command(config_path: Path, workdir: Path) -> list[str]:
     if not shutil.which(KAMAILIO):
         raise EdgeError("kamailio is not installed (apt-get install kamailio kamailio-postgres-modules)")
-    return [KAMAILIO, "-f", str(config_path), "-DD", "-E", "-m", "64", "-M", "8", "-Y", str(workdir),
-            "-P", str(workdir / "kamailio.pid")]
-
-
-def environment() -> dict[str, str]:
-    """Kamailio writes registration times in local time and libpq uses the session's zone: both
-    UTC, so the naive timestamps in ``sip_location`` are UTC (models.SipRegistration)."""
-    return {**os.environ, "TZ": "UTC", "PGTZ": "UTC"}
+    # Kamailio writes registration times in local time and libpq uses the session's zone: both
+    # UTC, so the naive timestamps in ``sip_location`` are UTC (models.SipRegistration).
+    return ["env", "TZ=UTC", "PGTZ=UTC", KAMAILIO, "-f", str(config_path), "-DD", "-E", "-m", "64", "-M", "8",
+            "-Y", str(workdir), "-P", str(workdir / "kamailio.pid")]
 
 
 def _udp_bound(host: str, port: int) -> bool:
@@ -83,7 +78,7 @@ def start(config: EdgeConfig, workdir: Path, *, timeout: float = 15.0) -> Iterat
     log = workdir / "kamailio.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(command(path, workdir), stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                                   stdin=subprocess.DEVNULL, env=environment())
+                                   stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
         while not _udp_bound(config.listen_host, config.listen_port):

@@ -167,19 +167,19 @@ def test_calls_to_non_endpoints_go_to_the_worker_and_the_worker_reaches_phones(a
     alice = create(live_api, "alice")
     edge_port = free_sip_port()
     # a baresip stands in for the platform's SIP worker; it answers the number it is named after
-    with baresip_ua(tmp_path / "worker", name="+15005550006", outbound=f"127.0.0.1:{edge_port}") as worker:
-        with running_edge(tmp_path / "k", port=edge_port, worker=("127.0.0.1", worker.sip_port)) as edge, \
-                phone(tmp_path, edge, alice) as a:
-            a.wait_event("REGISTER_OK")
-            a.dial(f"sip:+15005550006@{alice['domain']}")  # a number: not an endpoint
-            worker.wait_event("CALL_ESTABLISHED")
-            a.wait_event("CALL_ESTABLISHED")
-            a.hangup()
-            worker.wait_event("CALL_CLOSED")
-            worker.dial(alice["sip_uri"])  # the platform rings the phone through the edge
-            a.wait_event("CALL_ESTABLISHED")
-            worker.hangup()
-            a.wait_event("CALL_CLOSED")
+    with baresip_ua(tmp_path / "worker", name="+15005550006", outbound=f"127.0.0.1:{edge_port}") as worker, \
+            running_edge(tmp_path / "k", port=edge_port, worker=("127.0.0.1", worker.sip_port)) as edge, \
+            phone(tmp_path, edge, alice) as a:
+        a.wait_event("REGISTER_OK")
+        a.dial(f"sip:+15005550006@{alice['domain']}")  # a number: not an endpoint
+        worker.wait_event("CALL_ESTABLISHED")
+        a.wait_event("CALL_ESTABLISHED")
+        a.hangup()
+        worker.wait_event("CALL_CLOSED")
+        worker.dial(alice["sip_uri"])  # the platform rings the phone through the edge
+        a.wait_event("CALL_ESTABLISHED")
+        worker.hangup()
+        a.wait_event("CALL_CLOSED")
 
 
 def test_without_a_worker_calls_to_non_endpoints_get_480_and_test_endpoints_404(api, live_api, edge, tmp_path):

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from cpaas.sip_edge.kamailio import render
-from cpaas.sip_edge.process import EdgeError, command, edge_config, environment, write_config
+from cpaas.sip_edge.process import EdgeError, command, edge_config, write_config
 
 
 class Command(BaseCommand):
@@ -37,4 +37,4 @@ class Command(BaseCommand):
         self.stdout.write(f"SIP edge on {config.listen_host}:{config.listen_port} (udp, tcp), "
                           f"domains *.{config.sip_domain}")
         self.stdout.flush()
-        os.execvpe(argv[0], argv, environment())  # noqa: S606 -- Kamailio takes this process's place (and its signals)
+        os.execvp(argv[0], argv)  # noqa: S606 -- Kamailio takes this process's place (and its signals)
