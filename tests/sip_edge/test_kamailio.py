@@ -191,3 +191,18 @@ def test_without_a_worker_calls_to_non_endpoints_get_480_and_test_endpoints_404(
         assert "480" in a.wait_event("CALL_CLOSED")["param"]
         b.dial(f"sip:+15005550006@{test['domain']}")
         assert "404" in b.wait_event("CALL_CLOSED")["param"]
+
+
+def test_a_phone_registers_over_tcp_and_is_called_over_it(api, edge, tmp_path):
+    alice, bob = create(api, "alice"), create(api, "bob")
+    with baresip_ua(tmp_path / "alice", name="alice", registrar=f"{edge.address};transport=tcp",
+                    username="alice", password="correct-horse-battery", domain=alice["domain"]) as a, \
+            phone(tmp_path, edge, bob) as b:
+        a.wait_event("REGISTER_OK")
+        b.wait_event("REGISTER_OK")
+        [registration] = api.get(f"/v1/sip/endpoints/{alice['id']}").json()["registrations"]
+        b.dial(alice["sip_uri"])
+        a.wait_event("CALL_ESTABLISHED")
+        b.hangup()
+        a.wait_event("CALL_CLOSED")
+    assert registration["transport"] == "tcp"
