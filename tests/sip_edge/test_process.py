@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from cpaas.core.management.commands.runplatform import sip_edge_children
 from cpaas.sip_edge import conf
 from cpaas.sip_edge.kamailio import db_url_of, render
 from cpaas.sip_edge.process import EdgeError, edge_config
@@ -51,3 +52,11 @@ def test_print_config_masks_the_database_password(settings, capsys):
     call_command("sip_edge", "--print-config")
     out = capsys.readouterr().out
     assert "#!KAMAILIO" in out and "hunter2-secret" not in out and ":***@127.0.0.1" in out
+
+
+def test_runplatform_starts_the_edge_only_when_sip_is_configured(monkeypatch):
+    monkeypatch.setattr(conf, "SIP_EDGE_ADDRESS", "")
+    assert sip_edge_children("python") == []
+    monkeypatch.setattr(conf, "SIP_EDGE_ADDRESS", "127.0.0.1:5060")
+    [(name, argv)] = sip_edge_children("python")
+    assert name == "sip-edge" and argv[-2:] == [argv[-2], "sip_edge"] and argv[-2].endswith("manage.py")

@@ -74,9 +74,7 @@ class Command(BaseCommand):
                         "-c", str(options["concurrency"]), "-n", "embedded@%h", "-l", "INFO",
                         "--without-mingle", "--without-gossip"]),
             ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
-            # The SIP edge (Kamailio) only when SIP is configured: make run stays free of it.
-            *([("sip-edge", [python, str(Path(settings.BASE_DIR) / "manage.py"), "sip_edge"])]
-              if sip_edge_conf.SIP_EDGE_ADDRESS else []),
+            *sip_edge_children(python),
         ]
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
@@ -112,6 +110,14 @@ class Command(BaseCommand):
         if code:
             raise SystemExit(code)
         supervisor.say("all processes stopped")
+
+
+def sip_edge_children(python: str) -> list[tuple[str, list[str]]]:
+    """The SIP edge (Kamailio, ``manage.py sip_edge``) only when SIP is configured: ``make run``
+    stays free of it (decision 1121)."""
+    if not sip_edge_conf.SIP_EDGE_ADDRESS:
+        return []
+    return [("sip-edge", [python, str(Path(settings.BASE_DIR) / "manage.py"), "sip_edge"])]
 
 
 def embedded_services() -> list[Child]:
