@@ -1,7 +1,7 @@
 """What a digest REGISTER costs at the SIP edge (Kamailio reading HA1 from, and writing the
 registration to, PostgreSQL: decision 1121).
 
-    export DATABASE_URL=postgres://...   # over TCP: Kamailio's db_postgres needs a host
+    export DATABASE_URL=postgres://...
     .venv/bin/python bench/sip_register.py [--clients 8 --per-client 250]
 
 ``--clients`` UDP clients (tests/support/digest_client.py), each one endpoint, register

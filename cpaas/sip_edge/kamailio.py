@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,10 +22,11 @@ MODULES_DIR = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 class EdgeConfig:
     listen_host: str
     listen_port: int
-    db_url: str  # postgres://user[:password]@host[:port]/name, as db_postgres reads it
+    db_url: str  # postgres://user[:password]@host[:port]/name, as db_postgres reads it (host may be empty)
     sip_domain: str
     nonce_secret: str
     worker: tuple[str, int] | None = None
+    db_env: dict[str, str] = field(default_factory=dict)  # libpq's PGHOST/PGPORT for a unix socket
     failures_per_address: int = 20
     failures_per_username: int = 10
     failure_window_seconds: int = 300
@@ -44,18 +45,25 @@ def split_address(value: str, *, name: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def db_url_of(database: dict) -> str:
-    """Django's ``DATABASES['default']`` as Kamailio's db_postgres URL. PostgreSQL must be reachable
-    over TCP: db_postgres takes no socket directory."""
+@dataclass(frozen=True)
+class DbTarget:
+    url: str  # what db_url says
+    libpq_env: dict[str, str]  # PGHOST/PGPORT for a unix socket: db_postgres's URL cannot name one
+
+
+def db_url_of(database: dict) -> DbTarget:
+    """Django's ``DATABASES['default']`` as Kamailio's db_postgres URL. A unix socket (the embedded
+    PostgreSQL of ``make run``) is an empty host in the URL and its directory in ``PGHOST``, which
+    libpq reads when the host is empty."""
     host = database.get("HOST") or ""
-    if not host or host.startswith("/"):
-        raise ValueError("the SIP edge needs PostgreSQL over TCP: set DATABASE_URL with a host "
-                         "(the embedded PostgreSQL of `make run` listens on a unix socket only)")
     user = quote(database.get("USER") or "postgres", safe="")
     password = database.get("PASSWORD") or ""
     auth = f"{user}:{quote(password, safe='')}" if password else user
-    port = database.get("PORT") or 5432
-    return f"postgres://{auth}@{host}:{port}/{database['NAME']}"
+    port = str(database.get("PORT") or 5432)
+    if not host or host.startswith("/"):
+        return DbTarget(f"postgres://{auth}@/{database['NAME']}",
+                        {"PGHOST": host or "/var/run/postgresql", "PGPORT": port})
+    return DbTarget(f"postgres://{auth}@{host}:{port}/{database['NAME']}", {})
 
 
 def nonce_secret_from(secret_key: str) -> str:

@@ -32,11 +32,11 @@ def edge_config(**overrides) -> EdgeConfig:
     try:
         host, port = split_address(conf.SIP_EDGE_ADDRESS or "127.0.0.1:5060", name="SIP_EDGE_ADDRESS")
         worker = split_address(conf.SIP_WORKER_ADDRESS, name="SIP_WORKER_ADDRESS") if conf.SIP_WORKER_ADDRESS else None
-        db_url = db_url_of(settings.DATABASES["default"])
+        database = db_url_of(settings.DATABASES["default"])
     except ValueError as exc:
         raise EdgeError(str(exc)) from None
     config = EdgeConfig(
-        listen_host=host, listen_port=port, db_url=db_url, sip_domain=conf.SIP_DOMAIN,
+        listen_host=host, listen_port=port, db_url=database.url, db_env=database.libpq_env, sip_domain=conf.SIP_DOMAIN,
         nonce_secret=nonce_secret_from(settings.SECRET_KEY), worker=worker,
         failures_per_address=conf.SIP_AUTH_FAILURES_PER_ADDRESS,
         failures_per_username=conf.SIP_AUTH_FAILURES_PER_USERNAME,
@@ -53,12 +53,14 @@ def write_config(config: EdgeConfig, workdir: Path) -> Path:
     return path
 
 
-def command(config_path: Path, workdir: Path) -> list[str]:
+def command(config: EdgeConfig, config_path: Path, workdir: Path) -> list[str]:
     if not shutil.which(KAMAILIO):
         raise EdgeError("kamailio is not installed (apt-get install kamailio kamailio-postgres-modules)")
     # Kamailio writes registration times in local time and libpq uses the session's zone: both
-    # UTC, so the naive timestamps in ``sip_location`` are UTC (models.SipRegistration).
-    return ["env", "TZ=UTC", "PGTZ=UTC", KAMAILIO, "-f", str(config_path), "-DD", "-E", "-m", "64", "-M", "8",
+    # UTC, so the naive timestamps in ``sip_location`` are UTC (models.SipRegistration). A unix
+    # socket's directory goes to libpq as PGHOST (kamailio.db_url_of).
+    libpq = [f"{name}={value}" for name, value in sorted(config.db_env.items())]
+    return ["env", "TZ=UTC", "PGTZ=UTC", *libpq, KAMAILIO, "-f", str(config_path), "-DD", "-E", "-m", "64", "-M", "8",
             "-Y", str(workdir), "-P", str(workdir / "kamailio.pid")]
 
 
@@ -77,7 +79,7 @@ def start(config: EdgeConfig, workdir: Path, *, timeout: float = 15.0) -> Iterat
     path = write_config(config, workdir)
     log = workdir / "kamailio.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(command(path, workdir), stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
+        process = subprocess.Popen(command(config, path, workdir), stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
                                    stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout

@@ -4,6 +4,7 @@ in our PostgreSQL, driven by real baresip phones (and a raw digest client for wh
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.support.sipua import baresip_ua, wav_rms, wav_seconds, write_tone
 
 pytestmark = [pytest.mark.sip, needs_sip]
 
+PG_SOCKET_DIR = "/var/run/postgresql"
 HEARD = 0.05  # RMS of the 0.3-amplitude tone through PCMU is ~0.21; silence is < 0.001
 
 
@@ -206,3 +208,16 @@ def test_a_phone_registers_over_tcp_and_is_called_over_it(api, edge, tmp_path):
         b.hangup()
         a.wait_event("CALL_CLOSED")
     assert registration["transport"] == "tcp"
+
+
+@pytest.mark.skipif(not Path(PG_SOCKET_DIR, ".s.PGSQL.5432").exists(), reason="no PostgreSQL unix socket here")
+def test_the_edge_reaches_postgresql_over_a_unix_socket(api, transactional_db, settings, tmp_path):
+    """As with `make run`'s embedded PostgreSQL, which listens on a socket only (decision 1121)."""
+    alice = create(api, "alice")
+    name = settings.DATABASES["default"]["NAME"]
+    with running_edge(tmp_path / "k", db_url=f"postgres://postgres@/{name}",
+                      db_env={"PGHOST": PG_SOCKET_DIR, "PGPORT": "5432"}) as edge:
+        client = DigestRegistrar((edge.host, edge.port), "alice", alice["domain"])
+        assert client.register("correct-horse-battery").code == 200
+        client.close()
+        assert SipRegistration.objects.filter(username="alice").count() == 1

@@ -8,16 +8,20 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from cpaas.core.management.commands.runplatform import sip_edge_children
-from cpaas.sip_edge import conf
+from cpaas.sip_edge import conf, process
 from cpaas.sip_edge.kamailio import db_url_of, render
-from cpaas.sip_edge.process import EdgeError, edge_config
+from cpaas.sip_edge.process import EdgeError, command, edge_config
 
 
-def test_the_database_url_is_kamailios_and_a_socket_is_refused():
-    assert db_url_of({"HOST": "db", "PORT": 5433, "USER": "u", "PASSWORD": "p@ss", "NAME": "cpaas"}) == \
-        "postgres://u:p%40ss@db:5433/cpaas"
-    with pytest.raises(ValueError, match="over TCP"):
-        db_url_of({"HOST": "/var/run/postgresql", "NAME": "cpaas"})
+def test_the_database_url_is_kamailios_and_a_socket_goes_to_libpq_as_pghost(tmp_path):
+    tcp = db_url_of({"HOST": "db", "PORT": 5433, "USER": "u", "PASSWORD": "p@ss", "NAME": "cpaas"})
+    assert tcp.url == "postgres://u:p%40ss@db:5433/cpaas" and tcp.libpq_env == {}
+    socket = db_url_of({"HOST": "/srv/var/run", "NAME": "cpaas", "USER": "postgres"})
+    assert socket.url == "postgres://postgres@/cpaas"
+    assert socket.libpq_env == {"PGHOST": "/srv/var/run", "PGPORT": "5432"}
+    config = edge_config(db_url=socket.url, db_env=socket.libpq_env)
+    assert command(config, tmp_path / "k.cfg", tmp_path)[:5] == ["env", "TZ=UTC", "PGTZ=UTC", "PGHOST=/srv/var/run",
+                                                                "PGPORT=5432"]
 
 
 def test_the_worker_route_exists_only_when_a_worker_is_configured(monkeypatch):
@@ -46,9 +50,9 @@ def test_a_bad_address_is_an_error_naming_the_setting(monkeypatch):
         call_command("sip_edge", "--print-config")
 
 
-def test_print_config_masks_the_database_password(settings, capsys):
-    settings.DATABASES = {**settings.DATABASES, "default": {**settings.DATABASES["default"],
-                                                            "PASSWORD": "hunter2-secret", "HOST": "127.0.0.1"}}
+def test_print_config_masks_the_database_password(monkeypatch, capsys):
+    monkeypatch.setattr(process, "db_url_of", lambda database: db_url_of(
+        {**database, "PASSWORD": "hunter2-secret", "HOST": "127.0.0.1"}))
     call_command("sip_edge", "--print-config")
     out = capsys.readouterr().out
     assert "#!KAMAILIO" in out and "hunter2-secret" not in out and ":***@127.0.0.1" in out

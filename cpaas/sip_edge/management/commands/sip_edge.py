@@ -31,7 +31,7 @@ class Command(BaseCommand):
                 return
             workdir = Path(settings.VAR_DIR) / "sip_edge"
             path = write_config(config, workdir)
-            argv = command(path, workdir)
+            argv = command(config, path, workdir)
         except EdgeError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"SIP edge on {config.listen_host}:{config.listen_port} (udp, tcp), "
