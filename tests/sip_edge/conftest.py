@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from cpaas.sip_edge.models import SipRegistration
 from tests.support import sipua
 
 needs_sip = pytest.mark.skipif(
-    bool(sipua.missing_binaries()) or not __import__("shutil").which("kamailio"),
+    bool(sipua.missing_binaries()) or not shutil.which("kamailio"),
     reason="baresip or kamailio not installed (make test installs baresip-core, kamailio, kamailio-postgres-modules)",
 )
 

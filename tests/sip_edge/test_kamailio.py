@@ -3,6 +3,7 @@ in our PostgreSQL, driven by real baresip phones (and a raw digest client for wh
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -221,3 +222,28 @@ def test_the_edge_reaches_postgresql_over_a_unix_socket(api, transactional_db, s
         assert client.register("correct-horse-battery").code == 200
         client.close()
         assert SipRegistration.objects.filter(username="alice").count() == 1
+
+
+def test_the_worker_is_told_which_endpoint_app_and_mode_calls(api, live_api, app, transactional_db, tmp_path):
+    """The header contract with the SIP worker: set by the edge from the authenticated endpoint."""
+    alice = create(live_api, "alice")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as worker:
+        worker.bind(("127.0.0.1", 0))
+        worker.settimeout(10)
+        with running_edge(tmp_path / "k", worker=worker.getsockname()) as edge, phone(tmp_path, edge, alice) as a:
+            a.wait_event("REGISTER_OK")
+            a.dial(f"sip:+15005550006@{alice['domain']}")
+            invite, source = worker.recvfrom(65535)
+            head = invite.decode().split("\r\n\r\n", 1)[0].split("\r\n")
+            headers = [line.split(":", 1) for line in head[1:]]
+            values = {name.strip().lower(): value.strip() for name, value in headers}
+            # a final answer, as the worker would give for a busy number
+            echoed = [line for line in head[1:] if line.lower().split(":", 1)[0] in ("via", "from", "call-id", "cseq")]
+            reply = "\r\n".join(["SIP/2.0 486 Busy Here", *echoed, f"To: {values['to']};tag=w1",
+                                  "Content-Length: 0", "", ""])
+            worker.sendto(reply.encode(), source)
+            closed = a.wait_event("CALL_CLOSED")
+    assert head[0].startswith("INVITE sip:+15005550006@")
+    assert values["x-cpaas-endpoint"] == alice["id"] and values["x-cpaas-app"] == app.id
+    assert values["x-cpaas-mode"] == "live"
+    assert "486" in closed["param"]
