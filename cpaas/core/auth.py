@@ -9,7 +9,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from cpaas.core import authfail
 from cpaas.core.clientip import client_ip
-from cpaas.core.context import app_id_var, key_id_var
+from cpaas.core.context import app_id_var, key_id_var, tenant_id_var
 from cpaas.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import KeyPrincipal, key_is_cached, key_resolve
@@ -50,6 +50,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         request.rate_limit = admission
         app_id_var.set(principal.app_id)
         key_id_var.set(principal.key_id)
+        tenant_id_var.set(principal.tenant_id)
         if not admission.allowed:
             raise RateLimited(headers=admission.headers())
         return principal, principal
