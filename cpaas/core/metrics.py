@@ -12,6 +12,8 @@ The values computed at scrape time are in cpaas/core/metrics_scrape.py.
 from __future__ import annotations
 
 import time
+from collections import Counter as CountOf
+from collections.abc import Iterable
 
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import Counter, Gauge, Histogram
@@ -36,7 +38,7 @@ _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"
 
 
 def route_label(request: HttpRequest) -> str:
-    """The URL pattern's name (``message-detail``), never the raw path: bounded label values."""
+    """The URL pattern's name (``message``, ``message-list``), never the raw path: bounded label values."""
     match = getattr(request, "resolver_match", None)
     if match is None:
         return "unmatched"
@@ -58,3 +60,49 @@ class MetricsMiddleware:
         HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
         HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
         return response
+
+
+# --- one call per batch at the pipeline's stage boundaries ---------------------------------------
+
+def _inc_each(counter: Counter, counts: CountOf) -> None:
+    for labels, n in counts.items():
+        counter.labels(*labels).inc(n)
+
+
+def count_sms_submitted(accepted: dict[str, tuple[str, str]], failed: dict[str, tuple[str, str]]) -> None:
+    """A dispatch batch's outcome (cpaas/messaging/submit.py): accepted per connector, failed
+    (no route, refused everywhere) under connector ``none``."""
+    counts = CountOf((connector, "accepted") for connector, _ in accepted.values())
+    if failed:
+        counts[("none", "failed")] += len(failed)
+    _inc_each(SMS_SUBMITTED, counts)
+
+
+def count_receipts(receipts: Iterable) -> None:
+    """Delivery receipts received, by connector and status (before matching to messages)."""
+    _inc_each(SMS_RECEIPTS, CountOf((r.connector, r.status) for r in receipts))
+
+
+def webhook_outcome(result) -> str:
+    if result.ok:
+        return "delivered"
+    if result.blocked:
+        return "blocked"
+    if result.timed_out:
+        return "timeout"
+    return "http_error" if result.status_code is not None else "error"
+
+
+def count_webhook_results(kind: str, results: Iterable) -> None:
+    """A batch of POSTs (webhooks/sender.py Results): ``kind`` is ``event`` or ``callback``."""
+    results = list(results)
+    _inc_each(WEBHOOK_DELIVERIES, CountOf((kind, webhook_outcome(r)) for r in results))
+    latency = WEBHOOK_LATENCY.labels(kind)
+    for result in results:
+        if result.status_code is not None:
+            latency.observe(result.latency_ms / 1000)
+
+
+def count_usage(events: Iterable) -> None:
+    """Usage events written by one flush (billing/ledger.py), by meter."""
+    _inc_each(BILLING_USAGE, CountOf((e.meter,) for e in events))
