@@ -6,15 +6,20 @@ over two real uvicorn processes is tested in tests/core/test_metrics_multiproces
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from cpaas.carriers.base import DeliveryReceipt
 from cpaas.carriers.sandbox import connector as sandbox
 from cpaas.celery import app as celery_app
+from cpaas.core import metrics
 from cpaas.core.broker import QUEUES, broker_client
 from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import Message
@@ -103,3 +108,14 @@ def test_sms_submitted_receipts_callbacks_and_usage_are_counted_per_batch(api, r
 
 def test_calls_active_is_counted_at_scrape_time(api):
     assert "cpaas_calls_active" in scrape()
+
+
+def test_every_metric_the_grafana_dashboard_plots_is_exposed(api):
+    api.get("/v1/me")
+    exposed = {s.name for samples in scrape().values() for s in samples}
+    dashboard = json.loads((settings.BASE_DIR / "deploy" / "grafana" / "cpaas-dashboard.json").read_text())
+    plotted = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\b(cpaas_\w+)", target["expr"])}
+    declared = {family.name + suffix for obj in vars(metrics).values() if isinstance(obj, MetricWrapperBase)
+                for family in obj.describe() for suffix in ("", "_total")}
+    assert {name.removesuffix("_bucket") for name in plotted} <= exposed | declared
