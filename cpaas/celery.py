@@ -67,18 +67,24 @@ def _stamp_sent_at(headers=None, **_kwargs) -> None:
         headers.setdefault(SENT_AT_HEADER, time.time())
 
 
+# Context tokens of the tasks running in this thread, so a task run eagerly inside a request gives
+# the request its own ids back when it ends.
+_log_tokens: dict[str, tuple] = {}
+
+
 @task_prerun.connect
-def _log_context_enter(task_id=None, kwargs=None, **_kwargs) -> None:
-    """Log records of a task carry its id, and its app when the task is given one (``app_id=``)."""
-    task_id_var.set(task_id)
-    app_id = (kwargs or {}).get("app_id")
-    app_id_var.set(app_id if isinstance(app_id, str) else None)
+def _log_context_enter(task_id=None, **_kwargs) -> None:
+    """Log records of a task carry its id, and no app of an earlier request or task: a task's
+    batch spans many apps, so it names them in its own messages."""
+    _log_tokens[task_id] = (task_id_var.set(task_id), app_id_var.set(None))
 
 
 @task_postrun.connect
-def _log_context_leave(**_kwargs) -> None:
-    task_id_var.set(None)
-    app_id_var.set(None)
+def _log_context_leave(task_id=None, **_kwargs) -> None:
+    tokens = _log_tokens.pop(task_id, None)
+    if tokens is not None:
+        task_id_var.reset(tokens[0])
+        app_id_var.reset(tokens[1])
 
 
 @worker_process_shutdown.connect
