@@ -6,7 +6,7 @@ period). Celery would otherwise see the terminal's SIGINT and our SIGTERM togeth
 shutdown into a cold one.
 
 A child that dies on its own is restarted after a backoff (1 s, doubling to 30 s) when
-``restart=True`` (runplatform, decision 1404); one that died ``GIVE_UP_DEATHS`` times within
+``restart=True`` (runplatform, decision 1403); one that died ``GIVE_UP_DEATHS`` times within
 ``GIVE_UP_WINDOW`` seconds is broken, not unlucky: the supervisor says so, stops everything and
 exits 1, so a crash loop never looks healthy. A service (PostgreSQL, Redis) that dies stops
 everything, as does any child when ``restart=False``.

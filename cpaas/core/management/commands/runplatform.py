@@ -7,7 +7,7 @@ the demo tenant exists, and runs three more children under the same supervisor: 
 sip_edge``) when ``SIP_EDGE_ADDRESS`` is set. Their logs are streamed with a prefix
 each. Ctrl-C or SIGTERM stops all of them. A child that dies is restarted after a backoff; one
 that dies 5 times within 60 s (or an embedded PostgreSQL/Redis that dies) stops everything and the
-command exits non-zero (decision 1404). The children share ``PROMETHEUS_MULTIPROC_DIR``
+command exits non-zero (decision 1403). The children share ``PROMETHEUS_MULTIPROC_DIR``
 (var/prometheus unless set), so the web's /metrics sums every process.
 """
 
