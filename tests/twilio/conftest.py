@@ -4,11 +4,15 @@ test server (Django's live server thread on a free port), with our app's Account
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from cpaas.carriers.clock import VirtualClock
+from cpaas.carriers.sandbox import SandboxVoiceConnector
 from cpaas.twilio.sids import account_sid
 from tests.messaging.conftest import _fresh_sms_state  # noqa: F401  (fresh SMS caches per test)
+from tests.voice.conftest import Voice, _recordings_in_tmp  # noqa: F401  (recordings in tmp_path)
 
 
 def sdk_client(base_url: str, username: str, password: str) -> Client:
@@ -35,3 +39,11 @@ def signing_secret(api) -> str:
     response = api.post("/v1/voice/settings/rotate-signing-secret", format="json")
     assert response.status_code == 200, response.json()
     return response.json()["signing_secret"]
+
+
+@pytest.fixture
+def voice(db):
+    """The call engine on a virtual clock over the sandbox network (tests/voice/conftest.py),
+    fetching documents through the real egress client from loopback receivers."""
+    clock = VirtualClock(start=timezone.now().replace(microsecond=0))
+    return Voice(clock=clock, network=SandboxVoiceConnector(clock=clock), real_http=True)
