@@ -92,7 +92,8 @@ def test_twiml_fetched_from_a_url_is_signed_and_a_gather_posts_the_digits(twilio
 
 def test_a_dial_posts_its_outcome_to_its_action(twilio, voice, receiver, allow_loopback, signing_secret):
     receiver.bodies["/voice"] = (b'<Response><Dial callerId="+15005559001" timeout="20" action="/dialed" '
-                                 b'record="do-not-record"><Number sendDigits="1">+15005550001</Number></Dial></Response>')
+                                 b'record="do-not-record"><Number sendDigits="1">+15005550001</Number>'
+                                 b"</Dial></Response>")
     receiver.bodies["/dialed"] = b"<Response><Hangup/></Response>"
     call = twilio.calls.create(to=TO, from_=FROM, url=f"{receiver.base}/voice")
     voice.run(object_id(call.sid, "CA"))
