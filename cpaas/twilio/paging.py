@@ -39,6 +39,8 @@ def page(request, queryset: QuerySet, *, key: str, letters: str, render: Callabl
     size = _int(query.get("PageSize"), name="PageSize", default=DEFAULT_SIZE, low=1, high=MAX_SIZE)
     number = _int(query.get("Page"), name="Page", default=0, low=0, high=10**9)
     token = query.get("PageToken") or ""
+    if not token:
+        number = 0  # a page number means nothing without its token: the first page
     has_previous = has_next = False
     if token:
         ref = sids.object_id(token[2:], letters)
