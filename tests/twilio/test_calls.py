@@ -13,8 +13,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from cpaas.twilio.sids import account_sid, object_id
+from cpaas.twilio.sids import sid as sid_of
 from cpaas.voice.engine import APOLOGY
-from cpaas.voice.models import Call
+from cpaas.voice.models import Call, Recording
 from tests.twilio.conftest import sdk_client
 from webhooks.models import Event
 
@@ -100,6 +101,23 @@ def test_a_dial_posts_its_outcome_to_its_action(twilio, voice, receiver, allow_l
     headers, body = receiver.posted("/dialed")[0]
     assert_signed(signing_secret, f"{receiver.base}/dialed", headers, body)
     assert (form(body)["DialCallStatus"], form(body)["DialCallDuration"]) == ("busy", "0")
+
+
+def test_a_record_posts_the_recording_to_its_action(twilio, voice, receiver, allow_loopback, signing_secret,
+                                                    settings):
+    settings.PUBLIC_BASE_URL = "https://cpaas.example"
+    receiver.bodies["/voice"] = (b'<Response><Record maxLength="30" playBeep="false" transcribe="true" '
+                                 b'action="/rec"/></Response>')
+    receiver.bodies["/rec"] = b"<Response><Hangup/></Response>"
+    call = twilio.calls.create(to=TO, from_=FROM, url=f"{receiver.base}/voice")
+    voice.run(object_id(call.sid, "CA"))
+    recording = Recording.objects.get(call_id=object_id(call.sid, "CA"))
+    headers, body = receiver.posted("/rec")[0]
+    assert_signed(signing_secret, f"{receiver.base}/rec", headers, body)
+    params = form(body)
+    assert params["RecordingSid"] == sid_of(recording.id) and params["RecordingSid"].startswith("RE")
+    assert params["RecordingUrl"] == f"https://cpaas.example/v1/recordings/{recording.id}/audio"
+    assert params["RecordingDuration"] == str(recording.duration_seconds)
 
 
 def test_invalid_twiml_from_the_url_is_a_call_error_and_an_apology_as_on_twilio(twilio, voice, receiver,
