@@ -124,7 +124,8 @@ class MessageView(TwilioView):
         message = self._message(message_sid)
         status = request.data.get("Status")
         if "Body" in request.data:
-            raise ApiError("Redacting a message body is not supported by this platform.", param="Body")
+            # No param: Twilio's code for `Body` (21602) means a missing body, not this.
+            raise ApiError("Redacting a message body (`Body`) is not supported by this platform.")
         if status != "canceled":
             raise ApiError("`Status` must be canceled.", param="Status")
         sms.message_cancel(caller=self.caller, message_id=message.id)

@@ -110,3 +110,31 @@ def test_unknown_methods_and_paths_answer_in_twilio_s_shape(app, secret):
                    ).json()["code"] == 20004
     assert api.get(f"/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json").json()["code"] == 20404
     assert api.get(f"/2010-04-01/Accounts/{sid}/Calls/CAnope.json").json()["code"] == 20404
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    ({"From": "+15005559000", "Twiml": "<Response/>"}, 21211),
+    ({"To": "+12025550123", "Twiml": "<Response/>"}, 21212),
+    ({"To": "+12025550123", "From": "+15005559000", "Twiml": "<Response/>", "Timeout": "abc"}, 20001),
+    ({"To": "+12025550123", "From": "+15005559000", "Twiml": "<Response/>", "Record": "maybe"}, 20001),
+    ({"To": "+12025550123", "From": "+15005559000", "Url": "ftp://tenant.example/x"}, 21205),
+    ({"To": "+12025550123", "From": "+15005559000", "Url": "https://a", "Twiml": "<Response/>"}, 20001),
+    ({"To": "+12025550123", "From": "+15005559000", "Twiml": "<Response>" + "<Pause/>" * 20000 + "</Response>"},
+     12100),
+    ({"To": "+12025550123", "From": "+15005559000", "Twiml": "<Response/>", "StatusCallback": "not a url"}, 21609),
+])
+def test_bad_call_input_is_a_twilio_error_never_a_500(app, secret, data, code):
+    sid = account_sid(app.id)
+    response = post(client(sid, secret), f"/2010-04-01/Accounts/{sid}/Calls.json", data)
+    assert response.status_code in (400, 404), response.json()
+    assert response.json()["code"] == code, response.json()
+
+
+def test_a_message_update_other_than_cancel_is_20001(app, secret):
+    sid = account_sid(app.id)
+    api = client(sid, secret)
+    message_sid = post(api, messages_url(sid), SEND).json()["sid"]
+    url = f"/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json"
+    for data in ({"Status": "sent"}, {"Body": ""}, {}):
+        response = post(api, url, data)
+        assert (response.status_code, response.json()["code"]) == (400, 20001), data
