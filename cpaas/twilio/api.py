@@ -12,19 +12,18 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 
+from cpaas.core.auth import ANY_PRODUCT
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.views import ApiView
 from cpaas.messaging import services as sms
 from cpaas.messaging.models import Message
 from cpaas.messaging.validation import Caller
-from cpaas.twilio import errors, params, sids
+from cpaas.twilio import DIALECT, errors, params, sids
 from cpaas.twilio.auth import REALM, AccountSidBasicAuthentication
 from cpaas.twilio.paging import page
 from cpaas.twilio.resources import call_json, message_json
 from cpaas.voice import services as voice
 from cpaas.voice.models import Call
-
-DIALECT = "twilio"
 
 #: Twilio parameters of a message this platform cannot honour: refused rather than dropped.
 REFUSED_MESSAGE_PARAMS = ("MediaUrl", "ContentSid", "ContentVariables")
@@ -202,7 +201,7 @@ class CallView(TwilioView):
 class UnknownView(TwilioView):
     """Any other path under /2010-04-01/: Twilio's 20404, after authentication like the rest."""
 
-    product = "any"
+    product = ANY_PRODUCT
 
     @extend_schema(exclude=True)
     def get(self, request, account_sid: str, rest: str = ""):

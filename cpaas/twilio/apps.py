@@ -9,8 +9,7 @@ class TwilioConfig(AppConfig):
 
     def ready(self) -> None:
         from cpaas.messaging.status_callbacks import channel as sms_channel
-        from cpaas.twilio import callbacks, twiml
-        from cpaas.twilio.api import DIALECT
+        from cpaas.twilio import DIALECT, callbacks, twiml
         from cpaas.voice import dialects
         from cpaas.voice.signing import MODES, callback_channel, signing_secret
         from webhooks.callbacks import CallbackShape, register_signer
