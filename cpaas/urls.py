@@ -27,6 +27,8 @@ api_v1 = [
 
 urlpatterns = [
     path("v1/", include(api_v1)),
+    # The Twilio-compatible API (docs/twilio-compatibility.md).
+    path("2010-04-01/", include("cpaas.twilio.urls")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
     path("metrics", ops_views.metrics, name="metrics"),
