@@ -267,6 +267,9 @@ def _reserve_remote(gate: Gate, ids: list[str], costs: list[int]) -> list[ApiErr
         leases.renewal_failed(gate.app_id, renewal)
         raise ApiError("Balances cannot be checked right now; retry shortly.",
                        code="service_unavailable") from None
+    except BaseException:
+        leases.renewal_failed(gate.app_id, renewal)
+        raise
     leases.renewed(gate.app_id, renewal, int(answer[2]), keys, head)
     verdicts = [int(v) for v in answer[4:]]
     if any(verdicts) and int(answer[3]) > 0:

@@ -3,7 +3,8 @@ does, for the lease tests (tests/billing/test_leases.py).
 
     python -m tests.support.spender TENANT APP TAG until-refused|lease-and-hang
 
-It waits for the Redis key ``billing-test:go:TAG`` (so two spenders start together), then
+It counts itself ready (``billing-test:ready:TAG``), waits for the Redis key
+``billing-test:go:TAG`` (so two spenders start together), then
 reserves one SMS segment to +1 per call. ``until-refused``: until a call is refused, then prints
 ``{"accepted": n, "code": …}`` and exits (returning its slice at exit). ``lease-and-hang``: until
 this process holds a slice, then prints ``{"accepted": n, "leased": amount}`` and sleeps (the test
@@ -29,6 +30,7 @@ def main() -> None:
     from cpaas.core.redis_client import redis_client
 
     client = redis_client()
+    client.incr(f"billing-test:ready:{tag}")
     deadline = time.monotonic() + 30
     while not client.exists(f"billing-test:go:{tag}") and time.monotonic() < deadline:
         time.sleep(0.01)
