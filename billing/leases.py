@@ -39,9 +39,9 @@ from cpaas.core.redis_client import redis_client
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 1.0  # how long a process spends from one slice before it goes back
-LEASE_TARGET_SECONDS = 0.25  # a slice covers this long of the process's recent spending
+LEASE_TARGET_SECONDS = 0.5  # a slice covers this long of the process's recent spending
 LEASE_FRACTION = 8  # a slice takes at most this fraction (1/8) of what is left
-LEASE_MIN_SENDS = 8  # a slice smaller than this many sends is not taken: per-send checks
+LEASE_MIN_SENDS = 4  # a slice smaller than this many sends is not taken: per-send checks
 LEASE_GRACE = 60  # seconds past its life before the sweeper reclaims a lease nobody returned
 RETURN_EVERY = 0.25  # the returner thread's period
 REFUSAL_WAIT = LEASE_SECONDS + 3 * RETURN_EVERY  # a refusal waits this long for others' slices

@@ -26,9 +26,11 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
     from billing import Hold, spend_reserve
+    from billing.balances import gate_for
     from billing.leases import _table
     from cpaas.core.redis_client import redis_client
 
+    gate_for(app_id=app_id, tenant_id=tenant_id)  # the money settings read before the start
     client = redis_client()
     client.incr(f"billing-test:ready:{tag}")
     deadline = time.monotonic() + 30
