@@ -16,6 +16,9 @@ beside it:
    own status_callback, 16 connections in a closed loop, receipts 1 s after submit, counted at the
    final callback; the bare view on the same server is its baseline.
 The deployment of 3 and 4 (processes, CPU meter) is bench/sms_chain.py.
+5. postpaid against prepaid (``--billing both``): single sends of a postpaid app (no money check)
+   and of a prepaid one, in alternating rounds on one server, with the server's CPU per request;
+   nothing else runs.
 
 This module is also the WSGI app and the URLconf the benchmark's gunicorn serves (``application``,
 ``urlpatterns``), so the real URLconf and settings stay untouched.

@@ -80,12 +80,13 @@ local avail0, spent0 = avail, spent
 local charge, dheld, touched = 0, 0, false
 if old ~= '' then
   local left = redis.call('HGET', KEYS[6], old)
+  local tombs = np > 0 and redis.call('EXISTS', KEYS[7]) == 1
   local used = 0
   for i = 0, np - 1 do
     local cost, id = tonumber(ARGV[15 + 2 * i]), ARGV[16 + 2 * i]
     used = used + cost
     local tomb = nil
-    if id ~= '' then
+    if tombs and id ~= '' then
       tomb = redis.call('HGET', KEYS[7], id)
       if tomb then redis.call('HDEL', KEYS[7], id) end
     end
@@ -93,7 +94,7 @@ if old ~= '' then
     if id == '' or tomb then
       if left then dheld = dheld - cost end
       if tomb and tomb ~= '=' then charge = charge + tonumber(tomb) - cost end
-    else
+    elseif cost > 0 then
       redis.call('HINCRBY', KEYS[5], id, cost)
       touched = true
       if not left then dheld = dheld + cost end
