@@ -160,7 +160,7 @@ def test_two_processes_spending_one_balance_never_overdraw_it(tenant, app, trans
     assert [answer["code"] for answer in answers] == ["insufficient_funds"] * 2
     assert sum(answer["accepted"] for answer in answers) == 20_000
     assert min(answer["accepted"] for answer in answers) > 0
-    assert commands.count("EVALSHA") < 20_000 / 10  # most sends made no call
+    assert commands.count("EVALSHA") < 20_000 / 50  # most sends made no call (about 120 calls here)
     assert (available(tenant), held(app)) == (0, 20_000 * SEND)
     assert reserve(app, "parent").code == "insufficient_funds"
 
