@@ -38,6 +38,10 @@ HOLD_TTL = 30 * 86400
 # reserved from a process's slice and is not registered yet); the lease's return applies it.
 TOMBSTONE_TTL = 600
 
+# A slice held longer than this was not returned by a live process (they return theirs within
+# ``leases.LEASE_SECONDS`` + the returner's period): a refusal does not wait for it.
+FRESH_MS = 2000
+
 # Reserve holds, and return / take a process's lease, atomically, in one round trip.
 # KEYS: keys_for(). ARGV: 1 prepaid, 2 cap (-1: none), 3 state ttl, 4 base avail or "", 5 base
 # spent or "", 6 hold ttl, 7 lease returned ("" none), 8 lease asked for ("" none), 9 its wanted
@@ -45,8 +49,10 @@ TOMBSTONE_TTL = 600
 # lease's life in ms (its deadline for the sweeper), 13 the deadline member's prefix, 14 np, then
 # np cost/id pairs reserved from the returned lease, then n, then n cost/id pairs to reserve now
 # (an empty id charges at once, without a hold).
+# A lease is stored as "amount:granted at (Redis ms)".
 # Returns {-1} when avail/spent is missing and no base was given (the caller reads the ledger and
-# retries), else {0, avail, granted, leased out by others when something was refused, verdicts...}
+# retries), else {0, avail, granted, leased out by others within FRESH_MS when something was
+# refused, verdicts...}
 # with a verdict per pair: 0 reserved, 1 insufficient funds, 2 over the cap.
 RESERVE = """
 local prepaid = ARGV[1] == '1'
@@ -80,6 +86,7 @@ local avail0, spent0 = avail, spent
 local charge, dheld, touched = 0, 0, false
 if old ~= '' then
   local left = redis.call('HGET', KEYS[6], old)
+  if left then left = tonumber(string.match(left, '^(%-?%d+)')) end
   local tombs = np > 0 and redis.call('EXISTS', KEYS[7]) == 1
   local used = 0
   for i = 0, np - 1 do
@@ -101,7 +108,7 @@ if old ~= '' then
     end
   end
   if left then
-    local free = tonumber(left) - used
+    local free = left - used
     dheld = dheld - free
     charge = charge - free
     redis.call('HDEL', KEYS[6], old)
@@ -138,9 +145,9 @@ if new ~= '' and refused == 0 then
     if prepaid then avail = avail - size end
     if limit >= 0 then spent = spent + size end
     dheld = dheld + size
-    redis.call('HSET', KEYS[6], new, size)
     local t = redis.call('TIME')
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('HSET', KEYS[6], new, string.format('%d:%d', size, now))
     redis.call('ZADD', KEYS[8], now + tonumber(ARGV[12]), ARGV[13] .. new)
     touched = true
   end
@@ -157,12 +164,17 @@ if touched then
 end
 local others = 0
 if refused > 0 then
-  for _, v in ipairs(redis.call('HVALS', KEYS[6])) do others = others + tonumber(v) end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  for _, v in ipairs(redis.call('HVALS', KEYS[6])) do
+    local amount, at = string.match(v, '^(%-?%d+):(%d+)$')
+    if amount and now - tonumber(at) < FRESH_MS then others = others + tonumber(amount) end
+  end
 end
 local out = {0, avail or 0, granted, others}
 for _, v in ipairs(verdicts) do out[#out + 1] = v end
 return out
-"""
+""".replace("FRESH_MS", str(FRESH_MS))
 
 # Settle holds: each id's hold is removed; its real cost ("" = as reserved, 0 = release) replaces
 # the estimate in the avail/spent keys (when they exist; otherwise the next recompute reads the
@@ -213,6 +225,7 @@ if not score or tonumber(score) > tonumber(ARGV[3]) then return 0 end
 redis.call('ZREM', KEYS[8], ARGV[2])
 local left = redis.call('HGET', KEYS[6], ARGV[1])
 if not left then return 0 end
+left = tonumber(string.match(left, '^(%-?%d+)'))
 redis.call('HDEL', KEYS[6], ARGV[1])
 redis.call('DECRBY', KEYS[3], left)
 redis.call('DECRBY', KEYS[4], left)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 from django.conf import settings
 
-from billing import Hold, leases, spend_reserve, spend_settle
+from billing import Hold, leases, reserve_scripts, spend_reserve, spend_settle
 from billing.balances import balance_top_up, gates_clear
 from billing.leases import _table
 from cpaas.core.redis_client import redis_client
@@ -193,3 +193,24 @@ def test_test_mode_never_takes_a_slice(tenant, app):
         assert spend_reserve(tenant_id=tenant.pk, app_id=app.pk, mode="test",
                              holds=[Hold(str(n), "sms_segments", 1, {})]) == [None]
     assert app.pk not in _table
+
+
+def test_a_dead_process_s_slice_is_not_waited_for_and_comes_back_to_spend(tenant, app, transactional_db):
+    price(tenant, CENT)
+    prepaid(tenant, "100.00")
+    process = spender(tenant, app, "dead", "lease-and-hang")
+    go("dead", 1)
+    told = json.loads(process.stdout.readline())
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    time.sleep(reserve_scripts.FRESH_MS / 1000 + 0.1)  # no live process holds a slice this long
+    # Everything but the dead process's sends and its slice can be spent; the refusal that ends
+    # it does not wait for a slice nobody will return.
+    slice_sends = told["leased"] // SEND
+    assert spend_until_refused(app, "a") == 10_000 - told["accepted"] - slice_sends
+    started = time.monotonic()
+    assert reserve(app, "refused").code == "insufficient_funds"
+    assert time.monotonic() - started < 0.5
+    # Reclaimed by the sweeper, the slice is spendable again, exactly.
+    assert leases.leases_sweep(later=leases.LEASE_SECONDS + leases.LEASE_GRACE + 1) == 1
+    assert spend_until_refused(app, "b") == slice_sends
