@@ -11,6 +11,10 @@ it (one Lua script: check balance and cap, take the estimate, record the hold by
 settles the hold when the real charge is known (a message sent: as reserved; failed or canceled:
 released; a call leg: its real cost). Held amounts are counted apart (``billing:held:*``), so a
 recompute from the ledger subtracts what is reserved but not yet in the ledger.
+
+A process sending steadily reserves from a slice of the money it leased in that same script
+call, with no Redis call per send (``billing/leases.py``, decision 1000); the Lua scripts and
+key names are in ``billing/reserve_scripts.py``.
 """
 
 from __future__ import annotations
