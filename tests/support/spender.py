@@ -45,6 +45,8 @@ def main() -> None:
             print(json.dumps({"accepted": accepted, "code": answer.code}), flush=True)
             return
         accepted += 1
+        if behaviour == "until-refused":
+            time.sleep(0.0002)  # a web worker's pace, about 4,000 sends/s: neither spender drains it alone
         lease = _table.get(app_id)
         if behaviour == "lease-and-hang" and lease is not None and lease.lease_id:
             print(json.dumps({"accepted": accepted, "leased": lease.free}), flush=True)
