@@ -82,7 +82,8 @@ def _hold(message: Message) -> billing.Hold:
 def _reserve(caller: Caller, messages: list[Message]) -> list[ApiError | None]:
     """Money before traffic: reserve each live message's estimated price (402 when the prepaid
     balance or the app's spend cap cannot cover it). Test mode and postpaid apps without a cap
-    cost nothing; otherwise one Redis round trip for all of them (decision 0820)."""
+    cost nothing; otherwise at most one Redis round trip for all of them (decision 0820), none
+    while this process's leased slice of the money covers them (decision 1000)."""
     if caller.mode != Mode.LIVE:
         return [None] * len(messages)
     return billing.spend_reserve(tenant_id=caller.tenant_id, app_id=caller.app_id, mode=caller.mode,
@@ -100,9 +101,10 @@ def _release(messages: list[Message]) -> None:
 def message_send(*, caller: Caller, data: Any, dialect: str = "") -> Message:
     """Accept one message with one INSERT statement, so the caller need not hold a transaction
     (the API runs it in autocommit: docs/decisions/0405). A sender pool's sticky assignment is a
-    second write, so that case opens its own transaction. The money check is the one Redis call
-    of :func:`_reserve` (none in test mode or for a postpaid app without a cap). ``dialect``: the
-    shape of the message's status callbacks ("" ours; "twilio" for the Twilio-compatible API)."""
+    second write, so that case opens its own transaction. The money check is at most one Redis
+    call, in :func:`_reserve` (none in test mode, for a postpaid app without a cap, or while the
+    process's slice of a prepaid balance covers the send). ``dialect``: the shape of the
+    message's status callbacks ("" ours; "twilio" for the Twilio-compatible API)."""
     pooled = isinstance(data, dict) and data.get("sender_pool") not in (None, "")
     with transaction.atomic() if pooled else nullcontext():
         now = timezone.now()
