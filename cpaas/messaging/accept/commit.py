@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 #: What a lost or unreachable PostgreSQL raises here: the request answers 503.
 OUTAGES: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
 
+#: How the group commit's connections show in ``pg_stat_activity``.
+APPLICATION_NAME = "cpaas-sms-accept"
 _SKIPPED_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role"}
 
 
@@ -36,7 +38,8 @@ def _connect_params() -> dict:
     settings = connections[DEFAULT_DB_ALIAS].settings_dict
     params = {"dbname": settings["NAME"], "user": settings["USER"] or None,
               "password": settings["PASSWORD"] or None, "host": settings["HOST"] or None,
-              "port": settings["PORT"] or None, "connect_timeout": 5, "prepare_threshold": None}
+              "port": settings["PORT"] or None, "connect_timeout": 5, "prepare_threshold": None,
+              "application_name": APPLICATION_NAME}
     params.update({k: v for k, v in (settings.get("OPTIONS") or {}).items() if k not in _SKIPPED_OPTIONS})
     return {k: v for k, v in params.items() if v is not None or k == "prepare_threshold"}
 
