@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
@@ -84,6 +84,17 @@ def _data(request: Request) -> Any:
 
 
 def admit(request: Request) -> Admitted:
+    """Stages 1–3 up to the INSERT. Django's connections of this thread are handled as around a
+    request (checked before, given back to the pool after), so a connection PostgreSQL ended is
+    replaced and none is held between sends."""
+    close_old_connections()
+    try:
+        return _admit(request)
+    finally:
+        close_old_connections()
+
+
+def _admit(request: Request) -> Admitted:
     limit_headers: dict[str, str] = {}
     try:
         principal, admission = key_admit(request.header("authorization") or "",

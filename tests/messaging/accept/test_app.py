@@ -24,8 +24,8 @@ from cpaas.messaging.accept import commit
 from cpaas.messaging.models import Message, OptOut
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
-from tests.messaging.conftest import send
 from tests.core.test_db import _terminate
+from tests.messaging.conftest import send
 from tests.support.lean import lean_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
