@@ -20,6 +20,8 @@ import logging
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from cpaas.core.db import PREPARE_ONLY_WHEN_ASKED, idle_and_open
+
 from cpaas.messaging import conf, infra, queries
 from cpaas.messaging.kicks import kick_dispatch
 from cpaas.messaging.models import Message, Status
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 #: What a lost or unreachable PostgreSQL raises here: the request answers 503.
 OUTAGES: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
 
-#: How the group commit's connections show in ``pg_stat_activity``.
+#: How the group commit's connections show in ``pg_stat_activity`` (``<name>/sms-accept`` when
+#: DATABASE_URL names the application).
 APPLICATION_NAME = "cpaas-sms-accept"
 _SKIPPED_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role"}
 
@@ -38,10 +41,13 @@ def _connect_params() -> dict:
     settings = connections[DEFAULT_DB_ALIAS].settings_dict
     params = {"dbname": settings["NAME"], "user": settings["USER"] or None,
               "password": settings["PASSWORD"] or None, "host": settings["HOST"] or None,
-              "port": settings["PORT"] or None, "connect_timeout": 5, "prepare_threshold": None,
-              "application_name": APPLICATION_NAME}
+              "port": settings["PORT"] or None, "connect_timeout": 5, "prepare_threshold": PREPARE_ONLY_WHEN_ASKED,
+              "autocommit": True}
     params.update({k: v for k, v in (settings.get("OPTIONS") or {}).items() if k not in _SKIPPED_OPTIONS})
-    return {k: v for k, v in params.items() if v is not None or k == "prepare_threshold"}
+    # A DATABASE_URL's own name, marked: the operator still sees whose they are, and can tell them apart.
+    own = params.get("application_name")
+    params["application_name"] = f"{own}/sms-accept" if own else APPLICATION_NAME
+    return {k: v for k, v in params.items() if v is not None}
 
 
 class GroupCommit:
@@ -78,7 +84,10 @@ class GroupCommit:
                 if not group:
                     continue
                 try:
-                    if connection is None or connection.closed:
+                    if connection is not None and not idle_and_open(connection):
+                        await connection.close()  # PostgreSQL ended it while idle: never send into it
+                        connection = None
+                    if connection is None:
                         connection = await psycopg.AsyncConnection.connect(**_connect_params())
                     written, failed = await _write(connection, [row for row, _ in group])
                 except asyncio.CancelledError:
@@ -114,11 +123,12 @@ class GroupCommit:
 
 
 async def _write(connection: psycopg.AsyncConnection, rows: list[dict]) -> tuple[set[str], dict[str, Exception]]:
-    """One transaction, one statement; the ids written (the others' recipients opted out). A
-    statement that fails for one bad row (not an outage) is redone row by row in savepoints, so
-    that row fails only its own request: the failures come back by id."""
+    """One statement, a transaction by itself (autocommit: no BEGIN and COMMIT round trips); the
+    ids written (the others' recipients opted out). A statement that fails for one bad row (not an
+    outage) is redone row by row in savepoints, so that row fails only its own request: the
+    failures come back by id."""
     try:
-        async with connection.transaction(), connection.cursor() as cursor:
+        async with connection.cursor() as cursor:
             await cursor.execute(queries.INSERT_GROUP_UNLESS_OPTED_OUT,
                                  [json.dumps(rows, default=infra.json_value)], prepare=True)
             return {row[0] for row in await cursor.fetchall()}, {}
