@@ -84,7 +84,7 @@ def _data(request: Request) -> Any:
 
 
 def admit(request: Request) -> Admitted:
-    """Stages 1–3 up to the INSERT. Django's connections of this thread are handled as around a
+    """Stages 1 to 3 up to the INSERT. Django's connections of this thread are handled as around a
     request (checked before, given back to the pool after), so a connection PostgreSQL ended is
     replaced and none is held between sends."""
     close_old_connections()

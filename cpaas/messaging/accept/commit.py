@@ -21,7 +21,6 @@ import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from cpaas.core.db import PREPARE_ONLY_WHEN_ASKED, idle_and_open
-
 from cpaas.messaging import conf, infra, queries
 from cpaas.messaging.kicks import kick_dispatch
 from cpaas.messaging.models import Message, Status
