@@ -109,7 +109,10 @@ class GroupCommit:
                     else:
                         future.set_result(row["id"] in written)
                 if any(row["id"] in written and row["status"] == Status.QUEUED for row, _ in group):
-                    kick_dispatch()
+                    try:
+                        kick_dispatch()
+                    except Exception:  # the beat's dispatch safety net still finds the rows
+                        log.warning("could not kick the dispatcher after a group commit", exc_info=True)
         finally:
             if connection is not None:
                 await connection.close()
@@ -119,6 +122,10 @@ class GroupCommit:
             task.cancel()
         await asyncio.gather(*self.writers, return_exceptions=True)
         self.writers, self.wake = [], None
+        queued, self.queue = self.queue, []
+        for _, future in queued:  # never written: their requests answer 503
+            if not future.done():
+                future.set_exception(psycopg.OperationalError("the server is shutting down"))
 
 
 async def _write(connection: psycopg.AsyncConnection, rows: list[dict]) -> tuple[set[str], dict[str, Exception]]:
@@ -154,20 +161,22 @@ async def _write(connection: psycopg.AsyncConnection, rows: list[dict]) -> tuple
     return written, failed
 
 
-_committers: dict[int, GroupCommit] = {}
+_committers: dict[asyncio.AbstractEventLoop, GroupCommit] = {}
 
 
 def committer() -> GroupCommit:
-    """The group commit of the running event loop."""
+    """The group commit of the running event loop (one per web process; a test may run several)."""
     loop = asyncio.get_running_loop()
-    found = _committers.get(id(loop))
+    found = _committers.get(loop)
     if found is None:
-        found = _committers[id(loop)] = GroupCommit()
+        for old in [old for old in _committers if old.is_closed()]:
+            del _committers[old]
+        found = _committers[loop] = GroupCommit()
     return found
 
 
 async def close() -> None:
     """Stop this loop's writers and close their connections (the ASGI lifespan's shutdown)."""
-    found = _committers.pop(id(asyncio.get_running_loop()), None)
+    found = _committers.pop(asyncio.get_running_loop(), None)
     if found is not None:
         await found.close()
