@@ -9,41 +9,24 @@ paths (the ``send_path`` fixture) with the same assertions.
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 
-import cpaas.asgi
 from cpaas.core.idempotency import request_fingerprint
 from cpaas.core.models import IdempotencyKey
 from cpaas.core.parsers import MAX_DEPTH
-from cpaas.messaging.accept import commit
 from cpaas.messaging.models import Message, OptOut
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
-from tests.core.test_db import _terminate
 from tests.messaging.conftest import send
-from tests.support.lean import lean_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Headers whose value differs from one request to the next, whichever path answers.
 _VARYING = {"request-id", "ratelimit-remaining", "ratelimit-reset", "location", "date", "server"}
 GOOD = {"to": "+15005550000", "from": "Acme", "body": "Hello"}
-
-
-@pytest.fixture
-def lean_only(lean_server, monkeypatch):
-    """Sends to the lean server; a request it handed to Django fails the test."""
-
-    async def no_django(scope, receive, send):
-        raise AssertionError(f"Django served {scope['method']} {scope['path']}")
-
-    monkeypatch.setattr(cpaas.asgi, "django_asgi", no_django)
-    return lambda client, *args, **kwargs: lean_post(lean_server, client, "/v1/messages", *args, **kwargs)
 
 
 def _comparable(response) -> tuple[int, dict, dict]:
@@ -174,50 +157,6 @@ def test_an_opted_out_recipient_is_refused_and_counts_nothing(api, app, lean_onl
     assert lean_only(api, GOOD, format="json").status_code == 201  # the cap's one place is still free
 
 
-def test_concurrent_sends_share_commits_and_each_gets_its_own_row(app, lean_only):
-    api = client_for(api_key_create(app=app, name="fast", rate_limit=1000).secret)
-    before = {c: (c.groups, c.rows) for c in commit._committers.values()}
-    answers = []
-
-    def one(n: int) -> None:
-        answers.append(lean_only(api, {**GOOD, "to": f"+1202555{n:04d}"}, format="json"))
-
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(a.status_code for a in answers) == [201] * 40
-    ids = {a.json()["id"] for a in answers}
-    assert len(ids) == 40
-    assert set(Message.objects.values_list("id", flat=True)) == ids
-    (committer,) = commit._committers.values()
-    groups = committer.groups - before.get(committer, (0, 0))[0]
-    assert committer.rows - before.get(committer, (0, 0))[1] == 40
-    assert groups < 40  # 40 concurrent requests shared commits (3 groups in a quiet run)
-
-
-def test_a_lost_database_at_the_commit_is_a_503_and_nothing_is_kept(api, lean_only, monkeypatch):
-    assert lean_only(api, GOOD, format="json").status_code == 201  # key and settings now cached
-    params = commit._connect_params()
-    monkeypatch.setattr(commit, "_connect_params", lambda: {**params, "port": 1})
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [commit.APPLICATION_NAME])
-        pids = [pid for (pid,) in cursor.fetchall()]
-    assert pids
-    for pid in pids:
-        _terminate(pid)
-    answers = [lean_only(api, {**GOOD, "to": f"+1202555000{n}"}, format="json") for n in range(3)]
-    for answer in answers:
-        assert answer.status_code == 503, answer.json()
-        error = answer.json()["error"]
-        assert (error["code"], error["retryable"]) == ("service_unavailable", True)
-        assert int(answer["Retry-After"]) > 0
-    assert Message.objects.count() == 1
-    monkeypatch.setattr(commit, "_connect_params", lambda: params)
-    assert lean_only(api, GOOD, format="json").status_code == 201  # it reconnects
-
-
 def test_a_body_over_the_limit_is_a_413_before_anything_is_read(api, lean_only):
     too_big = b'{"body":"' + b"a" * django_settings.MAX_REQUEST_BYTES + b'"}'
     got = lean_only(api, data=too_big, content_type="application/json")
@@ -244,32 +183,3 @@ def test_a_key_over_its_rate_limit_gets_429_with_the_limit_headers(app, send_pat
     assert limited.json()["error"]["code"] == "rate_limited"
     assert int(limited["Retry-After"]) >= 1
     assert limited["RateLimit-Limit"] == "2" and limited["RateLimit-Remaining"] == "0"
-
-
-def test_a_row_the_database_refuses_fails_only_its_own_request(app, lean_only, monkeypatch):
-    """A group whose statement fails for one row (not an outage) is redone row by row: the others
-    are written and answered 201. (Validation lets no such row through; a bug could.)"""
-    api = client_for(api_key_create(app=app, name="fast", rate_limit=1000).secret)
-    real_row = commit.queries.message_row
-
-    def row(message):
-        out = real_row(message)
-        if message.to == "+12025550666":
-            out["reference"] = "x" * 500  # longer than the column
-        return out
-
-    monkeypatch.setattr(commit.queries, "message_row", row)
-    answers: dict[str, int] = {}
-
-    def one(to: str) -> None:
-        answers[to] = lean_only(api, {**GOOD, "to": to}, format="json").status_code
-
-    numbers = ["+12025550666", *(f"+1202555010{n}" for n in range(9))]
-    threads = [threading.Thread(target=one, args=(to,)) for to in numbers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert answers.pop("+12025550666") == 500
-    assert set(answers.values()) == {201}
-    assert set(Message.objects.values_list("to", flat=True)) == set(numbers[1:])
