@@ -30,29 +30,42 @@ class ApiKeyAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request):
-        principal, admission = key_admit(request.META.get("HTTP_AUTHORIZATION", ""),
-                                         lambda: client_ip(request))
-        request.rate_limit = admission
-        if not admission.allowed:
-            raise RateLimited(headers=admission.headers())
+        principal = key_authenticate(request, bearer_secret(request.META.get("HTTP_AUTHORIZATION", "")))
         return principal, principal
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="cpaas"'
 
 
-def key_admit(header: str, address: Callable[[], str | None]) -> tuple[KeyPrincipal, Admission]:
-    """The key of an ``Authorization`` header and its admission by the rate-limit gate: the Django
-    API and the lean send path (cpaas/messaging/accept/) both authenticate through here.
+def bearer_secret(header: str) -> str:
+    """The secret of an ``Authorization: Bearer …`` header; the one 401 for anything else."""
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise AuthenticationFailed()
+    return secret
+
+
+def key_authenticate(request, secret: str) -> KeyPrincipal:
+    """Resolve a presented key secret and admit it through the rate-limit gate, for a DRF request:
+    the path every key-authenticated view takes (Bearer here, HTTP Basic on the Twilio-compatible
+    API), so the failed-auth throttle and the limits are the same on each."""
+    principal, admission = key_admission(secret, lambda: client_ip(request))
+    request.rate_limit = admission
+    if not admission.allowed:
+        raise RateLimited(headers=admission.headers())
+    return principal
+
+
+def key_admission(secret: str, address: Callable[[], str | None]) -> tuple[KeyPrincipal, Admission]:
+    """The key of ``secret`` and its admission by the rate-limit gate: what :func:`key_authenticate`
+    runs for Django's views and the lean send path (cpaas/messaging/accept/) runs without a DRF
+    request.
 
     Raises the one 401 (counted against the client's address) or the failed-auth 429; a key over
     its limit is returned with an admission that is not ``allowed`` (the caller answers 429 with
     the admission's headers). ``address`` is asked only when needed: a cached key never pays for it.
     """
-    scheme, _, secret = header.partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
-        raise AuthenticationFailed()
     where = None
     if not key_is_cached(secret):
         where = address() or "unknown"
@@ -71,8 +84,12 @@ def key_admit(header: str, address: Callable[[], str | None]) -> tuple[KeyPrinci
     return principal, admission
 
 
-def _failed(where: str | None, address: Callable[[], str | None]) -> NoReturn:
+def authentication_failed(request, address: str | None = None) -> NoReturn:
     """Count the failure against the client's address, then answer the one 401."""
+    _failed(address, lambda: client_ip(request))
+
+
+def _failed(where: str | None, address: Callable[[], str | None]) -> NoReturn:
     authfail.failed(where or address() or "unknown")
     raise AuthenticationFailed()
 

@@ -1,7 +1,7 @@
 """Stage 2 of the lean send path: everything before the INSERT, synchronous, on a thread.
 
 The same functions the Django view runs, in the same order (ApiView.dispatch, DRF's request
-parsing, ``MessagesView.post``): the key and its rate limit (``key_admit``), its scope
+parsing, ``MessagesView.post``): the key and its rate limit (``bearer_secret``, ``key_admission``), its scope
 (``key_allows``), the ``Idempotency-Key`` header, the body (DRF's media-type match and
 ``json_loads``), then ``services.message_accept`` (validation, caps, money reserve). A send that
 names an ``Idempotency-Key`` or a sender pool is finished here as the Django view finishes it, in
@@ -21,7 +21,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
-from cpaas.core.auth import key_admit, key_allows
+from cpaas.core.auth import bearer_secret, key_admission, key_allows
 from cpaas.core.clientip import scope_client_ip
 from cpaas.core.errors import ApiError, RateLimited, to_api_error
 from cpaas.core.idempotency import Claim, idempotency_claim, idempotency_key_checked
@@ -97,8 +97,8 @@ def admit(request: Request) -> Admitted:
 def _admit(request: Request) -> Admitted:
     limit_headers: dict[str, str] = {}
     try:
-        principal, admission = key_admit(request.header("authorization") or "",
-                                         lambda: scope_client_ip(request.scope))
+        principal, admission = key_admission(bearer_secret(request.header("authorization") or ""),
+                                             lambda: scope_client_ip(request.scope))
         limit_headers = admission.headers()
         if not admission.allowed:
             raise RateLimited(headers=limit_headers)
