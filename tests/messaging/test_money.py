@@ -54,6 +54,7 @@ class RedisCalls:
         monkeypatch.setattr(client, "execute_command", spy)
 
 
+@pytest.mark.usefixtures("send_path")  # the Django view and the lean send path
 def test_an_exhausted_prepaid_account_gets_402_and_nothing_is_stored(tenant, app, live):
     price(tenant, TEN_CENTS)
     prepaid(tenant, "0.30")
@@ -66,6 +67,7 @@ def test_an_exhausted_prepaid_account_gets_402_and_nothing_is_stored(tenant, app
     assert Message.objects.count() == 3
 
 
+@pytest.mark.usefixtures("send_path")  # the Django view and the lean send path
 def test_a_spend_cap_refuses_a_postpaid_app_with_402(tenant, app, live):
     price(tenant, [{"meter": "sms_segments", "model": "per_unit", "unit_price": "0.50"}])
     capped(app, 100)  # 1.00 a month: two sends
