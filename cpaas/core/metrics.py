@@ -55,11 +55,15 @@ class MetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        route = route_label(request)
-        method = request.method if request.method in _METHODS else "other"
-        HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+        count_request(route_label(request), request.method, response.status_code, started)
         return response
+
+
+def count_request(route: str, method: str, status: int, started: float) -> None:
+    """One answered request (Django's, or the lean send path's, cpaas/messaging/accept/app.py)."""
+    method = method if method in _METHODS else "other"
+    HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
 
 
 # --- one call per batch at the pipeline's stage boundaries ---------------------------------------
