@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cpaas.voice.builder import VoiceResponse
+from cpaas_sdk.voice import VoiceResponse
 from cpaas.voice.document import DocumentError, parse_document
 
 
