@@ -65,8 +65,9 @@ class Pager(_Cursor):
             yield from page.get("data") or []
 
     def follow(self, *, interval: float = 1.0, since: str | None = None) -> Iterator[ApiObject]:
-        """Yield items created after ``since`` (an id; default: the newest now), oldest first,
-        polling every ``interval`` seconds, forever (lists ordered newest first only)."""
+        """Yield items created after ``since`` (an id; default: the newest item when iteration
+        starts — a generator starts at its first ``next``), oldest first, polling every
+        ``interval`` seconds, forever. For the lists ordered newest first (by id)."""
         newest = since if since is not None else self.newest_of(self._fetch({**self.params, "limit": 1}))
         while True:
             if newest is None:  # the list was empty: everything in it now is new
