@@ -63,7 +63,7 @@ def test_chatrooms_broadcasts_settings_and_stats(client):
     client.im.stats.retrieve()
 
 
-def test_the_folded_in_websocket_client_receives_what_the_rest_api_sends(gateway, provisioned):
+def test_the_folded_in_websocket_client_receives_what_the_rest_api_sends(gateway, provisioned):  # noqa: F811 (the imported fixture)
     """One SDK over the real ASGI app (uvicorn): REST for the user and token, then the IM WebSocket
     client of the same package receives a message the REST client sends."""
     client = Client(provisioned.test_key.secret, base_url=f"http://127.0.0.1:{gateway.port}", retry=FAST)

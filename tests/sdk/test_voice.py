@@ -10,7 +10,7 @@ from cpaas_sdk import InvalidRequest, NotFound
 from cpaas_sdk.voice import VoiceResponse
 from tests.voice.conftest import Voice
 
-FROM = "+15005559000"  # test keys own +15005559000–+15005559999
+FROM = "+15005559000"  # test keys own +15005559000 to +15005559999
 
 
 @pytest.fixture

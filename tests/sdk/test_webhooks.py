@@ -12,7 +12,7 @@ def hook_receiver(allow_loopback):
     server.close()
 
 
-def test_endpoints_deliveries_replay_and_the_verification_helper(client, hook_receiver, dispatcher, monkeypatch):
+def test_endpoints_deliveries_replay_and_the_verification_helper(client, hook_receiver, dispatcher, monkeypatch):  # noqa: F811 (the imported fixture)
     monkeypatch.setattr(services, "dispatch_kick", lambda: None)  # the test runs the dispatcher itself
     endpoint = client.webhook_endpoints.create(url=hook_receiver.url("/ok"), event_types=["message.sent"])
     assert endpoint.secret.startswith("whsec_")

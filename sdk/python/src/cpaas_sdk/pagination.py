@@ -19,6 +19,10 @@ from cpaas_sdk.objects import ApiObject
 Fetch = Callable[[dict[str, Any]], ApiObject]
 AsyncFetch = Callable[[dict[str, Any]], Awaitable[ApiObject]]
 
+#: ``follow(since=LATEST)``: start after the newest item when iteration starts (ids contain ``_``,
+#: so this can never be one). ``since=None``: the list was empty, everything in it is new.
+LATEST = "latest"
+
 
 class _Cursor:
     def __init__(self, params: dict[str, Any], cursor_param: str, cursor_field: str) -> None:
@@ -64,11 +68,15 @@ class Pager(_Cursor):
         for page in self.pages():
             yield from page.get("data") or []
 
-    def follow(self, *, interval: float = 1.0, since: str | None = None) -> Iterator[ApiObject]:
-        """Yield items created after ``since`` (an id; default: the newest item when iteration
-        starts — a generator starts at its first ``next``), oldest first, polling every
-        ``interval`` seconds, forever. For the lists ordered newest first (by id)."""
-        newest = since if since is not None else self.newest_of(self._fetch({**self.params, "limit": 1}))
+    def latest_id(self) -> str | None:
+        """The id of the newest item now (None for an empty list): a ``since`` for :meth:`follow`."""
+        return self.newest_of(self._fetch({**self.params, "limit": 1}))
+
+    def follow(self, *, interval: float = 1.0, since: str | None = LATEST) -> Iterator[ApiObject]:
+        """Yield items created after ``since`` (an id; by default the newest item when iteration
+        starts — a generator starts at its first ``next``; None: every item), oldest first,
+        polling every ``interval`` seconds, forever. For the lists ordered newest first (by id)."""
+        newest = self.latest_id() if since == LATEST else since
         while True:
             if newest is None:  # the list was empty: everything in it now is new
                 items, has_more = list(reversed(list(self))), False
@@ -105,8 +113,11 @@ class AsyncPager(_Cursor):
             for item in page.get("data") or []:
                 yield item
 
-    async def follow(self, *, interval: float = 1.0, since: str | None = None) -> AsyncIterator[ApiObject]:
-        newest = since if since is not None else self.newest_of(await self._fetch({**self.params, "limit": 1}))
+    async def latest_id(self) -> str | None:
+        return self.newest_of(await self._fetch({**self.params, "limit": 1}))
+
+    async def follow(self, *, interval: float = 1.0, since: str | None = LATEST) -> AsyncIterator[ApiObject]:
+        newest = await self.latest_id() if since == LATEST else since
         while True:
             if newest is None:
                 items, has_more = list(reversed([item async for item in self])), False
