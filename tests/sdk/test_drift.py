@@ -38,9 +38,9 @@ def schema_operations(live) -> dict[tuple[str, str], str]:
 
 
 def placeholder(name: str, annotation: str):
-    if annotation.startswith("list[dict"):
+    if annotation == "Items" or annotation.startswith("list[dict"):
         return [{}]
-    if annotation.startswith("list"):
+    if annotation == "Strings" or annotation.startswith("list"):
         return ["x"]
     if annotation.startswith("dict"):
         return {}

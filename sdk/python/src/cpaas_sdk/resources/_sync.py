@@ -18,6 +18,11 @@ from cpaas_sdk.objects import ApiObject
 from cpaas_sdk.pagination import Pager
 
 
+# Aliases, since inside a class with a ``list`` method ``list[str]`` would name the method.
+Strings = list[str]
+Items = list[dict[str, Any]]
+
+
 def _p(value: str) -> str:
     """A path parameter, escaped so that an id can never change the path."""
     return quote(str(value), safe="")
@@ -57,7 +62,7 @@ def _body(fields: dict[str, Any] | None) -> dict[str, Any]:
 
 class Messages(Resource):
     def send(self, *, to: str, body: str, from_: str | None = None, sender_pool: str | None = None,
-                   status_callback: str | None = None, status_callback_events: list[str] | None = None,
+                   status_callback: str | None = None, status_callback_events: Strings | None = None,
                    send_at: str | None = None, validity_period: int | None = None, reference: str | None = None,
                    smart_encoding: bool | None = None, country: str | None = None,
                    idempotency_key: str | None = None) -> ApiObject:
@@ -68,7 +73,7 @@ class Messages(Resource):
             "validity_period": validity_period, "reference": reference, "smart_encoding": smart_encoding,
             "country": country}, idempotency_key=idempotency_key)
 
-    def batch(self, messages: list[dict[str, Any]], *, idempotency_key: str | None = None) -> ApiObject:
+    def batch(self, messages: Items, *, idempotency_key: str | None = None) -> ApiObject:
         """Send up to the batch limit of messages in one request; each item as :meth:`send` takes."""
         items = [_body(item) for item in messages]
         return self._post("/v1/messages/batch", {"messages": items}, idempotency_key=idempotency_key)
@@ -96,7 +101,7 @@ class Messages(Resource):
 
 
 class Numbers(Resource):
-    def create(self, *, number: str | None = None, capabilities: list[str] | None = None,
+    def create(self, *, number: str | None = None, capabilities: Strings | None = None,
                      idempotency_key: str | None = None) -> ApiObject:
         return self._post("/v1/numbers", {"number": number, "capabilities": capabilities},
                                 idempotency_key=idempotency_key)
@@ -109,7 +114,7 @@ class Numbers(Resource):
 
 
 class SenderPools(Resource):
-    def create(self, *, numbers: list[str], name: str | None = None,
+    def create(self, *, numbers: Strings, name: str | None = None,
                      idempotency_key: str | None = None) -> ApiObject:
         return self._post("/v1/sender_pools", {"numbers": numbers, "name": name},
                                 idempotency_key=idempotency_key)
@@ -122,7 +127,7 @@ class SmsSettings(Resource):
     def retrieve(self) -> ApiObject:
         return self._get("/v1/sms/settings")
 
-    def update(self, *, allowed_countries: list[str] | None = None, daily_cap: int | None = None,
+    def update(self, *, allowed_countries: Strings | None = None, daily_cap: int | None = None,
                      velocity_limit: int | None = None, help_text: str | None = None,
                      idempotency_key: str | None = None) -> ApiObject:
         return self._post("/v1/sms/settings", {
@@ -137,7 +142,7 @@ class SmsSettings(Resource):
 
 class Calls(Resource):
     def create(self, *, to: str, from_: str, url: str | None = None, instructions: Any = None,
-                     status_callback: str | None = None, status_events: list[str] | None = None,
+                     status_callback: str | None = None, status_events: Strings | None = None,
                      timeout: int | None = None, time_limit: int | None = None, record: bool | None = None,
                      idempotency_key: str | None = None) -> ApiObject:
         """Place an outbound call driven by ``url`` (fetched call-control document) or ``instructions``
@@ -149,7 +154,7 @@ class Calls(Resource):
 
     def create_callback(self, *, party_a: str, party_b: str, caller_id_a: str, caller_id_b: str,
                               prompt: str | None = None, status_callback: str | None = None,
-                              status_events: list[str] | None = None, timeout: int | None = None,
+                              status_events: Strings | None = None, timeout: int | None = None,
                               time_limit: int | None = None, record: bool | None = None,
                               idempotency_key: str | None = None) -> ApiObject:
         """A callback call: ring ``party_a``, then ``party_b``, and bridge the two legs."""
@@ -255,7 +260,7 @@ class ImTokens(Resource):
 
 
 class ImGroups(Resource):
-    def create(self, *, name: str | None = None, owner: str | None = None, members: list[str] | None = None,
+    def create(self, *, name: str | None = None, owner: str | None = None, members: Strings | None = None,
                      metadata: dict[str, Any] | None = None, idempotency_key: str | None = None) -> ApiObject:
         return self._post("/v1/im/groups", {
             "name": name, "owner": owner, "members": members, "metadata": metadata},
@@ -273,12 +278,12 @@ class ImGroups(Resource):
     def members(self, group_id: str, *, limit: int | None = None) -> Pager:
         return self._list(f"/v1/im/groups/{_p(group_id)}/members", {"limit": limit}, cursor_field="user_id")
 
-    def add_members(self, group_id: str, members: list[str], *,
+    def add_members(self, group_id: str, members: Strings, *,
                           idempotency_key: str | None = None) -> ApiObject:
         return self._post(f"/v1/im/groups/{_p(group_id)}/members", {"members": members},
                                 idempotency_key=idempotency_key)
 
-    def remove_members(self, group_id: str, members: list[str]) -> ApiObject:
+    def remove_members(self, group_id: str, members: Strings) -> ApiObject:
         return self._delete(f"/v1/im/groups/{_p(group_id)}/members", {"members": members})
 
     def remove_member(self, group_id: str, user_id: str) -> ApiObject:
@@ -370,7 +375,7 @@ class Im:
 # --- Webhooks ----------------------------------------------------------------------------------
 
 class WebhookEndpoints(Resource):
-    def create(self, *, url: str, description: str | None = None, event_types: list[str] | None = None,
+    def create(self, *, url: str, description: str | None = None, event_types: Strings | None = None,
                      enabled: bool | None = None, rate_limit: int | None = None,
                      idempotency_key: str | None = None) -> ApiObject:
         """Answers the endpoint with its signing ``secret`` (shown once)."""
@@ -385,7 +390,7 @@ class WebhookEndpoints(Resource):
         return self._get(f"/v1/webhook-endpoints/{_p(endpoint_id)}")
 
     def update(self, endpoint_id: str, *, url: str | None = None, description: str | None = None,
-                     event_types: list[str] | None = None, enabled: bool | None = None,
+                     event_types: Strings | None = None, enabled: bool | None = None,
                      rate_limit: int | None = None) -> ApiObject:
         return self._patch(f"/v1/webhook-endpoints/{_p(endpoint_id)}", {
             "url": url, "description": description, "event_types": event_types, "enabled": enabled,
@@ -457,7 +462,7 @@ class Usage(Resource):
 
 
 class UsageEvents(Resource):
-    def create(self, events: list[dict[str, Any]], *, idempotency_key: str | None = None) -> ApiObject:
+    def create(self, events: Items, *, idempotency_key: str | None = None) -> ApiObject:
         """Import usage events (each with ``meter``, ``quantity``, ``occurred_at``, ``idempotency_key``)."""
         return self._post("/v1/usage-events", {"events": events}, idempotency_key=idempotency_key)
 
@@ -495,7 +500,7 @@ class CreditNotes(Resource):
 
 class ApiKeys(Resource):
     def create(self, *, name: str | None = None, app: str | None = None, mode: str | None = None,
-                     access: str | None = None, products: list[str] | None = None, expires_at: str | None = None,
+                     access: str | None = None, products: Strings | None = None, expires_at: str | None = None,
                      idempotency_key: str | None = None) -> ApiObject:
         """Answers the key with its ``secret`` (shown once)."""
         return self._post("/v1/api-keys", {
