@@ -122,7 +122,8 @@ class ImClient:
                     refused = exc
                 else:
                     code = exc.rcvd.code if exc.rcvd else None
-                    refused = ConnectionRefused(code, exc.rcvd.reason) if exc.rcvd and code in FATAL_CLOSE_CODES else None
+                    fatal = exc.rcvd is not None and code in FATAL_CLOSE_CODES
+                    refused = ConnectionRefused(code, exc.rcvd.reason) if fatal and exc.rcvd else None
                 if refused is not None:
                     self.closed = refused
                     self._fail_all(self.closed)

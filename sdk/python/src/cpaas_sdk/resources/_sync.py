@@ -17,7 +17,6 @@ from cpaas_sdk._http import Requester
 from cpaas_sdk.objects import ApiObject
 from cpaas_sdk.pagination import Pager
 
-
 # Aliases, since inside a class with a ``list`` method ``list[str]`` would name the method.
 Strings = list[str]
 Items = list[dict[str, Any]]
