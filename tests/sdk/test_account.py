@@ -8,6 +8,8 @@ def test_me_apps_and_api_keys(client, live_client, app):
     assert (me.app, me.livemode, me.key.mode) == (app.pk, False, "test")
     assert app.pk in [a.id for a in client.apps.list()]
     assert client.apps.retrieve(app.pk).id == app.pk
+    second = live_client.apps.create(name="Second")
+    assert live_client.apps.retrieve(second.id).name == "Second"
     key = client.api_keys.create(name="ci", mode="test")
     assert key.secret.startswith("sk_test_")
     assert key.id in [k.id for k in client.api_keys.list()]

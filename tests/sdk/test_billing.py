@@ -3,6 +3,7 @@ from datetime import date
 import pytest
 
 from billing.invoices import credit_note_create, invoice_finalize, invoice_refresh
+from billing.models import UsageEvent
 from cpaas_sdk import InvalidRequest, NotFound
 from tests.billing.conftest import _clean_redis_marks, at, make_plan, use  # noqa: F401 (fixture)
 
@@ -45,6 +46,8 @@ def test_usage_import_query_void_and_active_subjects(client):
                                             "occurred_at": "2026-10-03T10:00:00Z", "idempotency_key": "imp-1",
                                             "dimensions": {"country": "GB"}}])
     assert imported.inserted == 1
+    voided = client.usage_events.void(UsageEvent.objects.get().pk, reason="duplicate CDR")
+    assert voided.void_reason == "duplicate CDR"
     usage = client.usage.retrieve(meter="sms_segments", from_="2026-10-01", to="2026-10-31")
     assert usage.object == "usage"
     assert list(client.usage.active_subjects(day="2026-10-03")) == []

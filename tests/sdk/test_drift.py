@@ -30,11 +30,28 @@ _spec.loader.exec_module(unasync)
 EMPTY_LIST = {"object": "list", "has_more": False, "data": []}
 
 
-def schema_operations(live) -> dict[tuple[str, str], str]:
-    schema = httpx.get(f"{live.url}/v1/openapi.json", timeout=30).json()
+def served_schema(live) -> dict:
+    return httpx.get(f"{live.url}/v1/openapi.json", timeout=30).json()
+
+
+def schema_operations(schema: dict) -> dict[tuple[str, str], str]:
     return {(method.upper(), path): op["operationId"]
             for path, item in schema["paths"].items() for method, op in item.items()
             if isinstance(op, dict) and "operationId" in op}
+
+
+def request_fields(schema: dict, operation_id: str) -> tuple[set[str], set[str]] | None:
+    """(properties, required) of an operation's JSON body, when the schema declares them."""
+    for item in schema["paths"].values():
+        for op in item.values():
+            if isinstance(op, dict) and op.get("operationId") == operation_id:
+                body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+                if body and "$ref" in body:
+                    body = schema["components"]["schemas"][body["$ref"].split("/")[-1]]
+                if not body or not body.get("properties"):
+                    return None
+                return set(body["properties"]), set(body.get("required", []))
+    return None
 
 
 def placeholder(name: str, annotation: str):
@@ -83,6 +100,10 @@ def recording_transport(sent: list[httpx.Request]) -> httpx.MockTransport:
     return httpx.MockTransport(answer)
 
 
+def sync_methods() -> list[tuple[str, object]]:
+    return methods(Client("sk_test_drift", base_url="http://api.test"))
+
+
 def called_operations_sync() -> dict[str, list[tuple[str, str]]]:
     sent: list[httpx.Request] = []
     client = Client("sk_test_drift", base_url="http://api.test",
@@ -119,7 +140,7 @@ def called_operations_async() -> dict[str, list[tuple[str, str]]]:
 
 @pytest.mark.parametrize("calls", [called_operations_sync, called_operations_async], ids=["sync", "async"])
 def test_every_operation_of_the_schema_has_an_sdk_method_and_no_method_calls_anything_else(live, calls):
-    operations = schema_operations(live)
+    operations = schema_operations(served_schema(live))
     covered, unknown = set(), {}
     for name, requests in calls().items():
         assert requests, f"{name} sent no request"
@@ -134,6 +155,32 @@ def test_every_operation_of_the_schema_has_an_sdk_method_and_no_method_calls_any
     assert missing == [], "operations of /v1/openapi.json with no SDK method: add one, or exclude it with a reason"
     assert sorted(set(EXCLUDED) & covered) == [], "an excluded operation has an SDK method: drop the exclusion"
     assert sorted(set(EXCLUDED) - set(operations.values())) == [], "an exclusion names no operation"
+
+
+def test_the_body_fields_of_each_method_are_the_schemas(live):
+    """A method's keyword arguments are fields of its operation's body, and it takes every
+    required one (where the schema declares the body's fields)."""
+    schema = served_schema(live)
+    operations = schema_operations(schema)
+    calls = called_operations_sync()
+    wrong = {}
+    for name, method in sync_methods():
+        (sent,) = calls[name][-1:]  # hangup calls update: the last request is the operation
+        template = template_of(sent[1], operations, sent[0])
+        fields = request_fields(schema, operations[(sent[0], template)]) if sent[0] != "GET" else None
+        if fields is None:
+            continue
+        properties, required = fields
+        params = inspect.signature(method).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            continue
+        path_params = set(re.findall(r"\{(\w+)\}", template))
+        taken = {"from" if n == "from_" else n for n in params} - {"idempotency_key"} - path_params
+        if name.endswith(".hangup"):
+            taken |= {"status"}
+        if taken - properties or required - taken:
+            wrong[name] = {"unknown": sorted(taken - properties), "missing": sorted(required - taken)}
+    assert wrong == {}
 
 
 def test_the_sync_resources_are_generated_from_the_async_ones():

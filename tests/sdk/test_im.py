@@ -53,13 +53,14 @@ def test_groups_members_messages_and_history(client):
     client.im.groups.dismiss(group.id)
 
 
-def test_chatrooms_broadcasts_settings_and_stats(client):
+def test_chatrooms_broadcasts_settings_and_stats(client, live_client):
     room = client.im.chatrooms.create(name="lobby")
     assert client.im.chatrooms.retrieve(room.id).name == "lobby"
     assert room.id in [r.id for r in client.im.chatrooms.list()]
     client.im.broadcasts.create(type="text", content={"text": "hello all"})
     client.im.chatrooms.delete(room.id)
     assert "blocklist" in client.im.settings.retrieve()
+    assert live_client.im.settings.update(blocklist=["spam"]).blocklist == ["spam"]
     client.im.stats.retrieve()
 
 

@@ -54,5 +54,6 @@ def test_numbers_and_sender_pools(client, sender):
 
 def test_sms_settings(client, live_client):
     assert "allowed_countries" in client.sms_settings.retrieve()
-    rotated = client.sms_settings.rotate_callback_secret()
-    assert rotated.get("callback_secret", "").startswith("whsec_") or rotated
+    assert live_client.sms_settings.update(daily_cap=500).daily_cap == 500
+    before = client.sms_settings.retrieve()
+    assert client.sms_settings.rotate_callback_secret() != before

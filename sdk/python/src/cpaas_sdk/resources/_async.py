@@ -464,8 +464,10 @@ class UsageEvents(Resource):
         """Import usage events (each with ``meter``, ``quantity``, ``occurred_at``, ``idempotency_key``)."""
         return await self._post("/v1/usage-events", {"events": events}, idempotency_key=idempotency_key)
 
-    async def void(self, event_id: str, *, idempotency_key: str | None = None) -> ApiObject:
-        return await self._post(f"/v1/usage-events/{_p(event_id)}/void", idempotency_key=idempotency_key)
+    async def void(self, event_id: str, *, reason: str, idempotency_key: str | None = None) -> ApiObject:
+        """Void usage the app reported itself (platform-metered usage cannot be voided)."""
+        return await self._post(f"/v1/usage-events/{_p(event_id)}/void", {"reason": reason},
+                                idempotency_key=idempotency_key)
 
 
 class Invoices(Resource):
