@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("cpaas.messaging.urls")),
     path("", include("cpaas.im.urls")),
     path("", include("cpaas.voice.urls")),
+    path("", include("cpaas.sip_edge.urls")),
     path("", include("webhooks.urls")),
     path("", include("billing.urls")),
 ]
