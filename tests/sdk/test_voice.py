@@ -55,6 +55,17 @@ def test_recordings_list_fetch_download_and_delete(client, voice):
         client.recordings.retrieve(recording.id)
 
 
+def test_sip_endpoints(client):
+    endpoint = client.sip_endpoints.create(username="desk-1", display_name="Desk")
+    assert endpoint.password
+    assert endpoint.id in [e.id for e in client.sip_endpoints.list()]
+    assert client.sip_endpoints.update(endpoint.id, display_name="Front desk").display_name == "Front desk"
+    assert client.sip_endpoints.retrieve(endpoint.id).username == "desk-1"
+    client.sip_endpoints.delete(endpoint.id)
+    with pytest.raises(NotFound):
+        client.sip_endpoints.retrieve(endpoint.id)
+
+
 def test_voice_settings(client):
     before = client.voice_settings.retrieve()
     after = client.voice_settings.rotate_signing_secret()

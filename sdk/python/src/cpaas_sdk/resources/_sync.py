@@ -209,6 +209,33 @@ class VoiceSettings(Resource):
         return self._post("/v1/voice/settings/rotate-signing-secret", idempotency_key=idempotency_key)
 
 
+class SipEndpoints(Resource):
+    """SIP phones and softphones that register at the platform's SIP edge (docs/voice.md)."""
+
+    def create(self, *, username: str, password: str | None = None, display_name: str | None = None,
+                     caller_id: str | None = None, idempotency_key: str | None = None) -> ApiObject:
+        """Answers the endpoint with its ``password`` (shown once; generated when not given)."""
+        return self._post("/v1/sip/endpoints", {
+            "username": username, "password": password, "display_name": display_name, "caller_id": caller_id},
+            idempotency_key=idempotency_key)
+
+    def list(self, *, limit: int | None = None) -> Pager:
+        return self._list("/v1/sip/endpoints", {"limit": limit})
+
+    def retrieve(self, sip_endpoint_id: str) -> ApiObject:
+        return self._get(f"/v1/sip/endpoints/{_p(sip_endpoint_id)}")
+
+    def update(self, sip_endpoint_id: str, *, password: str | None = None, rotate_password: bool | None = None,
+                     display_name: str | None = None, caller_id: str | None = None,
+                     enabled: bool | None = None) -> ApiObject:
+        return self._patch(f"/v1/sip/endpoints/{_p(sip_endpoint_id)}", {
+            "password": password, "rotate_password": rotate_password, "display_name": display_name,
+            "caller_id": caller_id, "enabled": enabled})
+
+    def delete(self, sip_endpoint_id: str) -> ApiObject:
+        return self._delete(f"/v1/sip/endpoints/{_p(sip_endpoint_id)}")
+
+
 # --- IM ----------------------------------------------------------------------------------------
 
 class ImUsers(Resource):
