@@ -27,6 +27,8 @@ api_v1 = [
 
 urlpatterns = [
     path("v1/", include(api_v1)),
+    # The Twilio-compatible API (docs/twilio-compatibility.md).
+    path("2010-04-01/", include("cpaas.twilio.urls")),
     path("docs/", docs_views.doc_page, name="docs-index"),
     path("docs/<path:page>", docs_views.doc_page, name="docs"),
     path("", include("cpaas.console.urls")),
