@@ -132,7 +132,11 @@ def new_user_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CPAAS_TESTING", "SECRET_KEY", "DEBUG",
                         "DJANGO_SETTINGS_MODULE", "CPAAS_API_KEY", "CPAAS_API_BASE"}}
-    env.update(CPAAS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    # The `cpaas` command is the SDK's (sdk/python, installed by `make install`); its source on the
+    # path too, so a venv installed before decision 1201 runs this worktree's CLI. No stored profile.
+    env.update(CPAAS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1", CPAAS_CONFIG=str(var_dir / "cli-config.json"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "sdk" / "python" / "src"),
+                                                        env.get("PYTHONPATH")])))
     return env
 
 
