@@ -293,6 +293,7 @@ def baresip_ua(
     username: str | None = None,
     password: str | None = None,
     codecs: str = "PCMU,PCMA",
+    auto_answer: bool = True,
     start_timeout: float = 10.0,
 ) -> Iterator[SipUA]:
     """A running baresip in ``workdir`` (created), stopped on exit.
@@ -301,6 +302,7 @@ def baresip_ua(
     call. With ``registrar`` ("host:port"), ``username`` and ``password`` it registers there with
     digest auth (wait for ``REGISTER_OK``/``REGISTER_FAIL``) and its address becomes
     ``sip:username@registrar``; without, it answers on ``ua.uri`` and never registers.
+    ``auto_answer=False``: incoming calls ring until the caller gives up (CANCEL).
     """
     if missing := missing_binaries():
         raise SipUAError(f"not installed: {', '.join(missing)}")
@@ -314,7 +316,7 @@ def baresip_ua(
     ))
     # A registering account is added with `uanew` once ctrl_tcp is connected, so that its
     # REGISTER_OK / REGISTER_FAIL event cannot fire before anyone listens.
-    params = f";answermode=auto;audio_codecs={codecs}"
+    params = f";answermode={'auto' if auto_answer else 'manual'};audio_codecs={codecs}"
     if registrar:
         if not (username and password):
             raise ValueError("a registrar needs a username and a password")

@@ -1,0 +1,250 @@
+"""Calls played out over real SIP and RTP: the engine drives the SIP connector through a real trunk
+(Kamailio, digest auth) to a real far-end phone (baresip) that records what it hears.
+
+Skipped, with the reason, where baresip, kamailio, espeak-ng or sox is missing (`make test`
+installs them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import wave
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+
+from cpaas.carriers.clock import RealClock
+from cpaas.carriers.sip import SipConfig, SipVoiceConnector
+from cpaas.core.scoping import Scope
+from cpaas.voice.engine import CallEngine
+from cpaas.voice.models import Call, CallLeg, Recording
+from cpaas.voice.runtime import register_engine
+from cpaas.voice.services import call_modify
+from cpaas.voice.storage import recordings_storage
+from tests.support import kamailio, sipua
+from tests.support.kamailio import kamailio_trunk
+from tests.support.sipua import baresip_ua, wav_rms, wav_seconds, write_tone
+from tests.voice.conftest import MockFetcher
+from webhooks.models import Event
+
+pytestmark = [
+    pytest.mark.sip,
+    pytest.mark.skipif(bool(sipua.missing_binaries() + kamailio.missing_binaries())
+                       or not (shutil.which("espeak-ng") and shutil.which("sox")),
+                       reason="baresip, kamailio, espeak-ng or sox not installed (make test installs them)"),
+]
+
+FROM = "+15005559000"
+PHONE = "+12025551234"  # the far-end baresip's number behind the trunk
+SPOKEN = "Hello. This is your appointment reminder. Please call us back tomorrow morning."
+USER, PASSWORD = "acme", "trunk-secret"
+SPEECH_RMS = 0.02  # espeak through PCMU measures ~0.07; silence stays below 0.001
+
+
+def place(api, document: str, *, to: str = PHONE, **extra) -> str:
+    response = api.post("/v1/calls", {"to": to, "from": FROM, "instructions": document, **extra}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()["id"]
+
+
+def leg_a(call_id: str) -> CallLeg:
+    return CallLeg.objects.get(call_id=call_id, role="a")
+
+
+def types(call_id: str) -> list[str]:
+    return sorted(e.type for e in Event.objects.filter(data__call_id=call_id))
+
+
+class Far:
+    """The far end: a baresip phone behind a Kamailio trunk that wants digest credentials."""
+
+    def __init__(self, ua: sipua.SipUA, trunk: kamailio.Trunk) -> None:
+        self.ua, self.trunk = ua, trunk
+
+    def connector(self, **overrides) -> SipVoiceConnector:
+        config = {"host": "127.0.0.1", "port": self.trunk.port, "plus": False, "username": USER,
+                  "password": PASSWORD, "caller_id": "both", **overrides}
+        return SipVoiceConnector(clock=RealClock(), config=SipConfig.parse(config))
+
+    def heard(self) -> Path:
+        recordings = self.ua.received_audio()
+        assert len(recordings) == 1, recordings
+        return recordings[0]
+
+
+@pytest.fixture
+def far(tmp_path, request):
+    marker = request.node.get_closest_marker("phone")
+    options = dict(marker.kwargs) if marker else {}
+    # The phone sends a tone (so recordings hold something) unless the test's marker says otherwise.
+    options.setdefault("play", write_tone(tmp_path / "tone.wav", seconds=20))
+    with baresip_ua(tmp_path / "phone", name=PHONE[1:], **options) as ua, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{ua.sip_port}", users={USER: PASSWORD}) as trunk:
+        yield Far(ua, trunk)
+
+
+def run(voice, network: SipVoiceConnector, *call_ids: str, during=None) -> list:
+    """Play the calls out on ``network`` (the tenant's URLs answered by ``voice.route``)."""
+
+    async def main():
+        http = MockFetcher(voice._handle)
+        engine = CallEngine(clock=network.clock, connector_for=lambda mode: network, http=http)
+        register_engine(engine, asyncio.get_running_loop())
+        jobs = [engine.run_call(call_id) for call_id in call_ids]
+        if during is not None:
+            jobs.append(during())
+        try:
+            async with asyncio.timeout(60):
+                return await asyncio.gather(*jobs)
+        finally:
+            await network.close()
+            await http.aclose()
+
+    return async_to_sync(main)()
+
+
+async def in_thread(fn, *args, **kwargs):
+    return await sync_to_async(fn, thread_sensitive=False)(*args, **kwargs)
+
+
+def test_say_is_heard_by_the_far_end_and_the_call_completes(api, voice, far):
+    call_id = place(api, f"<Response><Say>{SPOKEN}</Say></Response>")
+    assert run(voice, far.connector(), call_id) == ["completed"]
+    call, leg = Call.objects.get(pk=call_id), leg_a(call_id)
+    assert (call.status, call.hangup_cause) == ("completed", "document_end")
+    assert (leg.status, leg.sip_code, leg.hangup_by) == ("completed", 200, "platform")
+    assert leg.ringing_at is not None and leg.answered_at is not None
+    established = far.ua.wait_event("CALL_ESTABLISHED")
+    assert established["peeruri"].startswith(f"sip:{FROM[1:]}@")  # our caller id in From
+    closed = far.ua.wait_event("CALL_CLOSED")
+    assert "Connection reset" in closed.get("param", "") or closed  # our BYE ended it
+    heard = far.heard()
+    # The sentence lasts ~5 s in espeak-ng: most of it arrived, and it is speech, not silence.
+    assert wav_seconds(heard) > 4.0
+    assert wav_rms(heard) > SPEECH_RMS
+    assert types(call_id) == sorted(["call.initiated", "call.ringing", "call.answered", "call.completed",
+                                     "call.leg.completed"])
+
+
+def test_the_far_end_hangs_up(api, voice, far):
+    call_id = place(api, '<Response><Say>Please hold.</Say><Pause length="30"/></Response>')
+
+    async def phone_hangs_up():
+        await in_thread(far.ua.wait_event, "CALL_ESTABLISHED")
+        await asyncio.sleep(1.5)
+        far.ua.hangup()
+
+    started = time.monotonic()
+    assert run(voice, far.connector(), call_id, during=phone_hangs_up)[0] == "completed"
+    assert time.monotonic() - started < 10
+    call, leg = Call.objects.get(pk=call_id), leg_a(call_id)
+    assert call.hangup_cause == "remote_hangup"
+    assert (leg.status, leg.hangup_by) == ("completed", "remote")
+    assert 1 <= leg.duration_seconds <= 4
+
+
+def test_hang_up_through_the_api(api, app, voice, far, django_capture_on_commit_callbacks):
+    call_id = place(api, '<Response><Pause length="30"/></Response>')
+
+    def hang_up():
+        call = Call.objects.get(pk=call_id)
+        with django_capture_on_commit_callbacks(execute=True):
+            call_modify(principal=Scope(call.tenant_id, app.id, call.mode), call_id=call_id, status="completed")
+
+    async def api_hangs_up():
+        await in_thread(far.ua.wait_event, "CALL_ESTABLISHED")
+        await asyncio.sleep(1)
+        await sync_to_async(hang_up)()
+
+    assert run(voice, far.connector(), call_id, during=api_hangs_up)[0] == "completed"
+    assert Call.objects.get(pk=call_id).hangup_cause == "api_hangup"
+    far.ua.wait_event("CALL_CLOSED")  # the phone got our BYE
+
+
+@pytest.mark.parametrize(("code", "status", "cause"), [
+    (486, "busy", "user_busy"),
+    (480, "no-answer", "no_answer"),
+    (408, "no-answer", "no_answer"),
+    (404, "failed", "unallocated_number"),
+    (484, "failed", "invalid_number_format"),
+    (503, "failed", "service_unavailable"),
+])
+def test_sip_codes_become_statuses_and_the_cdr_sip_code(api, voice, far, code, status, cause):
+    call_id = place(api, "<Response><Say>Never heard</Say></Response>", to=f"+12025559{code}")
+    assert run(voice, far.connector(), call_id) == [status]
+    leg = leg_a(call_id)
+    assert (leg.status, leg.sip_code, leg.hangup_cause) == (status, code, cause)
+    (event,) = Event.objects.filter(data__call_id=call_id, type="call.completed")
+    assert event.data["status"] == status
+
+
+def test_wrong_trunk_password_fails_the_call_with_the_trunk_code(api, voice, far):
+    call_id = place(api, "<Response><Say>Never heard</Say></Response>")
+    assert run(voice, far.connector(password="wrong"), call_id) == ["failed"]
+    assert leg_a(call_id).sip_code == 407
+    assert far.ua.received_audio() == []
+
+
+def test_an_unreachable_trunk_fails_the_call_with_408(api, voice, far):
+    call_id = place(api, "<Response><Say>Never heard</Say></Response>")
+    dead_port = far.trunk.port + 1 if far.trunk.port < 65535 else 1
+    assert run(voice, far.connector(port=dead_port, response_timeout=1.0), call_id) == ["failed"]
+    leg = leg_a(call_id)
+    assert (leg.status, leg.sip_code, leg.hangup_cause) == ("failed", 408, "trunk_unreachable")
+    # The call's final event is call.completed with status "failed" (the event model of docs/voice.md).
+    (event,) = Event.objects.filter(data__call_id=call_id, type="call.completed")
+    assert event.data["status"] == "failed"
+    (cdr,) = Event.objects.filter(data__call_id=call_id, type="call.leg.completed")
+    assert cdr.data["sip_code"] == 408
+
+
+@pytest.mark.phone(auto_answer=False)
+def test_ring_timeout_cancels_the_invite(api, voice, far):
+    call_id = place(api, "<Response><Say>Never heard</Say></Response>", timeout=2)
+    started = time.monotonic()
+    assert run(voice, far.connector(), call_id) == ["no-answer"]
+    assert time.monotonic() - started < 6
+    leg = leg_a(call_id)
+    assert (leg.sip_code, leg.hangup_cause) == (487, "no_answer")
+    far.ua.wait_event("CALL_CLOSED")  # the phone stopped ringing: our CANCEL reached it
+
+
+def test_gather_collects_rfc4733_digits_from_the_phone(api, voice, far):
+    voice.route("https://tenant.example/menu", "<Response><Say>Thank you</Say></Response>")
+    call_id = place(api, '<Response><Gather numDigits="3" timeout="5" action="https://tenant.example/menu">'
+                         "<Say>Enter your code</Say></Gather></Response>")
+
+    async def phone_presses():
+        await in_thread(far.ua.wait_event, "CALL_ESTABLISHED")
+        await asyncio.sleep(1.0)
+        await in_thread(far.ua.send_dtmf, "472")
+
+    assert run(voice, far.connector(), call_id, during=phone_presses)[0] == "completed"
+    (posted,) = voice.posted("https://tenant.example/menu")
+    assert posted["digits"] == "472"
+
+
+@pytest.mark.phone(play=None)
+def test_pause_keeps_the_line_silent_for_its_length(api, voice, far):
+    call_id = place(api, '<Response><Pause length="2"/></Response>')
+    started = time.monotonic()
+    assert run(voice, far.connector(), call_id) == ["completed"]
+    assert 2 <= time.monotonic() - started < 5
+    assert wav_rms(far.heard()) < 0.001
+
+
+def test_record_stores_what_the_phone_says(api, voice, far, tmp_path):
+    call_id = place(api, '<Response><Record maxLength="3" timeout="5"/></Response>')
+    assert run(voice, far.connector(), call_id) == ["completed"]
+    recording = Recording.objects.get(call_id=call_id)
+    assert recording.source == "verb" and recording.duration_seconds == 3
+    with recordings_storage().open(recording.storage_name) as stored:
+        data = stored.read()
+    path = tmp_path / "got.wav"
+    path.write_bytes(data)
+    with wave.open(str(path)) as w:
+        assert (w.getframerate(), w.getnchannels()) == (8000, 1)
+    assert wav_rms(path) > 0.05  # the phone's 440 Hz tone, not silence
