@@ -203,10 +203,10 @@ def test_an_unreachable_trunk_fails_the_call_with_408(api, voice, far):
 
 @pytest.mark.phone(auto_answer=False)
 def test_ring_timeout_cancels_the_invite(api, voice, far):
-    call_id = place(api, "<Response><Say>Never heard</Say></Response>", timeout=2)
+    call_id = place(api, "<Response><Say>Never heard</Say></Response>", timeout=5)
     started = time.monotonic()
     assert run(voice, far.connector(), call_id) == ["no-answer"]
-    assert time.monotonic() - started < 6
+    assert 5 <= time.monotonic() - started < 9
     leg = leg_a(call_id)
     assert (leg.sip_code, leg.hangup_cause) == (487, "no_answer")
     far.ua.wait_event("CALL_CLOSED")  # the phone stopped ringing: our CANCEL reached it
