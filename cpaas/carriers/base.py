@@ -38,6 +38,11 @@ class CarrierError(Exception):
 
 # ===== configuration ============================================================================
 
+class MediaError(CarrierError):
+    """A prompt that cannot be played (``Play`` of a URL that is not audio, too large, unreachable):
+    the call goes on, the engine reports ``code`` as a ``call.error``."""
+
+
 class ConfigError(ValueError):
     """A connector configuration that cannot work. ``param`` names the key (dotted when nested)."""
 
@@ -339,7 +344,8 @@ class VoiceConnector(ABC):
 
     @abstractmethod
     async def play(self, leg_id: str, url: str) -> None:
-        """Play the audio at ``url`` to the leg; return when done."""
+        """Play the audio at ``url`` to the leg; return when done. Raises ``MediaError`` when the
+        URL gives no playable audio (the call continues)."""
 
     @abstractmethod
     async def collect_digits(self, leg_id: str, *, max_digits: int, timeout: int,

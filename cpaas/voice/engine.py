@@ -31,7 +31,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 import webhooks
-from cpaas.carriers.base import LegEvent, OriginateOutcome, RecordedAudio, VoiceConnector
+from cpaas.carriers.base import LegEvent, MediaError, OriginateOutcome, RecordedAudio, VoiceConnector
 from cpaas.carriers.clock import Clock
 from cpaas.voice import conf, states
 from cpaas.voice.document import Document, DocumentError, Verb, parse_document
@@ -562,7 +562,13 @@ class CallSession:
                 await self.connector.say(leg.id, verb.text, voice=verb.attrs.get("voice", ""),
                                          language=verb.attrs.get("language", ""))
             else:
-                await self.connector.play(leg.id, verb.text)
+                try:
+                    await self.connector.play(leg.id, verb.text)
+                except MediaError as exc:  # the call goes on without this prompt
+                    await self.db(call_error, self.call.id, self.call.app_id, code=exc.code,
+                                  message=f"line {verb.line}: <Play> {exc}", at=self.clock.now(), url=verb.text,
+                                  line=verb.line, livemode=self.call.mode == "live")
+                    return
 
     async def _dial_verb(self, verb: Verb) -> _Fetch | None:
         call, a, attrs = self.call, self.legs[0], verb.attrs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import time
 import wave
 from pathlib import Path
@@ -248,3 +249,41 @@ def test_record_stores_what_the_phone_says(api, voice, far, tmp_path):
     with wave.open(str(path)) as w:
         assert (w.getframerate(), w.getnchannels()) == (8000, 1)
     assert wav_rms(path) > 0.05  # the phone's 440 Hz tone, not silence
+
+
+def test_play_fetches_a_wav_through_the_egress_and_the_phone_hears_it(api, voice, far, receiver, tmp_path):
+    receiver.bodies["/hold.wav"] = write_tone(tmp_path / "hold.wav", seconds=3, hz=523).read_bytes()
+    receiver.answer("/hold.wav", 200, content_type="audio/wav")
+    call_id = place(api, f"<Response><Play>{receiver.base}/hold.wav</Play></Response>")
+    assert run(voice, far.connector(), call_id) == ["completed"]
+    assert [path for path, _, _ in receiver.received] == ["/hold.wav"]
+    heard = far.heard()
+    assert wav_seconds(heard) > 2.5 and wav_rms(heard) > 0.05
+
+
+def test_play_of_an_mp3(api, voice, far, receiver, tmp_path):
+    wav = write_tone(tmp_path / "hold.wav", seconds=3, hz=523)
+    mp3 = tmp_path / "hold.mp3"
+    subprocess.run(["sox", str(wav), str(mp3)], check=True, capture_output=True)
+    receiver.bodies["/hold.mp3"] = mp3.read_bytes()
+    receiver.answer("/hold.mp3", 200, content_type="audio/mpeg")
+    call_id = place(api, f"<Response><Play>{receiver.base}/hold.mp3</Play></Response>")
+    assert run(voice, far.connector(), call_id) == ["completed"]
+    assert wav_rms(far.heard()) > 0.05
+
+
+@pytest.mark.parametrize(("body", "content_type", "code"), [
+    (b"<html>not audio</html>", "text/html", "play_not_audio"),
+    (b"RIFF" + bytes(4096), "audio/wav", "play_too_large"),
+])
+def test_play_of_something_unplayable_continues_the_call_with_call_error(api, voice, far, receiver, body,
+                                                                        content_type, code):
+    receiver.bodies["/prompt"] = body
+    receiver.answer("/prompt", 200, content_type=content_type)
+    call_id = place(api, f"<Response><Play>{receiver.base}/prompt</Play><Say>Still here</Say></Response>")
+    assert run(voice, far.connector(max_play_bytes=1024), call_id) == ["completed"]
+    call = Call.objects.get(pk=call_id)
+    assert (call.status, call.hangup_cause, call.error_code) == ("completed", "document_end", code)
+    (error,) = Event.objects.filter(data__call_id=call_id, type="call.error")
+    assert error.data["code"] == code
+    assert wav_rms(far.heard()) > SPEECH_RMS  # the Say after the failed Play was heard

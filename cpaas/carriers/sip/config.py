@@ -27,6 +27,8 @@ class SipConfig(ConnectorConfig):
     listen_host: str = "127.0.0.1"   # the worker's SIP socket (SIP_WORKER_ADDRESS sets both)
     listen_port: int = field(default=0, metadata={"min": 0, "max": 65535})
     rtp_host: str = "127.0.0.1"      # the address RTP sockets bind and SDP advertises
+    max_play_bytes: int = field(default=8 * 1024 * 1024, metadata={"min": 1024})  # a Play URL's audio
+    play_timeout: float = field(default=10.0, metadata={"min": 1, "max": 60})      # fetching it
     response_timeout: float = field(default=5.0, metadata={"min": 0.5, "max": 32})  # no answer at all → failed
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ import io
 import logging
 import time
 import wave
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from cpaas.carriers.base import (
     FAILED,
     NO_ANSWER,
     LegEvent,
+    MediaError,
     OriginateOutcome,
     RecordedAudio,
     RingingCallback,
@@ -35,6 +37,8 @@ from cpaas.carriers.sip.g711 import RATE
 from cpaas.carriers.sip.media import MediaTicker, RtpStream, Tap, frames_of
 from cpaas.carriers.sip.message import Message, new_tag, response
 from cpaas.carriers.sip.ua import Address, ClientTransaction, Dialog, SipEndpoint, TransactionTimeout
+from cpaas.core.egress import client as egress
+from cpaas.core.egress import ssrf
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ class SipVoiceConnector(VoiceConnector):
         self._starting: asyncio.Lock | None = None
         self._sent_at: list[float] = []  # INVITE times of the last second, for calls_per_second
         self._cleanup: set[asyncio.Task] = set()  # CANCELs still running after the engine moved on
+        self._http: egress.Pool | None = None  # Play fetches, through the one egress
+        self._audio_cache: OrderedDict[str, bytes] = OrderedDict()  # URL → samples (hold music repeats)
 
     # --- life -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -97,6 +103,10 @@ class SipVoiceConnector(VoiceConnector):
         if self.endpoint is not None:
             self.endpoint.close()
             self.endpoint = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        self._starting = None
 
     @property
     def active_legs(self) -> int:
@@ -348,7 +358,43 @@ class SipVoiceConnector(VoiceConnector):
         await self._play_pcm(leg_id, await tts.render(text, voice=voice, language=language))
 
     async def play(self, leg_id: str, url: str) -> None:
-        raise NotImplementedError  # replaced below when Play lands
+        await self._play_pcm(leg_id, await self._fetch_audio(url))
+
+    async def _fetch_audio(self, url: str) -> bytes:
+        """The audio at ``url`` (WAV or MP3) as 8 kHz samples, fetched through the egress (a GET,
+        SSRF-guarded, capped at ``max_play_bytes``), converted by sox, kept for repeats."""
+        if url in self._audio_cache:
+            self._audio_cache.move_to_end(url)
+            return self._audio_cache[url]
+        if self._http is None:
+            self._http = egress.Pool()
+        limit = self.config.max_play_bytes
+        try:
+            async with asyncio.timeout(self.config.play_timeout):
+                reply = await self._http.get(url, {"accept": "audio/wav, audio/mpeg"}, max_body=limit + 1)
+        except ssrf.BlockedAddress as exc:
+            raise MediaError(str(exc), code="url_not_allowed") from None
+        except TimeoutError:
+            raise MediaError(f"no answer within {self.config.play_timeout:g} s", code="play_fetch_failed") from None
+        except egress.HttpError as exc:
+            raise MediaError(f"{type(exc).__name__}: {exc}", code="play_fetch_failed") from None
+        if reply.status != 200:
+            raise MediaError(f"the URL answered HTTP {reply.status}", code="play_fetch_failed")
+        if reply.truncated or len(reply.body) > limit:
+            raise MediaError(f"the audio is larger than {limit} bytes", code="play_too_large")
+        body = bytes(reply.body)
+        kind = audio_kind(reply.headers.get("content-type", ""), body)
+        if kind is None:
+            raise MediaError(f"not WAV or MP3 audio (Content-Type {reply.headers.get('content-type', 'none')!r})",
+                             code="play_not_audio")
+        try:
+            pcm = await tts.to_pcm(body, kind)
+        except tts.TtsError:
+            raise MediaError(f"the {kind.upper()} audio could not be decoded", code="play_not_audio") from None
+        self._audio_cache[url] = pcm
+        while len(self._audio_cache) > 16:
+            self._audio_cache.popitem(last=False)
+        return pcm
 
     async def collect_digits(self, leg_id: str, *, max_digits: int, timeout: int, finish_key: str) -> str:
         leg = self._leg(leg_id)
@@ -408,6 +454,15 @@ class SipVoiceConnector(VoiceConnector):
 
 
 T_FORGET = 32 * 0.5  # keep finished INVITE transactions this long to re-ACK retransmitted finals
+
+
+def audio_kind(content_type: str, body: bytes) -> str | None:
+    """"wav" or "mp3" by the bytes themselves (a server's Content-Type is often generic), or None."""
+    if body[:4] == b"RIFF" and body[8:12] == b"WAVE":
+        return "wav"
+    if body[:3] == b"ID3" or (len(body) > 1 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0):
+        return "mp3" if not content_type.startswith(("text/", "application/json")) else None
+    return None
 
 
 def _take_key(digits: asyncio.Queue, key: str) -> bool:
