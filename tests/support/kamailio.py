@@ -183,6 +183,7 @@ request_route {{
         exit;
     }}
     record_route();
+{routes}
     $du = "sip:{target}";
     t_relay();
 }}
@@ -210,18 +211,21 @@ class Trunk:
 
 @contextlib.contextmanager
 def kamailio_trunk(workdir: Path, *, target: str, users: dict[str, str] | None = None,
-                   timeout: float = 10.0) -> Iterator[Trunk]:
+                   routes: dict[str, str] | None = None, timeout: float = 10.0) -> Iterator[Trunk]:
     """A carrier's trunk: INVITEs (digest-challenged when ``users`` is given) to ``+12025559CCC``
-    are answered with SIP code CCC; every other number is proxied (record-routed) to ``target``
-    ("host:port", a far-end UA)."""
+    are answered with SIP code CCC; a number in ``routes`` (digits, no +) is proxied
+    (record-routed) to its "host:port", every other one to ``target`` (a far-end UA)."""
     workdir.mkdir(parents=True, exist_ok=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     lines = "\n".join(f'    $sht(creds=>{name}) = "{password}";' for name, password in (users or {}).items())
+    lines = lines or "    $var(nobody) = 0;"  # an empty route block is a syntax error
     config = workdir / "kamailio.cfg"
+    routing = "\n".join(f'    if ($rU == "{number}") {{ $du = "sip:{where}"; t_relay(); exit; }}'
+                         for number, where in (routes or {}).items())
     config.write_text(_TRUNK_CONFIG.format(port=port, modules=MODULES_DIR, users=lines, secret=f"trunk-{port}",
-                                           target=target, auth=_AUTH if users else ""))
+                                           target=target, auth=_AUTH if users else "", routes=routing))
     log = workdir / "kamailio.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

@@ -7,7 +7,9 @@ installs them).
 
 from __future__ import annotations
 
+import array
 import asyncio
+import itertools
 import shutil
 import subprocess
 import time
@@ -287,3 +289,41 @@ def test_play_of_something_unplayable_continues_the_call_with_call_error(api, vo
     (error,) = Event.objects.filter(data__call_id=call_id, type="call.error")
     assert error.data["code"] == code
     assert wav_rms(far.heard()) > SPEECH_RMS  # the Say after the failed Play was heard
+
+
+def test_a_callback_call_bridges_two_phones_with_audio_both_ways(api, voice, tmp_path):
+    """Party A (a 440 Hz tone) and party B (660 Hz) each hear the other through the bridge."""
+    a_number, b_number = "+12025551001", "+12025551002"
+    a_tone = write_tone(tmp_path / "a.wav", seconds=30, hz=440)
+    b_tone = write_tone(tmp_path / "b.wav", seconds=30, hz=660)
+    with baresip_ua(tmp_path / "a", name=a_number[1:], play=a_tone) as a, \
+            baresip_ua(tmp_path / "b", name=b_number[1:], play=b_tone) as b, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{a.sip_port}", users={USER: PASSWORD},
+                           routes={b_number[1:]: f"127.0.0.1:{b.sip_port}"}) as trunk:
+        response = api.post("/v1/calls/callback", {"party_a": a_number, "party_b": b_number, "caller_id_a": FROM,
+                                                   "caller_id_b": a_number}, format="json")
+        assert response.status_code == 201, response.json()
+        call_id = response.json()["id"]
+
+        async def a_hangs_up():
+            await in_thread(b.wait_event, "CALL_ESTABLISHED", 20)
+            await asyncio.sleep(3)
+            a.hangup()
+
+        assert run(voice, Far(a, trunk).connector(), call_id, during=a_hangs_up)[0] == "completed"
+        call = Call.objects.get(pk=call_id)
+        assert call.hangup_cause == "party_a_hangup"
+        b.wait_event("CALL_CLOSED")
+        heard_by_a, heard_by_b = Far(a, trunk).heard(), Far(b, trunk).heard()
+    assert dominant_hz(heard_by_b) == pytest.approx(440, abs=15)  # B hears A's tone
+    assert dominant_hz(heard_by_a) == pytest.approx(660, abs=15)  # A hears B's
+
+
+def dominant_hz(path: Path) -> float:
+    """The pitch of the loudest second of a WAV, by zero crossings (enough for a pure tone)."""
+    with wave.open(str(path)) as w:
+        samples = array.array("h", w.readframes(w.getnframes()))
+    seconds = [samples[i:i + 8000] for i in range(0, len(samples) - 7999, 8000)]
+    loudest = max(seconds, key=lambda chunk: sum(abs(x) for x in chunk))
+    crossings = sum(1 for x, y in itertools.pairwise(loudest) if (x < 0) != (y < 0))
+    return crossings / 2
