@@ -300,6 +300,13 @@ class RecordedAudio:
 RingingCallback = Callable[[LegEvent], Awaitable[None]]
 
 
+class InboundHandler(Protocol):
+    """Who takes calls the network offers (the voice engine): the new leg's id, or a refusal
+    carrying the ``sip_code`` to answer with."""
+
+    async def __call__(self, *, to: str, from_: str) -> Any: ...
+
+
 class VoiceConnector(ABC):
     """One telephone network. Leg ids are the platform's (``leg_…``); calls are ``call_…``."""
 
@@ -308,6 +315,7 @@ class VoiceConnector(ABC):
     def __init__(self, *, clock: Clock, config: ConnectorConfig | None = None) -> None:
         self.clock = clock
         self.config = config
+        self.inbound: InboundHandler | None = None  # set by the engine's runtime to take inbound calls
 
     async def start(self) -> None:
         """Open connections (registrations, trunks). Called once before the first call."""
@@ -329,6 +337,11 @@ class VoiceConnector(ABC):
         Give up after ``timeout`` seconds of ringing (``no-answer``). Cancelling the awaiting task
         cancels the attempt (SIP CANCEL).
         """
+
+    async def answer(self, leg_id: str) -> datetime:
+        """Answer an inbound leg (the handler gave it its id); returns when media flows. Networks
+        that offer no inbound calls never get here."""
+        raise NotImplementedError(f"{self.kind} offers no inbound calls")
 
     @abstractmethod
     async def wait_hangup(self, leg_id: str) -> LegEvent:

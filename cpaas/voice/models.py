@@ -32,6 +32,7 @@ class Call(models.Model):
     status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=states.QUEUED)
     # Call control: a URL fetched with a signed POST, or an inline document.
     url = models.URLField(max_length=2000, blank=True, default="")
+    fallback_url = models.URLField(max_length=2000, blank=True, default="")  # inbound: the number's fallback
     instructions = models.TextField(blank=True, default="")
     prompt = models.CharField(max_length=1000, blank=True, default="")
     status_callback = models.URLField(max_length=2000, blank=True, default="")

@@ -11,17 +11,20 @@ import array
 import asyncio
 import itertools
 import shutil
+import socket
 import subprocess
 import time
 import wave
 from pathlib import Path
 
+import httpx
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 
 from cpaas.carriers.clock import RealClock
 from cpaas.carriers.sip import SipConfig, SipVoiceConnector
 from cpaas.core.scoping import Scope
+from cpaas.messaging.inventory import number_assign
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.runtime import register_engine
@@ -327,3 +330,159 @@ def dominant_hz(path: Path) -> float:
     loudest = max(seconds, key=lambda chunk: sum(abs(x) for x in chunk))
     crossings = sum(1 for x, y in itertools.pairwise(loudest) if (x < 0) != (y < 0))
     return crossings / 2
+
+
+# --- inbound calls ------------------------------------------------------------------------------
+
+NUMBER = "+12025550199"  # the app's live number
+VOICE_URL = "https://tenant.example/inbound"
+
+
+@pytest.fixture
+def live_number(app):
+    number = number_assign(app=app, number=NUMBER, connector="sip", capabilities=["voice"])
+    number.voice_url = VOICE_URL
+    number.save()
+    return number
+
+
+class SlowFetcher(MockFetcher):
+    """The tenant's server taking ``delay`` seconds to answer (the caller hears ringing meanwhile)."""
+
+    def __init__(self, handler, delay: float) -> None:
+        super().__init__(handler)
+        self.delay = delay
+
+    async def post(self, url, body, headers, *, timeout, limit):
+        await asyncio.sleep(self.delay)
+        return await super().post(url, body, headers, timeout=timeout, limit=limit)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def worker_port() -> int:
+    return free_udp_port()
+
+
+@pytest.fixture
+def caller(tmp_path, worker_port):
+    """A phone calling in through the carrier's trunk, which sends our numbers to the SIP worker."""
+    speech = write_tone(tmp_path / "caller.wav", seconds=20, hz=440)
+    with kamailio_trunk(tmp_path / "in-trunk", target=f"127.0.0.1:{worker_port}") as trunk, \
+            baresip_ua(tmp_path / "caller", name="caller", play=speech) as ua:
+        ua.trunk = trunk
+        yield ua
+
+
+def serve(voice, network: SipVoiceConnector, during, *, delay: float = 0.0):
+    """The SIP worker taking calls for ``during()``, until the calls it took are over."""
+
+    async def main():
+        http = SlowFetcher(voice._handle, delay) if delay else MockFetcher(voice._handle)
+        engine = CallEngine(clock=network.clock, connector_for=lambda mode: network, http=http)
+        register_engine(engine, asyncio.get_running_loop())
+        network.inbound = engine.inbound
+        await network.start()
+        try:
+            async with asyncio.timeout(60):
+                result = await during()
+                while engine._inbound_tasks:
+                    await asyncio.gather(*list(engine._inbound_tasks))
+                return result
+        finally:
+            await network.close()
+            await http.aclose()
+
+    return async_to_sync(main)()
+
+
+def inbound_connector(port: int) -> SipVoiceConnector:
+    return SipVoiceConnector(clock=RealClock(), config=SipConfig.parse({"listen_port": port, "plus": False}))
+
+
+def test_an_inbound_call_fetches_the_numbers_voice_url_and_the_caller_hears_it(voice, live_number, caller,
+                                                                              worker_port):
+    voice.route(VOICE_URL, f"<Response><Say>{SPOKEN}</Say></Response>")
+
+    async def call_in():
+        caller.dial(f"sip:{NUMBER[1:]}@{caller.trunk.address}")
+        await in_thread(caller.wait_event, "CALL_ESTABLISHED", 10)
+        await in_thread(caller.wait_event, "CALL_CLOSED", 20)  # the document ended: our BYE
+
+    serve(voice, inbound_connector(worker_port), call_in)
+    call = Call.objects.get()
+    assert (call.direction, call.to, call.mode) == ("inbound", NUMBER, "live")
+    assert call.from_number == "+caller"  # the From user of the phone, as the trunk passed it
+    assert (call.status, call.hangup_cause, call.url) == ("completed", "document_end", VOICE_URL)
+    leg = leg_a(call.id)
+    assert (leg.status, leg.sip_code, leg.hangup_by) == ("completed", 200, "platform")
+    assert leg.ringing_at is not None and leg.answered_at >= leg.ringing_at
+    (posted,) = voice.posted(VOICE_URL)
+    assert (posted["direction"], posted["to"], posted["call_id"]) == ("inbound", NUMBER, call.id)
+    heard = Far(caller, caller.trunk).heard()
+    assert wav_seconds(heard) > 4.0 and wav_rms(heard) > SPEECH_RMS
+    assert types(call.id) == sorted(["call.initiated", "call.ringing", "call.answered", "call.completed",
+                                     "call.leg.completed"])
+
+
+def test_the_fallback_url_answers_when_the_voice_url_fails(voice, live_number, caller, worker_port):
+    live_number.voice_fallback_url = "https://tenant.example/fallback"
+    live_number.save()
+    voice.route(VOICE_URL, httpx.Response(500))
+    voice.route("https://tenant.example/fallback", "<Response><Say>Sorry, we are closed.</Say></Response>")
+
+    async def call_in():
+        caller.dial(f"sip:{NUMBER[1:]}@{caller.trunk.address}")
+        await in_thread(caller.wait_event, "CALL_CLOSED", 20)
+
+    serve(voice, inbound_connector(worker_port), call_in)
+    call = Call.objects.get()
+    assert (call.status, call.hangup_cause, call.error_code) == ("completed", "document_end", "")
+    assert len(voice.posted(VOICE_URL)) == 1 and len(voice.posted("https://tenant.example/fallback")) == 1
+    assert wav_rms(Far(caller, caller.trunk).heard()) > SPEECH_RMS
+
+
+def test_a_call_to_an_unknown_number_gets_404_and_no_call_row(voice, live_number, caller, worker_port):
+    async def call_in():
+        caller.dial(f"sip:12025550100@{caller.trunk.address}")
+        return await in_thread(caller.wait_event, "CALL_CLOSED", 10)
+
+    closed = serve(voice, inbound_connector(worker_port), call_in)
+    assert "404" in closed["param"]
+    assert not Call.objects.exists()
+
+
+def test_a_caller_offering_only_unsupported_codecs_gets_488(voice, live_number, tmp_path, worker_port):
+    with kamailio_trunk(tmp_path / "in-trunk", target=f"127.0.0.1:{worker_port}") as trunk, \
+            baresip_ua(tmp_path / "g722", name="g722", codecs="G722/16000/1", codec_modules=("g722",)) as ua:
+
+        async def call_in():
+            ua.dial(f"sip:{NUMBER[1:]}@{trunk.address}")
+            return await in_thread(ua.wait_event, "CALL_CLOSED", 10)
+
+        closed = serve(voice, inbound_connector(worker_port), call_in)
+    assert "488" in closed["param"]
+    assert not Call.objects.exists()
+
+
+def test_a_caller_who_hangs_up_while_it_rings_cancels_the_call(voice, live_number, caller, worker_port):
+    voice.route(VOICE_URL, f"<Response><Say>{SPOKEN}</Say></Response>")
+
+    async def call_in_and_give_up():
+        caller.dial(f"sip:{NUMBER[1:]}@{caller.trunk.address}")
+        await in_thread(caller.wait_event, "CALL_RINGING", 10)
+        await asyncio.sleep(0.5)
+        caller.hangup()  # CANCEL: the document is still being fetched (the tenant takes 3 s)
+        await in_thread(caller.wait_event, "CALL_CLOSED", 10)
+
+    serve(voice, inbound_connector(worker_port), call_in_and_give_up, delay=3.0)
+    call = Call.objects.get()
+    assert (call.status, call.hangup_cause) == ("canceled", "originator_cancel")
+    leg = leg_a(call.id)
+    assert (leg.status, leg.sip_code, leg.hangup_by, leg.answered_at) == ("canceled", 487, "remote", None)
+    assert caller.received_audio() == []  # never answered: no media

@@ -35,7 +35,7 @@ from cpaas.carriers.sip import digest, sdp, tts
 from cpaas.carriers.sip.config import SipConfig
 from cpaas.carriers.sip.g711 import RATE
 from cpaas.carriers.sip.media import MediaTicker, RtpStream, Tap, frames_of
-from cpaas.carriers.sip.message import Message, new_tag, response
+from cpaas.carriers.sip.message import Message, host_port, new_tag, response, uri_of, user_of
 from cpaas.carriers.sip.ua import Address, ClientTransaction, Dialog, SipEndpoint, TransactionTimeout
 from cpaas.core.egress import client as egress
 from cpaas.core.egress import ssrf
@@ -60,9 +60,19 @@ def outcome_of(code: int) -> tuple[str, str]:
 class SipLeg:
     leg_id: str
     stream: RtpStream
-    invite: Message | None = None
+    invite: Message | None = None   # ours (outbound) or the caller's (inbound)
     dialog: Dialog | None = None
     ended: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    # Inbound legs: where the INVITE came from, our To tag, the caller's stream, the last response.
+    source: Address | None = None
+    local_tag: str = ""
+    offer: sdp.Media | None = None
+    last_response: Message | None = None
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def inbound(self) -> bool:
+        return self.source is not None
 
 
 class SipVoiceConnector(VoiceConnector):
@@ -308,6 +318,9 @@ class SipVoiceConnector(VoiceConnector):
         leg = self._legs.get(leg_id)
         if leg is not None and not leg.ended.done():
             leg.ended.set_result(LegEvent(leg_id, "ended", self.clock.now(), cause, 200))
+            if leg.inbound and leg.dialog is None:  # still ringing: refuse it
+                leg.last_response = response(leg.invite, 480, to_tag=leg.local_tag)
+                self.endpoint.reply(leg.invite, leg.last_response, leg.source)
             await self._bye(leg)
             leg.stream.close()
         return self.clock.now()
@@ -315,9 +328,24 @@ class SipVoiceConnector(VoiceConnector):
     def _on_request(self, request: Message, addr: Address) -> None:
         endpoint = self.endpoint
         method = request.method
-        if method == "ACK":
-            return
         leg = self._by_call_id.get(request.call_id)
+        if method == "ACK":
+            if leg is not None:
+                leg.acked.set()
+            return
+        if method == "CANCEL":
+            self._cancelled(request, addr, leg)
+            return
+        if method == "INVITE" and leg is None:
+            task = asyncio.get_running_loop().create_task(self._incoming(request, addr))
+            self._cleanup.add(task)
+            task.add_done_callback(self._cleanup.discard)
+            return
+        if method == "INVITE" and leg is not None and (leg.dialog is None or request.branch == leg.invite.branch):
+            # The caller's INVITE again (it has not seen our answer yet): the same response again.
+            if leg.last_response is not None:
+                endpoint.reply(request, leg.last_response, addr)
+            return
         if method == "BYE":
             if leg is None:
                 endpoint.reply(request, response(request, 481), addr)
@@ -339,10 +367,97 @@ class SipVoiceConnector(VoiceConnector):
             return
         endpoint.reply(request, response(request, 501 if method not in ("INVITE", "CANCEL") else 481), addr)
 
+    # --- inbound --------------------------------------------------------------------------------
+    def _number(self, user: str) -> str:
+        """A URI's user part as E.164 (trunks often drop the +)."""
+        digits = user.split(";")[0]
+        return digits if digits.startswith("+") else f"+{digits}"
+
+    async def _incoming(self, invite: Message, addr: Address) -> None:
+        """An INVITE from the network: 100 at once; 488 when no codec of ours is offered; then the
+        engine decides (``self.inbound``): a refusal's code, or 180 and a leg the engine answers."""
+        endpoint = self.endpoint
+        endpoint.reply(invite, response(invite, 100), addr)
+        try:
+            offer = sdp.parse(invite.body, self.config.payload_types)
+        except sdp.SdpError as exc:
+            log.info("inbound call %s refused: %s", invite.call_id, exc)
+            endpoint.reply(invite, response(invite, 488, to_tag=new_tag()), addr)
+            return
+        if self.inbound is None:
+            endpoint.reply(invite, response(invite, 404, to_tag=new_tag()), addr)
+            return
+        stream = await self.ticker.open(self.config.rtp_host)
+        try:
+            taken = await self.inbound(to=self._number(user_of(invite.uri)),
+                                       from_=self._number(user_of(uri_of(invite.get("from")))))
+        except Exception:
+            log.exception("inbound call %s could not be taken", invite.call_id)
+            taken = None
+        if not isinstance(taken, str):
+            stream.close()
+            endpoint.reply(invite, response(invite, getattr(taken, "sip_code", 500), to_tag=new_tag()), addr)
+            return
+        leg = SipLeg(leg_id=taken, stream=stream, invite=invite, source=addr, local_tag=new_tag(), offer=offer)
+        self._legs[taken] = leg
+        self._by_call_id[invite.call_id] = leg
+        leg.last_response = response(invite, 180, to_tag=leg.local_tag, extra=[("contact", endpoint.contact)])
+        endpoint.reply(invite, leg.last_response, addr)
+
+    async def answer(self, leg_id: str) -> datetime:
+        """200 OK with our SDP (retransmitted until the caller ACKs it); media flows at once."""
+        leg = self._leg(leg_id)
+        if leg.ended.done():
+            return self.clock.now()
+        invite, endpoint = leg.invite, self.endpoint
+        body = sdp.offer(self.config.rtp_host, leg.stream.port, (leg.offer.payload_type,))
+        ok = response(invite, 200, to_tag=leg.local_tag, body=body,
+                      extra=[("contact", endpoint.contact), ("content-type", "application/sdp")])
+        leg.last_response = ok
+        route_set = [uri_of(r) for r in invite.all("record-route")]
+        target = uri_of(invite.get("contact")) or f"sip:{leg.source[0]}:{leg.source[1]}"
+        hop = route_set[0] if route_set and ";lr" in route_set[0] else target
+        leg.dialog = Dialog(call_id=invite.call_id, local=ok.get("to"), remote=invite.get("from"),
+                            remote_target=target, route_set=route_set, cseq=1, address=host_port(hop))
+        leg.stream.remote = leg.offer
+        endpoint.reply(invite, ok, leg.source)
+        task = asyncio.get_running_loop().create_task(self._until_acked(leg, ok))
+        self._cleanup.add(task)
+        task.add_done_callback(self._cleanup.discard)
+        return self.clock.now()
+
+    async def _until_acked(self, leg: SipLeg, ok: Message) -> None:
+        """Resend the 200 until its ACK (RFC 3261 §13.3.1.4); no ACK in 32 s ends the call."""
+        interval, waited = 0.5, 0.0
+        while waited < 32:
+            try:
+                async with asyncio.timeout(interval):
+                    await leg.acked.wait()
+                return
+            except TimeoutError:
+                waited += interval
+                interval = min(interval * 2, 4.0)
+                if leg.dialog is None:
+                    return
+                self.endpoint.reply(leg.invite, ok, leg.source)
+        log.warning("leg %s: no ACK for our 200; hanging up", leg.leg_id)
+        await self.hangup(leg.leg_id, cause="no_ack")
+
+    def _cancelled(self, cancel: Message, addr: Address, leg: SipLeg | None) -> None:
+        endpoint = self.endpoint
+        if leg is None or not leg.inbound:
+            endpoint.reply(cancel, response(cancel, 481), addr)
+            return
+        endpoint.reply(cancel, response(cancel, 200, to_tag=leg.local_tag), addr)
+        if leg.dialog is None and not leg.ended.done():  # not answered yet: the INVITE ends with 487
+            leg.last_response = response(leg.invite, 487, to_tag=leg.local_tag)
+            endpoint.reply(leg.invite, leg.last_response, leg.source)
+            leg.ended.set_result(LegEvent(leg.leg_id, "ended", self.clock.now(), "originator_cancel", 487))
+
     # --- media ----------------------------------------------------------------------------------
     async def _play_pcm(self, leg_id: str, pcm: bytes) -> None:
         leg = self._legs.get(leg_id)
-        if leg is None or leg.ended.done():
+        if leg is None or leg.ended.done() or leg.stream.remote is None:
             return
         done = leg.stream.play(frames_of(pcm, leg.stream.payload_type))
         try:
