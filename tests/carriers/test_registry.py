@@ -54,7 +54,7 @@ def test_the_process_keeps_a_connector_until_its_configuration_changes():
 def test_an_unknown_kind_names_the_known_ones_per_channel():
     with pytest.raises(UnknownKind, match=r"no SMS connector of kind 'smtp' \(known: http, sandbox, smpp\)"):
         registry.sms_config("smtp", {})
-    with pytest.raises(UnknownKind, match=r"no voice connector of kind 'smpp' \(known: sandbox\)"):
+    with pytest.raises(UnknownKind, match=r"no voice connector of kind 'smpp' \(known: sandbox, sip\)"):
         registry.voice_connector("smpp", clock=VirtualClock())
 
 
