@@ -3,7 +3,8 @@
 Without ``DATABASE_URL`` / ``REDIS_URL`` it first starts the embedded PostgreSQL and Redis (data
 under ``var/``, decision 0900) and waits until they answer. Then it applies migrations, makes sure
 the demo tenant exists, and runs three more children under the same supervisor: the ASGI server
-(uvicorn), a Celery worker on every queue and Celery beat. Their logs are streamed with a prefix
+(uvicorn), a Celery worker on every queue and Celery beat (and the SIP worker, ``manage.py
+sip_worker``, when ``VOICE_LIVE_CONNECTOR=sip``). Their logs are streamed with a prefix
 each. Ctrl-C or SIGTERM stops all of them; if one dies, the others are
 stopped and the command exits non-zero.
 """
@@ -26,6 +27,7 @@ from cpaas.core import embedded
 from cpaas.core.env import env
 from cpaas.core.management.demo import demo_banner, demo_ensure
 from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
+from cpaas.voice import conf as voice_conf
 
 QUEUES = ("default", "sms", "voice", "im", "webhooks", "billing")
 
@@ -73,6 +75,8 @@ class Command(BaseCommand):
                         "--without-mingle", "--without-gossip"]),
             ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
         ]
+        if voice_conf.VOICE_LIVE_CONNECTOR == "sip":  # a SIP trunk is configured: take its inbound calls
+            children.append(("sip", [python, str(Path(settings.BASE_DIR) / "manage.py"), "sip_worker"]))
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), child_env.get("PYTHONPATH")]))
