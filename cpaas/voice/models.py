@@ -78,7 +78,7 @@ class CallLeg(models.Model):
     app = models.ForeignKey("tenants.App", on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=8)  # "a", "b" (callback) or "dial" (a <Dial> verb)
     position = models.PositiveSmallIntegerField(default=0)
-    to = models.CharField(max_length=20)
+    to = models.CharField(max_length=255)  # E.164, or a sip: address (<Dial><Sip>)
     from_number = models.CharField(max_length=20)
     country = models.CharField(max_length=2, blank=True, default="")
     status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=states.QUEUED)

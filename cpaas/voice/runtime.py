@@ -48,6 +48,8 @@ def live_config(*, inbound: bool) -> dict:
     """The live connector's configuration; the SIP worker (``inbound``) listens on SIP_WORKER_ADDRESS,
     every other process on an ephemeral port of its own (its calls' dialogs name it)."""
     config = dict(conf.VOICE_LIVE_CONNECTOR_CONFIG)
+    if conf.VOICE_LIVE_CONNECTOR == "sip" and conf.SIP_EDGE_ADDRESS:
+        config.setdefault("edge", conf.SIP_EDGE_ADDRESS)
     if conf.VOICE_LIVE_CONNECTOR == "sip" and inbound:
         host, _, port = conf.SIP_WORKER_ADDRESS.rpartition(":")
         config.update(listen_host=host or "127.0.0.1", listen_port=int(port))

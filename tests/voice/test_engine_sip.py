@@ -322,6 +322,25 @@ def test_a_callback_call_bridges_two_phones_with_audio_both_ways(api, voice, tmp
     assert dominant_hz(heard_by_a) == pytest.approx(660, abs=15)  # A hears B's
 
 
+def test_dial_sip_reaches_a_sip_address_through_the_edge_and_bridges(api, voice, tmp_path):
+    """<Dial><Sip>: the caller (440 Hz, via the trunk) and alice (660 Hz, via the SIP edge) hear each other."""
+    a_tone = write_tone(tmp_path / "a.wav", seconds=30, hz=440)
+    b_tone = write_tone(tmp_path / "b.wav", seconds=30, hz=660)
+    with baresip_ua(tmp_path / "a", name=PHONE[1:], play=a_tone) as a, \
+            baresip_ua(tmp_path / "alice", name="alice", play=b_tone) as alice, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{a.sip_port}", users={USER: PASSWORD}) as trunk:
+        call_id = place(api, '<Response><Dial timeLimit="3"><Sip>sip:alice@pbx.example.com</Sip></Dial></Response>')
+        network = Far(a, trunk).connector(edge=f"127.0.0.1:{alice.sip_port}")
+        assert run(voice, network, call_id) == ["completed"]
+        dial = CallLeg.objects.get(call_id=call_id, role="dial")
+        assert (dial.to, dial.status, dial.sip_code, dial.hangup_cause) == ("sip:alice@pbx.example.com", "completed",
+                                                                            200, "time_limit")
+        alice.wait_event("CALL_CLOSED")
+        heard_by_a, heard_by_alice = Far(a, trunk).heard(), Far(alice, trunk).heard()
+    assert dominant_hz(heard_by_alice) == pytest.approx(440, abs=15)
+    assert dominant_hz(heard_by_a) == pytest.approx(660, abs=15)
+
+
 def dominant_hz(path: Path) -> float:
     """The pitch of the loudest second of a WAV, by zero crossings (enough for a pure tone)."""
     with wave.open(str(path)) as w:

@@ -24,6 +24,7 @@ class SipConfig(ConnectorConfig):
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
     channels: int = field(default=0, metadata={"min": 0})            # concurrent calls; 0 = unlimited
     calls_per_second: int = field(default=0, metadata={"min": 0})    # 0 = unlimited
+    edge: str = ""                   # host:port reaching sip: targets (SIP_EDGE_ADDRESS); empty: the trunk
     listen_host: str = "127.0.0.1"   # the worker's SIP socket (SIP_WORKER_ADDRESS sets both)
     listen_port: int = field(default=0, metadata={"min": 0, "max": 65535})
     rtp_host: str = "127.0.0.1"      # the address RTP sockets bind and SDP advertises
@@ -36,6 +37,8 @@ class SipConfig(ConnectorConfig):
             raise ConfigError("only udp is supported", param="transport")
         if self.caller_id not in ("from", "pai", "both"):
             raise ConfigError("must be from, pai or both", param="caller_id")
+        if self.edge and not self.edge.rpartition(":")[2].isdigit():
+            raise ConfigError("must be host:port", param="edge")
         unknown = [codec for codec in self.codecs if codec not in CODECS]
         if unknown or not self.codecs:
             raise ConfigError(f"must be a non-empty list of {', '.join(CODECS)}", param="codecs")

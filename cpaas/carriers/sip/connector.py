@@ -139,7 +139,8 @@ class SipVoiceConnector(VoiceConnector):
     def _invite(self, leg: SipLeg, to: str, from_: str) -> Message:
         config, endpoint = self.config, self.endpoint
         domain = config.from_domain or config.host
-        target = f"sip:{self._uri_user(to)}@{config.host}:{config.port}"
+        # A sip: address (<Dial><Sip>) is dialled as it is, through the SIP edge when there is one.
+        target = to if to.startswith("sip:") else f"sip:{self._uri_user(to)}@{config.host}:{config.port}"
         caller = f"sip:{self._uri_user(from_)}@{domain}"
         invite = Message(method="INVITE", uri=target)
         invite.add("max-forwards", "70")
@@ -180,7 +181,7 @@ class SipVoiceConnector(VoiceConnector):
         invite = self._invite(leg, to, from_)
         leg.invite = invite
         self._by_call_id[invite.call_id] = leg
-        address = (self.config.host, self.config.port)
+        address = self._next_hop(to)
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + timeout
         transaction = self.endpoint.request(invite, address, timeout=self.config.response_timeout)
@@ -221,6 +222,13 @@ class SipVoiceConnector(VoiceConnector):
             self._cleanup.add(task)
             task.add_done_callback(self._cleanup.discard)
             raise
+
+    def _next_hop(self, to: str) -> Address:
+        config = self.config
+        if to.startswith("sip:") and config.edge:
+            host, _, port = config.edge.rpartition(":")
+            return host, int(port)
+        return config.host, config.port  # never a host a tenant's document names
 
     def _failed(self, leg: SipLeg, status: str, cause: str, code: int) -> OriginateOutcome:
         if not leg.ended.done():
