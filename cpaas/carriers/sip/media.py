@@ -16,6 +16,7 @@ import struct
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from cpaas.carriers.sip import g711
 from cpaas.carriers.sip.sdp import Media
@@ -26,13 +27,15 @@ TICK = 0.020
 SPEECH_RMS = 300  # a 20 ms frame above this RMS (of 32768) is someone talking, not line noise
 
 
-def frames_of(pcm: bytes, payload_type: int) -> list[bytes]:
-    """16-bit 8 kHz samples as G.711 payloads of 20 ms, the last one padded with silence."""
+@lru_cache(maxsize=64)
+def frames_of(pcm: bytes, payload_type: int) -> tuple[bytes, ...]:
+    """16-bit 8 kHz samples as G.711 payloads of 20 ms, the last one padded with silence. Cached:
+    a prompt played to many calls (the TTS cache hands out the same bytes) is encoded once."""
     encoded = g711.encode(pcm, payload_type)
     frames = [encoded[i:i + g711.FRAME] for i in range(0, len(encoded), g711.FRAME)]
     if frames and len(frames[-1]) < g711.FRAME:
         frames[-1] += g711.SILENCE[payload_type][: g711.FRAME - len(frames[-1])]
-    return frames
+    return tuple(frames)
 
 
 def rms(samples: array) -> float:
@@ -56,7 +59,7 @@ class Tap:
 
 
 class _Playback:
-    def __init__(self, frames: list[bytes], done: asyncio.Future) -> None:
+    def __init__(self, frames: tuple[bytes, ...], done: asyncio.Future) -> None:
         self.frames = frames
         self.index = 0
         self.done = done
@@ -92,7 +95,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self.transport = transport
 
     # --- sending -------------------------------------------------------------------------------
-    def play(self, frames: list[bytes]) -> asyncio.Future:
+    def play(self, frames: tuple[bytes, ...]) -> asyncio.Future:
         """Queue G.711 frames (of this stream's codec); the future resolves when the last was sent."""
         done = asyncio.get_running_loop().create_future()
         if not frames:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from cpaas.carriers.sip.message import Message, ParseError, host_port, new_branc
 log = logging.getLogger(__name__)
 
 T1, T2 = 0.5, 4.0
+RECEIVE_BUFFER = 4 * 1024 * 1024
 Address = tuple[str, int]
 
 
@@ -70,6 +72,9 @@ class SipEndpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        # Bursts of INVITE answers must not overflow the default ~200 KB buffer (the kernel caps
+        # the request at net.core.rmem_max).
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
     def close(self) -> None:
         for transaction in self.transactions.values():
