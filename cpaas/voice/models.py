@@ -164,3 +164,22 @@ class VoiceSettings(models.Model):
     app = models.OneToOneField("tenants.App", on_delete=models.CASCADE, primary_key=True,
                                related_name="voice_settings")
     signing_secrets = models.JSONField(default=dict, blank=True)
+
+
+class SipTrunk(models.Model):
+    """A carrier's SIP trunk for live calls (``manage.py sip_trunk``): its configuration
+    (cpaas/carriers/sip/config.py; the password sealed apart in ``credentials``) and the
+    destinations it serves. Calls try the enabled trunks whose longest prefix matches, lowest
+    ``priority`` first, failing over on 5xx or no answer at all (decision 1103)."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    config = models.JSONField(default=dict)
+    credentials = models.TextField(blank=True, default="")
+    prefixes = models.JSONField(default=list)  # E.164 prefixes ("+44"); empty: every destination
+    priority = models.IntegerField(default=100)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.id

@@ -22,9 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from cpaas.carriers import registry
 from cpaas.carriers.base import VoiceConnector
 from cpaas.carriers.clock import RealClock
+from cpaas.carriers.sip.config import SipConfig
+from cpaas.carriers.sip.router import TrunkRouter
 from cpaas.voice import conf
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.lease import engine_name, lease_renew, pending_controls
+from cpaas.voice.trunks import trunk_routes
 from cpaas.voice.urlguard import TenantClients
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,17 @@ def live_config(*, inbound: bool) -> dict:
     return config
 
 
+def live_connector(clock: RealClock, *, inbound: bool) -> VoiceConnector | None:
+    """The connector of live calls: none (``no_route``), the SIP trunks of the ``SipTrunk`` rows
+    (routes and failover), or the one connector ``VOICE_LIVE_CONNECTOR(_CONFIG)`` describe."""
+    if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox"):
+        return None
+    config = live_config(inbound=inbound)
+    if conf.VOICE_LIVE_CONNECTOR == "sip" and (routes := trunk_routes()):
+        return TrunkRouter(clock=clock, routes=routes, listener=SipConfig.parse(config))
+    return registry.voice_connector(conf.VOICE_LIVE_CONNECTOR, clock=clock, config=config)
+
+
 class EngineRuntime:
     def __init__(self, *, speed: float | None = None, inbound: bool = False) -> None:
         """``inbound``: this engine also takes the calls the live network offers (manage.py sip_worker)."""
@@ -66,10 +80,7 @@ class EngineRuntime:
         self.clock = RealClock(self.speed)
         self.sandbox = registry.voice_connector("sandbox", clock=self.clock)
         # A live call never rides the sandbox network: without a live connector it fails (no_route).
-        self.live: VoiceConnector | None = (
-            None if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox")
-            else registry.voice_connector(conf.VOICE_LIVE_CONNECTOR, clock=self.clock,
-                                          config=live_config(inbound=inbound)))
+        self.live = live_connector(self.clock, inbound=inbound)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name="voice-engine", daemon=True)

@@ -175,8 +175,7 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
 {auth}
-    $sht(creds=>last_from) = $fu;
-    $sht(creds=>last_pai) = $hdr(P-Asserted-Identity);
+{reply_all}
     if ($rU =~ "^[+]?1?2025559[0-9][0-9][0-9]$") {{
         $var(code) = $(rU{{s.substr,-3,0}}{{s.int}});
         sl_send_reply("$var(code)", "Scripted by the test trunk");
@@ -211,10 +210,12 @@ class Trunk:
 
 @contextlib.contextmanager
 def kamailio_trunk(workdir: Path, *, target: str, users: dict[str, str] | None = None,
-                   routes: dict[str, str] | None = None, timeout: float = 10.0) -> Iterator[Trunk]:
+                   routes: dict[str, str] | None = None, reply_all: int | None = None,
+                   timeout: float = 10.0) -> Iterator[Trunk]:
     """A carrier's trunk: INVITEs (digest-challenged when ``users`` is given) to ``+12025559CCC``
     are answered with SIP code CCC; a number in ``routes`` (digits, no +) is proxied
-    (record-routed) to its "host:port", every other one to ``target`` (a far-end UA)."""
+    (record-routed) to its "host:port", every other one to ``target`` (a far-end UA).
+    ``reply_all``: every INVITE is answered with that code instead (a trunk in trouble: 503)."""
     workdir.mkdir(parents=True, exist_ok=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -225,7 +226,9 @@ def kamailio_trunk(workdir: Path, *, target: str, users: dict[str, str] | None =
     routing = "\n".join(f'    if ($rU == "{number}") {{ $du = "sip:{where}"; t_relay(); exit; }}'
                          for number, where in (routes or {}).items())
     config.write_text(_TRUNK_CONFIG.format(port=port, modules=MODULES_DIR, users=lines, secret=f"trunk-{port}",
-                                           target=target, auth=_AUTH if users else "", routes=routing))
+                                           target=target, auth=_AUTH if users else "", routes=routing,
+                                           reply_all=f'    sl_send_reply("{reply_all}", "Scripted"); exit;'
+                                           if reply_all else ""))
     log = workdir / "kamailio.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
