@@ -214,7 +214,8 @@ class CallEngine:
     async def inbound(self, *, to: str, from_: str) -> str | Refused:
         """A call offered by the network (the connector holds the INVITE): the leg id of the new
         call, which this engine now plays out, or ``Refused`` (no call row)."""
-        created = await self.db(self.clock, inbound_call_create, to=to, from_=from_, engine=self.name)
+        # Its own transaction, committed before the call runs (not in a group commit: the run reads it).
+        created = await self.read(inbound_call_create, to=to, from_=from_, engine=self.name)
         if isinstance(created, Refused):
             return created
         call_id, leg_id = created

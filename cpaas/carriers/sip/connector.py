@@ -580,7 +580,8 @@ T_FORGET = 32 * 0.5  # keep finished INVITE transactions this long to re-ACK ret
 
 
 def audio_kind(content_type: str, body: bytes) -> str | None:
-    """"wav" or "mp3" by the bytes themselves (a server's Content-Type is often generic), or None."""
+    """The audio's kind, ``wav`` or ``mp3``, by its bytes (a server's Content-Type is often
+    generic); None when it is neither."""
     if body[:4] == b"RIFF" and body[8:12] == b"WAVE":
         return "wav"
     if body[:3] == b"ID3" or (len(body) > 1 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0):
