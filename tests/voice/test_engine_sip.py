@@ -233,6 +233,32 @@ def test_gather_collects_rfc4733_digits_from_the_phone(api, voice, far):
     assert posted["digits"] == "472"
 
 
+def test_gather_also_takes_sip_info_digits(api, voice, far):
+    """A phone that sends DTMF as SIP INFO (application/dtmf-relay) in the dialog: sent here by hand,
+    as baresip only sends RFC 4733."""
+    voice.route("https://tenant.example/menu", "<Response><Say>Thank you</Say></Response>")
+    call_id = place(api, '<Response><Gather numDigits="2" timeout="5" action="https://tenant.example/menu">'
+                         "<Say>Enter your code</Say></Gather></Response>")
+    network = far.connector()
+
+    async def info_digits():
+        await in_thread(far.ua.wait_event, "CALL_ESTABLISHED")
+        await asyncio.sleep(0.5)
+        (leg,) = network._legs.values()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for n, key in enumerate("79"):
+                info = (f"INFO sip:cpaas@127.0.0.1:{network.endpoint.port} SIP/2.0\r\n"
+                        f"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKinfo{n}\r\n"
+                        f"From: {leg.dialog.remote}\r\nTo: {leg.dialog.local}\r\nCall-ID: {leg.dialog.call_id}\r\n"
+                        f"CSeq: {10 + n} INFO\r\nContent-Type: application/dtmf-relay\r\n"
+                        f"Content-Length: 24\r\n\r\nSignal={key}\r\nDuration=160\r\n")
+                s.sendto(info.encode(), ("127.0.0.1", network.endpoint.port))
+
+    assert run(voice, network, call_id, during=info_digits)[0] == "completed"
+    (posted,) = voice.posted("https://tenant.example/menu")
+    assert posted["digits"] == "79"
+
+
 @pytest.mark.phone(play=None)
 def test_pause_keeps_the_line_silent_for_its_length(api, voice, far):
     call_id = place(api, '<Response><Pause length="2"/></Response>')

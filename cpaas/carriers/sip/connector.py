@@ -42,6 +42,8 @@ from cpaas.core.egress import ssrf
 
 log = logging.getLogger(__name__)
 
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+
 # SIP final response → (outcome, hangup cause).
 OUTCOMES: dict[int, tuple[str, str]] = {
     486: (BUSY, "user_busy"), 600: (BUSY, "user_busy"), 603: (BUSY, "call_rejected"),
@@ -152,7 +154,7 @@ class SipVoiceConnector(VoiceConnector):
         invite.add("contact", endpoint.contact)
         if config.caller_id in ("pai", "both"):
             invite.add("p-asserted-identity", f"<{caller}>")
-        invite.add("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")
+        invite.add("allow", ALLOW)
         invite.add("user-agent", "cpaas")
         invite.add("content-type", "application/sdp")
         invite.body = sdp.offer(config.rtp_host, leg.stream.port, config.payload_types)
@@ -364,9 +366,14 @@ class SipVoiceConnector(VoiceConnector):
             if not leg.ended.done():
                 leg.ended.set_result(LegEvent(leg.leg_id, "ended", self.clock.now(), "normal_clearing", 200))
             return
+        if method == "INFO" and leg is not None:  # DTMF as SIP INFO (application/dtmf-relay or dtmf)
+            digit = _info_digit(request)
+            if digit:
+                leg.stream.digits.put_nowait(digit)
+            endpoint.reply(request, response(request, 200), addr)
+            return
         if method == "OPTIONS":
-            endpoint.reply(request, response(request, 200, extra=[("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")]),
-                           addr)
+            endpoint.reply(request, response(request, 200, extra=[("allow", ALLOW)]), addr)
             return
         if method == "INVITE" and leg is not None and leg.dialog is not None:  # a re-INVITE: same stream
             answer = sdp.offer(self.config.rtp_host, leg.stream.port, (leg.stream.payload_type,))
@@ -587,6 +594,20 @@ def audio_kind(content_type: str, body: bytes) -> str | None:
     if body[:3] == b"ID3" or (len(body) > 1 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0):
         return "mp3" if not content_type.startswith(("text/", "application/json")) else None
     return None
+
+
+def _info_digit(request: Message) -> str:
+    """The key of a SIP INFO DTMF body: ``Signal=5`` (application/dtmf-relay) or ``5`` (application/dtmf)."""
+    kind = request.get("content-type").lower()
+    text = request.body.decode("ascii", "replace")
+    if kind.startswith("application/dtmf-relay"):
+        signal = next((line.split("=", 1)[1].strip() for line in text.splitlines()
+                       if line.lower().startswith("signal=")), "")
+    elif kind.startswith("application/dtmf"):
+        signal = text.strip()
+    else:
+        return ""
+    return signal.upper() if len(signal) == 1 and signal.upper() in "0123456789*#ABCD" else ""
 
 
 def _take_key(digits: asyncio.Queue, key: str) -> bool:
