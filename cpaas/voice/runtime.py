@@ -53,7 +53,7 @@ def live_config(*, inbound: bool) -> dict:
     config = dict(conf.VOICE_LIVE_CONNECTOR_CONFIG)
     if conf.VOICE_LIVE_CONNECTOR == "sip" and conf.SIP_EDGE_ADDRESS:
         config.setdefault("edge", conf.SIP_EDGE_ADDRESS)
-    if conf.VOICE_LIVE_CONNECTOR == "sip" and inbound:
+    if conf.VOICE_LIVE_CONNECTOR == "sip" and inbound and conf.SIP_WORKER_ADDRESS:
         host, _, port = conf.SIP_WORKER_ADDRESS.rpartition(":")
         config.update(listen_host=host or "127.0.0.1", listen_port=int(port))
     return config

@@ -23,6 +23,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if conf.VOICE_LIVE_CONNECTOR != "sip":
             raise CommandError("VOICE_LIVE_CONNECTOR is not sip: no SIP trunk is configured (docs/voice.md).")
+        if not conf.SIP_WORKER_ADDRESS:
+            raise CommandError("SIP_WORKER_ADDRESS is not set: the SIP worker has no address to listen on.")
         runtime = EngineRuntime(inbound=True).start()
         try:
             runtime.started.result(timeout=10)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0006_status_callbacks_in_the_outbox'),
+        ('messaging', '0007_message_dialect'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('voice', '0004_call_fallback_url'),
+        ('voice', '0005_call_fallback_url'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('voice', '0005_leg_to_holds_sip_addresses'),
+        ('voice', '0006_leg_to_holds_sip_addresses'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('voice', '0003_voice_signing_secrets'),
+        ('voice', '0004_call_dialect'),
     ]
 
     operations = [
