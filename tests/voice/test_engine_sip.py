@@ -200,9 +200,12 @@ def test_an_unreachable_trunk_fails_the_call_with_408(api, voice, far):
     assert run(voice, far.connector(port=dead_port, response_timeout=1.0), call_id) == ["failed"]
     leg = leg_a(call_id)
     assert (leg.status, leg.sip_code, leg.hangup_cause) == ("failed", 408, "trunk_unreachable")
-    # The call's final event is call.completed with status "failed" (the event model of docs/voice.md).
+    # A failed call publishes call.failed (with the trunk's SIP code) beside call.completed (decision 1142).
     (event,) = Event.objects.filter(data__call_id=call_id, type="call.completed")
     assert event.data["status"] == "failed"
+    (failed,) = Event.objects.filter(data__call_id=call_id, type="call.failed")
+    assert (failed.data["status"], failed.data["sip_code"], failed.data["hangup_cause"]) == ("failed", 408,
+                                                                                            "trunk_unreachable")
     (cdr,) = Event.objects.filter(data__call_id=call_id, type="call.leg.completed")
     assert cdr.data["sip_code"] == 408
 
