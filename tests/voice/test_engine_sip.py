@@ -20,9 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 
 from cpaas.carriers.clock import RealClock
 from cpaas.carriers.sip import SipConfig, SipVoiceConnector
+from cpaas.carriers.sip.trust import trust_secret_from
 from cpaas.core.scoping import Scope
 from cpaas.messaging.inventory import number_assign
 from cpaas.voice.engine import CallEngine
@@ -30,6 +32,7 @@ from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.runtime import register_engine
 from cpaas.voice.services import call_modify
 from cpaas.voice.storage import recordings_storage
+from tests.sip_edge.conftest import running_edge
 from tests.support import kamailio, sipua
 from tests.support.kamailio import kamailio_trunk
 from tests.support.sipua import baresip_ua, wav_rms, wav_seconds, write_tone
@@ -368,6 +371,56 @@ def test_dial_sip_reaches_a_sip_address_through_the_edge_and_bridges(api, voice,
         heard_by_a, heard_by_alice = Far(a, trunk).heard(), Far(alice, trunk).heard()
     assert dominant_hz(heard_by_alice) == pytest.approx(440, abs=15)
     assert dominant_hz(heard_by_a) == pytest.approx(660, abs=15)
+
+
+def test_dial_reaches_a_phone_registered_at_the_edge_from_any_worker_port(api, voice, transactional_db, tmp_path):
+    """A document's <Dial><Sip> to an endpoint registered at the real edge (Kamailio): the voice worker
+    sends from an ephemeral port, so the edge trusts it by network plus the X-Cpaas-Trust token (1140)."""
+    alice = create_endpoint(api, "alice")
+    a_tone = write_tone(tmp_path / "a.wav", seconds=30, hz=440)
+    b_tone = write_tone(tmp_path / "b.wav", seconds=30, hz=660)
+    with running_edge(tmp_path / "edge", trusted_networks=("127.0.0.1/32",)) as edge, \
+            baresip_ua(tmp_path / "a", name=PHONE[1:], play=a_tone) as a, \
+            baresip_ua(tmp_path / "alice", name="alice", play=b_tone, registrar=edge.address, username="alice",
+                       password=ENDPOINT_PASSWORD, domain=alice["domain"]) as phone, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{a.sip_port}", users={USER: PASSWORD}) as trunk:
+        phone.wait_event("REGISTER_OK")
+        call_id = place(api, f'<Response><Dial timeLimit="3"><Sip>{alice["sip_uri"]}</Sip></Dial></Response>')
+        secret = trust_secret_from(settings.SECRET_KEY)
+        assert run(voice, Far(a, trunk).connector(edge=edge.address, edge_secret=secret), call_id) == ["completed"]
+        dial = CallLeg.objects.get(call_id=call_id, role="dial")
+        assert (dial.status, dial.sip_code, dial.hangup_cause) == ("completed", 200, "time_limit")
+        phone.wait_event("CALL_CLOSED")
+        heard_by_a, heard_by_alice = Far(a, trunk).heard(), Far(phone, trunk).heard()
+    assert dominant_hz(heard_by_alice) == pytest.approx(440, abs=15)
+    assert dominant_hz(heard_by_a) == pytest.approx(660, abs=15)
+
+
+def test_the_edge_refuses_platform_invites_without_the_trust_token(api, voice, transactional_db, tmp_path):
+    """Same network, no (or a wrong) token: the edge treats the INVITE as a phone's, whose From domain
+    is none of ours: 403, the phone never rings."""
+    alice = create_endpoint(api, "alice")
+    with running_edge(tmp_path / "edge", trusted_networks=("127.0.0.1/32",)) as edge, \
+            baresip_ua(tmp_path / "a", name=PHONE[1:]) as a, \
+            baresip_ua(tmp_path / "alice", name="alice", registrar=edge.address, username="alice",
+                       password=ENDPOINT_PASSWORD, domain=alice["domain"]) as phone, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{a.sip_port}", users={USER: PASSWORD}) as trunk:
+        phone.wait_event("REGISTER_OK")
+        for secret in ("", "not-the-key"):
+            call_id = place(api, f'<Response><Dial timeLimit="3"><Sip>{alice["sip_uri"]}</Sip></Dial></Response>')
+            run(voice, Far(a, trunk).connector(edge=edge.address, edge_secret=secret), call_id)
+            dial = CallLeg.objects.get(call_id=call_id, role="dial")
+            assert (dial.status, dial.sip_code) == ("failed", 403), secret
+        assert not [e for e in list(phone.events.queue) if e.get("type") == "CALL_INCOMING"]
+
+
+ENDPOINT_PASSWORD = "correct-horse-battery"
+
+
+def create_endpoint(api, username: str) -> dict:
+    response = api.post("/v1/sip/endpoints", {"username": username, "password": ENDPOINT_PASSWORD}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
 
 
 def dominant_hz(path: Path) -> float:

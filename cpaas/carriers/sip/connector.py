@@ -31,7 +31,7 @@ from cpaas.carriers.base import (
     VoiceConnector,
 )
 from cpaas.carriers.clock import Clock
-from cpaas.carriers.sip import digest, sdp, tts
+from cpaas.carriers.sip import digest, sdp, trust, tts
 from cpaas.carriers.sip.config import SipConfig
 from cpaas.carriers.sip.g711 import RATE
 from cpaas.carriers.sip.media import MediaTicker, RtpStream, Tap, frames_of
@@ -156,6 +156,8 @@ class SipVoiceConnector(VoiceConnector):
             invite.add("p-asserted-identity", f"<{caller}>")
         invite.add("allow", ALLOW)
         invite.add("user-agent", "cpaas")
+        if to.startswith("sip:") and config.edge and config.edge_secret:
+            invite.add(trust.HEADER, trust.trust_token(config.edge_secret, invite.call_id))
         invite.add("content-type", "application/sdp")
         invite.body = sdp.offer(config.rtp_host, leg.stream.port, config.payload_types)
         return invite
