@@ -28,6 +28,7 @@ from cpaas.carriers.sip.trust import trust_secret_from
 from cpaas.core.scoping import Scope
 from cpaas.messaging.inventory import number_assign
 from cpaas.voice.engine import CallEngine
+from cpaas.voice.inbound import endpoint_call_create
 from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.runtime import register_engine
 from cpaas.voice.services import call_modify
@@ -417,8 +418,9 @@ def test_the_edge_refuses_platform_invites_without_the_trust_token(api, voice, t
 ENDPOINT_PASSWORD = "correct-horse-battery"
 
 
-def create_endpoint(api, username: str) -> dict:
-    response = api.post("/v1/sip/endpoints", {"username": username, "password": ENDPOINT_PASSWORD}, format="json")
+def create_endpoint(api, username: str, **extra) -> dict:
+    response = api.post("/v1/sip/endpoints", {"username": username, "password": ENDPOINT_PASSWORD, **extra},
+                        format="json")
     assert response.status_code == 201, response.json()
     return response.json()
 
@@ -587,3 +589,56 @@ def test_a_caller_who_hangs_up_while_it_rings_cancels_the_call(voice, live_numbe
     leg = leg_a(call.id)
     assert (leg.status, leg.sip_code, leg.hangup_by, leg.answered_at) == ("canceled", 487, "remote", None)
     assert caller.received_audio() == []  # never answered: no media
+
+
+# --- calls placed by phones registered at the SIP edge (decision 1141) --------------------------
+
+def test_a_registered_phone_calls_a_number_through_the_apps_trunk(live_api, voice, transactional_db, live_number,
+                                                                 worker_port, tmp_path):
+    """alice (registered at the real edge) dials a number: the edge relays to the SIP worker with
+    X-Cpaas-*, the endpoint's app dials the number through the trunk with alice's caller_id, the
+    phone behind the trunk answers, and each hears the other."""
+    alice = create_endpoint(live_api, "alice", caller_id=NUMBER)  # a live voice number of the app
+    a_tone = write_tone(tmp_path / "alice.wav", seconds=30, hz=440)
+    b_tone = write_tone(tmp_path / "b.wav", seconds=30, hz=660)
+    with running_edge(tmp_path / "edge", worker=("127.0.0.1", worker_port)) as edge, \
+            baresip_ua(tmp_path / "alice", name="alice", play=a_tone, registrar=edge.address, username="alice",
+                       password=ENDPOINT_PASSWORD, domain=alice["domain"]) as phone, \
+            baresip_ua(tmp_path / "b", name=PHONE[1:], play=b_tone) as b, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{b.sip_port}", users={USER: PASSWORD}) as trunk:
+        phone.wait_event("REGISTER_OK")
+        network = Far(b, trunk).connector(listen_port=worker_port, edge=edge.address)
+
+        async def alice_calls():
+            phone.dial(f"sip:{PHONE}@{alice['domain']}")
+            await in_thread(b.wait_event, "CALL_ESTABLISHED", 15)
+            await in_thread(phone.wait_event, "CALL_ESTABLISHED", 10)
+            await asyncio.sleep(3)
+            phone.hangup()
+            await in_thread(b.wait_event, "CALL_CLOSED", 10)
+
+        serve(voice, network, alice_calls)
+        call = Call.objects.get()
+        assert (call.direction, call.to, call.from_number, call.mode) == ("inbound", PHONE, NUMBER, "live")
+        assert call.status == "completed"
+        dial = CallLeg.objects.get(call_id=call.id, role="dial")
+        assert (dial.to, dial.status, dial.sip_code) == (PHONE, "completed", 200)
+        heard_by_alice, heard_by_b = Far(phone, trunk).heard(), Far(b, trunk).heard()
+    assert dominant_hz(heard_by_b) == pytest.approx(440, abs=15)
+    assert dominant_hz(heard_by_alice) == pytest.approx(660, abs=15)
+
+
+@pytest.mark.parametrize(("endpoint", "reason"), [
+    ({"mode": "test"}, "test-mode"),
+    ({"mode": "live", "id": "sep_unknown", "app": "app_unknown"}, "no such"),
+])
+def test_the_worker_refuses_test_mode_and_unknown_endpoints_with_404(db, endpoint, reason):
+    refused = endpoint_call_create(endpoint=endpoint, to=PHONE, engine="e")
+    assert refused.sip_code == 404 and reason in refused.reason
+    assert not Call.objects.exists()
+
+
+def test_an_endpoint_without_caller_id_is_refused_403(live_api, app):
+    alice = create_endpoint(live_api, "alice")
+    refused = endpoint_call_create(endpoint={"mode": "live", "id": alice["id"], "app": app.id}, to=PHONE, engine="e")
+    assert refused.sip_code == 403 and not Call.objects.exists()

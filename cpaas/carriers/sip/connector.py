@@ -390,6 +390,18 @@ class SipVoiceConnector(VoiceConnector):
         digits = user.split(";")[0]
         return digits if digits.startswith("+") else f"+{digits}"
 
+    def _from_endpoint(self, invite: Message, addr: Address) -> dict:
+        """``{"endpoint": {id, app, mode}}`` when the SIP edge relays a registered phone's call (its
+        ``X-Cpaas-*`` headers, believed only from the edge's own address), else nothing."""
+        if not self.config.edge or not invite.get("x-cpaas-endpoint"):
+            return {}
+        host, _, port = self.config.edge.rpartition(":")
+        if (addr[0], addr[1]) != (host, int(port)):
+            log.warning("X-Cpaas-Endpoint from %s:%s, not the edge: ignored", *addr)
+            return {}
+        return {"endpoint": {"id": invite.get("x-cpaas-endpoint"), "app": invite.get("x-cpaas-app"),
+                             "mode": invite.get("x-cpaas-mode")}}
+
     async def _incoming(self, invite: Message, addr: Address) -> None:
         """An INVITE from the network: 100 at once; 488 when no codec of ours is offered; then the
         engine decides (``self.inbound``): a refusal's code, or 180 and a leg the engine answers."""
@@ -407,7 +419,8 @@ class SipVoiceConnector(VoiceConnector):
         stream = await self.ticker.open(self.config.rtp_host)
         try:
             taken = await self.inbound(to=self._number(user_of(invite.uri)),
-                                       from_=self._number(user_of(uri_of(invite.get("from")))))
+                                       from_=self._number(user_of(uri_of(invite.get("from")))),
+                                       **self._from_endpoint(invite, addr))
         except Exception:
             log.exception("inbound call %s could not be taken", invite.call_id)
             taken = None
