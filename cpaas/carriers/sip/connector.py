@@ -396,6 +396,9 @@ class SipVoiceConnector(VoiceConnector):
         if not self.config.edge or not invite.get("x-cpaas-endpoint"):
             return {}
         host, _, port = self.config.edge.rpartition(":")
+        host = host.strip("[]")
+        if host in ("0.0.0.0", "::"):  # an edge listening on every address sends to us over loopback  # noqa: S104
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"  # noqa: S104
         if (addr[0], addr[1]) != (host, int(port)):
             log.warning("X-Cpaas-Endpoint from %s:%s, not the edge: ignored", *addr)
             return {}
