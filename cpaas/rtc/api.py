@@ -1,0 +1,90 @@
+"""The RTC API: rooms and tokens (API key), and the signalling endpoints (RTC token).
+
+``/v1/rtc/join`` and ``/v1/rtc/leave`` are authenticated by the RTC token in the body, not by an
+API key: a browser or app holds the token, never a key (decision 1501).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cpaas.core.pagination import paginate
+from cpaas.core.views import ApiView
+from cpaas.rtc import services
+from cpaas.rtc.models import Room
+from cpaas.rtc.serializers import JoinIn, LeaveIn, RoomCreateIn, TokenCreateIn, participant_out, room_out
+
+
+def _parse(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _rooms_out(rows) -> list[dict]:
+    present = services.live_participants(list(rows))
+    return [room_out(r, present[r.id]) for r in rows]
+
+
+class RoomListView(ApiView):
+    product = "rtc"
+
+    @extend_schema(operation_id="rtc_rooms_list", responses={200: dict})
+    def get(self, request):
+        return Response(paginate(request, self.scoped(Room), _rooms_out))
+
+    @extend_schema(operation_id="rtc_rooms_create", request=RoomCreateIn, responses={201: dict})
+    def post(self, request):
+        room = services.room_create(principal=self.principal, **_parse(RoomCreateIn, request.data))
+        return Response(_rooms_out([room])[0], status=status.HTTP_201_CREATED)
+
+
+class RoomDetailView(ApiView):
+    product = "rtc"
+
+    def room(self, rtc_room_id: str) -> Room:
+        return self.get_scoped(Room, rtc_room_id, message=f"No such RTC room: {rtc_room_id}")
+
+    @extend_schema(operation_id="rtc_rooms_retrieve", responses={200: dict})
+    def get(self, request, rtc_room_id: str):
+        return Response(_rooms_out([self.room(rtc_room_id)])[0])
+
+    @extend_schema(operation_id="rtc_rooms_close", responses={200: dict})
+    def delete(self, request, rtc_room_id: str):
+        room = services.room_close(self.room(rtc_room_id))
+        return Response(_rooms_out([room])[0])
+
+
+class TokenCreateView(ApiView):
+    product = "rtc"
+
+    @extend_schema(operation_id="rtc_tokens_create", request=TokenCreateIn, responses={201: dict})
+    def post(self, request, rtc_room_id: str):
+        room = self.get_scoped(Room, rtc_room_id, message=f"No such RTC room: {rtc_room_id}")
+        token = services.token_create(room=room, **_parse(TokenCreateIn, request.data))
+        return Response(token, status=status.HTTP_201_CREATED)
+
+
+class JoinView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(operation_id="rtc_join", request=JoinIn, responses={201: dict})
+    def post(self, request):
+        data = _parse(JoinIn, request.data)
+        participant, answer = services.join(token=data["token"], offer_sdp=data["sdp"])
+        return Response({**participant_out(participant), "room_id": participant.room_id,
+                         "sdp": answer, "type": "answer"}, status=status.HTTP_201_CREATED)
+
+
+class LeaveView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(operation_id="rtc_leave", request=LeaveIn, responses={200: dict})
+    def post(self, request, participant_id: str):
+        data = _parse(LeaveIn, request.data)
+        return Response(participant_out(services.leave(token=data["token"], participant_id=participant_id)))

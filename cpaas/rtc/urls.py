@@ -1,0 +1,13 @@
+"""This room's /v1/ routes (included by cpaas/urls.py)."""
+
+from django.urls import path
+
+from cpaas.rtc import api
+
+urlpatterns = [
+    path("rtc/rooms", api.RoomListView.as_view(), name="rtc-rooms"),
+    path("rtc/rooms/<str:rtc_room_id>", api.RoomDetailView.as_view(), name="rtc-room-detail"),
+    path("rtc/rooms/<str:rtc_room_id>/tokens", api.TokenCreateView.as_view(), name="rtc-room-tokens"),
+    path("rtc/join", api.JoinView.as_view(), name="rtc-join"),
+    path("rtc/participants/<str:participant_id>/leave", api.LeaveView.as_view(), name="rtc-leave"),
+]

@@ -1,0 +1,145 @@
+"""Two aiortc participants in one audio room on a real Janus, through the platform's signalling."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from billing.models import UsageEvent
+from cpaas.rtc import services
+from cpaas.rtc.janus import Janus
+from cpaas.rtc.models import Participant
+from cpaas.tenants.keys import api_key_create
+from tests.conftest import client_for
+from tests.rtc.conftest import needs_janus
+from tests.support.rtc_client import RtcPeer
+from webhooks.models import Event
+
+pytestmark = needs_janus
+
+
+def room(api, **overrides) -> dict:
+    body = {"name": "consult", "kind": "audio", "max_participants": 2, **overrides}
+    response = api.post("/v1/rtc/rooms", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def token(api, room_id: str, identity: str, privileges=("publish_audio", "subscribe"), ttl=600) -> str:
+    response = api.post(f"/v1/rtc/rooms/{room_id}/tokens",
+                        {"identity": identity, "privileges": list(privileges), "ttl_seconds": ttl}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["token"]
+
+
+def join(loop, peer: RtcPeer, tok: str):
+    offer = loop.run(peer.offer())
+    response = client_for(None).post("/v1/rtc/join", {"token": tok, "sdp": offer}, format="json")
+    if response.status_code == 201:
+        loop.run(peer.answer(response.json()["sdp"]))
+    return response
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+@pytest.fixture
+def live_api(provisioned):
+    return client_for(api_key_create(app=provisioned.app, name="live", mode="live").secret)
+
+
+def test_two_participants_hear_each_other_and_are_metered_on_leave(janus, loop, live_api, provisioned):
+    r = room(live_api)
+    alice, bob = loop.run(RtcPeer.create(440)), loop.run(RtcPeer.create(660))
+    try:
+        a = join(loop, alice, token(live_api, r["id"], "alice"))
+        b = join(loop, bob, token(live_api, r["id"], "bob"))
+        assert a.status_code == 201 and b.status_code == 201, (a.content, b.content)
+        assert wait_until(lambda: alice.loud_frames > 25 and bob.loud_frames > 25, 15), \
+            (alice.frames, alice.loud_frames, bob.frames, bob.loud_frames)
+        assert alice.energy > 0 and bob.energy > 0
+        listed = live_api.get(f"/v1/rtc/rooms/{r['id']}").json()
+        assert sorted(p["identity"] for p in listed["participants"]) == ["alice", "bob"]
+        assert len(Janus(janus.server.api_url, janus.server.admin_key).participants(r["id"])) == 2
+
+        left = client_for(None).post(f"/v1/rtc/participants/{a.json()['id']}/leave",
+                                     {"token": token(live_api, r["id"], "alice")}, format="json")
+        assert left.status_code == 200 and left.json()["left_reason"] == "left"
+        janus_api = Janus(janus.server.api_url, janus.server.admin_key)
+        assert wait_until(lambda: len(janus_api.participants(r["id"])) == 1), janus_api.participants(r["id"])
+    finally:
+        loop.run(alice.close())
+        loop.run(bob.close())
+    usage = UsageEvent.objects.get(meter="rtc_participant_minutes", idempotency_key__contains=a.json()["id"])
+    assert usage.quantity == 1 and usage.mode == "live"
+    assert usage.dimensions == {"media": "audio", "tier": "audio", "room": r["id"]}
+
+    # bob hung up without calling leave: Janus dropped him, the sweep notices and meters him
+    assert wait_until(lambda: janus_api.participants(r["id"]) == [])
+    assert services.drop_expired() == 1
+    assert Participant.objects.get(pk=b.json()["id"]).left_reason == "disconnected"
+
+    closed = live_api.delete(f"/v1/rtc/rooms/{r['id']}")
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    assert live_api.get(f"/v1/rtc/rooms/{r['id']}").json()["participants"] == []
+    types = list(Event.objects.filter(app=provisioned.app).values_list("type", flat=True))
+    for t in ("rtc.room.started", "rtc.participant.joined", "rtc.participant.left", "rtc.room.ended"):
+        assert t in types, types
+    assert types.count("rtc.participant.left") == 2
+
+
+def test_a_subscriber_only_token_is_not_heard(janus, loop, live_api):
+    r = room(live_api)
+    speaker, listener = loop.run(RtcPeer.create(440)), loop.run(RtcPeer.create(660))
+    try:
+        assert join(loop, speaker, token(live_api, r["id"], "speaker")).status_code == 201
+        assert join(loop, listener, token(live_api, r["id"], "listener", privileges=["subscribe"])).status_code == 201
+        assert wait_until(lambda: listener.loud_frames > 25, 15), (listener.frames, listener.loud_frames)
+        time.sleep(1.0)
+        # the listener's tone is never mixed into the room: the speaker hears frames, all of them silence
+        assert speaker.frames > 25 and speaker.loud_frames == 0, (speaker.frames, speaker.loud_frames)
+    finally:
+        loop.run(speaker.close())
+        loop.run(listener.close())
+
+
+def test_room_full_and_expiry_drops_a_live_participant(janus, loop, live_api):
+    r = room(live_api, max_participants=1)
+    first, second = loop.run(RtcPeer.create()), loop.run(RtcPeer.create())
+    try:
+        joined = join(loop, first, token(live_api, r["id"], "first", ttl=2))
+        assert joined.status_code == 201
+        full = join(loop, second, token(live_api, r["id"], "second"))
+        assert full.status_code == 409 and full.json()["error"]["code"] == "room_full"
+
+        time.sleep(2.1)
+        assert services.drop_expired() == 1
+        assert Participant.objects.get(pk=joined.json()["id"]).left_reason == "expired"
+        assert wait_until(lambda: Janus(janus.server.api_url, janus.server.admin_key).participants(r["id"]) == [])
+        late = loop.run(RtcPeer.create())
+        refused = join(loop, late, token(live_api, r["id"], "late", ttl=1))
+        assert refused.status_code == 201  # the room has room again
+        loop.run(late.close())
+    finally:
+        loop.run(first.close())
+        loop.run(second.close())
+
+
+def test_test_mode_minutes_are_recorded_as_test_usage(janus, loop, api):
+    r = room(api)
+    peer = loop.run(RtcPeer.create())
+    try:
+        joined = join(loop, peer, token(api, r["id"], "tester"))
+        assert joined.status_code == 201
+        api.delete(f"/v1/rtc/rooms/{r['id']}")
+    finally:
+        loop.run(peer.close())
+    usage = UsageEvent.objects.get(meter="rtc_participant_minutes")
+    assert usage.mode == "test"  # kept and shown, never invoiced (billing rates live usage only)
