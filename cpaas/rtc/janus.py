@@ -97,8 +97,9 @@ class Janus:
         session, handle = self.session()
         try:
             self._post(f"/{session}/{handle}", {
-                "janus": "message", "body": {"request": "join", "room": room, "id": participant_id, "display": display[:64],
-                                             "muted": muted, "suspended": False},
+                "janus": "message",
+                "body": {"request": "join", "room": room, "id": participant_id, "display": display[:64],
+                         "muted": muted, "suspended": False},
                 "jsep": {"type": "offer", "sdp": offer_sdp}})
             for _ in range(20):
                 try:

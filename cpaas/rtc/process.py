@@ -40,7 +40,8 @@ def start(workdir: Path, *, ports: JanusPorts, admin_secret: str, admin_key: str
         deadline = time.monotonic() + timeout
         while not _listening(bind, ports.http):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise JanusStartError(f"janus did not listen on {ports.http}:\n{log.read_text(errors='replace')[-3000:]}")
+                tail = log.read_text(errors="replace")[-3000:]
+                raise JanusStartError(f"janus did not listen on {ports.http}:\n{tail}")
             time.sleep(0.05)
         yield process
     finally:

@@ -22,6 +22,8 @@ from cpaas.im import services as im_services
 from cpaas.im.models import Conversation, ImToken, ImUser, Member
 from cpaas.im.models import Message as ImMessage
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
+from cpaas.rtc.models import MediaServer
+from cpaas.rtc.models import Room as RtcRoom
 from cpaas.sip_edge.models import SipEndpoint
 from cpaas.sip_edge.services import endpoint_create as sip_endpoint_create
 from cpaas.tenants.keys import api_key_create
@@ -38,6 +40,8 @@ NOT_WALKED = {
     "reference": "the public API reference page: no tenant data",
     "stripe-webhook": "called by Stripe, authenticated by Stripe's signature, not by an API key",
     "carrier-receipts": "called by a carrier, authenticated by the connector's credentials, not by an API key",
+    "rtc-join": "called by an RTC client, authenticated by the signed RTC token (app, mode and room inside it)",
+    "rtc-leave": "called by an RTC client, authenticated by the signed RTC token (its own participant only)",
 }
 
 #: Routes whose object serves both modes of the tenant by design (docs/decisions/0801): our test
@@ -130,6 +134,9 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
     note = CreditNote.objects.create(tenant=tenant, invoice=invoice, number="CN-1", reason="x", currency="EUR",
                                      subtotal_minor=100, tax_minor=0, total_minor=100)
     sip_endpoint = sip_endpoint_create(principal=Scope(tenant.pk, app.pk, "live"), username="live-desk").endpoint
+    media_server = MediaServer.objects.create(name="iso", api_url="http://127.0.0.1:9/janus", admin_key="k")
+    rtc_room = RtcRoom.objects.create(tenant=tenant, app=app, mode="live", name="live rtc", kind="audio",
+                                      max_participants=2, media_server=media_server)
     usage = UsageEvent.objects.create(tenant_id=tenant.pk, app=app, meter="sms_segments", quantity=1,
                                       occurred_at=now, idempotency_key="iso-live-usage")
     ids = {
@@ -137,7 +144,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
         "call_id": call.pk, "recording_id": recording.pk, "endpoint_id": endpoint.pk, "delivery_id": delivery.pk,
         "event_id": event.pk, "user_id": alice.user_id, "token_id": token.pk, "group_id": group.pk,
         "room_id": room.pk, "conversation_id": group.pk, "invoice_id": invoice.pk, "credit_note_id": note.pk,
-        "sip_endpoint_id": sip_endpoint.pk,
+        "sip_endpoint_id": sip_endpoint.pk, "rtc_room_id": rtc_room.pk,
     }
     per_route = {"usage-event-void": {"event_id": usage.pk}, "im-message-recall": {"message_id": sent.message["id"]}}
     bodies = dict(BODIES)
@@ -156,7 +163,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
 
 
 SNAPSHOT_MODELS = (Message, PhoneNumber, SenderPool, Call, Recording, Endpoint, Delivery, Event, ImUser, ImToken,
-                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint)
+                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint, RtcRoom)
 
 
 def snapshot(world) -> dict:
