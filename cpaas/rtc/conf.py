@@ -13,3 +13,5 @@ RTC_MEDIA_SERVER_TIMEOUT = env.float("RTC_MEDIA_SERVER_TIMEOUT", 5.0)
 RTC_TOKEN_MAX_TTL_SECONDS = env.int("RTC_TOKEN_MAX_TTL_SECONDS", 86400)
 # Most participants a room may allow (Janus AudioBridge mixes every participant on one thread).
 RTC_MAX_PARTICIPANTS = env.int("RTC_MAX_PARTICIPANTS", 50)
+# `make run` / `manage.py runplatform` starts one Janus (`manage.py rtc_media_server`) when true.
+RTC_MEDIA_SERVER = env.bool("RTC_MEDIA_SERVER", False)

@@ -27,6 +27,7 @@ from cpaas.core import embedded
 from cpaas.core.env import env
 from cpaas.core.management.demo import demo_banner, demo_ensure
 from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
+from cpaas.rtc import conf as rtc_conf
 from cpaas.sip_edge import conf as sip_edge_conf
 
 QUEUES = ("default", "sms", "voice", "im", "webhooks", "billing")
@@ -75,6 +76,7 @@ class Command(BaseCommand):
                         "--without-mingle", "--without-gossip"]),
             ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
             *sip_edge_children(python),
+            *rtc_children(python),
         ]
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
@@ -110,6 +112,13 @@ class Command(BaseCommand):
         if code:
             raise SystemExit(code)
         supervisor.say("all processes stopped")
+
+
+def rtc_children(python: str) -> list[tuple[str, list[str]]]:
+    """One Janus media server (``manage.py rtc_media_server``) only when RTC is asked for."""
+    if not rtc_conf.RTC_MEDIA_SERVER:
+        return []
+    return [("rtc-media", [python, str(Path(settings.BASE_DIR) / "manage.py"), "rtc_media_server"])]
 
 
 def sip_edge_children(python: str) -> list[tuple[str, list[str]]]:
