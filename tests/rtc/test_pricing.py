@@ -27,5 +27,5 @@ def test_a_plan_prices_audio_minutes_and_never_test_minutes(tenant, app):
     invoice = invoice_refresh(tenant_id=tenant.pk, period_start=OCT)
     line = invoice.lines.get(meter="rtc_participant_minutes")
     assert line.quantity == 5
-    assert line.amount_minor == 2  # 5 × 0.004 EUR = 0.02 EUR
+    assert line.amount_minor == 2  # 5 * 0.004 EUR = 0.02 EUR
     assert invoice_upcoming(tenant_id=tenant.pk)["total"] == "0.02"
