@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
 from cpaas.rtc import services
-from cpaas.rtc.models import Room
-from cpaas.rtc.serializers import JoinIn, LeaveIn, RoomCreateIn, TokenCreateIn, participant_out, room_out
+from cpaas.rtc.models import Participant, Room
+from cpaas.rtc.serializers import JoinIn, LeaveIn, MuteIn, RoomCreateIn, TokenCreateIn, participant_out, room_out
 
 
 def _parse(serializer_class, data) -> dict:
@@ -66,6 +66,30 @@ class TokenCreateView(ApiView):
         room = self.get_scoped(Room, rtc_room_id, message=f"No such RTC room: {rtc_room_id}")
         token = services.token_create(room=room, **_parse(TokenCreateIn, request.data))
         return Response(token, status=status.HTTP_201_CREATED)
+
+
+class ParticipantView(ApiView):
+    """Moderation of one participant of one room: kick (DELETE) and mute (POST .../mute)."""
+
+    product = "rtc"
+
+    def participant(self, rtc_room_id: str, participant_id: str) -> Participant:
+        room = self.get_scoped(Room, rtc_room_id, message=f"No such RTC room: {rtc_room_id}")
+        return self.get_scoped(Participant, participant_id, param="participant_id",
+                               queryset=Participant.objects.select_related("room__media_server").filter(room=room),
+                               message=f"No such participant in this room: {participant_id}")
+
+    @extend_schema(operation_id="rtc_participants_kick", responses={200: dict})
+    def delete(self, request, rtc_room_id: str, participant_id: str):
+        return Response(participant_out(services.kick(self.participant(rtc_room_id, participant_id))))
+
+
+class ParticipantMuteView(ParticipantView):
+    @extend_schema(operation_id="rtc_participants_mute", request=MuteIn, responses={200: dict})
+    def post(self, request, rtc_room_id: str, participant_id: str):
+        muted = _parse(MuteIn, request.data)["muted"]
+        participant = services.mute(self.participant(rtc_room_id, participant_id), muted=muted)
+        return Response({**participant_out(participant), "muted": muted})
 
 
 class JoinView(APIView):

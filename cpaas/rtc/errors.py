@@ -10,5 +10,6 @@ CODES = {
     "rtc_token_invalid": (401, "authentication_error", False),
     "rtc_token_expired": (401, "authentication_error", False),
     "rtc_privilege_missing": (403, "permission_error", False),
+    "rtc_participant_left": (409, "invalid_request_error", False),
 }
 register_codes(CODES)

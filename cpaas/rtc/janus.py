@@ -88,6 +88,10 @@ class Janus:
     def participants(self, room: str) -> list[dict[str, Any]]:
         return self.request({"request": "listparticipants", "room": room}).get("participants", [])
 
+    def mute(self, room: str, participant_id: str, *, muted: bool) -> None:
+        """Moderation: (un)mute a participant in the mix (it cannot undo this: it holds no handle)."""
+        self.request({"request": "mute" if muted else "unmute", "room": room, "id": participant_id})
+
     def join(self, room: str, *, participant_id: str, display: str, offer_sdp: str, muted: bool) -> Joined:
         """Join ``room`` with the client's SDP offer; returns the held session and Janus's answer.
 

@@ -38,6 +38,10 @@ class JoinIn(serializers.Serializer):
     sdp = serializers.CharField(max_length=65536)
 
 
+class MuteIn(serializers.Serializer):
+    muted = serializers.BooleanField()
+
+
 class LeaveIn(serializers.Serializer):
     token = serializers.CharField(max_length=4096)
 

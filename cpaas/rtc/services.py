@@ -154,6 +154,28 @@ def _leave(participant: Participant, *, reason: str) -> None:
             idempotency_key=f"rtc-left-{participant.id}", livemode=participant.mode == "live")
 
 
+def kick(participant: Participant) -> Participant:
+    """Drop a participant now (the app's moderation); its token still works until it expires."""
+    with transaction.atomic():
+        _leave(participant, reason="kicked")
+    participant.refresh_from_db()
+    return participant
+
+
+def mute(participant: Participant, *, muted: bool) -> Participant:
+    """Take a live participant's audio out of the mix (or put it back, if its token may publish)."""
+    if participant.left_at is not None:
+        raise ApiError("This participant has left.", code="rtc_participant_left", param="participant_id")
+    if not muted and "publish_audio" not in participant.privileges:
+        raise ApiError("This participant's token may not publish audio.", code="rtc_privilege_missing",
+                       param="muted")
+    try:
+        janus_for(participant.room.media_server).mute(participant.room_id, participant.id, muted=muted)
+    except (MediaServerDown, JanusError):
+        raise unavailable() from None
+    return participant
+
+
 def leave(*, token: str, participant_id: str, reason: str = "left") -> Participant:
     """The token holder leaves (its own participant only)."""
     grant = token_verify(token)

@@ -22,7 +22,7 @@ from cpaas.im import services as im_services
 from cpaas.im.models import Conversation, ImToken, ImUser, Member
 from cpaas.im.models import Message as ImMessage
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
-from cpaas.rtc.models import MediaServer
+from cpaas.rtc.models import MediaServer, Participant
 from cpaas.rtc.models import Room as RtcRoom
 from cpaas.sip_edge.models import SipEndpoint
 from cpaas.sip_edge.services import endpoint_create as sip_endpoint_create
@@ -70,6 +70,7 @@ BODIES = {
     ("im-group-mute", "post"): {"duration": 60},
     ("usage-event-void", "post"): {"reason": "not mine"},
     ("sip-endpoint-detail", "patch"): {"enabled": False},
+    ("rtc-room-participant-mute", "post"): {"muted": True},
 }
 
 
@@ -137,6 +138,8 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
     media_server = MediaServer.objects.create(name="iso", api_url="http://127.0.0.1:9/janus", admin_key="k")
     rtc_room = RtcRoom.objects.create(tenant=tenant, app=app, mode="live", name="live rtc", kind="audio",
                                       max_participants=2, media_server=media_server)
+    rtc_participant = Participant.objects.create(room=rtc_room, tenant=tenant, app=app, mode="live", identity="live-p",
+                                                 janus_session=1, janus_handle=2, expires_at=now + timedelta(hours=1))
     usage = UsageEvent.objects.create(tenant_id=tenant.pk, app=app, meter="sms_segments", quantity=1,
                                       occurred_at=now, idempotency_key="iso-live-usage")
     ids = {
@@ -145,6 +148,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
         "event_id": event.pk, "user_id": alice.user_id, "token_id": token.pk, "group_id": group.pk,
         "room_id": room.pk, "conversation_id": group.pk, "invoice_id": invoice.pk, "credit_note_id": note.pk,
         "sip_endpoint_id": sip_endpoint.pk, "rtc_room_id": rtc_room.pk,
+        "participant_id": rtc_participant.pk,
     }
     per_route = {"usage-event-void": {"event_id": usage.pk}, "im-message-recall": {"message_id": sent.message["id"]}}
     bodies = dict(BODIES)
@@ -163,7 +167,8 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
 
 
 SNAPSHOT_MODELS = (Message, PhoneNumber, SenderPool, Call, Recording, Endpoint, Delivery, Event, ImUser, ImToken,
-                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint, RtcRoom)
+                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint, RtcRoom,
+                   Participant)
 
 
 def snapshot(world) -> dict:

@@ -143,3 +143,30 @@ def test_test_mode_minutes_are_recorded_as_test_usage(janus, loop, api):
         loop.run(peer.close())
     usage = UsageEvent.objects.get(meter="rtc_participant_minutes")
     assert usage.mode == "test"  # kept and shown, never invoiced (billing rates live usage only)
+
+
+def test_the_app_mutes_and_kicks_a_participant(janus, loop, live_api):
+    r = room(live_api)
+    loud, ear = loop.run(RtcPeer.create(440)), loop.run(RtcPeer.create(660))
+    try:
+        speaker = join(loop, loud, token(live_api, r["id"], "loud")).json()
+        assert join(loop, ear, token(live_api, r["id"], "ear")).status_code == 201
+        assert wait_until(lambda: ear.loud_frames > 25, 15)
+        base = f"/v1/rtc/rooms/{r['id']}/participants/{speaker['id']}"
+        assert live_api.post(f"{base}/mute", {"muted": True}, format="json").status_code == 200
+        time.sleep(0.5)
+        ear.reset()
+        time.sleep(1.0)
+        assert ear.frames > 25 and ear.loud_frames == 0, (ear.frames, ear.loud_frames)
+
+        kicked = live_api.delete(base)
+        assert kicked.status_code == 200 and kicked.json()["left_reason"] == "kicked"
+        janus_api = Janus(janus.server.api_url, janus.server.admin_key)
+        assert wait_until(lambda: [p["display"] for p in janus_api.participants(r["id"])] == ["ear"])
+        gone = live_api.post(f"{base}/mute", {"muted": False}, format="json")
+        assert gone.status_code == 409 and gone.json()["error"]["code"] == "rtc_participant_left"
+        other = live_api.delete(f"/v1/rtc/rooms/{r['id']}/participants/rtcp_01JD0000000000000000000000")
+        assert other.status_code == 404 and other.json()["error"]["param"] == "participant_id"
+    finally:
+        loop.run(loud.close())
+        loop.run(ear.close())
