@@ -68,6 +68,16 @@ class TokenCreateView(ApiView):
         return Response(token, status=status.HTTP_201_CREATED)
 
 
+class TokenRevokeView(ApiView):
+    product = "rtc"
+
+    @extend_schema(operation_id="rtc_tokens_revoke", responses={200: dict})
+    def delete(self, request, rtc_room_id: str, rtc_token_id: str):
+        room = self.get_scoped(Room, rtc_room_id, message=f"No such RTC room: {rtc_room_id}")
+        dropped = services.token_revoke(room=room, token_id=rtc_token_id)
+        return Response({"id": rtc_token_id, "object": "rtc_token", "revoked": True, "participants_dropped": dropped})
+
+
 class ParticipantView(ApiView):
     """Moderation of one participant of one room: kick (DELETE) and mute (POST .../mute)."""
 

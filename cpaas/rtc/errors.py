@@ -9,6 +9,7 @@ CODES = {
     "room_full": (409, "invalid_request_error", True),
     "rtc_token_invalid": (401, "authentication_error", False),
     "rtc_token_expired": (401, "authentication_error", False),
+    "rtc_token_revoked": (401, "authentication_error", False),
     "rtc_privilege_missing": (403, "permission_error", False),
     "rtc_participant_left": (409, "invalid_request_error", False),
 }

@@ -8,7 +8,8 @@ _ROOM = {"type": "object", "required": ["room_id", "kind"],
 _PARTICIPANT = {"type": "object", "required": ["room_id", "participant_id", "identity"],
                 "properties": {"room_id": {"type": "string"}, "participant_id": {"type": "string"},
                                "identity": {"type": "string"}, "livemode": {"type": "boolean"},
-                               "reason": {"enum": ["left", "expired", "disconnected", "kicked", "room_closed"]},
+                               "reason": {"enum": ["left", "expired", "disconnected", "kicked", "revoked",
+                                                   "room_closed"]},
                                "duration_seconds": {"type": "integer"}}}
 
 EVENT_TYPES = [

@@ -59,15 +59,28 @@ class Participant(models.Model):
     mode = models.CharField(max_length=4)
     scoping = Scoping.app()
     identity = models.CharField(max_length=64)
+    token_id = models.CharField(max_length=40, default="")  # the token it joined with (revocation drops it)
     privileges = models.JSONField(default=list)
     janus_session = models.BigIntegerField()
     janus_handle = models.BigIntegerField()
     joined_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True)
-    left_reason = models.CharField(max_length=16, blank=True, default="")  # left, expired, disconnected, room_closed
+    # left, expired, disconnected, kicked, revoked, room_closed
+    left_reason = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         db_table = "rtc_participant"
         indexes = [models.Index(fields=["room", "left_at"], name="rtc_participant_room_idx"),
                    models.Index(fields=["left_at", "expires_at"], name="rtc_participant_expiry_idx")]
+
+
+class RevokedToken(models.Model):
+    """A token refused at join before its expiry; reached only through its (scoped) room."""
+
+    token_id = models.CharField(max_length=40, primary_key=True)
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="revoked_tokens")
+    revoked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "rtc_revoked_token"

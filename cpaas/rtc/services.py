@@ -18,10 +18,11 @@ from django.utils import timezone
 
 import billing
 from cpaas.core.errors import ApiError
+from cpaas.core.ids import looks_like, new_id
 from cpaas.core.scoping import Principal
 from cpaas.rtc import conf
 from cpaas.rtc.janus import Janus, JanusError, MediaServerDown
-from cpaas.rtc.models import MediaServer, Participant, Room
+from cpaas.rtc.models import MediaServer, Participant, RevokedToken, Room
 from cpaas.rtc.placement import server_for_new_room, unavailable
 from cpaas.rtc.tokens import Grant, token_sign, token_verify
 from cpaas.tenants.models import App
@@ -86,8 +87,10 @@ def token_create(*, room: Room, identity: str, privileges: list[str], ttl_second
     if room.status != "open":
         raise ApiError("This room is closed.", code="rtc_room_closed")
     expires_at = int(time.time()) + ttl_seconds
-    grant = Grant(room.id, room.app_id, room.mode, identity, tuple(dict.fromkeys(privileges)), expires_at)
-    return {"object": "rtc_token", "token": token_sign(grant), "room_id": room.id, "identity": identity,
+    grant = Grant(room.id, room.app_id, room.mode, identity, tuple(dict.fromkeys(privileges)), expires_at,
+                  new_id("rtctok"))
+    return {"id": grant.token_id, "object": "rtc_token", "token": token_sign(grant), "room_id": room.id,
+            "identity": identity,
             "privileges": list(grant.privileges),
             "expires_at": datetime.fromtimestamp(expires_at, tz=UTC).isoformat()}
 
@@ -105,6 +108,8 @@ def join(*, token: str, offer_sdp: str) -> tuple[Participant, str]:
         "media_server", "app").first()
     if room is None:
         raise ApiError("No such RTC room.", code="not_found", param="token")
+    if RevokedToken.objects.filter(pk=grant.token_id).exists():
+        raise ApiError("This RTC token was revoked.", code="rtc_token_revoked", param="token")
     janus = janus_for(room.media_server)
     with transaction.atomic():
         room = Room.objects.select_for_update().select_related("media_server", "app").get(pk=room.pk)
@@ -116,7 +121,8 @@ def join(*, token: str, offer_sdp: str) -> tuple[Participant, str]:
                            code="room_full")
         participant = Participant(
             room=room, tenant_id=room.tenant_id, app_id=room.app_id, mode=room.mode, identity=grant.identity,
-            privileges=list(grant.privileges), expires_at=datetime.fromtimestamp(grant.expires_at, tz=UTC))
+            token_id=grant.token_id, privileges=list(grant.privileges),
+            expires_at=datetime.fromtimestamp(grant.expires_at, tz=UTC))
         try:
             joined = janus.join(room.id, participant_id=participant.id, display=grant.identity, offer_sdp=offer_sdp,
                                 muted="publish_audio" not in grant.privileges)
@@ -162,6 +168,23 @@ def kick(participant: Participant) -> Participant:
     return participant
 
 
+def token_revoke(*, room: Room, token_id: str) -> int:
+    """Refuse the token from now on and drop its live participants; returns how many were dropped.
+
+    Tokens are not stored (decision 1502): any well-formed id is recorded, revoking twice is fine.
+    """
+    if not looks_like(token_id, "rtctok"):
+        raise ApiError(f"No such RTC token: {token_id}", code="not_found", param="token_id", status=404)
+    RevokedToken.objects.get_or_create(token_id=token_id, defaults={"room": room})
+    dropped = 0
+    for participant in Participant.objects.select_related("room__media_server").filter(
+            room=room, token_id=token_id, left_at__isnull=True):
+        with transaction.atomic():
+            _leave(participant, reason="revoked")
+        dropped += 1
+    return dropped
+
+
 def mute(participant: Participant, *, muted: bool) -> Participant:
     """Take a live participant's audio out of the mix (or put it back, if its token may publish)."""
     if participant.left_at is not None:
@@ -179,6 +202,8 @@ def mute(participant: Participant, *, muted: bool) -> Participant:
 def leave(*, token: str, participant_id: str, reason: str = "left") -> Participant:
     """The token holder leaves (its own participant only)."""
     grant = token_verify(token)
+    if RevokedToken.objects.filter(pk=grant.token_id).exists():
+        raise ApiError("This RTC token was revoked.", code="rtc_token_revoked", param="token")
     participant = Participant.objects.select_related("room__media_server").filter(
         pk=participant_id, room_id=grant.room_id, app_id=grant.app_id, mode=grant.mode,
         identity=grant.identity).first()

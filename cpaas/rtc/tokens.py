@@ -26,11 +26,13 @@ class Grant:
     identity: str
     privileges: tuple[str, ...]
     expires_at: int  # unix seconds
+    token_id: str = ""  # rtctok_…: what revocation names
 
 
 def token_sign(grant: Grant) -> str:
     return "rtct_" + signing.dumps({"r": grant.room_id, "a": grant.app_id, "m": grant.mode, "i": grant.identity,
-                                    "p": list(grant.privileges), "x": grant.expires_at}, salt=SALT, compress=True)
+                                    "p": list(grant.privileges), "x": grant.expires_at,
+                                    "j": grant.token_id}, salt=SALT, compress=True)
 
 
 def token_verify(token: str, *, now: float | None = None) -> Grant:
@@ -39,7 +41,7 @@ def token_verify(token: str, *, now: float | None = None) -> Grant:
         raise ApiError("This is not an RTC token.", code="rtc_token_invalid", param="token")
     try:
         data = signing.loads(token[5:], salt=SALT)
-        grant = Grant(data["r"], data["a"], data["m"], data["i"], tuple(data["p"]), int(data["x"]))
+        grant = Grant(data["r"], data["a"], data["m"], data["i"], tuple(data["p"]), int(data["x"]), data["j"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise ApiError("The RTC token's signature does not verify.", code="rtc_token_invalid",
                        param="token") from None

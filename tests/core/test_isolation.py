@@ -148,7 +148,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
         "event_id": event.pk, "user_id": alice.user_id, "token_id": token.pk, "group_id": group.pk,
         "room_id": room.pk, "conversation_id": group.pk, "invoice_id": invoice.pk, "credit_note_id": note.pk,
         "sip_endpoint_id": sip_endpoint.pk, "rtc_room_id": rtc_room.pk,
-        "participant_id": rtc_participant.pk,
+        "participant_id": rtc_participant.pk, "rtc_token_id": "rtctok_01JD0000000000000000000000",
     }
     per_route = {"usage-event-void": {"event_id": usage.pk}, "im-message-recall": {"message_id": sent.message["id"]}}
     bodies = dict(BODIES)

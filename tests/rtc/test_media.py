@@ -170,3 +170,25 @@ def test_the_app_mutes_and_kicks_a_participant(janus, loop, live_api):
     finally:
         loop.run(loud.close())
         loop.run(ear.close())
+
+
+def test_a_revoked_token_drops_its_live_participant_and_cannot_join_again(janus, loop, live_api):
+    r = room(live_api)
+    minted = live_api.post(f"/v1/rtc/rooms/{r['id']}/tokens",
+                           {"identity": "guest", "privileges": ["publish_audio", "subscribe"], "ttl_seconds": 600},
+                           format="json").json()
+    peer = loop.run(RtcPeer.create())
+    try:
+        joined = join(loop, peer, minted["token"])
+        assert joined.status_code == 201
+        revoked = live_api.delete(f"/v1/rtc/rooms/{r['id']}/tokens/{minted['id']}")
+        assert revoked.status_code == 200 and revoked.json()["participants_dropped"] == 1
+        assert Participant.objects.get(pk=joined.json()["id"]).left_reason == "revoked"
+        janus_api = Janus(janus.server.api_url, janus.server.admin_key)
+        assert wait_until(lambda: janus_api.participants(r["id"]) == [])
+        again = join(loop, loop.run(RtcPeer.create()), minted["token"])
+        assert again.status_code == 401 and again.json()["error"]["code"] == "rtc_token_revoked"
+        bad = live_api.delete(f"/v1/rtc/rooms/{r['id']}/tokens/not-a-token")
+        assert bad.status_code == 404 and bad.json()["error"]["param"] == "token_id"
+    finally:
+        loop.run(peer.close())
