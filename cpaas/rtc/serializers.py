@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from cpaas.rtc import conf
@@ -15,6 +16,11 @@ class RoomCreateIn(serializers.Serializer):
     max_participants = serializers.IntegerField(min_value=1)
     record = serializers.BooleanField(required=False, default=False)
     ends_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    def validate_ends_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.")
+        return value
 
     def validate_max_participants(self, value: int) -> int:
         if value > conf.RTC_MAX_PARTICIPANTS:

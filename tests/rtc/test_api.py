@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from cpaas.core.errors import ApiError
+from cpaas.rtc import services
+from cpaas.rtc.janus import Janus, JanusError
 from cpaas.rtc.models import MediaServer, Room
 from cpaas.rtc.tokens import Grant, token_sign, token_verify
 from tests.conftest import client_for
 from tests.rtc.conftest import free_port, needs_janus
+from webhooks.models import Event
 
 
 def error(response, status: int, code: str, param: str | None = None) -> dict:
@@ -101,3 +106,30 @@ def test_rooms_are_scoped_by_app_and_mode(janus, api, other_api, provisioned):
     assert api.delete(f"/v1/rtc/rooms/{room_id}").json()["status"] == "closed"
     error(api.post(f"/v1/rtc/rooms/{room_id}/tokens", {"identity": "a", "privileges": ["subscribe"],
                                                        "ttl_seconds": 60}, format="json"), 409, "rtc_room_closed")
+
+
+def test_the_rtc_events_are_in_the_catalog(api):
+    types = {t["type"] for t in api.get("/v1/event-types").json()["data"]}
+    assert {"rtc.room.started", "rtc.room.ended", "rtc.participant.joined", "rtc.participant.left"} <= types
+
+
+def test_ends_at_must_be_in_the_future(api, down_server):
+    response = api.post("/v1/rtc/rooms", {"name": "x", "kind": "audio", "max_participants": 2,
+                                          "ends_at": "2020-01-01T00:00:00Z"}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["param"] == "ends_at"
+
+
+@needs_janus
+def test_a_room_past_its_end_time_is_closed_by_the_sweep(janus, api, provisioned):
+    ends = timezone.now() + timedelta(hours=1)
+    created = api.post("/v1/rtc/rooms", {"name": "class", "kind": "audio", "max_participants": 2,
+                                         "ends_at": ends.isoformat()}, format="json")
+    assert created.status_code == 201, created.content
+    services.drop_expired(now=ends - timedelta(seconds=1))
+    assert api.get(f"/v1/rtc/rooms/{created.json()['id']}").json()["status"] == "open"
+    services.drop_expired(now=ends + timedelta(seconds=1))
+    assert api.get(f"/v1/rtc/rooms/{created.json()['id']}").json()["status"] == "closed"
+    ended = Event.objects.get(app=provisioned.app, type="rtc.room.ended")
+    assert ended.data["reason"] == "ended_at" and ended.data["livemode"] is False
+    with pytest.raises(JanusError):  # gone from the media server too
+        Janus(janus.server.api_url, janus.server.admin_key).participants(created.json()["id"])
