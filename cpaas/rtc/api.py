@@ -6,16 +6,19 @@ API key: a browser or app holds the token, never a key (decision 1501).
 
 from __future__ import annotations
 
+from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cpaas.core.errors import ApiError
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
 from cpaas.rtc import services
 from cpaas.rtc.models import Participant, Room
 from cpaas.rtc.serializers import JoinIn, LeaveIn, MuteIn, RoomCreateIn, TokenCreateIn, participant_out, room_out
+from cpaas.voice.storage import recordings_storage
 
 
 def _parse(serializer_class, data) -> dict:
@@ -58,6 +61,24 @@ class RoomDetailView(ApiView):
         return Response(_rooms_out([room])[0])
 
 
+class RecordingView(ApiView):
+    product = "rtc"
+
+    @extend_schema(operation_id="rtc_rooms_recording", responses={(200, "audio/wav"): bytes})
+    def get(self, request, rtc_room_id: str):
+        room = self.get_scoped(Room, rtc_room_id, message=f"No such RTC room: {rtc_room_id}")
+        if not room.recording_name:
+            raise ApiError("This room has no recording (yet: it is stored when the room closes).",
+                           code="not_found", param="rtc_room_id", status=404)
+        return FileResponse(recordings_storage().open(room.recording_name, "rb"), content_type="audio/wav",
+                            filename=f"{room.id}.wav")
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, FileResponse):
+            return response
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
 class TokenCreateView(ApiView):
     product = "rtc"
 
@@ -78,7 +99,7 @@ class TokenRevokeView(ApiView):
         return Response({"id": rtc_token_id, "object": "rtc_token", "revoked": True, "participants_dropped": dropped})
 
 
-class ParticipantView(ApiView):
+class _ParticipantBase(ApiView):
     """Moderation of one participant of one room: kick (DELETE) and mute (POST .../mute)."""
 
     product = "rtc"
@@ -89,12 +110,14 @@ class ParticipantView(ApiView):
                                queryset=Participant.objects.select_related("room__media_server").filter(room=room),
                                message=f"No such participant in this room: {participant_id}")
 
+
+class ParticipantView(_ParticipantBase):
     @extend_schema(operation_id="rtc_participants_kick", responses={200: dict})
     def delete(self, request, rtc_room_id: str, participant_id: str):
         return Response(participant_out(services.kick(self.participant(rtc_room_id, participant_id))))
 
 
-class ParticipantMuteView(ParticipantView):
+class ParticipantMuteView(_ParticipantBase):
     @extend_schema(operation_id="rtc_participants_mute", request=MuteIn, responses={200: dict})
     def post(self, request, rtc_room_id: str, participant_id: str):
         muted = _parse(MuteIn, request.data)["muted"]

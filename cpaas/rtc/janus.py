@@ -72,10 +72,14 @@ class Janus:
         finally:
             self.destroy(session)
 
-    def room_create(self, room: str, *, description: str, max_participants: int) -> None:
-        self.request({"request": "create", "room": room, "admin_key": self.admin_key, "permanent": False,
-                      "description": description[:100], "is_private": True, "sampling_rate": 48000,
-                      "audiolevel_event": False, "default_prebuffering": 4})
+    def room_create(self, room: str, *, description: str, max_participants: int, record_file: str = "") -> None:
+        """A private room; ``record_file``: Janus writes the room's mix there as WAV until it is destroyed."""
+        body = {"request": "create", "room": room, "admin_key": self.admin_key, "permanent": False,
+                "description": description[:100], "is_private": True, "sampling_rate": 48000,
+                "audiolevel_event": False, "default_prebuffering": 4}
+        if record_file:
+            body.update(record=True, record_file=record_file)
+        self.request(body)
 
     def room_destroy(self, room: str) -> None:
         """Destroy the room; every participant in it is dropped by Janus. Gone already is fine."""

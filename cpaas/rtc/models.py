@@ -22,6 +22,9 @@ class MediaServer(models.Model):
     admin_key = models.CharField(max_length=128)  # the plugins' admin_key: only the platform creates rooms
     enabled = models.BooleanField(default=True)
     capacity = models.PositiveIntegerField(default=100)  # open rooms it takes before placement skips it
+    # Where Janus writes room recordings, readable by the platform (same host or a shared mount);
+    # empty: this server takes no recorded rooms.
+    record_dir = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -43,6 +46,8 @@ class Room(models.Model):
     media_server = models.ForeignKey(MediaServer, on_delete=models.PROTECT, related_name="rooms")
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True)
+    recording_name = models.CharField(max_length=300, blank=True, default="")  # in the recordings storage
+    recording_bytes = models.PositiveIntegerField(default=0)
 
     class Meta:
         db_table = "rtc_room"

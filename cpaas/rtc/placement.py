@@ -16,8 +16,12 @@ def unavailable() -> ApiError:
     return ApiError("No RTC media server is available; try again shortly.", code="rtc_unavailable")
 
 
-def server_for_new_room() -> MediaServer:
-    server = (MediaServer.objects.filter(enabled=True)
+def server_for_new_room(*, record: bool = False) -> MediaServer:
+    """A server for a new room; a recorded room needs one with a ``record_dir``."""
+    servers = MediaServer.objects.filter(enabled=True)
+    if record:
+        servers = servers.exclude(record_dir="")
+    server = (servers
               .annotate(open_rooms=Count("rooms", filter=Q(rooms__status="open")))
               .filter(open_rooms__lt=F("capacity")).order_by("open_rooms", "id").first())
     if server is None:

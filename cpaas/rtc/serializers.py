@@ -64,4 +64,6 @@ def room_out(room: Room, participants: list[Participant]) -> dict:
             "ends_at": room.ends_at.isoformat() if room.ends_at else None, "status": room.status,
             "livemode": room.mode == "live", "created_at": room.created_at.isoformat(),
             "closed_at": room.closed_at.isoformat() if room.closed_at else None,
+            "recording": ({"url": f"/v1/rtc/rooms/{room.id}/recording", "size_bytes": room.recording_bytes,
+                           "content_type": "audio/wav"} if room.recording_name else None),
             "participants": [participant_out(p) for p in participants]}

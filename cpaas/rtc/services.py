@@ -12,7 +12,9 @@ import math
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
+from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,6 +28,7 @@ from cpaas.rtc.models import MediaServer, Participant, RevokedToken, Room
 from cpaas.rtc.placement import server_for_new_room, unavailable
 from cpaas.rtc.tokens import Grant, token_sign, token_verify
 from cpaas.tenants.models import App
+from cpaas.voice.storage import recordings_storage  # calls' and rooms' recordings share one backend
 from webhooks import publish
 
 METER = "rtc_participant_minutes"
@@ -44,14 +47,13 @@ def room_create(*, principal: Principal, name: str, kind: str, max_participants:
     if kind != "audio":
         raise ApiError("Only `audio` rooms are built yet; `video` rooms are not.", code="rtc_kind_unsupported",
                        param="kind")
-    if record:
-        raise ApiError("Room recording is not built yet.", code="rtc_kind_unsupported", param="record")
-    server = server_for_new_room()
+    server = server_for_new_room(record=record)
     room = Room(tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode, name=name, kind=kind,
                 max_participants=max_participants, record=record, ends_at=ends_at, media_server=server)
     janus = janus_for(server)
     try:
-        janus.room_create(room.id, description=name, max_participants=max_participants)
+        janus.room_create(room.id, description=name, max_participants=max_participants,
+                          record_file=str(Path(server.record_dir) / f"{room.id}.wav") if record else "")
     except (MediaServerDown, JanusError):
         raise unavailable() from None
     try:
@@ -80,7 +82,27 @@ def room_close(room: Room, *, reason: str = "closed") -> Room:
     # a server that is down holds no room any more; ours is closed either way
     with contextlib.suppress(MediaServerDown, JanusError):
         janus_for(room.media_server).room_destroy(room.id)
+    if room.record:
+        recording_store(room)
     return room
+
+
+def recording_store(room: Room) -> bool:
+    """Move the closed room's WAV (Janus finalizes it on destroy) into the recordings storage and
+    publish ``rtc.recording.ready``; False when there is none (nobody spoke, or the server died)."""
+    source = Path(room.media_server.record_dir) / f"{room.id}.wav"
+    if room.recording_name or not source.is_file():
+        return False
+    with source.open("rb") as handle:
+        name = recordings_storage().save(f"rtc/{room.app_id}/{room.id}.wav", File(handle))
+    size = source.stat().st_size
+    with transaction.atomic():
+        Room.objects.filter(pk=room.pk).update(recording_name=name, recording_bytes=size)
+        room.recording_name, room.recording_bytes = name, size
+        publish(room.app, "rtc.recording.ready", _room_data(room, size_bytes=size),
+                idempotency_key=f"rtc-recording-{room.id}", livemode=room.mode == "live")
+    source.unlink(missing_ok=True)
+    return True
 
 
 def token_create(*, room: Room, identity: str, privileges: list[str], ttl_seconds: int) -> dict:

@@ -7,6 +7,7 @@ from cpaas.rtc import api
 urlpatterns = [
     path("rtc/rooms", api.RoomListView.as_view(), name="rtc-rooms"),
     path("rtc/rooms/<str:rtc_room_id>", api.RoomDetailView.as_view(), name="rtc-room-detail"),
+    path("rtc/rooms/<str:rtc_room_id>/recording", api.RecordingView.as_view(), name="rtc-room-recording"),
     path("rtc/rooms/<str:rtc_room_id>/tokens", api.TokenCreateView.as_view(), name="rtc-room-tokens"),
     path("rtc/rooms/<str:rtc_room_id>/tokens/<str:rtc_token_id>", api.TokenRevokeView.as_view(),
          name="rtc-room-token"),

@@ -137,7 +137,9 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
     sip_endpoint = sip_endpoint_create(principal=Scope(tenant.pk, app.pk, "live"), username="live-desk").endpoint
     media_server = MediaServer.objects.create(name="iso", api_url="http://127.0.0.1:9/janus", admin_key="k")
     rtc_room = RtcRoom.objects.create(tenant=tenant, app=app, mode="live", name="live rtc", kind="audio",
-                                      max_participants=2, media_server=media_server)
+                                      max_participants=2, media_server=media_server, record=True,
+                                      recording_name="live-rtc.wav", recording_bytes=4)
+    (tmp_path / "live-rtc.wav").write_bytes(b"RIFF")
     rtc_participant = Participant.objects.create(room=rtc_room, tenant=tenant, app=app, mode="live", identity="live-p",
                                                  janus_session=1, janus_handle=2, expires_at=now + timedelta(hours=1))
     usage = UsageEvent.objects.create(tenant_id=tenant.pk, app=app, meter="sms_segments", quantity=1,

@@ -18,6 +18,8 @@ import pytest
 from cpaas.rtc import process
 from cpaas.rtc.janus_config import JANUS_BINARY, JanusPorts
 from cpaas.rtc.models import MediaServer
+from cpaas.voice import conf as voice_conf
+from cpaas.voice.storage import recordings_storage
 
 needs_janus = pytest.mark.skipif(not shutil.which(JANUS_BINARY),
                                  reason="janus not installed (make test installs it: apt-get install janus)")
@@ -36,14 +38,19 @@ class RunningJanus:
 
 
 @pytest.fixture
-def janus(db, tmp_path) -> Iterator[RunningJanus]:
+def janus(db, tmp_path, monkeypatch) -> Iterator[RunningJanus]:
     base = random.Random().randrange(20000, 30000, 200)
     ports = JanusPorts(http=free_port(), admin=free_port(), rtp_min=base, rtp_max=base + 199)
     admin_key = secrets.token_hex(8)
     with process.start(tmp_path / "janus", ports=ports, admin_secret=secrets.token_hex(8), admin_key=admin_key):
+        record_dir = tmp_path / "recordings"
+        record_dir.mkdir()
+        monkeypatch.setattr(voice_conf, "VOICE_RECORDINGS_STORAGE_OPTIONS", {"location": str(tmp_path / "store")})
+        recordings_storage.cache_clear()
         server = MediaServer.objects.create(name="janus-test", api_url=f"http://127.0.0.1:{ports.http}/janus",
-                                            admin_key=admin_key)
+                                            admin_key=admin_key, record_dir=str(record_dir))
         yield RunningJanus(server, ports)
+    recordings_storage.cache_clear()
 
 
 class LoopThread:

@@ -55,11 +55,11 @@ def test_bad_room_bodies_name_the_param(api, down_server, body, param):
     assert response.status_code == 400 and response.json()["error"]["param"] == param, response.content
 
 
-def test_video_and_recording_are_refused_as_not_built(api, down_server):
+def test_video_is_refused_as_not_built_and_recording_needs_a_server_that_records(api, down_server):
     error(api.post("/v1/rtc/rooms", {"name": "x", "kind": "video", "max_participants": 2}, format="json"),
           400, "rtc_kind_unsupported", "kind")
     error(api.post("/v1/rtc/rooms", {"name": "x", "kind": "audio", "max_participants": 2, "record": True},
-                   format="json"), 400, "rtc_kind_unsupported", "record")
+                   format="json"), 503, "rtc_unavailable")  # the only server has no record_dir
 
 
 def test_unknown_room_is_404(api, db):

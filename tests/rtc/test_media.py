@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import math
 import time
+import wave
+from array import array
 
 import pytest
 
@@ -192,3 +196,32 @@ def test_a_revoked_token_drops_its_live_participant_and_cannot_join_again(janus,
         assert bad.status_code == 404 and bad.json()["error"]["param"] == "token_id"
     finally:
         loop.run(peer.close())
+
+
+def test_a_recorded_room_leaves_a_downloadable_wav_of_the_mix(janus, loop, live_api, provisioned):
+    r = room(live_api, record=True)
+    alice, bob = loop.run(RtcPeer.create(440)), loop.run(RtcPeer.create(660))
+    try:
+        assert join(loop, alice, token(live_api, r["id"], "alice")).status_code == 201
+        assert join(loop, bob, token(live_api, r["id"], "bob")).status_code == 201
+        assert wait_until(lambda: alice.loud_frames > 50 and bob.loud_frames > 50, 15)
+        missing = live_api.get(f"/v1/rtc/rooms/{r['id']}/recording")
+        assert missing.status_code == 404  # stored when the room closes
+        closed = live_api.delete(f"/v1/rtc/rooms/{r['id']}").json()
+    finally:
+        loop.run(alice.close())
+        loop.run(bob.close())
+    assert closed["recording"]["size_bytes"] > 44
+    download = live_api.get(closed["recording"]["url"])
+    assert download.status_code == 200 and download["Content-Type"] == "audio/wav"
+    with wave.open(io.BytesIO(b"".join(download.streaming_content))) as wav:
+        assert wav.getsampwidth() == 2
+        seconds = wav.getnframes() / wav.getframerate()
+        samples = array("h", wav.readframes(wav.getnframes()))
+    assert seconds > 1.0
+    rms = math.sqrt(sum(v * v for v in samples) / len(samples))
+    assert rms > 500, rms
+    ready = Event.objects.get(app=provisioned.app, type="rtc.recording.ready")
+    assert ready.data["room_id"] == r["id"] and ready.data["size_bytes"] == closed["recording"]["size_bytes"]
+    other = client_for(provisioned.test_key.secret).get(closed["recording"]["url"])
+    assert other.status_code == 404  # the test key cannot reach the live room's recording

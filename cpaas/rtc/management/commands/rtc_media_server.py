@@ -40,7 +40,10 @@ class Command(BaseCommand):
         workdir = Path(settings.VAR_DIR) / "rtc" / options["name"]
         write_janus_config(workdir, ports=ports, admin_secret=secrets.token_hex(16), admin_key=admin_key,
                            bind=options["bind"], interface=options["interface"])
+        record_dir = workdir / "recordings"
+        record_dir.mkdir(parents=True, exist_ok=True)
         MediaServer.objects.update_or_create(name=options["name"], defaults={
+            "record_dir": str(record_dir),
             "api_url": f"http://{options['bind']}:{ports.http}/janus", "admin_key": admin_key, "enabled": True,
             "capacity": options["capacity"]})
         # rooms of the previous run of this server are gone with its process
