@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cpaas.voice.builder import VoiceResponse
 from cpaas.voice.document import DocumentError, parse_document
+from cpaas_sdk.voice import VoiceResponse
 
 
 def only(xml: str):
