@@ -65,6 +65,16 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
+        """Cancel what is left (peers a test did not close), then stop the loop."""
+
+        async def cancel_rest() -> None:
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self.run(cancel_rest(), timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 

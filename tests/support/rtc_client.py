@@ -88,3 +88,7 @@ class RtcPeer:
 
     async def close(self) -> None:
         await self.pc.close()
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
