@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from cpaas.carriers.sip.trust import HEADER as TRUST_HEADER
+
 MODULES_DIR = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 
 
@@ -26,6 +28,10 @@ class EdgeConfig:
     sip_domain: str
     nonce_secret: str
     worker: tuple[str, int] | None = None
+    # Platform user agents on other ports (voice workers placing outbound calls) are trusted when they
+    # send from one of these networks AND carry a valid X-Cpaas-Trust token (decision 1140).
+    trusted_networks: tuple[str, ...] = ()
+    trust_secret: str = ""
     db_env: dict[str, str] = field(default_factory=dict)  # libpq's PGHOST/PGPORT for a unix socket
     failures_per_address: int = 20
     failures_per_username: int = 10
@@ -76,11 +82,29 @@ def render(config: EdgeConfig) -> str:
     return _TEMPLATE.format(
         c=config,
         domain_suffix="." + config.sip_domain,
-        worker_check=(f'if ($si == "{worker[0]}" && $sp == {worker[1]}) $var(from_worker) = 1;'
-                      if worker else "# no SIP worker configured"),
+        worker_check=_worker_check(config),
         worker_relay=(f'$du = "sip:{worker[0]}:{worker[1]}";' if worker else ""),
         no_worker="" if worker else 'sl_send_reply("480", "No SIP worker"); exit;',
     )
+
+
+def _worker_check(config: EdgeConfig) -> str:
+    """Sets ``$var(from_worker)``: the SIP worker by its exact address, or any platform UA sending
+    from a trusted network with the Call-ID's trust token (the edge strips the header before relaying)."""
+    lines = []
+    if config.worker:
+        lines.append(f'if ($si == "{config.worker[0]}" && $sp == {config.worker[1]}) $var(from_worker) = 1;')
+    if config.trusted_networks and config.trust_secret:
+        networks = " || ".join(f'is_in_subnet("$si", "{net}")' for net in config.trusted_networks)
+        secret = config.trust_secret
+        lines += [
+            f'if ($var(from_worker) == 0 && is_method("INVITE") && is_present_hf("{TRUST_HEADER}") && ({networks})) {{',
+            f'    $var(token) = "{secret}:" + $ci + ":{secret}";',
+            f'    if ($hdr({TRUST_HEADER}) == $(var(token){{s.sha256}})) $var(from_worker) = 1;',
+            f'    else xlog("L_WARN", "bad {TRUST_HEADER} from $si:$sp\\n");',
+            '}',
+        ]
+    return "\n    ".join(lines) or "# no SIP worker configured"
 
 
 # Doubled braces are literal braces (str.format). Kamailio 5.6 syntax.
@@ -118,6 +142,7 @@ loadmodule "auth_db.so"
 loadmodule "htable.so"
 loadmodule "pike.so"
 loadmodule "nathelper.so"
+loadmodule "ipops.so"
 loadmodule "kex.so"
 
 # Registrations: every read and write goes to PostgreSQL (db_mode 3), so the API sees them and a

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from cpaas.carriers.sip.trust import trust_secret_from
 from cpaas.sip_edge import conf
 from cpaas.sip_edge.kamailio import EdgeConfig, db_url_of, nonce_secret_from, render, split_address
 
@@ -33,16 +35,27 @@ def edge_config(**overrides) -> EdgeConfig:
         host, port = split_address(conf.SIP_EDGE_ADDRESS or "127.0.0.1:5060", name="SIP_EDGE_ADDRESS")
         worker = split_address(conf.SIP_WORKER_ADDRESS, name="SIP_WORKER_ADDRESS") if conf.SIP_WORKER_ADDRESS else None
         database = db_url_of(settings.DATABASES["default"])
+        networks = trusted_networks(conf.SIP_TRUSTED_NETWORKS, worker)
     except ValueError as exc:
         raise EdgeError(str(exc)) from None
     config = EdgeConfig(
         listen_host=host, listen_port=port, db_url=database.url, db_env=database.libpq_env, sip_domain=conf.SIP_DOMAIN,
         nonce_secret=nonce_secret_from(settings.SECRET_KEY), worker=worker,
+        trusted_networks=networks, trust_secret=trust_secret_from(settings.SECRET_KEY),
         failures_per_address=conf.SIP_AUTH_FAILURES_PER_ADDRESS,
         failures_per_username=conf.SIP_AUTH_FAILURES_PER_USERNAME,
         failure_window_seconds=conf.SIP_AUTH_FAILURE_WINDOW_SECONDS, max_expires=conf.SIP_REGISTER_MAX_EXPIRES,
     )
     return replace(config, **overrides)
+
+
+def trusted_networks(value: str, worker: tuple[str, int] | None) -> tuple[str, ...]:
+    """``SIP_TRUSTED_NETWORKS`` as CIDRs, the worker's host when empty; ValueError naming the setting."""
+    items = [item.strip() for item in value.split(",") if item.strip()] or ([worker[0]] if worker else [])
+    try:
+        return tuple(str(ipaddress.ip_network(item, strict=False)) for item in items)
+    except ValueError:
+        raise ValueError(f"SIP_TRUSTED_NETWORKS={value or worker!r} is not a list of IP networks") from None
 
 
 def write_config(config: EdgeConfig, workdir: Path) -> Path:

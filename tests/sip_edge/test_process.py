@@ -33,6 +33,19 @@ def test_the_worker_route_exists_only_when_a_worker_is_configured(monkeypatch):
     assert '$du = "sip:10.0.0.7:5070";' in with_worker and '$si == "10.0.0.7" && $sp == 5070' in with_worker
 
 
+def test_platform_uas_are_trusted_from_the_trusted_networks_with_a_token(monkeypatch):
+    """Decision 1140: the worker's host by default, SIP_TRUSTED_NETWORKS when set; a bad one names it."""
+    monkeypatch.setattr(conf, "SIP_WORKER_ADDRESS", "10.0.0.7:5070")
+    monkeypatch.setattr(conf, "SIP_TRUSTED_NETWORKS", "")
+    text = render(edge_config())
+    assert 'is_in_subnet("$si", "10.0.0.7/32")' in text and "$hdr(X-Cpaas-Trust) == $(var(token){s.sha256})" in text
+    monkeypatch.setattr(conf, "SIP_TRUSTED_NETWORKS", "10.1.0.0/16, 192.168.1.5")
+    assert edge_config().trusted_networks == ("10.1.0.0/16", "192.168.1.5/32")
+    monkeypatch.setattr(conf, "SIP_TRUSTED_NETWORKS", "voice-workers")
+    with pytest.raises(EdgeError, match="SIP_TRUSTED_NETWORKS"):
+        edge_config()
+
+
 def test_settings_reach_the_configuration(monkeypatch):
     monkeypatch.setattr(conf, "SIP_EDGE_ADDRESS", "0.0.0.0:5080")
     monkeypatch.setattr(conf, "SIP_DOMAIN", "sip.example.com")
