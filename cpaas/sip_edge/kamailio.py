@@ -161,6 +161,9 @@ request_route {{
         xlog("L_WARN", "pike: flood from $si, dropped\\n");
         exit;
     }}
+    # Only the edge says who a request is from: a phone's own X-Cpaas-* headers are dropped from
+    # every request, in-dialog ones too (the worker trusts them by our source address, 1120).
+    remove_hf_re("^X-Cpaas-");
     if (has_totag()) {{
         if (loose_route()) {{ route(RELAY); exit; }}
         if (is_method("ACK")) {{ if (t_check_trans()) t_relay(); exit; }}
@@ -170,8 +173,6 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) route(RELAY); exit; }}
     if (is_method("ACK")) {{ if (t_check_trans()) t_relay(); exit; }}
     t_check_trans();
-    # Only the edge says who a request is from: a phone's own X-Cpaas-* headers are dropped.
-    remove_hf_re("^X-Cpaas-");
     if (is_method("OPTIONS") && $rU == $null) {{ sl_send_reply("200", "OK"); exit; }}
     if (is_method("REGISTER")) {{ route(REGISTER); exit; }}
     if ($var(from_worker) == 1) {{ route(TO_ENDPOINT); exit; }}
