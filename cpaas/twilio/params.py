@@ -93,6 +93,16 @@ def _day_of(raw: str, name: str) -> str:
         raise _bad_moment(name) from None
 
 
+def to_from_filter(queryset: QuerySet, query, *, from_column: str) -> tuple[QuerySet, dict[str, str]]:
+    """Twilio's ``To`` and ``From`` list filters (exact), and the ones used, for the paging links."""
+    used: dict[str, str] = {}
+    for theirs, column in (("To", "to"), ("From", from_column)):
+        if query.get(theirs):
+            used[theirs] = query[theirs]
+            queryset = queryset.filter(**{column: query[theirs]})
+    return queryset, used
+
+
 def date_filter(queryset: QuerySet, query, name: str, column: str) -> tuple[QuerySet, dict[str, str]]:
     """Twilio's ``Name`` (that day), ``Name<`` (on or before) and ``Name>`` (on or after)."""
     used: dict[str, str] = {}
