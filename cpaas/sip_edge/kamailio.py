@@ -212,11 +212,8 @@ route[AUTH_FAILED] {{
     }}
 }}
 
-route[REGISTER] {{
-    $var(host) = $td;
-    route(REALM);
-    if ($var(realm) == "") {{ sl_send_reply("404", "Unknown domain"); exit; }}
-    $var(account) = $tU + "@" + $var(realm);
+# Digest auth of $var(account) in $var(realm): throttled, challenged, counted; exits unless it passes.
+route[AUTH] {{
     route(THROTTLED);
     if (!auth_check("$var(realm)", "sip_subscriber", "1")) {{
         $var(rc) = $rc;
@@ -225,6 +222,14 @@ route[REGISTER] {{
         exit;
     }}
     consume_credentials();
+}}
+
+route[REGISTER] {{
+    $var(host) = $td;
+    route(REALM);
+    if ($var(realm) == "") {{ sl_send_reply("404", "Unknown domain"); exit; }}
+    $var(account) = $tU + "@" + $var(realm);
+    route(AUTH);
     fix_nated_register();
     if (!save("sip_location", "0x00", "sip:$tU@$var(realm)")) sl_reply_error();
 }}
@@ -235,14 +240,7 @@ route[FROM_ENDPOINT] {{
     route(REALM);
     if ($var(realm) == "") {{ sl_send_reply("403", "Unknown domain"); exit; }}
     $var(account) = $fU + "@" + $var(realm);
-    route(THROTTLED);
-    if (!auth_check("$var(realm)", "sip_subscriber", "1")) {{
-        $var(rc) = $rc;
-        route(AUTH_FAILED);
-        auth_challenge("$var(realm)", "1");
-        exit;
-    }}
-    consume_credentials();
+    route(AUTH);
     $var(caller_realm) = $var(realm);
     if (is_method("INVITE")) record_route();
     $var(host) = $rd;
