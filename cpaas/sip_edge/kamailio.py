@@ -186,6 +186,9 @@ request_route {{
         xlog("L_WARN", "pike: flood from $si, dropped\\n");
         exit;
     }}
+    # Only the edge says who a request is from: a phone's own X-Cpaas-* headers are dropped from
+    # every request, in-dialog ones too (the worker trusts them by our source address, 1120).
+    remove_hf_re("^X-Cpaas-");
     if (has_totag()) {{
         if (loose_route()) {{ route(RELAY); exit; }}
         if (is_method("ACK")) {{ if (t_check_trans()) t_relay(); exit; }}
@@ -195,8 +198,6 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) route(RELAY); exit; }}
     if (is_method("ACK")) {{ if (t_check_trans()) t_relay(); exit; }}
     t_check_trans();
-    # Only the edge says who a request is from: a phone's own X-Cpaas-* headers are dropped.
-    remove_hf_re("^X-Cpaas-");
     if (is_method("OPTIONS") && $rU == $null) {{ sl_send_reply("200", "OK"); exit; }}
     if (is_method("REGISTER")) {{ route(REGISTER); exit; }}
     if ($var(from_worker) == 1) {{ route(TO_ENDPOINT); exit; }}
@@ -236,11 +237,8 @@ route[AUTH_FAILED] {{
     }}
 }}
 
-route[REGISTER] {{
-    $var(host) = $td;
-    route(REALM);
-    if ($var(realm) == "") {{ sl_send_reply("404", "Unknown domain"); exit; }}
-    $var(account) = $tU + "@" + $var(realm);
+# Digest auth of $var(account) in $var(realm): throttled, challenged, counted; exits unless it passes.
+route[AUTH] {{
     route(THROTTLED);
     if (!auth_check("$var(realm)", "sip_subscriber", "1")) {{
         $var(rc) = $rc;
@@ -249,6 +247,14 @@ route[REGISTER] {{
         exit;
     }}
     consume_credentials();
+}}
+
+route[REGISTER] {{
+    $var(host) = $td;
+    route(REALM);
+    if ($var(realm) == "") {{ sl_send_reply("404", "Unknown domain"); exit; }}
+    $var(account) = $tU + "@" + $var(realm);
+    route(AUTH);
     fix_nated_register();
     if (!save("sip_location", "0x00", "sip:$tU@$var(realm)")) sl_reply_error();
 }}
@@ -259,14 +265,7 @@ route[FROM_ENDPOINT] {{
     route(REALM);
     if ($var(realm) == "") {{ sl_send_reply("403", "Unknown domain"); exit; }}
     $var(account) = $fU + "@" + $var(realm);
-    route(THROTTLED);
-    if (!auth_check("$var(realm)", "sip_subscriber", "1")) {{
-        $var(rc) = $rc;
-        route(AUTH_FAILED);
-        auth_challenge("$var(realm)", "1");
-        exit;
-    }}
-    consume_credentials();
+    route(AUTH);
     $var(caller_realm) = $var(realm);
     if (is_method("INVITE")) record_route();
     $var(host) = $rd;

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import shutil
 import socket
 import subprocess
@@ -61,8 +62,12 @@ def trusted_networks(value: str, worker: tuple[str, int] | None) -> tuple[str, .
 def write_config(config: EdgeConfig, workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "kamailio.cfg"
-    path.write_text(render(config))
-    path.chmod(0o600)  # it holds the database URL and the nonce secret
+    # It holds the database password and the nonce secret: created 0600, never readable by others
+    # even for a moment; a file left by an older run is narrowed before the secrets go in.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(render(config))
     return path
 
 
