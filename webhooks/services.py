@@ -271,15 +271,17 @@ def _deliveries_create(event: Event, endpoints: list[Endpoint], now: datetime) -
 
 def payload(event: Event) -> bytes:
     """The body every endpoint receives for ``event`` (the same bytes on every attempt)."""
-    body = {
-        "id": event.id,
-        "type": event.type,
-        "created": event.created_at.isoformat().replace("+00:00", "Z"),
-        "data": event.data,
-    }
-    if event.subject:
-        body["subject"] = event.subject
-        body["sequence"] = event.sequence
+    return body_bytes(event.id, event.type, event.created_at, event.data, event.subject, event.sequence)
+
+
+def body_bytes(id: str, type: str, created_at: datetime, data: Any, subject: str = "", sequence: int = 0) -> bytes:
+    """``{"id", "type", "created", "data"}`` (and ``subject``, ``sequence`` when there is a
+    subject) as compact JSON: the body of a webhook delivery or of a one-off callback, built
+    without an Event instance on hot paths."""
+    body = {"id": id, "type": type, "created": created_at.isoformat().replace("+00:00", "Z"), "data": data}
+    if subject:
+        body["subject"] = subject
+        body["sequence"] = sequence
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 

@@ -22,7 +22,7 @@ DISPATCH_SECONDS = env.int("SMS_DISPATCH_SECONDS", 3)
 # A dispatch task keeps claiming, every DISPATCH_POLL_MS, until no message came for
 # DISPATCH_IDLE_MS: under a stream of single sends one task serves them all (a task per kick cost
 # more than the messages it sent).
-DISPATCH_POLL_MS = env.int("SMS_DISPATCH_POLL_MS", 20)
+DISPATCH_POLL_MS = env.int("SMS_DISPATCH_POLL_MS", 50)
 DISPATCH_IDLE_MS = env.int("SMS_DISPATCH_IDLE_MS", 1000)
 # A claimed (sending) message whose lease ran out is reconciled by the sweeper.
 LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", 60)
