@@ -3,13 +3,13 @@
 A channel's ``status_callback`` (a call's, a message's) is a URL that comes with the object, not a
 subscribed endpoint; it still deserves what endpoints get. :func:`send_callback` records the
 callback inside the caller's transaction (so it exists exactly when the state change it reports
-does; :func:`send_callbacks` records a batch in one INSERT) and a ``webhooks`` worker delivers it
+does; :func:`send_callbacks` records a batch in one prepared INSERT) and a ``webhooks`` worker delivers it
 after commit (the commit kicks a delivery task, coalesced to one per second however many commits
 there are):
 
-- claimed in batches with ``SELECT … FOR UPDATE SKIP LOCKED`` and leased (``next_attempt_at``
-  moved past the lease), so two workers never send the same row at once and a worker that dies
-  mid-send loses nothing: the row is due again when its lease ends;
+- claimed in batches by one statement (``UPDATE … WHERE id = ANY(ARRAY(SELECT … FOR UPDATE SKIP
+  LOCKED))``) that leases them (``next_attempt_at`` moved past the lease), so two workers never
+  send the same row at once and a worker that dies mid-send loses nothing: the row is due again when its lease ends;
 - sent concurrently through the egress client (``cpaas/core/egress``: the SSRF guard's checked,
   pinned addresses, keep-alive, no redirects) on the process's long-lived sender loop and pool
   (``sender.get_sender()``), so connections stay warm across batches and tasks;
