@@ -21,7 +21,9 @@ there are):
 - retried on ``retry.SCHEDULE`` (5 s, 5 min, 30 min, 2 h, …), then ``failed``.
 
 Whose secret signs a callback is the channel's business: each channel registers a function from
-app id to its secrets (:func:`register_signer`), so this module never imports a channel.
+app id to its secrets (:func:`register_signer`), so this module never imports a channel. A channel
+may also register a :class:`CallbackShape` (another body and signature, such as Twilio's form post
+with ``X-Twilio-Signature``): the body is still rendered once, stored, and re-sent byte for byte.
 """
 
 from __future__ import annotations
@@ -54,12 +56,27 @@ BATCH = 200
 CONNECTIONS_PER_ORIGIN = 8
 
 _signers: dict[str, Callable[[str], list[str]]] = {}
+_shapes: dict[str, CallbackShape] = {}
 
 
-def register_signer(channel: str, secrets_for: Callable[[str], list[str]]) -> None:
+class CallbackShape(NamedTuple):
+    """A channel's own wire format. ``render(callback, callback_id, now) -> body`` runs when the
+    callback is recorded (the body is stored); ``headers(secrets, row) -> headers`` at every
+    attempt, over the stored body and URL (``row`` is the :class:`Claimed` row: ``id``, ``url``,
+    ``body``…)."""
+
+    render: Callable[[NewCallback, str, datetime], str]
+    headers: Callable[[list[str], Claimed], dict[str, str]]
+
+
+def register_signer(channel: str, secrets_for: Callable[[str], list[str]], *,
+                    shape: CallbackShape | None = None) -> None:
     """``secrets_for(app_id)`` gives the ``whsec_`` secrets that sign ``channel``'s callbacks
-    (several during a rotation). Channels call this from their ``AppConfig.ready``."""
+    (several during a rotation). Channels call this from their ``AppConfig.ready``; ``shape``
+    replaces the Standard Webhooks JSON body and headers."""
     _signers[channel] = secrets_for
+    if shape is not None:
+        _shapes[channel] = shape
 
 
 class NewCallback(NamedTuple):
@@ -114,7 +131,9 @@ def send_callbacks(callbacks: Iterable[NewCallback]) -> None:
         channels.append(item.channel)
         urls.append(item.url)
         types.append(item.type)
-        bodies.append(body_bytes(callback_id, item.type, now, item.data).decode())
+        shape = _shapes.get(item.channel)
+        bodies.append(shape.render(item, callback_id, now) if shape is not None
+                      else body_bytes(callback_id, item.type, now, item.data).decode())
         keys.append(item.idempotency_key)
     with pg_cursor() as cursor:
         execute_prepared(cursor, _INSERT_SQL, [now, now, *columns])
@@ -167,7 +186,9 @@ def _claim(limit: int) -> list[Claimed]:
 
 async def _post(pool: http.Pool, row: Claimed, secrets: list[str]) -> Result:
     body = row.body.encode()
-    headers = signing.headers(secrets, row.id, int(time.time()), body)
+    shape = _shapes.get(row.channel)
+    headers = (shape.headers(secrets, row) if shape is not None
+               else signing.headers(secrets, row.id, int(time.time()), body))
     return await attempt(pool, row.url, headers, body, Result(), max_body=conf.STORED_RESPONSE_BYTES)
 
 

@@ -34,31 +34,39 @@ class ApiKeyAuthentication(BaseAuthentication):
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise AuthenticationFailed()
-        address = None
-        if not key_is_cached(secret):
-            address = client_ip(request) or "unknown"
-            throttle = authfail.throttled(address)
-            if throttle.blocked:
-                raise authfail.refusal(throttle.retry_after)
-        principal = key_resolve(secret)
-        if principal is None:
-            _failed(request, address)
-        admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst,
-                                 tenant=principal.tenant_bucket)
-        if admission.denied:
-            _failed(request, address)
-        request.rate_limit = admission
-        app_id_var.set(principal.app_id)
-        key_id_var.set(principal.key_id)
-        if not admission.allowed:
-            raise RateLimited(headers=admission.headers())
+        principal = key_authenticate(request, secret)
         return principal, principal
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="cpaas"'
 
 
-def _failed(request, address: str | None) -> NoReturn:
+def key_authenticate(request, secret: str) -> KeyPrincipal:
+    """Resolve a presented key secret and admit it through the rate-limit gate: the one path every
+    key-authenticated surface takes (Bearer here, HTTP Basic on the Twilio-compatible API), so
+    the failed-auth throttle and the limits are the same on each."""
+    address = None
+    if not key_is_cached(secret):
+        address = client_ip(request) or "unknown"
+        throttle = authfail.throttled(address)
+        if throttle.blocked:
+            raise authfail.refusal(throttle.retry_after)
+    principal = key_resolve(secret)
+    if principal is None:
+        authentication_failed(request, address)
+    admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst,
+                             tenant=principal.tenant_bucket)
+    if admission.denied:
+        authentication_failed(request, address)
+    request.rate_limit = admission
+    app_id_var.set(principal.app_id)
+    key_id_var.set(principal.key_id)
+    if not admission.allowed:
+        raise RateLimited(headers=admission.headers())
+    return principal
+
+
+def authentication_failed(request, address: str | None = None) -> NoReturn:
     """Count the failure against the client's address, then answer the one 401."""
     address = address or client_ip(request) or "unknown"
     authfail.failed(address)

@@ -22,6 +22,8 @@ from cpaas.im import services as im_services
 from cpaas.im.models import Conversation, ImToken, ImUser, Member
 from cpaas.im.models import Message as ImMessage
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
+from cpaas.sip_edge.models import SipEndpoint
+from cpaas.sip_edge.services import endpoint_create as sip_endpoint_create
 from cpaas.tenants.keys import api_key_create
 from cpaas.tenants.models import ApiKey
 from cpaas.voice.models import Call, Recording
@@ -63,6 +65,7 @@ BODIES = {
     ("im-group-members", "delete"): None,
     ("im-group-mute", "post"): {"duration": 60},
     ("usage-event-void", "post"): {"reason": "not mine"},
+    ("sip-endpoint-detail", "patch"): {"enabled": False},
 }
 
 
@@ -126,6 +129,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
                                      currency="EUR")
     note = CreditNote.objects.create(tenant=tenant, invoice=invoice, number="CN-1", reason="x", currency="EUR",
                                      subtotal_minor=100, tax_minor=0, total_minor=100)
+    sip_endpoint = sip_endpoint_create(principal=Scope(tenant.pk, app.pk, "live"), username="live-desk").endpoint
     usage = UsageEvent.objects.create(tenant_id=tenant.pk, app=app, meter="sms_segments", quantity=1,
                                       occurred_at=now, idempotency_key="iso-live-usage")
     ids = {
@@ -133,6 +137,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
         "call_id": call.pk, "recording_id": recording.pk, "endpoint_id": endpoint.pk, "delivery_id": delivery.pk,
         "event_id": event.pk, "user_id": alice.user_id, "token_id": token.pk, "group_id": group.pk,
         "room_id": room.pk, "conversation_id": group.pk, "invoice_id": invoice.pk, "credit_note_id": note.pk,
+        "sip_endpoint_id": sip_endpoint.pk,
     }
     per_route = {"usage-event-void": {"event_id": usage.pk}, "im-message-recall": {"message_id": sent.message["id"]}}
     bodies = dict(BODIES)
@@ -151,7 +156,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
 
 
 SNAPSHOT_MODELS = (Message, PhoneNumber, SenderPool, Call, Recording, Endpoint, Delivery, Event, ImUser, ImToken,
-                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote)
+                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint)
 
 
 def snapshot(world) -> dict:
