@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from cpaas.core.db import execute_prepared, pg_cursor
@@ -135,7 +135,8 @@ def send_callbacks(callbacks: Iterable[NewCallback]) -> None:
         bodies.append(shape.render(item, callback_id, now) if shape is not None
                       else body_bytes(callback_id, item.type, now, item.data).decode())
         keys.append(item.idempotency_key)
-    with pg_cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    with pg_cursor(db) as cursor, db.wrap_database_errors:  # errors stay Django's (decision 0420)
         execute_prepared(cursor, _INSERT_SQL, [now, now, *columns])
     transaction.on_commit(callbacks_kick)
 
@@ -179,7 +180,8 @@ def _claim(limit: int) -> list[Claimed]:
     """Take due rows (skip the ones another worker holds) and lease them for one attempt."""
     now = timezone.now()
     lease = now + timedelta(seconds=conf.CLAIM_LEASE_SECONDS)
-    with pg_cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    with pg_cursor(db) as cursor, db.wrap_database_errors:
         execute_prepared(cursor, _CLAIM_SQL, [lease, now, limit])
         return [Claimed(*row) for row in cursor.fetchall()]
 
@@ -242,7 +244,8 @@ def _outcomes_update(rows: list[Claimed]) -> None:
     record. One statement for the whole batch."""
     if not rows:
         return
-    with pg_cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    with pg_cursor(db) as cursor, db.wrap_database_errors:
         execute_prepared(cursor, _OUTCOMES_SQL, [
             [row.id for row in rows], [row.attempts + 1 for row in rows], [row.status for row in rows],
             [row.delivered_at for row in rows], [row.next_attempt_at for row in rows],

@@ -82,7 +82,8 @@ CLAIM = (f"UPDATE {MESSAGES} SET status = '{Status.SENDING}', sending_at = %s, l
 def messages_claim(limit: int, now: datetime, lease_until: datetime) -> list[Message]:
     """``queued → sending`` for up to ``limit`` rows no other worker holds, in one autocommit
     statement (prepared); the claimed rows, in id order."""
-    with pg_cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    with pg_cursor(db) as cursor, db.wrap_database_errors:
         execute_prepared(cursor, CLAIM, [now, lease_until, limit])
         claimed = messages_fetch(cursor)
     claimed.sort(key=lambda message: message.id)
@@ -170,7 +171,8 @@ def messages_lock_by_carrier_id(keys: list[tuple[str, str]]) -> list[Message]:
     of more than 100 literals is past what the planner matches to that partial index, and a flush
     of a few hundred receipts scanned the whole table.
     """
-    with pg_cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    with pg_cursor(db) as cursor, db.wrap_database_errors:
         execute_prepared(cursor, _LOCK_BY_CARRIER_ID, [json.dumps(keys)])
         return messages_fetch(cursor)
 
