@@ -40,6 +40,7 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
+from cpaas.core import metrics
 from cpaas.core.db import execute_prepared, pg_cursor
 from cpaas.core.egress import client as http
 from cpaas.core.ids import new_ids
@@ -211,6 +212,7 @@ async def _post_all(pool: http.Pool, rows: list[Claimed], secrets: dict[tuple[st
 
 
 def _record(rows: list[Claimed], outcomes: list[Result]) -> dict[str, int]:
+    metrics.count_webhook_results("callback", outcomes)
     now = timezone.now()
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
     for row, outcome in zip(rows, outcomes, strict=True):
