@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import time
+
 from django.db import models
 from django.utils.deconstruct import deconstructible
 from ulid import ULID
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_B32_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{ULID()}"
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids for one batch: one timestamp, a random start, then +1 each (the ULID spec's
+    monotonic mode), several times cheaper than :func:`new_id` per row (the usage ledger, the
+    callback outbox). The 80-bit random part is exactly 16 base32 characters, so the stdlib
+    encoder does it."""
+    millis = int(time.time() * 1000)
+    head = "".join(_CROCKFORD[(millis >> shift) & 31] for shift in range(45, -1, -5))
+    start = int.from_bytes(os.urandom(10), "big") & ~((1 << 32) - 1)  # room to count up
+    lead = f"{prefix}_{head}"
+    table = _B32_TO_CROCKFORD
+    b32 = base64.b32encode
+    return [lead + b32((start + n).to_bytes(10, "big")).decode().translate(table) for n in range(count)]
 
 
 @deconstructible
