@@ -8,4 +8,8 @@ urlpatterns = [
     path("apps/<str:app_id>", api.AppDetailView.as_view(), name="app-detail"),
     path("api-keys", api.ApiKeyListView.as_view(), name="api-keys"),
     path("api-keys/<str:key_id>", api.ApiKeyDetailView.as_view(), name="api-key-detail"),
+    path("members", api.MemberListView.as_view(), name="members"),
+    path("members/<str:member_id>", api.MemberDetailView.as_view(), name="member-detail"),
+    path("invitations", api.InvitationListView.as_view(), name="invitations"),
+    path("invitations/<str:invitation_id>", api.InvitationDetailView.as_view(), name="invitation-detail"),
 ]
