@@ -1,4 +1,4 @@
-"""Billing's console pages (owner and finance roles): usage charts, upcoming invoice, invoices
+"""Billing's console pages (roles with billing.read, cpaas/tenants/permissions.py): usage charts, upcoming invoice, invoices
 with PDF/CSV downloads, credit notes; and the operator's plan editor (staff only)."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from billing.ledger import period_after, period_of
 from billing.models import CreditNote, DauMark, Invoice, Plan, UsageDaily
 from billing.plans import charges_validate, plan_assign, plan_create
 from cpaas.console.access import BILLING_ROLES, console_view
+from cpaas.tenants.permissions import Perm
 from cpaas.core.errors import ApiError
 from cpaas.tenants.models import Tenant
 
@@ -29,7 +30,7 @@ def _bars(series: dict, days: list) -> list[dict]:
             for d in days]
 
 
-@console_view(roles=BILLING_ROLES)
+@console_view(permission=Perm.BILLING_READ)
 def usage(request):
     tenant_id = request.console_tenant.pk
     start = period_of(datetime.now(UTC).date())
@@ -51,7 +52,7 @@ def usage(request):
                                                            "upcoming": invoice_upcoming(tenant_id=tenant_id)})
 
 
-@console_view(roles=BILLING_ROLES)
+@console_view(permission=Perm.BILLING_READ)
 def invoices(request):
     tenant_id = request.console_tenant.pk
     rows = [{"invoice": i, "total": minor_to_decimal(i.total_minor, i.currency)}
@@ -61,7 +62,7 @@ def invoices(request):
     return render(request, "billing/console/invoices.html", {"rows": rows, "notes": notes})
 
 
-@console_view(roles=BILLING_ROLES)
+@console_view(permission=Perm.BILLING_READ)
 def invoice_download(request, invoice_id: str, fmt: str):
     invoice = Invoice.objects.filter(tenant_id=request.console_tenant.pk, pk=invoice_id).first()
     if invoice is None:

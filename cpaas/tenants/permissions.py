@@ -50,6 +50,11 @@ def role_allows(role: str | None, perm: str) -> bool:
     return perm in PERMISSIONS.get(role or "", frozenset())
 
 
+def permissions_of(role: str | None) -> frozenset[str]:
+    """The role's permissions as plain strings (what templates test: ``"apps.write" in console_can``)."""
+    return frozenset(p.value for p in PERMISSIONS.get(role or "", frozenset()))
+
+
 def roles_with(perm: str) -> tuple[str, ...]:
     """The roles that hold ``perm``, in ``ROLE_ORDER``."""
     return tuple(role for role in ROLE_ORDER if role_allows(role, perm))

@@ -12,6 +12,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
@@ -23,7 +24,8 @@ from cpaas.im.models import Conversation, ImToken, ImUser, Member
 from cpaas.im.models import Message as ImMessage
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
 from cpaas.tenants.keys import api_key_create
-from cpaas.tenants.models import ApiKey
+from cpaas.tenants.models import ApiKey, Invitation, Membership
+from cpaas.tenants.team import Actor, invitation_create
 from cpaas.voice.models import Call, Recording
 from tests.conftest import client_for
 from webhooks import publish
@@ -63,6 +65,9 @@ BODIES = {
     ("im-group-members", "delete"): None,
     ("im-group-mute", "post"): {"duration": 60},
     ("usage-event-void", "post"): {"reason": "not mine"},
+    ("member-detail", "patch"): {"role": "viewer"},
+    ("members", "post"): {"email": "intruder@evil.test", "role": "admin"},
+    ("invitations", "post"): {"email": "intruder@evil.test", "role": "admin"},
 }
 
 
@@ -126,6 +131,10 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
                                      currency="EUR")
     note = CreditNote.objects.create(tenant=tenant, invoice=invoice, number="CN-1", reason="x", currency="EUR",
                                      subtotal_minor=100, tax_minor=0, total_minor=100)
+    developer = Membership.objects.create(tenant=tenant, user=get_user_model().objects.create_user("dev@iso.test"),
+                                          role="developer")
+    invitation = invitation_create(tenant_id=tenant.pk, email="invited@iso.test", role="viewer",
+                                   actor=Actor(role="owner"), base_url="https://console.example.com")
     usage = UsageEvent.objects.create(tenant_id=tenant.pk, app=app, meter="sms_segments", quantity=1,
                                       occurred_at=now, idempotency_key="iso-live-usage")
     ids = {
@@ -133,6 +142,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
         "call_id": call.pk, "recording_id": recording.pk, "endpoint_id": endpoint.pk, "delivery_id": delivery.pk,
         "event_id": event.pk, "user_id": alice.user_id, "token_id": token.pk, "group_id": group.pk,
         "room_id": room.pk, "conversation_id": group.pk, "invoice_id": invoice.pk, "credit_note_id": note.pk,
+        "member_id": developer.pk, "invitation_id": invitation.pk,
     }
     per_route = {"usage-event-void": {"event_id": usage.pk}, "im-message-recall": {"message_id": sent.message["id"]}}
     bodies = dict(BODIES)
@@ -151,7 +161,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
 
 
 SNAPSHOT_MODELS = (Message, PhoneNumber, SenderPool, Call, Recording, Endpoint, Delivery, Event, ImUser, ImToken,
-                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote)
+                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, Membership, Invitation)
 
 
 def snapshot(world) -> dict:
