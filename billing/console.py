@@ -1,5 +1,6 @@
-"""Billing's console pages (roles with billing.read, cpaas/tenants/permissions.py): usage charts, upcoming invoice, invoices
-with PDF/CSV downloads, credit notes; and the operator's plan editor (staff only)."""
+"""Billing's console pages (roles with ``billing.read`` in cpaas/tenants/permissions.py): usage
+charts, upcoming invoice, invoices with PDF/CSV downloads, credit notes; and the operator's plan
+editor (staff only)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from billing.ledger import period_after, period_of
 from billing.models import CreditNote, DauMark, Invoice, Plan, UsageDaily
 from billing.plans import charges_validate, plan_assign, plan_create
 from cpaas.console.access import BILLING_ROLES, console_view
-from cpaas.tenants.permissions import Perm
 from cpaas.core.errors import ApiError
 from cpaas.tenants.models import Tenant
+from cpaas.tenants.permissions import Perm
 
 
 def _bars(series: dict, days: list) -> list[dict]:
