@@ -58,11 +58,18 @@ def _role_checked(role: str) -> str:
     return role
 
 
-def _owners_locked(tenant_id: str) -> int:
-    """The number of owners, with their rows locked: two owners demoting each other at once
-    cannot both pass the last-owner check."""
-    return len(list(Membership.objects.select_for_update().filter(tenant_id=tenant_id, role=Role.OWNER)
-                    .values_list("pk", flat=True)))
+def _team_locked(membership: Membership) -> Membership:
+    """Lock the tenant's row (the team's one lock, so two owners demoting each other at once are
+    serialized, and no deadlock can form between their member rows), then re-read the member."""
+    Tenant.objects.select_for_update().filter(pk=membership.tenant_id).values_list("pk").first()
+    current = Membership.objects.filter(pk=membership.pk).select_related("user").first()
+    if current is None:
+        raise ApiError(f"No such member: {membership.pk}", code="not_found", param="id")
+    return current
+
+
+def _owner_count(tenant_id: str) -> int:
+    return Membership.objects.filter(tenant_id=tenant_id, role=Role.OWNER).count()
 
 
 # --- Members -----------------------------------------------------------------------------------------
@@ -89,13 +96,11 @@ def member_set_role(*, membership: Membership, role: str, actor: Actor) -> Membe
     role = _role_checked(role)
     actor.require(Perm.TEAM_WRITE, "Your role cannot change members' roles: ask an owner or an admin.")
     with transaction.atomic():
-        current = Membership.objects.select_for_update().filter(pk=membership.pk).first()
-        if current is None:
-            raise ApiError(f"No such member: {membership.pk}", code="not_found", param="id")
+        current = _team_locked(membership)
         old = current.role
         if Role.OWNER in (old, role) and old != role:
             actor.require(Perm.TEAM_OWNERS, "Only an owner can make someone an owner or change an owner's role.")
-            if old == Role.OWNER and _owners_locked(current.tenant_id) <= 1:
+            if old == Role.OWNER and _owner_count(current.tenant_id) <= 1:
                 raise ApiError("This is the tenant's last owner: make another member an owner first.",
                                code="last_owner", param="role")
         if old != role:
@@ -112,12 +117,10 @@ def member_remove(*, membership: Membership, actor: Actor) -> None:
     its next page (each page reads the membership)."""
     actor.require(Perm.TEAM_WRITE, "Your role cannot remove members: ask an owner or an admin.")
     with transaction.atomic():
-        current = Membership.objects.select_for_update().filter(pk=membership.pk).select_related("user").first()
-        if current is None:
-            raise ApiError(f"No such member: {membership.pk}", code="not_found", param="id")
+        current = _team_locked(membership)
         if current.role == Role.OWNER:
             actor.require(Perm.TEAM_OWNERS, "Only an owner can remove an owner.")
-            if _owners_locked(current.tenant_id) <= 1:
+            if _owner_count(current.tenant_id) <= 1:
                 raise ApiError("This is the tenant's last owner: make another member an owner first.",
                                code="last_owner", param="id")
         current.delete()
