@@ -12,7 +12,8 @@ from cpaas.core.clientip import client_ip
 from cpaas.core.context import app_id_var, key_id_var
 from cpaas.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from cpaas.core.ratelimit import gate
-from cpaas.tenants.keys import KeyPrincipal, key_is_cached, key_resolve
+from cpaas.tenants import suspension
+from cpaas.tenants.keys import KeyPrincipal, hash_secret, key_is_cached, key_resolve, principal_cache
 
 # A view's ``product``: one of the key product scopes, ANY_PRODUCT (any key may call it), or
 # MANAGEMENT (needs a full-access key without product restriction).
@@ -23,6 +24,7 @@ MANAGEMENT = "management"
 class ApiKeyAuthentication(BaseAuthentication):
     """``Authorization: Bearer sk_…``. Every failure is the same 401, with no hint of the cause.
 
+    A suspended tenant's key gets 403 ``tenant_suspended`` instead (cpaas/tenants/suspension.py).
     A client address that failed ``AUTH_FAILURES_PER_WINDOW`` times in the window gets 429 for the
     rest of it, asked before any database lookup; a key already resolved in this process (the hot
     path) never pays for that check (decision 0843).
@@ -43,9 +45,16 @@ class ApiKeyAuthentication(BaseAuthentication):
         principal = key_resolve(secret)
         if principal is None:
             _failed(request, address)
+        if principal.suspended:
+            if suspension.is_suspended(principal.tenant_id):
+                raise suspension.refusal()
+            principal_cache.forget(hash_secret(secret))  # resumed since this copy was read
+            principal = key_resolve(secret) or _failed(request, address)
         admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst,
                                  tenant=principal.tenant_bucket)
         if admission.denied:
+            if suspension.is_suspended(principal.tenant_id):  # a suspended tenant's flag, not a revoked key
+                raise suspension.refusal()
             _failed(request, address)
         request.rate_limit = admission
         app_id_var.set(principal.app_id)

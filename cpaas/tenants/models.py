@@ -19,6 +19,10 @@ class Tenant(models.Model):
     rate_limit_test = models.PositiveIntegerField(null=True, blank=True)
     # Every console member must sign in with a second factor (decision 0851).
     require_two_factor = models.BooleanField(default=False)
+    # Set by an operator only (manage.py tenant_suspend): every key of the tenant answers 403
+    # tenant_suspended until resumed (decision 1302).
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

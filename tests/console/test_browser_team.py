@@ -17,7 +17,7 @@ from cpaas.tenants.models import Membership, Role
 from cpaas.tenants.services import tenant_provision
 from cpaas.tenants.team import member_add
 from tests.console.conftest import PASSWORD
-from tests.console.test_browser import browser, csp_violations, shot  # noqa: F401 (browser is a fixture)
+from tests.console.test_browser import csp_violations, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
