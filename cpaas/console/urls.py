@@ -5,7 +5,7 @@ import importlib
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from cpaas.console import team_views, views
+from cpaas.console import operator_views, team_views, views
 from cpaas.console.nav import ROOMS
 
 app_name = "console"
@@ -32,6 +32,11 @@ urlpatterns = [
     path("console/team/invitations/<str:invitation_id>/revoke", team_views.invitation_delete,
          name="team-invitation-revoke"),
     path("console/invitations/<str:token>", team_views.invitation, name="invitation"),
+    path("console/operator/tenants", operator_views.tenants, name="operator-tenants"),
+    path("console/operator/tenants/<str:tenant_id>/suspend", operator_views.tenant_suspend_view,
+         name="operator-tenant-suspend"),
+    path("console/operator/tenants/<str:tenant_id>/resume", operator_views.tenant_resume_view,
+         name="operator-tenant-resume"),
 ]
 
 for _room, _prefix in ((room.module, room.prefix) for room in ROOMS):

@@ -44,14 +44,14 @@ def _active_flags(tenant_id: str) -> list[str]:
             ApiKey.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True).values_list("pk", flat=True)]
 
 
-def tenant_suspend(*, tenant: Tenant, reason: str, actor: str) -> bool:
+def tenant_suspend(*, tenant: Tenant, reason: str, actor: str, actor_user_id: int | None = None) -> bool:
     """Suspend ``tenant`` (audited as ``tenant.suspended``). False if it already was."""
     with transaction.atomic():
         changed = Tenant.objects.filter(pk=tenant.pk, suspended_at__isnull=True).update(
             suspended_at=timezone.now(), suspended_reason=reason[:500])
         if changed:
             audit_record(tenant_id=tenant.pk, action="tenant.suspended", target_type="tenant", target_id=tenant.pk,
-                         metadata={"reason": reason, "by": actor})
+                         actor_user_id=actor_user_id, metadata={"reason": reason, "by": actor})
     tenant.refresh_from_db()
     if tenant.suspended_at is not None:  # raise the flags again even if it already was (idempotent)
         for flag in _active_flags(tenant.pk):
@@ -61,14 +61,14 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor: str) -> bool:
     return bool(changed)
 
 
-def tenant_resume(*, tenant: Tenant, actor: str) -> bool:
+def tenant_resume(*, tenant: Tenant, actor: str, actor_user_id: int | None = None) -> bool:
     """Resume ``tenant`` (audited as ``tenant.resumed``). False if it was not suspended."""
     with transaction.atomic():
         changed = Tenant.objects.filter(pk=tenant.pk, suspended_at__isnull=False).update(
             suspended_at=None, suspended_reason="")
         if changed:
             audit_record(tenant_id=tenant.pk, action="tenant.resumed", target_type="tenant", target_id=tenant.pk,
-                         metadata={"by": actor})
+                         actor_user_id=actor_user_id, metadata={"by": actor})
     tenant.refresh_from_db()
     if tenant.suspended_at is None:
         for flag in _active_flags(tenant.pk):  # revoked keys keep their flags

@@ -1,13 +1,17 @@
 """Real browser runs of the team: an owner invites a colleague in the console, the colleague opens
 the link from the email (Django's outbox), sets a password and lands in the console with the invited
-role; a finance member sees billing only; no CSP violation on the way.
+role; a finance member sees billing only; an operator suspends a tenant, whose key is then refused
+over real HTTP, and resumes it; no CSP violation on the way.
 
 Needs Debian's chromium and chromium-driver, like test_browser.py (whose fixtures these reuse).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.error
+import urllib.request
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -112,3 +116,43 @@ def test_a_finance_member_sees_billing_only(browser, live_server):
     browser.get(f"{live_server.url}/console/apps")
     assert browser.title.startswith("Not allowed")
     assert "Create an app" not in browser.page_source
+
+
+def api_status(url: str, secret: str) -> tuple[int, str]:
+    """GET /v1/me over real HTTP with the key: (status, error code or "")."""
+    request = urllib.request.Request(f"{url}/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())["error"]["code"]
+
+
+def test_an_operator_suspends_a_tenant_whose_key_is_refused_then_resumes_it(browser, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    provisioned = tenant_provision(name="Acme", owner_email="owner@acme.test", owner_password=PASSWORD)
+    secret = provisioned.test_key.secret
+    get_user_model().objects.create_user("ops@platform.test", password=PASSWORD, is_staff=True)
+    assert api_status(live_server.url, secret) == (200, "")
+    wait = WebDriverWait(browser, 10)
+    log_in(browser, live_server.url, "ops@platform.test", PASSWORD)
+    wait.until(ec.presence_of_element_located((By.TAG_NAME, "h1")))
+    browser.get(f"{live_server.url}/console/operator/tenants")
+    search = wait.until(ec.presence_of_element_located((By.ID, "tenant-search")))
+    search.send_keys("acm")
+    browser.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    row = wait.until(ec.presence_of_element_located((By.ID, f"tenant-{provisioned.tenant.id}")))
+    row.find_element(By.NAME, "reason").send_keys("unpaid invoice")
+    row.find_element(By.XPATH, ".//button[normalize-space()='Suspend']").click()
+    row = wait.until(ec.presence_of_element_located(
+        (By.XPATH, f"//tr[@id='tenant-{provisioned.tenant.id}'][.//*[text()='Suspended']]")))
+    shot(browser, "team-06-operator-suspended")
+    assert api_status(live_server.url, secret) == (403, "tenant_suspended")
+    row.find_element(By.XPATH, ".//button[normalize-space()='Resume']").click()
+    wait.until(ec.presence_of_element_located(
+        (By.XPATH, f"//tr[@id='tenant-{provisioned.tenant.id}'][.//*[text()='Active']]")))
+    assert api_status(live_server.url, secret) == (200, "")
+    assert csp_violations(browser) == []
