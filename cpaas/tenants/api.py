@@ -34,6 +34,7 @@ from cpaas.tenants.serializers import (
     InvitationIn,
     InvitationOut,
     MemberOut,
+    MemberRemovedOut,
     RoleIn,
 )
 from cpaas.tenants.services import app_create
@@ -195,13 +196,12 @@ class MemberDetailView(TeamView):
         membership = member_set_role(membership=membership, role=data.validated_data["role"], actor=actor)
         return Response(MemberOut(membership).data)
 
-    @extend_schema(operation_id="members_remove", responses={200: MemberOut})
+    @extend_schema(operation_id="members_remove", responses={200: MemberRemovedOut})
     def delete(self, request, member_id: str):
         actor = self.actor(Perm.TEAM_WRITE)
         membership = self.member(member_id)
-        body = MemberOut(membership).data
         member_remove(membership=membership, actor=actor)
-        return Response({**body, "deleted": True})
+        return Response(MemberRemovedOut(membership).data)
 
 
 def _invitations(view: TeamView):

@@ -116,6 +116,13 @@ class MemberOut(serializers.ModelSerializer):
         return obj.user.get_full_name()
 
 
+class MemberRemovedOut(MemberOut):
+    deleted = serializers.BooleanField(default=True)
+
+    class Meta(MemberOut.Meta):
+        fields = [*MemberOut.Meta.fields, "deleted"]
+
+
 class InvitationOut(serializers.ModelSerializer):
     """The link's secret is never in the API: it goes to the invited address only."""
 
