@@ -17,11 +17,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 
-from cpaas.tenants.models import Membership, Role
+from cpaas.tenants.models import Membership, Role, Tenant
 from cpaas.tenants.services import tenant_provision
-from cpaas.tenants.team import member_add
+from cpaas.tenants.team import Actor, invitation_create, member_add
 from tests.console.conftest import PASSWORD
-from tests.console.test_browser import csp_violations, shot
+from tests.console.test_browser import csp_violations, shot, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -155,4 +155,33 @@ def test_an_operator_suspends_a_tenant_whose_key_is_refused_then_resumes_it(brow
     wait.until(ec.presence_of_element_located(
         (By.XPATH, f"//tr[@id='tenant-{provisioned.tenant.id}'][.//*[text()='Active']]")))
     assert api_status(live_server.url, secret) == (200, "")
+    assert csp_violations(browser) == []
+
+
+def test_an_invited_member_of_a_tenant_requiring_two_factor_sets_it_up_right_after_the_password(
+        browser, live_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    provisioned = tenant_provision(name="Acme", owner_email="owner@acme.test", owner_password=PASSWORD)
+    Tenant.objects.filter(pk=provisioned.tenant.pk).update(require_two_factor=True)
+    invitation_create(tenant_id=provisioned.tenant.pk, email="ann@acme.test", role=Role.VIEWER,
+                      actor=Actor(role=Role.OWNER, user_id=provisioned.user.pk), base_url=live_server.url)
+    link = LINK.search(mail.outbox[-1].body).group(1)
+    wait = WebDriverWait(browser, 10)
+    browser.get(link)
+    wait.until(ec.presence_of_element_located((By.NAME, "password1"))).send_keys("a-long-passphrase")
+    browser.find_element(By.NAME, "password2").send_keys("a-long-passphrase")
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    # Straight to the enrol page: no page of the tenant before the second factor.
+    secret = wait.until(ec.presence_of_element_located((By.ID, "totp-secret"))).get_attribute("value")
+    shot(browser, "team-07-enrol-after-accept")
+    browser.find_element(By.NAME, "code").send_keys(totp_code(secret))
+    browser.find_element(By.ID, "enable-2fa").click()
+    wait.until(ec.presence_of_element_located((By.ID, "recovery-codes")))
+    browser.find_element(By.ID, "done").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "nav.nav")))
+    assert "Viewer" in browser.find_element(By.CSS_SELECTOR, ".account").text
+    assert "Team" in nav_labels(browser) and "Audit log" not in nav_labels(browser)
     assert csp_violations(browser) == []
