@@ -111,3 +111,21 @@ def test_another_tenants_members_are_a_404_and_unchanged(live_api, other_provisi
     assert Membership.objects.get(pk=other_dev.pk).role == Role.DEVELOPER
     listed = {m["email"] for m in live_api.get("/v1/members").json()["data"]}
     assert "dev@other.test" not in listed and "owner@globex.test" not in listed
+
+
+def test_listing_members_and_invitations_costs_the_same_queries_for_many(live_api, tenant, django_assert_num_queries):
+    add(tenant, "a@acme.test", Role.VIEWER)
+    live_api.get("/v1/members")  # the key is cached now
+    live_api.post("/v1/invitations", {"email": "i1@acme.test", "role": "viewer"}, format="json")
+    with django_assert_num_queries(1):
+        few = live_api.get("/v1/members").json()["data"]
+    with django_assert_num_queries(1):
+        live_api.get("/v1/invitations")
+    for n in range(5):
+        add(tenant, f"m{n}@acme.test", Role.DEVELOPER)
+        live_api.post("/v1/invitations", {"email": f"j{n}@acme.test", "role": "viewer"}, format="json")
+    with django_assert_num_queries(1):
+        many = live_api.get("/v1/members").json()["data"]
+    with django_assert_num_queries(1):
+        assert len(live_api.get("/v1/invitations").json()["data"]) == 6
+    assert len(many) == len(few) + 5
