@@ -232,6 +232,8 @@ OTP_TOTP_ISSUER = env.str("CONSOLE_TOTP_ISSUER", "CPaaS console")
 CONSOLE_CODE_STEP_SECONDS = env.int("CONSOLE_CODE_STEP_SECONDS", 300)
 # Days a team invitation link stays valid (decision 1301).
 TEAM_INVITATION_DAYS = env.int("TEAM_INVITATION_DAYS", 7)
+# Pending invitations a tenant may have at once (each sends an email).
+TEAM_PENDING_INVITATIONS = env.int("TEAM_PENDING_INVITATIONS", 50)
 
 # Email (team invitations): printed on the console (stdout) unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = env.str("EMAIL_HOST")

@@ -10,6 +10,7 @@ CODES = {
     "already_member": (409, "invalid_request_error", False),
     "last_owner": (409, "invalid_request_error", False),
     "invitation_accepted": (409, "invalid_request_error", False),
+    "too_many_invitations": (409, "invalid_request_error", False),
     "tenant_suspended": (403, "permission_error", False),
 }
 

@@ -6,7 +6,8 @@ makes, changes or removes an **owner** needs ``team.owners`` (owners only); the 
 neither removed nor demoted (409 ``last_owner``). Invitations (decision 1301): a random secret in
 the link, only its SHA-256 stored, valid ``TEAM_INVITATION_DAYS``, accepted once; inviting an
 existing member is 409 ``already_member``; a new invitation to the same address replaces the
-pending one.
+pending one; at most ``TEAM_PENDING_INVITATIONS`` are pending at once (409 ``too_many_invitations``),
+so a leaked key cannot send mail in bulk from the platform.
 """
 
 from __future__ import annotations
@@ -162,8 +163,14 @@ def invitation_create(*, tenant_id: str, email: str, role: str, actor: Actor, ba
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
-        replaced = list(Invitation.objects.filter(tenant_id=tenant_id, email=email, accepted_at__isnull=True,
-                                                  revoked_at__isnull=True).values_list("pk", flat=True))
+        Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk").first()  # the team's lock
+        pending = Invitation.objects.filter(tenant_id=tenant_id, accepted_at__isnull=True, revoked_at__isnull=True,
+                                            expires_at__gt=now)
+        replaced = list(pending.filter(email=email).values_list("pk", flat=True))
+        if not replaced and pending.count() >= settings.TEAM_PENDING_INVITATIONS:
+            raise ApiError(f"This tenant already has {settings.TEAM_PENDING_INVITATIONS} pending invitations, the "
+                           "most it may: revoke some, or wait for them to be accepted or expire.",
+                           code="too_many_invitations")
         Invitation.objects.filter(pk__in=replaced).update(revoked_at=now)
         invitation = Invitation.objects.create(
             tenant_id=tenant_id, email=email, role=role, token_hash=token_hash(token), invited_by_id=actor.user_id,

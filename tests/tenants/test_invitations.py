@@ -124,3 +124,16 @@ def test_another_tenants_invitations_are_a_404(live_api, other_provisioned):
 def test_a_user_of_another_tenant_can_be_invited(live_api, other_provisioned):
     assert invite(live_api, email="owner@globex.test").status_code == 201
     assert get_user_model().objects.filter(username="owner@globex.test").count() == 1
+
+
+def test_pending_invitations_are_capped_but_a_resend_is_always_allowed(live_api, settings):
+    settings.TEAM_PENDING_INVITATIONS = 2
+    assert invite(live_api, email="a@acme.test").status_code == 201
+    assert invite(live_api, email="b@acme.test").status_code == 201
+    third = invite(live_api, email="c@acme.test")
+    assert third.status_code == 409 and third.json()["error"]["code"] == "too_many_invitations"
+    assert invite(live_api, email="a@acme.test").status_code == 201  # replaces a's: still 2 pending
+    pending = [i for i in live_api.get("/v1/invitations").json()["data"] if i["status"] == "pending"]
+    assert len(pending) == 2
+    live_api.delete(f"/v1/invitations/{pending[0]['id']}")
+    assert invite(live_api, email="c@acme.test").status_code == 201
