@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -145,7 +146,8 @@ def _is_member(tenant_id: str, email: str) -> bool:
         Q(user__username__iexact=email) | Q(user__email__iexact=email)).exists()
 
 
-def invitation_create(*, tenant_id: str, email: str, role: str, actor: Actor, base_url: str) -> Invitation:
+def invitation_create(*, tenant_id: str, email: str, role: str, actor: Actor, base_url: str,
+                      on_link: Callable[[str], None] | None = None) -> Invitation:
     """Invite ``email`` with ``role`` and mail the link once the transaction commits.
 
     403 ``insufficient_role`` without ``team.write`` (``team.owners`` to invite an owner); 409
@@ -180,6 +182,8 @@ def invitation_create(*, tenant_id: str, email: str, role: str, actor: Actor, ba
         actor.audit(tenant_id=tenant_id, action="invitation.created", target_type="invitation",
                     target_id=invitation.pk, metadata={"email": email, "role": role, "replaced": replaced})
         link = invitation_url(base_url, token)
+        if on_link is not None:  # the operator's command prints it; nobody else ever sees the secret
+            on_link(link)
         transaction.on_commit(lambda: invitation_email_send(invitation, link))
     return invitation
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -23,6 +25,7 @@ from cpaas.tenants.team import (
     member_add,
     member_remove,
     member_set_role,
+    token_hash,
 )
 
 BASE = "https://console.example.com"
@@ -165,3 +168,16 @@ def test_an_existing_user_accepts_with_their_account(tenant, owner, other_provis
 
 def test_passwords_are_hashed_with_argon2(production_password_hashing, provisioned):
     assert provisioned.user.password.startswith("argon2")
+
+
+def test_the_operator_command_invites_an_owner_and_prints_the_link(tenant, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    out = StringIO()
+    call_command("team_invite", tenant.pk, "Heir@Acme.test", "--role", "owner", stdout=out)
+    invitation = Invitation.objects.get(email="heir@acme.test")
+    assert invitation.role == Role.OWNER
+    token = out.getvalue().strip().rsplit("/", 1)[1]
+    assert invitation.token_hash == token_hash(token)
+    assert AuditLogEntry.objects.get(action="invitation.created").actor_key_id == "manage.py team_invite"
+    with pytest.raises(CommandError, match="already_member"):
+        call_command("team_invite", tenant.pk, "owner@acme.test", stdout=StringIO())
