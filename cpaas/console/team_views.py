@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cpaas.console.access import SESSION_TENANT, console_view
 from cpaas.console.forms import AcceptForm, InviteForm
+from cpaas.console.models import AuthenticatorDevice
 from cpaas.core.clientip import client_ip
 from cpaas.core.errors import ApiError
 from cpaas.tenants.models import Invitation, Membership, Role
@@ -53,8 +55,9 @@ def _base_url(request) -> str:
 def _team_page(request, form: InviteForm | None = None, status: int = 200):
     tenant_id = request.console_tenant.id
     role = request.console_membership.role
+    has_device = AuthenticatorDevice.objects.filter(user=OuterRef("user"), confirmed=True)
     members = list(Membership.objects.filter(tenant_id=tenant_id).select_related("user")
-                   .order_by("created_at", "id"))
+                   .annotate(two_factor=Exists(has_device)).order_by("created_at", "id"))
     can_write, can_owners = role_allows(role, Perm.TEAM_WRITE), role_allows(role, Perm.TEAM_OWNERS)
     for m in members:
         m.editable = can_write and (m.role != Role.OWNER or can_owners)

@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from cpaas.console.models import AuthenticatorDevice
 from cpaas.tenants.models import AuditLogEntry, Invitation, Membership, Role
 from tests.console.conftest import PASSWORD, logged_in
 
@@ -193,3 +194,11 @@ def test_a_tenant_that_requires_a_second_factor_sends_the_new_member_to_set_it_u
     assert "set it up next" in browser.get(sent).content.decode()
     browser.post(sent, {"password1": "a-long-passphrase", "password2": "a-long-passphrase"})
     assert browser.get(reverse("console:home"))["Location"] == reverse("console:two-factor")
+
+
+def test_the_team_page_shows_who_has_two_factor_sign_in(owner_client, developer):
+
+    AuthenticatorDevice.objects.create(user=developer, name="app", key="00" * 20, confirmed=True)
+    page = owner_client.get(reverse("console:team")).content.decode()
+    dev_row = page.split(f'id="member-{Membership.objects.get(user=developer).pk}"')[1].split("</tr>")[0]
+    assert ">On<" in dev_row
