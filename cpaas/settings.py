@@ -232,6 +232,10 @@ OTP_TOTP_ISSUER = env.str("CONSOLE_TOTP_ISSUER", "CPaaS console")
 CONSOLE_CODE_STEP_SECONDS = env.int("CONSOLE_CODE_STEP_SECONDS", 300)
 # Days a team invitation link stays valid (decision 1301).
 TEAM_INVITATION_DAYS = env.int("TEAM_INVITATION_DAYS", 7)
+# Bearer tokens of the platform operator's API (/v1/operator/); none: that API answers 401 to all.
+OPERATOR_API_TOKENS = env.list("OPERATOR_API_TOKENS")
+if any(len(token) < 32 for token in OPERATOR_API_TOKENS):
+    raise ImproperlyConfigured("OPERATOR_API_TOKENS: each token must be at least 32 characters long")
 # Pending invitations a tenant may have at once (each sends an email).
 TEAM_PENDING_INVITATIONS = env.int("TEAM_PENDING_INVITATIONS", 50)
 

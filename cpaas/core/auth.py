@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import dataclass
 from typing import NoReturn
 
+from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
@@ -91,4 +94,45 @@ class KeyScopePermission(BasePermission):
             raise PermissionDenied("This API key is read-only.")
         if product != ANY_PRODUCT and not principal.allows_product(product):
             raise PermissionDenied(f"This API key is not allowed to use the `{product}` product.")
+        return True
+
+
+@dataclass(frozen=True)
+class OperatorPrincipal:
+    """The platform's operator, authenticated by one of ``OPERATOR_API_TOKENS`` (decision 1303)."""
+
+    token_hint: str  # the token's last 4 characters, for the audit log
+    is_authenticated = True
+
+
+class OperatorAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <operator token>`` on /v1/operator/. A valid tenant API key gets
+    403 ``operator_only`` (it is a real key, just not the operator's); anything else the one 401,
+    counted against the client's address like a wrong API key."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, secret = header.partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise AuthenticationFailed()
+        if any(hmac.compare_digest(secret.encode(), token.encode()) for token in settings.OPERATOR_API_TOKENS):
+            return OperatorPrincipal(token_hint=secret[-4:]), None
+        address = client_ip(request) or "unknown"
+        throttle = authfail.throttled(address)
+        if throttle.blocked:
+            raise authfail.refusal(throttle.retry_after)
+        if key_resolve(secret) is not None:
+            raise PermissionDenied("This endpoint is for the platform operator: a tenant's API key cannot call it.",
+                                   code="operator_only")
+        _failed(request, address)
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="cpaas-operator"'
+
+
+class IsOperator(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        if not isinstance(request.user, OperatorPrincipal):
+            raise AuthenticationFailed()
         return True

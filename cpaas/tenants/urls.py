@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cpaas.tenants import api
+from cpaas.tenants import api, operator_api
 
 urlpatterns = [
     path("me", api.MeView.as_view(), name="me"),
@@ -12,4 +12,9 @@ urlpatterns = [
     path("members/<str:member_id>", api.MemberDetailView.as_view(), name="member-detail"),
     path("invitations", api.InvitationListView.as_view(), name="invitations"),
     path("invitations/<str:invitation_id>", api.InvitationDetailView.as_view(), name="invitation-detail"),
+    path("operator/tenants", operator_api.TenantListView.as_view(), name="operator-tenants"),
+    path("operator/tenants/<str:tenant_id>/suspend", operator_api.TenantSuspendView.as_view(),
+         name="operator-tenant-suspend"),
+    path("operator/tenants/<str:tenant_id>/resume", operator_api.TenantResumeView.as_view(),
+         name="operator-tenant-resume"),
 ]

@@ -38,6 +38,9 @@ NOT_WALKED = {
     "reference": "the public API reference page: no tenant data",
     "stripe-webhook": "called by Stripe, authenticated by Stripe's signature, not by an API key",
     "carrier-receipts": "called by a carrier, authenticated by the connector's credentials, not by an API key",
+    "operator-tenants": "the operator's API: every tenant key gets 403 operator_only (test_operator_api.py)",
+    "operator-tenant-suspend": "the operator's API: every tenant key gets 403 operator_only",
+    "operator-tenant-resume": "the operator's API: every tenant key gets 403 operator_only",
 }
 
 #: Routes whose object serves both modes of the tenant by design (docs/decisions/0801): our test
