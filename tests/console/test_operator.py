@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from cpaas.console import operator_views
 from cpaas.tenants.models import AuditLogEntry, Tenant
 from cpaas.tenants.suspension import suspension_cache_clear
 from tests.conftest import client_for
@@ -60,3 +61,14 @@ def test_the_operator_suspends_and_resumes_and_the_keys_follow(operator_client, 
     assert "Suspended" in operator_client.get(reverse("console:operator-tenants")).content.decode()
     operator_client.post(reverse("console:operator-tenant-resume", args=[tenant.pk]))
     assert api.get("/v1/me").status_code == 200
+
+
+def test_the_pages_of_a_search_keep_the_search(operator_client, monkeypatch, db):
+    monkeypatch.setattr(operator_views, "PAGE_SIZE", 1)
+    for n in range(3):
+        Tenant.objects.create(name=f"Acme {n}")
+    page = operator_client.get(reverse("console:operator-tenants"), {"q": "acme 1"}).content.decode()
+    assert page.count('<tr id="tenant-') == 1
+    operator_client.get(reverse("console:operator-tenants"), {"q": "acme"})
+    second = operator_client.get(reverse("console:operator-tenants"), {"q": "acme", "page": 2}).content.decode()
+    assert "page=3&amp;q=acme" in second and "page=1&amp;q=acme" in second
