@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "cpaas.messaging",
     "cpaas.im",
     "cpaas.voice",
+    "cpaas.twilio",
+    "cpaas.sip_edge",
     "cpaas.console",
     "billing",
     "webhooks",

@@ -20,12 +20,15 @@ api_v1 = [
     path("", include("cpaas.messaging.urls")),
     path("", include("cpaas.im.urls")),
     path("", include("cpaas.voice.urls")),
+    path("", include("cpaas.sip_edge.urls")),
     path("", include("webhooks.urls")),
     path("", include("billing.urls")),
 ]
 
 urlpatterns = [
     path("v1/", include(api_v1)),
+    # The Twilio-compatible API (docs/twilio-compatibility.md).
+    path("2010-04-01/", include("cpaas.twilio.urls")),
     path("docs/", docs_views.doc_page, name="docs-index"),
     path("docs/<path:page>", docs_views.doc_page, name="docs"),
     path("", include("cpaas.console.urls")),

@@ -88,11 +88,13 @@ ensure_chromium() {
 }
 
 # The third-party SIP peers the voice tests drive (tests/support/sipua.py, kamailio.py): baresip as
-# the far-end phone, Kamailio as registrar and proxy, espeak-ng and sox to make and measure audio.
+# the far-end phone, Kamailio as registrar and proxy (and the SIP edge, cpaas/sip_edge), espeak-ng and sox to make and measure audio.
 ensure_sip_peers() {
   local missing=()
   command -v baresip >/dev/null || missing+=(baresip-core)
   command -v kamailio >/dev/null || missing+=(kamailio)
+  # the SIP edge's Kamailio reads and writes our PostgreSQL (cpaas/sip_edge, decision 1121)
+  [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || missing+=(kamailio-postgres-modules)
   command -v espeak-ng >/dev/null || missing+=(espeak-ng)
   command -v sox >/dev/null || missing+=(sox)
   if [ "${#missing[@]}" -eq 0 ]; then

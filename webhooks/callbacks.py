@@ -21,7 +21,9 @@ there are):
 - retried on ``retry.SCHEDULE`` (5 s, 5 min, 30 min, 2 h, …), then ``failed``.
 
 Whose secret signs a callback is the channel's business: each channel registers a function from
-app id to its secrets (:func:`register_signer`), so this module never imports a channel.
+app id to its secrets (:func:`register_signer`), so this module never imports a channel. A channel
+may also register a :class:`CallbackShape` (another body and signature, such as Twilio's form post
+with ``X-Twilio-Signature``): the body is still rendered once, stored, and re-sent byte for byte.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
@@ -55,12 +57,26 @@ BATCH = 200
 CONNECTIONS_PER_ORIGIN = 8
 
 _signers: dict[str, Callable[[str], list[str]]] = {}
+_shapes: dict[str, CallbackShape] = {}
 
 
-def register_signer(channel: str, secrets_for: Callable[[str], list[str]]) -> None:
+class CallbackShape(NamedTuple):
+    """A channel's own wire format. ``render(callback, callback_id, now) -> body`` runs when the
+    callback is recorded (the body is stored); ``headers(secrets, row) -> headers`` at every
+    attempt, over the stored body and URL."""
+
+    render: Callable[[NewCallback, str, datetime], str]
+    headers: Callable[[list[str], Callback], dict[str, str]]
+
+
+def register_signer(channel: str, secrets_for: Callable[[str], list[str]], *,
+                    shape: CallbackShape | None = None) -> None:
     """``secrets_for(app_id)`` gives the ``whsec_`` secrets that sign ``channel``'s callbacks
-    (several during a rotation). Channels call this from their ``AppConfig.ready``."""
+    (several during a rotation). Channels call this from their ``AppConfig.ready``; ``shape``
+    replaces the Standard Webhooks JSON body and headers."""
     _signers[channel] = secrets_for
+    if shape is not None:
+        _shapes[channel] = shape
 
 
 class NewCallback(NamedTuple):
@@ -92,7 +108,9 @@ def send_callbacks(callbacks: Iterable[NewCallback]) -> None:
         if item.channel not in _signers:
             raise ValueError(f"no signer registered for channel {item.channel!r}")
         callback_id = new_id("cbk")
-        body = payload(Event(id=callback_id, type=item.type, data=item.data, created_at=now)).decode()
+        shape = _shapes.get(item.channel)
+        body = (shape.render(item, callback_id, now) if shape is not None else
+                payload(Event(id=callback_id, type=item.type, data=item.data, created_at=now)).decode())
         rows.append(Callback(id=callback_id, app_id=item.app_id, channel=item.channel, url=item.url,
                              type=item.type, body=body, idempotency_key=item.idempotency_key,
                              next_attempt_at=now, created_at=now))
@@ -125,7 +143,9 @@ def _claim(limit: int) -> list[Callback]:
 
 async def _post(pool: http.Pool, row: Callback, secrets: list[str]) -> Result:
     body = row.body.encode()
-    headers = signing.headers(secrets, row.id, int(time.time()), body)
+    shape = _shapes.get(row.channel)
+    headers = (shape.headers(secrets, row) if shape is not None
+               else signing.headers(secrets, row.id, int(time.time()), body))
     return await attempt(pool, row.url, headers, body, Result(), max_body=conf.STORED_RESPONSE_BYTES)
 
 

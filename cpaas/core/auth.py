@@ -27,7 +27,6 @@ MANAGEMENT = "management"
 class ApiKeyAuthentication(BaseAuthentication):
     """``Authorization: Bearer sk_…``. Every failure is the same 401, with no hint of the cause.
 
-    A suspended tenant's key gets 403 ``tenant_suspended`` instead (cpaas/tenants/suspension.py).
     A client address that failed ``AUTH_FAILURES_PER_WINDOW`` times in the window gets 429 for the
     rest of it, asked before any database lookup; a key already resolved in this process (the hot
     path) never pays for that check (decision 0843).
@@ -39,38 +38,47 @@ class ApiKeyAuthentication(BaseAuthentication):
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise AuthenticationFailed()
-        address = None
-        if not key_is_cached(secret):
-            address = client_ip(request) or "unknown"
-            throttle = authfail.throttled(address)
-            if throttle.blocked:
-                raise authfail.refusal(throttle.retry_after)
-        principal = key_resolve(secret)
-        if principal is None:
-            _failed(request, address)
-        if principal.suspended:
-            if suspension.is_suspended(principal.tenant_id):
-                raise suspension.refusal()
-            principal_cache.forget(hash_secret(secret))  # resumed since this copy was read
-            principal = key_resolve(secret) or _failed(request, address)
-        admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst,
-                                 tenant=principal.tenant_bucket)
-        if admission.denied:
-            if suspension.is_suspended(principal.tenant_id):  # a suspended tenant's flag, not a revoked key
-                raise suspension.refusal()
-            _failed(request, address)
-        request.rate_limit = admission
-        app_id_var.set(principal.app_id)
-        key_id_var.set(principal.key_id)
-        if not admission.allowed:
-            raise RateLimited(headers=admission.headers())
+        principal = key_authenticate(request, secret)
         return principal, principal
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="cpaas"'
 
 
-def _failed(request, address: str | None) -> NoReturn:
+def key_authenticate(request, secret: str) -> KeyPrincipal:
+    """Resolve a presented key secret and admit it through the rate-limit gate: the one path every
+    key-authenticated surface takes (Bearer here, HTTP Basic on the Twilio-compatible API), so
+    the failed-auth throttle, the limits and a suspended tenant's 403 ``tenant_suspended``
+    (cpaas/tenants/suspension.py) are the same on each."""
+    address = None
+    if not key_is_cached(secret):
+        address = client_ip(request) or "unknown"
+        throttle = authfail.throttled(address)
+        if throttle.blocked:
+            raise authfail.refusal(throttle.retry_after)
+    principal = key_resolve(secret)
+    if principal is None:
+        authentication_failed(request, address)
+    if principal.suspended:
+        if suspension.is_suspended(principal.tenant_id):
+            raise suspension.refusal()
+        principal_cache.forget(hash_secret(secret))  # resumed since this copy was read
+        principal = key_resolve(secret) or authentication_failed(request, address)
+    admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst,
+                             tenant=principal.tenant_bucket)
+    if admission.denied:
+        if suspension.is_suspended(principal.tenant_id):  # a suspended tenant's flag, not a revoked key
+            raise suspension.refusal()
+        authentication_failed(request, address)
+    request.rate_limit = admission
+    app_id_var.set(principal.app_id)
+    key_id_var.set(principal.key_id)
+    if not admission.allowed:
+        raise RateLimited(headers=admission.headers())
+    return principal
+
+
+def authentication_failed(request, address: str | None = None) -> NoReturn:
     """Count the failure against the client's address, then answer the one 401."""
     address = address or client_ip(request) or "unknown"
     authfail.failed(address)
@@ -125,7 +133,7 @@ class OperatorAuthentication(BaseAuthentication):
         if key_resolve(secret) is not None:
             raise PermissionDenied("This endpoint is for the platform operator: a tenant's API key cannot call it.",
                                    code="operator_only")
-        _failed(request, address)
+        authentication_failed(request, address)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="cpaas-operator"'

@@ -38,3 +38,20 @@ def id_field(prefix: str) -> models.CharField:
 def looks_like(value: str, prefix: str) -> bool:
     head, sep, body = value.partition("_")
     return bool(sep) and head == prefix and len(body) == 26 and body.isalnum()
+
+
+def hex_sid(sid_prefix: str, object_id: str) -> str:
+    """A Twilio-style SID for one of our ids: two letters and the ULID's 128 bits in 32 hex digits
+    (``app_01J…`` → ``AC01a2…``). Reversible, so it needs no storage (decision 1220)."""
+    return sid_prefix + ULID.from_str(object_id.partition("_")[2]).hex
+
+
+def id_from_hex_sid(sid: str, sid_prefix: str, id_prefix: str) -> str | None:
+    """The id a :func:`hex_sid` stands for, or None when ``sid`` is not one of that kind."""
+    body = sid[len(sid_prefix):]
+    if not sid.startswith(sid_prefix) or len(body) != 32:
+        return None
+    try:
+        return f"{id_prefix}_{ULID.from_hex(body.lower())}"
+    except ValueError:
+        return None

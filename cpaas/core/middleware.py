@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def is_api_path(path: str) -> bool:
-    return path.startswith("/v1/") or path == "/v1"
+    """The API's paths: /v1/ and the Twilio-compatible /2010-04-01/ (never an HTML page)."""
+    return path.startswith(("/v1/", "/2010-04-01/")) or path == "/v1"
 
 
 class RequestIdMiddleware:

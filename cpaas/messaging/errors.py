@@ -15,6 +15,7 @@ CODES = {
     "daily_cap_reached": (429, "rate_limit_error", True),
     "suspected_fraud": (403, "permission_error", False),
     "message_not_cancelable": (409, "invalid_request_error", False),
+    "message_not_deletable": (409, "invalid_request_error", False),
     "number_unavailable": (409, "invalid_request_error", False),
     "too_many_numbers": (409, "invalid_request_error", False),
     "no_route": (400, "invalid_request_error", False),

@@ -63,6 +63,9 @@ class Message(models.Model):
     status_callback = models.URLField(max_length=500, blank=True, default="")
     # The statuses the status callback hears of (status_callbacks.py); empty: every one.
     status_callback_events = models.JSONField(default=list, blank=True)
+    # The shape of its status callbacks: "" (Standard Webhooks JSON) or a registered dialect
+    # ("twilio": Twilio's form post signed with X-Twilio-Signature).
+    dialect = models.CharField(max_length=10, blank=True, default="")
     validity_period = models.PositiveIntegerField(null=True, blank=True)  # seconds
     price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, default="")

@@ -18,13 +18,14 @@ from django.utils import timezone
 
 import billing
 from cpaas.core.errors import ApiError
-from cpaas.core.scoping import scoped_get
+from cpaas.core.scoping import scoped, scoped_get
 from cpaas.messaging import conf, encoding, infra, pricing, queries
 from cpaas.messaging.announce import transition
 from cpaas.messaging.app_settings import caches_clear, callback_secret_hint, callback_secret_new, sms_settings
 from cpaas.messaging.kicks import kick_dispatch
 from cpaas.messaging.models import Message, Mode, OptOut, SmsSettings, Status
 from cpaas.messaging.numbers import parse_number
+from cpaas.messaging.states import FINAL
 from cpaas.messaging.validation import Caller, message_build
 from cpaas.tenants.audit import audit_record
 
@@ -96,15 +97,16 @@ def _release(messages: list[Message]) -> None:
         billing.spend_settle(holds)
 
 
-def message_send(*, caller: Caller, data: Any) -> Message:
+def message_send(*, caller: Caller, data: Any, dialect: str = "") -> Message:
     """Accept one message with one INSERT statement, so the caller need not hold a transaction
     (the API runs it in autocommit: docs/decisions/0405). A sender pool's sticky assignment is a
     second write, so that case opens its own transaction. The money check is the one Redis call
-    of :func:`_reserve` (none in test mode or for a postpaid app without a cap)."""
+    of :func:`_reserve` (none in test mode or for a postpaid app without a cap). ``dialect``: the
+    shape of the message's status callbacks ("" ours; "twilio" for the Twilio-compatible API)."""
     pooled = isinstance(data, dict) and data.get("sender_pool") not in (None, "")
     with transaction.atomic() if pooled else nullcontext():
         now = timezone.now()
-        message = message_build(caller, data, now=now)
+        message = message_build(caller, data, now=now, dialect=dialect)
         problem = _protect(caller, [message], now)[0]
         if problem is not None:
             raise problem
@@ -230,6 +232,17 @@ def message_cancel(*, caller: Caller, message_id: str) -> Message:
                        code="message_not_cancelable")
     transaction.on_commit(lambda: _release([message]))
     return message
+
+
+def message_delete(*, caller: Caller, message_id: str) -> None:
+    """Delete a message that reached a final status (the Twilio-compatible API's DELETE); one still
+    on its way is 409 ``message_not_deletable``. Events and callbacks already recorded keep their
+    own copies."""
+    message = scoped_get(Message, caller, message_id, message="No such message.")
+    if message.status not in FINAL:
+        raise ApiError(f"A {message.status} message cannot be deleted before its delivery is over.",
+                       code="message_not_deletable")
+    scoped(Message, caller).filter(pk=message.pk, status__in=FINAL).delete()
 
 
 # --- settings ----------------------------------------------------------------------------------

@@ -26,9 +26,12 @@ FINAL = (Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.CANCELED)
 SHORTHANDS = {"all": [], "final": list(FINAL)}
 
 
-def channel(mode: str) -> str:
-    """The outbox channel of a message's callbacks: its mode's secret signs them."""
-    return "sms" if mode == Mode.LIVE else "sms.test"
+def channel(mode: str, dialect: str = "") -> str:
+    """The outbox channel of a message's callbacks: its mode's secret signs them. A message of
+    another dialect (sent through the Twilio-compatible API) has that dialect's channels, which
+    the dialect's app registers with its own shape and signer (cpaas/twilio/apps.py)."""
+    name = "sms" if mode == Mode.LIVE else "sms.test"
+    return f"{dialect}.{name}" if dialect else name
 
 
 def callback_key(message_id: str, status: str) -> str:
@@ -65,7 +68,7 @@ def callbacks_record(events: Iterable[tuple[Message, dict]]) -> None:
     and statuses a message did not ask for, record nothing."""
     webhooks.send_callbacks(
         webhooks.NewCallback(message.app_id, message.status_callback, f"message.{data['status']}", data,
-                             callback_key(message.id, data["status"]), channel(message.mode))
+                             callback_key(message.id, data["status"]), channel(message.mode, message.dialect))
         for message, data in events
         if message.status_callback and (not message.status_callback_events
                                         or data["status"] in message.status_callback_events))

@@ -119,8 +119,9 @@ def _sticky_sender(caller: Caller, pool_id: str, to: str) -> str:
     return choice
 
 
-def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
-    """Validate one send and return the unsaved Message. Raises ApiError on the first problem."""
+def message_build(caller: Caller, data: Any, *, now: datetime, dialect: str = "") -> Message:
+    """Validate one send and return the unsaved Message. Raises ApiError on the first problem.
+    ``dialect``: the shape of its status callbacks (status_callbacks.channel)."""
     if not isinstance(data, dict):
         raise ApiError("Each message must be a JSON object.", param=None)
     unknown = sorted(set(data) - SEND_FIELDS)
@@ -161,6 +162,7 @@ def message_build(caller: Caller, data: Any, *, now: datetime) -> Message:
         status=Status.SCHEDULED if send_at else Status.QUEUED, send_at=send_at,
         queued_at=None if send_at else now, created_at=now, reference=reference,
         status_callback=callback, status_callback_events=callback_events, validity_period=validity,
+        dialect=dialect,
     )
     # Live traffic never reaches the sandbox: no live route now is a 400, not a 201 that the
     # sandbox would later "deliver". The routing table is the dispatcher's per-process copy

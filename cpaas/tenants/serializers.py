@@ -83,6 +83,8 @@ class IdentityOut(serializers.Serializer):
     object = serializers.CharField(default="identity")
     key = IdentityKeyOut()
     app = serializers.CharField()
+    account_sid = serializers.CharField(help_text="The app as an Account SID, the username of the "
+                                        "Twilio-compatible API (docs/twilio-compatibility.md).")
     tenant = serializers.CharField()
     livemode = serializers.BooleanField()
     rate_limit = RateLimitOut()

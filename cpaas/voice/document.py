@@ -230,6 +230,12 @@ def _resolve(url: str, base_url: str | None, node: Verb) -> str:
 
 def parse_document(source: str | bytes, *, base_url: str | None = None) -> Document:
     """Parse and validate one document; raise DocumentError(reason, line) if it is not valid."""
+    return validate_tree(parse_tree(source), base_url=base_url)
+
+
+def parse_tree(source: str | bytes) -> Verb:
+    """The raw element tree of a document (no schema applied): its root, checked to be a bare
+    ``<Response>``. A dialect (TwiML) rewrites this tree, then hands it to :func:`validate_tree`."""
     raw = source.encode() if isinstance(source, str) else source
     if len(raw) > conf.VOICE_MAX_DOCUMENT_BYTES:
         raise DocumentError(f"the document is larger than {conf.VOICE_MAX_DOCUMENT_BYTES} bytes")
@@ -251,5 +257,10 @@ def parse_document(source: str | bytes, *, base_url: str | None = None) -> Docum
         raise DocumentError("<Response> takes no attributes", root.line)
     if root.text.strip():
         raise DocumentError("<Response> does not take text", root.line)
+    return root
+
+
+def validate_tree(root: Verb, *, base_url: str | None = None) -> Document:
+    """Check a raw tree against the schema: typed attributes, URLs resolved against ``base_url``."""
     verbs = [_check(node, base_url=base_url, parent="Response") for node in root.children]
     return Document(verbs=verbs, base_url=base_url)

@@ -33,12 +33,12 @@ from django.db import transaction
 import webhooks
 from cpaas.carriers.base import LegEvent, OriginateOutcome, RecordedAudio, VoiceConnector
 from cpaas.carriers.clock import Clock
-from cpaas.voice import conf, states
-from cpaas.voice.document import Document, DocumentError, Verb, parse_document
+from cpaas.voice import conf, dialects, states
+from cpaas.voice.document import Document, DocumentError, Verb
 from cpaas.voice.groupcommit import GroupCommitter
 from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of
-from cpaas.voice.signing import signed_headers
+from cpaas.voice.signing import signed_headers, signing_secret_async
 from cpaas.voice.transitions import call_error, call_transition, leg_transition, log_entry
 from cpaas.voice.urlguard import FetchError, FetchTimeout, TenantClients, UrlNotAllowed
 
@@ -461,17 +461,22 @@ class CallSession:
 
     async def _load_document(self, source: tuple[str, str, dict]) -> Document | str:
         kind, where, extra = source
+        dialect = self.call.dialect
         if kind == "inline":
             try:
-                return parse_document(where)
+                return dialects.parse(dialect, where)
             except DocumentError as exc:
                 return await self._application_error("invalid_instructions", str(exc), line=exc.line)
         self.fetches += 1
         if self.fetches > conf.VOICE_MAX_FETCHES_PER_CALL:
             return await self._application_error(
                 "too_many_fetches", f"more than {conf.VOICE_MAX_FETCHES_PER_CALL} documents fetched", url=where)
-        body = json.dumps(self._params(extra)).encode()
-        headers = await signed_headers(self.call.app_id, self.call.mode, body, read=self.engine.read)
+        if dialect:  # another surface's fetch: its own body and signature (voice/dialects.py)
+            secret = await signing_secret_async(self.call.app_id, self.call.mode, read=self.engine.read)
+            body, headers = dialects.get(dialect).request(self.call, where, self._params(extra), secret)
+        else:
+            body = json.dumps(self._params(extra)).encode()
+            headers = await signed_headers(self.call.app_id, self.call.mode, body, read=self.engine.read)
         try:
             with self.clock.busy():
                 status, content = await self.engine.http.post(
@@ -493,7 +498,7 @@ class CallSession:
                 "document_fetch_failed", f"the URL answered HTTP {status}", url=where)
         await self._log("fetch", f"fetched {where}", detail={"url": where, "status": status})
         try:
-            return parse_document(content, base_url=where)
+            return dialects.parse(dialect, content, base_url=where)
         except DocumentError as exc:
             return await self._application_error("invalid_document", str(exc), url=where, line=exc.line)
 

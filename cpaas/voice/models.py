@@ -36,6 +36,9 @@ class Call(models.Model):
     prompt = models.CharField(max_length=1000, blank=True, default="")
     status_callback = models.URLField(max_length=2000, blank=True, default="")
     status_events = models.JSONField(default=list, blank=True)
+    # How its documents are fetched and read and its status callbacks shaped: "" (ours) or a
+    # dialect another surface registered ("twilio": TwiML, form posts, X-Twilio-Signature).
+    dialect = models.CharField(max_length=10, blank=True, default="")
     timeout = models.PositiveIntegerField(default=30)  # ring time, seconds
     time_limit = models.PositiveIntegerField(default=14400)  # max talk time, seconds
     record = models.BooleanField(default=False)

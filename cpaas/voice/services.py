@@ -12,8 +12,8 @@ from cpaas.core import egress
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.scoping import Principal, scoped, scoped_get
 from cpaas.tenants.keys import KeyPrincipal
-from cpaas.voice import conf, states
-from cpaas.voice.document import DocumentError, parse_document
+from cpaas.voice import conf, dialects, states
+from cpaas.voice.document import DocumentError
 from cpaas.voice.models import Call, CallKind, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of, normalize_e164
 from cpaas.voice.transitions import call_transition, leg_transition
@@ -28,9 +28,9 @@ def _owned_caller_id(principal: KeyPrincipal, value: object, *, param: str) -> s
     return number
 
 
-def validate_instructions(instructions: str, *, param: str = "instructions") -> None:
+def validate_instructions(instructions: str, *, param: str = "instructions", dialect: str = "") -> None:
     try:
-        parse_document(instructions)
+        dialects.parse(dialect, instructions)
     except DocumentError as exc:
         message = f"line {exc.line}: {exc.reason}" if exc.line else exc.reason
         raise ApiError(f"The instructions are not valid: {message}.", code="invalid_instructions",
@@ -44,12 +44,12 @@ def _tenant_url(url: str | None, *, param: str) -> None:
         egress.tenant_url(url, param=param)
 
 
-def _control(url: str | None, instructions: str | None) -> None:
+def _control(url: str | None, instructions: str | None, dialect: str = "") -> None:
     if (url is None) == (instructions is None):
         raise ApiError("Send either `url` or `instructions`, not both and not neither.",
                        code="invalid_request", param="url" if url is None else "instructions")
     if instructions is not None:
-        validate_instructions(instructions)
+        validate_instructions(instructions, dialect=dialect)
     _tenant_url(url, param="url")
 
 
@@ -90,11 +90,12 @@ def _enqueue_on_commit(call_id: str) -> None:
 def call_create(*, principal: KeyPrincipal, to: object, from_: object, url: str | None = None,
                 instructions: str | None = None, status_callback: str = "",
                 status_events: list[str] | None = None, timeout: int = 30, time_limit: int = 14400,
-                record: bool = False, enqueue: bool = True) -> Call:
-    """Accept an outbound call (status ``queued``); the engine dials it once this commits."""
+                record: bool = False, enqueue: bool = True, dialect: str = "") -> Call:
+    """Accept an outbound call (status ``queued``); the engine dials it once this commits.
+    ``dialect``: how its documents are read and fetched ("" ours, voice/dialects.py)."""
     to_number = normalize_e164(to, param="to")
     from_number = _owned_caller_id(principal, from_, param="from")
-    _control(url, instructions)
+    _control(url, instructions, dialect)
     _tenant_url(status_callback, param="status_callback")
     _live_route(principal, param="to")
     call = Call(
@@ -102,7 +103,7 @@ def call_create(*, principal: KeyPrincipal, to: object, from_: object, url: str 
         kind=CallKind.CALL, to=to_number, from_number=from_number, url=url or "",
         instructions=instructions or "", status_callback=status_callback or "",
         status_events=status_events if status_events is not None else list(states.STATUS_EVENTS),
-        timeout=timeout, time_limit=time_limit, record=record,
+        timeout=timeout, time_limit=time_limit, record=record, dialect=dialect,
     )
     releases = _reserve_legs(principal, call, [("a", country_of(to_number))])
     try:
@@ -189,13 +190,13 @@ def call_modify(*, principal: Principal, call_id: str, status: str | None = None
     if len(given) != 1:
         raise ApiError("Send exactly one of `status` (to hang up), `url` or `instructions` (to redirect).",
                        code="invalid_request", param=given[1] if len(given) > 1 else "status")
-    if instructions is not None:
-        validate_instructions(instructions)
     _tenant_url(url, param="url")
     with transaction.atomic():
         call = scoped(Call, principal).select_for_update().filter(pk=call_id).first()
         if call is None:
             raise NotFound("No such call.", param="id")
+        if instructions is not None:  # read in the call's own dialect
+            validate_instructions(instructions, dialect=call.dialect)
         if status is None and call.kind == CallKind.CALLBACK:
             raise ApiError("A callback call has no document to redirect; it can only be hung up.",
                            code="invalid_request", param=given[0])

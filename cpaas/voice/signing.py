@@ -34,10 +34,12 @@ MODES = ("live", "test")
 _cache: TtlCache[tuple[str, str], str] = TtlCache(CACHE_SECONDS)
 
 
-def callback_channel(mode: str) -> str:
+def callback_channel(mode: str, dialect: str = "") -> str:
     """The webhooks callback-outbox channel of a call's status callbacks: one per mode, so each is
-    signed with its own mode's secret (registered in ``VoiceConfig.ready``)."""
-    return "voice" if mode == "live" else "voice.test"
+    signed with its own mode's secret (registered in ``VoiceConfig.ready``). A call of another
+    dialect has that dialect's channels (registered by the dialect's app with its own shape)."""
+    name = "voice" if mode == "live" else "voice.test"
+    return f"{dialect}.{name}" if dialect else name
 
 
 def signing_secret_hint(app_id: str, mode: str) -> str | None:
@@ -102,11 +104,16 @@ def headers_signed_with(secret: str, body: bytes) -> dict[str, str]:
             "content-type": "application/json", "user-agent": "cpaas-voice/1"}
 
 
+async def signing_secret_async(app_id: str, mode: str, *, read: Callable[..., Awaitable[str]]) -> str:
+    """The secret from the engine's event loop: the in-process cache, else ``read`` (off the loop)."""
+    secret = _cache.get((app_id, mode))
+    if secret is None:
+        secret = await read(signing_secret, app_id, mode)
+    return secret
+
+
 async def signed_headers(app_id: str, mode: str, body: bytes, *,
                          read: Callable[..., Awaitable[str]]) -> dict[str, str]:
     """Headers for a POST of ``body`` from the engine's event loop. ``read`` runs the database
     lookup off the loop (``CallEngine.read``) and only when the in-process cache has no secret."""
-    secret = _cache.get((app_id, mode))
-    if secret is None:
-        secret = await read(signing_secret, app_id, mode)
-    return headers_signed_with(secret, body)
+    return headers_signed_with(await signing_secret_async(app_id, mode, read=read), body)

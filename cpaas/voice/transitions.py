@@ -98,7 +98,7 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
             webhooks.send_callback(call.app_id, call.status_callback, f"call.{event}",
                                    status_callback_data(call, event),
                                    idempotency_key=status_callback_key(call.id, new),
-                                   channel=callback_channel(call.mode))
+                                   channel=callback_channel(call.mode, call.dialect))
     return data
 
 

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from cpaas.tenants.models import App, AuditLogEntry
+from cpaas.twilio.sids import account_sid
 
 pytestmark = pytest.mark.django_db
 
@@ -16,6 +17,8 @@ def test_the_apps_page_lists_the_tenants_apps_only(owner_client, app, other_app)
     assert app.id.encode() in response.content
     assert other_app.id.encode() not in response.content
     assert reverse("console:keys", args=[app.id]).encode() in response.content
+    # The Account SID of the Twilio-compatible API, beside the id it is made from.
+    assert account_sid(app.id).encode() in response.content
 
 
 def test_a_developer_can_create_an_app(developer, developer_client, tenant):

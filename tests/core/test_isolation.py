@@ -23,6 +23,8 @@ from cpaas.im import services as im_services
 from cpaas.im.models import Conversation, ImToken, ImUser, Member
 from cpaas.im.models import Message as ImMessage
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
+from cpaas.sip_edge.models import SipEndpoint
+from cpaas.sip_edge.services import endpoint_create as sip_endpoint_create
 from cpaas.tenants.keys import api_key_create
 from cpaas.tenants.models import ApiKey, Invitation, Membership
 from cpaas.tenants.team import Actor, invitation_create
@@ -71,6 +73,7 @@ BODIES = {
     ("member-detail", "patch"): {"role": "viewer"},
     ("members", "post"): {"email": "intruder@evil.test", "role": "admin"},
     ("invitations", "post"): {"email": "intruder@evil.test", "role": "admin"},
+    ("sip-endpoint-detail", "patch"): {"enabled": False},
 }
 
 
@@ -138,6 +141,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
                                           role="developer")
     invitation = invitation_create(tenant_id=tenant.pk, email="invited@iso.test", role="viewer",
                                    actor=Actor(role="owner"), base_url="https://console.example.com")
+    sip_endpoint = sip_endpoint_create(principal=Scope(tenant.pk, app.pk, "live"), username="live-desk").endpoint
     usage = UsageEvent.objects.create(tenant_id=tenant.pk, app=app, meter="sms_segments", quantity=1,
                                       occurred_at=now, idempotency_key="iso-live-usage")
     ids = {
@@ -145,7 +149,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
         "call_id": call.pk, "recording_id": recording.pk, "endpoint_id": endpoint.pk, "delivery_id": delivery.pk,
         "event_id": event.pk, "user_id": alice.user_id, "token_id": token.pk, "group_id": group.pk,
         "room_id": room.pk, "conversation_id": group.pk, "invoice_id": invoice.pk, "credit_note_id": note.pk,
-        "member_id": developer.pk, "invitation_id": invitation.pk,
+        "member_id": developer.pk, "invitation_id": invitation.pk, "sip_endpoint_id": sip_endpoint.pk,
     }
     per_route = {"usage-event-void": {"event_id": usage.pk}, "im-message-recall": {"message_id": sent.message["id"]}}
     bodies = dict(BODIES)
@@ -164,7 +168,8 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
 
 
 SNAPSHOT_MODELS = (Message, PhoneNumber, SenderPool, Call, Recording, Endpoint, Delivery, Event, ImUser, ImToken,
-                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, Membership, Invitation)
+                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint, Membership,
+                   Invitation)
 
 
 def snapshot(world) -> dict:

@@ -292,6 +292,8 @@ def baresip_ua(
     registrar: str | None = None,
     username: str | None = None,
     password: str | None = None,
+    domain: str | None = None,
+    outbound: str | None = None,
     codecs: str = "PCMU,PCMA",
     start_timeout: float = 10.0,
 ) -> Iterator[SipUA]:
@@ -300,7 +302,10 @@ def baresip_ua(
     ``play`` is its microphone (any WAV sox reads; silence if None), held for ``hold_seconds`` per
     call. With ``registrar`` ("host:port"), ``username`` and ``password`` it registers there with
     digest auth (wait for ``REGISTER_OK``/``REGISTER_FAIL``) and its address becomes
-    ``sip:username@registrar``; without, it answers on ``ua.uri`` and never registers.
+    ``sip:username@registrar``; without, it answers on ``ua.uri`` and never registers. With
+    ``domain`` too, its address is ``sip:username@domain`` and every request goes to ``registrar``
+    as its outbound proxy (the domain need not resolve). ``outbound`` ("host:port") sends an
+    unregistered UA's requests through a proxy.
     """
     if missing := missing_binaries():
         raise SipUAError(f"not installed: {', '.join(missing)}")
@@ -318,11 +323,15 @@ def baresip_ua(
     if registrar:
         if not (username and password):
             raise ValueError("a registrar needs a username and a password")
-        aor = f"sip:{username}@{registrar}"
+        aor = f"sip:{username}@{domain or registrar}"
         params += f";auth_pass={password};regint=60"
+        if domain:
+            params += f';outbound="sip:{registrar}"'
     else:
         aor = f"sip:{name}@127.0.0.1:{sip}"
         params += ";regint=0"
+        if outbound:
+            params += f';outbound="sip:{outbound}"'
     (workdir / "accounts").write_text("" if registrar else f"<{aor}>{params}\n")
     with open(workdir / "baresip.log", "wb") as log:
         process = subprocess.Popen([BARESIP, "-4", "-f", str(workdir)], stdout=log, stderr=subprocess.STDOUT,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from django import template
 
+from cpaas.core.ids import hex_sid
+
 register = template.Library()
+
+
+@register.filter
+def account_sid(app_id: str) -> str:
+    """The app's Account SID on the Twilio-compatible API (docs/twilio-compatibility.md)."""
+    return hex_sid("AC", app_id)
 
 
 @register.filter

@@ -3,7 +3,8 @@
 Without ``DATABASE_URL`` / ``REDIS_URL`` it first starts the embedded PostgreSQL and Redis (data
 under ``var/``, decision 0900) and waits until they answer. Then it applies migrations, makes sure
 the demo tenant exists, and runs three more children under the same supervisor: the ASGI server
-(uvicorn), a Celery worker on every queue and Celery beat. Their logs are streamed with a prefix
+(uvicorn), a Celery worker on every queue and Celery beat, and the SIP edge (Kamailio, ``manage.py
+sip_edge``) when ``SIP_EDGE_ADDRESS`` is set. Their logs are streamed with a prefix
 each. Ctrl-C or SIGTERM stops all of them; if one dies, the others are
 stopped and the command exits non-zero.
 """
@@ -26,6 +27,7 @@ from cpaas.core import embedded
 from cpaas.core.env import env
 from cpaas.core.management.demo import demo_banner, demo_ensure
 from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
+from cpaas.sip_edge import conf as sip_edge_conf
 
 QUEUES = ("default", "sms", "voice", "im", "webhooks", "billing")
 
@@ -72,6 +74,7 @@ class Command(BaseCommand):
                         "-c", str(options["concurrency"]), "-n", "embedded@%h", "-l", "INFO",
                         "--without-mingle", "--without-gossip"]),
             ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
+            *sip_edge_children(python),
         ]
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
@@ -107,6 +110,14 @@ class Command(BaseCommand):
         if code:
             raise SystemExit(code)
         supervisor.say("all processes stopped")
+
+
+def sip_edge_children(python: str) -> list[tuple[str, list[str]]]:
+    """The SIP edge (Kamailio, ``manage.py sip_edge``) only when SIP is configured: ``make run``
+    stays free of it (decision 1121)."""
+    if not sip_edge_conf.SIP_EDGE_ADDRESS:
+        return []
+    return [("sip-edge", [python, str(Path(settings.BASE_DIR) / "manage.py"), "sip_edge"])]
 
 
 def embedded_services() -> list[Child]:

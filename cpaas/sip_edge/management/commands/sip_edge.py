@@ -1,0 +1,40 @@
+"""``manage.py sip_edge``: render the Kamailio configuration and run Kamailio in the foreground.
+
+``runplatform`` starts this as a child when ``SIP_EDGE_ADDRESS`` is set. ``--print-config`` shows
+the configuration instead (the database password in it is masked).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from cpaas.sip_edge.kamailio import render
+from cpaas.sip_edge.process import EdgeError, command, edge_config, write_config
+
+
+class Command(BaseCommand):
+    help = "Run the SIP edge (Kamailio: registrar and proxy for SIP endpoints) in the foreground."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--print-config", action="store_true", help="Print the configuration and exit.")
+
+    def handle(self, *args, **options) -> None:
+        try:
+            config = edge_config()
+            if options["print_config"]:
+                self.stdout.write(re.sub(r"(postgres://[^:@/]+:)[^@]*@", r"\1***@", render(config)))
+                return
+            workdir = Path(settings.VAR_DIR) / "sip_edge"
+            path = write_config(config, workdir)
+            argv = command(config, path, workdir)
+        except EdgeError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"SIP edge on {config.listen_host}:{config.listen_port} (udp, tcp), "
+                          f"domains *.{config.sip_domain}")
+        self.stdout.flush()
+        os.execvp(argv[0], argv)  # noqa: S606 -- Kamailio takes this process's place (and its signals)
