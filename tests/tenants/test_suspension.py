@@ -4,6 +4,7 @@ stay revoked; both are audited and run from management commands."""
 
 from __future__ import annotations
 
+import base64
 from io import StringIO
 
 import pytest
@@ -13,6 +14,7 @@ from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import api_key_create, api_key_revoke, principal_cache
 from cpaas.tenants.models import AuditLogEntry, Tenant
 from cpaas.tenants.suspension import suspension_cache_clear, tenant_resume, tenant_suspend
+from cpaas.twilio.sids import account_sid
 from tests.conftest import client_for
 
 
@@ -89,3 +91,14 @@ def test_the_operator_commands_suspend_and_resume(api, tenant):
     assert code(api.get("/v1/me")) == "tenant_suspended"
     call_command("tenant_resume", tenant.pk, stdout=StringIO())
     assert api.get("/v1/me").status_code == 200
+
+
+def test_the_twilio_compatible_api_refuses_a_suspended_tenant_too(app, tenant, secret):
+    sid = account_sid(app.id)
+    twilio = client_for(None)
+    twilio.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{sid}:{secret}".encode()).decode())
+    url = f"/2010-04-01/Accounts/{sid}/Messages.json"
+    assert twilio.get(url).status_code == 200
+    tenant_suspend(tenant=tenant, reason="unpaid", actor="test")
+    response = twilio.get(url)
+    assert (response.status_code, response.json()["code"]) == (403, 10001)
