@@ -21,7 +21,7 @@ from cpaas.tenants.models import Membership, Role, Tenant
 from cpaas.tenants.services import tenant_provision
 from cpaas.tenants.team import Actor, invitation_create, member_add
 from tests.console.conftest import PASSWORD
-from tests.console.test_browser import csp_violations, shot, totp_code
+from tests.console.test_browser import browser, csp_violations, shot, totp_code  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,22 +33,23 @@ def _locmem_email(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
-def log_in(browser, url: str, username: str, password: str) -> None:
+def log_in(driver, url: str, username: str, password: str) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{url}/console/login")
-    browser.find_element(By.NAME, "username").send_keys(username)
-    browser.find_element(By.NAME, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    driver.get(f"{url}/console/login")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
 
-def nav_labels(browser) -> list[str]:
+def nav_labels(driver) -> list[str]:
     from selenium.webdriver.common.by import By
 
-    return [a.text for a in browser.find_elements(By.CSS_SELECTOR, "nav.nav a")]
+    return [a.text for a in driver.find_elements(By.CSS_SELECTOR, "nav.nav a")]
 
 
-def test_an_owner_invites_a_developer_who_accepts_from_the_email_and_signs_in_with_that_role(browser, live_server):
+def test_an_owner_invites_a_developer_who_accepts_from_the_email_and_signs_in_with_that_role(
+        browser, live_server):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -99,7 +100,7 @@ def test_an_owner_invites_a_developer_who_accepts_from_the_email_and_signs_in_wi
     assert csp_violations(browser) == []
 
 
-def test_a_finance_member_sees_billing_only(browser, live_server):
+def test_a_finance_member_sees_billing_only(browser, live_server):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -128,7 +129,7 @@ def api_status(url: str, secret: str) -> tuple[int, str]:
         return exc.code, json.loads(exc.read())["error"]["code"]
 
 
-def test_an_operator_suspends_a_tenant_whose_key_is_refused_then_resumes_it(browser, live_server):
+def test_an_operator_suspends_a_tenant_whose_key_is_refused_then_resumes_it(browser, live_server):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -159,7 +160,7 @@ def test_an_operator_suspends_a_tenant_whose_key_is_refused_then_resumes_it(brow
 
 
 def test_an_invited_member_of_a_tenant_requiring_two_factor_sets_it_up_right_after_the_password(
-        browser, live_server):
+        browser, live_server):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
