@@ -16,6 +16,9 @@ beside it:
    own status_callback, 16 connections in a closed loop, receipts 1 s after submit, counted at the
    final callback; the bare view on the same server is its baseline.
 The deployment of 3 and 4 (processes, CPU meter) is bench/sms_chain.py.
+5. postpaid against prepaid (``--billing both``): single sends of a postpaid app (no money check)
+   and of a prepaid one, in alternating rounds on one server, with the server's CPU per request;
+   nothing else runs.
 
 This module is also the WSGI app and the URLconf the benchmark's gunicorn serves (``application``,
 ``urlpatterns``), so the real URLconf and settings stay untouched.
@@ -40,7 +43,7 @@ if str(ROOT) not in sys.path:  # run as ``python bench/sms.py``
     sys.path.insert(0, str(ROOT))
 
 from bench import sms_per_message  # noqa: E402
-from bench._support import free_port, wrk  # noqa: E402
+from bench._support import descendants, free_port, proc_cpu, wrk  # noqa: E402
 from bench.sms_chain import (  # noqa: E402
     Chain,
     ChainCpu,
@@ -203,6 +206,33 @@ def bench_accept(secret: str, seconds: int, rounds: int) -> dict:
     return {"bare": statistics.median(bare), "single": statistics.median(ours),
             "ratio": statistics.median(ratios), "batch_messages": batch_rate * 1000,
             "batch_requests": batch_requests, "rounds": list(zip(bare, ours, strict=True))}
+
+
+def bench_billing_pair(secrets_by_mode: dict[str, str], seconds: int, rounds: int) -> list[dict]:
+    """Single sends of a postpaid app (no money check) and a prepaid one (reserved) on the same
+    server, in rounds whose order alternates, with the server's CPU per request: the cost of the
+    prepaid check compared under the same load (decision 1000)."""
+    port = free_port()
+    server = start_gunicorn(port)
+    url = f"http://127.0.0.1:{port}"
+    lua = {mode: SINGLE_LUA % {"secret": secret, "path": "/v1/messages"} for mode, secret in secrets_by_mode.items()}
+    out = []
+    try:
+        for script in lua.values():
+            warm_up(url, script, 8, server.pid)
+        for index in range(rounds):
+            figures = {}
+            for mode in (list(lua) if index % 2 == 0 else list(reversed(lua))):
+                before = proc_cpu(descendants(server.pid))
+                rate, total, bad = wrk(url, lua[mode], seconds, 8)
+                cpu = proc_cpu(descendants(server.pid)) - before
+                if bad:
+                    print(f"  warning: {bad} non-2xx answers ({mode})")
+                figures[mode] = {"rate": rate, "cpu_ms": 1000 * cpu / max(1, total)}
+            out.append(figures)
+    finally:
+        stop(server)
+    return out
 
 
 def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, workers: int, via: str = "webhooks",
@@ -386,9 +416,11 @@ def main() -> None:
                         help="with --via webhooks: the endpoint's event types (message.delivered, or all)")
     parser.add_argument("--skip-accept", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
-    parser.add_argument("--billing", choices=["postpaid", "prepaid"], default="postpaid",
+    parser.add_argument("--billing", choices=["postpaid", "prepaid", "both"], default="postpaid",
                         help="the bench tenant's account: postpaid without a cap skips the money check; "
-                             "prepaid reserves every send against its balance (one Redis call)")
+                             "prepaid reserves every send against its balance (from a leased slice, decision "
+                             "1000); both: only single sends, postpaid and prepaid apps in alternating rounds "
+                             "on one server, with the server's CPU per request")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL: the figures are for that setup")
@@ -397,6 +429,21 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    if args.billing == "both":
+        pair = {mode: provision(mode)[1] for mode in ("postpaid", "prepaid")}
+        print(f"SMS single sends, postpaid vs prepaid: {os.cpu_count()} cores, gunicorn 2 sync workers, "
+              f"{args.rounds} rounds of {args.seconds or 8} s each; load {os.getloadavg()[0]:.2f}")
+        ratios, cpu_ratios = [], []
+        for figures in bench_billing_pair(pair, args.seconds or 8, args.rounds):
+            post, pre = figures["postpaid"], figures["prepaid"]
+            ratios.append(pre["rate"] / post["rate"])
+            cpu_ratios.append(pre["cpu_ms"] / post["cpu_ms"])
+            print(f"  postpaid {post['rate']:7.0f}/s {post['cpu_ms']:.3f} ms CPU/request   "
+                  f"prepaid {pre['rate']:7.0f}/s {pre['cpu_ms']:.3f} ms CPU/request   "
+                  f"rate ratio {ratios[-1]:.3f}, CPU ratio {cpu_ratios[-1]:.3f}")
+        print(f"median prepaid/postpaid: rate {statistics.median(ratios):.3f}, server CPU per request "
+              f"{statistics.median(cpu_ratios):.3f}; load {os.getloadavg()[0]:.2f}")
+        return
     app, secret = provision(args.billing)
     print(f"SMS benchmark: {os.cpu_count()} cores, PostgreSQL + Redis, gunicorn 2 sync workers "
           f"(per message: {args.web}, {args.web_workers} workers), {args.billing} account")

@@ -227,8 +227,17 @@ def measure(app, secret: str, *, seconds: int = 20, workers: int = 2, webhook_wo
             "median_answer_ms": statistics.median(a - r for r, a in driven.accepted.values()) * 1000
             if driven.accepted else None,
             "cpu_ms": ms, "bare": bare, "dlr_delay": dlr_delay,
-            "web": f"{web}, {web_workers} workers",
+            "web": f"{web}, {web_workers} workers" + (", lean send path" if web == "uvicorn" and lean_accept()
+                                                       else ", Django view"),
             "callback_events": callback_events or "all"}
+
+
+def lean_accept() -> bool:
+    """Whether the web processes serve single sends on the lean path (``SMS_LEAN_ACCEPT``; the
+    children inherit this process's environment). gunicorn (WSGI) always runs the Django view."""
+    from cpaas.messaging import conf
+
+    return conf.LEAN_ACCEPT
 
 
 def _aware(timestamp: float) -> datetime:

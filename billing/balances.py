@@ -11,12 +11,17 @@ it (one Lua script: check balance and cap, take the estimate, record the hold by
 settles the hold when the real charge is known (a message sent: as reserved; failed or canceled:
 released; a call leg: its real cost). Held amounts are counted apart (``billing:held:*``), so a
 recompute from the ledger subtracts what is reserved but not yet in the ledger.
+
+A process sending steadily reserves from a slice of the money it leased in that same script
+call, with no Redis call per send (``billing/leases.py``, decision 1000); the Lua scripts and
+key names are in ``billing/reserve_scripts.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -25,11 +30,12 @@ from django.db import transaction
 from django.db.models import F
 from redis.exceptions import RedisError
 
-from billing import Hold, pricing
+from billing import Hold, leases, pricing
 from billing.ledger import _tenant_id, open_period, parse_quantity
 from billing.meters import meter_get
 from billing.models import BalanceTransaction, BillingAccount, BillingMode, SpendCap
 from billing.rating import assignments_for
+from billing.reserve_scripts import HOLD_TTL, RESERVE, SETTLE, TOMBSTONE_TTL, keys_for, script
 from cpaas.core.errors import ApiError
 from cpaas.core.redis_client import redis_client
 from cpaas.core.ttlcache import TtlCache
@@ -162,10 +168,6 @@ def estimate_cost(*, tenant_id: str, app_id: str, meter: str, quantity: Decimal,
 # --- the gate: reserve before a billable action is accepted, settle when its charge is known ---------
 
 GATE_SECONDS = 5.0  # how long a process trusts its copy of an app's money settings (decision 0820)
-# Holds outlive any send (scheduled 7 days ahead, valid 3 days); one never settled (a process
-# killed between commit and settle) stops reserving money after this, counted from the app's
-# last reservation.
-HOLD_TTL = 30 * 86400
 
 
 @dataclass
@@ -237,137 +239,81 @@ def cost_micro(gate: Gate, meter: str, quantity, dimensions: dict | None) -> int
     return hit
 
 
-def _keys(tenant_id: str, app_id: str) -> list[str]:
-    """The Redis keys both scripts take, in their order."""
-    period = open_period(_now()).isoformat()
-    return [f"billing:avail:{tenant_id}", f"billing:cap:{app_id}:{period}",
-            f"billing:held:t:{tenant_id}", f"billing:held:a:{app_id}", f"billing:holds:{app_id}"]
-
-
-# Check the balance and the cap and reserve every item that fits, atomically, in one round trip.
-# KEYS: avail (tenant), spent this period (app), held (tenant), held (app), holds hash (app).
-# ARGV: prepaid, cap (-1: none), ttl, base avail or "", base spent or "", n, then cost/id pairs
-# (an empty id charges at once, without a hold: usage the ledger records within a second),
-# then how long holds live (``HOLD_TTL``: a hold nothing settled is forgotten after it).
-# A missing avail/spent key without a base answers {-1}: the caller reads the ledger and retries.
-# Amounts are integer micro-units; the state keys expire every ttl seconds and are then
-# recomputed from the ledger (less/plus what is still held), which corrects any drift.
-RESERVE = """
-local prepaid = ARGV[1] == '1'
-local limit = tonumber(ARGV[2])
-local ttl = tonumber(ARGV[3])
-local avail, spent
-if prepaid then
-  avail = redis.call('GET', KEYS[1])
-  if not avail then
-    if ARGV[4] == '' then return {-1} end
-    avail = tonumber(ARGV[4]) - tonumber(redis.call('GET', KEYS[3]) or '0')
-    redis.call('SET', KEYS[1], avail, 'EX', ttl)
-  else avail = tonumber(avail) end
-end
-if limit >= 0 then
-  spent = redis.call('GET', KEYS[2])
-  if not spent then
-    if ARGV[5] == '' then return {-1} end
-    spent = tonumber(ARGV[5]) + tonumber(redis.call('GET', KEYS[4]) or '0')
-    redis.call('SET', KEYS[2], spent, 'EX', ttl)
-  else spent = tonumber(spent) end
-end
-local out = {0, 0}
-local taken, held = 0, 0
-for i = 0, tonumber(ARGV[6]) - 1 do
-  local cost, id = tonumber(ARGV[7 + 2 * i]), ARGV[8 + 2 * i]
-  local verdict = 0
-  if prepaid and avail - cost < 0 then verdict = 1
-  elseif limit >= 0 and spent + cost > limit then verdict = 2 end
-  if verdict == 0 then
-    if prepaid then avail = avail - cost end
-    if limit >= 0 then spent = spent + cost end
-    taken = taken + cost
-    if cost > 0 and id ~= '' then
-      held = held + cost
-      redis.call('HINCRBY', KEYS[5], id, cost)
-    end
-  end
-  out[#out + 1] = verdict
-end
-if taken > 0 then
-  if prepaid then redis.call('DECRBY', KEYS[1], taken) end
-  if limit >= 0 then redis.call('INCRBY', KEYS[2], taken) end
-end
-if held > 0 then
-  redis.call('INCRBY', KEYS[3], held)
-  redis.call('INCRBY', KEYS[4], held)
-  for k = 3, 5 do redis.call('EXPIRE', KEYS[k], ARGV[7 + 2 * tonumber(ARGV[6])]) end
-end
-out[2] = avail or 0
-return out
-"""
-
-# Settle holds: each id's hold is removed; its real cost ("" = as reserved, 0 = release) replaces
-# the estimate in the avail/spent keys (when they exist; otherwise the next recompute reads the
-# ledger). KEYS as RESERVE; ARGV: n, then id/real pairs. Returns what was held.
-SETTLE = """
-local held, delta = 0, 0
-for i = 0, tonumber(ARGV[1]) - 1 do
-  local id, real = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  local est = tonumber(redis.call('HGET', KEYS[5], id) or '0')
-  if est > 0 then redis.call('HDEL', KEYS[5], id) end
-  held = held + est
-  if real ~= '' then delta = delta + tonumber(real) - est end
-end
-if held > 0 then
-  redis.call('DECRBY', KEYS[3], held)
-  redis.call('DECRBY', KEYS[4], held)
-end
-if delta ~= 0 then
-  if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECRBY', KEYS[1], delta) end
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], delta) end
-end
-return held
-"""
-
-_scripts: dict[str, Any] = {}
-
-
-def _script(client, name: str, source: str):
-    """Registered once per client (EVALSHA; redis-py loads it again after a Redis restart)."""
-    script = _scripts.get(name)
-    if script is None or script.registered_client is not client:
-        script = _scripts[name] = client.register_script(source)
-    return script
-
-
 def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list[Hold]) -> list[ApiError | None]:
     """Reserve each action's estimated cost against the prepaid balance and the app's cap.
 
     One entry per hold: None (reserved) or the 402 error that refuses it. Test mode and open
-    apps (postpaid, no cap) cost nothing: no Redis call. Otherwise one Redis round trip (two,
-    plus the ledger read, once per ``STATE_TTL`` when the state keys expired)."""
+    apps (postpaid, no cap) cost nothing: no Redis call. Otherwise the sends are reserved from
+    this process's slice of the money when it covers them (no I/O; decision 1000), else with one
+    Redis round trip that also returns the slice and may take a new one (two, plus the ledger
+    read, once per ``STATE_TTL`` when the state keys expired)."""
     if mode != "live" or not holds:
         return [None] * len(holds)
     gate = gate_for(app_id=app_id, tenant_id=tenant_id)
     if gate.open:
         return [None] * len(holds)
     costs = [cost_micro(gate, h.meter, h.quantity, h.dimensions) for h in holds]
+    ids = [hold.id for hold in holds]
+    if leases.take_local(gate.app_id, ids, costs, sum(costs)):
+        return [None] * len(holds)
+    return _reserve_remote(gate, ids, costs)
+
+
+def _reserve_remote(gate: Gate, ids: list[str], costs: list[int]) -> list[ApiError | None]:
     client = redis_client()
-    keys = _keys(gate.tenant_id, gate.app_id)
-    pairs = [value for hold, cost in zip(holds, costs, strict=True) for value in (cost, hold.id)]
+    keys = keys_for(gate.tenant_id, gate.app_id)
     head = ["1" if gate.prepaid else "0", -1 if gate.cap_micro is None else gate.cap_micro, STATE_TTL]
+    renewal = leases.renewal(gate.app_id, keys, head, max(costs))
+    pairs = [value for cost, hold_id in zip(costs, ids, strict=True) for value in (cost, hold_id)]
     try:
-        script = _script(client, "reserve", RESERVE)
-        answer = script(keys=keys, args=[*head, "", "", len(holds), *pairs, HOLD_TTL])
-        if answer[0] == -1:
-            base_avail, base_spent = _bases(gate)
-            answer = script(keys=keys, args=[*head, base_avail, base_spent, len(holds), *pairs, HOLD_TTL])
+        answer = _run_reserve(client, gate, keys, head, [*renewal.args(keys), len(ids), *pairs])
     except RedisError:
+        leases.renewal_failed(gate.app_id, renewal)
         raise ApiError("Balances cannot be checked right now; retry shortly.",
                        code="service_unavailable") from None
-    verdicts = [int(v) for v in answer[2:]]
+    except BaseException:
+        leases.renewal_failed(gate.app_id, renewal)
+        raise
+    leases.renewed(gate.app_id, renewal, int(answer[2]), keys, head)
+    verdicts = [int(v) for v in answer[4:]]
+    if any(verdicts) and int(answer[3]) > 0:
+        verdicts = _wait_for_slices(gate, keys, head, ids, costs, verdicts)
     if gate.prepaid and not gate.low_notified and int(answer[1]) < gate.low_micro:
         gate.low_notified = True
         _notify_low(gate.tenant_id, int(answer[1]), gate.currency)
     return [None if v == 0 else _refusal(v) for v in verdicts]
+
+
+def _run_reserve(client, gate: Gate, keys: list[str], head: list, tail: list) -> list:
+    """The reserve script; once more with the ledger's figures when the state keys expired."""
+    reserve = script(client, "reserve", RESERVE)
+    answer = reserve(keys=keys, args=[*head, "", "", HOLD_TTL, *tail])
+    if answer[0] == -1:
+        answer = reserve(keys=keys, args=[*head, *_bases(gate), HOLD_TTL, *tail])
+    return answer
+
+
+def _wait_for_slices(gate: Gate, keys: list[str], head: list, ids: list[str], costs: list[int],
+                     verdicts: list[int]) -> list[int]:
+    """Refused while other processes hold slices of this money: they come back within
+    ``leases.LEASE_SECONDS`` (their returner thread), so ask again until they did, and only then
+    refuse (a balance that covers the send is never refused for money leased elsewhere)."""
+    deadline = time.monotonic() + leases.REFUSAL_WAIT
+    client = redis_client()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        again = [i for i, v in enumerate(verdicts) if v]
+        pairs = [value for i in again for value in (costs[i], ids[i])]
+        try:
+            answer = _run_reserve(client, gate, keys, head,
+                                  ["", "", 0, 0, leases.LEASE_FRACTION, 0, "", 0, len(again), *pairs])
+        except RedisError:
+            break
+        for i, verdict in zip(again, answer[4:], strict=True):
+            verdicts[i] = int(verdict)
+        if not any(verdicts) or int(answer[3]) == 0:
+            break
+    return verdicts
 
 
 def _refusal(verdict: int) -> ApiError:
@@ -402,10 +348,10 @@ def spend_settle(entries: list[tuple[str, str, str, int | None]]) -> None:
     for tenant_id, app_id, hold_id, real in entries:
         by_app.setdefault((tenant_id, app_id), []).extend((hold_id, "" if real is None else int(real)))
     try:
-        script = _script(client, "settle", SETTLE)
+        settle = script(client, "settle", SETTLE)
         pipe = client.pipeline(transaction=False)
         for (tenant_id, app_id), pairs in by_app.items():
-            script(keys=_keys(tenant_id, app_id), args=[len(pairs) // 2, *pairs], client=pipe)
+            settle(keys=keys_for(tenant_id, app_id), args=[len(pairs) // 2, *pairs, TOMBSTONE_TTL], client=pipe)
         pipe.execute()
     except RedisError:
         log.warning("could not settle %d spend holds; the ledger recompute will correct it", len(entries))

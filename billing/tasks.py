@@ -39,6 +39,14 @@ def finalize_due() -> int:
     return finalize()
 
 
+@shared_task(base=BaseTask, name="billing.tasks.leases_sweep", queue="billing")
+def leases_sweep() -> int:
+    """Reclaim balance slices whose process died without returning them (decision 1000)."""
+    from billing.leases import leases_sweep as sweep
+
+    return sweep()
+
+
 @shared_task(base=BaseTask, name="billing.tasks.stripe_push_invoice", queue="billing", bind=True)
 def stripe_push_invoice(self, invoice_id: str) -> str:
     from billing import stripe_sync

@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP to Django, WebSocket ``/v1/im/connect`` to the IM gateway (a lean ASGI
-WebSocket app beside Django, see docs/decisions/0500-im-gateway-lean-asgi.md)."""
+"""ASGI entry point: HTTP to Django, except single sends (``POST /v1/messages``) to the lean send
+path (cpaas/messaging/accept/, decision 1010); WebSocket ``/v1/im/connect`` to the IM gateway (a
+lean ASGI WebSocket app beside Django, see docs/decisions/0500-im-gateway-lean-asgi.md)."""
 
 import os
 
@@ -15,16 +16,28 @@ django_asgi = get_asgi_application()
 
 from cpaas.core.bodylimit import asgi_body_limit  # noqa: E402  (these need the apps set up above)
 from cpaas.im.gateway.app import gateway_app, gateway_shutdown  # noqa: E402
+from cpaas.messaging.accept import http as lean_http  # noqa: E402
+from cpaas.messaging.accept.app import lean_send  # noqa: E402
+from cpaas.messaging.accept.app import shutdown as lean_shutdown  # noqa: E402
+
+
+async def _http(scope, receive, send):
+    request = lean_http.takes(scope)
+    if request is not None:
+        await lean_send(request, receive, send)
+    else:
+        await django_asgi(scope, receive, send)
+
 
 # Bodies over MAX_REQUEST_BYTES are refused on the way in, however they are framed.
-django_http = asgi_body_limit(django_asgi)
+http_app = asgi_body_limit(_http)
 
 IM_CONNECT_PATH = "/v1/im/connect"
 
 
 async def application(scope, receive, send):
     if scope["type"] == "http":
-        await django_http(scope, receive, send)
+        await http_app(scope, receive, send)
         return
     if scope["type"] == "lifespan":
         message = await receive()
@@ -33,6 +46,7 @@ async def application(scope, receive, send):
                 await send({"type": "lifespan.startup.complete"})
             message = await receive()
         await gateway_shutdown()
+        await lean_shutdown()
         await send({"type": "lifespan.shutdown.complete"})
         return
     if scope["type"] == "websocket":

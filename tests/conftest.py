@@ -14,8 +14,36 @@ from cpaas.core.egress import ssrf
 from cpaas.core.ratelimit import gate
 from cpaas.tenants.keys import api_key_create, principal_cache
 from cpaas.tenants.services import tenant_provision
+from tests.support.lean import LeanServer, route_sends_through
 from tests.support.money import reset_money_state
 from tests.support.receiver import Receiver, start_receiver
+
+
+def pytest_collection_modifyitems(items):
+    """A test run through the lean send path is a transactional test: the server's connections
+    must see what the test wrote, and the test what they wrote."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("send_path") == "lean":
+            item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+@pytest.fixture(scope="session")
+def lean_server(django_db_setup, django_db_blocker) -> Iterator[LeanServer]:
+    """cpaas.asgi.application under uvicorn, for the lean send path (tests/support/lean.py)."""
+    server = LeanServer()
+    yield server
+    with django_db_blocker.unblock():
+        server.stop()
+
+
+@pytest.fixture(params=["django", "lean"])
+def send_path(request, monkeypatch) -> str:
+    """Run the test twice: its ``POST /v1/messages`` through Django's view, then through the lean
+    ASGI path of production (cpaas/messaging/accept/), with the same assertions."""
+    if request.param == "lean":
+        route_sends_through(request.getfixturevalue("lean_server"), monkeypatch)
+    return request.param
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,8 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 app_id_var: ContextVar[str | None] = ContextVar("app_id", default=None)
 key_id_var: ContextVar[str | None] = ContextVar("key_id", default=None)
 request_var: ContextVar[HttpRequest | None] = ContextVar("request", default=None)
+#: Set by an ASGI handler that serves without a Django request (the lean send path).
+docs_url_var: ContextVar[str | None] = ContextVar("docs_url", default=None)
 
 
 def current_request_id() -> str | None:
@@ -24,7 +26,7 @@ def current_docs_url() -> str | None:
     """``<scheme>://<host>/docs`` of the request being served, if its host is an allowed one."""
     request = request_var.get()
     if request is None:
-        return None
+        return docs_url_var.get()
     try:
         return request.build_absolute_uri("/docs")
     except DisallowedHost:

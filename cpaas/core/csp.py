@@ -35,8 +35,13 @@ class SiteCSPMiddleware(CSPMiddleware):
         return response
 
     def _site_policy(self) -> str:
-        config = getattr(settings, "CONTENT_SECURITY_POLICY", None)
-        built = SiteCSPMiddleware._built
-        if built is None or built[0] != id(config):
-            built = SiteCSPMiddleware._built = (id(config), build_policy())
-        return built[1]
+        return site_policy()
+
+
+def site_policy() -> str:
+    """The site-wide header value (also sent by the lean send path, cpaas/messaging/accept/)."""
+    config = getattr(settings, "CONTENT_SECURITY_POLICY", None)
+    built = SiteCSPMiddleware._built
+    if built is None or built[0] != id(config):
+        built = SiteCSPMiddleware._built = (id(config), build_policy())
+    return built[1]

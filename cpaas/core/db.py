@@ -34,7 +34,7 @@ def pg_cursor(db=None):
         db = connections[DEFAULT_DB_ALIAS]
     raw = db.connection
     if raw is not None and db.health_check_enabled and not db.health_check_done:
-        if _idle_and_open(raw):
+        if idle_and_open(raw):
             db.health_check_done = True
         else:
             db.close_if_health_check_failed()
@@ -52,7 +52,7 @@ def pg_cursor(db=None):
 # ``prepare_threshold`` is not None, and Django opens every connection with None (prepared
 # statements off), so ``prepare=True`` alone does nothing there. A threshold nothing reaches means
 # "only when asked".
-_ONLY_WHEN_ASKED = 2**31 - 1
+PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 
 
 def execute_prepared(cursor, sql: str, params) -> None:
@@ -64,7 +64,7 @@ def execute_prepared(cursor, sql: str, params) -> None:
     raw = cursor.connection
     threshold = raw.prepare_threshold
     if threshold is None:
-        raw.prepare_threshold = _ONLY_WHEN_ASKED
+        raw.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
     try:
         cursor.execute(sql, params, prepare=True)
     finally:
@@ -72,7 +72,7 @@ def execute_prepared(cursor, sql: str, params) -> None:
             raw.prepare_threshold = None
 
 
-def _idle_and_open(raw) -> bool:
+def idle_and_open(raw) -> bool:
     """True when libpq holds the connection as open and the server has sent nothing since the
     last answer (a poll of the socket, no round trip)."""
     from psycopg import pq

@@ -91,15 +91,31 @@ def idempotency_begin(request, *, app_id: str, mode: str) -> Claim | None:
     Keys are scoped by app AND mode: a live request's key never answers a test request (and the
     other way round), as two keys of the two modes are two different callers.
     """
-    key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+    key = idempotency_key_checked(request.META.get("HTTP_IDEMPOTENCY_KEY"))
     if key is None:
         return None
-    key = key.strip()
+    return idempotency_claim(key, method=request.method, path=request.path, data=request.data,
+                             app_id=app_id, mode=mode)
+
+
+def idempotency_key_checked(raw: str | None) -> str | None:
+    """The ``Idempotency-Key`` header's value, None without one; 400 when it is empty or too long
+    (checked before the body is parsed, as the API always did)."""
+    if raw is None:
+        return None
+    key = raw.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ApiError(
             f"`{HEADER}` must be 1 to {MAX_KEY_LENGTH} characters.", param=HEADER
         )
-    fingerprint = request_fingerprint(request.method, request.path, request.data)
+    return key
+
+
+def idempotency_claim(key: str, *, method: str, path: str, data, app_id: str, mode: str) -> Claim:
+    """Claim ``key`` for this request (its parsed body ``data``), or return a replay, or raise
+    409/422: the Django API (through :func:`idempotency_begin`) and the lean send path share it,
+    so a retry on either path finds the other's record."""
+    fingerprint = request_fingerprint(method, path, data)
     now = timezone.now()
     for _ in range(3):
         try:
@@ -108,8 +124,8 @@ def idempotency_begin(request, *, app_id: str, mode: str) -> Claim | None:
                     app_id=app_id,
                     mode=mode,
                     key=key,
-                    method=request.method,
-                    path=request.path,
+                    method=method,
+                    path=path,
                     request_hash=fingerprint,
                     locked_at=now,
                     expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS),

@@ -45,3 +45,12 @@ RECEIPT_JOURNAL_TTL_SECONDS = env.int("SMS_RECEIPT_JOURNAL_TTL_SECONDS", 24 * 36
 CONCAT_TTL_SECONDS = env.int("SMS_CONCAT_TTL_SECONDS", 3600)
 # Workers consuming the ``sms`` queue open their SMPP binds at start (decision 0912); 0: on first submit.
 EAGER_BINDS = env.bool("SMS_EAGER_BINDS", True)
+# The lean send path (cpaas/messaging/accept/, decision 1010): ``POST /v1/messages`` served by a
+# small ASGI handler beside Django, its rows group-committed. Off: Django serves it as before.
+LEAN_ACCEPT = env.bool("SMS_LEAN_ACCEPT", True)
+# Threads per web process for the send's synchronous stages (key, validation, caps, money).
+ACCEPT_THREADS = env.int("SMS_ACCEPT_THREADS", 4)
+# PostgreSQL connections per web process for the group commit (one commit in flight on each).
+ACCEPT_DB_CONNECTIONS = env.int("SMS_ACCEPT_DB_CONNECTIONS", 2)
+# Most rows one group commit writes.
+ACCEPT_GROUP_MAX = env.int("SMS_ACCEPT_GROUP_MAX", 500)

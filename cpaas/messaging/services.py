@@ -82,14 +82,15 @@ def _hold(message: Message) -> billing.Hold:
 def _reserve(caller: Caller, messages: list[Message]) -> list[ApiError | None]:
     """Money before traffic: reserve each live message's estimated price (402 when the prepaid
     balance or the app's spend cap cannot cover it). Test mode and postpaid apps without a cap
-    cost nothing; otherwise one Redis round trip for all of them (decision 0820)."""
+    cost nothing; otherwise at most one Redis round trip for all of them (decision 0820), none
+    while this process's leased slice of the money covers them (decision 1000)."""
     if caller.mode != Mode.LIVE:
         return [None] * len(messages)
     return billing.spend_reserve(tenant_id=caller.tenant_id, app_id=caller.app_id, mode=caller.mode,
                                  holds=[_hold(message) for message in messages])
 
 
-def _release(messages: list[Message]) -> None:
+def message_release(messages: list[Message]) -> None:
     """Give back the reservations of live messages that will never be sent (refused after
     reserving, canceled)."""
     holds = [(m.tenant_id, m.app_id, m.id, 0) for m in messages if m.mode == Mode.LIVE]
@@ -100,33 +101,54 @@ def _release(messages: list[Message]) -> None:
 def message_send(*, caller: Caller, data: Any, dialect: str = "") -> Message:
     """Accept one message with one INSERT statement, so the caller need not hold a transaction
     (the API runs it in autocommit: docs/decisions/0405). A sender pool's sticky assignment is a
-    second write, so that case opens its own transaction. The money check is the one Redis call
-    of :func:`_reserve` (none in test mode or for a postpaid app without a cap). ``dialect``: the
-    shape of the message's status callbacks ("" ours; "twilio" for the Twilio-compatible API)."""
-    pooled = isinstance(data, dict) and data.get("sender_pool") not in (None, "")
-    with transaction.atomic() if pooled else nullcontext():
+    second write, so that case opens its own transaction. The money check is at most one Redis
+    call, in :func:`_reserve` (none in test mode, for a postpaid app without a cap, or while the
+    process's slice of a prepaid balance covers the send). ``dialect``: the shape of the
+    message's status callbacks ("" ours; "twilio" for the Twilio-compatible API). The lean send
+    path (cpaas/messaging/accept/) runs the same stages with a group commit for the INSERT."""
+    with transaction.atomic() if is_pooled(data) else nullcontext():
         now = timezone.now()
-        message = message_build(caller, data, now=now, dialect=dialect)
-        problem = _protect(caller, [message], now)[0]
-        if problem is not None:
-            raise problem
-        problem = _reserve(caller, [message])[0]
-        if problem is not None:
-            _unprotect(caller, message, now)
-            raise problem
+        message = message_accept(caller=caller, data=data, now=now, dialect=dialect)
         try:
             inserted = queries.message_insert_unless_opted_out(message)
         except BaseException:
-            _release([message])
+            message_release([message])
             raise
         if not inserted:
-            _unprotect(caller, message, now)
-            _release([message])
-            raise ApiError("This recipient has opted out of messages from this app (replied STOP).",
-                           code="recipient_opted_out", param="to")
+            raise message_opted_out(caller, message, now)
         if message.status == Status.QUEUED:
             transaction.on_commit(kick_dispatch)
     return message
+
+
+def is_pooled(data: Any) -> bool:
+    """Whether a send names a sender pool (its sticky assignment is a write of its own)."""
+    return isinstance(data, dict) and data.get("sender_pool") not in (None, "")
+
+
+def message_accept(*, caller: Caller, data: Any, now: datetime, dialect: str = "") -> Message:
+    """Everything before a send's INSERT: validated (validation.py), counted against the app's caps,
+    its price reserved. Raises the first problem; the unsaved message otherwise, whose counts and
+    reservation the caller gives back (:func:`message_opted_out`, :func:`message_release`) if the
+    INSERT does not happen."""
+    message = message_build(caller, data, now=now, dialect=dialect)
+    problem = _protect(caller, [message], now)[0]
+    if problem is not None:
+        raise problem
+    problem = _reserve(caller, [message])[0]
+    if problem is not None:
+        _unprotect(caller, message, now)
+        raise problem
+    return message
+
+
+def message_opted_out(caller: Caller, message: Message, now: datetime) -> ApiError:
+    """The refusal of an accepted send whose INSERT found the recipient opted out; gives back its
+    counts and reservation first."""
+    _unprotect(caller, message, now)
+    message_release([message])
+    return ApiError("This recipient has opted out of messages from this app (replied STOP).",
+                    code="recipient_opted_out", param="to")
 
 
 def _unprotect(caller: Caller, message: Message, now: datetime) -> None:
@@ -181,7 +203,7 @@ def messages_send_batch(*, caller: Caller, items: Any) -> list[BatchItem]:
     try:
         queries.messages_copy(accepted)
     except BaseException:
-        _release(accepted)
+        message_release(accepted)
         raise
     if any(message.status == Status.QUEUED for message in accepted):
         transaction.on_commit(kick_dispatch)
@@ -230,7 +252,7 @@ def message_cancel(*, caller: Caller, message_id: str) -> Message:
     if not transition(message, Status.CANCELED):
         raise ApiError(f"A {message.status} message cannot be canceled; only scheduled or queued ones.",
                        code="message_not_cancelable")
-    transaction.on_commit(lambda: _release([message]))
+    transaction.on_commit(lambda: message_release([message]))
     return message
 
 

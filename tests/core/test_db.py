@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import connection, connections
 
-from cpaas.core.db import _idle_and_open, pg_cursor
+from cpaas.core.db import idle_and_open, pg_cursor
 
 
 def _backend_pid() -> int:
@@ -25,7 +25,7 @@ def _terminate(pid: int) -> None:
     finally:
         other.close()
     deadline = time.monotonic() + 5
-    while _idle_and_open(connection.connection) and time.monotonic() < deadline:
+    while idle_and_open(connection.connection) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 

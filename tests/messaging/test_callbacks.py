@@ -175,6 +175,7 @@ def test_a_redirect_is_a_failed_attempt_and_never_followed(api, receiver, allow_
 
 
 @pytest.mark.parametrize("bad", REFUSED_URLS)
+@pytest.mark.usefixtures("send_path")  # the Django view and the lean send path
 def test_a_send_and_a_batch_item_refuse_the_corpus_as_status_callback(api, no_allow_list, resolver, bad):
     answer_names(resolver)
     response = send(api, status_callback=bad)

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cpaas.messaging.dispatch import dispatch_batch
 from cpaas.messaging.models import Connector, Message, Route
 from cpaas.messaging.route import route_candidates, routing_reset
 from tests.messaging.conftest import send
 
 
+@pytest.mark.usefixtures("send_path")  # the Django view and the lean send path
 def test_a_live_send_without_a_live_route_is_a_400_no_route(live):
     response = send(live, to="+12025550123")
     assert response.status_code == 400

@@ -9,7 +9,7 @@ from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
 from tests.messaging.conftest import send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("send_path")]
 
 
 def test_it_accepts_a_message_and_answers_with_its_segments(api):

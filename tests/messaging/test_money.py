@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from billing import leases
 from billing.models import UsageEvent
 from cpaas.carriers.base import InboundSms
 from cpaas.carriers.sandbox import connector as sandbox
@@ -53,6 +54,7 @@ class RedisCalls:
         monkeypatch.setattr(client, "execute_command", spy)
 
 
+@pytest.mark.usefixtures("send_path")  # the Django view and the lean send path
 def test_an_exhausted_prepaid_account_gets_402_and_nothing_is_stored(tenant, app, live):
     price(tenant, TEN_CENTS)
     prepaid(tenant, "0.30")
@@ -65,6 +67,7 @@ def test_an_exhausted_prepaid_account_gets_402_and_nothing_is_stored(tenant, app
     assert Message.objects.count() == 3
 
 
+@pytest.mark.usefixtures("send_path")  # the Django view and the lean send path
 def test_a_spend_cap_refuses_a_postpaid_app_with_402(tenant, app, live):
     price(tenant, [{"meter": "sms_segments", "model": "per_unit", "unit_price": "0.50"}])
     capped(app, 100)  # 1.00 a month: two sends
@@ -190,3 +193,22 @@ def test_a_help_reply_is_a_live_send_and_is_not_sent_when_the_balance_cannot_pay
         inbound_receive(InboundSms("carrier", sender=sender, recipient=number, body="HELP"))
     assert list(Message.objects.filter(direction="outbound").values_list("to", flat=True)) == ["+12025550101"]
     assert held(app) > 0
+
+
+def test_sends_reserved_from_a_process_slice_settle_like_any_other(
+        tenant, app, live, django_capture_on_commit_callbacks):
+    # A steady sender reserves from a slice of the balance (decision 1000); the dispatcher's
+    # settles (sent: kept, failed: given back) land before or after the slice comes back.
+    price(tenant, TEN_CENTS)
+    prepaid(tenant, "100.00")
+    sent = [send(live, to=f"+1202555{n:04d}").status_code for n in range(120)]
+    assert sent == [201] * 120
+    assert leases._table[app.pk].lease_id  # the last sends came from a slice
+    failing = send(live, to=sandbox.FAILED_AT_SUBMIT)
+    assert failing.status_code == 201
+    with django_capture_on_commit_callbacks(execute=True):
+        while dispatch_batch()["claimed"]:
+            pass
+    assert Message.objects.get(pk=failing.json()["id"]).status == "failed"
+    leases.return_all()
+    assert (held(app), available(tenant)) == (0, 100_000_000 - 120 * 100_000)

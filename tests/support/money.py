@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from billing import ledger
+from billing import leases, ledger
 from billing.balances import balance_top_up, gates_clear
 from billing.invoices import account_get
 from billing.models import BillingAccount, SpendCap
@@ -16,6 +16,7 @@ from cpaas.core.redis_client import redis_client
 
 
 def reset_money_state() -> None:
+    leases.forget()
     client = redis_client()
     if client is not None:
         for key in client.scan_iter("billing:*"):

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from asgiref.sync import async_to_sync
 
+from billing import leases
 from billing.models import UsageEvent
 from cpaas.messaging.models import PhoneNumber
 from cpaas.tenants.keys import api_key_create
@@ -114,3 +115,19 @@ def test_a_leg_settles_its_real_cost_when_it_ends(tenant, app, live, live_route,
     assert (held(app), available(tenant)) == (0, 0)
     assert UsageEvent.objects.get(app=app).mode == "live"
     assert call(live).json()["error"]["code"] == "insufficient_funds"
+
+
+def test_steady_calls_reserve_from_a_slice_and_a_leg_settles_its_real_cost(
+        tenant, app, live, live_route, voice, django_capture_on_commit_callbacks):
+    # Calls take the same per-process slice as SMS (decision 1000); a leg's real cost lands on the
+    # balance whether it settles before or after the slice comes back.
+    price(tenant, PER_MINUTE)
+    prepaid(tenant, "1000.00")
+    ids = [call(live).json()["id"] for _ in range(40)]
+    assert leases._table[app.pk].lease_id  # the last calls were reserved from a slice
+    with django_capture_on_commit_callbacks(execute=True):
+        assert voice.run(ids[-1]) == ["completed"]
+    leases.return_all()
+    # 39 legs still held at a minute each; the one that ran cost 2 minutes (61 s in 60/60).
+    assert held(app) == 39 * 1_200_000
+    assert available(tenant) == 1_000_000_000 - 39 * 1_200_000 - 2_400_000

@@ -1,0 +1,94 @@
+"""The lean send path's ASGI handler: ``POST /v1/messages`` without Django's request cycle.
+
+1. http.py: the request is one the path takes (else Django serves it), its body read;
+2. admit.py, on a thread of this module's pool: key, rate limit, scope, body, validation, caps,
+   money, exactly as the Django view runs them;
+3. commit.py, on the event loop: the message's row in the next group commit;
+4. the answer, byte for byte the Django view's.
+
+The pool (``conf.ACCEPT_THREADS`` threads, named ``sms-accept``) is this module's, started with
+the first send of a process and stopped by the ASGI lifespan's shutdown; its threads keep one
+Django database connection each (decision 1010).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import connection
+from ulid import ULID
+
+from cpaas.core.context import app_id_var, docs_url_var, key_id_var, request_id_var
+from cpaas.core.errors import ServiceUnavailable
+from cpaas.messaging import conf
+from cpaas.messaging.accept import commit
+from cpaas.messaging.accept.admit import Admitted, admit, created, not_written, opted_out
+from cpaas.messaging.accept.http import Request, read_body, respond
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+
+
+def executor() -> ThreadPoolExecutor:
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max(1, conf.ACCEPT_THREADS), thread_name_prefix="sms-accept")
+        return _executor
+
+
+async def _on_thread(fn, *args):
+    """``fn(*args)`` on the pool, in this request's context (request id, docs URL)."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(executor(), context.run, fn, *args)
+
+
+async def lean_send(request: Request, receive, send) -> None:
+    body = await read_body(receive)
+    if body is None:
+        return  # the client left before sending its body
+    request.body = body
+    request_id = f"req_{ULID()}"
+    request_id_var.set(request_id)
+    docs_url_var.set(request.docs_url)
+    app_id_var.set(None)
+    key_id_var.set(None)
+    admitted: Admitted = await _on_thread(admit, request)
+    answer = admitted.answer
+    if answer is None:
+        try:
+            written = await commit.committer().insert(admitted.message)
+        except commit.OUTAGES as exc:
+            log.warning("database unavailable for a send: %s: %s", type(exc).__name__, exc)
+            answer = await _on_thread(not_written, admitted, ServiceUnavailable())
+        except Exception as exc:
+            answer = await _on_thread(not_written, admitted, exc)
+        else:
+            answer = (created(admitted.message, admitted.limit_headers) if written
+                      else await _on_thread(opted_out, admitted))
+    await respond(send, request, answer.status, answer.body, answer.headers, request_id)
+
+
+async def shutdown() -> None:
+    """Close the group commit's connections and the pool threads' Django connections."""
+    await commit.close()
+    global _executor
+    with _lock:
+        pool, _executor = _executor, None
+    if pool is not None:
+        barrier = threading.Barrier(pool._max_workers)
+
+        def close_connection() -> None:
+            barrier.wait(5)  # one job per thread: every thread closes its own connection
+            connection.close()
+
+        jobs = [pool.submit(close_connection) for _ in range(pool._max_workers)]
+        await asyncio.get_running_loop().run_in_executor(None, lambda: [job.exception() for job in jobs])
+        pool.shutdown(wait=False)
+
