@@ -17,10 +17,11 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@echo "==> Installing the platform and its test tools into $(VENV)"
+# The SDK and its `cpaas` command (sdk/python, decision 1201) are installed beside the platform.
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
+	@echo "==> Installing the platform, the SDK and CLI, and the test tools into $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]' -e 'sdk/python[cli]'
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from billing import conf
 from billing.meters import METERS, meter_get
+from cpaas.core import metrics
 from cpaas.core.db import chunks, pg_cursor
 from cpaas.core.errors import ApiError
 from cpaas.core.redis_client import redis_client
@@ -338,6 +339,7 @@ def usage_flush(events: list[Pending]) -> int:
             marks = [e for e in inserted if e.aggregation == "unique_count"]
             _insert_dau_marks(cursor, marks)
         _dau_mark_after_commit(marks)
+    metrics.count_usage(inserted)
     return len(inserted)
 
 

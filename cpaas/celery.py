@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_shutdown
+from prometheus_client import multiprocess
 
+from cpaas.core.context import app_id_var, task_id_var
 from cpaas.core.env import env
+from cpaas.core.metrics import SENT_AT_HEADER
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cpaas.settings")
 
@@ -54,3 +58,38 @@ def _database_connections_as_between_requests(task=None, **_kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@before_task_publish.connect
+def _stamp_sent_at(headers=None, **_kwargs) -> None:
+    """The publish time in the message, so /metrics can tell how old a queue's oldest task is."""
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, time.time())
+
+
+# Context tokens of the tasks running in this thread, so a task run eagerly inside a request gives
+# the request its own ids back when it ends.
+_log_tokens: dict[str, tuple] = {}
+
+
+@task_prerun.connect
+def _log_context_enter(task_id=None, **_kwargs) -> None:
+    """Log records of a task carry its id, and no app of an earlier request or task: a task's
+    batch spans many apps, so it names them in its own messages."""
+    _log_tokens[task_id] = (task_id_var.set(task_id), app_id_var.set(None))
+
+
+@task_postrun.connect
+def _log_context_leave(task_id=None, **_kwargs) -> None:
+    tokens = _log_tokens.pop(task_id, None)
+    if tokens is not None:
+        task_id_var.reset(tokens[0])
+        app_id_var.reset(tokens[1])
+
+
+@worker_process_shutdown.connect
+def _metrics_forget_this_process(pid=None, **_kwargs) -> None:
+    """A prefork child that exits takes its live gauges with it (counters stay summed)."""
+    directory = env.str("PROMETHEUS_MULTIPROC_DIR", "")
+    if directory:
+        multiprocess.mark_process_dead(pid or os.getpid(), directory)

@@ -8,6 +8,7 @@ their data and unix sockets under ``var/`` (cpaas/core/embedded.py, decision 090
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -101,6 +102,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: counts every request by route, method and final status (cpaas/core/metrics.py).
+    "cpaas.core.metrics.MetricsMiddleware",
     "cpaas.core.middleware.RequestIdMiddleware",
     "cpaas.core.middleware.ApiBoundaryMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -169,6 +172,15 @@ CACHES = {
         "KEY_PREFIX": "cpaas",
     }
 }
+
+# --- Metrics (docs/operations.md) ----------------------------------------------------------------
+# Where every process of this host writes its counters for /metrics to sum (prometheus-client reads
+# the same variable itself at import; runplatform sets var/prometheus for its children).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", "")
+# Who may scrape /metrics: these networks, or anyone with this bearer token (decision 1402).
+METRICS_ALLOWED_NETWORKS = tuple(ipaddress.ip_network(entry, strict=False)
+                                 for entry in env.list("METRICS_ALLOWED_CIDRS", "127.0.0.0/8,::1/128"))
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
 
 CELERY_BROKER_URL = env.url("CELERY_BROKER_URL") or (EMBEDDED_PATHS.broker_url() if EMBEDDED_REDIS else REDIS_URL)
 # Longer than the longest task, so a late-acked task is not redelivered while it still runs.

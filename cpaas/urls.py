@@ -2,7 +2,7 @@ from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 
-from cpaas.core import docs_views
+from cpaas.core import docs_views, ops_views
 
 _public = {"authentication_classes": [], "permission_classes": []}
 # Redoc injects its styles as <style> elements and runs its search in a blob: worker; only the
@@ -29,6 +29,9 @@ urlpatterns = [
     path("v1/", include(api_v1)),
     # The Twilio-compatible API (docs/twilio-compatibility.md).
     path("2010-04-01/", include("cpaas.twilio.urls")),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("docs/", docs_views.doc_page, name="docs-index"),
     path("docs/<path:page>", docs_views.doc_page, name="docs"),
     path("", include("cpaas.console.urls")),

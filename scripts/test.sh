@@ -97,8 +97,10 @@ ensure_sip_peers() {
   [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || missing+=(kamailio-postgres-modules)
   command -v espeak-ng >/dev/null || missing+=(espeak-ng)
   command -v sox >/dev/null || missing+=(sox)
+  # Play of MP3 URLs: sox decodes MP3 with this format module.
+  dpkg -s libsox-fmt-mp3 >/dev/null 2>&1 || missing+=(libsox-fmt-mp3)
   if [ "${#missing[@]}" -eq 0 ]; then
-    echo "baresip, kamailio, espeak-ng and sox are installed"
+    echo "baresip, kamailio, espeak-ng, sox and its MP3 module are installed"
   else
     apt_install --no-install-recommends "${missing[@]}"
   fi

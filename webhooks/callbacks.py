@@ -40,6 +40,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cpaas.core import metrics
 from cpaas.core.db import pg_cursor
 from cpaas.core.egress import client as http
 from cpaas.core.ids import new_id
@@ -166,6 +167,7 @@ async def _post_all(pool: http.Pool, rows: list[Callback], secrets: dict[tuple[s
 
 
 def _record(rows: list[Callback], outcomes: list[Result]) -> dict[str, int]:
+    metrics.count_webhook_results("callback", outcomes)
     now = timezone.now()
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
     for row, outcome in zip(rows, outcomes, strict=True):

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cpaas.core import metrics
 from cpaas.core.db import pg_cursor
 from cpaas.core.ids import new_id
 from webhooks import conf, retry
@@ -444,6 +445,7 @@ def record_results(results: list[Result], *, breaker: Breaker | None = None, ses
     ``session_relaxed``: the caller's session already commits without waiting for the WAL flush
     (``Dispatcher.run``), so the transaction need not say it again."""
     breaker = breaker or _breaker
+    metrics.count_webhook_results("event", results)
     now = timezone.now()
     tz = now.tzinfo
     attempts: list[tuple] = []

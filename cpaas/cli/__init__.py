@@ -1,1 +1,2 @@
-"""The ``cpaas`` command line: ``cpaas listen …`` (and ``python -m cpaas.cli …``)."""
+"""``python -m cpaas.cli`` still runs the ``cpaas`` command line, which now lives in the SDK
+(``cpaas_sdk.cli``, installed by ``make install``; decision 1201)."""

@@ -1,28 +1,10 @@
-"""``cpaas <command>``: one entry point that dispatches to subcommands."""
+"""Kept so ``python -m cpaas.cli …`` and console scripts installed before decision 1201 still work."""
 
-from __future__ import annotations
-
-import argparse
 import sys
 
-from cpaas.cli import listen
+from cpaas_sdk.cli.main import build_parser, main
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cpaas", description="Command line tools for the CPaaS platform.")
-    commands = parser.add_subparsers(dest="command", metavar="<command>")
-    listen.add_parser(commands)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
-    return args.handler(args)
-
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

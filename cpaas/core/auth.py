@@ -13,7 +13,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from cpaas.core import authfail
 from cpaas.core.clientip import client_ip
-from cpaas.core.context import app_id_var, key_id_var
+from cpaas.core.context import app_id_var, key_id_var, tenant_id_var
 from cpaas.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from cpaas.core.ratelimit import Admission, gate
 from cpaas.tenants import suspension
@@ -93,6 +93,7 @@ def key_admission(secret: str, address: Callable[[], str | None]) -> tuple[KeyPr
         _failed(where, address)
     app_id_var.set(principal.app_id)
     key_id_var.set(principal.key_id)
+    tenant_id_var.set(principal.tenant_id)
     return principal, admission
 
 

@@ -1,4 +1,5 @@
-"""Per-request context (request id, app, key) for logs and error bodies, kept in contextvars."""
+"""Per-request and per-task context (request id, task id, tenant, app, key) for logs and error
+bodies, kept in contextvars."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 app_id_var: ContextVar[str | None] = ContextVar("app_id", default=None)
 key_id_var: ContextVar[str | None] = ContextVar("key_id", default=None)
+tenant_id_var: ContextVar[str | None] = ContextVar("tenant_id", default=None)
+task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
 request_var: ContextVar[HttpRequest | None] = ContextVar("request", default=None)
 #: Set by an ASGI handler that serves without a Django request (the lean send path).
 docs_url_var: ContextVar[str | None] = ContextVar("docs_url", default=None)

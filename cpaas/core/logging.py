@@ -1,21 +1,20 @@
-"""Structured logs: every record carries the request id (and app/key when known)."""
+"""Structured logs: every record carries the request id or the Celery task id, and the tenant,
+app and key when known (cpaas/core/context.py)."""
 
 from __future__ import annotations
 
 import logging
 
-from cpaas.core.context import app_id_var, key_id_var, request_id_var
+from cpaas.core.context import app_id_var, key_id_var, request_id_var, task_id_var, tenant_id_var
+
+_FIELDS = (("request_id", request_id_var), ("task_id", task_id_var), ("tenant_id", tenant_id_var),
+           ("app_id", app_id_var), ("key_id", key_id_var))
 
 
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        rid = request_id_var.get()
-        if rid and not hasattr(record, "request_id"):
-            record.request_id = rid
-        app_id = app_id_var.get()
-        if app_id and not hasattr(record, "app_id"):
-            record.app_id = app_id
-        key_id = key_id_var.get()
-        if key_id and not hasattr(record, "key_id"):
-            record.key_id = key_id
+        for name, var in _FIELDS:
+            value = var.get()
+            if value and not hasattr(record, name):
+                setattr(record, name, value)
         return True

@@ -12,7 +12,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ulid import ULID
 
-from cpaas.core.context import app_id_var, key_id_var, request_id_var, request_var
+from cpaas.core.context import app_id_var, key_id_var, request_id_var, request_var, tenant_id_var
 from cpaas.core.errors import ApiError, NotFound, error_response, to_api_error
 from cpaas.core.parsers import bad_characters, text_problem
 
@@ -35,7 +35,7 @@ class RequestIdMiddleware:
         request_id = f"req_{ULID()}"
         request.request_id = request_id
         tokens = (request_id_var.set(request_id), app_id_var.set(None), key_id_var.set(None),
-                  request_var.set(request))
+                  request_var.set(request), tenant_id_var.set(None))
         started = time.perf_counter()
         try:
             response = self.get_response(request)
@@ -55,6 +55,7 @@ class RequestIdMiddleware:
             app_id_var.reset(tokens[1])
             key_id_var.reset(tokens[2])
             request_var.reset(tokens[3])
+            tenant_id_var.reset(tokens[4])
 
 
 # Status of an HTML error page (Django's debug pages, a middleware's refusal) -> our code for it.

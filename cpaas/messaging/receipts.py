@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cpaas.carriers.base import DeliveryReceipt
+from cpaas.core import metrics
 from cpaas.messaging import queries
 from cpaas.messaging.announce import announce
 from cpaas.messaging.models import Message, ReceiptOrphan, Status
@@ -62,6 +63,7 @@ def receipts_apply(receipts: list[DeliveryReceipt]) -> dict[str, int]:
         if orphans:
             ReceiptOrphan.objects.bulk_create(orphans, ignore_conflicts=True)
             counts["orphaned"] = len(orphans)
+    metrics.count_receipts(changed)
     return counts
 
 

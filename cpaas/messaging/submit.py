@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from cpaas.carriers.base import CarrierError, OutboundSms, SubmitResult
+from cpaas.core import metrics
 from cpaas.messaging import conf, encoding, infra
 from cpaas.messaging.models import Message
 from cpaas.messaging.route import connector_for, route_candidates
@@ -101,4 +102,5 @@ def submit_claimed(messages: list[Message]) -> Submitted:
                     skipped[message.id].add(name)
                     pending.append(message)
             infra.journal_write(journal, conf.JOURNAL_TTL_SECONDS)
+    metrics.count_sms_submitted(accepted, failed)
     return Submitted(accepted, failed, retry_later)

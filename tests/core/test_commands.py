@@ -226,3 +226,39 @@ def test_a_service_that_dies_while_starting_fails_the_start_and_nothing_else_run
     with pytest.raises(StartFailed, match="database exited with status 2 while starting"):
         supervisor.run()
     assert supervisor.children[1].process is None
+
+
+def test_with_restarts_a_dead_child_is_restarted_after_a_backoff_and_the_others_keep_running(tmp_path):
+    out, marker = StringIO(), tmp_path / "ran-once"
+    # Dies the first time, then runs: a transient crash.
+    flaky = [sys.executable, "-c", f"import pathlib, sys, time; p = pathlib.Path({str(marker)!r})\n"
+             "if not p.exists(): p.touch(); sys.exit(3)\ntime.sleep(60)"]
+    supervisor = Supervisor([("steady", sleeper()), ("flaky", flaky)], out=out, grace_seconds=5, restart=True,
+                            backoff_seconds=0.1)
+    steady_pids, ticks = [], []
+
+    def tick():
+        ticks.append(1)
+        steady_pids.append(supervisor.children[0].process.pid)
+        if "started flaky" in out.getvalue().split("restarting it in 0.1s", 1)[-1] and len(ticks) > 3:
+            supervisor.request_stop()
+
+    assert supervisor.run(on_tick=tick) == 0
+    log = out.getvalue()
+    assert "flaky exited with status 3; restarting it in 0.1s" in log
+    assert log.count("started flaky") == 2
+    assert len(set(steady_pids)) == 1  # never stopped
+
+
+def test_with_restarts_a_child_that_keeps_dying_quickly_stops_everything_and_says_why():
+    out = StringIO()
+    supervisor = Supervisor([("sleeper", sleeper()), ("crasher", [sys.executable, "-c", "raise SystemExit(3)"])],
+                            out=out, grace_seconds=5, restart=True, backoff_seconds=0.01)
+
+    assert supervisor.run() == 1
+
+    log = out.getvalue()
+    assert log.count("started crasher") == 5
+    assert "restarting it in 0.01s" in log and "restarting it in 0.08s" in log  # doubling
+    assert "crasher exited 5 times within 60s (last status 3); giving up" in log
+    assert all(child.process.poll() is not None for child in supervisor.children)

@@ -30,10 +30,9 @@ OUTBOUND = re.compile(
 ALLOWED = {
     "cpaas/carriers/http/connector.py": "the operator's HTTP carrier (Connector rows are platform-wide, "
                                         "set by the operator, not by a tenant)",
-    "cpaas/cli/listen.py": "the developer's own CLI: calls our API and forwards to the developer's "
-                           "local handler on their machine, never from a server",
     "cpaas/carriers/smpp/connector.py": "the operator's SMPP carrier binds (operator-configured hosts)",
     "cpaas/core/management/commands/runplatform.py": "probes the local ports it is about to bind",
+    "cpaas/sip_edge/process.py": "binds a local UDP socket to see whether Kamailio holds its SIP port (no connection)",
     "billing/stripe_sync.py": "Stripe's API (a fixed host of Stripe's SDK), never a tenant URL",
     "billing/api.py": "Stripe's SDK, to verify Stripe's own webhook signatures (no request)",
 }

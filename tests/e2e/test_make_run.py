@@ -132,7 +132,11 @@ def new_user_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CPAAS_TESTING", "SECRET_KEY", "DEBUG",
                         "DJANGO_SETTINGS_MODULE", "CPAAS_API_KEY", "CPAAS_API_BASE"}}
-    env.update(CPAAS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    # The `cpaas` command is the SDK's (sdk/python, installed by `make install`); its source on the
+    # path too, so a venv installed before decision 1201 runs this worktree's CLI. No stored profile.
+    env.update(CPAAS_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1", CPAAS_CONFIG=str(var_dir / "cli-config.json"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "sdk" / "python" / "src"),
+                                                        env.get("PYTHONPATH")])))
     return env
 
 
@@ -259,3 +263,30 @@ def test_a_forwarded_for_header_from_a_local_client_does_not_dodge_the_failed_au
             "Authorization": f"Bearer sk_test_{'x' * 31}{i % 10}", "X-Forwarded-For": f"203.0.113.{i}"})
         statuses.append(response.status_code)
     assert 429 in statuses, statuses
+
+
+def test_a_killed_child_is_restarted_and_metrics_and_readiness_come_back(platform):
+    """SIGKILL the web server of a running `make run`: the supervisor restarts it after a backoff,
+    leaves the worker and beat running, and the new web is ready and sums the workers' metrics."""
+    output, base = platform["output"], platform["base"]
+    old_web = int(re.search(r"started web \(pid (\d+)\)", output.text).group(1))
+    workers_before = re.findall(r"started (?:worker|beat) \(pid (\d+)\)", output.text)
+    os.kill(old_web, signal.SIGKILL)
+    output.wait_for(r"web exited with status -9; restarting it in 1s", timeout=10)
+    new_web = int(output.wait_for(rf"started web \(pid (?!{old_web}\))(\d+)\)", timeout=10).group(1))
+    assert new_web != old_web
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            ready = httpx.get(f"{base}/readyz", timeout=5)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, output.text[-3000:]
+            time.sleep(0.2)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "broker": "ok", "migrations": "ok"}
+    assert re.findall(r"started (?:worker|beat) \(pid (\d+)\)", output.text) == workers_before
+    metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    assert 'cpaas_celery_queue_depth{queue="sms"}' in metrics
+    assert 'cpaas_http_requests_total{method="GET",route="readyz",status="200"}' in metrics
+    assert (platform["var_dir"] / "prometheus").is_dir()

@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from cpaas.im.client import ImClient
+from cpaas_sdk.im import ImClient
 
 
 @dataclass

@@ -5,7 +5,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from cpaas.im.client import ConnectionRefused, ImClient, ImError
+from cpaas_sdk.im import ConnectionRefused, ImClient, ImError
 
 
 def run(coro):

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cpaas.im import services
-from cpaas.im.client import ImClient
+from cpaas_sdk.im import ImClient
 from tests.carriers.smsc import free_port
 from tests.im.conftest import terminate_other_connections
 from tests.im.test_chaos import _database_url

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from cpaas.im.client import ImClient, ImError
+from cpaas_sdk.im import ImClient, ImError
 
 
 def run(coro):

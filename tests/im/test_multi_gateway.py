@@ -2,7 +2,7 @@
 
 import asyncio
 
-from cpaas.im.client import ImClient
+from cpaas_sdk.im import ImClient
 from tests.im.test_chaos import two_gateways  # noqa: F401  (fixture)
 
 

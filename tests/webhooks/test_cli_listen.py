@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from cpaas.cli.__main__ import build_parser
-from cpaas.cli.listen import Listener
+from cpaas_sdk.cli.listen import Listener
+from cpaas_sdk.cli.main import parse_args
 from tests.webhooks.conftest import run
 from webhooks import publish
 from webhooks.models import Endpoint
 
 
 def test_the_cli_has_a_listen_command():
-    args = build_parser().parse_args(["listen", "--forward-to", "http://localhost:8000/hook", "--api-key", "sk_test_x"])
+    args = parse_args(["listen", "--forward-to", "http://localhost:8000/hook", "--api-key", "sk_test_x"])
     assert args.forward_to == "http://localhost:8000/hook"
     assert callable(args.handler)
 
@@ -63,8 +63,9 @@ def test_listen_deletes_its_endpoint_when_the_process_is_stopped_by_a_signal(liv
                                                                               allow_loopback, signum):
     """`kill`, a closed terminal or a process manager must not leave the endpoint behind."""
     env = {k: v for k, v in os.environ.items() if k != "CPAAS_API_KEY"}
+    env["PYTHONPATH"] = str(ROOT / "sdk" / "python" / "src")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cpaas.cli", "listen", "--api-key", provisioned.test_key.secret,
+        [sys.executable, "-m", "cpaas_sdk.cli", "listen", "--api-key", provisioned.test_key.secret,
          "--api-base", live_server.url, "--forward-to", "http://127.0.0.1:9/hook"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -85,4 +86,5 @@ def test_listen_takes_the_demo_key_make_run_wrote_when_no_key_is_given(tmp_path,
     (tmp_path / "demo_key").write_text("sk_test_demo\n")
     monkeypatch.delenv("CPAAS_API_KEY", raising=False)
     monkeypatch.setenv("CPAAS_VAR_DIR", str(tmp_path))
-    assert build_parser().parse_args(["listen", "--forward-to", "http://localhost:9000/hook"]).api_key == "sk_test_demo"
+    monkeypatch.setenv("CPAAS_CONFIG", str(tmp_path / "no-profiles.json"))
+    assert parse_args(["listen", "--forward-to", "http://localhost:9000/hook"]).api_key == "sk_test_demo"

@@ -3,8 +3,13 @@
 Each child runs in its own process group, so a Ctrl-C in the terminal reaches only this supervisor,
 which then stops every child in order (SIGTERM to the child, SIGKILL to its group after a grace
 period). Celery would otherwise see the terminal's SIGINT and our SIGTERM together and turn a warm
-shutdown into a cold one. When a child dies on its own, the others are stopped too and the
-supervisor reports failure, so a half-running platform never looks healthy.
+shutdown into a cold one.
+
+A child that dies on its own is restarted after a backoff (1 s, doubling to 30 s) when
+``restart=True`` (runplatform, decision 1403); one that died ``GIVE_UP_DEATHS`` times within
+``GIVE_UP_WINDOW`` seconds is broken, not unlucky: the supervisor says so, stops everything and
+exits 1, so a crash loop never looks healthy. A service (PostgreSQL, Redis) that dies stops
+everything, as does any child when ``restart=False``.
 
 Services (the embedded PostgreSQL and Redis) start first and stop last: the supervisor waits
 until each answers, runs a ``prepare`` step (migrations), and only then starts the other children.
@@ -18,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -25,6 +31,9 @@ from typing import TextIO
 _COLOURS = ("36", "33", "35", "32", "34", "31")
 # Ctrl-C, `kill`, and the terminal closing (SIGHUP) all mean: stop every child, then exit.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GIVE_UP_DEATHS = 5
+GIVE_UP_WINDOW = 60.0
+BACKOFF_MAX = 30.0
 
 
 @dataclass
@@ -38,6 +47,8 @@ class Child:
     stop_signal: int = signal.SIGTERM
     user: str | None = None
     group: str | None = None
+    deaths: deque = field(default_factory=lambda: deque(maxlen=GIVE_UP_DEATHS), repr=False)
+    restart_at: float | None = None
 
 
 class StartFailed(RuntimeError):
@@ -52,13 +63,16 @@ class Supervisor:
 
     def __init__(self, children: Sequence[tuple[str, Sequence[str]] | Child], *, env: dict[str, str] | None = None,
                  cwd: str | os.PathLike | None = None, out: TextIO | None = None,
-                 grace_seconds: float = 10.0, ready_seconds: float = 60.0) -> None:
+                 grace_seconds: float = 10.0, ready_seconds: float = 60.0, restart: bool = False,
+                 backoff_seconds: float = 1.0) -> None:
         self.children = [c if isinstance(c, Child) else Child(c[0], list(c[1])) for c in children]
         self.ready_seconds = ready_seconds
         self.env = env
         self.cwd = cwd
         self.out = out or sys.stdout
         self.grace_seconds = grace_seconds
+        self.restart = restart
+        self.backoff_seconds = backoff_seconds
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()
         self._width = max((len(c.name) for c in self.children), default=0)
@@ -142,12 +156,13 @@ class Supervisor:
         return [c for c in self.children if c.process is not None and c.process.poll() is not None]
 
     def wait(self, on_tick: Callable[[], None] | None = None, tick_seconds: float = 0.2) -> int:
-        """Block until a stop is requested or a child exits; then stop everything."""
+        """Block until a stop is requested or a child exits for good; then stop everything."""
         failed: list[Child] = []
         while not self._stop_requested.is_set():
-            failed = self.exited()
+            failed = [child for child in self.exited() if child.restart_at is None and not self._revive(child)]
             if failed:
                 break
+            self._restart_due()
             if on_tick is not None:
                 on_tick()
             self._stop_requested.wait(tick_seconds)
@@ -157,6 +172,34 @@ class Supervisor:
             self.say("stopping (waiting for running tasks to finish)")
         clean = self.stop()
         return 0 if clean and not failed else 1
+
+    def _revive(self, child: Child) -> bool:
+        """Schedule a dead child's restart; False when it must not be (a service, restarts off, or
+        it keeps dying quickly)."""
+        if not self.restart or child.ready is not None:
+            return False
+        now = time.monotonic()
+        child.deaths.append(now)
+        _signal(child.process.pid, signal.SIGKILL, group=True)  # what it left in its group goes too
+        code = child.process.returncode
+        if len(child.deaths) == GIVE_UP_DEATHS and now - child.deaths[0] < GIVE_UP_WINDOW:
+            self.say(f"{child.name} exited {GIVE_UP_DEATHS} times within {GIVE_UP_WINDOW:.0f}s (last status "
+                     f"{code}); giving up: fix the cause above and start again")
+            return False
+        recent = sum(1 for at in child.deaths if now - at < GIVE_UP_WINDOW)
+        delay = min(self.backoff_seconds * 2 ** (recent - 1), BACKOFF_MAX)
+        child.restart_at = now + delay
+        self.say(f"{child.name} exited with status {code}; restarting it in {delay:g}s")
+        return True
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None and now >= child.restart_at:
+                if child.reader is not None:
+                    child.reader.join(timeout=2)
+                child.restart_at = None
+                self._spawn(child)
 
     def stop(self) -> bool:
         """Stop the children, then the services they use; see ``_stop``."""

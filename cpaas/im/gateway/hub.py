@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from cpaas.core.errors import ApiError
+from cpaas.core.metrics import IM_SOCKETS
 from cpaas.core.redis_client import async_redis_client
 from cpaas.im import conf
 from cpaas.im.gateway.wsproto import encode_text
@@ -126,11 +127,16 @@ class Hub:
 
     # --- registry ---
     def add(self, session: Session) -> None:
-        self.users[(session.app_id, session.user_id)].add(session)
+        sessions = self.users[(session.app_id, session.user_id)]
+        if session not in sessions:
+            IM_SOCKETS.inc()
+        sessions.add(session)
         self.apps[session.app_id].add(session)
 
     def remove(self, session: Session) -> None:
         key = (session.app_id, session.user_id)
+        if session in self.users.get(key, ()):
+            IM_SOCKETS.dec()
         self.users[key].discard(session)
         if not self.users[key]:
             del self.users[key]

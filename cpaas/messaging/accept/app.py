@@ -17,6 +17,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection
@@ -24,6 +25,7 @@ from ulid import ULID
 
 from cpaas.core.context import app_id_var, docs_url_var, key_id_var, request_id_var
 from cpaas.core.errors import ServiceUnavailable
+from cpaas.core.metrics import count_request
 from cpaas.messaging import conf
 from cpaas.messaging.accept import commit
 from cpaas.messaging.accept.admit import Admitted, admit, created, not_written, opted_out
@@ -50,6 +52,7 @@ async def _on_thread(fn, *args):
 
 
 async def lean_send(request: Request, receive, send) -> None:
+    started = time.perf_counter()
     body = await read_body(receive)
     if body is None:
         return  # the client left before sending its body
@@ -73,6 +76,7 @@ async def lean_send(request: Request, receive, send) -> None:
             answer = (created(admitted.message, admitted.limit_headers) if written
                       else await _on_thread(opted_out, admitted))
     await respond(send, request, answer.status, answer.body, answer.headers, request_id)
+    count_request("messages", "POST", answer.status, started)  # as Django would name the route
 
 
 async def shutdown() -> None:

@@ -13,6 +13,7 @@ import json
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from cpaas.core.idempotency import request_fingerprint
 from cpaas.core.models import IdempotencyKey
@@ -183,3 +184,12 @@ def test_a_key_over_its_rate_limit_gets_429_with_the_limit_headers(app, send_pat
     assert limited.json()["error"]["code"] == "rate_limited"
     assert int(limited["Retry-After"]) >= 1
     assert limited["RateLimit-Limit"] == "2" and limited["RateLimit-Remaining"] == "0"
+
+
+def test_a_lean_send_is_counted_in_the_request_metrics_as_django_would(api, lean_only):
+    labels = {"route": "messages", "method": "POST", "status": "201"}
+    before = REGISTRY.get_sample_value("cpaas_http_requests_total", labels) or 0
+    assert lean_only(api, GOOD, format="json").status_code == 201
+    assert REGISTRY.get_sample_value("cpaas_http_requests_total", labels) == before + 1
+    assert REGISTRY.get_sample_value("cpaas_http_request_duration_seconds_count",
+                                     {"route": "messages", "method": "POST"}) >= 1

@@ -3,10 +3,13 @@
 Without ``DATABASE_URL`` / ``REDIS_URL`` it first starts the embedded PostgreSQL and Redis (data
 under ``var/``, decision 0900) and waits until they answer. Then it applies migrations, makes sure
 the demo tenant exists, and runs three more children under the same supervisor: the ASGI server
-(uvicorn), a Celery worker on every queue and Celery beat, and the SIP edge (Kamailio, ``manage.py
-sip_edge``) when ``SIP_EDGE_ADDRESS`` is set. Their logs are streamed with a prefix
-each. Ctrl-C or SIGTERM stops all of them; if one dies, the others are
-stopped and the command exits non-zero.
+(uvicorn), a Celery worker on every queue and Celery beat, the SIP edge (Kamailio, ``manage.py
+sip_edge``) when ``SIP_EDGE_ADDRESS`` is set, and the SIP worker (``manage.py sip_worker``) when
+``VOICE_LIVE_CONNECTOR=sip`` and ``SIP_WORKER_ADDRESS`` are set. Their logs are streamed with a
+prefix each. Ctrl-C or SIGTERM stops all of them. A child that dies is restarted after a backoff;
+one that dies 5 times within 60 s (or an embedded PostgreSQL/Redis that dies) stops everything and
+the command exits non-zero (decision 1403). The children share ``PROMETHEUS_MULTIPROC_DIR``
+(var/prometheus unless set), so the web's /metrics sums every process.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from cpaas.core import embedded
+from cpaas.core.broker import QUEUES
 from cpaas.core.env import env
 from cpaas.core.management.demo import demo_banner, demo_ensure
 from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
 from cpaas.sip_edge import conf as sip_edge_conf
-
-QUEUES = ("default", "sms", "voice", "im", "webhooks", "billing")
+from cpaas.voice import conf as voice_conf
 
 
 class Command(BaseCommand):
@@ -76,10 +79,14 @@ class Command(BaseCommand):
             ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
             *sip_edge_children(python),
         ]
+        if voice_conf.VOICE_LIVE_CONNECTOR == "sip" and voice_conf.SIP_WORKER_ADDRESS:
+            # SIP trunks are configured: the SIP worker takes their inbound calls (decision 1102)
+            children.append(("sip", [python, str(Path(settings.BASE_DIR) / "manage.py"), "sip_worker"]))
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), child_env.get("PYTHONPATH")]))
-        supervisor = Supervisor(children, env=child_env, cwd=settings.VAR_DIR, out=self.stdout)
+        child_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir())
+        supervisor = Supervisor(children, env=child_env, cwd=settings.VAR_DIR, out=self.stdout, restart=True)
 
         shown, web_up_at = False, None
         display_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "localhost") else host  # noqa: S104
@@ -110,6 +117,16 @@ class Command(BaseCommand):
         if code:
             raise SystemExit(code)
         supervisor.say("all processes stopped")
+
+
+def metrics_dir() -> Path:
+    """Where the children write their metrics for /metrics to sum: ``PROMETHEUS_MULTIPROC_DIR``,
+    else var/prometheus; emptied at start, as prometheus-client asks (old files would count twice)."""
+    directory = Path(settings.PROMETHEUS_MULTIPROC_DIR or settings.VAR_DIR / "prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory
 
 
 def sip_edge_children(python: str) -> list[tuple[str, list[str]]]:

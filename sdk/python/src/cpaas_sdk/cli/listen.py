@@ -2,7 +2,8 @@
 
 It registers a temporary webhook endpoint pointing at a small local server, prints the endpoint's
 signing secret, prints each event as it arrives (after checking its signature), forwards it
-unchanged to ``--forward-to`` and deletes the endpoint on exit.
+unchanged to ``--forward-to`` and deletes the endpoint on exit — on Ctrl-C, SIGTERM or SIGHUP
+alike (decision 0863); only SIGKILL leaves it behind.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TextIO
 
 import httpx
 
-from cpaas.core.env import env
+from cpaas_sdk.cli import config
+from cpaas_sdk.client import Client
+from cpaas_sdk.errors import ApiError, CpaasError
+from cpaas_sdk.webhooks import WebhookVerificationError, verify_webhook
 
 # Signals that end a run the way Ctrl-C does: the endpoint is deleted before the process exits
 # (a terminal closed, `kill`, a process manager stopping it).
@@ -28,13 +32,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FORWARDED_HEADERS = ("content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "user-agent")
 
 
-def add_parser(commands) -> None:
-    parser = commands.add_parser("listen", help="receive webhooks locally and forward them to your app")
+def add_parser(commands, parents: list[argparse.ArgumentParser] | None = None) -> None:
+    parser = commands.add_parser("listen", help="receive webhooks locally and forward them to your app",
+                                 parents=parents or [])
     parser.add_argument("--forward-to", required=True, help="URL of your local handler, e.g. http://localhost:8000/hook")
-    parser.add_argument("--api-key", default=_default_api_key(),
-                        help="sk_test_… (default: CPAAS_API_KEY, else the key `make run` wrote to var/demo_key)")
-    parser.add_argument("--api-base", default=env.url("CPAAS_API_BASE", "http://localhost:8000"),
-                        help="the platform's base URL (or CPAAS_API_BASE)")
     parser.add_argument("--events", default="", help="comma-separated event types (default: all)")
     parser.add_argument("--port", type=int, default=0, help="local port to listen on (default: any free port)")
     parser.add_argument("--public-url", default="",
@@ -42,21 +43,9 @@ def add_parser(commands) -> None:
     parser.set_defaults(handler=_command)
 
 
-def _default_api_key() -> str | None:
-    """CPAAS_API_KEY, else the demo key ``make run`` keeps in its var directory, so the README's
-    ``cpaas listen --forward-to …`` works as written from the repository's root."""
-    if env.str("CPAAS_API_KEY"):
-        return env.str("CPAAS_API_KEY")
-    demo_key = Path(env.str("CPAAS_VAR_DIR") or "var") / "demo_key"
-    try:
-        return demo_key.read_text().strip() or None
-    except OSError:
-        return None
-
-
 def _command(args: argparse.Namespace) -> int:
     if not args.api_key:
-        print("cpaas listen: pass --api-key or set CPAAS_API_KEY", file=sys.stderr)
+        print("cpaas listen: pass --api-key, run `cpaas login`, or set CPAAS_API_KEY", file=sys.stderr)
         return 2
     events = [e.strip() for e in args.events.split(",") if e.strip()]
     try:
@@ -73,12 +62,12 @@ class ListenError(Exception):
 
 
 class Listener:
-    def __init__(self, *, api_key: str, api_base: str, forward_to: str, events: list[str] | None = None,
-                 port: int = 0, public_url: str = "", out: TextIO | None = None) -> None:
+    def __init__(self, *, api_key: str, api_base: str = config.DEFAULT_API_BASE, forward_to: str,
+                 events: list[str] | None = None, port: int = 0, public_url: str = "",
+                 out: TextIO | None = None) -> None:
         # Runs on the developer's own machine: it calls our API and forwards to the developer's own
-        # local URL, never a URL on the platform's side, so it needs no egress guard.
-        self.api = httpx.Client(base_url=api_base.rstrip("/") + "/v1",
-                                headers={"Authorization": f"Bearer {api_key}"}, timeout=15)
+        # local URL, never a URL on the platform's side.
+        self.api = Client(api_key, base_url=api_base, timeout=15)
         self.forward = httpx.Client(timeout=30, follow_redirects=False)
         self.forward_to = forward_to
         self.events = events or []
@@ -103,38 +92,32 @@ class Listener:
         self.server.daemon_threads = True
         self.url = public_url or f"http://127.0.0.1:{self.server.server_address[1]}/"
         self.endpoint_id: str | None = None
-        self.verifier = None
+        self.secret = ""
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
     def register(self) -> str:
-        response = self.api.post("/webhook-endpoints", json={
-            "url": self.url, "description": "cpaas listen (temporary)", "event_types": self.events,
-        })
-        if response.status_code != 201:
-            try:
-                error = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                error = response.text[:200]
-            raise ListenError(f"could not register an endpoint ({response.status_code}): {error}")
-        body = response.json()
-        self.endpoint_id = body["id"]
-        from standardwebhooks import Webhook
-
-        self.verifier = Webhook(body["secret"])
-        return body["secret"]
+        try:
+            endpoint = self.api.webhook_endpoints.create(url=self.url, description="cpaas listen (temporary)",
+                                                         event_types=self.events)
+        except ApiError as exc:
+            raise ListenError(f"could not register an endpoint ({exc.status}): {exc.message}") from None
+        except CpaasError as exc:
+            raise ListenError(f"could not register an endpoint: {exc}") from None
+        self.endpoint_id, self.secret = endpoint.id, endpoint.secret
+        return endpoint.secret
 
     def unregister(self) -> None:
         if self.endpoint_id:
-            self.api.delete(f"/webhook-endpoints/{self.endpoint_id}")
+            self.api.webhook_endpoints.delete(self.endpoint_id)
             self.endpoint_id = None
 
     def handle(self, body: bytes, headers: dict[str, str]) -> int:
         now = datetime.now(UTC).strftime("%H:%M:%S")
         try:
-            event = self.verifier.verify(body, headers)
-        except Exception:
+            event = verify_webhook(body, headers, secret=self.secret)
+        except (WebhookVerificationError, ValueError):
             self.say(f"{now}  !!  rejected a request with a bad signature")
             return 400
         self.say(f"{now}  --> {event.get('type')} [{event.get('id')}]")
@@ -168,7 +151,7 @@ class Listener:
                 self.say("Stopped; the temporary endpoint was deleted.")
 
     @contextmanager
-    def _stop_on_signals(self):
+    def _stop_on_signals(self) -> Iterator[None]:
         """SIGINT, SIGTERM and SIGHUP stop the loop (so ``finally`` deletes the endpoint) instead of
         killing the process with the endpoint left behind. Only the main thread may set handlers."""
         if threading.current_thread() is not threading.main_thread():
@@ -183,5 +166,3 @@ class Listener:
 
     def stop(self) -> None:
         self.stopped.set()
-
-

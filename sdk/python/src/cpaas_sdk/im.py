@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import websockets
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ImClient:
         self.synced = asyncio.Event()
         self.closed: ConnectionRefused | None = None
         self.connects = 0
-        self._ws = None
+        self._ws: ClientConnection | None = None
         self._ids = itertools.count(1)
         self._pending: dict[str, tuple[dict, asyncio.Future]] = {}
         self._calls: dict[str, asyncio.Future] = {}
@@ -117,11 +117,13 @@ class ImClient:
                     backoff = 0.05
                     await self._session(ws)
             except (websockets.ConnectionClosed, ConnectionRefused) as exc:
+                refused: ConnectionRefused | None
                 if isinstance(exc, ConnectionRefused):
                     refused = exc
                 else:
                     code = exc.rcvd.code if exc.rcvd else None
-                    refused = ConnectionRefused(code, exc.rcvd.reason) if code in FATAL_CLOSE_CODES else None
+                    fatal = exc.rcvd is not None and code in FATAL_CLOSE_CODES
+                    refused = ConnectionRefused(code, exc.rcvd.reason) if fatal and exc.rcvd else None
                 if refused is not None:
                     self.closed = refused
                     self._fail_all(self.closed)
@@ -292,7 +294,7 @@ class ImClient:
         future = asyncio.get_running_loop().create_future()
         self._calls[req_id] = future
         await asyncio.wait_for(self.connected.wait(), timeout)
-        await self._ws.send(json.dumps(frame))
+        await self._socket().send(json.dumps(frame))
         return await asyncio.wait_for(future, timeout)
 
     async def join(self, chatroom_id: str) -> dict:
@@ -309,4 +311,9 @@ class ImClient:
 
     async def raw(self, text: str) -> None:
         """Send a raw frame (for tests of the server's error handling)."""
-        await self._ws.send(text)
+        await self._socket().send(text)
+
+    def _socket(self) -> ClientConnection:
+        if self._ws is None:
+            raise ImError("not_connected", "the client is not connected; await start() first")
+        return self._ws
