@@ -106,12 +106,22 @@ ensure_sip_peers() {
   fi
 }
 
+# The RTC media server the RTC tests start on free loopback ports (tests/rtc/conftest.py, cpaas/rtc).
+ensure_media_server() {
+  if command -v janus >/dev/null; then
+    echo "janus is installed"
+  else
+    apt_install --no-install-recommends janus
+  fi
+}
+
 started=$SECONDS
 step "Checking the services the tests need"
 ensure_postgres
 ensure_redis
 ensure_chromium
 ensure_sip_peers
+ensure_media_server
 
 step "ruff check ."
 .venv/bin/ruff check .

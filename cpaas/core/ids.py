@@ -46,6 +46,11 @@ def hex_sid(sid_prefix: str, object_id: str) -> str:
     return sid_prefix + ULID.from_str(object_id.partition("_")[2]).hex
 
 
+def account_sid(app_id: str) -> str:
+    """An app's Account SID on the Twilio-compatible API: the one spelling of it (API, console, twilio)."""
+    return hex_sid("AC", app_id)
+
+
 def id_from_hex_sid(sid: str, sid_prefix: str, id_prefix: str) -> str | None:
     """The id a :func:`hex_sid` stands for, or None when ``sid`` is not one of that kind."""
     body = sid[len(sid_prefix):]

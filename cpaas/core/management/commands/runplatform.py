@@ -31,6 +31,7 @@ from cpaas.core.broker import QUEUES
 from cpaas.core.env import env
 from cpaas.core.management.demo import demo_banner, demo_ensure
 from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
+from cpaas.rtc import conf as rtc_conf
 from cpaas.sip_edge import conf as sip_edge_conf
 from cpaas.voice import conf as voice_conf
 
@@ -78,6 +79,7 @@ class Command(BaseCommand):
                         "--without-mingle", "--without-gossip"]),
             ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
             *sip_edge_children(python),
+            *rtc_children(python),
         ]
         if voice_conf.VOICE_LIVE_CONNECTOR == "sip" and voice_conf.SIP_WORKER_ADDRESS:
             # SIP trunks are configured: the SIP worker takes their inbound calls (decision 1102)
@@ -117,6 +119,13 @@ class Command(BaseCommand):
         if code:
             raise SystemExit(code)
         supervisor.say("all processes stopped")
+
+
+def rtc_children(python: str) -> list[tuple[str, list[str]]]:
+    """One Janus media server (``manage.py rtc_media_server``) only when RTC is asked for."""
+    if not rtc_conf.RTC_MEDIA_SERVER:
+        return []
+    return [("rtc-media", [python, str(Path(settings.BASE_DIR) / "manage.py"), "rtc_media_server"])]
 
 
 def metrics_dir() -> Path:
