@@ -1,5 +1,6 @@
-"""Billing's console pages (owner and finance roles): usage charts, upcoming invoice, invoices
-with PDF/CSV downloads, credit notes; and the operator's plan editor (staff only)."""
+"""Billing's console pages (roles with ``billing.read`` in cpaas/tenants/permissions.py): usage
+charts, upcoming invoice, invoices with PDF/CSV downloads, credit notes; and the operator's plan
+editor (staff only)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from billing.plans import charges_validate, plan_assign, plan_create
 from cpaas.console.access import BILLING_ROLES, console_view
 from cpaas.core.errors import ApiError
 from cpaas.tenants.models import Tenant
+from cpaas.tenants.permissions import Perm
 
 
 def _bars(series: dict, days: list) -> list[dict]:
@@ -29,7 +31,7 @@ def _bars(series: dict, days: list) -> list[dict]:
             for d in days]
 
 
-@console_view(roles=BILLING_ROLES)
+@console_view(permission=Perm.BILLING_READ)
 def usage(request):
     tenant_id = request.console_tenant.pk
     start = period_of(datetime.now(UTC).date())
@@ -51,7 +53,7 @@ def usage(request):
                                                            "upcoming": invoice_upcoming(tenant_id=tenant_id)})
 
 
-@console_view(roles=BILLING_ROLES)
+@console_view(permission=Perm.BILLING_READ)
 def invoices(request):
     tenant_id = request.console_tenant.pk
     rows = [{"invoice": i, "total": minor_to_decimal(i.total_minor, i.currency)}
@@ -61,7 +63,7 @@ def invoices(request):
     return render(request, "billing/console/invoices.html", {"rows": rows, "notes": notes})
 
 
-@console_view(roles=BILLING_ROLES)
+@console_view(permission=Perm.BILLING_READ)
 def invoice_download(request, invoice_id: str, fmt: str):
     invoice = Invoice.objects.filter(tenant_id=request.console_tenant.pk, pk=invoice_id).first()
     if invoice is None:

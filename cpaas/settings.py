@@ -245,6 +245,26 @@ AXES_VERBOSE = False
 OTP_TOTP_ISSUER = env.str("CONSOLE_TOTP_ISSUER", "CPaaS console")
 # Seconds between the password and the code step before the password must be entered again.
 CONSOLE_CODE_STEP_SECONDS = env.int("CONSOLE_CODE_STEP_SECONDS", 300)
+# Days a team invitation link stays valid (decision 1301).
+TEAM_INVITATION_DAYS = env.int("TEAM_INVITATION_DAYS", 7)
+# Bearer tokens of the platform operator's API (/v1/operator/); none: that API answers 401 to all.
+OPERATOR_API_TOKENS = env.list("OPERATOR_API_TOKENS")
+if any(len(token) < 32 for token in OPERATOR_API_TOKENS):
+    raise ImproperlyConfigured("OPERATOR_API_TOKENS: each token must be at least 32 characters long")
+# Pending invitations a tenant may have at once (each sends an email).
+TEAM_PENDING_INVITATIONS = env.int("TEAM_PENDING_INVITATIONS", 50)
+
+# Email (team invitations): printed on the console (stdout) unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = env.str("EMAIL_HOST")
+EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                 else "django.core.mail.backends.console.EmailBackend")
+EMAIL_PORT = env.int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", False)  # implicit TLS (port 465)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)  # STARTTLS (port 587)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "CPaaS <no-reply@localhost>")
 
 # Content-Security-Policy on every response (django-csp): the console and the docs load scripts,
 # styles and images from this origin only, nothing inline, no eval, and cannot be framed.

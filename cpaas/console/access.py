@@ -1,4 +1,5 @@
-"""Who may see which console page: a logged-in member of the current tenant with an allowed role.
+"""Who may see which console page: a logged-in member of the current tenant whose role holds the
+page's permission in the one permission table (cpaas/tenants/permissions.py, decision 1300).
 
 A user with a second factor is logged in only through the code step, so their session is always
 verified; a session that is not (the factor was added in another session) is ended. A tenant that
@@ -19,11 +20,14 @@ from django.shortcuts import redirect, resolve_url
 
 from cpaas.console.twofactor import has_two_factor
 from cpaas.tenants.models import Membership, Role
+from cpaas.tenants.permissions import Perm, role_allows, roles_with
 
 SESSION_TENANT = "console_tenant_id"
 ALL_ROLES = tuple(Role.values)
-TECH_ROLES = (Role.OWNER, Role.DEVELOPER)
-BILLING_ROLES = (Role.OWNER, Role.FINANCE)
+# Role sets for pages that still name roles; derived from the table, so they cannot drift from it.
+TECH_ROLES = roles_with(Perm.CHANNELS_WRITE)
+BILLING_ROLES = roles_with(Perm.BILLING_WRITE)
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def current_membership(request) -> Membership | None:
@@ -85,14 +89,23 @@ def account_view(view):
     return wrapped
 
 
-def console_view(roles: Iterable[str] = TECH_ROLES) -> Callable:
+def console_view(roles: Iterable[str] | None = None, *, permission: str | None = None,
+                 read: str = Perm.CHANNELS_READ, write: str = Perm.CHANNELS_WRITE) -> Callable:
     """Decorate a console view: sets ``request.console_tenant`` and ``request.console_membership``.
 
     Anonymous → login page (htmx requests get an ``HX-Redirect`` there); a member of a tenant that
-    requires a second factor, without one → the enrol page; a member whose role is not in ``roles``
-    → 403.
+    requires a second factor, without one → the enrol page; a member whose role lacks the page's
+    permission → 403. The permission is ``permission`` for every method, else ``read`` for GET and
+    HEAD and ``write`` for the rest (by default the channel pages': viewers read, developers act).
+    ``roles`` (a set of roles) is the older form, still honoured.
     """
-    allowed = set(roles)
+    allowed = set(roles) if roles is not None else None
+
+    def permitted(request, role: str) -> bool:
+        if allowed is not None:
+            return role in allowed
+        needed = permission or (read if request.method in _SAFE_METHODS else write)
+        return role_allows(role, needed)
 
     def decorator(view):
         @wraps(view)
@@ -105,8 +118,8 @@ def console_view(roles: Iterable[str] = TECH_ROLES) -> Callable:
                 return redirect("console:no-tenant")
             if two_factor_missing(request, membership):
                 return _to(request, resolve_url("console:two-factor"))
-            if membership.role not in allowed:
-                raise PermissionDenied("Your role cannot see this page.")
+            if not permitted(request, membership.role):
+                raise PermissionDenied("Your role cannot see this page or do this.")
             request.console_membership = membership
             request.console_tenant = membership.tenant
             return view(request, *args, **kwargs)

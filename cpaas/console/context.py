@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cpaas.console.nav import nav_items
 from cpaas.tenants.models import Membership
+from cpaas.tenants.permissions import permissions_of
 
 
 def console(request):
@@ -26,4 +27,5 @@ def console(request):
         "console_role_label": membership.get_role_display(),
         "console_tenants": tenants,
         "console_nav": nav_items(role=membership.role, path=request.path),
+        "console_can": permissions_of(membership.role),
     }

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from django import forms
+from django.contrib.auth import get_user_model, password_validation
 from django.utils import timezone
 
-from cpaas.tenants.models import PRODUCTS, KeyAccess, KeyMode
+from cpaas.tenants.models import PRODUCTS, KeyAccess, KeyMode, Role
 
 PRODUCT_LABELS = {"sms": "SMS", "im": "IM", "voice": "Voice", "rtc": "RTC", "billing": "Billing",
                   "webhooks": "Webhooks"}
@@ -79,3 +80,39 @@ class TenantSecurityForm(forms.Form):
         required=False, label="Require two-factor sign-in for every member",
         help_text="Members without it are asked to set it up before they can open any other page.",
     )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254, label="Email address",
+                             widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    role = forms.ChoiceField(choices=(), label="Role")
+
+    def __init__(self, *args, roles: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = roles
+        self.fields["role"].initial = Role.DEVELOPER
+
+
+class AcceptForm(forms.Form):
+    """The invited person's new password, checked by the platform's password validators."""
+
+    password1 = forms.CharField(label="Choose a password", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label="Type it again", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        data = super().clean()
+        first, second = data.get("password1"), data.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords are not the same.")
+        elif first:
+            try:
+                password_validation.validate_password(first, get_user_model()(username=self.email, email=self.email))
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return data

@@ -1,8 +1,9 @@
 """The console's navigation: the foundation's pages and one slot per room.
 
 A room appears in the nav only once its ``<room>/console_urls.py`` exists and serves a landing
-page at ``/console/<prefix>/`` (see docs/console.md). ``roles`` mirrors what the room's pages
-allow with ``console_view(roles=...)``: the nav only hides links, the decorator enforces.
+page at ``/console/<prefix>/`` (see docs/console.md). ``roles`` are the roles that may read the
+room's pages, from the permission table (cpaas/tenants/permissions.py): the nav only hides links,
+``console_view`` enforces.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 
 from django.urls import Resolver404, resolve, reverse
 
-from cpaas.console.access import BILLING_ROLES, TECH_ROLES
 from cpaas.tenants.models import Role
+from cpaas.tenants.permissions import Perm, roles_with
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,14 @@ class RoomSlot:
         return f"/console/{self.prefix}/"
 
 
+CHANNEL_READERS = roles_with(Perm.CHANNELS_READ)
+
 ROOMS = (
-    RoomSlot("cpaas.messaging", "sms", "SMS", TECH_ROLES),
-    RoomSlot("cpaas.im", "im", "IM", TECH_ROLES),
-    RoomSlot("cpaas.voice", "voice", "Voice", TECH_ROLES),
-    RoomSlot("webhooks", "webhooks", "Webhooks", TECH_ROLES),
-    RoomSlot("billing", "billing", "Billing", BILLING_ROLES),
+    RoomSlot("cpaas.messaging", "sms", "SMS", CHANNEL_READERS),
+    RoomSlot("cpaas.im", "im", "IM", CHANNEL_READERS),
+    RoomSlot("cpaas.voice", "voice", "Voice", CHANNEL_READERS),
+    RoomSlot("webhooks", "webhooks", "Webhooks", CHANNEL_READERS),
+    RoomSlot("billing", "billing", "Billing", roles_with(Perm.BILLING_READ)),
 )
 
 OWNER_ONLY = (Role.OWNER,)
@@ -56,13 +59,15 @@ def room_is_served(room: RoomSlot) -> bool:
 def nav_items(*, role: str, path: str) -> list[NavItem]:
     """The links this role may follow, in display order; ``path`` marks the active one."""
     home = reverse("console:home")
+    apps = roles_with(Perm.APPS_READ)
     candidates: list[tuple[str, str, tuple[str, ...]]] = [
-        ("Overview", home, (Role.OWNER, Role.DEVELOPER)),
-        ("Apps & API keys", reverse("console:apps"), TECH_ROLES),
+        ("Overview", home, apps),
+        ("Apps & API keys", reverse("console:apps"), apps),
     ]
     candidates += [(room.label, room.path, room.roles) for room in ROOMS if room_is_served(room)]
-    candidates.append(("Audit log", reverse("console:audit"), OWNER_ONLY))
-    candidates.append(("Settings", reverse("console:settings"), OWNER_ONLY))
+    candidates.append(("Team", reverse("console:team"), roles_with(Perm.TEAM_READ)))
+    candidates.append(("Audit log", reverse("console:audit"), roles_with(Perm.AUDIT_READ)))
+    candidates.append(("Settings", reverse("console:settings"), roles_with(Perm.SETTINGS_WRITE)))
     items = []
     for label, url, roles in candidates:
         if role not in roles:

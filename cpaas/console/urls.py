@@ -5,7 +5,7 @@ import importlib
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from cpaas.console import views
+from cpaas.console import operator_views, team_views, views
 from cpaas.console.nav import ROOMS
 
 app_name = "console"
@@ -26,6 +26,17 @@ urlpatterns = [
     path("console/apps/<str:app_id>/keys/<str:key_id>", views.key_row, name="key-row"),
     path("console/apps/<str:app_id>/keys/<str:key_id>/revoke", views.key_revoke, name="key-revoke"),
     path("console/audit", views.audit, name="audit"),
+    path("console/team", team_views.team, name="team"),
+    path("console/team/members/<str:member_id>/role", team_views.member_role, name="team-member-role"),
+    path("console/team/members/<str:member_id>/remove", team_views.member_delete, name="team-member-remove"),
+    path("console/team/invitations/<str:invitation_id>/revoke", team_views.invitation_delete,
+         name="team-invitation-revoke"),
+    path("console/invitations/<str:token>", team_views.invitation, name="invitation"),
+    path("console/operator/tenants", operator_views.tenants, name="operator-tenants"),
+    path("console/operator/tenants/<str:tenant_id>/suspend", operator_views.tenant_suspend_view,
+         name="operator-tenant-suspend"),
+    path("console/operator/tenants/<str:tenant_id>/resume", operator_views.tenant_resume_view,
+         name="operator-tenant-resume"),
 ]
 
 for _room, _prefix in ((room.module, room.prefix) for room in ROOMS):

@@ -21,15 +21,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 
 from cpaas.console import signin, twofactor
-from cpaas.console.access import ALL_ROLES, SESSION_TENANT, TECH_ROLES, account_view, console_view
+from cpaas.console.access import ALL_ROLES, SESSION_TENANT, account_view, console_view
 from cpaas.console.forms import PRODUCT_LABELS, ApiKeyForm, AppForm, CodeForm, TenantSecurityForm
 from cpaas.console.models import RecoveryCodeDevice
-from cpaas.console.nav import OWNER_ONLY, ROOMS, room_is_served
+from cpaas.console.nav import ROOMS, room_is_served
 from cpaas.core.clientip import client_ip
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.tenants import selectors
 from cpaas.tenants.keys import api_key_create, api_key_revoke
-from cpaas.tenants.models import ApiKey, App, AuditLogEntry, Membership, Role
+from cpaas.tenants.models import ApiKey, App, AuditLogEntry, Membership
+from cpaas.tenants.permissions import Perm, role_allows
 from cpaas.tenants.services import app_create
 
 PAGE_SIZE = 50
@@ -154,7 +155,7 @@ def tenant_switch(request):
 @console_view(roles=ALL_ROLES)
 def home(request):
     membership = request.console_membership
-    if membership.role == Role.FINANCE:
+    if not role_allows(membership.role, Perm.APPS_READ):
         # Finance sees billing pages only: send them there once the billing room serves one.
         billing = next(room for room in ROOMS if room.prefix == "billing")
         if room_is_served(billing):
@@ -173,7 +174,7 @@ def home(request):
         "recent": (
             AuditLogEntry.objects.filter(tenant_id=tenant_id).select_related("actor_user")
             .order_by("-created_at")[:5]
-            if membership.role == Role.OWNER else []
+            if role_allows(membership.role, Perm.AUDIT_READ) else []
         ),
     }
     return render(request, "console/home.html", context)
@@ -183,7 +184,7 @@ def home(request):
 
 
 @require_http_methods(["GET", "POST"])
-@console_view(roles=TECH_ROLES)
+@console_view(read=Perm.APPS_READ, write=Perm.APPS_WRITE)
 def apps(request):
     tenant_id = request.console_tenant.id
     form = AppForm(request.POST or None)
@@ -213,7 +214,7 @@ def apps(request):
 
 
 @require_GET
-@console_view(roles=TECH_ROLES)
+@console_view(permission=Perm.APPS_READ)
 def keys(request, app_id: str):
     app = _app_or_404(request, app_id)
     queryset = selectors.api_key_list(tenant_id=request.console_tenant.id, app_id=app.id).order_by(
@@ -228,7 +229,7 @@ def keys(request, app_id: str):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@console_view(roles=TECH_ROLES)
+@console_view(permission=Perm.APPS_WRITE)
 def key_new(request, app_id: str):
     """The form, then the result page: the only response that ever carries the secret."""
     app = _app_or_404(request, app_id)
@@ -251,7 +252,7 @@ def key_new(request, app_id: str):
 
 
 @require_GET
-@console_view(roles=TECH_ROLES)
+@console_view(permission=Perm.APPS_READ)
 def key_row(request, app_id: str, key_id: str):
     """One row of the keys table (htmx: “Cancel” on the revoke confirmation)."""
     app = _app_or_404(request, app_id)
@@ -260,7 +261,7 @@ def key_row(request, app_id: str, key_id: str):
 
 
 @require_http_methods(["GET", "POST"])
-@console_view(roles=TECH_ROLES)
+@console_view(permission=Perm.APPS_WRITE)
 def key_revoke(request, app_id: str, key_id: str):
     """GET asks for confirmation (a row with htmx, a page without); POST revokes."""
     app = _app_or_404(request, app_id)
@@ -314,7 +315,7 @@ def two_factor(request):
 
 
 @require_http_methods(["GET", "POST"])
-@console_view(roles=OWNER_ONLY)
+@console_view(permission=Perm.SETTINGS_WRITE)
 def tenant_settings(request):
     tenant = request.console_tenant
     form = TenantSecurityForm(request.POST or None, initial={"require_two_factor": tenant.require_two_factor})
@@ -332,7 +333,7 @@ def tenant_settings(request):
 
 
 @require_GET
-@console_view(roles=OWNER_ONLY)
+@console_view(permission=Perm.AUDIT_READ)
 def audit(request):
     queryset = (
         AuditLogEntry.objects.filter(tenant_id=request.console_tenant.id)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NoReturn
 
+from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
@@ -13,7 +16,8 @@ from cpaas.core.clientip import client_ip
 from cpaas.core.context import app_id_var, key_id_var, tenant_id_var
 from cpaas.core.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from cpaas.core.ratelimit import Admission, gate
-from cpaas.tenants.keys import KeyPrincipal, key_is_cached, key_resolve
+from cpaas.tenants import suspension
+from cpaas.tenants.keys import KeyPrincipal, hash_secret, key_is_cached, key_resolve, principal_cache
 
 # A view's ``product``: one of the key product scopes, ANY_PRODUCT (any key may call it), or
 # MANAGEMENT (needs a full-access key without product restriction).
@@ -62,7 +66,8 @@ def key_admission(secret: str, address: Callable[[], str | None]) -> tuple[KeyPr
     runs for Django's views and the lean send path (cpaas/messaging/accept/) runs without a DRF
     request.
 
-    Raises the one 401 (counted against the client's address) or the failed-auth 429; a key over
+    Raises the one 401 (counted against the client's address), the failed-auth 429, or a suspended
+    tenant's 403 ``tenant_suspended`` (cpaas/tenants/suspension.py); a key over
     its limit is returned with an admission that is not ``allowed`` (the caller answers 429 with
     the admission's headers). ``address`` is asked only when needed: a cached key never pays for it.
     """
@@ -75,9 +80,16 @@ def key_admission(secret: str, address: Callable[[], str | None]) -> tuple[KeyPr
     principal = key_resolve(secret)
     if principal is None:
         _failed(where, address)
+    if principal.suspended:
+        if suspension.is_suspended(principal.tenant_id):
+            raise suspension.refusal()
+        principal_cache.forget(hash_secret(secret))  # resumed since this copy was read
+        principal = key_resolve(secret) or _failed(where, address)
     admission = gate().admit(principal.rate_bucket, principal.deny_flag, principal.rate, principal.burst,
                              tenant=principal.tenant_bucket)
     if admission.denied:
+        if suspension.is_suspended(principal.tenant_id):  # a suspended tenant's flag, not a revoked key
+            raise suspension.refusal()
         _failed(where, address)
     app_id_var.set(principal.app_id)
     key_id_var.set(principal.key_id)
@@ -115,4 +127,45 @@ class KeyScopePermission(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         key_allows(request.auth, getattr(view, "product", MANAGEMENT), request.method)
+        return True
+
+
+@dataclass(frozen=True)
+class OperatorPrincipal:
+    """The platform's operator, authenticated by one of ``OPERATOR_API_TOKENS`` (decision 1303)."""
+
+    token_hint: str  # the token's last 4 characters, for the audit log
+    is_authenticated = True
+
+
+class OperatorAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <operator token>`` on /v1/operator/. A valid tenant API key gets
+    403 ``operator_only`` (it is a real key, just not the operator's); anything else the one 401,
+    counted against the client's address like a wrong API key."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, secret = header.partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise AuthenticationFailed()
+        if any(hmac.compare_digest(secret.encode(), token.encode()) for token in settings.OPERATOR_API_TOKENS):
+            return OperatorPrincipal(token_hint=secret[-4:]), None
+        address = client_ip(request) or "unknown"
+        throttle = authfail.throttled(address)
+        if throttle.blocked:
+            raise authfail.refusal(throttle.retry_after)
+        if key_resolve(secret) is not None:
+            raise PermissionDenied("This endpoint is for the platform operator: a tenant's API key cannot call it.",
+                                   code="operator_only")
+        authentication_failed(request, address)
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="cpaas-operator"'
+
+
+class IsOperator(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        if not isinstance(request.user, OperatorPrincipal):
+            raise AuthenticationFailed()
         return True

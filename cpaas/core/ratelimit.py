@@ -254,6 +254,13 @@ class RedisGate:
         self._deny_locally(deny_flag, ttl_seconds)
         self.client.publish(REVOCATIONS_CHANNEL, f"{deny_flag}|{ttl_seconds}")
 
+    def undeny(self, deny_flag: str) -> None:
+        """Lift a deny flag everywhere at once (a resumed tenant): a ttl of 0 in the message ends
+        every process's local denial."""
+        self.client.delete(deny_flag)
+        self._deny_locally(deny_flag, 0)
+        self.client.publish(REVOCATIONS_CHANNEL, f"{deny_flag}|0")
+
     def reset(self, bucket: str) -> None:
         self.client.delete(bucket)
         with self._lock:

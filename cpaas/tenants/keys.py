@@ -54,6 +54,7 @@ class KeyPrincipal:
     expires_at: datetime | None
     tenant_rate: int = 0
     tenant_burst: int = 0
+    suspended: bool = False  # the tenant was suspended when the key was read (decision 1302)
 
     is_authenticated = True
 
@@ -115,6 +116,7 @@ def principal_for(key: ApiKey) -> KeyPrincipal:
         expires_at=key.expires_at,
         tenant_rate=aggregate,
         tenant_burst=max(1, aggregate * settings.RATE_LIMIT_BURST_SECONDS),
+        suspended=key.tenant.suspended_at is not None,
     )
 
 

@@ -19,6 +19,10 @@ class Tenant(models.Model):
     rate_limit_test = models.PositiveIntegerField(null=True, blank=True)
     # Every console member must sign in with a second factor (decision 0851).
     require_two_factor = models.BooleanField(default=False)
+    # Set by an operator only (manage.py tenant_suspend): every key of the tenant answers 403
+    # tenant_suspended until resumed (decision 1302).
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -26,12 +30,17 @@ class Tenant(models.Model):
 
 
 class Role(models.TextChoices):
+    """What each role may do is in cpaas/tenants/permissions.py (the one permission table)."""
+
     OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
     DEVELOPER = "developer", "Developer"
     FINANCE = "finance", "Finance"
+    VIEWER = "viewer", "Viewer"
 
 
 class Membership(models.Model):
+    id = id_field("mem")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
@@ -39,10 +48,50 @@ class Membership(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.DEVELOPER)
     created_at = models.DateTimeField(default=timezone.now)
 
+    #: Members belong to the tenant, not to a mode: the team endpoints take live keys only
+    #: (cpaas/tenants/permissions.py ``key_role``), so a test key never reaches these rows.
+    scoping = Scoping.tenant(mode=SHARED)
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user")
         ]
+
+
+class Invitation(models.Model):
+    """An email invited to join a tenant with a role. The link's secret is kept only as its SHA-256;
+    the link works once (``accepted_at``), until ``expires_at``, unless revoked (decision 1301)."""
+
+    id = id_field("ivt")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    scoping = Scoping.tenant(mode=SHARED)
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    invited_by_key_id = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "email"], name="invitation_tenant_email_idx")]
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"
 
 
 class App(models.Model):

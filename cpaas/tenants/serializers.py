@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from cpaas.core.serializers import StrictSerializer
-from cpaas.tenants.models import PRODUCTS, ApiKey, App, KeyAccess, KeyMode
+from cpaas.tenants.models import PRODUCTS, ApiKey, App, Invitation, KeyAccess, KeyMode, Membership, Role
 
 
 class AppIn(StrictSerializer):
@@ -88,3 +88,59 @@ class IdentityOut(serializers.Serializer):
     tenant = serializers.CharField()
     livemode = serializers.BooleanField()
     rate_limit = RateLimitOut()
+
+
+# --- The team -------------------------------------------------------------------------------------
+
+
+class InvitationIn(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class RoleIn(StrictSerializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberOut(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    email = serializers.CharField(source="user.username")
+    name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Membership
+        fields = ["id", "object", "email", "name", "role", "created_at"]
+
+    def get_object(self, _obj) -> str:
+        return "member"
+
+    def get_name(self, obj) -> str:
+        return obj.user.get_full_name()
+
+
+class MemberRemovedOut(MemberOut):
+    deleted = serializers.BooleanField(default=True)
+
+    class Meta(MemberOut.Meta):
+        fields = [*MemberOut.Meta.fields, "deleted"]
+
+
+class InvitationOut(serializers.ModelSerializer):
+    """The link's secret is never in the API: it goes to the invited address only."""
+
+    object = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    invited_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "object", "email", "role", "status", "invited_by", "created_at", "expires_at",
+                  "accepted_at", "revoked_at"]
+
+    def get_object(self, _obj) -> str:
+        return "invitation"
+
+    def get_invited_by(self, obj) -> str | None:
+        if obj.invited_by_id:
+            return obj.invited_by.get_username()
+        return obj.invited_by_key_id or None

@@ -1,4 +1,4 @@
-"""Writes on tenants, apps and members; each owns its transaction and audits what is sensitive."""
+"""Writes on tenants and apps (the team's are in team.py); each owns its transaction and audits what is sensitive."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from django.db import transaction
 from cpaas.core.errors import ApiError
 from cpaas.tenants.audit import audit_record
 from cpaas.tenants.keys import CreatedKey, api_key_create
-from cpaas.tenants.models import App, KeyMode, Membership, Role, Tenant
+from cpaas.tenants.models import App, KeyMode, Role, Tenant
+from cpaas.tenants.team import member_add
 
 
 def app_create(*, tenant_id: str, name: str, actor_user_id: int | None = None,
@@ -27,35 +28,6 @@ def app_create(*, tenant_id: str, name: str, actor_user_id: int | None = None,
                      actor_key_id=actor_key_id, target_type="app", target_id=app.id, ip=ip,
                      metadata={"name": name})
     return app
-
-
-def member_add(*, tenant: Tenant, user, role: str = Role.DEVELOPER,
-               actor_user_id: int | None = None, ip: str | None = None) -> Membership:
-    with transaction.atomic():
-        membership, created = Membership.objects.get_or_create(
-            tenant=tenant, user=user, defaults={"role": role}
-        )
-        if created:
-            audit_record(tenant_id=tenant.id, action="member.added", actor_user_id=actor_user_id,
-                         target_type="user", target_id=str(user.pk), ip=ip,
-                         metadata={"username": user.get_username(), "role": role})
-    return membership
-
-
-def member_set_role(*, membership: Membership, role: str, actor_user_id: int | None = None,
-                    ip: str | None = None) -> Membership:
-    if role not in Role.values:
-        raise ValueError(f"unknown role {role!r}")
-    with transaction.atomic():
-        old = membership.role
-        Membership.objects.filter(pk=membership.pk).update(role=role)
-        membership.role = role
-        if old != role:
-            audit_record(tenant_id=membership.tenant_id, action="member.role_changed",
-                         actor_user_id=actor_user_id, target_type="user",
-                         target_id=str(membership.user_id), ip=ip,
-                         metadata={"from": old, "to": role})
-    return membership
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ CODES: dict[tuple[str, str | None], int] = {
     ("authentication_failed", None): 20003,
     ("permission_denied", None): 20003,
     ("live_key_required", None): 20003,
+    ("tenant_suspended", None): 10001,  # Twilio's "Account is not active"
     ("not_found", None): 20404,
     ("method_not_allowed", None): 20004,
     ("rate_limited", None): 20429,

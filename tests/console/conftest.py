@@ -62,3 +62,23 @@ def other_app(other_provisioned):
 @pytest.fixture
 def other_key(other_provisioned):
     return other_provisioned.test_key.key
+
+
+@pytest.fixture
+def admin(tenant):
+    return member(tenant, "admin@acme.test", Role.ADMIN)
+
+
+@pytest.fixture
+def admin_client(admin) -> Client:
+    return logged_in(admin)
+
+
+@pytest.fixture
+def viewer(tenant):
+    return member(tenant, "viewer@acme.test", Role.VIEWER)
+
+
+@pytest.fixture
+def viewer_client(viewer) -> Client:
+    return logged_in(viewer)

@@ -12,6 +12,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
@@ -27,7 +28,8 @@ from cpaas.rtc.models import Room as RtcRoom
 from cpaas.sip_edge.models import SipEndpoint
 from cpaas.sip_edge.services import endpoint_create as sip_endpoint_create
 from cpaas.tenants.keys import api_key_create
-from cpaas.tenants.models import ApiKey
+from cpaas.tenants.models import ApiKey, Invitation, Membership
+from cpaas.tenants.team import Actor, invitation_create
 from cpaas.voice.models import Call, Recording
 from tests.conftest import client_for
 from webhooks import publish
@@ -40,6 +42,9 @@ NOT_WALKED = {
     "reference": "the public API reference page: no tenant data",
     "stripe-webhook": "called by Stripe, authenticated by Stripe's signature, not by an API key",
     "carrier-receipts": "called by a carrier, authenticated by the connector's credentials, not by an API key",
+    "operator-tenants": "the operator's API: every tenant key gets 403 operator_only (test_operator_api.py)",
+    "operator-tenant-suspend": "the operator's API: every tenant key gets 403 operator_only",
+    "operator-tenant-resume": "the operator's API: every tenant key gets 403 operator_only",
     "rtc-join": "called by an RTC client, authenticated by the signed RTC token (app, mode and room inside it)",
     "rtc-leave": "called by an RTC client, authenticated by the signed RTC token (its own participant only)",
 }
@@ -69,6 +74,9 @@ BODIES = {
     ("im-group-members", "delete"): None,
     ("im-group-mute", "post"): {"duration": 60},
     ("usage-event-void", "post"): {"reason": "not mine"},
+    ("member-detail", "patch"): {"role": "viewer"},
+    ("members", "post"): {"email": "intruder@evil.test", "role": "admin"},
+    ("invitations", "post"): {"email": "intruder@evil.test", "role": "admin"},
     ("sip-endpoint-detail", "patch"): {"enabled": False},
     ("rtc-room-participant-mute", "post"): {"muted": True},
 }
@@ -134,6 +142,10 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
                                      currency="EUR")
     note = CreditNote.objects.create(tenant=tenant, invoice=invoice, number="CN-1", reason="x", currency="EUR",
                                      subtotal_minor=100, tax_minor=0, total_minor=100)
+    developer = Membership.objects.create(tenant=tenant, user=get_user_model().objects.create_user("dev@iso.test"),
+                                          role="developer")
+    invitation = invitation_create(tenant_id=tenant.pk, email="invited@iso.test", role="viewer",
+                                   actor=Actor(role="owner"), base_url="https://console.example.com")
     sip_endpoint = sip_endpoint_create(principal=Scope(tenant.pk, app.pk, "live"), username="live-desk").endpoint
     media_server = MediaServer.objects.create(name="iso", api_url="http://127.0.0.1:9/janus", admin_key="k")
     rtc_room = RtcRoom.objects.create(tenant=tenant, app=app, mode="live", name="live rtc", kind="audio",
@@ -149,6 +161,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
         "call_id": call.pk, "recording_id": recording.pk, "endpoint_id": endpoint.pk, "delivery_id": delivery.pk,
         "event_id": event.pk, "user_id": alice.user_id, "token_id": token.pk, "group_id": group.pk,
         "room_id": room.pk, "conversation_id": group.pk, "invoice_id": invoice.pk, "credit_note_id": note.pk,
+        "member_id": developer.pk, "invitation_id": invitation.pk,
         "sip_endpoint_id": sip_endpoint.pk, "rtc_room_id": rtc_room.pk,
         "participant_id": rtc_participant.pk, "rtc_token_id": "rtctok_01JD0000000000000000000000",
     }
@@ -170,7 +183,7 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
 
 SNAPSHOT_MODELS = (Message, PhoneNumber, SenderPool, Call, Recording, Endpoint, Delivery, Event, ImUser, ImToken,
                    Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint, RtcRoom,
-                   Participant)
+                   Participant, Membership, Invitation)
 
 
 def snapshot(world) -> dict:

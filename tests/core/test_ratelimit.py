@@ -1,6 +1,9 @@
 """Per-key token buckets in Redis (and in memory for the embedded default)."""
 
 
+import time
+import uuid
+
 from cpaas.core.ratelimit import RedisGate, gate
 from cpaas.tenants.keys import api_key_create
 from tests.conftest import client_for
@@ -95,6 +98,26 @@ def test_a_revocation_reaches_another_process_holding_a_lease(settings):
             break
     else:
         raise AssertionError("the revocation was not pushed to the lease holder")
+
+
+def test_lifting_a_flag_reaches_another_process_that_denied_it_locally(settings):
+    """A resumed tenant (decision 1302): the other process forgets its local denial at once."""
+    holder, lifter = RedisGate(), RedisGate()
+    bucket, flag = f"t:{uuid.uuid4()}", f"f:{uuid.uuid4()}"
+    lifter.deny(flag, 3600)
+    for _ in range(10):
+        time.sleep(0.05)
+        if holder.admit(bucket, flag, rate=100, burst=200).denied:
+            break
+    else:
+        raise AssertionError("the flag never denied")
+    lifter.undeny(flag)
+    for _ in range(20):  # the holder's local denial would last an hour without the push
+        time.sleep(0.05)
+        if holder.admit(bucket, flag, rate=100, burst=200).allowed:
+            break
+    else:
+        raise AssertionError("lifting the flag was not pushed to the other process")
 
 
 def _in_a_forked_child(check) -> None:
