@@ -107,7 +107,7 @@ class _ParticipantBase(ApiView):
     def participant(self, rtc_room_id: str, participant_id: str) -> Participant:
         room = self.get_scoped(Room, rtc_room_id, message=f"No such RTC room: {rtc_room_id}")
         return self.get_scoped(Participant, participant_id, param="participant_id",
-                               queryset=Participant.objects.select_related("room__media_server").filter(room=room),
+                               queryset=self.scoped(Participant).select_related("room__media_server").filter(room=room),
                                message=f"No such participant in this room: {participant_id}")
 
 
