@@ -6,7 +6,9 @@ from __future__ import annotations
 import select
 from collections.abc import Iterator
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
+from psycopg import pq
 
 
 def pg_cursor(db=None):
@@ -28,8 +30,6 @@ def pg_cursor(db=None):
     its errors Django's (decision 0420). ``db``: the default connection's wrapper (each
     ``connection.x`` costs a thread-local lookup).
     """
-    import psycopg
-
     if db is None:
         db = connections[DEFAULT_DB_ALIAS]
     raw = db.connection
@@ -45,7 +45,6 @@ def pg_cursor(db=None):
     if db.needs_rollback:
         db.validate_no_broken_transaction()
     return psycopg.Cursor(raw)
-
 
 
 # psycopg prepares a statement executed with ``prepare=True`` only on a connection whose
@@ -75,8 +74,6 @@ def execute_prepared(cursor, sql: str, params) -> None:
 def idle_and_open(raw) -> bool:
     """True when libpq holds the connection as open and the server has sent nothing since the
     last answer (a poll of the socket, no round trip)."""
-    from psycopg import pq
-
     pgconn = raw.pgconn
     if raw.closed or pgconn.status != pq.ConnStatus.OK:
         return False

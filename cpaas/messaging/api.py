@@ -72,9 +72,7 @@ class SmsView(ApiView):
 
     @property
     def caller(self) -> Caller:
-        principal = self.principal
-        return Caller(tenant_id=principal.tenant_id, app_id=principal.app_id,
-                      mode="test" if principal.is_test else "live")
+        return Caller.of(self.principal)
 
 
 class MessagesView(SmsView):

@@ -105,7 +105,7 @@ def _admit(request: Request) -> Admitted:
         key_allows(principal, MessagesView.product, "POST")
         key = idempotency_key_checked(request.header("idempotency-key"))
         data = _data(request)
-        caller = Caller(tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode)
+        caller = Caller.of(principal)
         if key is not None or services.is_pooled(data):
             return Admitted(limit_headers, _at_once(caller, key, data, limit_headers))
         now = timezone.now()
