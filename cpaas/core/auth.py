@@ -18,6 +18,8 @@ from cpaas.tenants.keys import KeyPrincipal, key_is_cached, key_resolve
 # A view's ``product``: one of the key product scopes, ANY_PRODUCT (any key may call it), or
 # MANAGEMENT (needs a full-access key without product restriction).
 ANY_PRODUCT = "any"
+#: The challenge of every 401 of the API (Django's views and the lean send path).
+WWW_AUTHENTICATE = 'Bearer realm="cpaas"'
 MANAGEMENT = "management"
 
 
@@ -34,7 +36,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         return principal, principal
 
     def authenticate_header(self, request) -> str:
-        return 'Bearer realm="cpaas"'
+        return WWW_AUTHENTICATE
 
 
 def bearer_secret(header: str) -> str:
