@@ -24,6 +24,8 @@ METERS: dict[str, Meter] = {m.name: m for m in (
     Meter("im_messages", "sum", "message", "IM messages sent", ("kind",)),
     Meter("api_requests", "count", "request", "API requests"),
     Meter("im_peak_connections", "max", "connection", "Peak concurrent IM connections"),
+    Meter("rtc_participant_minutes", "sum", "minute", "RTC participant-minutes (per join, rounded up)",
+          ("media", "tier", "room")),
 )}
 
 

@@ -30,7 +30,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf["CELERY_DB_REUSE_MAX"] = env.int("CELERY_DB_REUSE_MAX", 1000)
 app.autodiscover_tasks()
 
-ROOMS_WITH_SCHEDULES = ("cpaas.core", "cpaas.messaging", "cpaas.im", "cpaas.voice", "webhooks", "billing")
+ROOMS_WITH_SCHEDULES = ("cpaas.core", "cpaas.messaging", "cpaas.im", "cpaas.voice", "cpaas.rtc", "webhooks", "billing")
 
 
 def beat_schedule() -> dict:

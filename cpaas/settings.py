@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "cpaas.voice",
     "cpaas.twilio",
     "cpaas.sip_edge",
+    "cpaas.rtc",
     "cpaas.console",
     "billing",
     "webhooks",

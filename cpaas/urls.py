@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("cpaas.im.urls")),
     path("", include("cpaas.voice.urls")),
     path("", include("cpaas.sip_edge.urls")),
+    path("", include("cpaas.rtc.urls")),
     path("", include("webhooks.urls")),
     path("", include("billing.urls")),
 ]

@@ -97,10 +97,21 @@ ensure_sip_peers() {
   [ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || missing+=(kamailio-postgres-modules)
   command -v espeak-ng >/dev/null || missing+=(espeak-ng)
   command -v sox >/dev/null || missing+=(sox)
+  # Play of MP3 URLs: sox decodes MP3 with this format module.
+  dpkg -s libsox-fmt-mp3 >/dev/null 2>&1 || missing+=(libsox-fmt-mp3)
   if [ "${#missing[@]}" -eq 0 ]; then
-    echo "baresip, kamailio, espeak-ng and sox are installed"
+    echo "baresip, kamailio, espeak-ng, sox and its MP3 module are installed"
   else
     apt_install --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# The RTC media server the RTC tests start on free loopback ports (tests/rtc/conftest.py, cpaas/rtc).
+ensure_media_server() {
+  if command -v janus >/dev/null; then
+    echo "janus is installed"
+  else
+    apt_install --no-install-recommends janus
   fi
 }
 
@@ -110,6 +121,7 @@ ensure_postgres
 ensure_redis
 ensure_chromium
 ensure_sip_peers
+ensure_media_server
 
 step "ruff check ."
 .venv/bin/ruff check .

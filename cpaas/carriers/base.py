@@ -38,6 +38,11 @@ class CarrierError(Exception):
 
 # ===== configuration ============================================================================
 
+class MediaError(CarrierError):
+    """A prompt that cannot be played (``Play`` of a URL that is not audio, too large, unreachable):
+    the call goes on, the engine reports ``code`` as a ``call.error``."""
+
+
 class ConfigError(ValueError):
     """A connector configuration that cannot work. ``param`` names the key (dotted when nested)."""
 
@@ -295,6 +300,13 @@ class RecordedAudio:
 RingingCallback = Callable[[LegEvent], Awaitable[None]]
 
 
+class InboundHandler(Protocol):
+    """Who takes calls the network offers (the voice engine): the new leg's id, or a refusal
+    carrying the ``sip_code`` to answer with."""
+
+    async def __call__(self, *, to: str, from_: str) -> Any: ...
+
+
 class VoiceConnector(ABC):
     """One telephone network. Leg ids are the platform's (``leg_…``); calls are ``call_…``."""
 
@@ -303,6 +315,7 @@ class VoiceConnector(ABC):
     def __init__(self, *, clock: Clock, config: ConnectorConfig | None = None) -> None:
         self.clock = clock
         self.config = config
+        self.inbound: InboundHandler | None = None  # set by the engine's runtime to take inbound calls
 
     async def start(self) -> None:
         """Open connections (registrations, trunks). Called once before the first call."""
@@ -325,6 +338,11 @@ class VoiceConnector(ABC):
         cancels the attempt (SIP CANCEL).
         """
 
+    async def answer(self, leg_id: str) -> datetime:
+        """Answer an inbound leg (the handler gave it its id); returns when media flows. Networks
+        that offer no inbound calls never get here."""
+        raise NotImplementedError(f"{self.kind} offers no inbound calls")
+
     @abstractmethod
     async def wait_hangup(self, leg_id: str) -> LegEvent:
         """Resolve when the far end of an answered leg hangs up."""
@@ -339,7 +357,8 @@ class VoiceConnector(ABC):
 
     @abstractmethod
     async def play(self, leg_id: str, url: str) -> None:
-        """Play the audio at ``url`` to the leg; return when done."""
+        """Play the audio at ``url`` to the leg; return when done. Raises ``MediaError`` when the
+        URL gives no playable audio (the call continues)."""
 
     @abstractmethod
     async def collect_digits(self, leg_id: str, *, max_digits: int, timeout: int,

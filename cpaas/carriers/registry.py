@@ -29,6 +29,7 @@ from cpaas.carriers.base import (
 from cpaas.carriers.clock import Clock
 from cpaas.carriers.http import HttpConfig, HttpConnector
 from cpaas.carriers.sandbox import SandboxConfig, SandboxSmsConnector, SandboxVoiceConnector
+from cpaas.carriers.sip import SipConfig, SipVoiceConnector
 from cpaas.carriers.smpp import SmppConfig, SmppConnector
 
 
@@ -43,6 +44,7 @@ KINDS: dict[str, Kind] = {
     "sandbox": Kind(SandboxConfig, sms=SandboxSmsConnector, voice=SandboxVoiceConnector),
     "smpp": Kind(SmppConfig, sms=SmppConnector),
     "http": Kind(HttpConfig, sms=HttpConnector),
+    "sip": Kind(SipConfig, voice=SipVoiceConnector),
 }
 
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from cpaas.tenants.models import PRODUCTS, KeyAccess, KeyMode
 
-PRODUCT_LABELS = {"sms": "SMS", "im": "IM", "voice": "Voice", "billing": "Billing", "webhooks": "Webhooks"}
+PRODUCT_LABELS = {"sms": "SMS", "im": "IM", "voice": "Voice", "rtc": "RTC", "billing": "Billing",
+                  "webhooks": "Webhooks"}
 
 EXPIRY_CHOICES = [
     ("never", "Never"),

@@ -63,6 +63,7 @@ def number_json(number: PhoneNumber) -> dict:
         "id": number.id, "object": "phone_number", "number": number.number, "country": number.country,
         "capabilities": number.capabilities, "connector": number.connector,
         "livemode": number.mode == "live", "inbound": {"enabled": number.inbound_enabled},
+        "voice_url": number.voice_url, "voice_fallback_url": number.voice_fallback_url,
         "created_at": _iso(number.created_at),
     }
 
@@ -173,6 +174,15 @@ class NumberView(SmsView):
     def get(self, request, number_id: str):
         number = self.get_scoped(PhoneNumber, number_id, message="No such number.")
         return Response(number_json(number))
+
+    @extend_schema(operation_id="numbers_update", request=schemas.NumberVoiceIn, responses={200: schemas.NumberOut})
+    def post(self, request, number_id: str):
+        number = self.get_scoped(PhoneNumber, number_id, message="No such number.")
+        data = request.data if isinstance(request.data, dict) else {}
+        unknown = sorted(set(data) - {"voice_url", "voice_fallback_url"})
+        if unknown:
+            raise ApiError(f"Unknown parameter `{unknown[0]}`.", code="invalid_request", param=unknown[0])
+        return Response(number_json(inventory.number_voice_urls_set(number, **data)))
 
 
 class SenderPoolsView(SmsView):

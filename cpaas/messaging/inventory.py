@@ -8,6 +8,7 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from cpaas.core.egress import tenant_url
 from cpaas.core.errors import ApiError
 from cpaas.core.scoping import scoped
 from cpaas.messaging.app_settings import caches_clear
@@ -60,6 +61,20 @@ def number_assign(*, app, number: str, connector: str, capabilities: list[str] |
                   "mode": Mode.LIVE, "capabilities": capabilities or ["sms"], "connector": connector})
     caches_clear(app.pk)
     return row
+
+
+def number_voice_urls_set(number: PhoneNumber, **urls: object) -> PhoneNumber:
+    """Set where the number's inbound calls fetch their document (``voice_url``,
+    ``voice_fallback_url``; "" clears). Checked like every tenant URL (https for live numbers)."""
+    for field, value in urls.items():
+        if value != "":
+            if not isinstance(value, str):
+                raise ApiError(f"`{field}` must be a URL or an empty string.", param=field)
+            value = tenant_url(value, param=field, live=number.mode == Mode.LIVE)
+        setattr(number, field, value)
+    if urls:
+        number.save(update_fields=list(urls))
+    return number
 
 
 def sandbox_numbers_provision(*, app, count: int = 3) -> list[PhoneNumber]:

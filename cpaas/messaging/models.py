@@ -117,6 +117,10 @@ class PhoneNumber(models.Model):
     capabilities = models.JSONField(default=list)  # ["sms", "voice"]
     connector = models.CharField(max_length=40, default="sandbox")
     inbound_enabled = models.BooleanField(default=True)
+    # Inbound calls: the call-control document is fetched from voice_url (voice_fallback_url when
+    # that fails); a number without voice_url refuses calls (SIP 404).
+    voice_url = models.URLField(max_length=2000, blank=True, default="")
+    voice_fallback_url = models.URLField(max_length=2000, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -137,7 +137,14 @@ class NumberOut(serializers.Serializer):
     connector = serializers.CharField()
     livemode = serializers.BooleanField()
     inbound = serializers.DictField()
+    voice_url = serializers.CharField()
+    voice_fallback_url = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+class NumberVoiceIn(serializers.Serializer):
+    voice_url = serializers.CharField(required=False, allow_blank=True)
+    voice_fallback_url = serializers.CharField(required=False, allow_blank=True)
 
 
 class NumberList(SmsMessageList):

@@ -70,7 +70,7 @@ class KeyAccess(models.TextChoices):
     READ_ONLY = "read_only", "Read only"
 
 
-PRODUCTS = ("sms", "im", "voice", "billing", "webhooks")
+PRODUCTS = ("sms", "im", "voice", "rtc", "billing", "webhooks")
 
 
 class ApiKey(models.Model):

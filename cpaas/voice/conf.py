@@ -10,6 +10,13 @@ from cpaas.core.env import env
 # The connector live keys use ("sandbox" until a SIP connector is configured). Test keys always
 # use the sandbox network.
 VOICE_LIVE_CONNECTOR = env.str("VOICE_LIVE_CONNECTOR", "sandbox")
+# The live connector's configuration (a JSON object; for "sip", the trunk: docs/voice.md, "SIP trunks").
+VOICE_LIVE_CONNECTOR_CONFIG: dict = env.json("VOICE_LIVE_CONNECTOR_CONFIG", "{}")
+# host:port the SIP worker (manage.py sip_worker) listens on for INVITEs from trunks and the SIP
+# edge (also read by cpaas/sip_edge/conf.py, which trusts requests from it). Empty: no SIP worker.
+SIP_WORKER_ADDRESS = env.str("SIP_WORKER_ADDRESS", "").strip()
+# host:port of the SIP edge (Kamailio) that reaches platform SIP endpoints (sip:user@domain).
+SIP_EDGE_ADDRESS = env.str("SIP_EDGE_ADDRESS", "").strip()
 # How many times faster than real time the sandbox network plays calls out (1 = real time).
 VOICE_SANDBOX_SPEED = env.float("VOICE_SANDBOX_SPEED", 1.0)
 # Call-control documents: fetch timeout (seconds) and the largest document accepted (bytes).

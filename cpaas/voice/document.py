@@ -121,6 +121,16 @@ def _e164(raw: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _sip_uri(raw: str) -> str:
+    """A ``sip:user@host[:port]`` address (a platform SIP endpoint or any SIP phone)."""
+    raw = raw.strip()
+    user, at, host = raw[4:].partition("@")
+    if not raw.startswith("sip:") or not at or not user or not host or len(raw) > 255 or any(
+            ch in raw for ch in " <>\"\r\n;?"):
+        raise ValueError("must be a SIP address like sip:alice@pbx.example.com")
+    return raw
+
+
 _METHOD = _choice("POST", "GET")
 _PROMPTS = ("Say", "Play", "Pause")
 
@@ -136,8 +146,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
                "text": None, "children": _PROMPTS},
     "Dial": {"attrs": {"callerId": _e164, "timeout": _int_range(1, 600), "timeLimit": _int_range(1, 14400),
                        "action": _url, "method": _METHOD, "record": _bool},
-             "text": _e164, "children": ("Number",)},
+             "text": _e164, "children": ("Number", "Sip")},
     "Number": {"attrs": {}, "text": _e164, "required": True, "children": ()},
+    "Sip": {"attrs": {}, "text": _sip_uri, "required": True, "children": ()},
     "Record": {"attrs": {"maxLength": _int_range(1, 3600), "timeout": _int_range(1, 60),
                          "finishOnKey": _finish_key, "action": _url, "method": _METHOD, "playBeep": _bool},
                "text": None, "children": ()},
@@ -213,7 +224,7 @@ def _check(node: Verb, *, base_url: str | None, parent: str) -> Verb:
         raise DocumentError(f"<{node.name}> needs text", node.line)
     if node.name == "Dial":
         if bool(text) == bool(children) or len(children) > 1:
-            raise DocumentError("<Dial> needs one number, as its text or one <Number>", node.line)
+            raise DocumentError("<Dial> needs one number, as its text or one <Number> or <Sip>", node.line)
         if children:
             text = children[0].text
             children = []

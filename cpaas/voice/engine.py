@@ -31,11 +31,13 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 import webhooks
-from cpaas.carriers.base import LegEvent, OriginateOutcome, RecordedAudio, VoiceConnector
+from cpaas.carriers.base import LegEvent, MediaError, OriginateOutcome, RecordedAudio, VoiceConnector
 from cpaas.carriers.clock import Clock
 from cpaas.voice import conf, dialects, states
 from cpaas.voice.document import Document, DocumentError, Verb
 from cpaas.voice.groupcommit import GroupCommitter
+from cpaas.voice.inbound import Refused, inbound_call_create
+from cpaas.voice.lease import engine_name
 from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of
 from cpaas.voice.signing import signed_headers, signing_secret_async
@@ -161,7 +163,7 @@ class CallEngine:
 
     def __init__(self, *, clock: Clock, connector_for: Callable[[str], VoiceConnector],
                  http: TenantClients, db_thread_sensitive: bool = True,
-                 group_commit: bool = False) -> None:
+                 group_commit: bool = False, name: str = "") -> None:
         """``http``: the egress's guarded per-origin clients (tests may pass an object with the
         same ``post``/``aclose``: the tenant's server, faked at the edge of the world)."""
         self.clock = clock
@@ -171,6 +173,8 @@ class CallEngine:
         self.committer = GroupCommitter(runners=conf.VOICE_ENGINE_COMMIT_THREADS) if group_commit else None
         self.sessions: dict[str, CallSession] = {}
         self.fetches = 0
+        self.name = name or engine_name()
+        self._inbound_tasks: set[asyncio.Task] = set()
 
     async def db(self, clock: Clock, fn: Callable, *args, **kwargs):
         """Run a database write (grouped with other calls' writes when group commit is on)."""
@@ -207,6 +211,19 @@ class CallEngine:
         finally:
             self.sessions.pop(call_id, None)
 
+    async def inbound(self, *, to: str, from_: str) -> str | Refused:
+        """A call offered by the network (the connector holds the INVITE): the leg id of the new
+        call, which this engine now plays out, or ``Refused`` (no call row)."""
+        # Its own transaction, committed before the call runs (not in a group commit: the run reads it).
+        created = await self.read(inbound_call_create, to=to, from_=from_, engine=self.name)
+        if isinstance(created, Refused):
+            return created
+        call_id, leg_id = created
+        task = asyncio.get_running_loop().create_task(self.run_call(call_id))
+        self._inbound_tasks.add(task)
+        task.add_done_callback(self._inbound_tasks.discard)
+        return leg_id
+
     def control(self, call_id: str) -> None:
         """A control (hang up, redirect) waits in the database for ``call_id``: wake its session."""
         session = self.sessions.get(call_id)
@@ -234,6 +251,8 @@ class CallSession:
         try:
             if call.kind == "callback":
                 await self._run_callback()
+            elif call.direction == "inbound":
+                await self._run_inbound()
             else:
                 await self._run_call()
         except _NotRunnable:
@@ -402,7 +421,7 @@ class CallSession:
 
     # --- an outbound call -------------------------------------------------------------------------
     async def _run_call(self) -> None:
-        call, a = self.call, self.legs[0]
+        a = self.legs[0]
         kind, outcome = await self._race(self._dial(a, mirror_call=True), legs=[], deadline=None)
         if kind == "control":  # hung up through the API while ringing (redirects need an answer)
             await self._finish("api_hangup", status=states.CANCELED)
@@ -410,12 +429,55 @@ class CallSession:
         if not outcome.answered:
             await self._finish(outcome.cause, status=outcome.status)
             return
+        await self._converse(a)
+
+    async def _run_inbound(self) -> None:
+        """A call the network offered (the caller's phone rings): answer, then run the number's document."""
+        a = self.legs[0]
+        now = self.clock.now()
+        a.initiated_at = a.ringing_at = now
+        await self._move(a, states.INITIATED, mirror_call=True, at=now, leg_fields={"initiated_at": now},
+                         call_fields={"initiated_at": now})
+        await self._move(a, states.RINGING, mirror_call=True, at=now, leg_fields={"ringing_at": now})
+        # The number's document is fetched while the caller hears ringing; the call is answered
+        # when it is in hand (a caller who gives up meanwhile only ever cost a fetch).
+        source = ("url", self.call.url, {})
+        kind, value = await self._race(self._load_document(source), legs=[a], deadline=None)
+        document = value if kind == "main" else None
+        if kind == "main":
+            kind, value = await self._race(self.connector.answer(a.id), legs=[a], deadline=None)
+        if kind != "main":  # the caller gave up (CANCEL) or the API hung up before the answer
+            event = value[1] if kind == "hangup" else None
+            cause = event.cause if event is not None else "api_hangup"
+            if kind != "hangup":
+                await self.connector.hangup(a.id, cause=cause)
+            await self._end_leg(a, states.CANCELED, cause=cause, by="remote" if event else "platform",
+                                sip_code=event.sip_code if event else 487, at=event.at if event else None)
+            await self._finish(cause, status=states.CANCELED)
+            return
+        at = value
+        a.answered_at = at
+        await self._move(a, states.IN_PROGRESS, mirror_call=True, at=at,
+                         leg_fields={"answered_at": at, "ring_seconds": _seconds(a.ringing_at, at), "sip_code": 200},
+                         call_fields={"answered_at": at})
+        if isinstance(document, str):  # no usable document: the caller hears the apology, then goodbye
+            await self._race(self.connector.say(a.id, APOLOGY), legs=[a], deadline=None, control=False)
+            await self._hang_up(a, document)
+            await self._finish(document)
+            return
+        await self._converse(a, document)
+
+    async def _converse(self, a: LegState, document: Document | None = None) -> None:
+        """An answered call: its document, verb by verb, until it ends, the far end hangs up, the
+        time limit or a control from the API."""
+        call = self.call
         if call.record:
             await self.connector.start_recording(call.id, [a.id])
         source: tuple[str, str, dict] = ("url", call.url, {}) if call.url else ("inline", call.instructions, {})
         deadline = a.answered_at + timedelta(seconds=call.time_limit)
         while True:
-            kind, value = await self._race(self._execute(source), legs=[a], deadline=deadline)
+            kind, value = await self._race(self._execute(source, document), legs=[a], deadline=deadline)
+            document = None
             if kind == "control":
                 if value["action"] == "redirect":
                     await self._log("control", "redirected through the API")
@@ -477,6 +539,15 @@ class CallSession:
         else:
             body = json.dumps(self._params(extra)).encode()
             headers = await signed_headers(self.call.app_id, self.call.mode, body, read=self.engine.read)
+        if not dialect and where == self.call.url and self.call.fallback_url and self.fetches == 1:
+            # An inbound call's first fetch: when the number's voice_url fails, its fallback answers.
+            status, content = await self._post_document(where, body, headers)
+            if isinstance(status, str) or status != 200:
+                await self._log("fetch", f"{where} failed; fetching the fallback URL", level="warning",
+                                detail={"url": where, "status": status})
+                where = self.call.fallback_url
+            else:
+                return await self._parse_fetched(where, status, content)
         try:
             with self.clock.busy():
                 status, content = await self.engine.http.post(
@@ -496,14 +567,30 @@ class CallSession:
         if status != 200:
             return await self._application_error(
                 "document_fetch_failed", f"the URL answered HTTP {status}", url=where)
+        return await self._parse_fetched(where, status, content)
+
+    async def _parse_fetched(self, where: str, status: int, content: bytes) -> Document | str:
         await self._log("fetch", f"fetched {where}", detail={"url": where, "status": status})
         try:
-            return dialects.parse(dialect, content, base_url=where)
+            return dialects.parse(self.call.dialect, content, base_url=where)
         except DocumentError as exc:
             return await self._application_error("invalid_document", str(exc), url=where, line=exc.line)
 
-    async def _execute(self, source: tuple[str, str, dict]) -> str:
-        document = await self._load_document(source)
+    async def _post_document(self, where: str, body: bytes, headers: dict) -> tuple[int | str, bytes]:
+        """(HTTP status, body), or (the error's name, b"") when the URL could not be fetched."""
+        try:
+            with self.clock.busy():
+                result = await self.engine.http.post(where, body, headers, timeout=conf.VOICE_FETCH_TIMEOUT,
+                                                     limit=conf.VOICE_MAX_DOCUMENT_BYTES)
+            self.engine.fetches += 1
+            return result
+        except (UrlNotAllowed, FetchError) as exc:
+            return type(exc).__name__, b""
+
+    async def _execute(self, source: tuple[str, str, dict], document: Document | None = None) -> str:
+        """Run the document at ``source`` (``document``: already fetched from it)."""
+        if document is None:
+            document = await self._load_document(source)
         if isinstance(document, str):
             return document
         index = 0
@@ -567,7 +654,13 @@ class CallSession:
                 await self.connector.say(leg.id, verb.text, voice=verb.attrs.get("voice", ""),
                                          language=verb.attrs.get("language", ""))
             else:
-                await self.connector.play(leg.id, verb.text)
+                try:
+                    await self.connector.play(leg.id, verb.text)
+                except MediaError as exc:  # the call goes on without this prompt
+                    await self.db(call_error, self.call.id, self.call.app_id, code=exc.code,
+                                  message=f"line {verb.line}: <Play> {exc}", at=self.clock.now(), url=verb.text,
+                                  line=verb.line, livemode=self.call.mode == "live")
+                    return
 
     async def _dial_verb(self, verb: Verb) -> _Fetch | None:
         call, a, attrs = self.call, self.legs[0], verb.attrs

@@ -32,6 +32,7 @@ class Call(models.Model):
     status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=states.QUEUED)
     # Call control: a URL fetched with a signed POST, or an inline document.
     url = models.URLField(max_length=2000, blank=True, default="")
+    fallback_url = models.URLField(max_length=2000, blank=True, default="")  # inbound: the number's fallback
     instructions = models.TextField(blank=True, default="")
     prompt = models.CharField(max_length=1000, blank=True, default="")
     status_callback = models.URLField(max_length=2000, blank=True, default="")
@@ -80,7 +81,7 @@ class CallLeg(models.Model):
     app = models.ForeignKey("tenants.App", on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=8)  # "a", "b" (callback) or "dial" (a <Dial> verb)
     position = models.PositiveSmallIntegerField(default=0)
-    to = models.CharField(max_length=20)
+    to = models.CharField(max_length=255)  # E.164, or a sip: address (<Dial><Sip>)
     from_number = models.CharField(max_length=20)
     country = models.CharField(max_length=2, blank=True, default="")
     status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=states.QUEUED)
@@ -166,3 +167,22 @@ class VoiceSettings(models.Model):
     app = models.OneToOneField("tenants.App", on_delete=models.CASCADE, primary_key=True,
                                related_name="voice_settings")
     signing_secrets = models.JSONField(default=dict, blank=True)
+
+
+class SipTrunk(models.Model):
+    """A carrier's SIP trunk for live calls (``manage.py sip_trunk``): its configuration
+    (cpaas/carriers/sip/config.py; the password sealed apart in ``credentials``) and the
+    destinations it serves. Calls try the enabled trunks whose longest prefix matches, lowest
+    ``priority`` first, failing over on 5xx or no answer at all (decision 1103)."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    config = models.JSONField(default=dict)
+    credentials = models.TextField(blank=True, default="")
+    prefixes = models.JSONField(default=list)  # E.164 prefixes ("+44"); empty: every destination
+    priority = models.IntegerField(default=100)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.id

@@ -22,9 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from cpaas.carriers import registry
 from cpaas.carriers.base import VoiceConnector
 from cpaas.carriers.clock import RealClock
+from cpaas.carriers.sip.config import SipConfig
+from cpaas.carriers.sip.router import TrunkRouter
 from cpaas.voice import conf
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.lease import engine_name, lease_renew, pending_controls
+from cpaas.voice.trunks import trunk_routes
 from cpaas.voice.urlguard import TenantClients
 
 log = logging.getLogger(__name__)
@@ -44,21 +47,46 @@ def notify_control(call_id: str) -> None:
             loop.call_soon_threadsafe(engine.control, call_id)
 
 
+def live_config(*, inbound: bool) -> dict:
+    """The live connector's configuration; the SIP worker (``inbound``) listens on SIP_WORKER_ADDRESS,
+    every other process on an ephemeral port of its own (its calls' dialogs name it)."""
+    config = dict(conf.VOICE_LIVE_CONNECTOR_CONFIG)
+    if conf.VOICE_LIVE_CONNECTOR == "sip" and conf.SIP_EDGE_ADDRESS:
+        config.setdefault("edge", conf.SIP_EDGE_ADDRESS)
+    if conf.VOICE_LIVE_CONNECTOR == "sip" and inbound and conf.SIP_WORKER_ADDRESS:
+        host, _, port = conf.SIP_WORKER_ADDRESS.rpartition(":")
+        config.update(listen_host=host or "127.0.0.1", listen_port=int(port))
+    return config
+
+
+def live_connector(clock: RealClock, *, inbound: bool) -> VoiceConnector | None:
+    """The connector of live calls: none (``no_route``), the SIP trunks of the ``SipTrunk`` rows
+    (routes and failover), or the one connector ``VOICE_LIVE_CONNECTOR(_CONFIG)`` describe."""
+    if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox"):
+        return None
+    config = live_config(inbound=inbound)
+    if conf.VOICE_LIVE_CONNECTOR == "sip" and (routes := trunk_routes()):
+        return TrunkRouter(clock=clock, routes=routes, listener=SipConfig.parse(config))
+    return registry.voice_connector(conf.VOICE_LIVE_CONNECTOR, clock=clock, config=config)
+
+
 class EngineRuntime:
-    def __init__(self, *, speed: float | None = None) -> None:
+    def __init__(self, *, speed: float | None = None, inbound: bool = False) -> None:
+        """``inbound``: this engine also takes the calls the live network offers (manage.py sip_worker)."""
+        self.inbound = inbound
         self.speed = speed if speed is not None else conf.VOICE_SANDBOX_SPEED
         # Built first, in the caller, so a VOICE_LIVE_CONNECTOR the registry does not know fails
         # the dispatch with its name (UnknownKind) instead of killing the engine thread.
         self.clock = RealClock(self.speed)
         self.sandbox = registry.voice_connector("sandbox", clock=self.clock)
         # A live call never rides the sandbox network: without a live connector it fails (no_route).
-        self.live: VoiceConnector | None = (None if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox")
-                                            else registry.voice_connector(conf.VOICE_LIVE_CONNECTOR, clock=self.clock))
+        self.live = live_connector(self.clock, inbound=inbound)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name="voice-engine", daemon=True)
         self.engine: CallEngine | None = None
         self.name = engine_name()
+        self.started = None  # the SIP worker's listen (a concurrent Future), when ``inbound``
 
     def start(self) -> EngineRuntime:
         self.thread.start()
@@ -72,9 +100,13 @@ class EngineRuntime:
         # Tenant URLs: through the egress (cpaas/core/egress), keep-alive, one small pool per origin.
         http = TenantClients()
         self.engine = CallEngine(clock=self.clock, connector_for=lambda mode: sandbox if mode == "test" else live,
-                                 http=http, db_thread_sensitive=False, group_commit=True)
+                                 http=http, db_thread_sensitive=False, group_commit=True, name=self.name)
         register_engine(self.engine, self.loop)
         self.loop.create_task(self._watch())
+        if self.inbound and live is not None:
+            # The SIP worker: its socket opens now, and calls offered on it become this engine's.
+            live.inbound = self.engine.inbound
+            self.started = asyncio.run_coroutine_threadsafe(live.start(), self.loop)
         self.ready.set()
         self.loop.run_forever()
 

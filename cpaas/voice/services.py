@@ -17,6 +17,7 @@ from cpaas.voice.document import DocumentError
 from cpaas.voice.models import Call, CallKind, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of, normalize_e164
 from cpaas.voice.transitions import call_transition, leg_transition
+from cpaas.voice.trunks import trunk_channels
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,25 @@ def _control(url: str | None, instructions: str | None, dialect: str = "") -> No
 RESERVED_SECONDS = 60
 
 
-def _live_route(principal: KeyPrincipal, *, param: str) -> None:
-    """A live call never rides the sandbox network: without a live voice connector it is refused."""
-    if principal.mode == "live" and conf.VOICE_LIVE_CONNECTOR in ("", "sandbox"):
+def _live_route(principal: KeyPrincipal, *, param: str, legs: int = 1) -> None:
+    """A live call never rides the sandbox network: without a live voice connector it is refused.
+    On SIP trunks with ``channels`` limits (all trunks' together), a call whose ``legs`` would not
+    fit beside the live legs already up or queued is refused 503 ``trunk_busy`` (one COUNT)."""
+    if principal.mode != "live":
+        return
+    if conf.VOICE_LIVE_CONNECTOR in ("", "sandbox"):
         raise ApiError("No live voice route is configured for this platform, so live calls cannot be placed "
                        "(test keys use the sandbox).", code="no_route", param=param)
+    if conf.VOICE_LIVE_CONNECTOR != "sip":
+        return
+    channels = trunk_channels()
+    if channels is None:  # no trunk rows: the one trunk of VOICE_LIVE_CONNECTOR_CONFIG
+        channels = int(conf.VOICE_LIVE_CONNECTOR_CONFIG.get("channels") or 0)
+    if channels:
+        busy = CallLeg.objects.filter(call__mode="live", status__in=states.LIVE | {states.QUEUED}).count()
+        if busy + legs > channels:
+            raise ApiError(f"All {channels} channels of the voice trunk are in use; try again shortly.",
+                           code="trunk_busy", status=503, retryable=True)
 
 
 def _reserve_legs(principal: KeyPrincipal, call: Call, legs: list[tuple[str, str]]) -> list[tuple]:
@@ -135,7 +150,7 @@ def callback_create(*, principal: KeyPrincipal, party_a: object, party_b: object
     if shown_b != a:
         shown_b = _owned_caller_id(principal, shown_b, param="caller_id_b")
     _tenant_url(status_callback, param="status_callback")
-    _live_route(principal, param="party_a")
+    _live_route(principal, param="party_a", legs=2)
     call = Call(
         tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode,
         kind=CallKind.CALLBACK, to=a, from_number=shown_a, prompt=prompt or "",

@@ -121,9 +121,10 @@ def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,
             webhooks.publish(leg.app_id, f"call.leg.{states.EVENT_FOR_STATUS[new]}", data,
                              idempotency_key=f"{leg.id}:{new}", livemode=livemode)
         if new in states.FINAL and leg.billable_seconds > 0:
+            direction = Call.objects.filter(pk=leg.call_id).values_list("direction", flat=True).first()
             billing.record_usage(
                 leg.app_id, "voice_seconds", leg.billable_seconds,
-                dimensions={"direction": "outbound", "country": leg.country, "leg": leg.role},
+                dimensions={"direction": direction or "outbound", "country": leg.country, "leg": leg.role},
                 occurred_at=leg.ended_at or at, idempotency_key=f"voice_seconds:{leg.id}",
                 mode="live" if livemode else "test",
             )

@@ -25,7 +25,7 @@ def sms(to="+15005550000"):
 
 def test_every_kind_names_its_config_and_the_channels_it_serves():
     assert registry.kinds("sms") == ["http", "sandbox", "smpp"]
-    assert registry.kinds("voice") == ["sandbox"]
+    assert registry.kinds("voice") == ["sandbox", "sip"]
     for kind in registry.KINDS.values():
         connectors = [cls for cls in (kind.sms, kind.voice) if cls is not None]
         assert connectors and all(cls.__module__.rsplit(".", 2)[0] == kind.config.__module__.rsplit(".", 2)[0]
@@ -54,7 +54,7 @@ def test_the_process_keeps_a_connector_until_its_configuration_changes():
 def test_an_unknown_kind_names_the_known_ones_per_channel():
     with pytest.raises(UnknownKind, match=r"no SMS connector of kind 'smtp' \(known: http, sandbox, smpp\)"):
         registry.sms_config("smtp", {})
-    with pytest.raises(UnknownKind, match=r"no voice connector of kind 'smpp' \(known: sandbox\)"):
+    with pytest.raises(UnknownKind, match=r"no voice connector of kind 'smpp' \(known: sandbox, sip\)"):
         registry.voice_connector("smpp", clock=VirtualClock())
 
 

@@ -22,6 +22,8 @@ from cpaas.im import services as im_services
 from cpaas.im.models import Conversation, ImToken, ImUser, Member
 from cpaas.im.models import Message as ImMessage
 from cpaas.messaging.models import Message, PhoneNumber, SenderPool
+from cpaas.rtc.models import MediaServer, Participant
+from cpaas.rtc.models import Room as RtcRoom
 from cpaas.sip_edge.models import SipEndpoint
 from cpaas.sip_edge.services import endpoint_create as sip_endpoint_create
 from cpaas.tenants.keys import api_key_create
@@ -38,6 +40,8 @@ NOT_WALKED = {
     "reference": "the public API reference page: no tenant data",
     "stripe-webhook": "called by Stripe, authenticated by Stripe's signature, not by an API key",
     "carrier-receipts": "called by a carrier, authenticated by the connector's credentials, not by an API key",
+    "rtc-join": "called by an RTC client, authenticated by the signed RTC token (app, mode and room inside it)",
+    "rtc-leave": "called by an RTC client, authenticated by the signed RTC token (its own participant only)",
 }
 
 #: Routes whose object serves both modes of the tenant by design (docs/decisions/0801): our test
@@ -66,6 +70,7 @@ BODIES = {
     ("im-group-mute", "post"): {"duration": 60},
     ("usage-event-void", "post"): {"reason": "not mine"},
     ("sip-endpoint-detail", "patch"): {"enabled": False},
+    ("rtc-room-participant-mute", "post"): {"muted": True},
 }
 
 
@@ -130,6 +135,13 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
     note = CreditNote.objects.create(tenant=tenant, invoice=invoice, number="CN-1", reason="x", currency="EUR",
                                      subtotal_minor=100, tax_minor=0, total_minor=100)
     sip_endpoint = sip_endpoint_create(principal=Scope(tenant.pk, app.pk, "live"), username="live-desk").endpoint
+    media_server = MediaServer.objects.create(name="iso", api_url="http://127.0.0.1:9/janus", admin_key="k")
+    rtc_room = RtcRoom.objects.create(tenant=tenant, app=app, mode="live", name="live rtc", kind="audio",
+                                      max_participants=2, media_server=media_server, record=True,
+                                      recording_name="live-rtc.wav", recording_bytes=4)
+    (tmp_path / "live-rtc.wav").write_bytes(b"RIFF")
+    rtc_participant = Participant.objects.create(room=rtc_room, tenant=tenant, app=app, mode="live", identity="live-p",
+                                                 janus_session=1, janus_handle=2, expires_at=now + timedelta(hours=1))
     usage = UsageEvent.objects.create(tenant_id=tenant.pk, app=app, meter="sms_segments", quantity=1,
                                       occurred_at=now, idempotency_key="iso-live-usage")
     ids = {
@@ -137,7 +149,8 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
         "call_id": call.pk, "recording_id": recording.pk, "endpoint_id": endpoint.pk, "delivery_id": delivery.pk,
         "event_id": event.pk, "user_id": alice.user_id, "token_id": token.pk, "group_id": group.pk,
         "room_id": room.pk, "conversation_id": group.pk, "invoice_id": invoice.pk, "credit_note_id": note.pk,
-        "sip_endpoint_id": sip_endpoint.pk,
+        "sip_endpoint_id": sip_endpoint.pk, "rtc_room_id": rtc_room.pk,
+        "participant_id": rtc_participant.pk, "rtc_token_id": "rtctok_01JD0000000000000000000000",
     }
     per_route = {"usage-event-void": {"event_id": usage.pk}, "im-message-recall": {"message_id": sent.message["id"]}}
     bodies = dict(BODIES)
@@ -156,7 +169,8 @@ def world(provisioned, other_provisioned, tmp_path, monkeypatch):
 
 
 SNAPSHOT_MODELS = (Message, PhoneNumber, SenderPool, Call, Recording, Endpoint, Delivery, Event, ImUser, ImToken,
-                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint)
+                   Conversation, Member, ImMessage, ApiKey, Invoice, CreditNote, SipEndpoint, RtcRoom,
+                   Participant)
 
 
 def snapshot(world) -> dict:

@@ -120,3 +120,30 @@ def test_a_test_key_cannot_change_the_policy_live_traffic_follows(api, live_api,
         assert (error["code"], error["param"]) == ("live_key_required", next(iter(body)))
     settings = live_api.get("/v1/sms/settings").json()
     assert (settings["allowed_countries"], settings["daily_cap"], settings["velocity_limit"]) == (["US"], None, None)
+
+
+def test_a_number_gets_its_voice_urls(api, app, allow_loopback):
+    created = api.post("/v1/numbers", {"capabilities": ["sms", "voice"]}, format="json").json()
+    response = api.post(f"/v1/numbers/{created['id']}", {"voice_url": "https://tenant.example/voice",
+                                                          "voice_fallback_url": "https://tenant.example/backup"},
+                        format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["voice_url"], body["voice_fallback_url"]) == ("https://tenant.example/voice",
+                                                               "https://tenant.example/backup")
+    assert api.get(f"/v1/numbers/{created['id']}").json()["voice_url"] == "https://tenant.example/voice"
+    cleared = api.post(f"/v1/numbers/{created['id']}", {"voice_fallback_url": ""}, format="json").json()
+    assert (cleared["voice_url"], cleared["voice_fallback_url"]) == ("https://tenant.example/voice", "")
+
+
+def test_bad_voice_urls_are_refused_with_their_param(api, other_api):
+    created = api.post("/v1/numbers", {}, format="json").json()
+    path = f"/v1/numbers/{created['id']}"
+    private = api.post(path, {"voice_url": "http://10.0.0.1/voice"}, format="json").json()["error"]
+    assert (private["code"], private["param"]) == ("url_not_allowed", "voice_url")
+    bad = api.post(path, {"voice_fallback_url": "ftp://x"}, format="json").json()["error"]
+    assert (bad["code"], bad["param"]) == ("invalid_request", "voice_fallback_url")
+    assert api.post(path, {"voice_url": 7}, format="json").json()["error"]["param"] == "voice_url"
+    assert api.post(path, {"colour": "red"}, format="json").json()["error"]["param"] == "colour"
+    assert other_api.post(path, {"voice_url": "https://tenant.example/x"}, format="json").status_code == 404
+    assert PhoneNumber.objects.get(pk=created["id"]).voice_url == ""

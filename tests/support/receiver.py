@@ -1,4 +1,5 @@
-"""A real loopback HTTP receiver for tests of the egress callers: records every POST, answers per path."""
+"""A real loopback HTTP receiver for tests of the egress callers: records every POST (and GET),
+answers per path."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             self.send_header("content-length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)
+
+        do_GET = do_POST  # a call's Play fetches its audio
 
         def log_message(self, *args):
             return None

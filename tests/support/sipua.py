@@ -271,7 +271,7 @@ audio_channels 1
 rtp_ports {rtp}-{rtp_end}
 module_path {modules}
 module g711.so
-module aufile.so
+{codec_modules}module aufile.so
 module aubridge.so
 module sndfile.so
 module_app account.so
@@ -295,6 +295,8 @@ def baresip_ua(
     domain: str | None = None,
     outbound: str | None = None,
     codecs: str = "PCMU,PCMA",
+    auto_answer: bool = True,
+    codec_modules: tuple[str, ...] = (),
     start_timeout: float = 10.0,
 ) -> Iterator[SipUA]:
     """A running baresip in ``workdir`` (created), stopped on exit.
@@ -306,6 +308,8 @@ def baresip_ua(
     ``domain`` too, its address is ``sip:username@domain`` and every request goes to ``registrar``
     as its outbound proxy (the domain need not resolve). ``outbound`` ("host:port") sends an
     unregistered UA's requests through a proxy.
+    ``auto_answer=False``: incoming calls ring until the caller gives up (CANCEL).
+    ``codec_modules`` loads more codecs than G.711 (``("g722",)``; name them in ``codecs`` too).
     """
     if missing := missing_binaries():
         raise SipUAError(f"not installed: {', '.join(missing)}")
@@ -316,10 +320,11 @@ def baresip_ua(
     (workdir / "config").write_text(_CONFIG.format(
         sip=sip, ctrl=ctrl, rtp=rtp, rtp_end=rtp + 9, device=f"{name}-{sip}", source=source,
         modules=MODULES_DIR, recordings=workdir / "recordings",
+        codec_modules="".join(f"module {name}.so\n" for name in codec_modules),
     ))
     # A registering account is added with `uanew` once ctrl_tcp is connected, so that its
     # REGISTER_OK / REGISTER_FAIL event cannot fire before anyone listens.
-    params = f";answermode=auto;audio_codecs={codecs}"
+    params = f";answermode={'auto' if auto_answer else 'manual'};audio_codecs={codecs}"
     if registrar:
         if not (username and password):
             raise ValueError("a registrar needs a username and a password")

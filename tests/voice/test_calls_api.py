@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from cpaas.voice import states
 from cpaas.voice.models import Call, CallLeg
+from tests.conftest import client_for
 
 FROM = "+15005559000"  # the sandbox caller-id range every test key owns
 TO = "+12025550123"
@@ -315,3 +316,22 @@ def test_a_repeated_idempotency_key_places_the_call_once(api):
     assert first.json()["id"] == again.json()["id"]
     assert again["Idempotent-Replayed"] == "true"
     assert Call.objects.count() == 1
+
+
+def test_a_live_call_beyond_the_trunks_channels_is_refused_503_trunk_busy(live_secret, provisioned, monkeypatch):
+    from cpaas.voice import conf
+
+    monkeypatch.setattr(conf, "VOICE_LIVE_CONNECTOR", "sip")
+    monkeypatch.setattr(conf, "VOICE_LIVE_CONNECTOR_CONFIG", {"host": "trunk.example", "channels": 2})
+    own_number(provisioned.app, "+12025550146", ["voice"], mode="live")
+    live = client_for(live_secret)
+    body = {"to": "+12025550123", "from": "+12025550146", "instructions": "<Response><Say>Hi</Say></Response>"}
+    assert live.post("/v1/calls", body, format="json").status_code == 201
+    callback = {"party_a": "+12025550123", "party_b": "+12025550124", "caller_id_a": "+12025550146",
+                "caller_id_b": "+12025550146"}
+    refused = live.post("/v1/calls/callback", callback, format="json")  # needs two channels, one is left
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "trunk_busy")
+    assert live.post("/v1/calls", body, format="json").status_code == 201
+    busy = live.post("/v1/calls", body, format="json")
+    assert (busy.status_code, busy.json()["error"]["code"], busy.json()["error"]["retryable"]) == \
+        (503, "trunk_busy", True)

@@ -60,7 +60,7 @@ def test_record_redirect_hangup_and_reject_parse():
     ("<Response><Gather><Dial>+12025550123</Dial></Gather></Response>", 1, "<Dial> is not allowed inside <Gather>"),
     ("<Response><Number>+12025550123</Number></Response>", 1, "<Number> is not allowed directly in <Response>"),
     ("<Response><Dial>12345</Dial></Response>", 1, "the text of <Dial> must be a phone number in E.164 format"),
-    ("<Response><Dial/></Response>", 1, "<Dial> needs one number, as its text or one <Number>"),
+    ("<Response><Dial/></Response>", 1, "<Dial> needs one number, as its text or one <Number> or <Sip>"),
     ("<Response><Play>ftp://x/y</Play></Response>", 1, "the text of <Play> must be an http or https URL"),
     ('<Response><Gather finishOnKey="ab"/></Response>', 1, "attribute `finishOnKey` on <Gather> must be one of "
                                                           "0-9, #, * or empty"),
@@ -112,3 +112,11 @@ def test_the_builder_writes_documents_that_parse_back():
 def test_the_builder_escapes_text():
     doc = VoiceResponse().say("Tom & Jerry <3")
     assert parse_document(doc.to_xml()).verbs[0].text == "Tom & Jerry <3"
+
+
+def test_dial_takes_a_sip_address():
+    (dial,) = parse_document("<Response><Dial><Sip> sip:alice@pbx.example.com </Sip></Dial></Response>").verbs
+    assert (dial.name, dial.text) == ("Dial", "sip:alice@pbx.example.com")
+    for bad in ("alice@pbx.example.com", "sip:pbx.example.com", "sip:a b@x", "sip:a@x;transport=tcp"):
+        with pytest.raises(DocumentError, match="must be a SIP address"):
+            parse_document(f"<Response><Dial><Sip>{bad}</Sip></Dial></Response>")

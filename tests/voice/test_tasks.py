@@ -150,5 +150,5 @@ def test_the_openapi_document_lists_the_voice_endpoints(anon):
 
 def test_a_live_connector_kind_the_registry_does_not_know_fails_at_once_with_its_name(monkeypatch):
     monkeypatch.setattr(conf, "VOICE_LIVE_CONNECTOR", "smpp")  # an SMS-only kind
-    with pytest.raises(UnknownKind, match=r"no voice connector of kind 'smpp' \(known: sandbox\)"):
+    with pytest.raises(UnknownKind, match=r"no voice connector of kind 'smpp' \(known: sandbox, sip\)"):
         runtime.EngineRuntime()

@@ -1,10 +1,11 @@
 """The egress client: the only way to send an HTTP request to a tenant-supplied URL.
 
-A lean HTTP/1.1 POST client: asyncio protocol + httptools parser, keep-alive pools. Why not
-httpx: profiled in a worker, httpx/httpcore spent more CPU per delivery than everything else
-together (pool bookkeeping, a liveness probe of every idle connection per request, the head and
-the body in two writes); this sends one write per request and parses the answer in C
-(docs/decisions/0107). It does only what a tenant URL needs: POST, no redirects (a 3xx is
+A lean HTTP/1.1 POST client (and GET, for the audio a call plays): asyncio protocol + httptools
+parser, keep-alive pools. Why not httpx: profiled in a worker, httpx/httpcore spent more CPU per
+delivery than everything else together (pool bookkeeping, a liveness probe of every idle
+connection per request, the head and the body in two writes); this sends one write per request
+and parses the answer in C (docs/decisions/0107). It does only what a tenant URL needs: POST (and
+GET), no redirects (a 3xx is
 returned as it is, never followed), no compression, the answer's head capped at
 ``conf.MAX_HEAD_BYTES`` and its body read up to the caller's cap. Every new connection goes
 through the SSRF guard (``ssrf.py``): the host is resolved once, every address checked, and the
@@ -235,11 +236,11 @@ async def connect(tgt: Target) -> Connection:
     raise last
 
 
-def request_bytes(tgt: Target, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"POST {tgt.path} HTTP/1.1\r\nhost: {tgt.host_header}\r\n"]
+def request_bytes(tgt: Target, headers: dict[str, str], body: bytes, method: str = "POST") -> bytes:
+    lines = [f"{method} {tgt.path} HTTP/1.1\r\nhost: {tgt.host_header}\r\n"]
     for name, value in headers.items():
         lines.append(f"{name}: {value}\r\n")
-    lines.append(f"content-length: {len(body)}\r\n\r\n")
+    lines.append(f"content-length: {len(body)}\r\n\r\n" if method == "POST" or body else "\r\n")
     return "".join(lines).encode("latin-1") + body
 
 
@@ -267,8 +268,16 @@ class Pool:
         self.idle: dict[tuple[str, str, int], collections.deque[Connection]] = {}
 
     async def post(self, url: str, headers: dict[str, str], body: bytes, *, max_body: int) -> Response:
+        return await self.request("POST", url, headers, body, max_body=max_body)
+
+    async def get(self, url: str, headers: dict[str, str], *, max_body: int) -> Response:
+        """A GET (the audio of a call's ``Play``); the body is cut at ``max_body`` (``truncated``)."""
+        return await self.request("GET", url, headers, b"", max_body=max_body)
+
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes, *,
+                      max_body: int) -> Response:
         tgt = target(url)
-        data = request_bytes(tgt, headers, body)
+        data = request_bytes(tgt, headers, body, method)
         idle = self.idle.get(tgt.origin)
         now = time.monotonic()
         connection = None

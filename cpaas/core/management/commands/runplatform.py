@@ -3,11 +3,12 @@
 Without ``DATABASE_URL`` / ``REDIS_URL`` it first starts the embedded PostgreSQL and Redis (data
 under ``var/``, decision 0900) and waits until they answer. Then it applies migrations, makes sure
 the demo tenant exists, and runs three more children under the same supervisor: the ASGI server
-(uvicorn), a Celery worker on every queue and Celery beat, and the SIP edge (Kamailio, ``manage.py
-sip_edge``) when ``SIP_EDGE_ADDRESS`` is set. Their logs are streamed with a prefix
-each. Ctrl-C or SIGTERM stops all of them. A child that dies is restarted after a backoff; one
-that dies 5 times within 60 s (or an embedded PostgreSQL/Redis that dies) stops everything and the
-command exits non-zero (decision 1403). The children share ``PROMETHEUS_MULTIPROC_DIR``
+(uvicorn), a Celery worker on every queue and Celery beat, the SIP edge (Kamailio, ``manage.py
+sip_edge``) when ``SIP_EDGE_ADDRESS`` is set, and the SIP worker (``manage.py sip_worker``) when
+``VOICE_LIVE_CONNECTOR=sip`` and ``SIP_WORKER_ADDRESS`` are set. Their logs are streamed with a
+prefix each. Ctrl-C or SIGTERM stops all of them. A child that dies is restarted after a backoff;
+one that dies 5 times within 60 s (or an embedded PostgreSQL/Redis that dies) stops everything and
+the command exits non-zero (decision 1403). The children share ``PROMETHEUS_MULTIPROC_DIR``
 (var/prometheus unless set), so the web's /metrics sums every process.
 """
 
@@ -30,7 +31,9 @@ from cpaas.core.broker import QUEUES
 from cpaas.core.env import env
 from cpaas.core.management.demo import demo_banner, demo_ensure
 from cpaas.core.management.supervisor import Child, StartFailed, Supervisor
+from cpaas.rtc import conf as rtc_conf
 from cpaas.sip_edge import conf as sip_edge_conf
+from cpaas.voice import conf as voice_conf
 
 
 class Command(BaseCommand):
@@ -76,7 +79,11 @@ class Command(BaseCommand):
                         "--without-mingle", "--without-gossip"]),
             ("beat", [python, "-m", "celery", "-A", "cpaas", "beat", "-l", "INFO", "--pidfile="]),
             *sip_edge_children(python),
+            *rtc_children(python),
         ]
+        if voice_conf.VOICE_LIVE_CONNECTOR == "sip" and voice_conf.SIP_WORKER_ADDRESS:
+            # SIP trunks are configured: the SIP worker takes their inbound calls (decision 1102)
+            children.append(("sip", [python, str(Path(settings.BASE_DIR) / "manage.py"), "sip_worker"]))
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), child_env.get("PYTHONPATH")]))
@@ -112,6 +119,13 @@ class Command(BaseCommand):
         if code:
             raise SystemExit(code)
         supervisor.say("all processes stopped")
+
+
+def rtc_children(python: str) -> list[tuple[str, list[str]]]:
+    """One Janus media server (``manage.py rtc_media_server``) only when RTC is asked for."""
+    if not rtc_conf.RTC_MEDIA_SERVER:
+        return []
+    return [("rtc-media", [python, str(Path(settings.BASE_DIR) / "manage.py"), "rtc_media_server"])]
 
 
 def metrics_dir() -> Path:
