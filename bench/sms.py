@@ -236,7 +236,8 @@ def bench_billing_pair(secrets_by_mode: dict[str, str], seconds: int, rounds: in
 
 
 def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, workers: int, via: str = "webhooks",
-              webhook_workers: int = 1, subscribe: str = "delivered") -> dict:
+              webhook_workers: int = 1, subscribe: str = "delivered", dlr_delay: float = 0.0,
+              callback_events: str | None = None) -> dict:
     """``via="webhooks"``: an endpoint subscribed to every event gets message.sent and
     message.delivered from the webhooks room's dispatcher (its own Celery worker, queue
     ``webhooks``); ``via="callbacks"``: each message's ``status_callback`` gets them, from the
@@ -245,15 +246,15 @@ def bench_e2e(app, secret: str, rate: int, seconds: int, batch_size: int, worker
     is still published and stored; only the delivered one is sent), ``"all"``: to every event."""
     from webhooks.models import Endpoint
 
-    with Chain(app, workers=workers, webhook_workers=webhook_workers) as chain:
+    with Chain(app, workers=workers, webhook_workers=webhook_workers, dlr_delay=dlr_delay) as chain:
         try:
-            return _e2e_run(chain, app, secret, rate, seconds, batch_size, via, subscribe)
+            return _e2e_run(chain, app, secret, rate, seconds, batch_size, via, subscribe, callback_events)
         finally:
             Endpoint.objects.filter(app=app).delete()
 
 
 def _e2e_run(chain: Chain, app, secret: str, rate: int, seconds: int, batch_size: int, via: str,
-             subscribe: str) -> dict:
+             subscribe: str, callback_events: str | None = None) -> dict:
     from django.db.models import Max
     from django.utils import timezone
 
@@ -291,6 +292,8 @@ def _e2e_run(chain: Chain, app, secret: str, rate: int, seconds: int, batch_size
         if via == "callbacks":
             for item in items:
                 item["status_callback"] = callback
+                if callback_events:
+                    item["status_callback_events"] = callback_events
         response = client.post("/v1/messages/batch", json={"messages": items})
         now = time.time()
         body = response.json()
@@ -398,6 +401,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds bare/single")
     parser.add_argument("--e2e-seconds", type=int, default=20)
     parser.add_argument("--e2e-rates", default="500,1000", help="offered end-to-end rates, messages/s")
+    parser.add_argument("--e2e-dlr-delay", type=float, default=0.0,
+                        help="end to end: seconds before each receipt (1 gives the per-message scenario's "
+                             "worker-side shape at a fixed offered rate)")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes on the sms queue")
     parser.add_argument("--via", choices=["webhooks", "callbacks"], default="webhooks",
                         help="how the signed delivered event reaches the receiver: a webhook endpoint "
@@ -409,7 +415,8 @@ def main() -> None:
                              "keeps them alive, as docs/configuration.md runs production)")
     parser.add_argument("--web-workers", type=int, default=2, help="per-message: API server worker processes")
     parser.add_argument("--callback-events", default=None,
-                        help="per-message: send this status_callback_events with each message (e.g. final); "
+                        help="per-message (and end to end with --via callbacks): send this "
+                             "status_callback_events with each message (e.g. final); "
                              "default none, so the callback hears of every status (the API before issue 14 "
                              "refuses the field)")
     parser.add_argument("--subscribe", choices=["delivered", "all"], default="delivered",
@@ -467,7 +474,8 @@ def main() -> None:
         for rate in [int(r) for r in args.e2e_rates.split(",") if r]:
             figures = bench_e2e(app, secret, rate, args.e2e_seconds, batch_size=max(10, rate // 10),
                                 workers=args.workers, via=args.via, webhook_workers=args.webhook_workers,
-                                subscribe=args.subscribe)
+                                subscribe=args.subscribe, dlr_delay=args.e2e_dlr_delay,
+                                callback_events=args.callback_events if args.via == "callbacks" else None)
             p50 = f"{figures['p50']:.2f}s" if figures["p50"] is not None else "-"
             p99 = f"{figures['p99']:.2f}s" if figures["p99"] is not None else "-"
             print(f"end to end, offered {rate:5d}/s  steady state {figures['steady']:6.0f}/s signed callbacks received "

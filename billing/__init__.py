@@ -66,7 +66,7 @@ def spend_reserve(*, tenant_id: str, app_id: str, mode: str, holds: list) -> lis
     ``spend_cap_exceeded``) that refuses it. Test mode and postpaid apps without a cap cost no
     I/O; otherwise one Redis round trip (decision 0820), or none while this process's slice of
     the money covers the holds (decision 1000). Blocking: near an exhausted balance a refusal may
-    wait up to ``billing.leases.REFUSAL_WAIT`` (under 2 s) for other processes' slices, so async
+    wait up to ``billing.leases.REFUSAL_WAIT`` (0.3 s) for other processes' slices, so async
     callers run it in a thread.
     """
     from billing.balances import spend_reserve as reserve

@@ -295,13 +295,19 @@ def _run_reserve(client, gate: Gate, keys: list[str], head: list, tail: list) ->
 
 def _wait_for_slices(gate: Gate, keys: list[str], head: list, ids: list[str], costs: list[int],
                      verdicts: list[int]) -> list[int]:
-    """Refused while other processes hold slices of this money: they come back within
-    ``leases.LEASE_SECONDS`` (their returner thread), so ask again until they did, and only then
-    refuse (a balance that covers the send is never refused for money leased elsewhere)."""
+    """Refused while other processes hold slices of this money: call them back (their returner
+    threads give them back within ``leases.RETURN_EVERY``), ask again until they are back, and only
+    then refuse, so a balance that covers the send is never refused for money leased elsewhere.
+    The wait is bounded by ``leases.REFUSAL_WAIT`` (0.3 s): pooled callers (the lean path, the IM
+    gateway) must not stall their pool for long (decision 1030)."""
     deadline = time.monotonic() + leases.REFUSAL_WAIT
     client = redis_client()
+    try:
+        leases.recall(keys[0])
+    except RedisError:
+        return verdicts
     while time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.03)
         again = [i for i, v in enumerate(verdicts) if v]
         pairs = [value for i in again for value in (costs[i], ids[i])]
         try:

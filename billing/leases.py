@@ -15,7 +15,15 @@ from it (registered as holds, or settled at once when their settle came first: a
 the next script call of a send, or from this module's returner thread once it is that old, or at
 exit. A process that dies keeps its slice out until its deadline (``LEASE_SECONDS +
 LEASE_GRACE``); then :func:`leases_sweep` (Celery beat) reclaims it and the balance is recomputed
-from the ledger.
+from the ledger. A return that fails (Redis unreachable) is retried by the returner thread until
+the slice's deadline; a return that arrives after the sweeper reclaimed the slice changes nothing
+(decision 1030).
+
+The returner thread is started in one place, :func:`_returner_start`, called when this process
+is first granted a slice or a return fails (and again in a forked child). It is started there
+and not from the process kinds' start hooks because every kind can take a slice (web and
+lean-path workers, the IM gateway, voice, Celery workers of any queue, management commands),
+and only the processes that do need the thread.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from redis.exceptions import RedisError
 
@@ -43,8 +51,9 @@ LEASE_TARGET_SECONDS = 0.5  # a slice covers this long of the process's recent s
 LEASE_FRACTION = 8  # a slice takes at most this fraction (1/8) of what is left
 LEASE_MIN_SENDS = 4  # a slice smaller than this many sends is not taken: per-send checks
 LEASE_GRACE = 60  # seconds past its life before the sweeper reclaims a lease nobody returned
-RETURN_EVERY = 0.25  # the returner thread's period
-REFUSAL_WAIT = LEASE_SECONDS + 3 * RETURN_EVERY  # a refusal waits this long for others' slices
+RETURN_EVERY = 0.1  # the returner thread's period (it reads recalls, one MGET, while it holds slices)
+REFUSAL_WAIT = 3 * RETURN_EVERY  # a refusal recalls others' slices and waits this long for them
+RECALL_MS = 2000  # a recall flag lives this long (a live process's slices are all younger)
 
 
 def _token() -> str:
@@ -57,6 +66,7 @@ _ids = itertools.count(1)
 
 def _forked() -> None:
     _process["token"] = _token()
+    _retry.clear()  # the parent's to return
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -108,9 +118,21 @@ class Returned:
     head: list
     prefix: str
     pending: list
+    give_up: float = 0.0  # when its return failed: retried until then (the sweeper's deadline)
 
 
-_table: LeaseTable = LeaseTable()  # app id -> Lease; emptied in a forked child
+class _Leases(LeaseTable):
+    """App id -> :class:`Lease`. Bounded like the other lease tables, except that an entry
+    holding a slice (or asking for one) is kept: dropping it would lose the slice's sends."""
+
+    def bound(self, max_entries: int) -> None:
+        if len(self) > max_entries:
+            for app_id in [k for k, lease in self.items() if not lease.lease_id and not lease.renewing]:
+                del self[app_id]
+
+
+_table: _Leases = _Leases()  # emptied in a forked child
+_retry: list[Returned] = []  # slices whose return failed, for the returner; under _table.lock
 
 
 def take_local(app_id: str, ids: list[str], costs: list[int], total: int) -> bool:
@@ -196,8 +218,10 @@ def renewed(app_id: str, renewal_: Renewal, granted: int, keys: list[str], head:
 
 
 def renewal_failed(app_id: str, renewal_: Renewal) -> None:
-    """The call failed: the slice sent back may or may not have arrived; it is dropped here (the
-    sweeper reclaims it if it did not) and the next call may ask again."""
+    """The call failed: the slice sent back may or may not have arrived, so the returner sends it
+    again (a second return of one slice changes nothing), and the next call may ask again."""
+    if renewal_.returned is not None:
+        _retry_later(renewal_.returned)
     if renewal_.new_id:
         with _table.lock:
             lease = _table.get(app_id)
@@ -212,19 +236,62 @@ def give_back(returned: Returned) -> None:
     try:
         script(redis_client(), "reserve", RESERVE)(keys=returned.keys, args=args)
     except RedisError:
-        log.warning("could not return lease %s; the sweeper reclaims it", returned.lease_id)
+        log.warning("could not return lease %s; the returner tries again", returned.lease_id)
+        _retry_later(returned)
 
 
-def _expired(now: float, *, everything: bool = False) -> list[Returned]:
+def _retry_later(returned: Returned) -> None:
+    """Queue a slice whose return failed for the returner thread, until the sweeper's deadline
+    (after it the return changes nothing: the sweeper reclaimed the slice)."""
+    if not returned.give_up:
+        returned = replace(returned, give_up=time.monotonic() + LEASE_SECONDS + LEASE_GRACE)
+    with _table.lock:
+        if len(_retry) < 100_000:
+            _retry.append(returned)
+    _returner_start()
+
+
+def _retries(now: float) -> list[Returned]:
+    with _table.lock:
+        due = [returned for returned in _retry if now < returned.give_up]
+        _retry.clear()
+    return due
+
+
+def _expired(now: float, *, everything: bool = False, recalled: frozenset = frozenset()) -> list[Returned]:
     with _table.lock:
         return [returned for lease in list(_table.values())
-                if lease.lease_id and (everything or now - lease.taken >= LEASE_SECONDS)
+                if lease.lease_id and (everything or now - lease.taken >= LEASE_SECONDS
+                                       or lease.keys[0] in recalled)
                 for returned in [lease.detach()] if returned is not None]
+
+
+def recall_key(avail_key: str) -> str:
+    """The flag a refusal sets to call the tenant's slices back (``billing:recall:{tenant}``)."""
+    return "billing:recall:" + avail_key.rsplit(":", 1)[1]
+
+
+def recall(avail_key: str) -> None:
+    """Ask every process holding a slice of this tenant's money to give it back now (their
+    returner threads read the flag within ``RETURN_EVERY``): a refusal near the end of a balance."""
+    redis_client().set(recall_key(avail_key), "1", px=RECALL_MS)
+
+
+def _recalled() -> frozenset:
+    """The avail keys of this process's slices whose tenant a refusal recalled (no I/O without
+    slices)."""
+    with _table.lock:
+        held_ = sorted({lease.keys[0] for lease in _table.values() if lease.lease_id})
+    if not held_:
+        return frozenset()
+    flags = redis_client().mget([recall_key(key) for key in held_])
+    return frozenset(key for key, flag in zip(held_, flags, strict=True) if flag)
 
 
 def return_all() -> int:
     """Give back every slice this process holds (at exit; tests)."""
-    out = _expired(time.monotonic(), everything=True)
+    now = time.monotonic()
+    out = _retries(now) + _expired(now, everything=True)
     for returned in out:
         give_back(returned)
     return len(out)
@@ -234,13 +301,15 @@ def forget() -> None:
     """Drop this process's leases without returning them (tests, after wiping billing's keys)."""
     with _table.lock:
         _table.clear()
+        _retry.clear()
 
 
 def _returner() -> None:
     while _process["returner"] == os.getpid():
         time.sleep(RETURN_EVERY)
         try:
-            for returned in _expired(time.monotonic()):
+            now = time.monotonic()
+            for returned in _retries(now) + _expired(now, recalled=_recalled()):
                 give_back(returned)
         except Exception:
             log.exception("lease returner failed")

@@ -26,7 +26,8 @@ def keys_for(tenant_id: str, app_id: str, period: str | None = None) -> list[str
     period = period or period_now()
     return [f"billing:avail:{tenant_id}", f"billing:cap:{app_id}:{period}",
             f"billing:held:t:{tenant_id}", f"billing:held:a:{app_id}", f"billing:holds:{app_id}",
-            f"billing:leases:{tenant_id}", f"billing:settled:{app_id}", "billing:lease-deadlines"]
+            f"billing:leases:{tenant_id}", f"billing:settled:{app_id}", "billing:lease-deadlines",
+            f"billing:leases:n:{app_id}"]
 
 
 # Holds outlive any send (scheduled 7 days ahead, valid 3 days); one never settled (a process
@@ -34,8 +35,10 @@ def keys_for(tenant_id: str, app_id: str, period: str | None = None) -> list[str
 # last reservation.
 HOLD_TTL = 30 * 86400
 
-# A settle that finds no hold while the tenant has leases out writes a tombstone (the send was
-# reserved from a process's slice and is not registered yet); the lease's return applies it.
+# A settle that finds no hold while the app itself has leases out (``billing:leases:n:{app}``
+# counts them) writes a tombstone (the send was reserved from a process's slice and is not
+# registered yet); the lease's return applies it. Every reserved send with an id is a hold,
+# zero-cost ones too, so no other settle writes one (decision 1030).
 TOMBSTONE_TTL = 600
 
 # A slice held longer than this was not returned by a live process (they return theirs within
@@ -97,14 +100,14 @@ if old ~= '' then
       tomb = redis.call('HGET', KEYS[7], id)
       if tomb then redis.call('HDEL', KEYS[7], id) end
     end
-    if not left then charge = charge + cost end
-    if id == '' or tomb then
-      if left then dheld = dheld - cost end
+    if not left then
+      -- reclaimed by the sweeper (decision 1030): its sends settle on their own, as unheld ids
+    elseif id == '' or tomb then
+      dheld = dheld - cost
       if tomb and tomb ~= '=' then charge = charge + tonumber(tomb) - cost end
-    elseif cost > 0 then
+    else
       redis.call('HINCRBY', KEYS[5], id, cost)
       touched = true
-      if not left then dheld = dheld + cost end
     end
   end
   if left then
@@ -113,6 +116,7 @@ if old ~= '' then
     charge = charge - free
     redis.call('HDEL', KEYS[6], old)
     redis.call('ZREM', KEYS[8], ARGV[13] .. old)
+    if redis.call('DECR', KEYS[9]) <= 0 then redis.call('DEL', KEYS[9]) end
   end
 end
 if avail then avail = avail - charge end
@@ -126,7 +130,7 @@ for i = 0, n - 1 do
   if verdict == 0 then
     if prepaid then avail = avail - cost end
     if limit >= 0 then spent = spent + cost end
-    if cost > 0 and id ~= '' then
+    if id ~= '' then
       dheld = dheld + cost
       redis.call('HINCRBY', KEYS[5], id, cost)
       touched = true
@@ -149,6 +153,7 @@ if new ~= '' and refused == 0 then
     local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     redis.call('HSET', KEYS[6], new, string.format('%d:%d', size, now))
     redis.call('ZADD', KEYS[8], now + tonumber(ARGV[12]), ARGV[13] .. new)
+    redis.call('INCR', KEYS[9])
     touched = true
   end
 end
@@ -161,6 +166,7 @@ if dheld ~= 0 then
 end
 if touched then
   for k = 3, 6 do redis.call('EXPIRE', KEYS[k], ARGV[6]) end
+  if redis.call('EXISTS', KEYS[9]) == 1 then redis.call('EXPIRE', KEYS[9], ARGV[6]) end
 end
 local others = 0
 if refused > 0 then
@@ -178,7 +184,7 @@ return out
 
 # Settle holds: each id's hold is removed; its real cost ("" = as reserved, 0 = release) replaces
 # the estimate in the avail/spent keys (when they exist; otherwise the next recompute reads the
-# ledger). An id that holds nothing while the tenant has leases out is written down as a
+# ledger). An id that holds nothing while the app has leases out is written down as a
 # tombstone instead (its send was reserved from a lease and is registered when the lease comes
 # back, which applies the tombstone). KEYS: keys_for(); ARGV: n, then id/real pairs, then the
 # tombstones' ttl. Returns what was held.
@@ -189,13 +195,14 @@ local leased = nil
 local tombs = false
 for i = 0, n - 1 do
   local id, real = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  local est = tonumber(redis.call('HGET', KEYS[5], id) or '0')
-  if est > 0 then
+  local est = redis.call('HGET', KEYS[5], id)
+  if est then
+    est = tonumber(est)
     redis.call('HDEL', KEYS[5], id)
     held = held + est
     if real ~= '' then delta = delta + tonumber(real) - est end
   else
-    if leased == nil then leased = redis.call('EXISTS', KEYS[6]) == 1 end
+    if leased == nil then leased = tonumber(redis.call('GET', KEYS[9]) or '0') > 0 end
     if leased then
       redis.call('HSET', KEYS[7], id, real == '' and '=' or real)
       tombs = true
@@ -227,6 +234,7 @@ local left = redis.call('HGET', KEYS[6], ARGV[1])
 if not left then return 0 end
 left = tonumber(string.match(left, '^(%-?%d+)'))
 redis.call('HDEL', KEYS[6], ARGV[1])
+if redis.call('DECR', KEYS[9]) <= 0 then redis.call('DEL', KEYS[9]) end
 redis.call('DECRBY', KEYS[3], left)
 redis.call('DECRBY', KEYS[4], left)
 redis.call('DEL', KEYS[1], KEYS[2])

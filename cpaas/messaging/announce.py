@@ -18,7 +18,6 @@ import webhooks
 from cpaas.messaging import status_callbacks
 from cpaas.messaging.models import Message, Mode, Status
 from cpaas.messaging.states import TIMESTAMP, allowed_from
-from cpaas.tenants.models import App
 
 EVENTED = {Status.QUEUED, Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.FAILED,
            Status.CANCELED, Status.RECEIVED}
@@ -48,21 +47,21 @@ class Earlier(NamedTuple):
         return Earlier(message, event_data(message))
 
 
-def announce(messages: Iterable[Message | Earlier], apps: dict[str, App] | None = None) -> None:
+def announce(messages: Iterable[Message | Earlier]) -> None:
     """Publish each message's current status and record the status callbacks it asked for (inside
     the caller's transaction): one ``webhooks.publish_many`` per app and mode and one insert of
-    status callbacks, so a batch costs a fixed number of queries."""
+    status callbacks, so a batch costs a fixed number of queries. Apps go by id (publishing needs
+    nothing else of them): no App query per batch."""
     items = [item if isinstance(item, Earlier) else Earlier(item, event_data(item))
              for item in messages if isinstance(item, Earlier) or item.status in EVENTED]
     if not items:
         return
-    apps = apps or App.objects.in_bulk({item.message.app_id for item in items})
     groups: dict[tuple[str, bool], list[tuple[str, dict, str]]] = defaultdict(list)
     for message, data in items:
         groups[(message.app_id, message.mode == Mode.LIVE)].append(
             (f"message.{data['status']}", data, f"{message.id}:{data['status']}"))
     for (app_id, livemode), events in groups.items():
-        webhooks.publish_many(apps[app_id], events, livemode=livemode, returning=False)
+        webhooks.publish_many(app_id, events, livemode=livemode, returning=False)
     status_callbacks.callbacks_record(items)
 
 

@@ -21,8 +21,9 @@ KICK_PAUSE_MS = env.int("SMS_KICK_PAUSE_MS", 50)
 DISPATCH_SECONDS = env.int("SMS_DISPATCH_SECONDS", 3)
 # A dispatch task keeps claiming, every DISPATCH_POLL_MS, until no message came for
 # DISPATCH_IDLE_MS: under a stream of single sends one task serves them all (a task per kick cost
-# more than the messages it sent).
-DISPATCH_POLL_MS = env.int("SMS_DISPATCH_POLL_MS", 20)
+# more than the messages it sent). 50 ms, not 20: a batch's statements cost the same for 5
+# messages as for 50, and 30 ms more before the submit is nothing beside a receipt (decision 1022).
+DISPATCH_POLL_MS = env.int("SMS_DISPATCH_POLL_MS", 50)
 DISPATCH_IDLE_MS = env.int("SMS_DISPATCH_IDLE_MS", 1000)
 # A claimed (sending) message whose lease ran out is reconciled by the sweeper.
 LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", 60)

@@ -22,7 +22,6 @@ from cpaas.messaging.models import Message, Mode, Status
 from cpaas.messaging.receipts import orphans_take_for, receipt_apply_to
 from cpaas.messaging.sink import sink
 from cpaas.messaging.states import can_move
-from cpaas.tenants.models import App
 
 
 def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
@@ -77,11 +76,10 @@ def settle(messages: list[Message], *, accepted: dict[str, tuple[str, str]],
         queries.rows_update(changed, ["status", "sent_at", "failed_at", "delivered_at", "undelivered_at",
                                       "connector", "carrier_message_id", "tried_connectors", "sequence",
                                       "lease_until", "error_code", "error_message", "price", "currency"])
-        apps = App.objects.in_bulk({row.app_id for row in changed})
-        announce(announced, apps)  # retries stay ``sending``: not an evented status
+        announce(announced)  # retries stay ``sending``: not an evented status
         with billing.usage_batch():  # one COPY for the whole batch, inside this transaction
-            for row in sent_rows:
-                billing.record_usage(apps[row.app_id], "sms_segments", row.segments,
+            for row in sent_rows:  # the app by id: the ledger knows its tenant (no App query per batch)
+                billing.record_usage(row.app_id, "sms_segments", row.segments,
                                      dimensions={"country": row.country, "direction": "outbound"},
                                      occurred_at=now, idempotency_key=f"sms:{row.id}", mode=row.mode)
         orphans_take_for(sent_rows)

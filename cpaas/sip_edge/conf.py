@@ -17,6 +17,10 @@ SIP_EDGE_ADDRESS = env.str("SIP_EDGE_ADDRESS", "").strip()
 # host:port of the platform's SIP worker (the voice connector): INVITEs from endpoints to anything
 # that is not an endpoint of their domain go there. Empty: such calls are answered 480.
 SIP_WORKER_ADDRESS = env.str("SIP_WORKER_ADDRESS", "").strip()
+# Networks (CIDR, comma separated) the platform's own user agents send from: an INVITE from one of
+# them carrying a valid X-Cpaas-Trust token (keyed on SECRET_KEY) may call endpoints, from any port
+# (voice workers placing outbound calls). Empty: the host of SIP_WORKER_ADDRESS (decision 1140).
+SIP_TRUSTED_NETWORKS = env.str("SIP_TRUSTED_NETWORKS", "").strip()
 # Failed digest authentications (wrong password, unknown user) before the edge answers 403 for the
 # rest of the window: per source address, and per username (decision 1122).
 SIP_AUTH_FAILURES_PER_ADDRESS = env.int("SIP_AUTH_FAILURES_PER_ADDRESS", 20)

@@ -3,12 +3,13 @@ that creates one and shows its password once."""
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from cpaas.console.access import console_view
 from cpaas.core.errors import ApiError
-from cpaas.core.scoping import Scope
+from cpaas.core.scoping import Scope, scoped_both_modes
 from cpaas.sip_edge import selectors, services
 from cpaas.sip_edge.credentials import domain_for
 from cpaas.sip_edge.forms import EndpointForm
@@ -20,6 +21,15 @@ PAGE = 200
 
 def _apps(request) -> list[App]:
     return list(App.objects.filter(tenant=request.console_tenant).order_by("created_at"))
+
+
+def _endpoints_of(request, apps: list[App]) -> QuerySet[SipEndpoint]:
+    """The member's endpoints: both modes of each of the tenant's apps, through core.scoping."""
+    tenant_id = request.console_tenant.id
+    rows = SipEndpoint.objects.none()
+    for app in apps:
+        rows = rows | scoped_both_modes(SipEndpoint, tenant_id=tenant_id, app_id=app.id)
+    return rows
 
 
 @never_cache
@@ -43,8 +53,7 @@ def endpoint_list(request):
             return render(request, "sip_edge/endpoint_created.html", {
                 "endpoint": endpoint, "domain": domain_for(endpoint.realm), "password": created.password,
             }, status=201)
-    endpoints = list(SipEndpoint.objects.filter(tenant=request.console_tenant).select_related("app")
-                     .order_by("-pk")[:PAGE])
+    endpoints = list(_endpoints_of(request, apps).select_related("app").order_by("-pk")[:PAGE])
     registrations = selectors.registrations_by_endpoint(endpoints)
     rows = [{"endpoint": e, "domain": domain_for(e.realm), "registrations": registrations.get(e.id, [])}
             for e in endpoints]

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from cpaas.carriers.sip.trust import HEADER as TRUST_HEADER
+
 MODULES_DIR = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 
 
@@ -26,6 +28,10 @@ class EdgeConfig:
     sip_domain: str
     nonce_secret: str
     worker: tuple[str, int] | None = None
+    # Platform user agents on other ports (voice workers placing outbound calls) are trusted when they
+    # send from one of these networks AND carry a valid X-Cpaas-Trust token (decision 1140).
+    trusted_networks: tuple[str, ...] = ()
+    trust_secret: str = ""
     db_env: dict[str, str] = field(default_factory=dict)  # libpq's PGHOST/PGPORT for a unix socket
     failures_per_address: int = 20
     failures_per_username: int = 10
@@ -76,11 +82,29 @@ def render(config: EdgeConfig) -> str:
     return _TEMPLATE.format(
         c=config,
         domain_suffix="." + config.sip_domain,
-        worker_check=(f'if ($si == "{worker[0]}" && $sp == {worker[1]}) $var(from_worker) = 1;'
-                      if worker else "# no SIP worker configured"),
+        worker_check=_worker_check(config),
         worker_relay=(f'$du = "sip:{worker[0]}:{worker[1]}";' if worker else ""),
         no_worker="" if worker else 'sl_send_reply("480", "No SIP worker"); exit;',
     )
+
+
+def _worker_check(config: EdgeConfig) -> str:
+    """Sets ``$var(from_worker)``: the SIP worker by its exact address, or any platform UA sending
+    from a trusted network with the Call-ID's trust token (the edge strips the header before relaying)."""
+    lines = []
+    if config.worker:
+        lines.append(f'if ($si == "{config.worker[0]}" && $sp == {config.worker[1]}) $var(from_worker) = 1;')
+    if config.trusted_networks and config.trust_secret:
+        networks = " || ".join(f'is_in_subnet("$si", "{net}")' for net in config.trusted_networks)
+        secret = config.trust_secret
+        lines += [
+            f'if ($var(from_worker) == 0 && is_method("INVITE") && is_present_hf("{TRUST_HEADER}") && ({networks})) {{',
+            f'    $var(token) = "{secret}:" + $ci + ":{secret}";',
+            f'    if ($hdr({TRUST_HEADER}) == $(var(token){{s.sha256}})) $var(from_worker) = 1;',
+            f'    else xlog("L_WARN", "bad {TRUST_HEADER} from $si:$sp\\n");',
+            '}',
+        ]
+    return "\n    ".join(lines) or "# no SIP worker configured"
 
 
 # Doubled braces are literal braces (str.format). Kamailio 5.6 syntax.
@@ -118,6 +142,7 @@ loadmodule "auth_db.so"
 loadmodule "htable.so"
 loadmodule "pike.so"
 loadmodule "nathelper.so"
+loadmodule "ipops.so"
 loadmodule "kex.so"
 
 # Registrations: every read and write goes to PostgreSQL (db_mode 3), so the API sees them and a
@@ -161,6 +186,9 @@ request_route {{
         xlog("L_WARN", "pike: flood from $si, dropped\\n");
         exit;
     }}
+    # Only the edge says who a request is from: a phone's own X-Cpaas-* headers are dropped from
+    # every request, in-dialog ones too (the worker trusts them by our source address, 1120).
+    remove_hf_re("^X-Cpaas-");
     if (has_totag()) {{
         if (loose_route()) {{ route(RELAY); exit; }}
         if (is_method("ACK")) {{ if (t_check_trans()) t_relay(); exit; }}
@@ -170,8 +198,6 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) route(RELAY); exit; }}
     if (is_method("ACK")) {{ if (t_check_trans()) t_relay(); exit; }}
     t_check_trans();
-    # Only the edge says who a request is from: a phone's own X-Cpaas-* headers are dropped.
-    remove_hf_re("^X-Cpaas-");
     if (is_method("OPTIONS") && $rU == $null) {{ sl_send_reply("200", "OK"); exit; }}
     if (is_method("REGISTER")) {{ route(REGISTER); exit; }}
     if ($var(from_worker) == 1) {{ route(TO_ENDPOINT); exit; }}
@@ -211,11 +237,8 @@ route[AUTH_FAILED] {{
     }}
 }}
 
-route[REGISTER] {{
-    $var(host) = $td;
-    route(REALM);
-    if ($var(realm) == "") {{ sl_send_reply("404", "Unknown domain"); exit; }}
-    $var(account) = $tU + "@" + $var(realm);
+# Digest auth of $var(account) in $var(realm): throttled, challenged, counted; exits unless it passes.
+route[AUTH] {{
     route(THROTTLED);
     if (!auth_check("$var(realm)", "sip_subscriber", "1")) {{
         $var(rc) = $rc;
@@ -224,6 +247,14 @@ route[REGISTER] {{
         exit;
     }}
     consume_credentials();
+}}
+
+route[REGISTER] {{
+    $var(host) = $td;
+    route(REALM);
+    if ($var(realm) == "") {{ sl_send_reply("404", "Unknown domain"); exit; }}
+    $var(account) = $tU + "@" + $var(realm);
+    route(AUTH);
     fix_nated_register();
     if (!save("sip_location", "0x00", "sip:$tU@$var(realm)")) sl_reply_error();
 }}
@@ -234,14 +265,7 @@ route[FROM_ENDPOINT] {{
     route(REALM);
     if ($var(realm) == "") {{ sl_send_reply("403", "Unknown domain"); exit; }}
     $var(account) = $fU + "@" + $var(realm);
-    route(THROTTLED);
-    if (!auth_check("$var(realm)", "sip_subscriber", "1")) {{
-        $var(rc) = $rc;
-        route(AUTH_FAILED);
-        auth_challenge("$var(realm)", "1");
-        exit;
-    }}
-    consume_credentials();
+    route(AUTH);
     $var(caller_realm) = $var(realm);
     if (is_method("INVITE")) record_route();
     $var(host) = $rd;

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from cpaas.carriers.sip.trust import trust_secret_from
 from cpaas.sip_edge import conf
 from cpaas.sip_edge.kamailio import EdgeConfig, db_url_of, nonce_secret_from, render, split_address
 
@@ -33,11 +36,13 @@ def edge_config(**overrides) -> EdgeConfig:
         host, port = split_address(conf.SIP_EDGE_ADDRESS or "127.0.0.1:5060", name="SIP_EDGE_ADDRESS")
         worker = split_address(conf.SIP_WORKER_ADDRESS, name="SIP_WORKER_ADDRESS") if conf.SIP_WORKER_ADDRESS else None
         database = db_url_of(settings.DATABASES["default"])
+        networks = trusted_networks(conf.SIP_TRUSTED_NETWORKS, worker)
     except ValueError as exc:
         raise EdgeError(str(exc)) from None
     config = EdgeConfig(
         listen_host=host, listen_port=port, db_url=database.url, db_env=database.libpq_env, sip_domain=conf.SIP_DOMAIN,
         nonce_secret=nonce_secret_from(settings.SECRET_KEY), worker=worker,
+        trusted_networks=networks, trust_secret=trust_secret_from(settings.SECRET_KEY),
         failures_per_address=conf.SIP_AUTH_FAILURES_PER_ADDRESS,
         failures_per_username=conf.SIP_AUTH_FAILURES_PER_USERNAME,
         failure_window_seconds=conf.SIP_AUTH_FAILURE_WINDOW_SECONDS, max_expires=conf.SIP_REGISTER_MAX_EXPIRES,
@@ -45,11 +50,24 @@ def edge_config(**overrides) -> EdgeConfig:
     return replace(config, **overrides)
 
 
+def trusted_networks(value: str, worker: tuple[str, int] | None) -> tuple[str, ...]:
+    """``SIP_TRUSTED_NETWORKS`` as CIDRs, the worker's host when empty; ValueError naming the setting."""
+    items = [item.strip() for item in value.split(",") if item.strip()] or ([worker[0]] if worker else [])
+    try:
+        return tuple(str(ipaddress.ip_network(item, strict=False)) for item in items)
+    except ValueError:
+        raise ValueError(f"SIP_TRUSTED_NETWORKS={value or worker!r} is not a list of IP networks") from None
+
+
 def write_config(config: EdgeConfig, workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "kamailio.cfg"
-    path.write_text(render(config))
-    path.chmod(0o600)  # it holds the database URL and the nonce secret
+    # It holds the database password and the nonce secret: created 0600, never readable by others
+    # even for a moment; a file left by an older run is narrowed before the secrets go in.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(render(config))
     return path
 
 

@@ -14,11 +14,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cpaas.core.errors import ApiError
-from cpaas.core.scoping import Principal
+from cpaas.core.scoping import Principal, scoped
 from cpaas.sip_edge import conf
 from cpaas.sip_edge.credentials import domain_for, ha1, password_generate, password_valid, realm_for, username_valid
 from cpaas.sip_edge.models import SipEndpoint, SipRegistration
 from cpaas.tenants.audit import audit_record
+from cpaas.tenants.models import App
 from cpaas.voice.numbers import caller_id_owned, normalize_e164
 
 
@@ -50,12 +51,14 @@ def endpoint_create(*, principal: Principal, username: str, password: str | None
     password = password_generate() if password is None else password_valid(password)
     number = _caller_id(principal, caller_id)
     realm = realm_for(principal.app_id, principal.mode)
-    count = SipEndpoint.objects.filter(app_id=principal.app_id, mode=principal.mode).count()
-    if count >= conf.SIP_ENDPOINTS_PER_APP:
-        raise ApiError(f"This app has {count} SIP endpoints in this mode, the most it may have.",
-                       code="too_many_sip_endpoints")
     try:
         with transaction.atomic():
+            # The app's row locked: concurrent creates count one after another, so the cap holds.
+            App.objects.select_for_update().only("pk").get(pk=principal.app_id)
+            count = scoped(SipEndpoint, principal).count()
+            if count >= conf.SIP_ENDPOINTS_PER_APP:
+                raise ApiError(f"This app has {count} SIP endpoints in this mode, the most it may have.",
+                               code="too_many_sip_endpoints")
             endpoint = SipEndpoint.objects.create(
                 tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode, username=username,
                 realm=realm, ha1=ha1(username, realm, password), display_name=display_name, caller_id=number)

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from cpaas.core.auth import ANY_PRODUCT
 from cpaas.core.clientip import client_ip
 from cpaas.core.errors import PermissionDenied
-from cpaas.core.ids import hex_sid
+from cpaas.core.ids import account_sid
 from cpaas.core.openapi import list_envelope
 from cpaas.core.pagination import paginate
 from cpaas.core.views import ApiView
@@ -34,7 +34,7 @@ class MeView(ApiView):
                         "products": list(p.products),
                         "expires_at": p.expires_at.isoformat() if p.expires_at else None},
                 "app": p.app_id,
-                "account_sid": hex_sid("AC", p.app_id),
+                "account_sid": account_sid(p.app_id),
                 "tenant": p.tenant_id,
                 "livemode": not p.is_test,
                 "rate_limit": {"per_second": p.rate, "burst": p.burst},

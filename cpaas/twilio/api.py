@@ -94,11 +94,7 @@ class MessagesView(TwilioView):
     def get(self, request, account_sid: str):
         query = request.query_params
         rows = self.scoped(Message)
-        filters: dict[str, str] = {}
-        for theirs, column in (("To", "to"), ("From", "sender")):
-            if query.get(theirs):
-                filters[theirs] = query[theirs]
-                rows = rows.filter(**{column: query[theirs]})
+        rows, filters = params.to_from_filter(rows, query, from_column="sender")
         rows, used = params.date_filter(rows, query, "DateSent", "sent_at")
         filters.update(used)
         return Response(page(request, rows, key="messages", letters="SM", filters=filters,
@@ -161,11 +157,7 @@ class CallsView(TwilioView):
     def get(self, request, account_sid: str):
         query = request.query_params
         rows = self.scoped(Call).filter(kind="call")
-        filters: dict[str, str] = {}
-        for theirs, column in (("To", "to"), ("From", "from_number")):
-            if query.get(theirs):
-                filters[theirs] = query[theirs]
-                rows = rows.filter(**{column: query[theirs]})
+        rows, filters = params.to_from_filter(rows, query, from_column="from_number")
         if query.get("Status"):
             filters["Status"] = status = query["Status"]
             rows = rows.filter(status__in=["queued", "initiated"] if status == "queued" else [status])

@@ -14,30 +14,18 @@ from urllib.parse import urlencode
 from django.db.models import QuerySet
 
 from cpaas.core.errors import ApiError
-from cpaas.twilio import sids
+from cpaas.twilio import params, sids
 
 DEFAULT_SIZE = 50
 MAX_SIZE = 1000
-
-
-def _int(raw: str | None, *, name: str, default: int, low: int, high: int) -> int:
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ApiError(f"`{name}` must be an integer from {low} to {high}.", param=name)
-    return value
 
 
 def page(request, queryset: QuerySet, *, key: str, letters: str, render: Callable[[list], list[dict]],
          filters: dict[str, str]) -> dict:
     """One page of ``queryset`` (rows of SID kind ``letters``) as Twilio's list answer."""
     query = request.query_params
-    size = _int(query.get("PageSize"), name="PageSize", default=DEFAULT_SIZE, low=1, high=MAX_SIZE)
-    number = _int(query.get("Page"), name="Page", default=0, low=0, high=10**9)
+    size = params.integer(query, "PageSize", default=DEFAULT_SIZE, low=1, high=MAX_SIZE)
+    number = params.integer(query, "Page", default=0, low=0, high=10**9)
     token = query.get("PageToken") or ""
     if not token:
         number = 0  # a page number means nothing without its token: the first page
@@ -58,10 +46,10 @@ def page(request, queryset: QuerySet, *, key: str, letters: str, render: Callabl
     path = request.path
 
     def uri(page_number: int, page_token: str | None = None) -> str:
-        params = {**filters, "PageSize": size, "Page": page_number}
+        args = {**filters, "PageSize": size, "Page": page_number}
         if page_token:
-            params["PageToken"] = page_token
-        return f"{path}?{urlencode(params)}"
+            args["PageToken"] = page_token
+        return f"{path}?{urlencode(args)}"
 
     start = number * size
     return {

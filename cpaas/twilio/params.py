@@ -61,17 +61,46 @@ def call_events(data, *, with_callback: bool) -> list[str] | None:
     return ["completed"] if with_callback else None
 
 
+def _bad_moment(name: str) -> ApiError:
+    return ApiError(f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 date-time.", param=name)
+
+
 def _moment(raw: str, name: str, *, end: bool) -> datetime:
-    """A date (its first moment, or the first moment of the next day when ``end``) or a date-time."""
+    """A date (its first moment, or the first moment of the next day when ``end``) or a date-time.
+
+    An impossible date-time (February 30th: parse_datetime raises) or the last day of the calendar
+    (its next day overflows) is the caller's bad input: a 400 naming the parameter, never a 500.
+    """
     try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        when = parse_datetime(raw.replace(" ", "+"))
-        if when is None:
-            raise ApiError(f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 date-time.", param=name) from None
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
-    moment = datetime.combine(day, time.min, tzinfo=UTC)
-    return moment + timedelta(days=1) if end else moment
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            when = parse_datetime(raw.replace(" ", "+"))
+            if when is None:
+                raise _bad_moment(name) from None
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+        moment = datetime.combine(day, time.min, tzinfo=UTC)
+        return moment + timedelta(days=1) if end else moment
+    except (ValueError, OverflowError):
+        raise _bad_moment(name) from None
+
+
+def _day_of(raw: str, name: str) -> str:
+    """The UTC day of ``raw`` (a date-time near the end of the calendar may overflow into none)."""
+    try:
+        return _moment(raw, name, end=False).astimezone(UTC).date().isoformat()
+    except (ValueError, OverflowError):
+        raise _bad_moment(name) from None
+
+
+def to_from_filter(queryset: QuerySet, query, *, from_column: str) -> tuple[QuerySet, dict[str, str]]:
+    """Twilio's ``To`` and ``From`` list filters (exact), and the ones used, for the paging links."""
+    used: dict[str, str] = {}
+    for theirs, column in (("To", "to"), ("From", from_column)):
+        if query.get(theirs):
+            used[theirs] = query[theirs]
+            queryset = queryset.filter(**{column: query[theirs]})
+    return queryset, used
 
 
 def date_filter(queryset: QuerySet, query, name: str, column: str) -> tuple[QuerySet, dict[str, str]]:
@@ -79,7 +108,7 @@ def date_filter(queryset: QuerySet, query, name: str, column: str) -> tuple[Quer
     used: dict[str, str] = {}
     if query.get(name):  # the day of it, a date-time too (the SDKs send midnight as one)
         raw = used[name] = query[name]
-        day = _moment(raw, name, end=False).astimezone(UTC).date().isoformat()
+        day = _day_of(raw, name)
         queryset = queryset.filter(**{f"{column}__gte": _moment(day, name, end=False),
                                       f"{column}__lt": _moment(day, name, end=True)})
     if query.get(f"{name}<"):

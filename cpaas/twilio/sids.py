@@ -6,6 +6,7 @@ Account SID), ``SM`` a message, ``CA`` a call, ``MG`` a sender pool (Twilio's me
 
 from __future__ import annotations
 
+from cpaas.core.ids import account_sid as account_sid  # re-exported: the Account SID lives in core
 from cpaas.core.ids import hex_sid, id_from_hex_sid
 
 KINDS = {"AC": "app", "SM": "msg", "CA": "call", "MG": "pool", "RE": "rec"}
@@ -16,10 +17,6 @@ def sid(object_id: str) -> str:
     prefix = object_id.partition("_")[0]
     letters = next(two for two, ours in KINDS.items() if ours == prefix)
     return hex_sid(letters, object_id)
-
-
-def account_sid(app_id: str) -> str:
-    return hex_sid("AC", app_id)
 
 
 def object_id(value: str, letters: str) -> str | None:

@@ -36,7 +36,7 @@ from cpaas.carriers.clock import Clock
 from cpaas.voice import conf, dialects, states
 from cpaas.voice.document import Document, DocumentError, Verb
 from cpaas.voice.groupcommit import GroupCommitter
-from cpaas.voice.inbound import Refused, inbound_call_create
+from cpaas.voice.inbound import Refused, endpoint_call_create, inbound_call_create
 from cpaas.voice.lease import engine_name
 from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.numbers import caller_id_owned, country_of
@@ -211,11 +211,15 @@ class CallEngine:
         finally:
             self.sessions.pop(call_id, None)
 
-    async def inbound(self, *, to: str, from_: str) -> str | Refused:
+    async def inbound(self, *, to: str, from_: str, endpoint: dict[str, str] | None = None) -> str | Refused:
         """A call offered by the network (the connector holds the INVITE): the leg id of the new
-        call, which this engine now plays out, or ``Refused`` (no call row)."""
+        call, which this engine now plays out, or ``Refused`` (no call row). ``endpoint``: the call
+        comes from a phone registered at the SIP edge (decision 1141), not from a trunk."""
         # Its own transaction, committed before the call runs (not in a group commit: the run reads it).
-        created = await self.read(inbound_call_create, to=to, from_=from_, engine=self.name)
+        if endpoint is not None:
+            created = await self.read(endpoint_call_create, endpoint=endpoint, to=to, engine=self.name)
+        else:
+            created = await self.read(inbound_call_create, to=to, from_=from_, engine=self.name)
         if isinstance(created, Refused):
             return created
         call_id, leg_id = created
@@ -441,7 +445,8 @@ class CallSession:
         await self._move(a, states.RINGING, mirror_call=True, at=now, leg_fields={"ringing_at": now})
         # The number's document is fetched while the caller hears ringing; the call is answered
         # when it is in hand (a caller who gives up meanwhile only ever cost a fetch).
-        source = ("url", self.call.url, {})
+        call = self.call
+        source = ("url", call.url, {}) if call.url else ("inline", call.instructions, {})
         kind, value = await self._race(self._load_document(source), legs=[a], deadline=None)
         document = value if kind == "main" else None
         if kind == "main":

@@ -56,6 +56,11 @@ EVENT_TYPES = [
      "description": "The call was answered; it is now in progress."},
     {"type": "call.completed", "version": 1, "schema": _CALL,
      "description": "The call ended; `status` says how: completed, busy, no-answer, failed or canceled."},
+    {"type": "call.failed", "version": 1,
+     "schema": {**_CALL, "required": [*_CALL["required"], "sip_code"],
+                "properties": {**_CALL["properties"], "sip_code": {"type": ["integer", "null"]}}},
+     "description": "The call failed (status `failed`): published beside `call.completed`, with the "
+                    "SIP code of its first leg (null when it never reached the network)."},
     {"type": "call.leg.initiated", "version": 1, "schema": _LEG,
      "description": "A leg of a call started dialling."},
     {"type": "call.leg.ringing", "version": 1, "schema": _LEG, "description": "A leg is ringing."},

@@ -15,10 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 import billing
+from cpaas.core.errors import ApiError
 from cpaas.messaging.models import PhoneNumber
+from cpaas.sip_edge.models import SipEndpoint
 from cpaas.voice import states
 from cpaas.voice.models import Call, CallKind, CallLeg
-from cpaas.voice.numbers import country_of
+from cpaas.voice.numbers import country_of, normalize_e164
 
 RESERVED_SECONDS = 60
 
@@ -42,18 +44,49 @@ def inbound_call_create(*, to: str, from_: str, engine: str) -> tuple[str, str] 
                 direction="inbound", to=to, from_number=from_, url=number.voice_url,
                 fallback_url=number.voice_fallback_url, status_events=list(states.STATUS_EVENTS),
                 claimed_by=engine, claimed_at=now)
+    return _create(call, country_of(from_))
+
+
+def endpoint_call_create(*, endpoint: dict[str, str], to: str, engine: str) -> tuple[str, str] | Refused:
+    """(call id, leg id) of a call a registered SIP endpoint places to the number ``to`` (the edge
+    said which endpoint, app and mode: ``X-Cpaas-*``), or ``Refused``. Decision 1141: the endpoint's
+    app dials the number through its trunk routes with the endpoint's ``caller_id`` — the call runs
+    ``<Dial callerId=…><Number>to</Number></Dial>``; test-mode endpoints are refused (1120)."""
+    if endpoint.get("mode") != "live":
+        return Refused(404, "test-mode endpoints reach only endpoints")
+    row = SipEndpoint.objects.filter(pk=endpoint.get("id", ""), app_id=endpoint.get("app", ""), mode="live",
+                                     enabled=True).first()
+    if row is None:
+        return Refused(404, "no such live endpoint")
+    try:
+        to = normalize_e164(to, param="to")
+    except ApiError:
+        return Refused(404, "not a phone number")
+    if not row.caller_id:
+        return Refused(403, "the endpoint has no caller_id to call the phone network with")
+    now = timezone.now()
+    document = f'<Response><Dial callerId="{row.caller_id}"><Number>{to}</Number></Dial></Response>'
+    call = Call(tenant_id=row.tenant_id, app_id=row.app_id, mode="live", kind=CallKind.CALL,
+                direction="inbound", to=to, from_number=row.caller_id, instructions=document,
+                status_events=list(states.STATUS_EVENTS), claimed_by=engine, claimed_at=now)
+    return _create(call, country_of(row.caller_id))
+
+
+def _create(call: Call, country: str) -> tuple[str, str] | Refused:
+    """The call and its leg A, after the app's balance holds the first minute."""
+    to, from_ = call.to, call.from_number
     hold = billing.Hold(f"{call.id}:a", "voice_seconds", RESERVED_SECONDS,
-                        {"direction": "inbound", "country": country_of(from_), "leg": "a"})
-    (problem,) = billing.spend_reserve(tenant_id=number.tenant_id, app_id=number.app_id, mode=number.mode,
+                        {"direction": "inbound", "country": country, "leg": "a"})
+    (problem,) = billing.spend_reserve(tenant_id=call.tenant_id, app_id=call.app_id, mode=call.mode,
                                        holds=[hold])
     if problem is not None:
         return Refused(403, "the app's balance or spending cap refuses the call")
     try:
         with transaction.atomic():
             call.save(force_insert=True)
-            leg = CallLeg.objects.create(call=call, app_id=number.app_id, role="a", position=0, to=to,
-                                         from_number=from_, country=country_of(from_), timeout=0)
+            leg = CallLeg.objects.create(call=call, app_id=call.app_id, role="a", position=0, to=to,
+                                         from_number=from_, country=country, timeout=0)
     except BaseException:
-        billing.spend_settle([(number.tenant_id, number.app_id, hold.id, 0)])
+        billing.spend_settle([(call.tenant_id, call.app_id, hold.id, 0)])
         raise
     return call.id, leg.id

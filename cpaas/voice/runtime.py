@@ -19,11 +19,14 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
+
 from cpaas.carriers import registry
 from cpaas.carriers.base import VoiceConnector
 from cpaas.carriers.clock import RealClock
 from cpaas.carriers.sip.config import SipConfig
 from cpaas.carriers.sip.router import TrunkRouter
+from cpaas.carriers.sip.trust import trust_secret_from
 from cpaas.voice import conf
 from cpaas.voice.engine import CallEngine
 from cpaas.voice.lease import engine_name, lease_renew, pending_controls
@@ -53,6 +56,7 @@ def live_config(*, inbound: bool) -> dict:
     config = dict(conf.VOICE_LIVE_CONNECTOR_CONFIG)
     if conf.VOICE_LIVE_CONNECTOR == "sip" and conf.SIP_EDGE_ADDRESS:
         config.setdefault("edge", conf.SIP_EDGE_ADDRESS)
+        config.setdefault("edge_secret", trust_secret_from(settings.SECRET_KEY))
     if conf.VOICE_LIVE_CONNECTOR == "sip" and inbound and conf.SIP_WORKER_ADDRESS:
         host, _, port = conf.SIP_WORKER_ADDRESS.rpartition(":")
         config.update(listen_host=host or "127.0.0.1", listen_port=int(port))

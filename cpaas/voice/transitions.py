@@ -93,6 +93,8 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
         data = call_event_data(call)
         webhooks.publish(call.app_id, f"call.{event}", data, idempotency_key=f"{call.id}:{new}",
                          livemode=call.mode == "live")
+        if new == states.FAILED:
+            _publish_failed(call, data)
         if call.status_callback and event in call.status_events:
             # Durable: recorded with the transition, delivered and retried by the webhooks worker.
             webhooks.send_callback(call.app_id, call.status_callback, f"call.{event}",
@@ -100,6 +102,15 @@ def call_transition(call_id: str, new: str, *, at: datetime, **fields) -> dict[s
                                    idempotency_key=status_callback_key(call.id, new),
                                    channel=callback_channel(call.mode, call.dialect))
     return data
+
+
+def _publish_failed(call: Call, data: dict[str, Any]) -> None:
+    """``call.failed`` beside ``call.completed`` (decision 1142): the same data plus the SIP code of
+    the call's first leg (None when no leg reached the network, e.g. ``engine_lost``). The leg ends
+    before the call, so its CDR is already written."""
+    sip_code = CallLeg.objects.filter(call_id=call.id, role="a").values_list("sip_code", flat=True).first()
+    webhooks.publish(call.app_id, "call.failed", {**data, "sip_code": sip_code},
+                     idempotency_key=f"{call.id}:failed:event", livemode=call.mode == "live")
 
 
 def leg_transition(leg_id: str, new: str, *, at: datetime, publish: bool = True,

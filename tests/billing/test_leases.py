@@ -19,6 +19,7 @@ from billing import Hold, leases, reserve_scripts, spend_reserve, spend_settle
 from billing.balances import balance_top_up, gates_clear
 from billing.leases import _table
 from cpaas.core.redis_client import redis_client
+from cpaas.tenants.models import App
 from tests.support.money import available, capped, held, prepaid, price
 from tests.support.worker import worker_env
 
@@ -77,7 +78,7 @@ def test_steady_sends_make_a_redis_call_per_slice_not_per_send(tenant, app):
     assert answers == [None] * 600
     # The first sends go one by one (no spending rate yet), then slices of 8+ sends each.
     assert 2 <= commands.count("EVALSHA") <= 60, commands
-    assert set(commands) <= {"EVALSHA", "EVAL", "SCRIPT"}
+    assert set(commands) <= {"EVALSHA", "EVAL", "SCRIPT", "MGET"}  # MGET: the returner reads recalls (1030)
     # Every send is a hold of its own once the slices are back, and the rest was given back.
     assert (held(app), available(tenant)) == (600 * SEND, 1000 * 1_000_000 - 600 * SEND)
 
@@ -214,3 +215,127 @@ def test_a_dead_process_s_slice_is_not_waited_for_and_comes_back_to_spend(tenant
     # Reclaimed by the sweeper, the slice is spendable again, exactly.
     assert leases.leases_sweep(later=leases.LEASE_SECONDS + leases.LEASE_GRACE + 1) == 1
     assert spend_until_refused(app, "b") == slice_sends
+
+
+def lease_out(app):
+    """Spend steadily until this process holds a slice of the app's money."""
+    for n in range(300):
+        assert reserve(app, f"steady-{n}") is None
+        if _table[app.pk].lease_id:
+            return
+    raise AssertionError("no slice taken")
+
+
+def test_another_app_s_settles_leave_no_tombstones_while_one_app_leases(tenant, app):
+    """Decision 1030: only the app that holds a slice gets tombstones; an uncapped app of the
+    same tenant settling every send must not grow ``billing:settled:{app}`` forever."""
+    price(tenant, CENT)
+    capped(app, 100_000)
+    open_app = App.objects.create(tenant=tenant, name="uncapped")
+    lease_out(app)
+    spend_settle([(tenant.pk, open_app.pk, f"o{n}", None) for n in range(50)])
+    assert not redis_client().exists(f"billing:settled:{open_app.pk}")
+    leases.return_all()
+    assert not redis_client().exists(f"billing:leases:n:{app.pk}")  # the count goes with the slice
+
+
+def test_a_zero_cost_send_s_settle_leaves_no_tombstone(tenant, app):
+    """A send that costs nothing, reserved by the script while a slice is out elsewhere, is a
+    (zero) hold like any other, so its settle finds it instead of writing a tombstone nobody reads."""
+    price(tenant, CENT)
+    prepaid(tenant, "100.00")
+    assert reserve(app, "free", segments=0) is None
+    lease_out(app)
+    spend_settle([(tenant.pk, app.pk, "free", None)])
+    assert not redis_client().hexists(f"billing:settled:{app.pk}", "free")
+    assert not redis_client().hexists(f"billing:holds:{app.pk}", "free")
+    leases.return_all()
+
+
+def lease_with_pending(app, count=3):
+    """A slice with ``count`` sends reserved from it, not yet gone back."""
+    lease_out(app)
+    ids = [f"local-{n}" for n in range(count)]
+    for hold_id in ids:
+        assert reserve(app, hold_id) is None
+    assert _table[app.pk].pending[1::2] == ids
+    return ids
+
+
+def test_a_return_after_the_sweeper_reclaimed_the_slice_changes_nothing(tenant, app):
+    """Decision 1030: a slice whose return was late (its process stalled, Redis was away) and
+    that the sweeper reclaimed meanwhile must not register holds for its sends: the ones settled
+    since (charged as unheld ids) would stay held for 30 days."""
+    price(tenant, CENT)
+    prepaid(tenant, "100.00")
+    ids = lease_with_pending(app)
+    with _table.lock:
+        late = _table[app.pk].detach()
+    assert leases.leases_sweep(later=leases.LEASE_SECONDS + leases.LEASE_GRACE + 1) == 1
+    after_sweep = held(app)
+    spend_settle([(tenant.pk, app.pk, ids[0], None)])  # sent meanwhile: no hold, no slice out
+    assert not redis_client().exists(f"billing:settled:{app.pk}")
+    leases.give_back(late)
+    assert held(app) == after_sweep
+    assert not any(redis_client().hexists(f"billing:holds:{app.pk}", i) for i in ids)
+
+
+def test_a_failed_return_is_retried_by_the_returner(tenant, app):
+    """A return that Redis refuses goes back on the returner's list instead of being dropped
+    (dropped, its sends were never registered as holds)."""
+    price(tenant, CENT)
+    prepaid(tenant, "100.00")
+    ids = lease_with_pending(app)
+    client = redis_client()
+    client.set(f"billing:settled:{app.pk}", "not a hash")  # the return script fails on it (WRONGTYPE)
+    leases.return_all()
+    assert leases._retry and leases._retry[0].pending[1::2] == ids
+    client.delete(f"billing:settled:{app.pk}")
+    deadline = time.monotonic() + 5
+    while leases._retry and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)
+    assert all(client.hget(f"billing:holds:{app.pk}", i) == str(SEND).encode() for i in ids)
+    assert not client.exists(f"billing:leases:n:{app.pk}")
+
+
+def test_the_table_bound_keeps_the_slices_out(tenant, app):
+    """Past 100,000 apps the table forgets idle entries, never one holding a slice."""
+    price(tenant, CENT)
+    prepaid(tenant, "100.00")
+    ids = lease_with_pending(app)
+    with _table.lock:
+        for n in range(100_001):
+            _table[f"idle-{n}"] = leases.Lease(window_start=0.0)
+    leases.take_local("another-app", ["x"], [1], 1)
+    assert _table[app.pk].pending[1::2] == ids
+    assert len(_table) < 10
+    leases.return_all()
+    assert all(redis_client().hexists(f"billing:holds:{app.pk}", i) for i in ids)
+
+
+def test_a_refusal_recalls_a_live_process_s_slice_and_waits_briefly(tenant, app, transactional_db):
+    """Decision 1030: near the end of a balance a refusal calls other processes' slices back
+    instead of waiting for them to age out (up to 1.75 s on the calling thread, which stalled
+    the lean path's 4-thread pool), and stays exact: every send the balance covers passes."""
+    price(tenant, CENT)
+    prepaid(tenant, "1.00")  # 100 sends
+    process = spender(tenant, app, "recall", "lease-and-hang")
+    try:
+        go("recall", 1)
+        told = json.loads(process.stdout.readline())
+        assert told["leased"] > 0
+        accepted, slowest = 0, 0.0
+        while True:
+            started = time.monotonic()
+            answer = reserve(app, f"p-{accepted}")
+            slowest = max(slowest, time.monotonic() - started)
+            if answer is not None:
+                break
+            accepted += 1
+        assert answer.code == "insufficient_funds"
+        assert told["accepted"] + accepted == 100  # the live process's slice came back and was spent
+        assert slowest < 0.6, slowest  # REFUSAL_WAIT (0.3 s) and a loaded machine's slack
+    finally:
+        process.kill()
+        process.wait()

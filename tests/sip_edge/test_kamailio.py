@@ -247,3 +247,34 @@ def test_the_worker_is_told_which_endpoint_app_and_mode_calls(api, live_api, app
     assert values["x-cpaas-endpoint"] == alice["id"] and values["x-cpaas-app"] == app.id
     assert values["x-cpaas-mode"] == "live"
     assert "486" in closed["param"]
+
+
+def test_a_phone_s_own_x_cpaas_headers_never_reach_the_worker_in_dialog_either(transactional_db, tmp_path):
+    """An in-dialog request (To tag, Route through the edge) skips authentication; the headers the
+    worker trusts by source address must still be the edge's alone (decision 1120)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as worker, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as forger:
+        worker.bind(("127.0.0.1", 0))
+        worker.settimeout(10)
+        forger.bind(("127.0.0.1", 0))
+        w_host, w_port = worker.getsockname()
+        f_port = forger.getsockname()[1]
+        with running_edge(tmp_path / "k", worker=(w_host, w_port)) as edge:
+            forged = "\r\n".join([
+                f"BYE sip:worker@{w_host}:{w_port} SIP/2.0",
+                f"Via: SIP/2.0/UDP 127.0.0.1:{f_port};branch=z9hG4bK-forged-1;rport",
+                f"Route: <sip:{edge.host}:{edge.port};lr>",
+                "Max-Forwards: 70",
+                "From: <sip:mallory@example.invalid>;tag=m1",
+                f"To: <sip:worker@{w_host}:{w_port}>;tag=w1",
+                "Call-ID: forged-in-dialog@127.0.0.1",
+                "CSeq: 2 BYE",
+                "X-Cpaas-Endpoint: sep_someone_else",
+                "X-Cpaas-App: app_someone_else",
+                "X-Cpaas-Mode: live",
+                "Content-Length: 0", "", ""])
+            forger.sendto(forged.encode(), (edge.host, edge.port))
+            relayed, _ = worker.recvfrom(65535)
+    text = relayed.decode()
+    assert text.startswith("BYE ") and "forged-in-dialog" in text
+    assert "x-cpaas-" not in text.lower()

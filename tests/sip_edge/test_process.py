@@ -3,13 +3,16 @@ and the command that prints it masks the database password."""
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from cpaas.core.management.commands.runplatform import sip_edge_children
 from cpaas.sip_edge import conf, process
-from cpaas.sip_edge.kamailio import db_url_of, render
+from cpaas.sip_edge.kamailio import db_url_of, nonce_secret_from, render
 from cpaas.sip_edge.process import EdgeError, command, edge_config
 
 
@@ -31,6 +34,19 @@ def test_the_worker_route_exists_only_when_a_worker_is_configured(monkeypatch):
     monkeypatch.setattr(conf, "SIP_WORKER_ADDRESS", "10.0.0.7:5070")
     with_worker = render(edge_config())
     assert '$du = "sip:10.0.0.7:5070";' in with_worker and '$si == "10.0.0.7" && $sp == 5070' in with_worker
+
+
+def test_platform_uas_are_trusted_from_the_trusted_networks_with_a_token(monkeypatch):
+    """Decision 1140: the worker's host by default, SIP_TRUSTED_NETWORKS when set; a bad one names it."""
+    monkeypatch.setattr(conf, "SIP_WORKER_ADDRESS", "10.0.0.7:5070")
+    monkeypatch.setattr(conf, "SIP_TRUSTED_NETWORKS", "")
+    text = render(edge_config())
+    assert 'is_in_subnet("$si", "10.0.0.7/32")' in text and "$hdr(X-Cpaas-Trust) == $(var(token){s.sha256})" in text
+    monkeypatch.setattr(conf, "SIP_TRUSTED_NETWORKS", "10.1.0.0/16, 192.168.1.5")
+    assert edge_config().trusted_networks == ("10.1.0.0/16", "192.168.1.5/32")
+    monkeypatch.setattr(conf, "SIP_TRUSTED_NETWORKS", "voice-workers")
+    with pytest.raises(EdgeError, match="SIP_TRUSTED_NETWORKS"):
+        edge_config()
 
 
 def test_settings_reach_the_configuration(monkeypatch):
@@ -56,6 +72,25 @@ def test_print_config_masks_the_database_password(monkeypatch, capsys):
     call_command("sip_edge", "--print-config")
     out = capsys.readouterr().out
     assert "#!KAMAILIO" in out and "hunter2-secret" not in out and ":***@127.0.0.1" in out
+
+
+def test_print_config_masks_the_nonce_secret(settings, capsys):
+    call_command("sip_edge", "--print-config")
+    out = capsys.readouterr().out
+    assert nonce_secret_from(settings.SECRET_KEY) not in out
+    assert 'modparam("auth", "secret", "***")' in out
+
+
+def test_the_written_config_is_never_readable_by_others(tmp_path, monkeypatch):
+    """Created 0600, not written then narrowed: a process stopped before any chmod leaves no
+    world-readable copy of the database password (Path.chmod disabled to stand for that)."""
+    stale = tmp_path / "kamailio.cfg"
+    stale.write_text("old")
+    stale.chmod(0o644)
+    monkeypatch.setattr(Path, "chmod", lambda self, mode: None)
+    path = process.write_config(edge_config(), tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().startswith("#!KAMAILIO")
 
 
 def test_runplatform_starts_the_edge_only_when_sip_is_configured(monkeypatch):

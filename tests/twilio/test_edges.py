@@ -103,6 +103,27 @@ def test_bad_paging_and_filters_are_20001_not_500(app, secret):
         assert (response.status_code, response.json()["code"]) == (400, 20001), query
 
 
+@pytest.mark.parametrize("query", [
+    "DateSent%3E=2026-02-30T00:00:00Z",  # parse_datetime raises on an impossible day
+    "DateSent=2026-02-30T00:00:00Z",
+    "DateSent=9999-12-31",  # the next day overflows
+    "DateSent%3C=9999-12-31",
+    "DateSent=9999-12-31T23:00:00-05:00",  # in UTC, past the calendar's end
+])
+def test_impossible_or_overflowing_dates_are_20001_naming_the_param(app, secret, query):
+    sid = account_sid(app.id)
+    response = client(sid, secret).get(f"{messages_url(sid)}?{query}")
+    body = response.json()
+    assert (response.status_code, body["code"]) == (400, 20001), body
+    assert body["details"]["param"].startswith("DateSent")
+
+
+def test_impossible_call_start_times_are_20001(app, secret):
+    sid = account_sid(app.id)
+    response = client(sid, secret).get(f"/2010-04-01/Accounts/{sid}/Calls.json?StartTime%3C=9999-12-31")
+    assert (response.status_code, response.json()["code"]) == (400, 20001)
+
+
 def test_unknown_methods_and_paths_answer_in_twilio_s_shape(app, secret):
     sid = account_sid(app.id)
     api = client(sid, secret)

@@ -20,16 +20,20 @@ from pathlib import Path
 import httpx
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 
 from cpaas.carriers.clock import RealClock
 from cpaas.carriers.sip import SipConfig, SipVoiceConnector
+from cpaas.carriers.sip.trust import trust_secret_from
 from cpaas.core.scoping import Scope
 from cpaas.messaging.inventory import number_assign
 from cpaas.voice.engine import CallEngine
+from cpaas.voice.inbound import endpoint_call_create
 from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.runtime import register_engine
 from cpaas.voice.services import call_modify
 from cpaas.voice.storage import recordings_storage
+from tests.sip_edge.conftest import running_edge
 from tests.support import kamailio, sipua
 from tests.support.kamailio import kamailio_trunk
 from tests.support.sipua import baresip_ua, wav_rms, wav_seconds, write_tone
@@ -200,9 +204,12 @@ def test_an_unreachable_trunk_fails_the_call_with_408(api, voice, far):
     assert run(voice, far.connector(port=dead_port, response_timeout=1.0), call_id) == ["failed"]
     leg = leg_a(call_id)
     assert (leg.status, leg.sip_code, leg.hangup_cause) == ("failed", 408, "trunk_unreachable")
-    # The call's final event is call.completed with status "failed" (the event model of docs/voice.md).
+    # A failed call publishes call.failed (with the trunk's SIP code) beside call.completed (decision 1142).
     (event,) = Event.objects.filter(data__call_id=call_id, type="call.completed")
     assert event.data["status"] == "failed"
+    (failed,) = Event.objects.filter(data__call_id=call_id, type="call.failed")
+    assert (failed.data["status"], failed.data["sip_code"], failed.data["hangup_cause"]) == ("failed", 408,
+                                                                                            "trunk_unreachable")
     (cdr,) = Event.objects.filter(data__call_id=call_id, type="call.leg.completed")
     assert cdr.data["sip_code"] == 408
 
@@ -365,6 +372,57 @@ def test_dial_sip_reaches_a_sip_address_through_the_edge_and_bridges(api, voice,
         heard_by_a, heard_by_alice = Far(a, trunk).heard(), Far(alice, trunk).heard()
     assert dominant_hz(heard_by_alice) == pytest.approx(440, abs=15)
     assert dominant_hz(heard_by_a) == pytest.approx(660, abs=15)
+
+
+def test_dial_reaches_a_phone_registered_at_the_edge_from_any_worker_port(api, voice, transactional_db, tmp_path):
+    """A document's <Dial><Sip> to an endpoint registered at the real edge (Kamailio): the voice worker
+    sends from an ephemeral port, so the edge trusts it by network plus the X-Cpaas-Trust token (1140)."""
+    alice = create_endpoint(api, "alice")
+    a_tone = write_tone(tmp_path / "a.wav", seconds=30, hz=440)
+    b_tone = write_tone(tmp_path / "b.wav", seconds=30, hz=660)
+    with running_edge(tmp_path / "edge", trusted_networks=("127.0.0.1/32",)) as edge, \
+            baresip_ua(tmp_path / "a", name=PHONE[1:], play=a_tone) as a, \
+            baresip_ua(tmp_path / "alice", name="alice", play=b_tone, registrar=edge.address, username="alice",
+                       password=ENDPOINT_PASSWORD, domain=alice["domain"]) as phone, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{a.sip_port}", users={USER: PASSWORD}) as trunk:
+        phone.wait_event("REGISTER_OK")
+        call_id = place(api, f'<Response><Dial timeLimit="3"><Sip>{alice["sip_uri"]}</Sip></Dial></Response>')
+        secret = trust_secret_from(settings.SECRET_KEY)
+        assert run(voice, Far(a, trunk).connector(edge=edge.address, edge_secret=secret), call_id) == ["completed"]
+        dial = CallLeg.objects.get(call_id=call_id, role="dial")
+        assert (dial.status, dial.sip_code, dial.hangup_cause) == ("completed", 200, "time_limit")
+        phone.wait_event("CALL_CLOSED")
+        heard_by_a, heard_by_alice = Far(a, trunk).heard(), Far(phone, trunk).heard()
+    assert dominant_hz(heard_by_alice) == pytest.approx(440, abs=15)
+    assert dominant_hz(heard_by_a) == pytest.approx(660, abs=15)
+
+
+def test_the_edge_refuses_platform_invites_without_the_trust_token(api, voice, transactional_db, tmp_path):
+    """Same network, no (or a wrong) token: the edge treats the INVITE as a phone's, whose From domain
+    is none of ours: 403, the phone never rings."""
+    alice = create_endpoint(api, "alice")
+    with running_edge(tmp_path / "edge", trusted_networks=("127.0.0.1/32",)) as edge, \
+            baresip_ua(tmp_path / "a", name=PHONE[1:]) as a, \
+            baresip_ua(tmp_path / "alice", name="alice", registrar=edge.address, username="alice",
+                       password=ENDPOINT_PASSWORD, domain=alice["domain"]) as phone, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{a.sip_port}", users={USER: PASSWORD}) as trunk:
+        phone.wait_event("REGISTER_OK")
+        for secret in ("", "not-the-key"):
+            call_id = place(api, f'<Response><Dial timeLimit="3"><Sip>{alice["sip_uri"]}</Sip></Dial></Response>')
+            run(voice, Far(a, trunk).connector(edge=edge.address, edge_secret=secret), call_id)
+            dial = CallLeg.objects.get(call_id=call_id, role="dial")
+            assert (dial.status, dial.sip_code) == ("failed", 403), secret
+        assert not [e for e in list(phone.events.queue) if e.get("type") == "CALL_INCOMING"]
+
+
+ENDPOINT_PASSWORD = "correct-horse-battery"
+
+
+def create_endpoint(api, username: str, **extra) -> dict:
+    response = api.post("/v1/sip/endpoints", {"username": username, "password": ENDPOINT_PASSWORD, **extra},
+                        format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
 
 
 def dominant_hz(path: Path) -> float:
@@ -531,3 +589,56 @@ def test_a_caller_who_hangs_up_while_it_rings_cancels_the_call(voice, live_numbe
     leg = leg_a(call.id)
     assert (leg.status, leg.sip_code, leg.hangup_by, leg.answered_at) == ("canceled", 487, "remote", None)
     assert caller.received_audio() == []  # never answered: no media
+
+
+# --- calls placed by phones registered at the SIP edge (decision 1141) --------------------------
+
+def test_a_registered_phone_calls_a_number_through_the_apps_trunk(live_api, voice, transactional_db, live_number,
+                                                                 worker_port, tmp_path):
+    """alice (registered at the real edge) dials a number: the edge relays to the SIP worker with
+    X-Cpaas-*, the endpoint's app dials the number through the trunk with alice's caller_id, the
+    phone behind the trunk answers, and each hears the other."""
+    alice = create_endpoint(live_api, "alice", caller_id=NUMBER)  # a live voice number of the app
+    a_tone = write_tone(tmp_path / "alice.wav", seconds=30, hz=440)
+    b_tone = write_tone(tmp_path / "b.wav", seconds=30, hz=660)
+    with running_edge(tmp_path / "edge", worker=("127.0.0.1", worker_port)) as edge, \
+            baresip_ua(tmp_path / "alice", name="alice", play=a_tone, registrar=edge.address, username="alice",
+                       password=ENDPOINT_PASSWORD, domain=alice["domain"]) as phone, \
+            baresip_ua(tmp_path / "b", name=PHONE[1:], play=b_tone) as b, \
+            kamailio_trunk(tmp_path / "trunk", target=f"127.0.0.1:{b.sip_port}", users={USER: PASSWORD}) as trunk:
+        phone.wait_event("REGISTER_OK")
+        network = Far(b, trunk).connector(listen_port=worker_port, edge=edge.address)
+
+        async def alice_calls():
+            phone.dial(f"sip:{PHONE}@{alice['domain']}")
+            await in_thread(b.wait_event, "CALL_ESTABLISHED", 15)
+            await in_thread(phone.wait_event, "CALL_ESTABLISHED", 10)
+            await asyncio.sleep(3)
+            phone.hangup()
+            await in_thread(b.wait_event, "CALL_CLOSED", 10)
+
+        serve(voice, network, alice_calls)
+        call = Call.objects.get()
+        assert (call.direction, call.to, call.from_number, call.mode) == ("inbound", PHONE, NUMBER, "live")
+        assert call.status == "completed"
+        dial = CallLeg.objects.get(call_id=call.id, role="dial")
+        assert (dial.to, dial.status, dial.sip_code) == (PHONE, "completed", 200)
+        heard_by_alice, heard_by_b = Far(phone, trunk).heard(), Far(b, trunk).heard()
+    assert dominant_hz(heard_by_b) == pytest.approx(440, abs=15)
+    assert dominant_hz(heard_by_alice) == pytest.approx(660, abs=15)
+
+
+@pytest.mark.parametrize(("endpoint", "reason"), [
+    ({"mode": "test"}, "test-mode"),
+    ({"mode": "live", "id": "sep_unknown", "app": "app_unknown"}, "no such"),
+])
+def test_the_worker_refuses_test_mode_and_unknown_endpoints_with_404(db, endpoint, reason):
+    refused = endpoint_call_create(endpoint=endpoint, to=PHONE, engine="e")
+    assert refused.sip_code == 404 and reason in refused.reason
+    assert not Call.objects.exists()
+
+
+def test_an_endpoint_without_caller_id_is_refused_403(live_api, app):
+    alice = create_endpoint(live_api, "alice")
+    refused = endpoint_call_create(endpoint={"mode": "live", "id": alice["id"], "app": app.id}, to=PHONE, engine="e")
+    assert refused.sip_code == 403 and not Call.objects.exists()

@@ -63,11 +63,27 @@ def test_routes_prefer_the_longest_prefix_then_the_priority(db, monkeypatch):
     assert [r.name for r in router.candidates("+442079460018")] == ["any"]
 
 
-def router(*trunks: tuple[str, int, dict]) -> TrunkRouter:
+def router(*trunks: tuple[str, int, dict], listener: SipConfig | None = None) -> TrunkRouter:
     routes = [trunk_save(id=name, config={"host": "127.0.0.1", "port": port, "plus": False, **extra},
                          prefixes=["+1"], priority=priority)[0] for priority, (name, port, extra) in enumerate(trunks)]
     assert len(routes) == len(trunks)
-    return TrunkRouter(clock=RealClock(), routes=trunk_routes(), listener=SipConfig())
+    return TrunkRouter(clock=RealClock(), routes=trunk_routes(), listener=listener or SipConfig())
+
+
+@pytest.mark.sip
+@needs_peers
+def test_with_trunk_rows_a_sip_address_is_dialled_through_the_edge_not_a_trunk(api, voice, tmp_path):
+    with baresip_ua(tmp_path / "phone", name=PHONE[1:], play=write_tone(tmp_path / "a.wav", seconds=20)) as phone, \
+            baresip_ua(tmp_path / "alice", name="alice", play=write_tone(tmp_path / "b.wav", seconds=20)) as alice, \
+            kamailio_trunk(tmp_path / "good", target=f"127.0.0.1:{phone.sip_port}") as good:
+        network = router(("good", good.port, {}), listener=SipConfig(edge=f"127.0.0.1:{alice.sip_port}"))
+        call_id = place(api, '<Response><Dial timeLimit="2"><Sip>sip:alice@pbx.example.com</Sip></Dial></Response>')
+        assert run(voice, network, call_id) == ["completed"]
+        dial = CallLeg.objects.get(call_id=call_id, role="dial")
+        assert (dial.status, dial.sip_code) == ("completed", 200)
+        assert [trunk for _, trunk, _ in network.attempts] == ["good"]  # leg A only
+        (heard,) = alice.received_audio()
+        assert wav_rms(heard) > 0.02
 
 
 @pytest.mark.sip

@@ -18,12 +18,14 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from cpaas.core.db import execute_prepared
 from cpaas.core.egress import conf as egress_conf
 from tests.support.receiver import start_receiver
-from webhooks import NewCallback, send_callback, send_callbacks
+from webhooks import NewCallback, callbacks, send_callback, send_callbacks
 from webhooks.callback_models import Callback
 from webhooks.callbacks import KICK_KEY, callbacks_deliver, register_signer
 
@@ -111,12 +113,20 @@ def test_a_post_whose_connection_dropped_after_the_request_is_retried_with_the_s
 
 
 def test_a_batch_is_recorded_in_one_insert_with_one_kick(app, django_assert_num_queries,
-                                                         django_capture_on_commit_callbacks):
+                                                         django_capture_on_commit_callbacks, monkeypatch):
+    statements = []
+
+    def counted(cursor, sql, params):  # the real statement, counted
+        statements.append(sql)
+        return execute_prepared(cursor, sql, params)
+
+    monkeypatch.setattr(callbacks, "execute_prepared", counted)
     items = [NewCallback(app.id, "https://tenant.example/status", "thing.happened", {"n": n}, f"k{n}", "test")
              for n in range(20)]
-    with django_capture_on_commit_callbacks() as kicks, django_assert_num_queries(1):
+    with django_capture_on_commit_callbacks() as kicks, django_assert_num_queries(0):
         send_callbacks(items)
     assert len(kicks) == 1
+    assert len(statements) == 1 and statements[0].startswith("INSERT INTO webhooks_callback")
     assert Callback.objects.filter(app=app).count() == 20
     send_callbacks(items)  # the same keys again: nothing new
     assert Callback.objects.filter(app=app).count() == 20
@@ -156,10 +166,8 @@ def test_delivering_twice_sends_once(app, receiver):
 
 
 def test_a_claimed_row_is_skipped_by_a_second_worker_until_its_lease_ends(app, receiver):
-    from webhooks.callbacks import _claim
-
     row = record(app, f"{receiver.base}/status")
-    assert [r.pk for r in _claim(10)] == [row.pk]  # a worker took it, then died without recording
+    assert [r.id for r in callbacks._claim(10)] == [row.pk]  # a worker took it, then died without recording
     assert callbacks_deliver()["delivered"] == 0
     make_due(row)  # the lease ran out
     assert callbacks_deliver()["delivered"] == 1
@@ -176,17 +184,24 @@ def test_batches_reuse_the_process_s_keep_alive_connections(app, receiver):
     assert receiver.ports[0] == receiver.ports[1]  # the same connection: no new pool per batch
 
 
-def test_a_batch_s_outcomes_are_written_in_one_statement(app, receiver):
-    from django.test.utils import CaptureQueriesContext
+def test_a_batch_is_claimed_in_one_statement_and_its_outcomes_written_in_one(app, receiver, monkeypatch):
+    statements = []
 
+    def counted(cursor, sql, params):  # the real statement, counted
+        statements.append(sql.split(" SET ")[0])
+        return execute_prepared(cursor, sql, params)
+
+    monkeypatch.setattr(callbacks, "execute_prepared", counted)
     receiver.answer("/b", 503)
     receiver.answer("/c", 500)
     a, b, c = (record(app, f"{receiver.base}/{p}", key=p) for p in "abc")
     Callback.objects.filter(pk=c.pk).update(attempts=7)  # its last attempt
+    statements.clear()
     with CaptureQueriesContext(connection) as queries:
         assert callbacks_deliver() == {"delivered": 1, "retrying": 1, "failed": 1}
-    orm_updates = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "webhooks_callback"')]
-    assert len(orm_updates) == 1  # the claim's; the outcomes went in one statement beside the ORM
+    assert not [q for q in queries if "webhooks_callback" in q["sql"]]  # nothing through the ORM
+    # the batch's claim, its outcomes, and the empty claim that ends the run
+    assert statements == ["UPDATE webhooks_callback", "UPDATE webhooks_callback c", "UPDATE webhooks_callback"]
     rows = {row.pk: row for row in Callback.objects.all()}
     assert (rows[a.pk].status, rows[a.pk].last_status_code, rows[a.pk].next_attempt_at) == ("delivered", 200, None)
     assert rows[a.pk].delivered_at is not None

@@ -25,6 +25,7 @@ class SipConfig(ConnectorConfig):
     channels: int = field(default=0, metadata={"min": 0})            # concurrent calls; 0 = unlimited
     calls_per_second: int = field(default=0, metadata={"min": 0})    # 0 = unlimited
     edge: str = ""                   # host:port reaching sip: targets (SIP_EDGE_ADDRESS); empty: the trunk
+    edge_secret: str = ""            # signs INVITEs to the edge (X-Cpaas-Trust, decision 1140); from SECRET_KEY
     listen_host: str = "127.0.0.1"   # the worker's SIP socket (SIP_WORKER_ADDRESS sets both)
     listen_port: int = field(default=0, metadata={"min": 0, "max": 65535})
     rtp_host: str = "127.0.0.1"      # the address RTP sockets bind and SDP advertises

@@ -31,7 +31,7 @@ from cpaas.carriers.base import (
     VoiceConnector,
 )
 from cpaas.carriers.clock import Clock
-from cpaas.carriers.sip import digest, sdp, tts
+from cpaas.carriers.sip import digest, sdp, trust, tts
 from cpaas.carriers.sip.config import SipConfig
 from cpaas.carriers.sip.g711 import RATE
 from cpaas.carriers.sip.media import MediaTicker, RtpStream, Tap, frames_of
@@ -156,6 +156,8 @@ class SipVoiceConnector(VoiceConnector):
             invite.add("p-asserted-identity", f"<{caller}>")
         invite.add("allow", ALLOW)
         invite.add("user-agent", "cpaas")
+        if to.startswith("sip:") and config.edge and config.edge_secret:
+            invite.add(trust.HEADER, trust.trust_token(config.edge_secret, invite.call_id))
         invite.add("content-type", "application/sdp")
         invite.body = sdp.offer(config.rtp_host, leg.stream.port, config.payload_types)
         return invite
@@ -388,6 +390,21 @@ class SipVoiceConnector(VoiceConnector):
         digits = user.split(";")[0]
         return digits if digits.startswith("+") else f"+{digits}"
 
+    def _from_endpoint(self, invite: Message, addr: Address) -> dict:
+        """``{"endpoint": {id, app, mode}}`` when the SIP edge relays a registered phone's call (its
+        ``X-Cpaas-*`` headers, believed only from the edge's own address), else nothing."""
+        if not self.config.edge or not invite.get("x-cpaas-endpoint"):
+            return {}
+        host, _, port = self.config.edge.rpartition(":")
+        host = host.strip("[]")
+        if host in ("0.0.0.0", "::"):  # an edge listening on every address sends to us over loopback  # noqa: S104
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"  # noqa: S104
+        if (addr[0], addr[1]) != (host, int(port)):
+            log.warning("X-Cpaas-Endpoint from %s:%s, not the edge: ignored", *addr)
+            return {}
+        return {"endpoint": {"id": invite.get("x-cpaas-endpoint"), "app": invite.get("x-cpaas-app"),
+                             "mode": invite.get("x-cpaas-mode")}}
+
     async def _incoming(self, invite: Message, addr: Address) -> None:
         """An INVITE from the network: 100 at once; 488 when no codec of ours is offered; then the
         engine decides (``self.inbound``): a refusal's code, or 180 and a leg the engine answers."""
@@ -405,7 +422,8 @@ class SipVoiceConnector(VoiceConnector):
         stream = await self.ticker.open(self.config.rtp_host)
         try:
             taken = await self.inbound(to=self._number(user_of(invite.uri)),
-                                       from_=self._number(user_of(uri_of(invite.get("from")))))
+                                       from_=self._number(user_of(uri_of(invite.get("from")))),
+                                       **self._from_endpoint(invite, addr))
         except Exception:
             log.exception("inbound call %s could not be taken", invite.call_id)
             taken = None

@@ -83,6 +83,11 @@ class TrunkRouter(VoiceConnector):
 
     async def originate(self, *, leg_id: str, to: str, from_: str, timeout: int,
                         on_ringing: RingingCallback) -> OriginateOutcome:
+        if to.startswith("sip:") and self.listener.config.edge:
+            # A SIP address (a registered phone) goes to the SIP edge, signed (decision 1140), never to a trunk.
+            self._owner[leg_id] = self.listener
+            return await self.listener.originate(leg_id=leg_id, to=to, from_=from_, timeout=timeout,
+                                                 on_ringing=on_ringing)
         outcome = OriginateOutcome(FAILED, self.clock.now(), "no_route", None)
         for route in self.candidates(to):
             connector = self.trunks[route.name]

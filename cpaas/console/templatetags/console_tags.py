@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from cpaas.core.ids import hex_sid
+from cpaas.core import ids
 
 register = template.Library()
 
@@ -12,7 +12,7 @@ register = template.Library()
 @register.filter
 def account_sid(app_id: str) -> str:
     """The app's Account SID on the Twilio-compatible API (docs/twilio-compatibility.md)."""
-    return hex_sid("AC", app_id)
+    return ids.account_sid(app_id)
 
 
 @register.filter

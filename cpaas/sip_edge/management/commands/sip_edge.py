@@ -1,13 +1,14 @@
 """``manage.py sip_edge``: render the Kamailio configuration and run Kamailio in the foreground.
 
 ``runplatform`` starts this as a child when ``SIP_EDGE_ADDRESS`` is set. ``--print-config`` shows
-the configuration instead (the database password in it is masked).
+the configuration instead (the database password and the nonce secret in it are masked).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
@@ -27,7 +28,8 @@ class Command(BaseCommand):
         try:
             config = edge_config()
             if options["print_config"]:
-                self.stdout.write(re.sub(r"(postgres://[^:@/]+:)[^@]*@", r"\1***@", render(config)))
+                masked_url = re.sub(r"(postgres://[^:@/]+:)[^@]*@", r"\1***@", config.db_url)
+                self.stdout.write(render(replace(config, db_url=masked_url, nonce_secret="***")))
                 return
             workdir = Path(settings.VAR_DIR) / "sip_edge"
             path = write_config(config, workdir)
