@@ -22,6 +22,8 @@ from cpaas.tenants.keys import KeyPrincipal, hash_secret, key_is_cached, key_res
 # A view's ``product``: one of the key product scopes, ANY_PRODUCT (any key may call it), or
 # MANAGEMENT (needs a full-access key without product restriction).
 ANY_PRODUCT = "any"
+#: The challenge of every 401 of the API (Django's views and the lean send path).
+WWW_AUTHENTICATE = 'Bearer realm="cpaas"'
 MANAGEMENT = "management"
 
 
@@ -38,7 +40,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         return principal, principal
 
     def authenticate_header(self, request) -> str:
-        return 'Bearer realm="cpaas"'
+        return WWW_AUTHENTICATE
 
 
 def bearer_secret(header: str) -> str:

@@ -1,12 +1,17 @@
 """Database helpers shared by the hot write paths (webhooks publish and claims, billing ledger,
-SMS single sends)."""
+SMS single sends), and the thread pool that runs Django's database work for event loops."""
 
 from __future__ import annotations
 
+import contextlib
 import select
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
+from psycopg import pq
 
 
 def pg_cursor(db=None):
@@ -28,8 +33,6 @@ def pg_cursor(db=None):
     its errors Django's (decision 0420). ``db``: the default connection's wrapper (each
     ``connection.x`` costs a thread-local lookup).
     """
-    import psycopg
-
     if db is None:
         db = connections[DEFAULT_DB_ALIAS]
     raw = db.connection
@@ -45,7 +48,6 @@ def pg_cursor(db=None):
     if db.needs_rollback:
         db.validate_no_broken_transaction()
     return psycopg.Cursor(raw)
-
 
 
 # psycopg prepares a statement executed with ``prepare=True`` only on a connection whose
@@ -75,8 +77,6 @@ def execute_prepared(cursor, sql: str, params) -> None:
 def idle_and_open(raw) -> bool:
     """True when libpq holds the connection as open and the server has sent nothing since the
     last answer (a poll of the socket, no round trip)."""
-    from psycopg import pq
-
     pgconn = raw.pgconn
     if raw.closed or pgconn.status != pq.ConnStatus.OK:
         return False
@@ -89,3 +89,40 @@ def chunks(items: list, size: int) -> Iterator[list]:
     """``items`` in consecutive slices of at most ``size`` (statements with bounded parameters)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+class DbThreads:
+    """Threads that run synchronous Django database work for an event loop (the IM gateway, the
+    lean SMS send path), so the loop never blocks. Started with the first use; each thread keeps
+    its own Django connection, and :meth:`shutdown` has each thread close its own exactly once."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size = max(1, size)
+        self.name = name
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.size, thread_name_prefix=self.name)
+            return self._pool
+
+    def shutdown(self) -> None:
+        """Close every thread's Django connections and stop the threads (blocks; the next use
+        starts a new pool). One job per thread: each waits at a barrier until all the threads hold
+        one, so no thread takes two and none is left out."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        barrier = threading.Barrier(self.size)
+
+        def close_own_connections() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):  # a thread busy past the wait
+                barrier.wait(5)
+            connections.close_all()
+
+        for job in [pool.submit(close_own_connections) for _ in range(self.size)]:
+            job.exception()
+        pool.shutdown(wait=True)

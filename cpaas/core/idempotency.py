@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +32,8 @@ from rest_framework.response import Response
 from cpaas.core import crypto
 from cpaas.core.errors import ApiError
 from cpaas.core.models import IdempotencyKey
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -164,6 +168,36 @@ def idempotency_claim(key: str, *, method: str, path: str, data, app_id: str, mo
             headers={"Retry-After": "1"},
         )
     raise ApiError(code="idempotency_in_progress", param=HEADER, headers={"Retry-After": "1"})
+
+
+def idempotent_write(claim: Claim | None, write: Callable[[], Response], *, what: str) -> Response:
+    """The answer of a write under ``claim``: the stored answer replayed, or ``write()`` run in one
+    transaction that also stores its answer (just the transaction without a claim). A failure
+    before the commit releases the claim and raises. Once committed, the answer is ``write``'s: a
+    post-commit hook that fails (an enqueue while the broker is lost) is logged, never turned into
+    a 503 for stored work (sweepers pick it up). ApiView and the lean send path both write so;
+    ``what`` names the request in that log line."""
+    if claim is not None and claim.replay is not None:
+        return claim.replay
+    committed = False
+
+    def mark_committed() -> None:
+        nonlocal committed
+        committed = True
+
+    try:
+        with transaction.atomic():
+            transaction.on_commit(mark_committed)  # runs first of this block's hooks
+            response = write()
+            if claim is not None:
+                claim.complete(response)
+    except Exception:
+        if not committed:
+            if claim is not None:
+                claim.release()
+            raise
+        log.warning("a post-commit hook failed after %s committed", what, exc_info=True)
+    return response
 
 
 def idempotency_reseal() -> int:

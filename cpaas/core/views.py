@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import TypeVar
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import QuerySet
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.views import APIView
 
-from cpaas.core.auth import MANAGEMENT
-from cpaas.core.idempotency import idempotency_begin
+from cpaas.core.auth import MANAGEMENT, WWW_AUTHENTICATE
+from cpaas.core.idempotency import idempotency_begin, idempotent_write
 from cpaas.core.scoping import scoped, scoped_get
 from cpaas.tenants.keys import KeyPrincipal
 
@@ -64,44 +64,17 @@ class ApiView(APIView):
             handler = handler or self.http_method_not_allowed
             if request.method == "POST" and handler is not self.http_method_not_allowed:
                 claim = idempotency_begin(request, app_id=self.principal.app_id, mode=self.principal.mode)
-            if claim is not None and claim.replay is not None:
-                response = claim.replay
-            elif request.method in SAFE_METHODS:
+            if request.method in SAFE_METHODS:
                 response = handler(request, *args, **kwargs)
+            elif claim is None and request.method == "POST" and self.single_statement_post:
+                response = handler(request, *args, **kwargs)  # one statement: atomic by itself
             else:
-                own_transaction = claim is None and request.method == "POST" and self.single_statement_post
-                response = self._write(handler, claim, own_transaction, request, *args, **kwargs)
+                response = idempotent_write(claim, lambda: handler(request, *args, **kwargs),
+                                            what=f"{request.method} {request.path}")
         except Exception as exc:
-            response = self.handle_exception(exc)
-            if claim is not None and claim.replay is None:
-                claim.complete(response)
+            response = self.handle_exception(exc)  # a claim was released by idempotent_write
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
-
-    def _write(self, handler, claim, own_transaction: bool, request, *args, **kwargs):
-        """Run a write handler in its transaction. Once the transaction has committed, the answer is
-        the handler's: a post-commit hook that fails (an enqueue while the broker is lost) is logged,
-        never turned into a 503 for work that is stored (sweepers pick the work up)."""
-        if own_transaction:
-            return handler(request, *args, **kwargs)
-        committed = False
-
-        def mark_committed() -> None:
-            nonlocal committed
-            committed = True
-
-        try:
-            with transaction.atomic():
-                transaction.on_commit(mark_committed)  # runs first of this block's hooks
-                response = handler(request, *args, **kwargs)
-                if claim is not None:
-                    claim.complete(response)
-        except Exception:
-            if not committed:
-                raise
-            log.warning("a post-commit hook failed after %s %s committed", request.method, request.path,
-                        exc_info=True)
-        return response
 
     def perform_content_negotiation(self, request, force=False):
         """The API speaks JSON only: when the client accepts anything or JSON (nearly every call),
@@ -120,5 +93,5 @@ class ApiView(APIView):
             for name, value in admission.headers().items():
                 response[name] = value
         if response.status_code == 401:
-            response["WWW-Authenticate"] = 'Bearer realm="cpaas"'
+            response["WWW-Authenticate"] = WWW_AUTHENTICATE
         return response

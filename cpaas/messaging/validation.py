@@ -23,6 +23,7 @@ from cpaas.messaging.app_settings import owned_numbers, sms_settings
 from cpaas.messaging.models import Direction, Message, Mode, SenderPool, SmsSettings, Status, StickySender
 from cpaas.messaging.numbers import is_alphanumeric_sender, looks_like_number, parse_number
 from cpaas.messaging.route import route_candidates
+from cpaas.tenants.keys import KeyPrincipal
 
 SEND_FIELDS = frozenset({"to", "from", "sender_pool", "body", "status_callback", "status_callback_events",
                          "send_at", "validity_period", "reference", "smart_encoding", "country"})
@@ -32,6 +33,11 @@ class Caller:
     tenant_id: str
     app_id: str
     mode: str  # "test" | "live"
+
+    @classmethod
+    def of(cls, principal: KeyPrincipal) -> Caller:
+        """The caller an API key speaks for (its tenant, app and mode)."""
+        return cls(tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode)
 
 
 def _text(data: dict, name: str, max_length: int) -> str:

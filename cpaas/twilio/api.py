@@ -47,8 +47,7 @@ class TwilioView(ApiView):
 
     @property
     def caller(self) -> Caller:
-        p = self.principal
-        return Caller(tenant_id=p.tenant_id, app_id=p.app_id, mode=p.mode)
+        return Caller.of(self.principal)
 
     def object_id(self, value: str, letters: str, what: str) -> str:
         found = sids.object_id(value, letters)

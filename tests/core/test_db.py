@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from django.db import connection, connections
 
-from cpaas.core.db import idle_and_open, pg_cursor
+from cpaas.core.db import DbThreads, idle_and_open, pg_cursor
 
 
 def _backend_pid() -> int:
@@ -72,3 +73,28 @@ def test_execute_prepared_prepares_once_and_leaves_the_connection_setting_alone(
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
                        ["%answer_for_test_db%"])
         assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_db_threads_close_every_threads_connection_at_shutdown():
+    """Each thread of the pool closes its own Django connection at shutdown (none is left open,
+    none is closed by a thread that does not own it), and the next use starts a new pool."""
+    threads = DbThreads(3, "test-db")
+    all_busy = threading.Barrier(3)
+
+    def open_one() -> int:
+        all_busy.wait(5)  # three jobs at once: one on each thread
+        return _backend_pid()
+
+    pids = {job.result() for job in [threads.executor().submit(open_one) for _ in range(3)]}
+    assert len(pids) == 3
+    threads.shutdown()
+    deadline, left = time.monotonic() + 5, len(pids)
+    while left and time.monotonic() < deadline:  # a backend ends just after its client closed
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [list(pids)])
+            left = cursor.fetchone()[0]
+        time.sleep(0.02)
+    assert left == 0
+    assert threads.executor().submit(lambda: 7).result() == 7
+    threads.shutdown()

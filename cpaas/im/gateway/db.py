@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +15,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 
 import webhooks
 from cpaas.core import authfail
+from cpaas.core.db import DbThreads
 from cpaas.core.errors import ApiError, NotFound
 from cpaas.core.ttlcache import TtlCache
 from cpaas.im import conf, metering, services
@@ -25,27 +24,12 @@ from cpaas.im.selectors import sync_batch, sync_plan
 from cpaas.im.services import CLOSE_UNAUTHORIZED, AuthFailure, msg_frame
 from cpaas.im.state import state
 
-_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-
-
-def executor() -> ThreadPoolExecutor:
-    global _executor
-    with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=conf.GATEWAY_DB_THREADS, thread_name_prefix="im-db")
-        return _executor
+_threads = DbThreads(conf.GATEWAY_DB_THREADS, "im-db")
 
 
 def shutdown_executor() -> None:
-    """Stop the threads (their database connections close with them)."""
-    global _executor
-    with _lock:
-        pool, _executor = _executor, None
-    if pool is not None:
-        for _ in range(conf.GATEWAY_DB_THREADS):
-            pool.submit(connection.close)
-        pool.shutdown(wait=True)
+    """Close the threads' database connections and stop the threads."""
+    _threads.shutdown()
 
 
 def _retrying(fn, *args, **kwargs):
@@ -60,7 +44,7 @@ def _retrying(fn, *args, **kwargs):
 
 async def run(fn, *args, **kwargs) -> Any:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor(), functools.partial(_retrying, fn, *args, **kwargs))
+    return await loop.run_in_executor(_threads.executor(), functools.partial(_retrying, fn, *args, **kwargs))
 
 
 # --- the functions ------------------------------------------------------------------------------

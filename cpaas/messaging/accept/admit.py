@@ -16,19 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 from django.utils import timezone
-from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
 
-from cpaas.core.auth import bearer_secret, key_admission, key_allows
+from cpaas.core.auth import WWW_AUTHENTICATE, bearer_secret, key_admission, key_allows
 from cpaas.core.clientip import scope_client_ip
 from cpaas.core.errors import ApiError, RateLimited, to_api_error
-from cpaas.core.idempotency import Claim, idempotency_claim, idempotency_key_checked
+from cpaas.core.idempotency import Claim, idempotency_claim, idempotency_key_checked, idempotent_write
 from cpaas.core.parsers import ApiJsonParser, json_loads
 from cpaas.messaging import services
 from cpaas.messaging.accept.http import PATH, Request, render
-from cpaas.messaging.api import MessagesView, message_json
+from cpaas.messaging.api import MessagesView, message_json, message_location, send_response
 from cpaas.messaging.models import Message
 from cpaas.messaging.validation import Caller
 
@@ -61,12 +60,12 @@ def error_answer(exc: BaseException, limit_headers: dict[str, str]) -> Answer:
         error = ApiError(code="internal_error")
     headers = {**error.headers, **limit_headers}
     if error.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="cpaas"'
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     return Answer(error.status, render(error.body()), headers)
 
 
 def created(message: Message, limit_headers: dict[str, str]) -> Answer:
-    return Answer(201, render(message_json(message)), {"Location": f"/v1/messages/{message.id}", **limit_headers})
+    return Answer(201, render(message_json(message)), {"Location": message_location(message), **limit_headers})
 
 
 def _data(request: Request) -> Any:
@@ -105,7 +104,7 @@ def _admit(request: Request) -> Admitted:
         key_allows(principal, MessagesView.product, "POST")
         key = idempotency_key_checked(request.header("idempotency-key"))
         data = _data(request)
-        caller = Caller(tenant_id=principal.tenant_id, app_id=principal.app_id, mode=principal.mode)
+        caller = Caller.of(principal)
         if key is not None or services.is_pooled(data):
             return Admitted(limit_headers, _at_once(caller, key, data, limit_headers))
         now = timezone.now()
@@ -121,22 +120,10 @@ def _at_once(caller: Caller, key: str | None, data: Any, limit_headers: dict[str
     claim: Claim | None = None
     if key is not None:
         claim = idempotency_claim(key, method="POST", path=PATH, data=data, app_id=caller.app_id, mode=caller.mode)
-        if claim.replay is not None:
-            replay = claim.replay
-            stored = {name: value for name, value in replay.items() if name.lower() != "content-type"}
-            return Answer(replay.status_code, render(replay.data), {**stored, **limit_headers})
-    try:
-        with transaction.atomic():
-            message = services.message_send(caller=caller, data=data)
-            if claim is not None:
-                response = Response(message_json(message), status=201)
-                response["Location"] = f"/v1/messages/{message.id}"
-                claim.complete(response)
-    except Exception:
-        if claim is not None:
-            claim.release()
-        raise
-    return created(message, limit_headers)
+    response = idempotent_write(claim, lambda: send_response(services.message_send(caller=caller, data=data)),
+                                what=f"POST {PATH}")
+    headers = {name: value for name, value in response.items() if name.lower() != "content-type"}
+    return Answer(response.status_code, render(response.data), {**headers, **limit_headers})
 
 
 def opted_out(admitted: Admitted) -> Answer:

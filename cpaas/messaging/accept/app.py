@@ -16,14 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-from django.db import connection
 from ulid import ULID
 
 from cpaas.core.context import app_id_var, docs_url_var, key_id_var, request_id_var
+from cpaas.core.db import DbThreads
 from cpaas.core.errors import ServiceUnavailable
 from cpaas.core.metrics import count_request
 from cpaas.messaging import conf
@@ -33,22 +31,13 @@ from cpaas.messaging.accept.http import Request, read_body, respond
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-
-
-def executor() -> ThreadPoolExecutor:
-    global _executor
-    with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max(1, conf.ACCEPT_THREADS), thread_name_prefix="sms-accept")
-        return _executor
+_threads = DbThreads(conf.ACCEPT_THREADS, "sms-accept")
 
 
 async def _on_thread(fn, *args):
     """``fn(*args)`` on the pool, in this request's context (request id, docs URL)."""
     context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(executor(), context.run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(_threads.executor(), context.run, fn, *args)
 
 
 async def lean_send(request: Request, receive, send) -> None:
@@ -82,17 +71,4 @@ async def lean_send(request: Request, receive, send) -> None:
 async def shutdown() -> None:
     """Close the group commit's connections and the pool threads' Django connections."""
     await commit.close()
-    global _executor
-    with _lock:
-        pool, _executor = _executor, None
-    if pool is not None:
-        barrier = threading.Barrier(pool._max_workers)
-
-        def close_connection() -> None:
-            barrier.wait(5)  # one job per thread: every thread closes its own connection
-            connection.close()
-
-        jobs = [pool.submit(close_connection) for _ in range(pool._max_workers)]
-        await asyncio.get_running_loop().run_in_executor(None, lambda: [job.exception() for job in jobs])
-        pool.shutdown(wait=False)
-
+    await asyncio.get_running_loop().run_in_executor(None, _threads.shutdown)

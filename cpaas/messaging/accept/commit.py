@@ -33,6 +33,8 @@ OUTAGES: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.In
 #: How the group commit's connections show in ``pg_stat_activity`` (``<name>/sms-accept`` when
 #: DATABASE_URL names the application).
 APPLICATION_NAME = "cpaas-sms-accept"
+#: What a request whose row was queued or in flight when its writer stopped is told (a 503).
+SHUTTING_DOWN = "the server is shutting down"
 _SKIPPED_OPTIONS = {"pool", "isolation_level", "server_side_binding", "assume_role"}
 
 
@@ -90,14 +92,13 @@ class GroupCommit:
                         connection = await psycopg.AsyncConnection.connect(**_connect_params())
                     written, failed = await _write(connection, [row for row, _ in group])
                 except asyncio.CancelledError:
+                    _fail(group, psycopg.OperationalError(SHUTTING_DOWN))  # in flight: their requests answer 503
                     raise
                 except Exception as exc:
                     if isinstance(exc, OUTAGES) and connection is not None:
                         await connection.close()  # reconnect for the next group
                         connection = None
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
+                    _fail(group, exc)
                     continue
                 self.groups += 1
                 self.rows += len(group)
@@ -123,9 +124,14 @@ class GroupCommit:
         await asyncio.gather(*self.writers, return_exceptions=True)
         self.writers, self.wake = [], None
         queued, self.queue = self.queue, []
-        for _, future in queued:  # never written: their requests answer 503
-            if not future.done():
-                future.set_exception(psycopg.OperationalError("the server is shutting down"))
+        _fail(queued, psycopg.OperationalError(SHUTTING_DOWN))  # never written: their requests answer 503
+
+
+def _fail(group: list[tuple[dict, asyncio.Future]], exc: BaseException) -> None:
+    """Answer every request of ``group`` still waiting with ``exc``."""
+    for _, future in group:
+        if not future.done():
+            future.set_exception(exc)
 
 
 async def _write(connection: psycopg.AsyncConnection, rows: list[dict]) -> tuple[set[str], dict[str, Exception]]:

@@ -193,3 +193,21 @@ def test_a_lean_send_is_counted_in_the_request_metrics_as_django_would(api, lean
     assert REGISTRY.get_sample_value("cpaas_http_requests_total", labels) == before + 1
     assert REGISTRY.get_sample_value("cpaas_http_request_duration_seconds_count",
                                      {"route": "messages", "method": "POST"}) >= 1
+
+
+def test_an_idempotent_send_whose_kick_fails_after_the_commit_is_answered_as_sent(api, lean_only, monkeypatch):
+    """Once the send and its idempotency record committed, a failing post-commit kick (the broker
+    lost) is logged on both paths: 201, and a retry replays it (the beat's dispatch finds the row)."""
+
+    def broker_lost() -> None:
+        raise ConnectionError("broker lost")
+
+    monkeypatch.setattr("cpaas.messaging.services.kick_dispatch", broker_lost)
+    django_sent = api.post("/v1/messages", GOOD, format="json", HTTP_IDEMPOTENCY_KEY="k-kick-1")
+    lean_sent = lean_only(api, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="k-kick-2")
+    assert django_sent.status_code == 201
+    assert_same(django_sent, lean_sent)
+    again = lean_only(api, GOOD, format="json", HTTP_IDEMPOTENCY_KEY="k-kick-2")
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == lean_sent.json()
+    assert Message.objects.count() == 2

@@ -4,8 +4,10 @@ its own request."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -91,3 +93,28 @@ def test_a_row_the_database_refuses_fails_only_its_own_request(app, lean_only, m
     assert answers.pop("+12025550666") == 500
     assert set(answers.values()) == {201}
     assert set(Message.objects.values_list("to", flat=True)) == set(numbers[1:])
+
+
+def test_shutdown_mid_commit_answers_the_requests_in_flight(monkeypatch):
+    """A writer stopped while its group's INSERT runs (the ASGI lifespan's shutdown) answers that
+    group's requests with an outage (their 503, retryable) instead of leaving them waiting."""
+
+    async def scenario() -> list[BaseException | bool]:
+        started = asyncio.Event()
+
+        async def stuck(connection, rows):
+            started.set()
+            await asyncio.Event().wait()  # a statement that outlives the shutdown
+
+        monkeypatch.setattr(commit, "_write", stuck)
+        committer = commit.committer()
+        sends = [asyncio.ensure_future(committer.insert(Message(to=f"+1202555020{n}"))) for n in range(3)]
+        await asyncio.wait_for(started.wait(), 10)
+        await asyncio.wait_for(commit.close(), 10)
+        return await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 10)
+
+    outcomes = asyncio.run(scenario())
+    assert len(outcomes) == 3
+    for outcome in outcomes:
+        assert isinstance(outcome, psycopg.OperationalError), outcome
+        assert isinstance(outcome, commit.OUTAGES)
