@@ -9,7 +9,9 @@ to our schema, then validated by the same schema. The rewrite:
   warning (12200);
 - ``<Gather>`` and ``<Record>`` without ``action`` post to the document's own URL, as Twilio does;
 - ``loop="0"`` (Twilio: forever) plays 100 times; ``<Dial record="record-from-…">`` records;
-- what we cannot do (speech input, ``<Sip>``, ``<Conference>``, ``<Enqueue>``…) is a document
+- ``<Dial><Sip>`` dials the SIP address (a registered SIP endpoint through the SIP edge, or any
+  SIP phone), its ``username``/``password`` attributes dropped;
+- what we cannot do (speech input, ``<Client>``, ``<Conference>``, ``<Enqueue>``…) is a document
   error, which the engine reports as ``call.error`` and answers the way Twilio answers 12100: an
   apology, then the call ends (decision 1226).
 """
@@ -26,13 +28,13 @@ HONOURED: dict[str, frozenset[str]] = {
     "Gather": frozenset({"numDigits", "timeout", "finishOnKey", "action", "method"}),
     "Dial": frozenset({"callerId", "timeout", "timeLimit", "action", "method", "record"}),
     "Number": frozenset(),
+    "Sip": frozenset(),
     "Record": frozenset({"maxLength", "timeout", "finishOnKey", "action", "method", "playBeep"}),
     "Redirect": frozenset({"method"}),
     "Hangup": frozenset(),
     "Reject": frozenset({"reason"}),
 }
 NOT_SUPPORTED = {
-    "Sip": "<Dial><Sip> is not supported yet: this platform dials E.164 numbers (<Number>)",
     "Client": "<Dial><Client> is not supported: there are no Twilio Client endpoints here",
     "Conference": "<Dial><Conference> is not supported", "Queue": "<Dial><Queue> is not supported",
     "Sim": "<Dial><Sim> is not supported", "Application": "<Dial><Application> is not supported",

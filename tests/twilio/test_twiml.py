@@ -47,10 +47,17 @@ def test_dial_reads_number_nouns_callerid_and_twilio_s_record_values():
         "reason": "busy"}
 
 
+def test_dial_sip_dials_the_sip_address_and_drops_twilio_s_credentials():
+    (dial,) = parse_twiml('<Response><Dial callerId="+15005559001"><Sip username="u" password="p">'
+                          "sip:alice@01hx.sip.example.com</Sip></Dial></Response>", BASE).verbs
+    # as with <Number>, the one target becomes the <Dial>'s own (our documents' form)
+    assert (dial.attrs, dial.text) == ({"callerId": "+15005559001"}, "sip:alice@01hx.sip.example.com")
+
+
 @pytest.mark.parametrize(("source", "reason"), [
     ('<Response><Gather input="speech"/></Response>', "speech recognition is not supported"),
     ('<Response><Gather input="dtmf speech"/></Response>', "speech recognition is not supported"),
-    ("<Response><Dial><Sip>sip:alice@example.com</Sip></Dial></Response>", "<Dial><Sip> is not supported yet"),
+    ("<Response><Dial><Sip>tel:+12025550123</Sip></Dial></Response>", "SIP address"),
     ("<Response><Dial><Conference>room</Conference></Dial></Response>", "<Dial><Conference> is not supported"),
     ("<Response><Enqueue>support</Enqueue></Response>", "<Enqueue> is not supported"),
     ("<Response><Say>unclosed</Response>", "not well-formed XML"),
