@@ -18,10 +18,11 @@ from cpaas.core.views import ApiView
 from cpaas.messaging import services as sms
 from cpaas.messaging.models import Message
 from cpaas.messaging.validation import Caller
+from cpaas.tenants.models import App
 from cpaas.twilio import DIALECT, errors, params, sids
 from cpaas.twilio.auth import REALM, AccountSidBasicAuthentication
 from cpaas.twilio.paging import page
-from cpaas.twilio.resources import call_json, message_json
+from cpaas.twilio.resources import account_json, call_json, message_json
 from cpaas.voice import services as voice
 from cpaas.voice.models import Call
 
@@ -187,6 +188,18 @@ class CallView(TwilioView):
                                  status="completed" if status else None, url=data.get("Url") or None,
                                  instructions=data.get("Twiml") or None)
         return Response(call_json(call))
+
+
+class AccountView(TwilioView):
+    """``GET /Accounts/{AccountSid}.json``: the key's own app, as Twilio's Account (SDKs fetch it
+    to check credentials)."""
+
+    product = ANY_PRODUCT
+
+    @extend_schema(exclude=True)
+    def get(self, request, account_sid: str):
+        app = self.get_scoped(App, self.principal.app_id)
+        return Response(account_json(app, mode=self.principal.mode))
 
 
 class UnknownView(TwilioView):

@@ -7,6 +7,7 @@ from email.utils import format_datetime
 
 from cpaas.messaging.models import Message
 from cpaas.messaging.states import TIMESTAMP
+from cpaas.tenants.models import App
 from cpaas.twilio.sids import account_sid, sid
 from cpaas.voice.models import Call
 
@@ -20,6 +21,24 @@ def rfc2822(value: datetime | None) -> str | None:
 
 def account_uri(app_id: str) -> str:
     return f"/{API_VERSION}/Accounts/{account_sid(app_id)}"
+
+
+def account_json(app: App, *, mode: str) -> dict:
+    """The app as Twilio's Account: one per app (its SID from the app's id); a test key sees the
+    app as a Trial account, a live key as a Full one. No auth token: keys are shown once."""
+    uri = account_uri(app.id)
+    return {
+        "sid": account_sid(app.id),
+        "owner_account_sid": account_sid(app.id),
+        "friendly_name": app.name,
+        "status": "active",  # a suspended tenant's keys never get this far (403 tenant_suspended)
+        "type": "Trial" if mode == "test" else "Full",
+        "auth_token": None,
+        "date_created": rfc2822(app.created_at),
+        "date_updated": rfc2822(app.created_at),
+        "uri": f"{uri}.json",
+        "subresource_uris": {"messages": f"{uri}/Messages.json", "calls": f"{uri}/Calls.json"},
+    }
 
 
 def _price(value) -> str | None:

@@ -8,11 +8,13 @@ from urllib.parse import urlencode
 
 import pytest
 from rest_framework.test import APIClient
+from twilio.base.exceptions import TwilioRestException
 
 from cpaas.core.ratelimit import gate
 from cpaas.messaging.models import Message
 from cpaas.tenants.keys import api_key_create
 from cpaas.twilio.sids import account_sid
+from tests.twilio.conftest import sdk_client
 
 pytestmark = pytest.mark.django_db
 SEND = {"To": "+15005550000", "From": "Acme", "Body": "hi"}
@@ -159,3 +161,18 @@ def test_a_message_update_other_than_cancel_is_20001(app, secret):
     for data in ({"Status": "sent"}, {"Body": ""}, {}):
         response = post(api, url, data)
         assert (response.status_code, response.json()["code"]) == (400, 20001), data
+
+
+def test_the_sdk_fetches_the_account_as_the_key_s_own_app(live_server, app, secret):
+    client = sdk_client(live_server.url, account_sid(app.id), secret)
+    account = client.api.v2010.accounts(account_sid(app.id)).fetch()
+    assert (account.sid, account.friendly_name, account.status, account.type) == (
+        account_sid(app.id), app.name, "active", "Trial")
+    assert account.subresource_uris["messages"].endswith(f"/Accounts/{account_sid(app.id)}/Messages.json")
+
+
+def test_another_app_s_account_is_401_20003(live_server, app, secret, other_provisioned):
+    client = sdk_client(live_server.url, account_sid(app.id), secret)
+    with pytest.raises(TwilioRestException) as caught:
+        client.api.v2010.accounts(account_sid(other_provisioned.app.id)).fetch()
+    assert (caught.value.status, caught.value.code) == (401, 20003)
