@@ -1,5 +1,5 @@
 """TwiML on a SIP trunk: the official ``twilio`` SDK with a live key creates a call whose TwiML
-(fetched from a loopback server, signed) gathers digits; the engine plays it out through a real
+(fetched, signed, from a loopback server with ``Url``, or inline with ``Twiml``) gathers digits; the engine plays it out through a real
 Kamailio trunk to a baresip phone that answers and presses 1, 2, 3 (RFC 4733), and the Gather's
 action gets ``Digits=123`` in Twilio's form shape with a valid X-Twilio-Signature.
 
@@ -47,13 +47,21 @@ def live_signing_secret(live_api) -> str:
     return response.json()["signing_secret"]
 
 
+GATHER = ('<Gather numDigits="3" timeout="5" action="{action}"><Say>Enter your code</Say></Gather>'
+          "<Say>We got nothing</Say>")
+
+
+@pytest.mark.parametrize("source", ["url", "twiml"])
 def test_a_twiml_gather_gets_the_phone_s_digits_over_sip(live_twilio, live_number, live_signing_secret, voice, far,
-                                                         receiver, allow_loopback, sid):
-    receiver.bodies["/voice"] = (b'<?xml version="1.0" encoding="UTF-8"?><Response>'
-                                 b'<Gather numDigits="3" timeout="5" action="/gathered">'
-                                 b"<Say>Enter your code</Say></Gather><Say>We got nothing</Say></Response>")
+                                                         receiver, allow_loopback, sid, source):
     receiver.bodies["/gathered"] = b"<Response><Say>Thanks</Say></Response>"
-    call = live_twilio.calls.create(to=PHONE, from_=live_number.number, url=f"{receiver.base}/voice")
+    if source == "url":  # the document fetched (and signed) from the tenant's server, a relative action
+        receiver.bodies["/voice"] = ('<?xml version="1.0" encoding="UTF-8"?><Response>'
+                                     + GATHER.format(action="/gathered") + "</Response>").encode()
+        document = {"url": f"{receiver.base}/voice"}
+    else:  # inline TwiML, an absolute action
+        document = {"twiml": "<Response>" + GATHER.format(action=f"{receiver.base}/gathered") + "</Response>"}
+    call = live_twilio.calls.create(to=PHONE, from_=live_number.number, **document)
     assert call.status == "queued"
     call_id = object_id(call.sid, "CA")
 
@@ -64,15 +72,18 @@ def test_a_twiml_gather_gets_the_phone_s_digits_over_sip(live_twilio, live_numbe
 
     assert run(voice, far.connector(), call_id, during=phone_presses)[0] == "completed"
 
-    assert [path for path, _, _ in receiver.received] == ["/voice", "/gathered"]
-    (first_headers, first), (headers, gathered) = receiver.posted("/voice")[0], receiver.posted("/gathered")[0]
-    assert_signed(live_signing_secret, f"{receiver.base}/voice", first_headers, first)
+    fetched_paths = ["/voice", "/gathered"] if source == "url" else ["/gathered"]
+    assert [path for path, _, _ in receiver.received] == fetched_paths
+    if source == "url":
+        first_headers, first = receiver.posted("/voice")[0]
+        assert_signed(live_signing_secret, f"{receiver.base}/voice", first_headers, first)
+        assert form(first)["CallStatus"] == "in-progress"
+    headers, gathered = receiver.posted("/gathered")[0]
     assert_signed(live_signing_secret, f"{receiver.base}/gathered", headers, gathered)
     fields = form(gathered)
     assert (fields["Digits"], fields["CallSid"], fields["AccountSid"]) == ("123", call.sid, sid)
     assert (fields["From"], fields["To"], fields["CallStatus"], fields["Direction"]) == (
         live_number.number, PHONE, "in-progress", "outbound-api")
-    assert form(first)["CallStatus"] == "in-progress"
 
     stored, leg = Call.objects.get(pk=call_id), CallLeg.objects.get(call_id=call_id, role="a")
     assert (stored.mode, stored.dialect, stored.hangup_cause) == ("live", "twilio", "document_end")
