@@ -1,7 +1,8 @@
 """TwiML on a SIP trunk: the official ``twilio`` SDK with a live key creates a call whose TwiML
 (with ``Url``: fetched, signed, from a loopback server; or inline with ``Twiml``) gathers digits;
 the engine plays it out through a real Kamailio trunk to a baresip phone that answers and presses
-1, 2, 3 (RFC 4733), and the Gather's action gets ``Digits=123`` in Twilio's form shape with a valid X-Twilio-Signature.
+1, 2, 3 (RFC 4733), and the Gather's action gets ``Digits=123`` in Twilio's form shape with a
+valid X-Twilio-Signature.
 
 The SIP parts are those of tests/voice/test_engine_sip.py (the far-end phone behind the trunk, the
 engine run over the SIP connector). Skipped, with the reason, where baresip, kamailio, espeak-ng or
