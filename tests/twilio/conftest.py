@@ -14,6 +14,7 @@ from cpaas.twilio.sids import account_sid
 from tests.messaging.conftest import _fresh_sms_state  # noqa: F401  (fresh SMS caches per test)
 from tests.voice.conftest import Voice, _recordings_in_tmp  # noqa: F401  (recordings in tmp_path)
 from tests.voice.test_e2e_worker import worker, worker_env  # noqa: F401  (a real Celery worker)
+from tests.voice.test_engine_sip import far, live_number  # noqa: F401  (a phone behind a real trunk; a live number)
 
 
 def sdk_client(base_url: str, username: str, password: str) -> Client:

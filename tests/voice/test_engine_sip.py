@@ -33,6 +33,7 @@ from cpaas.voice.models import Call, CallLeg, Recording
 from cpaas.voice.runtime import register_engine
 from cpaas.voice.services import call_modify
 from cpaas.voice.storage import recordings_storage
+from cpaas.voice.urlguard import TenantClients
 from tests.sip_edge.conftest import running_edge
 from tests.support import kamailio, sipua
 from tests.support.kamailio import kamailio_trunk
@@ -97,10 +98,11 @@ def far(tmp_path, request):
 
 
 def run(voice, network: SipVoiceConnector, *call_ids: str, during=None) -> list:
-    """Play the calls out on ``network`` (the tenant's URLs answered by ``voice.route``)."""
+    """Play the calls out on ``network`` (the tenant's URLs answered by ``voice.route``, or, with
+    ``voice.real_http``, by real servers through the workers' guarded egress clients)."""
 
     async def main():
-        http = MockFetcher(voice._handle)
+        http = TenantClients() if voice.real_http else MockFetcher(voice._handle)
         engine = CallEngine(clock=network.clock, connector_for=lambda mode: network, http=http)
         register_engine(engine, asyncio.get_running_loop())
         jobs = [engine.run_call(call_id) for call_id in call_ids]
