@@ -33,6 +33,8 @@ ALLOWED = {
     "cpaas/carriers/smpp/connector.py": "the operator's SMPP carrier binds (operator-configured hosts)",
     "cpaas/core/management/commands/runplatform.py": "probes the local ports it is about to bind",
     "cpaas/sip_edge/process.py": "binds a local UDP socket to see whether Kamailio holds its SIP port (no connection)",
+    "cpaas/rtc/janus.py": "the Janus media servers of the placement table (operator-registered hosts)",
+    "cpaas/rtc/process.py": "waits for the local Janus it started to listen",
     "billing/stripe_sync.py": "Stripe's API (a fixed host of Stripe's SDK), never a tenant URL",
     "billing/api.py": "Stripe's SDK, to verify Stripe's own webhook signatures (no request)",
 }

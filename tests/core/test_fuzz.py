@@ -26,7 +26,25 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from cpaas.wsgi import application
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+#: 503s this run answers by design because it starts no such server: still a documented,
+#: retryable error envelope, never a crash (creating an RTC room needs a Janus media server).
+OUTAGES_OF_SERVERS_NOT_RUN_HERE = {"rtc_unavailable"}
 
+
+def _error_code(response) -> str | None:
+    try:
+        error = json.loads(response.content)["error"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return error.get("code") if error.get("retryable") is True else None
+
+
+@schemathesis.check
+def no_server_error_but_a_stated_outage(ctx, response, case):
+    """Schemathesis's ``not_a_server_error``, except a retryable 503 for a server not run here."""
+    if response.status_code == 503 and _error_code(response) in OUTAGES_OF_SERVERS_NOT_RUN_HERE:
+        return None
+    return not_a_server_error(ctx, response, case)
 
 
 def _document() -> dict:
@@ -58,4 +76,4 @@ schema.app = application
           suppress_health_check=list(HealthCheck))
 def test_no_operation_answers_a_server_error_or_breaks_its_schema(case, fuzz_key):
     case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_key}"},
-                           checks=[not_a_server_error, response_schema_conformance])
+                           checks=[no_server_error_but_a_stated_outage, response_schema_conformance])
