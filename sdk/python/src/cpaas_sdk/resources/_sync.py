@@ -111,6 +111,12 @@ class Numbers(Resource):
     def retrieve(self, number_id: str) -> ApiObject:
         return self._get(f"/v1/numbers/{_p(number_id)}")
 
+    def update(self, number_id: str, *, voice_url: str | None = None,
+                     voice_fallback_url: str | None = None, idempotency_key: str | None = None) -> ApiObject:
+        """Where inbound calls to the number fetch their instructions (live numbers on a SIP trunk)."""
+        return self._post(f"/v1/numbers/{_p(number_id)}", {
+            "voice_url": voice_url, "voice_fallback_url": voice_fallback_url}, idempotency_key=idempotency_key)
+
 
 class SenderPools(Resource):
     def create(self, *, numbers: Strings, name: str | None = None,
@@ -524,6 +530,56 @@ class CreditNotes(Resource):
         return self._get(f"/v1/credit-notes/{_p(credit_note_id)}")
 
 
+# --- RTC ---------------------------------------------------------------------------------------
+
+class RtcRooms(Resource):
+    """Audio rooms on the platform's media servers (docs/rtc.md): rooms, tokens, moderation, and
+    the join/leave a client makes with its room token (no API key needed for those two)."""
+
+    def create(self, *, name: str, kind: str, max_participants: int, record: bool | None = None,
+                     ends_at: str | None = None, idempotency_key: str | None = None) -> ApiObject:
+        return self._post("/v1/rtc/rooms", {
+            "name": name, "kind": kind, "max_participants": max_participants, "record": record,
+            "ends_at": ends_at}, idempotency_key=idempotency_key)
+
+    def list(self, *, limit: int | None = None) -> Pager:
+        return self._list("/v1/rtc/rooms", {"limit": limit})
+
+    def retrieve(self, rtc_room_id: str) -> ApiObject:
+        return self._get(f"/v1/rtc/rooms/{_p(rtc_room_id)}")
+
+    def close(self, rtc_room_id: str) -> ApiObject:
+        """Closes the room: every participant is dropped (and metered)."""
+        return self._delete(f"/v1/rtc/rooms/{_p(rtc_room_id)}")
+
+    def recording(self, rtc_room_id: str) -> bytes:
+        """The room's recording (WAV)."""
+        return self._download(f"/v1/rtc/rooms/{_p(rtc_room_id)}/recording")
+
+    def create_token(self, rtc_room_id: str, *, identity: str, privileges: Strings, ttl_seconds: int,
+                           idempotency_key: str | None = None) -> ApiObject:
+        return self._post(f"/v1/rtc/rooms/{_p(rtc_room_id)}/tokens", {
+            "identity": identity, "privileges": privileges, "ttl_seconds": ttl_seconds},
+            idempotency_key=idempotency_key)
+
+    def revoke_token(self, rtc_room_id: str, rtc_token_id: str) -> ApiObject:
+        return self._delete(f"/v1/rtc/rooms/{_p(rtc_room_id)}/tokens/{_p(rtc_token_id)}")
+
+    def kick(self, rtc_room_id: str, participant_id: str) -> ApiObject:
+        return self._delete(f"/v1/rtc/rooms/{_p(rtc_room_id)}/participants/{_p(participant_id)}")
+
+    def mute(self, rtc_room_id: str, participant_id: str, *, muted: bool) -> ApiObject:
+        return self._post(f"/v1/rtc/rooms/{_p(rtc_room_id)}/participants/{_p(participant_id)}/mute",
+                                {"muted": muted})
+
+    def join(self, *, token: str, sdp: str) -> ApiObject:
+        """Joins with a room token and the client's SDP offer; answers the participant and the answer SDP."""
+        return self._post("/v1/rtc/join", {"token": token, "sdp": sdp})
+
+    def leave(self, participant_id: str, *, token: str) -> ApiObject:
+        return self._post(f"/v1/rtc/participants/{_p(participant_id)}/leave", {"token": token})
+
+
 # --- Account -----------------------------------------------------------------------------------
 
 class ApiKeys(Resource):
@@ -543,6 +599,41 @@ class ApiKeys(Resource):
 
     def revoke(self, key_id: str) -> ApiObject:
         return self._delete(f"/v1/api-keys/{_p(key_id)}")
+
+
+class Members(Resource):
+    """The tenant's team (docs/console.md): a live full-access key acts as an admin, a live
+    read-only key as a viewer; no key can make, change or remove an owner."""
+
+    def list(self, *, limit: int | None = None) -> Pager:
+        return self._list("/v1/members", {"limit": limit})
+
+    def invite(self, *, email: str, role: str, idempotency_key: str | None = None) -> ApiObject:
+        """Sends an invitation email; answers the invitation."""
+        return self._post("/v1/members", {"email": email, "role": role}, idempotency_key=idempotency_key)
+
+    def retrieve(self, member_id: str) -> ApiObject:
+        return self._get(f"/v1/members/{_p(member_id)}")
+
+    def update(self, member_id: str, *, role: str) -> ApiObject:
+        return self._patch(f"/v1/members/{_p(member_id)}", {"role": role})
+
+    def remove(self, member_id: str) -> ApiObject:
+        return self._delete(f"/v1/members/{_p(member_id)}")
+
+
+class Invitations(Resource):
+    def list(self, *, limit: int | None = None) -> Pager:
+        return self._list("/v1/invitations", {"limit": limit})
+
+    def create(self, *, email: str, role: str, idempotency_key: str | None = None) -> ApiObject:
+        return self._post("/v1/invitations", {"email": email, "role": role}, idempotency_key=idempotency_key)
+
+    def retrieve(self, invitation_id: str) -> ApiObject:
+        return self._get(f"/v1/invitations/{_p(invitation_id)}")
+
+    def revoke(self, invitation_id: str) -> ApiObject:
+        return self._delete(f"/v1/invitations/{_p(invitation_id)}")
 
 
 class Apps(Resource):
