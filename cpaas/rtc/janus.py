@@ -2,6 +2,8 @@
 
 Clients never reach this API: it listens on a private address and the platform does all signalling
 (decision 1501). Any transport failure or error answer raises ``MediaServerDown`` / ``JanusError``.
+Its own httpx calls are not the egress's business: the URL is a media server an operator
+registered in the placement table, never a URL a tenant gave.
 """
 
 from __future__ import annotations

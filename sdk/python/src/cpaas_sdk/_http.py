@@ -5,6 +5,8 @@ and every retry of it sends the same key: the platform then answers a retry of a
 go through with the first answer (``Idempotent-Replayed: true``), so a retried send is never
 doubled. Retries cover connection errors, 429, 5xx and any error the API marks ``retryable``
 (409 ``idempotency_in_progress``), with exponential backoff and jitter, honouring ``Retry-After``.
+This is the developer's client, running on their machine against the platform's API: no tenant
+URL passes through it, so it has its own httpx client rather than the platform's egress.
 """
 
 from __future__ import annotations
