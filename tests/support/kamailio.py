@@ -100,15 +100,8 @@ def _udp_free(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def kamailio_registrar(workdir: Path, users: dict[str, str], timeout: float = 10.0) -> Iterator[Registrar]:
-    """A running Kamailio that accepts REGISTER from ``users`` (name → password); stopped on exit."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    lines = "\n".join(f'    $sht(creds=>{name}) = "{password}";' for name, password in users.items())
-    config = workdir / "kamailio.cfg"
-    config.write_text(_CONFIG.format(port=port, modules=MODULES_DIR, users=lines, secret=f"test-{port}"))
+def _kamailio(workdir: Path, config: Path, port: int, timeout: float) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """Kamailio on ``config`` until it listens on ``port``; stopped (then killed) on the way out."""
     log = workdir / "kamailio.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -122,7 +115,7 @@ def kamailio_registrar(workdir: Path, users: dict[str, str], timeout: float = 10
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"kamailio did not listen on {port}:\n{log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.05)
-        yield Registrar(port=port, process=process, log=log)
+        yield process, log
     finally:
         process.terminate()
         try:
@@ -130,6 +123,20 @@ def kamailio_registrar(workdir: Path, users: dict[str, str], timeout: float = 10
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def kamailio_registrar(workdir: Path, users: dict[str, str], timeout: float = 10.0) -> Iterator[Registrar]:
+    """A running Kamailio that accepts REGISTER from ``users`` (name → password); stopped on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lines = "\n".join(f'    $sht(creds=>{name}) = "{password}";' for name, password in users.items())
+    config = workdir / "kamailio.cfg"
+    config.write_text(_CONFIG.format(port=port, modules=MODULES_DIR, users=lines, secret=f"test-{port}"))
+    with _kamailio(workdir, config, port, timeout) as (process, log):
+        yield Registrar(port=port, process=process, log=log)
 
 
 # --- a carrier's SIP trunk -------------------------------------------------------------------------
@@ -229,24 +236,5 @@ def kamailio_trunk(workdir: Path, *, target: str, users: dict[str, str] | None =
                                            target=target, auth=_AUTH if users else "", routes=routing,
                                            reply_all=f'    sl_send_reply("{reply_all}", "Scripted"); exit;'
                                            if reply_all else ""))
-    log = workdir / "kamailio.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [KAMAILIO, "-f", str(config), "-DD", "-E", "-m", "32", "-M", "4", "-Y", str(workdir),
-             "-P", str(workdir / "kamailio.pid")],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while _udp_free(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"kamailio did not listen on {port}:\n{log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
+    with _kamailio(workdir, config, port, timeout) as (process, log):
         yield Trunk(port=port, process=process, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
